@@ -1,0 +1,152 @@
+"""What every HTTP function shares: the FastAPI app factory, RFC 9457 problems, and HTTP caching.
+
+Handlers stay thin: they parse the request, call a service, and return through these helpers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException
+
+from storefront.errors import StorefrontError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "urn:storefront:problem:"
+
+_logger = logging.getLogger("storefront.http")
+
+
+class ProblemItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    code: str
+    message: str
+    field: str | None = None
+    sku: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, plus a stable machine-readable `code` and per-field `errors`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[ProblemItem] = []
+
+
+def problem_response(status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
+                     headers: dict[str, str] | None = None) -> Response:
+    body = Problem(type=PROBLEM_TYPE_BASE + code, title=title, status=status, detail=detail, code=code,
+                   errors=[ProblemItem(**e) for e in errors or []])
+    return Response(body.model_dump_json(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
+                    headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the problems a route can answer with."""
+    return {status: {"model": Problem, "description": "Problem details (RFC 9457)"} for status in statuses}
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
+               415: "unsupported_media_type", 429: "too_many_requests"}
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"} and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+async def _on_storefront_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StorefrontError)
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": _field(tuple(e.get("loc", ()))), "code": e.get("type", "invalid"), "message": e.get("msg", "")}
+              for e in exc.errors()]
+    if any(e["code"] == "json_invalid" for e in errors):
+        return problem_response(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.")
+    return problem_response(422, "validation_error", "Validation failed",
+                            "The request has invalid or missing fields; see `errors`.", errors)
+
+
+async def _on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    title = code.replace("_", " ").capitalize()
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem_response(exc.status_code, code, title, detail, headers=exc.headers)
+
+
+async def _on_unexpected_error(_: Request, exc: Exception) -> Response:
+    _logger.exception("unhandled error", exc_info=exc)
+    return problem_response(500, "internal_error", "Internal error",
+                            "Something went wrong on our side. It has been logged; please retry later.")
+
+
+def create_app(title: str, description: str = "") -> FastAPI:
+    """A FastAPI app whose every error is problem+json, documented as such in its OpenAPI document."""
+    app = FastAPI(title=title, description=description, version="1", docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json")
+    app.add_exception_handler(StorefrontError, _on_storefront_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            _problems_as_problem_json(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _problems_as_problem_json(schema: dict[str, Any]) -> None:
+    """FastAPI documents every response as application/json; errors are application/problem+json."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+
+
+# --- HTTP caching ---------------------------------------------------------------------------------
+
+def strong_etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: If-None-Match uses the weak comparison, and `*` matches any current entity."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    candidates = (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
+    return etag in candidates
+
+
+def cacheable_json(request: Request, payload: BaseModel, max_age: int) -> Response:
+    """200 with a strong ETag and Cache-Control, or 304 with no body when the client's copy is current."""
+    body = payload.model_dump_json().encode("utf-8")
+    etag = strong_etag(body)
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

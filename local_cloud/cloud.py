@@ -1,0 +1,308 @@
+"""The local cloud: moto on loopback, provisioned from template.yaml, with the real functions in-process.
+
+    cloud = LocalCloud(); cloud.start()      # moto up, every resource created, handlers imported
+    cloud.client("dynamodb").scan(...)       # any boto3 client, pointed at the local cloud
+    cloud.functions["CatalogFunction"].invoke(event)
+    cloud.stop()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local_cloud import moto_fixes
+from local_cloud.functions import LocalFunction, QueuePoller, install_lambda_hook, register
+from local_cloud.template import ACCOUNT_ID, TEMPLATE_PATH, Template
+
+log = logging.getLogger("local_cloud")
+
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+# Resources with nothing to emulate locally: they get a name so that references to them resolve.
+NOT_EMULATED = {
+    "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role",
+    "AWS::IAM::Policy", "AWS::SNS::Subscription", "AWS::Events::Rule", "AWS::Cognito::UserPool",
+    "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
+}
+LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-lambda"
+
+
+class LocalCloud:
+    def __init__(self, template_path: Path = TEMPLATE_PATH, *, stack_name: str = "storefront-local",
+                 parameter_overrides: dict[str, str] | None = None, secret_values: dict[str, str] | None = None,
+                 moto_port: int = 0, region: str = "us-east-1", poll_queues: bool = True) -> None:
+        self.template_path = template_path
+        self.template = Template.load(template_path, stack_name=stack_name, region=region,
+                                      parameter_overrides=dict(parameter_overrides or {}))
+        self.region = region
+        self.secret_values = dict(secret_values or {})
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: list[QueuePoller] = []
+        self._moto_port = moto_port
+        self._poll_queues = poll_queues
+        self._server: Any = None
+        self.endpoint_url = ""
+
+    # ---------------------------------------------------------------- life cycle
+
+    def start(self) -> LocalCloud:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request at INFO
+
+        moto_fixes.serialize_dynamodb()
+        install_lambda_hook()
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._moto_port, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        self._point_sdk_here(port)
+        self._post("/moto-api/config", MOTO_CONFIG)
+        self.provision()
+        return self
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers.clear()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def reset(self) -> None:
+        """Forget every resource and item, and provision the template again (the handlers stay imported)."""
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers.clear()
+        self._post("/moto-api/reset", {})
+        self._post("/moto-api/config", MOTO_CONFIG)
+        self.template.physical.clear()
+        self.provision()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+
+    def _point_sdk_here(self, port: int) -> None:
+        """Every boto3 client in this process, the handlers' included, talks to moto (AWS_ENDPOINT_URL)."""
+        os.environ.update({
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "MOTO_PORT": str(port),  # where moto's Step Functions engine sends its own SDK calls
+        })
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        request = urllib.request.Request(self.endpoint_url + path, data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
+            pass
+
+    # ---------------------------------------------------------------- provisioning
+
+    def provision(self) -> None:
+        """Create every resource, in an order that satisfies their references to each other."""
+        self._lambda_role()
+        pending = dict(self.template.resources)
+        while pending:
+            progressed = False
+            for logical_id, resource in list(pending.items()):
+                try:
+                    self._create(logical_id, resource)
+                except KeyError as missing:
+                    if "before the local cloud created it" not in str(missing):
+                        raise
+                    continue
+                del pending[logical_id]
+                progressed = True
+            if not progressed:
+                raise RuntimeError(f"circular or dangling references between {sorted(pending)}")
+        for function in self.functions.values():
+            if function.module is None:
+                function.load()
+        if self._poll_queues:
+            self._start_pollers()
+
+    def _create(self, logical_id: str, resource: dict[str, Any]) -> None:
+        kind = resource["Type"]
+        creator = {
+            "AWS::DynamoDB::Table": self._table,
+            "AWS::SQS::Queue": self._queue,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::Events::EventBus": self._event_bus,
+            "AWS::SecretsManager::Secret": self._secret,
+            "AWS::SSM::Parameter": self._ssm_parameter,
+            "AWS::Serverless::LayerVersion": self._layer,
+            "AWS::Serverless::Function": self._function,
+            "AWS::Serverless::StateMachine": self._state_machine,
+        }.get(kind)
+        if creator is None:
+            if kind not in NOT_EMULATED:
+                log.info("%s (%s) is not emulated locally", logical_id, kind)
+            name = f"{self.template.stack_name}-{logical_id}"
+            self.template.physical[logical_id] = {"Ref": name, "Arn": f"arn:aws:local:{self.region}:{ACCOUNT_ID}:{name}"}
+            return
+        creator(logical_id, self.template.resolve(resource.get("Properties", {})))
+
+    def _name(self, logical_id: str, given: str | None) -> str:
+        return given or f"{self.template.stack_name}-{logical_id}"
+
+    def _lambda_role(self) -> None:
+        # moto's Lambda checks that the execution role exists; IAM itself is not emulated beyond that.
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        self.client("iam").create_role(RoleName=LAMBDA_ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(trust))
+
+    def _table(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("TableName"))
+        request = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
+                                          "LocalSecondaryIndexes", "StreamSpecification") if k in props}
+        request["BillingMode"] = props.get("BillingMode", "PROVISIONED")
+        if request["BillingMode"] == "PROVISIONED":
+            request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        for index in request.get("GlobalSecondaryIndexes", []):
+            if request["BillingMode"] == "PAY_PER_REQUEST":
+                index.pop("ProvisionedThroughput", None)
+        dynamodb = self.client("dynamodb")
+        table = dynamodb.create_table(TableName=name, **request)["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        self.template.physical[logical_id] = {"Ref": name, "Arn": table["TableArn"],
+                                              "StreamArn": table.get("LatestStreamArn", "")}
+
+    def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("QueueName"))
+        if props.get("FifoQueue") and not name.endswith(".fifo"):
+            name += ".fifo"
+        attributes = {k: (json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v))
+                      for k, v in props.items()
+                      if k in {"VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
+                               "ReceiveMessageWaitTimeSeconds", "RedrivePolicy", "FifoQueue",
+                               "ContentBasedDeduplication"}}
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.template.physical[logical_id] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("TopicName"))
+        arn = self.client("sns").create_topic(Name=name)["TopicArn"]
+        self.template.physical[logical_id] = {"Ref": arn, "TopicArn": arn, "TopicName": name}
+
+    def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("Name"))
+        arn = self.client("events").create_event_bus(Name=name)["EventBusArn"]
+        self.template.physical[logical_id] = {"Ref": name, "Arn": arn, "Name": name}
+
+    def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("Name"))
+        value = self.secret_values.get(logical_id) or props.get("SecretString") or secrets.token_urlsafe(48)
+        arn = self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+        self.template.physical[logical_id] = {"Ref": arn, "Id": arn}
+
+    def _ssm_parameter(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("Name"))
+        self.client("ssm").put_parameter(Name=name, Value=str(props["Value"]), Type=props.get("Type", "String"),
+                                         Overwrite=True)
+        self.template.physical[logical_id] = {"Ref": name, "Type": props.get("Type", "String"),
+                                              "Value": str(props["Value"])}
+
+    def _layer(self, logical_id: str, props: dict[str, Any]) -> None:
+        # A Python layer's content is importable in Lambda (sam build puts it under python/): same here.
+        content = str((self.template_path.parent / props["ContentUri"]).resolve())
+        if content not in sys.path:
+            sys.path.insert(0, content)
+        arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:layer:{self.template.stack_name}-{logical_id}:1"
+        self.template.physical[logical_id] = {"Ref": arn, "Arn": arn}
+
+    def _function(self, logical_id: str, _: dict[str, Any]) -> None:
+        props = self.template.resolve(self.template.function_properties(logical_id))
+        name = self._name(logical_id, props.get("FunctionName"))
+        environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+        arn = self.client("lambda").create_function(
+            FunctionName=name, Runtime=props["Runtime"], Role=LAMBDA_ROLE, Handler=props["Handler"],
+            Code={"ZipFile": _EMPTY_ZIP}, Timeout=int(props.get("Timeout", 3)),
+            MemorySize=int(props.get("MemorySize", 128)), Environment={"Variables": environment},
+        )["FunctionArn"]
+        self.template.physical[logical_id] = {"Ref": name, "Arn": arn}
+        existing = self.functions.get(logical_id)
+        function = LocalFunction(logical_id=logical_id, name=name, arn=arn,
+                                 code_dir=(self.template_path.parent / props["CodeUri"]).resolve(),
+                                 handler=props["Handler"], environment=environment,
+                                 timeout=int(props.get("Timeout", 3)), memory=int(props.get("MemorySize", 128)))
+        if existing is not None and existing.environment == environment:
+            function = existing  # after a reset: keep the imported module, as a warm Lambda would
+        self.functions[logical_id] = function
+        register(function)
+
+    def _state_machine(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("Name"))
+        if "DefinitionUri" in props:
+            definition = (self.template_path.parent / props["DefinitionUri"]).read_text()
+        else:
+            definition = json.dumps(props["Definition"])
+        for key, value in props.get("DefinitionSubstitutions", {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        arn = self.client("stepfunctions").create_state_machine(
+            name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-states",
+            type=props.get("Type", "STANDARD"),
+        )["stateMachineArn"]
+        self.template.physical[logical_id] = {"Ref": arn, "Arn": arn, "Name": name}
+
+    def _start_pollers(self) -> None:
+        sqs = self.client("sqs")
+        for logical_id, function in self.functions.items():
+            for event in self.template.resources[logical_id]["Properties"].get("Events", {}).values():
+                if event["Type"] != "SQS":
+                    continue
+                props = self.template.resolve(event["Properties"])
+                queue_arn = props["Queue"]
+                queue_url = sqs.get_queue_url(QueueName=queue_arn.split(":")[-1])["QueueUrl"]
+                poller = QueuePoller(sqs, function, queue_url, queue_arn, int(props.get("BatchSize", 10)),
+                                     "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []))
+                poller.start()
+                self.pollers.append(poller)
+
+    # ---------------------------------------------------------------- conveniences
+
+    def physical_id(self, logical_id: str, attribute: str = "Ref") -> str:
+        return self.template.physical[logical_id][attribute]
+
+    def function_for(self, route_key: str) -> LocalFunction:
+        for route in self.template.routes():
+            if route.route_key == route_key:
+                return self.functions[route.function]
+        raise KeyError(route_key)
+
+
+def _empty_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "The local cloud runs this function's real code in-process.")
+    return buffer.getvalue()
+
+
+_EMPTY_ZIP = _empty_zip()

@@ -1,0 +1,297 @@
+"""API Gateway HTTP API emulation: HTTP request -> payload format 2.0 event -> function -> HTTP response.
+
+It routes exactly as template.yaml's HttpApi events say, answers CORS preflights from the template's
+CorsConfiguration, and, like API Gateway, answers unrouted requests itself ({"message":"Not Found"}).
+Local-only extras (never in template.yaml): GET /openapi.json, the merged OpenAPI document of every
+function's app, which the fuzz tests and developers use.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.functions import FunctionError
+from local_cloud.template import ACCOUNT_ID, Route
+
+log = logging.getLogger("local_cloud.gateway")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+API_ID = "localapi"
+Headers = list[tuple[str, str]]
+HttpResponse = tuple[int, Headers, bytes]
+JSON = ("Content-Type", "application/json")
+# Bodies API Gateway passes as text; everything else arrives base64-encoded with isBase64Encoded=true.
+_TEXT_TYPES = re.compile(r"^(text/.*|application/(json|.*\+json|xml|.*\+xml|javascript|x-www-form-urlencoded))$")
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: Route
+    pattern: re.Pattern[str]
+
+    @classmethod
+    def of(cls, route: Route) -> CompiledRoute:
+        regex = ""
+        for part in re.split(r"(\{[^}]+\})", route.path):
+            if part.startswith("{") and part.endswith("+}"):
+                regex += f"(?P<{part[1:-2]}>.+)"
+            elif part.startswith("{"):
+                regex += f"(?P<{part[1:-1]}>[^/]+)"
+            else:
+                regex += re.escape(part)
+        return cls(route, re.compile(f"^{regex}$"))
+
+
+@dataclass(frozen=True)
+class LocalRoute:
+    """A route the local stack adds beside the template's (dev tools); handler(request) -> (status, headers, body)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    handler: Callable[[dict[str, Any]], HttpResponse]
+
+
+class Cors:
+    def __init__(self, config: dict[str, Any] | None) -> None:
+        config = config or {}
+        self.origins: list[str] = list(config.get("AllowOrigins", []))
+        self.methods = ", ".join(config.get("AllowMethods", []))
+        self.headers = ", ".join(config.get("AllowHeaders", []))
+        self.expose = ", ".join(config.get("ExposeHeaders", []))
+        self.max_age = str(config.get("MaxAge", 0))
+        self.credentials = bool(config.get("AllowCredentials", False))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.origins)
+
+    def allowed(self, origin: str | None) -> str | None:
+        if not origin:
+            return None
+        for allowed in self.origins:
+            if allowed == "*":
+                return "*"
+            if fnmatch.fnmatchcase(origin, allowed):  # local patterns such as http://localhost:*
+                return origin
+        return None
+
+    def response_headers(self, origin: str | None) -> Headers:
+        allowed = self.allowed(origin)
+        if not allowed:
+            return []
+        headers = [("Access-Control-Allow-Origin", allowed)]
+        if self.expose:
+            headers.append(("Access-Control-Expose-Headers", self.expose))
+        if self.credentials:
+            headers.append(("Access-Control-Allow-Credentials", "true"))
+        if allowed != "*":
+            headers.append(("Vary", "Origin"))
+        return headers
+
+    def preflight_headers(self, origin: str | None) -> Headers:
+        headers = self.response_headers(origin)
+        if headers:
+            headers += [("Access-Control-Allow-Methods", self.methods), ("Access-Control-Allow-Headers", self.headers),
+                        ("Access-Control-Max-Age", self.max_age)]
+        return headers
+
+
+class Gateway:
+    def __init__(self, cloud: LocalCloud, host: str = "127.0.0.1", port: int = 3000) -> None:
+        self.cloud = cloud
+        self.routes = [CompiledRoute.of(r) for r in cloud.template.routes()]
+        self.local_routes: list[LocalRoute] = [
+            LocalRoute("GET", re.compile(r"^/openapi\.json$"), self._openapi),
+        ]
+        apis = cloud.template.of_type("AWS::Serverless::HttpApi")
+        cors_config = next(iter(apis.values()), {}).get("Properties", {}).get("CorsConfiguration")
+        self.cors = Cors(cloud.template.resolve(cors_config) if cors_config else None)
+        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Gateway:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    # ---------------------------------------------------------------- dispatch
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for compiled in self.routes:
+            if compiled.route.method in (method, "ANY") and (m := compiled.pattern.match(path)):
+                return compiled.route, {k: unquote(v) for k, v in m.groupdict().items()}
+        return None
+
+    def handle(self, method: str, target: str, headers: Headers, body: bytes, source_ip: str) -> HttpResponse:
+        path = urlsplit(target).path
+        origin = next((v for k, v in headers if k.lower() == "origin"), None)
+        if method == "OPTIONS" and self.cors.enabled and any(k.lower() == "access-control-request-method" for k, _ in headers):
+            return 204, self.cors.preflight_headers(origin), b""
+        for local in self.local_routes:
+            if local.method == method and local.pattern.match(path):
+                status, response_headers, response_body = local.handler({"path": path, "body": body, "headers": headers})
+                return status, response_headers + self.cors.response_headers(origin), response_body
+        matched = self.match(method, path)
+        if matched is None:
+            return 404, [JSON], b'{"message":"Not Found"}'
+        route, path_parameters = matched
+        event = build_event(route, method, target, headers, body, path_parameters, source_ip)
+        try:
+            result = self.cloud.functions[route.function].invoke(event)
+        except FunctionError:
+            return 500, [JSON], b'{"message":"Internal Server Error"}'
+        status, response_headers, response_body = to_http_response(result)
+        return status, response_headers + self.cors.response_headers(origin), response_body
+
+    def _openapi(self, _: dict[str, Any]) -> HttpResponse:
+        return 200, [JSON], json.dumps(merged_openapi(self.cloud)).encode()
+
+
+def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:
+    """One OpenAPI document for the whole API: every function app's paths, restricted to the template's routes."""
+    routed = {(r.method.lower(), r.path) for r in cloud.template.routes()}
+    document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": "Storefront API", "version": "1"},
+                                "paths": {}, "components": {"schemas": {}}}
+    for function in cloud.functions.values():
+        app = getattr(function.module, "app", None)
+        if app is None or not hasattr(app, "openapi"):
+            continue
+        spec = app.openapi()
+        for path, operations in spec.get("paths", {}).items():
+            for method, operation in operations.items():
+                if (method, path) in routed:
+                    document["paths"].setdefault(path, {})[method] = operation
+        document["components"]["schemas"].update(spec.get("components", {}).get("schemas", {}))
+    return document
+
+
+def build_event(route: Route, method: str, target: str, headers: Headers, body: bytes,
+                path_parameters: dict[str, str], source_ip: str) -> dict[str, Any]:
+    """The event API Gateway HTTP API sends a Lambda proxy integration (payload format 2.0)."""
+    split = urlsplit(target)
+    merged_headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        merged_headers[lower] = f"{merged_headers[lower]},{value}" if lower in merged_headers else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(split.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    content_type = merged_headers.get("content-type", "").split(";")[0].strip().lower()
+    is_text = not body or bool(_TEXT_TYPES.match(content_type))
+    now = datetime.now(UTC)
+    request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": split.path,
+        "rawQueryString": split.query,
+        "headers": merged_headers,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": API_ID,
+            "domainName": merged_headers.get("host", "127.0.0.1"),
+            "domainPrefix": merged_headers.get("host", "127").split(".")[0],
+            "http": {"method": method, "path": split.path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": merged_headers.get("user-agent", "")},
+            "requestId": request_id,
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": not is_text,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if body:
+        event["body"] = body.decode("utf-8", "replace") if is_text else base64.b64encode(body).decode("ascii")
+    return event
+
+
+def to_http_response(result: Any) -> HttpResponse:
+    """Payload format 2.0 responses: a dict with statusCode, or anything else taken as a 200 JSON body."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return 200, [JSON], json.dumps(result).encode()
+    headers = [(k, str(v)) for k, v in (result.get("headers") or {}).items()]
+    headers += [(name, ", ".join(map(str, values))) for name, values in (result.get("multiValueHeaders") or {}).items()]
+    headers += [("Set-Cookie", cookie) for cookie in result.get("cookies") or []]
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+    return int(result["statusCode"]), headers, raw
+
+
+def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "local-api-gateway"
+
+        def _serve(self) -> None:
+            started = time.perf_counter()
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._reply(413, [JSON], b'{"message":"Request Entity Too Large"}')
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            try:
+                status, headers, payload = gateway.handle(self.command, self.path, list(self.headers.items()), body,
+                                                          self.client_address[0])
+            except Exception:  # noqa: BLE001 - the emulator itself failed: say so as API Gateway would
+                log.exception("gateway error on %s %s", self.command, self.path)
+                status, headers, payload = 500, [JSON], b'{"message":"Internal Server Error"}'
+            self._reply(status, headers, payload)
+            log.info("%s %s -> %s (%.1f ms)", self.command, self.path, status, (time.perf_counter() - started) * 1000)
+
+        def _reply(self, status: int, headers: Headers, payload: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                    self.send_header(name, value)
+            if status in (204, 304):
+                payload = b""  # no body, and no Content-Length, by definition
+            else:
+                self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+            pass  # _serve logs one line per request
+
+    return Handler

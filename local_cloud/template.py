@@ -1,0 +1,175 @@
+"""template.yaml as data: parameters, globals, resources, and a resolver for CloudFormation intrinsics.
+
+Only what the local cloud needs is resolved; anything else fails loudly rather than being guessed.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+ACCOUNT_ID = "123456789012"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...) turned into long form."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_yaml(text: str) -> dict[str, Any]:
+    return yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str  # logical id
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass
+class Template:
+    data: dict[str, Any]
+    stack_name: str = "storefront-local"
+    region: str = "us-east-1"
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    # logical id -> what Ref and GetAtt return; filled in by the cloud as it creates resources
+    physical: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path = TEMPLATE_PATH, **kwargs: Any) -> Template:
+        return cls(load_yaml(path.read_text()), **kwargs)
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.data["Resources"]
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {lid: r for lid, r in self.resources.items() if r["Type"] == resource_type}
+
+    def parameter(self, name: str) -> Any:
+        spec = self.data.get("Parameters", {})[name]
+        value = self.parameter_overrides.get(name, spec.get("Default"))
+        if value is None:
+            raise KeyError(f"parameter {name} has no default and no override")
+        if spec["Type"] == "CommaDelimitedList":
+            return [v.strip() for v in str(value).split(",")]
+        return str(value)
+
+    def function_properties(self, logical_id: str) -> dict[str, Any]:
+        """A function's properties with Globals merged the way SAM merges them."""
+        merged = copy.deepcopy(self.data.get("Globals", {}).get("Function", {}))
+        for key, value in self.resources[logical_id]["Properties"].items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = _deep_merge(merged[key], value)
+            elif isinstance(value, list) and isinstance(merged.get(key), list) and key == "Layers":
+                merged[key] = merged[key] + value
+            else:
+                merged[key] = copy.deepcopy(value)
+        return merged
+
+    def routes(self) -> list[Route]:
+        routes = []
+        for logical_id in self.of_type("AWS::Serverless::Function"):
+            for event in self.resources[logical_id]["Properties"].get("Events", {}).values():
+                if event["Type"] == "HttpApi":
+                    props = event["Properties"]
+                    routes.append(Route(props["Method"].upper(), props["Path"], logical_id))
+        return routes
+
+    # ---------------------------------------------------------------- intrinsics
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (name, arg), = value.items()
+            if name == "Ref":
+                return self._ref(arg)
+            if name == "Fn::GetAtt":
+                logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self._physical(logical_id)[attribute]
+            if name == "Fn::Sub":
+                return self._sub(arg)
+            if name == "Fn::Join":
+                delimiter, parts = arg
+                return delimiter.join(str(p) for p in self.resolve(parts))
+            if name == "Fn::If" or name.startswith("Fn::"):
+                raise NotImplementedError(f"the local cloud does not resolve {name} yet")
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _pseudo(self, name: str) -> str | None:
+        return {
+            "AWS::StackName": self.stack_name,
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }.get(name)
+
+    def _ref(self, name: str) -> Any:
+        if (pseudo := self._pseudo(name)) is not None:
+            return pseudo
+        if name in self.data.get("Parameters", {}):
+            return self.parameter(name)
+        return self._physical(name)["Ref"]
+
+    def _physical(self, logical_id: str) -> dict[str, str]:
+        if logical_id not in self.physical:
+            raise KeyError(f"{logical_id} is referenced before the local cloud created it")
+        return self.physical[logical_id]
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name:
+                logical_id, attribute = name.split(".", 1)
+                return self._physical(logical_id)[attribute]
+            resolved = self._ref(name)
+            return ",".join(resolved) if isinstance(resolved, list) else str(resolved)
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    result = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _deep_merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result

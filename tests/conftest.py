@@ -1,0 +1,40 @@
+"""Shared fixtures. Nothing here reaches beyond loopback: every AWS call goes to the local cloud (moto)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+# Belt and braces: even a test that forgot the local cloud can never sign a request for a real account.
+os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"})
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_SESSION_TOKEN", None)
+
+
+@pytest.fixture(scope="session")
+def cloud() -> Iterator[object]:
+    """One local cloud per test session (per xdist worker), provisioned from template.yaml with the demo data."""
+    from local_cloud.cloud import LocalCloud
+    from local_cloud.demo_data import seed
+
+    with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*"}) as local:
+        seed(local.client("dynamodb"), local.physical_id("CatalogTable"), local.physical_id("InventoryTable"))
+        yield local
+
+
+@pytest.fixture(scope="session")
+def gateway(cloud: object) -> Iterator[object]:
+    from local_cloud.gateway import Gateway
+
+    gw = Gateway(cloud, port=0).start()  # type: ignore[arg-type]
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture()
+def api(gateway: object) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:  # type: ignore[attr-defined]
+        yield client
