@@ -52,6 +52,7 @@ class LocalCloud:
         self._moto_port = moto_port
         self._poll_queues = poll_queues
         self._server: Any = None
+        self._saved_environ: dict[str, str | None] = {}
         self.endpoint_url = ""
 
     # ---------------------------------------------------------------- life cycle
@@ -79,6 +80,12 @@ class LocalCloud:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
 
     def reset(self) -> None:
         """Forget every resource and item, and provision the template again (the handlers stay imported)."""
@@ -100,17 +107,20 @@ class LocalCloud:
         return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
 
     def _point_sdk_here(self, port: int) -> None:
-        """Every boto3 client in this process, the handlers' included, talks to moto (AWS_ENDPOINT_URL)."""
-        os.environ.update({
+        """Every boto3 client in this process, the handlers' included, talks to moto (AWS_ENDPOINT_URL).
+        stop() puts the previous values back."""
+        settings = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "MOTO_PORT": str(port),  # where moto's Step Functions engine sends its own SDK calls
-        })
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        }
+        for name in (*settings, "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            self._saved_environ[name] = os.environ.get(name)
             os.environ.pop(name, None)
+        os.environ.update(settings)
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(self.endpoint_url + path, data=json.dumps(body).encode(), method="POST")
@@ -170,7 +180,11 @@ class LocalCloud:
         # moto's Lambda checks that the execution role exists; IAM itself is not emulated beyond that.
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                          "Principal": {"Service": "lambda.amazonaws.com"}}]}
-        self.client("iam").create_role(RoleName=LAMBDA_ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(trust))
+        iam = self.client("iam")
+        try:
+            iam.create_role(RoleName=LAMBDA_ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(trust))
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass  # another local cloud in this process (moto's state is per process) made it
 
     def _table(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("TableName"))

@@ -85,7 +85,7 @@ class LocalFunction:
         """Import the handler module once, as Lambda's init phase does, with the function's environment."""
         module_path, attribute = self.handler.rsplit(".", 1)
         source = self.code_dir / (module_path.replace(".", "/") + ".py")
-        module_name = f"local_cloud.loaded.{self.logical_id}"
+        module_name = f"local_cloud.loaded.{self.name}"
         with _import_lock:
             saved = {k: os.environ.get(k) for k in self.environment}
             os.environ.update(self.environment)

@@ -9,7 +9,6 @@ function's app, which the fuzz tests and developers use.
 from __future__ import annotations
 
 import base64
-import fnmatch
 import json
 import logging
 import re
@@ -85,7 +84,7 @@ class Cors:
         for allowed in self.origins:
             if allowed == "*":
                 return "*"
-            if fnmatch.fnmatchcase(origin, allowed):  # local patterns such as http://localhost:*
+            if _origin_pattern(allowed).fullmatch(origin):
                 return origin
         return None
 
@@ -108,6 +107,12 @@ class Cors:
             headers += [("Access-Control-Allow-Methods", self.methods), ("Access-Control-Allow-Headers", self.headers),
                         ("Access-Control-Max-Age", self.max_age)]
         return headers
+
+
+def _origin_pattern(allowed: str) -> re.Pattern[str]:
+    """An allowed origin, where `:*` is any port (the local default) and `*.` any one subdomain label."""
+    regex = re.escape(allowed).replace(r":\*", r":[0-9]{1,5}").replace(r"\*\.", r"[a-z0-9-]+\.")
+    return re.compile(regex)
 
 
 class Gateway:

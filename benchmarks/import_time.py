@@ -1,0 +1,182 @@
+"""Import time of every handler in template.yaml, beside its dependencies: a proxy for Lambda's cold start.
+
+Each figure is the median of --runs fresh Python processes (a warm process would time the module cache).
+Inside each child, time.perf_counter() brackets only the import; the parent also times the whole
+process (interpreter start, import, exit). Targets run round-robin so drift on the machine hits them alike.
+
+    PYTHONPATH=layers/storefront:. .venv/bin/python -m benchmarks.import_time [--runs 15] [--importtime-runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from local_cloud.template import ACCOUNT_ID, ROOT, Template
+
+BASELINES = {
+    "interpreter only (`pass`)": "pass",
+    "`import boto3`": "import boto3",
+    "`import boto3` + `boto3.client('dynamodb')`": "import boto3; boto3.client('dynamodb')",
+    "`import pydantic`": "import pydantic",
+    "`import fastapi`": "import fastapi",
+    "`import mangum`": "import mangum",
+    "`from aws_lambda_powertools import Logger`": "from aws_lambda_powertools import Logger",
+}
+
+# In this venv, not in a deployed function: dev tools (aws-sam-cli, moto) install them, and boto3 and urllib3
+# import them opportunistically when present. Neither boto3's nor the layer's requirements bring them.
+NOT_DEPLOYED = ["awscrt", "OpenSSL"]
+
+# The child: extra sys.path entries, modules made unimportable, a marker for -X importtime, the timed statement.
+CHILD = """\
+import sys, time
+sys.path[:0] = {paths!r}
+sys.modules.update(dict.fromkeys({blocked!r}))  # None in sys.modules: `import x` raises ImportError
+sys.stderr.write("--- timed import starts\\n"); sys.stderr.flush()
+started = time.perf_counter()
+{statement}
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+class Target:
+    def __init__(self, label: str, statement: str, paths: list[str] | None = None,
+                 environment: dict[str, str] | None = None, blocked: list[str] | None = None) -> None:
+        self.label, self.statement, self.blocked = label, statement, blocked or []
+        self.paths, self.environment = paths or [], environment or {}
+        self.import_ms: list[float] = []
+        self.process_ms: list[float] = []
+
+    def command(self, *flags: str) -> list[str]:
+        code = CHILD.format(paths=self.paths, blocked=self.blocked, statement=self.statement)
+        return [sys.executable, *flags, "-c", code]
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            env.pop(name, None)
+        env.update({
+            # boto3.client() at import needs a region; dummy credentials guarantee no real account is touched
+            # (nothing calls AWS at import anyway).
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark",
+            # Lambda's /var/task is read-only, so the function's own .py files compile at every cold start;
+            # never writing bytecode here keeps every run alike (site-packages keep pip's compiled .pyc).
+            "PYTHONDONTWRITEBYTECODE": "1",
+        })
+        env.update(self.environment)
+        return env
+
+    def run_once(self) -> None:
+        started = time.perf_counter()
+        done = subprocess.run(self.command(), env=self.env(), capture_output=True, text=True, check=False)
+        elapsed = (time.perf_counter() - started) * 1000
+        if done.returncode != 0:
+            raise RuntimeError(f"{self.label} failed:\n{done.stderr}")
+        self.import_ms.append(float(done.stdout.strip().splitlines()[-1]))
+        self.process_ms.append(elapsed)
+
+
+def handler_targets(template: Template) -> list[Target]:
+    """One target per AWS::Serverless::Function, importing its handler module with the template's environment."""
+    # Placeholder physical ids, so that !Ref and !GetAtt in Environment resolve without a cloud.
+    for logical_id in template.resources:
+        name = f"{template.stack_name}-{logical_id}"
+        arn = f"arn:aws:placeholder:{template.region}:{ACCOUNT_ID}:{name}"
+        template.physical[logical_id] = defaultdict(lambda arn=arn: arn, Ref=name)
+    targets = []
+    for logical_id in template.of_type("AWS::Serverless::Function"):
+        props = template.function_properties(logical_id)
+        variables = template.resolve(props.get("Environment", {})).get("Variables", {})
+        code_dir = (ROOT / props["CodeUri"]).resolve()
+        layer_dirs = [str((ROOT / template.resources[layer["Ref"]]["Properties"]["ContentUri"]).resolve())
+                      for layer in props.get("Layers", [])
+                      if isinstance(layer, dict) and layer.get("Ref") in template.resources]
+        module, attribute = props["Handler"].rsplit(".", 1)
+        label = f"**{logical_id}** (`{props['CodeUri']}{module}.py`)"
+        for suffix, blocked in (("", []), (" without awscrt, pyOpenSSL", NOT_DEPLOYED)):
+            targets.append(Target(label + suffix, f"from {module} import {attribute}", [str(code_dir), *layer_dirs],
+                                  {k: str(v) for k, v in variables.items()}, blocked))
+    return targets
+
+
+def importtime_breakdown(target: Target, runs: int) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """`python -X importtime` on the target: (top modules by cumulative ms, self ms summed per top-level package),
+    medians over `runs` processes, counting only imports after the child's marker (not interpreter start-up)."""
+    cumulative: dict[str, list[float]] = defaultdict(list)
+    per_package: dict[str, list[float]] = defaultdict(list)
+    for _ in range(runs):
+        done = subprocess.run(target.command("-X", "importtime"), env=target.env(), capture_output=True,
+                              text=True, check=True)
+        lines = done.stderr.split("--- timed import starts\n", 1)[1].splitlines()
+        package_self: dict[str, float] = defaultdict(float)
+        for line in lines:
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            self_us, cumulative_us, name = line[len("import time:"):].split("|")
+            depth = (len(name) - len(name.lstrip()) - 1) // 2
+            cumulative["· " * depth + name.strip()].append(int(cumulative_us) / 1000)
+            package_self[name.strip().split(".")[0]] += int(self_us) / 1000
+        for package, ms in package_self.items():
+            per_package[package].append(ms)
+    by_median = lambda samples: sorted(((k, statistics.median(v)) for k, v in samples.items()),  # noqa: E731
+                                       key=lambda item: -item[1])
+    return by_median(cumulative), by_median(per_package)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15, help="fresh processes per target (at least 10)")
+    parser.add_argument("--importtime-runs", type=int, default=5, help="-X importtime processes per handler")
+    args = parser.parse_args(argv)
+    if args.runs < 10:
+        parser.error("--runs must be at least 10: a median of fewer cold processes is too noisy")
+
+    handlers = handler_targets(Template.load())
+    targets = [Target(label, statement) for label, statement in BASELINES.items()]
+    targets.append(Target("`import boto3` without awscrt, pyOpenSSL", "import boto3", blocked=NOT_DEPLOYED))
+    targets += handlers
+    print(f"Import time, median of {args.runs} fresh processes each ({sys.executable}, "
+          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f})\n",
+          flush=True)
+    for _ in range(args.runs):
+        for target in targets:
+            target.run_once()
+
+    print("| what | import, median ms | min–max ms | whole process, median ms |")
+    print("|---|---:|---:|---:|")
+    for target in targets:
+        print(f"| {target.label} | {statistics.median(target.import_ms):.0f} | "
+              f"{min(target.import_ms):.0f}–{max(target.import_ms):.0f} | {statistics.median(target.process_ms):.0f} |")
+
+    print(f"\nLoad average after the runs: {os.getloadavg()[0]:.2f} (other work on the machine inflates every row)")
+
+    for target in handlers:
+        top, packages = importtime_breakdown(target, args.importtime_runs)
+        total = sum(ms for _, ms in packages)
+        print(f"\n`python -X importtime`, {target.label}: top 10 by cumulative time "
+              f"(median of {args.importtime_runs} runs; -X importtime itself adds overhead)\n")
+        print("| module (· = one level of import nesting) | cumulative ms |")
+        print("|---|---:|")
+        for name, ms in top[:10]:
+            print(f"| {name} | {ms:.0f} |")
+        print(f"\nSelf time summed per top-level package (where the {total:.0f} ms go; "
+              "a module's self time includes its module-level code)\n")
+        print("| package | self ms | share |")
+        print("|---|---:|---:|")
+        for name, ms in packages[:12]:
+            print(f"| `{name}` | {ms:.0f} | {ms / total:.0%} |")
+        rest = sum(ms for _, ms in packages[12:])
+        print(f"| {len(packages) - 12} other packages | {rest:.0f} | {rest / total:.0%} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""template.yaml and samconfig.toml: lint, build for the real runtime, and the project's security rules.
+
+The subprocess tests (cfn-lint, sam validate --lint, sam build) are marked slow; everything else reads the
+parsed template and runs in milliseconds. Nothing here talks to AWS: `sam build` only needs PyPI.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_cloud.template import Template, load_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+VENV_BIN = Path(sys.executable).parent  # the venv's bin/, where cfn-lint and sam live
+RUNTIME = "python3.13"
+
+# The public contract (API.md, "Conventions" / CORS): what a browser may send and read.
+CORS_ALLOW_HEADERS = {"content-type", "idempotency-key", "if-match", "if-none-match", "authorization"}
+CORS_EXPOSE_HEADERS = {"etag", "location", "retry-after"}
+
+# Actions that IAM cannot scope to a resource: for these, and only these, Resource "*" is the only option.
+# (X-Ray segments, CloudWatch metrics, and Step Functions task-token callbacks, which take a token, not an ARN.)
+UNSCOPABLE_ACTIONS = {
+    "xray:puttracesegments",
+    "xray:puttelemetryrecords",
+    "xray:getsamplingrules",
+    "xray:getsamplingtargets",
+    "xray:getsamplingstatisticsummaries",
+    "cloudwatch:putmetricdata",
+    "states:sendtasksuccess",
+    "states:sendtaskfailure",
+    "states:sendtaskheartbeat",
+}
+# SAM policy templates that take no resource argument but grant nothing beyond the above.
+PARAMETERLESS_POLICY_TEMPLATES = {"CloudWatchPutMetricPolicy"}
+# Managed policies (by name) narrow enough to attach: SAM adds X-Ray write access itself when Tracing is Active.
+ALLOWED_MANAGED_POLICIES = {"AWSXrayWriteOnlyAccess", "AWSLambdaBasicExecutionRole"}
+
+SECRET_WORDS = re.compile(r"secret|password|passwd|token|api[_-]?key|private[_-]?key|signing[_-]?key", re.I)
+SECRET_PATTERNS = [
+    re.compile(r"\bA(KI|SI)A[0-9A-Z]{16}\b"),  # AWS access key ids
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"\b(sk|rk)_(live|test)_[0-9A-Za-z]{10,}"),  # payment provider secret keys
+    re.compile(r"\bwhsec_[0-9A-Za-z]{10,}"),  # webhook signing secrets
+    re.compile(r"\bgh[pousr]_[0-9A-Za-z]{30,}"),
+    re.compile(r"\bxox[abpr]-[0-9A-Za-z-]{10,}"),
+]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template(load_yaml(TEMPLATE_PATH.read_text()))
+
+
+def _functions(template: Template) -> dict[str, dict[str, Any]]:
+    return template.of_type("AWS::Serverless::Function")
+
+
+def _is_intrinsic(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::"))
+
+
+def _ref_target(value: Any) -> str | None:
+    """The logical id a `!Ref X` or `!GetAtt X.Attr` points at, else None."""
+    if isinstance(value, dict) and len(value) == 1:
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            arg = value["Fn::GetAtt"]
+            return str(arg[0] if isinstance(arg, list) else arg.split(".", 1)[0])
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every literal string in the template, with where it sits."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{path}[{index}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
+def _policy_statements(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(owner, statement) for every inline IAM statement: SAM Policies and plain IAM resources alike."""
+    for logical_id, resource in template.resources.items():
+        props = resource.get("Properties", {})
+        documents: list[Any] = []
+        if resource["Type"] in {"AWS::Serverless::Function", "AWS::Serverless::StateMachine"}:
+            documents += [p for p in _as_list(props.get("Policies", [])) if isinstance(p, dict) and "Statement" in p]
+        elif resource["Type"] == "AWS::IAM::Role":
+            documents += [p.get("PolicyDocument", {}) for p in props.get("Policies", [])]
+        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
+            documents.append(props.get("PolicyDocument", {}))
+        for document in documents:
+            for statement in _as_list(document.get("Statement", [])):
+                yield logical_id, statement
+
+
+def _find_python313() -> Path | None:
+    """A bin/ directory holding a *working* python3.13 (pyenv shims on PATH may exist yet refuse to run)."""
+    candidates = [shutil.which(RUNTIME)]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")), reverse=True)
+    if sys.version_info[:2] == (3, 13):
+        candidates.append(str(Path(sys.executable).with_name(RUNTIME)))
+    for candidate in filter(None, candidates):
+        try:
+            result = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=30, check=False,
+            )
+        except OSError:
+            continue
+        if result.returncode == 0 and result.stdout.strip() == "3.13":
+            return Path(candidate).parent
+    return None
+
+
+def _tool_env(extra_path: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0", PYTHONDONTWRITEBYTECODE="1")
+    # sam must find the real python3.13 before any pyenv shim (a shim exists, yet fails where 3.13 is not
+    # pyenv's selected version); then the venv's own bin, so `sam` uses the venv's cfn-lint.
+    paths = ([str(extra_path)] if extra_path else []) + [str(VENV_BIN), env.get("PATH", "")]
+    env["PATH"] = os.pathsep.join(paths)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+# ---------------------------------------------------------------------------------------------- lint and build
+
+
+@pytest.mark.slow
+def test_cfn_lint_is_clean() -> None:
+    # Default rule set: errors and warnings both fail (cfn-lint exits 2 or 4). Informational rules (I*) are
+    # advice, not defects, and are left out, as cfn-lint itself does by default.
+    result = _run([str(VENV_BIN / "cfn-lint"), "--", "template.yaml"], _tool_env())
+    assert result.returncode == 0, f"cfn-lint exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.mark.slow
+def test_sam_validate_lint_is_clean() -> None:
+    result = _run([str(VENV_BIN / "sam"), "validate", "--lint", "--template", "template.yaml"], _tool_env())
+    assert result.returncode == 0, f"sam validate --lint exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+PYTHON313_BIN = _find_python313()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    PYTHON313_BIN is None,
+    reason="no working python3.13 interpreter on PATH or under ~/.pyenv/versions/3.13*: "
+    "sam build for the python3.13 runtime needs one (hardware/tool availability, not a project defect)",
+)
+def test_sam_build_for_python313_arm64(tmp_path: Path, template: Template) -> None:
+    build_dir = tmp_path / "build"
+    repo_build_existed = (ROOT / ".aws-sam").exists()
+    # --no-cached overrides samconfig's `cached = true`; --cache-dir keeps even the cache out of the repo.
+    result = _run(
+        [
+            str(VENV_BIN / "sam"), "build",
+            "--template", "template.yaml",
+            "--build-dir", str(build_dir),
+            "--cache-dir", str(tmp_path / "cache"),
+            "--no-cached",
+        ],
+        _tool_env(PYTHON313_BIN),
+    )
+    assert result.returncode == 0, f"sam build exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
+
+    layer = build_dir / "StorefrontLayer" / "python"
+    assert (layer / "storefront" / "__init__.py").is_file()
+    assert (layer / "storefront" / "config.py").is_file()
+    for package in ("fastapi", "mangum", "pydantic", "aws_lambda_powertools"):
+        assert (layer / package).is_dir(), f"{package} missing from the built layer"
+    # The compiled pydantic-core must be the Linux arm64 wheel for CPython 3.13, not the build machine's.
+    binaries = [p.name for p in (layer / "pydantic_core").glob("_pydantic_core*.so")]
+    assert binaries and all("cpython-313-aarch64-linux-gnu" in name for name in binaries), binaries
+
+    for logical_id, resource in _functions(template).items():
+        props = template.function_properties(logical_id)
+        module = props["Handler"].rsplit(".", 1)[0].replace(".", "/")
+        artifact = build_dir / logical_id
+        assert (artifact / f"{module}.py").is_file(), f"{logical_id}: {module}.py missing from {artifact}"
+        # The layer owns the shared dependencies: a function that bundles its own copy would shadow it.
+        assert not (artifact / "fastapi").exists(), f"{logical_id} bundles FastAPI instead of using the layer"
+    assert repo_build_existed or not (ROOT / ".aws-sam").exists(), "sam build wrote into the repository's .aws-sam/"
+
+
+# ---------------------------------------------------------------------------------------------- state
+
+
+def test_tables_are_protected_and_on_demand(template: Template) -> None:
+    tables = template.of_type("AWS::DynamoDB::Table")
+    assert tables, "the template has no DynamoDB tables"
+    for logical_id, table in tables.items():
+        props = table["Properties"]
+        assert props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, logical_id
+        assert props.get("DeletionProtectionEnabled") is True, logical_id
+        assert table.get("DeletionPolicy") == "Retain", logical_id
+        assert table.get("UpdateReplacePolicy") == "Retain", logical_id
+        assert props.get("BillingMode") == "PAY_PER_REQUEST", logical_id
+        assert "TableName" not in props, f"{logical_id}: a fixed TableName blocks replacement and a second stack"
+
+
+# ---------------------------------------------------------------------------------------------- IAM
+
+
+def test_function_policy_templates_name_their_resources(template: Template) -> None:
+    for logical_id in _functions(template) | template.of_type("AWS::Serverless::StateMachine"):
+        props = template.resources[logical_id]["Properties"]
+        assert "Role" not in props or "Policies" not in props, f"{logical_id}: Role and Policies together"
+        for policy in _as_list(props.get("Policies", [])):
+            if isinstance(policy, str):
+                assert policy in ALLOWED_MANAGED_POLICIES, f"{logical_id}: broad managed policy {policy!r}"
+                continue
+            if "Statement" in policy:
+                continue  # inline statements: checked below
+            (name, arguments), = policy.items()
+            if not arguments:
+                assert name in PARAMETERLESS_POLICY_TEMPLATES, f"{logical_id}: {name} names no resource"
+                continue
+            for argument, value in arguments.items():
+                assert value != "*" and not (isinstance(value, str) and "*" in value), (
+                    f"{logical_id}: {name}.{argument} is a wildcard"
+                )
+                target = _ref_target(value)
+                if target is not None:
+                    assert target in template.resources or target in template.data.get("Parameters", {}), (
+                        f"{logical_id}: {name}.{argument} refers to unknown {target}"
+                    )
+
+
+def test_inline_statements_are_least_privilege(template: Template) -> None:
+    statements = list(_policy_statements(template))
+    assert statements, "no inline statements found: has the template's IAM moved somewhere this test misses?"
+    for owner, statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = [a.lower() for a in _as_list(statement.get("Action", [])) if isinstance(a, str)]
+        assert "NotAction" not in statement and "NotResource" not in statement, f"{owner}: NotAction/NotResource"
+        for action in actions:
+            assert action != "*" and not action.endswith(":*"), f"{owner}: wildcard action {action}"
+        for resource in _as_list(statement.get("Resource")):
+            if resource == "*":
+                assert set(actions) <= UNSCOPABLE_ACTIONS, f"{owner}: Resource '*' for {sorted(actions)}"
+            elif isinstance(resource, str):
+                assert not re.fullmatch(r"arn:[^:]+:[^:]+:[^:]*:[^:]*:\*", resource), f"{owner}: {resource}"
+            else:
+                assert _is_intrinsic(resource), f"{owner}: {resource!r}"
+                target = _ref_target(resource)
+                assert target is None or target in template.resources, f"{owner}: unknown resource {target}"
+
+
+# ---------------------------------------------------------------------------------------------- logs
+
+
+def test_every_function_logs_to_its_own_group_with_retention(template: Template) -> None:
+    groups = template.of_type("AWS::Logs::LogGroup")
+    seen: dict[str, str] = {}
+    for logical_id in _functions(template):
+        props = template.function_properties(logical_id)
+        target = _ref_target(props.get("LoggingConfig", {}).get("LogGroup"))
+        assert target in groups, f"{logical_id}: LoggingConfig.LogGroup must !Ref an AWS::Logs::LogGroup"
+        assert target not in seen, f"{logical_id} and {seen.get(target)} share the log group {target}"
+        seen[target] = logical_id
+    for logical_id, group in groups.items():
+        assert group.get("Properties", {}).get("RetentionInDays") is not None, f"{logical_id} keeps logs forever"
+
+
+def test_http_api_access_logs_have_retention(template: Template) -> None:
+    groups = template.of_type("AWS::Logs::LogGroup")
+    for logical_id, api in template.of_type("AWS::Serverless::HttpApi").items():
+        target = _ref_target(api["Properties"].get("AccessLogSettings", {}).get("DestinationArn"))
+        assert target in groups, f"{logical_id}: access logs must go to a log group of this template"
+
+
+# ---------------------------------------------------------------------------------------------- runtime
+
+
+def test_globals_pin_runtime_architecture_tracing_environment(template: Template) -> None:
+    function_globals = template.data["Globals"]["Function"]
+    assert function_globals["Runtime"] == RUNTIME
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    assert function_globals["Environment"]["Variables"], "Globals.Function.Environment.Variables is empty"
+    for logical_id, function in _functions(template).items():
+        for key in ("Runtime", "Architectures", "Tracing"):
+            assert key not in function["Properties"], f"{logical_id} overrides Globals.Function.{key}"
+
+
+def test_layer_is_built_for_the_runtime(template: Template) -> None:
+    layers = template.of_type("AWS::Serverless::LayerVersion")
+    assert "StorefrontLayer" in layers
+    for logical_id, layer in layers.items():
+        assert layer.get("Metadata", {}).get("BuildMethod") == RUNTIME, logical_id
+        assert layer.get("Metadata", {}).get("BuildArchitecture") == "arm64", logical_id
+        assert layer["Properties"].get("CompatibleRuntimes") == [RUNTIME], logical_id
+        assert layer["Properties"].get("CompatibleArchitectures") == ["arm64"], logical_id
+    for logical_id in _functions(template):
+        layers_used = [_ref_target(x) for x in template.function_properties(logical_id).get("Layers", [])]
+        assert "StorefrontLayer" in layers_used, f"{logical_id} does not use the storefront layer"
+
+
+# ---------------------------------------------------------------------------------------------- secrets
+
+
+def test_no_secret_values_in_the_template(template: Template) -> None:
+    for name, spec in template.data.get("Parameters", {}).items():
+        if SECRET_WORDS.search(name) or SECRET_WORDS.search(str(spec.get("Description", ""))):
+            assert "Default" not in spec, f"parameter {name} has a default value: secrets never live in the repo"
+            assert spec.get("NoEcho") is True, f"parameter {name} looks secret but is not NoEcho"
+    for path, text in _strings(template.data):
+        for pattern in SECRET_PATTERNS:
+            assert not pattern.search(text), f"{path} holds something that looks like a credential"
+        if path.endswith(".SecretString"):
+            raise AssertionError(f"{path} is a literal secret value; generate it or resolve it at deploy time")
+    for logical_id, secret in template.of_type("AWS::SecretsManager::Secret").items():
+        value = secret["Properties"].get("SecretString")
+        assert value is None or _is_intrinsic(value), f"{logical_id}: literal SecretString"
+    for logical_id in _functions(template):
+        variables = template.function_properties(logical_id).get("Environment", {}).get("Variables", {})
+        for name, value in variables.items():
+            if SECRET_WORDS.search(name):
+                assert _is_intrinsic(value), f"{logical_id}: {name} must point at a secret (!Ref), not hold one"
+
+
+# ---------------------------------------------------------------------------------------------- CORS
+
+
+def test_cors_follows_the_api_contract(template: Template) -> None:
+    apis = template.of_type("AWS::Serverless::HttpApi")
+    assert apis, "no HttpApi in the template"
+    parameters = template.data.get("Parameters", {})
+    for logical_id, api in apis.items():
+        cors = api["Properties"]["CorsConfiguration"]
+        origins = _ref_target(cors["AllowOrigins"])
+        assert origins in parameters, f"{logical_id}: AllowOrigins must come from a parameter, not be hard-coded"
+        assert parameters[origins]["Type"] == "CommaDelimitedList"
+        assert "*" not in str(parameters[origins].get("Default", "")).split(","), "wildcard origin by default"
+        allowed = {h.lower() for h in cors["AllowHeaders"]}
+        exposed = {h.lower() for h in cors["ExposeHeaders"]}
+        assert CORS_ALLOW_HEADERS <= allowed, f"{logical_id}: missing {sorted(CORS_ALLOW_HEADERS - allowed)}"
+        assert CORS_EXPOSE_HEADERS <= exposed, f"{logical_id}: missing {sorted(CORS_EXPOSE_HEADERS - exposed)}"
+        assert "OPTIONS" in {m.upper() for m in cors.get("AllowMethods", [])} or "*" in cors.get("AllowMethods", [])
+
+
+# ---------------------------------------------------------------------------------------------- configuration
+
+
+def _settings_classes() -> dict[str, set[str]]:
+    """Settings class name -> the environment variable names (pydantic aliases) it reads."""
+    from storefront import config
+
+    return {
+        name: {field.alias or field_name.upper() for field_name, field in cls.model_fields.items()}
+        for name, cls in vars(config).items()
+        if isinstance(cls, type) and issubclass(cls, config._EnvSettings) and not name.startswith("_")
+    }
+
+
+def _settings_imported_by(app_py: Path) -> set[str]:
+    tree = ast.parse(app_py.read_text())
+    return {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "storefront.config"
+        for alias in node.names
+    }
+
+
+def test_every_settings_variable_is_set_for_its_function(template: Template) -> None:
+    settings = _settings_classes()
+    assert "CatalogSettings" in settings
+    claimed: set[str] = set()
+    for logical_id in _functions(template):
+        props = template.function_properties(logical_id)
+        variables = set(props.get("Environment", {}).get("Variables", {}))
+        module = props["Handler"].rsplit(".", 1)[0].replace(".", "/")
+        app_py = ROOT / props["CodeUri"] / f"{module}.py"
+        # CatalogFunction <-> CatalogSettings by name, plus whatever settings its handler module imports.
+        by_name = {f"{logical_id.removesuffix('Function')}Settings"} & set(settings)
+        used = by_name | (_settings_imported_by(app_py) & set(settings))
+        claimed |= used
+        for cls in used:
+            missing = settings[cls] - variables
+            assert not missing, f"{logical_id} reads {cls} but the template does not set {sorted(missing)}"
+    unclaimed = set(settings) - claimed
+    assert not unclaimed, f"settings classes no function uses (renamed function?): {sorted(unclaimed)}"
+
+
+# ---------------------------------------------------------------------------------------------- samconfig
+
+
+def _overrides(text: str | list[str]) -> dict[str, str]:
+    """samconfig's parameter_overrides (`Key=Value Key2="a b"` or a list of such) as a dict."""
+    pairs = shlex.split(text) if isinstance(text, str) else [p for item in text for p in shlex.split(item)]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def test_samconfig_has_dev_and_prod_deploy_environments(template: Template) -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    parameters = set(template.data.get("Parameters", {}))
+    stacks = {}
+    for env in ("dev", "prod"):
+        assert env in config, f"samconfig.toml has no [{env}] environment"
+        deploy = config[env]["deploy"]["parameters"]
+        stack = deploy.get("stack_name") or config[env].get("global", {}).get("parameters", {}).get("stack_name")
+        assert stack, f"[{env}] has no stack_name"
+        stacks[env] = stack
+        overrides = _overrides(deploy["parameter_overrides"])
+        assert overrides.get("Stage") == env, f"[{env}] deploys Stage={overrides.get('Stage')}"
+        assert set(overrides) <= parameters, f"[{env}] overrides unknown parameters {sorted(set(overrides) - parameters)}"
+        assert "CAPABILITY_IAM" in deploy.get("capabilities", ""), f"[{env}] cannot create the functions' roles"
+    assert stacks["dev"] != stacks["prod"], "dev and prod would deploy to the same stack"
+    prod = _overrides(config["prod"]["deploy"]["parameters"]["parameter_overrides"])
+    assert "localhost" not in prod.get("AllowedOrigins", ""), "prod must not allow localhost origins"
