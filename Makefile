@@ -51,7 +51,7 @@ lint: setup
 	$(VENV)/bin/sam validate --lint
 
 build: setup
-	$(VENV)/bin/sam build
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build  # sam looks for python3.13 on PATH
 
 bench: setup
 	$(PY) -m benchmarks.import_time

@@ -23,7 +23,7 @@ def _start_cloud(with_demo_data: bool) -> Any:
 
     cloud = LocalCloud(parameter_overrides={"AllowedOrigins": LOCAL_ORIGINS}).start()
     if with_demo_data:
-        seed(cloud.client("dynamodb"), cloud.physical_id("CatalogTable"), cloud.physical_id("InventoryTable"))
+        seed(cloud)
     return cloud
 
 

@@ -1,16 +1,22 @@
-"""The demo catalog `make dev` serves: five categories, 24 products, variants with prices and stock.
+"""The demo data `make dev` serves: five categories, 24 products, variants with prices and stock, one cart.
 
 Written through the same repositories the functions use, so the items have exactly the production shape.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
+from storefront.cart.models import StoredCart, StoredLine
+from storefront.cart.repository import CartRepository
 from storefront.catalog.models import Category, StoredProduct, StoredVariant
 from storefront.catalog.repository import CatalogRepository
 from storefront.inventory.repository import InventoryRepository
 from storefront.money import Money
+
+if TYPE_CHECKING:
+    from local_cloud.cloud import LocalCloud
 
 CATEGORIES = {
     "shirts": "Shirts", "trousers": "Trousers", "shoes": "Shoes", "accessories": "Accessories", "home": "Home",
@@ -67,10 +73,16 @@ def demo_products(currency: str = "EUR") -> list[tuple[StoredProduct, dict[str, 
     return result
 
 
-def seed(dynamodb: Any, catalog_table: str, inventory_table: str) -> int:
-    """Write the demo catalog and its opening stock; returns the number of products."""
-    catalog = CatalogRepository(dynamodb, catalog_table)
-    inventory = InventoryRepository(dynamodb, inventory_table)
+# A cart with a known id, so that every sample event in events/cart/ works as it is. Only in demo data:
+# real cart ids are random capabilities.
+DEMO_CART_ID = "Zq3K9xV2mB7nR4tY8wE1uI6oP0aS5dFg"
+
+
+def seed(cloud: LocalCloud) -> int:
+    """Write the demo catalog, its opening stock and the demo cart; returns the number of products."""
+    dynamodb = cloud.client("dynamodb")
+    catalog = CatalogRepository(dynamodb, cloud.physical_id("CatalogTable"))
+    inventory = InventoryRepository(dynamodb, cloud.physical_id("InventoryTable"))
     for category_id, name in CATEGORIES.items():
         catalog.put_category(Category(id=category_id, name=name))
     products = demo_products()
@@ -78,4 +90,9 @@ def seed(dynamodb: Any, catalog_table: str, inventory_table: str) -> int:
         catalog.put_product(product)
         for sku, units in stock.items():
             inventory.put_level(sku, units)
+    now = datetime.now(UTC)
+    CartRepository(dynamodb, cloud.physical_id("CartTable")).create(StoredCart(
+        id=DEMO_CART_ID, currency="EUR", version=3, created_at=now, updated_at=now, expires_at=now + timedelta(days=30),
+        lines=[StoredLine(sku="LINEN-SHIRT-M", quantity=1, seen_price=Money(amount=5900, currency="EUR"))],
+        shipping=None))
     return len(products)

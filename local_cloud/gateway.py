@@ -262,6 +262,7 @@ def to_http_response(result: Any) -> HttpResponse:
 def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: don't wait for delayed ACKs
         server_version = "local-api-gateway"
 
         def _serve(self) -> None:

@@ -88,7 +88,7 @@ class Template:
         for key, value in self.resources[logical_id]["Properties"].items():
             if isinstance(value, dict) and isinstance(merged.get(key), dict):
                 merged[key] = _deep_merge(merged[key], value)
-            elif isinstance(value, list) and isinstance(merged.get(key), list) and key == "Layers":
+            elif isinstance(value, list) and isinstance(merged.get(key), list):  # SAM: lists are additive
                 merged[key] = merged[key] + value
             else:
                 merged[key] = copy.deepcopy(value)

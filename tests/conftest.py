@@ -21,7 +21,7 @@ def cloud() -> Iterator[object]:
     from local_cloud.demo_data import seed
 
     with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*"}) as local:
-        seed(local.client("dynamodb"), local.physical_id("CatalogTable"), local.physical_id("InventoryTable"))
+        seed(local)
         yield local
 
 

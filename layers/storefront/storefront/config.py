@@ -28,3 +28,11 @@ class CatalogSettings(_EnvSettings):
     cursor_secret_id: str = Field(alias="CURSOR_SECRET_ID", min_length=1)
     # How long browsers and CDNs may cache catalog responses; availability is in them, so keep it short.
     cache_max_age: int = Field(alias="CATALOG_CACHE_SECONDS", default=30, ge=0, le=86_400)
+
+
+class CartSettings(_EnvSettings):
+    cart_table: str = Field(alias="CART_TABLE", min_length=3)
+    catalog_table: str = Field(alias="CATALOG_TABLE", min_length=3)
+    inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=3)
+    # A cart untouched this long expires (DynamoDB TTL deletes it later; reads treat it as gone at once).
+    idle_hours: int = Field(alias="CART_IDLE_HOURS", default=72, ge=1, le=24 * 90)

@@ -9,6 +9,7 @@ class StorefrontError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str = "Bad request"
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -22,3 +23,28 @@ class NotFound(StorefrontError):
 
 class InvalidCursor(StorefrontError):
     status, code, title = 400, "invalid_cursor", "Invalid cursor"
+
+
+class ValidationFailed(StorefrontError):
+    """A request that is well-formed but breaks a business rule (unknown SKU, too many lines, ...)."""
+
+    status, title = 422, "Validation failed"
+
+    def __init__(self, code: str, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail, errors)
+        self.code = code
+
+
+class InsufficientStock(StorefrontError):
+    status, code, title = 409, "insufficient_stock", "Insufficient stock"
+
+
+class VersionConflict(StorefrontError):
+    status, code, title = 412, "version_conflict", "Version conflict"
+
+
+class Busy(StorefrontError):
+    """Too many concurrent writers on one resource; the client should retry shortly."""
+
+    status, code, title = 503, "busy", "Busy, retry"
+    headers = {"Retry-After": "1"}

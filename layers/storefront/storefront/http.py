@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
 
-from storefront.errors import StorefrontError
+from storefront.errors import StorefrontError, VersionConflict
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:storefront:problem:"
@@ -69,7 +69,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 async def _on_storefront_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StorefrontError)
-    return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors)
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors, headers=exc.headers or None)
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
@@ -96,10 +96,54 @@ async def _on_unexpected_error(_: Request, exc: Exception) -> Response:
                             "Something went wrong on our side. It has been logged; please retry later.")
 
 
+MAX_BODY_BYTES = 16 * 1024  # every request body this API takes is far smaller
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: a body over the limit is a 413 problem before anything parses it."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def counted_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted_receive, send)
+        except _BodyTooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
+        response = problem_response(413, "payload_too_large", "Payload too large",
+                                    f"Request bodies are limited to {self.max_bytes} bytes.")
+        await response(scope, receive, send)
+
+
 def create_app(title: str, description: str = "") -> FastAPI:
     """A FastAPI app whose every error is problem+json, documented as such in its OpenAPI document."""
     app = FastAPI(title=title, description=description, version="1", docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
+    app.add_middleware(BodyLimit)
     app.add_exception_handler(StorefrontError, _on_storefront_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
@@ -150,3 +194,20 @@ def cacheable_json(request: Request, payload: BaseModel, max_age: int) -> Respon
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
+
+
+def parse_if_match(header: str | None) -> int | None:
+    """If-Match carries a resource version (`"3"`, `3` or `W/"3"`); None when absent or `*`.
+    A value that cannot be any version can never match: 412, as RFC 9110 says."""
+    if header is None or header.strip() == "*":
+        return None
+    value = header.strip().removeprefix("W/").strip('"')
+    if not value.isdigit() or len(value) > 12:
+        raise VersionConflict("If-Match does not name a version of this resource.")
+    return int(value)
+
+
+def versioned_json(payload: BaseModel, version: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A private, never-cached resource whose ETag is its version (what If-Match takes back)."""
+    return Response(payload.model_dump_json(), status_code=status, media_type="application/json",
+                    headers={"ETag": f'"{version}"', "Cache-Control": "no-store", **(headers or {})})

@@ -63,4 +63,15 @@ class StoredProduct(BaseModel):
     description: str
     category: CategoryId
     images: list[str]
-    variants: list[StoredVariant]
+    variants: Annotated[list[StoredVariant], Field(min_length=1, max_length=50)]
+
+
+class VariantInfo(BaseModel):
+    """What pricing a SKU needs, without its product: stored once per variant."""
+
+    model_config = ConfigDict(frozen=True)
+    sku: Sku
+    product_id: ProductId
+    product_name: str
+    title: str
+    price: Money

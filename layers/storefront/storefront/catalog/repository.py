@@ -3,16 +3,19 @@
 Items (one table, composite key pk/sk):
   product    pk=PRODUCT#<id>  sk=PRODUCT     listing_pk=PRODUCTS  listing_sk=<category>#<id>
   category   pk=CATEGORY      sk=<id>
+  variant    pk=VARIANT#<sku> sk=VARIANT     product_id, product_name, title, price
 The `ByListing` index lists every product in (category, id) order; a category filter is a
-begins_with on its sort key, so one index serves both listings.
+begins_with on its sort key, so one index serves both listings. The variant items let the cart and
+checkout price any SKU with one BatchGetItem, without knowing its product.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from storefront.catalog.models import Category, StoredProduct
-from storefront.dynamodb import from_item, key, to_item
+from storefront.catalog.models import Category, StoredProduct, VariantInfo
+from storefront.dynamodb import batch_get, from_item, key, to_item
 
 LISTING_INDEX = "ByListing"
 _LISTING_PK = "PRODUCTS"
@@ -54,14 +57,26 @@ class CatalogRepository:
                                       ExpressionAttributeValues={":pk": {"S": "CATEGORY"}})
         return [Category(id=i["id"], name=i["name"]) for i in map(from_item, response.get("Items", []))]
 
+    def get_variants(self, skus: Iterable[str]) -> dict[str, VariantInfo]:
+        """The variants that exist among `skus`, by SKU (unknown SKUs are simply absent)."""
+        rows = batch_get(self._client, self._table, [key(pk=f"VARIANT#{sku}", sk="VARIANT") for sku in set(skus)])
+        return {row["sku"]: VariantInfo.model_validate({k: row[k] for k in VariantInfo.model_fields}) for row in rows}
+
     # --- writes, used by seeding today and by the admin API later ---
 
     def put_product(self, product: StoredProduct) -> None:
-        self._client.put_item(TableName=self._table, Item=to_item({
+        """The product and one item per variant, all or nothing."""
+        items = [{
             "pk": f"PRODUCT#{product.id}", "sk": "PRODUCT",
             "listing_pk": _LISTING_PK, "listing_sk": f"{product.category}#{product.id}",
             **product.model_dump(),
-        }))
+        }] + [{
+            "pk": f"VARIANT#{v.sku}", "sk": "VARIANT",
+            **VariantInfo(sku=v.sku, product_id=product.id, product_name=product.name, title=v.title,
+                          price=v.price).model_dump(),
+        } for v in product.variants]
+        self._client.transact_write_items(TransactItems=[{"Put": {"TableName": self._table, "Item": to_item(i)}}
+                                                         for i in items])
 
     def put_category(self, category: Category) -> None:
         self._client.put_item(TableName=self._table,

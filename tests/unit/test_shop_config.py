@@ -1,0 +1,44 @@
+"""shop.json is valid, and the validator refuses the mistakes a shop owner could make in it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from storefront.shop import DEFAULT_FILE, ShopConfig, load_shop_config
+
+
+def test_the_shipped_configuration_is_valid() -> None:
+    shop = load_shop_config()
+    assert shop.currency in shop.currencies
+    assert {"standard", "express"} <= {m.id for m in shop.countries["DE"].methods}
+    assert any(m.free_over for m in shop.countries["DE"].methods)
+
+
+def _config(**changes: Any) -> dict[str, Any]:
+    data = json.loads(DEFAULT_FILE.read_text())
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("changes", [
+    {"currency": "USD"},                                  # not among currencies
+    {"currencies": ["EUR", "XYZ"]},                       # not ISO 4217 / unsupported
+    {"default_country": "US"},                            # not configured
+    {"timezone": "Mars/Olympus"},
+    {"dispatch_cutoff_hour": 24},
+    {"countries": {"DE": {"name": "Germany", "tax_rate_bp": 1900, "methods": [
+        {"id": "standard", "name": "A", "price": {"amount": 1, "currency": "EUR"}, "delivery_days": {"min": 3, "max": 1}}]}}},
+    {"countries": {"DE": {"name": "Germany", "tax_rate_bp": 1900, "methods": [
+        {"id": "standard", "name": "A", "price": {"amount": 1, "currency": "GBP"}, "delivery_days": {"min": 1, "max": 1}}]}}},
+    {"countries": {"DE": {"name": "Germany", "tax_rate_bp": 1900, "methods": [
+        {"id": "x", "name": "A", "price": {"amount": 1, "currency": "EUR"}, "delivery_days": {"min": 1, "max": 1}},
+        {"id": "x", "name": "B", "price": {"amount": 2, "currency": "EUR"}, "delivery_days": {"min": 1, "max": 1}}]}}},
+    {"unknown_key": 1},
+])
+def test_mistakes_are_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises((ValidationError, ValueError)):
+        ShopConfig.model_validate(_config(**changes))
