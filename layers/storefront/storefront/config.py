@@ -36,3 +36,31 @@ class CartSettings(_EnvSettings):
     inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=3)
     # A cart untouched this long expires (DynamoDB TTL deletes it later; reads treat it as gone at once).
     idle_hours: int = Field(alias="CART_IDLE_HOURS", default=72, ge=1, le=24 * 90)
+
+
+class CheckoutSettings(_EnvSettings):
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    cart_table: str = Field(alias="CART_TABLE", min_length=3)
+    catalog_table: str = Field(alias="CATALOG_TABLE", min_length=3)
+    inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=3)
+    order_workflow_arn: str = Field(alias="ORDER_WORKFLOW_ARN", min_length=20)
+    # How long a checkout's Idempotency-Key is remembered (Stripe keeps keys for 24 h).
+    idempotency_ttl_hours: int = Field(alias="IDEMPOTENCY_TTL_HOURS", default=24, ge=1, le=24 * 30)
+
+
+class StockSettings(_EnvSettings):
+    inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=3)
+
+
+class OrderWorkflowSettings(_EnvSettings):
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+
+
+class PaymentsSettings(_EnvSettings):
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    # "stripe" on AWS; "fake" is the local cloud's Stripe-compatible provider (same API, same signatures).
+    payment_provider: str = Field(alias="PAYMENT_PROVIDER", pattern=r"^(stripe|fake)$")
+    payment_api_base: str = Field(alias="PAYMENT_API_BASE", pattern=r"^https?://")
+    payment_api_key_secret_id: str = Field(alias="PAYMENT_API_KEY_SECRET_ID", min_length=1)
+    payment_webhook_secret_id: str = Field(alias="PAYMENT_WEBHOOK_SECRET_ID", min_length=1)
+    webhook_event_ttl_days: int = Field(alias="WEBHOOK_EVENT_TTL_DAYS", default=30, ge=1, le=365)

@@ -1,0 +1,133 @@
+"""The orders table: orders, the one-order-per-cart claim, and forward-only status transitions.
+
+Items: order       pk=ORDER#<id>  sk=ORDER   the Order fields, task_token
+       cart claim  pk=CART#<id>   sk=ORDER   order_id       (written with the order, in one transaction)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from storefront.dynamodb import from_item, key, to_item
+from storefront.orders.models import ALLOWED_FROM, OrderStatus, StoredOrder
+
+
+class CartAlreadyOrdered(Exception):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
+
+
+class TransitionRefused(Exception):
+    """The order is not in a status it may move to the target from (already there, or past it)."""
+
+    def __init__(self, order: StoredOrder | None) -> None:
+        super().__init__(order.status if order else "missing")
+        self.order = order
+
+
+class OrderRepository:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def create(self, order: StoredOrder) -> None:
+        """Store a new order and claim its cart, both or neither; CartAlreadyOrdered if the cart has one."""
+        try:
+            self._client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                         "Item": to_item({"pk": f"CART#{order.cart_id}", "sk": "ORDER", "order_id": order.id})}},
+                {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                         "Item": self._item(order)}},
+            ])
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                existing = self.order_for_cart(order.cart_id)
+                if existing:
+                    raise CartAlreadyOrdered(existing) from error
+            raise
+
+    def get(self, order_id: str) -> StoredOrder | None:
+        item = self._client.get_item(TableName=self._table, Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),
+                                     ConsistentRead=True).get("Item")
+        return _order(item) if item else None
+
+    def order_for_cart(self, cart_id: str) -> str | None:
+        item = self._client.get_item(TableName=self._table, Key=key(pk=f"CART#{cart_id}", sk="ORDER"),
+                                     ConsistentRead=True).get("Item")
+        return from_item(item)["order_id"] if item else None
+
+    def transition(self, order_id: str, to: OrderStatus, at: datetime, **fields: Any) -> StoredOrder:
+        """Move the order to `to` if ALLOWED_FROM permits, append it to history, set `fields`; all in one write.
+        TransitionRefused (with the current order) if the order is elsewhere: the caller decides if that is fine."""
+        allowed = sorted(ALLOWED_FROM[to])
+        names = {"#status": "status", "#history": "history", "#updated_at": "updated_at"}
+        values: dict[str, Any] = {
+            ":to": to.value, ":now": at.isoformat(),
+            ":entry": [{"status": to.value, "at": at.isoformat()}],
+            **{f":from{i}": status.value for i, status in enumerate(allowed)},
+        }
+        sets = ["#status = :to", "#history = list_append(#history, :entry)", "#updated_at = :now"]
+        removes = []
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            if value is None:
+                removes.append(f"#f{i}")
+            else:
+                values[f":f{i}"] = value
+                sets.append(f"#f{i} = :f{i}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            response = self._client.update_item(
+                TableName=self._table, Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),
+                UpdateExpression=expression,
+                ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={k: _value(v) for k, v in values.items()},
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                old = error.response.get("Item")
+                raise TransitionRefused(_order(old) if old else self.get(order_id)) from error
+            raise
+        return _order(response["Attributes"])
+
+    def update_fields(self, order_id: str, condition_status: set[OrderStatus] | None = None, **fields: Any) -> StoredOrder:
+        """Set fields without a status change (payment details, the task token), optionally only in some statuses."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":f{i}": _value(value) for i, value in enumerate(fields.values())}
+        request: dict[str, Any] = {
+            "TableName": self._table, "Key": key(pk=f"ORDER#{order_id}", sk="ORDER"),
+            "UpdateExpression": "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "ReturnValues": "ALL_NEW",
+        }
+        condition = "attribute_exists(pk)"
+        if condition_status:
+            names["#status"] = "status"
+            values.update({f":s{i}": {"S": s.value} for i, s in enumerate(sorted(condition_status))})
+            condition += f" AND #status IN ({', '.join(f':s{i}' for i in range(len(condition_status)))})"
+        request["ConditionExpression"] = condition
+        try:
+            return _order(self._client.update_item(**request)["Attributes"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise TransitionRefused(self.get(order_id)) from error
+            raise
+
+    @staticmethod
+    def _item(order: StoredOrder) -> dict[str, Any]:
+        return to_item({"pk": f"ORDER#{order.id}", "sk": "ORDER", **order.model_dump(mode="json")})
+
+
+def _value(value: Any) -> dict[str, Any]:
+    return to_item({"v": value})["v"]
+
+
+def _order(item: dict[str, Any]) -> StoredOrder:
+    values = from_item(item)
+    return StoredOrder.model_validate({k: v for k, v in values.items() if k in StoredOrder.model_fields})
