@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -21,7 +22,10 @@ def _start_cloud(with_demo_data: bool) -> Any:
     from local_cloud.cloud import LocalCloud
     from local_cloud.demo_data import seed
 
-    cloud = LocalCloud(parameter_overrides={"AllowedOrigins": LOCAL_ORIGINS}).start()
+    overrides = {"AllowedOrigins": LOCAL_ORIGINS}
+    if timeout := os.environ.get("PAYMENT_TIMEOUT_SECONDS"):
+        overrides["PaymentTimeoutSeconds"] = timeout
+    cloud = LocalCloud(parameter_overrides=overrides).start()
     if with_demo_data:
         seed(cloud)
     return cloud
@@ -42,6 +46,9 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
 
   API            {url}
     catalog      {url}/products   {url}/products/linen-shirt   {url}/categories
+    cart         POST {url}/carts   then /carts/<id>/items, /carts/<id>/shipping, GET {url}/shipping-methods?country=DE
+    checkout     POST {url}/checkout (Idempotency-Key)   GET {url}/orders/<id>
+    payments     POST {url}/dev/payments/<payment_id>/succeed | fail   (the local provider sends the signed webhook)
     OpenAPI      {url}/openapi.json
   AWS (moto)     {cloud.endpoint_url}   e.g. aws --endpoint-url {cloud.endpoint_url} dynamodb list-tables
   functions      {", ".join(sorted(cloud.functions))}
@@ -57,23 +64,24 @@ Ctrl-C or SIGTERM stops it.""", flush=True)
 
 
 def invoke(args: argparse.Namespace) -> int:
-    event = json.loads(Path(args.event).read_text()) if args.event else {}
-    cloud = _start_cloud(with_demo_data=not args.no_demo_data)
-    try:
-        if args.function not in cloud.functions:
-            print(f"no function {args.function!r}; the template has {sorted(cloud.functions)}", file=sys.stderr)
-            return 2
-        from local_cloud.functions import FunctionError
+    """Like `sam local invoke`: the function's logs go to stderr, its response alone to stdout."""
+    from local_cloud.functions import FunctionError
 
+    event = json.loads(Path(args.event).read_text()) if args.event else {}
+    with contextlib.redirect_stdout(sys.stderr):  # handlers log to stdout, as on Lambda
+        cloud = _start_cloud(with_demo_data=not args.no_demo_data)
         try:
-            result = cloud.functions[args.function].invoke(event)
-        except FunctionError as error:
-            print(json.dumps(error.payload, indent=2))
-            return 1
-        print(json.dumps(result, indent=2))
-        return 0
-    finally:
-        cloud.stop()
+            if args.function not in cloud.functions:
+                print(f"no function {args.function!r}; the template has {sorted(cloud.functions)}")
+                return 2
+            try:
+                result, failed = cloud.functions[args.function].invoke(event), False
+            except FunctionError as error:
+                result, failed = error.payload, True
+        finally:
+            cloud.stop()
+    print(json.dumps(result, indent=2))
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

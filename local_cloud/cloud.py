@@ -36,6 +36,9 @@ NOT_EMULATED = {
     "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
 }
 LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-lambda"
+# The local payment provider (local_cloud/fake_payments.py): its API key, and the webhook secret ../shared/API.md gives.
+LOCAL_PAYMENT_API_KEY = "sk_test_local_cloud"
+DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"
 
 
 class LocalCloud:
@@ -52,6 +55,7 @@ class LocalCloud:
         self._moto_port = moto_port
         self._poll_queues = poll_queues
         self._server: Any = None
+        self.payments: Any = None  # the local payment provider, when the template takes one
         self._saved_environ: dict[str, str | None] = {}
         self.endpoint_url = ""
 
@@ -62,7 +66,7 @@ class LocalCloud:
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request at INFO
 
-        moto_fixes.serialize_dynamodb()
+        moto_fixes.apply()
         install_lambda_hook()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._moto_port, verbose=False)
         self._server.start()
@@ -70,13 +74,32 @@ class LocalCloud:
         self.endpoint_url = f"http://{host}:{port}"
         self._point_sdk_here(port)
         self._post("/moto-api/config", MOTO_CONFIG)
+        self._start_payment_provider()
         self.provision()
         return self
+
+    def _start_payment_provider(self) -> None:
+        """Where the template takes a payment provider, run the local Stripe-compatible one and point the
+        template's parameters and secrets at it (an explicit override wins)."""
+        if "PaymentApiBase" not in self.template.data.get("Parameters", {}):
+            return
+        from local_cloud.fake_payments import FakePaymentProvider
+
+        webhook_secret = os.environ.get("PAYMENT_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET)
+        self.payments = FakePaymentProvider(api_key=LOCAL_PAYMENT_API_KEY, webhook_secret=webhook_secret)
+        self.payments.start()
+        self.template.parameter_overrides.setdefault("PaymentProvider", "fake")
+        self.template.parameter_overrides.setdefault("PaymentApiBase", self.payments.url)
+        self.secret_values.setdefault("PaymentApiKeySecret", LOCAL_PAYMENT_API_KEY)
+        self.secret_values.setdefault("PaymentWebhookSecret", webhook_secret)
 
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
         self.pollers.clear()
+        if self.payments is not None:
+            self.payments.stop()
+            self.payments = None
         if self._server is not None:
             self._server.stop()
             self._server = None

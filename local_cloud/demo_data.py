@@ -1,4 +1,5 @@
-"""The demo data `make dev` serves: five categories, 24 products, variants with prices and stock, one cart.
+"""The demo data `make dev` serves: five categories, 24 products with variants, prices and stock; and a few
+fixed-id records (a cart, a pending order, two stock reservations) that the sample events in events/ act on.
 
 Written through the same repositories the functions use, so the items have exactly the production shape.
 """
@@ -8,12 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from storefront.cart.models import StoredCart, StoredLine
+from storefront.cart.models import StoredCart, StoredLine, StoredShipping
 from storefront.cart.repository import CartRepository
+from storefront.cart.service import CartService
 from storefront.catalog.models import Category, StoredProduct, StoredVariant
 from storefront.catalog.repository import CatalogRepository
 from storefront.inventory.repository import InventoryRepository
 from storefront.money import Money
+from storefront.orders.models import Address, OrderStatus, StoredOrder
+from storefront.orders.repository import OrderRepository
+from storefront.shop import load_shop_config
 
 if TYPE_CHECKING:
     from local_cloud.cloud import LocalCloud
@@ -76,6 +81,14 @@ def demo_products(currency: str = "EUR") -> list[tuple[StoredProduct, dict[str, 
 # A cart with a known id, so that every sample event in events/cart/ works as it is. Only in demo data:
 # real cart ids are random capabilities.
 DEMO_CART_ID = "Zq3K9xV2mB7nR4tY8wE1uI6oP0aS5dFg"
+# A pending order (of another cart), so that events/order_workflow/ and GET /orders/{id} have one to act on.
+DEMO_ORDER_ID = "Dm0oRdEr7kJ3hG8fD5aS2nB6vC1xZ9qW"
+DEMO_ORDER_CART_ID = "Ca2tOfTh3DeM0OrDeR5aS8nB1vC4xZ7q"
+# Reservations held for two demo orders, so that events/stock/commit.json and release.json work as they are.
+DEMO_RESERVATIONS = {
+    "Qx7mN2pL9vK4rT8wZ1yB5cD3fG6hJ0sA": {"LINEN-SHIRT-M": 1, "CERAMIC-MUG-ONE": 2},
+    "Rl4sE9dM2nB6vC1xZ7kJ3hG8fD5aS0qW": {"LINEN-SHIRT-M": 1, "CERAMIC-MUG-ONE": 2},
+}
 
 
 def seed(cloud: LocalCloud) -> int:
@@ -91,8 +104,21 @@ def seed(cloud: LocalCloud) -> int:
         for sku, units in stock.items():
             inventory.put_level(sku, units)
     now = datetime.now(UTC)
-    CartRepository(dynamodb, cloud.physical_id("CartTable")).create(StoredCart(
-        id=DEMO_CART_ID, currency="EUR", version=3, created_at=now, updated_at=now, expires_at=now + timedelta(days=30),
-        lines=[StoredLine(sku="LINEN-SHIRT-M", quantity=1, seen_price=Money(amount=5900, currency="EUR"))],
-        shipping=None))
+    for order_id, quantities in DEMO_RESERVATIONS.items():
+        inventory.reserve(order_id, quantities, now)
+    carts = CartRepository(dynamodb, cloud.physical_id("CartTable"))
+    for cart_id in (DEMO_CART_ID, DEMO_ORDER_CART_ID):
+        carts.create(StoredCart(
+            id=cart_id, currency="EUR", version=3, created_at=now, updated_at=now, expires_at=now + timedelta(days=30),
+            lines=[StoredLine(sku="LINEN-SHIRT-M", quantity=1, seen_price=Money(amount=5900, currency="EUR"))],
+            shipping=StoredShipping(country="DE", method="standard")))
+    pricing = CartService(carts, catalog, inventory, load_shop_config(), timedelta(days=30), lambda: now)
+    cart = pricing.get(DEMO_ORDER_CART_ID)
+    assert cart.shipping is not None
+    OrderRepository(dynamodb, cloud.physical_id("OrdersTable")).create(StoredOrder(
+        id=DEMO_ORDER_ID, status=OrderStatus.PENDING, cart_id=cart.id, email="ada@example.com", lines=cart.lines,
+        totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now,
+        shipping_address=Address(name="Ada Lovelace", line1="Unter den Linden 1", city="Berlin", postal_code="10117",
+                                 country="DE"),
+        history=[{"status": OrderStatus.PENDING, "at": now}]))
     return len(products)

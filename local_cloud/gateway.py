@@ -3,7 +3,8 @@
 It routes exactly as template.yaml's HttpApi events say, answers CORS preflights from the template's
 CorsConfiguration, and, like API Gateway, answers unrouted requests itself ({"message":"Not Found"}).
 Local-only extras (never in template.yaml): GET /openapi.json, the merged OpenAPI document of every
-function's app, which the fuzz tests and developers use.
+function's app, which the fuzz tests and developers use; POST /dev/payments/{payment_id}/succeed|fail,
+which make the local payment provider send its signed webhook, as Stripe would.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class LocalRoute:
 
     method: str
     pattern: re.Pattern[str]
-    handler: Callable[[dict[str, Any]], HttpResponse]
+    handler: Callable[[dict[str, str], bytes], HttpResponse]  # (path groups, body)
 
 
 class Cors:
@@ -109,6 +110,11 @@ class Cors:
         return headers
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default of 5 resets connections when a crowd of shoppers arrives at once
+
+
 def _origin_pattern(allowed: str) -> re.Pattern[str]:
     """An allowed origin, where `:*` is any port (the local default) and `*.` any one subdomain label."""
     regex = re.escape(allowed).replace(r":\*", r":[0-9]{1,5}").replace(r"\*\.", r"[a-z0-9-]+\.")
@@ -121,12 +127,14 @@ class Gateway:
         self.routes = [CompiledRoute.of(r) for r in cloud.template.routes()]
         self.local_routes: list[LocalRoute] = [
             LocalRoute("GET", re.compile(r"^/openapi\.json$"), self._openapi),
+            # The local payment provider's "customer pays / is declined", as Stripe's test mode would do.
+            LocalRoute("POST", re.compile(r"^/dev/payments/(?P<payment_id>[A-Za-z0-9_]{1,64})/(?P<outcome>succeed|fail)$"),
+                       self._dev_payment),
         ]
         apis = cloud.template.of_type("AWS::Serverless::HttpApi")
         cors_config = next(iter(apis.values()), {}).get("Properties", {}).get("CorsConfiguration")
         self.cors = Cors(cloud.template.resolve(cors_config) if cors_config else None)
-        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler_class(self))
         self._thread: threading.Thread | None = None
 
     @property
@@ -135,6 +143,8 @@ class Gateway:
         return f"http://{host}:{port}"
 
     def start(self) -> Gateway:
+        if self.cloud.payments is not None:  # the provider sends its webhooks here, as Stripe would
+            self.cloud.payments.webhook_url = f"{self.url}/webhooks/payments/fake"
         self._thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
         self._thread.start()
         return self
@@ -159,8 +169,8 @@ class Gateway:
         if method == "OPTIONS" and self.cors.enabled and any(k.lower() == "access-control-request-method" for k, _ in headers):
             return 204, self.cors.preflight_headers(origin), b""
         for local in self.local_routes:
-            if local.method == method and local.pattern.match(path):
-                status, response_headers, response_body = local.handler({"path": path, "body": body, "headers": headers})
+            if local.method == method and (found := local.pattern.match(path)):
+                status, response_headers, response_body = local.handler(found.groupdict(), body)
                 return status, response_headers + self.cors.response_headers(origin), response_body
         matched = self.match(method, path)
         if matched is None:
@@ -174,8 +184,20 @@ class Gateway:
         status, response_headers, response_body = to_http_response(result)
         return status, response_headers + self.cors.response_headers(origin), response_body
 
-    def _openapi(self, _: dict[str, Any]) -> HttpResponse:
+    def _openapi(self, _: dict[str, str], __: bytes) -> HttpResponse:
         return 200, [JSON], json.dumps(merged_openapi(self.cloud)).encode()
+
+    def _dev_payment(self, groups: dict[str, str], _: bytes) -> HttpResponse:
+        payments = self.cloud.payments
+        if payments is None:
+            return 404, [JSON], b'{"message":"Not Found"}'
+        outcome = payments.succeed if groups["outcome"] == "succeed" else payments.fail
+        try:
+            webhook_status = outcome(groups["payment_id"])
+        except KeyError:
+            return 404, [JSON], json.dumps({"message": f"no payment {groups['payment_id']}"}).encode()
+        return 200, [JSON], json.dumps({"payment_id": groups["payment_id"], "outcome": groups["outcome"],
+                                        "webhook_status": webhook_status}).encode()
 
 
 def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:

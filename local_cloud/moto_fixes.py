@@ -1,22 +1,49 @@
-"""Where moto differs from AWS in ways that would make local results wrong, and the fix for each.
+"""Where moto differs from AWS in ways that would make local results wrong or the local cloud slow, and the
+fix for each. `apply()` installs them all; LocalCloud.start() calls it.
 
-DynamoDB: moto's backend is not thread-safe. Under concurrent TransactWriteItems it let conditional
-decrements both succeed (measured: 103 successful reservations for 100 units) and returned 500s.
-Real DynamoDB serialises conflicting writes (TransactionConflict), so the fix is to serialise moto's
-DynamoDB request handling. The lock is re-entrant because moto can handle a DynamoDB call while
-handling another (Step Functions' dynamodb:* tasks); one lock over the whole server deadlocks there.
-tests/integration/test_local_cloud.py::test_concurrent_conditional_writes_never_oversell fails without it:
-rerun it with LOCAL_CLOUD_UNSAFE_DYNAMODB=1 to see the flaw.
+1. DynamoDB is not thread-safe in moto. Under concurrent TransactWriteItems it let conditional decrements
+   both succeed (measured: 102-104 successful reservations of 100 units) and returned 500s. Real DynamoDB
+   serialises conflicting writes, so moto's DynamoDB request handling is serialised here. The lock is
+   re-entrant because moto can handle a DynamoDB call while handling another (Step Functions' dynamodb:*
+   tasks); one lock over the whole server deadlocks there.
+   tests/integration/test_local_cloud.py::test_concurrent_conditional_writes_never_oversell fails without
+   it: rerun it with LOCAL_CLOUD_UNSAFE_DYNAMODB=1 to see the flaw.
+2. moto's TransactWriteItems deep-copies every table a transaction touches, to roll back on failure: with a
+   few hundred items that is ~10 s per 50-line reservation. Here only the items the transaction can write
+   are saved and restored, which rolls back the same way (the DynamoDB lock makes it atomic).
+3. moto's Step Functions engine parses the ASL definition with a pure-Python ANTLR parser on every
+   execution start (~0.5 s). The parse tree is cached per definition; each execution still gets freshly
+   built evaluation components, so no state is shared between executions.
+4. moto's server lists its own package directory on every request to route it (~20 ms); the list is cached.
+5. moto's Step Functions engine builds a new boto3 client for every task it runs (~100 ms each); clients are
+   thread-safe, so one per service and region is kept.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
+import sys
 import threading
+import types
 from typing import Any
 
 _dynamodb_lock = threading.RLock()
+
+
+def apply() -> None:
+    serialize_dynamodb()
+    roll_back_transactions_item_by_item()
+    cache_state_machine_parsing()
+    cache_moto_module_list()
+    reuse_step_functions_sdk_clients()
+
+
+def _once(target: Any, name: str, replacement: Any) -> None:
+    if not getattr(getattr(target, name), "_local_cloud", False):
+        replacement._local_cloud = True
+        setattr(target, name, replacement)
 
 
 def serialize_dynamodb() -> None:
@@ -25,14 +52,101 @@ def serialize_dynamodb() -> None:
     from moto.dynamodb.responses import DynamoHandler
 
     original = DynamoHandler.call_action
-    if getattr(original, "_local_cloud", False):
-        return
 
     @functools.wraps(original)
     def call_action(self: Any) -> Any:
         with _dynamodb_lock:
             return original(self)
 
-    call_action._local_cloud = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+    _once(DynamoHandler, "call_action", call_action)
 
+
+def roll_back_transactions_item_by_item() -> None:
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    original = models.DynamoDBBackend.transact_write_items
+    tables_as_they_are = types.SimpleNamespace(
+        deepcopy=lambda obj, memo=None: obj if isinstance(obj, Table) else copy.deepcopy(obj, memo))
+
+    @functools.wraps(original)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        saved = []  # (table, hash, range, item before or None) for every item the transaction may write
+        for entry in transact_items:
+            for op_type, op in entry.items():
+                table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+                item_key = (op.get("Item") if op_type == "Put" else op.get("Key")) if table else None
+                if not item_key or table.hash_key_attr not in item_key:
+                    continue  # moto's own validation will answer this request
+                hash_value = DynamoType(item_key[table.hash_key_attr])
+                range_value = DynamoType(item_key[table.range_key_attr]) if table.range_key_attr in item_key else None
+                saved.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
+        models.copy = tables_as_they_are  # moto's whole-table backup becomes the table itself: a no-op
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, hash_value, range_value, item in reversed(saved):
+                if range_value is None:
+                    if item is None:
+                        table.items.pop(hash_value, None)
+                    else:
+                        table.items[hash_value] = item
+                elif item is None:
+                    table.items.get(hash_value, {}).pop(range_value, None)
+                else:
+                    table.items.setdefault(hash_value, {})[range_value] = item
+            raise
+        finally:
+            models.copy = copy
+
+    if os.environ.get("LOCAL_CLOUD_UNSAFE_DYNAMODB") != "1":  # item-level rollback relies on the lock
+        _once(models.DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+def cache_state_machine_parsing() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    original = AmazonStateLanguageParser.parse
+    trees: dict[str, Any] = {}
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = trees.get(definition)
+        if tree is None:
+            program, tree = original(definition)
+            trees[definition] = tree
+            return program, tree
+        return Preprocessor().visit(tree), tree  # fresh components from the cached tree
+
+    _once(AmazonStateLanguageParser, "parse", staticmethod(parse))
+
+
+def cache_moto_module_list() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    _once(backends, "list_of_moto_modules", lambda: modules)
+
+
+def reuse_step_functions_sdk_clients() -> None:
+    import moto.stepfunctions.parser.asl.parse.preprocessor  # noqa: F401 - loads every module that builds clients
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    if getattr(original, "_local_cloud", False):
+        return
+    clients: dict[tuple[str, str, str | None], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service, os.environ.get("MOTO_PORT"))  # a client is bound to one local cloud's port
+        with lock:
+            if key not in clients:
+                clients[key] = original(region, service, state_credentials)
+            return clients[key]
+
+    boto_client_for._local_cloud = True  # type: ignore[attr-defined]
+    for name, module in list(sys.modules.items()):  # modules hold their own reference: replace each
+        if name.startswith("moto.stepfunctions") and getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]

@@ -46,6 +46,8 @@ class CheckoutSettings(_EnvSettings):
     order_workflow_arn: str = Field(alias="ORDER_WORKFLOW_ARN", min_length=20)
     # How long a checkout's Idempotency-Key is remembered (Stripe keeps keys for 24 h).
     idempotency_ttl_hours: int = Field(alias="IDEMPOTENCY_TTL_HOURS", default=24, ge=1, le=24 * 30)
+    # How long the workflow waits for the payment provider's webhook before the order expires.
+    payment_timeout_seconds: int = Field(alias="PAYMENT_TIMEOUT_SECONDS", default=1800, ge=1, le=7 * 24 * 3600)
 
 
 class StockSettings(_EnvSettings):

@@ -1,0 +1,76 @@
+"""Checkout function: POST /checkout (idempotent; starts the order workflow) and GET /orders/{order_id}."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import boto3
+from aws_lambda_powertools import Logger
+from fastapi import Header, Path, Response
+
+from storefront.cart.repository import CartRepository
+from storefront.cart.service import CartService
+from storefront.catalog.repository import CatalogRepository
+from storefront.config import CheckoutSettings
+from storefront.errors import StorefrontError
+from storefront.http import create_app, problem_responses
+from storefront.idempotency import IdempotencyStore, StoredResponse, request_hash
+from storefront.inventory.repository import InventoryRepository
+from storefront.observability import http_handler
+from storefront.orders.models import CheckoutRequest, Order
+from storefront.orders.repository import OrderRepository
+from storefront.orders.service import CheckoutService
+from storefront.orders.workflow import OrderWorkflow
+from storefront.shop import load_shop_config
+
+settings = CheckoutSettings.from_env()
+logger = Logger()
+dynamodb = boto3.client("dynamodb")
+now = lambda: datetime.now(UTC)  # noqa: E731
+service = CheckoutService(
+    CartService(CartRepository(dynamodb, settings.cart_table), CatalogRepository(dynamodb, settings.catalog_table),
+                InventoryRepository(dynamodb, settings.inventory_table), load_shop_config(),
+                idle_lifetime=timedelta(hours=1), now=now),
+    OrderRepository(dynamodb, settings.orders_table),
+    OrderWorkflow(boto3.client("stepfunctions"), settings.order_workflow_arn, settings.payment_timeout_seconds),
+    now=now,
+)
+idempotency = IdempotencyStore(dynamodb, settings.orders_table, ttl_seconds=settings.idempotency_ttl_hours * 3600)
+
+app = create_app("Storefront checkout", "Idempotent checkout and order status.")
+
+
+class IdempotencyKeyRequired(StorefrontError):
+    status, code, title = 400, "idempotency_key_required", "Idempotency-Key required"
+
+
+@app.post("/checkout", status_code=202, response_model=Order,
+          responses={200: {"model": Order, "description": "The cart was already checked out: its order"},
+                     **problem_responses(400, 404, 409, 413, 422, 500)})
+def checkout(
+    body: CheckoutRequest,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
+) -> Response:
+    if idempotency_key is None:
+        raise IdempotencyKeyRequired("Send an Idempotency-Key header (a fresh random value per checkout attempt).")
+    body_hash = request_hash(body.model_dump(mode="json"))
+    replay = idempotency.claim("checkout", idempotency_key, body_hash)
+    if replay is None:
+        try:
+            order, created = service.checkout(body)
+        except Exception:
+            idempotency.release("checkout", idempotency_key)  # nothing happened worth replaying: allow a retry
+            raise
+        replay = StoredResponse(status=202 if created else 200, body=order.model_dump_json())
+        idempotency.complete("checkout", idempotency_key, replay)
+    order_id = Order.model_validate_json(replay.body).id
+    return Response(replay.body, status_code=replay.status, media_type="application/json",
+                    headers={"Location": f"/orders/{order_id}", "Cache-Control": "no-store"})
+
+
+@app.get("/orders/{order_id}", response_model=Order, responses=problem_responses(404, 422, 500))
+def get_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Response:
+    return Response(service.get(order_id).model_dump_json(), media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+handler = http_handler(app, logger)

@@ -1,0 +1,37 @@
+"""Order workflow steps: the status moves Step Functions makes (rejected, paid, payment_failed, expired,
+cancelled). A plain handler: its events come from the state machine, never from HTTP."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import boto3
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, Field
+
+from storefront.config import OrderWorkflowSettings
+from storefront.orders.models import OrderStatus, Reason
+from storefront.orders.repository import OrderRepository
+from storefront.orders.service import OrderSteps
+
+settings = OrderWorkflowSettings.from_env()
+logger = Logger()
+steps = OrderSteps(OrderRepository(boto3.client("dynamodb"), settings.orders_table), now=lambda: datetime.now(UTC))
+
+MOVES = {"mark_rejected": OrderStatus.REJECTED, "mark_paid": OrderStatus.PAID,
+         "mark_payment_failed": OrderStatus.PAYMENT_FAILED, "mark_expired": OrderStatus.EXPIRED,
+         "mark_cancelled": OrderStatus.CANCELLED}
+
+
+class Step(BaseModel):
+    action: Literal["mark_rejected", "mark_paid", "mark_payment_failed", "mark_expired", "mark_cancelled"]
+    order_id: Annotated[str, Field(min_length=1, max_length=64)]
+    reason: Reason | None = None
+
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    step = Step.model_validate(event)
+    result = steps.move(step.order_id, MOVES[step.action], step.reason)
+    logger.info("order step", extra={"order_id": step.order_id, "action": step.action, **result})
+    return result

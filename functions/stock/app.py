@@ -1,0 +1,32 @@
+"""Stock function: every stock movement of an order (reserve, commit, release), invoked by the order workflow.
+
+A plain handler: Step Functions calls it through `lambda:invoke` with the task input as the event,
+{"action": "reserve" | "commit" | "release", "order_id": ..., "lines": [{"sku", "quantity"}, ...]},
+and gets {"outcome": ...} back (storefront.inventory.service). Errors reach the workflow by class name:
+InvalidStockRequest (never retry), StockContention (retry with backoff), ReservationNotHeld (decide).
+"""
+
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+
+from storefront.config import StockSettings
+from storefront.inventory.models import parse_stock_request
+from storefront.inventory.repository import InventoryRepository
+from storefront.inventory.service import StockService
+
+settings = StockSettings.from_env()
+logger = Logger()
+dynamodb = boto3.client("dynamodb")
+service = StockService(InventoryRepository(dynamodb, settings.inventory_table))
+
+
+# The order id is the workflow's execution name too: it ties these log lines to the order's other functions.
+@logger.inject_lambda_context(correlation_id_path="order_id")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = parse_stock_request(event)
+    outcome = service.handle(request)
+    logger.info("stock movement", extra={"action": request.action, "outcome": outcome.outcome,
+                                         "lines": len(request.lines)})
+    return outcome.to_payload()

@@ -1,0 +1,96 @@
+"""Proof that the inventory table is consistent: every level equals what its ledger says it should be.
+
+For every SKU:  on_hand   = Σ adjustments - Σ quantities of committed lines
+                reserved  = Σ quantities of reserved lines
+                available = on_hand - reserved,   and none of them negative;
+and every reservation line's history is exactly the movements its state implies, with the deltas its
+quantity implies. Call it when no movement is in flight (after a test): Scan and Query do not read a
+snapshot, so a transaction committing mid-read could show up as a false alarm.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from storefront.dynamodb import from_item
+from storefront.inventory.models import HISTORY_OF, ReservationLine, StockLevel, history_entry
+
+
+def check_inventory(client: Any, table_name: str, skus: Iterable[str] | None = None) -> list[str]:
+    """Violations, one sentence each; empty when the table is consistent. `skus` limits the check to those SKUs
+    (a test's own), otherwise the whole table is scanned."""
+    partitions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in _items(client, table_name, skus):
+        partitions[item["pk"]].append(item)
+    violations: list[str] = []
+    for pk, items in sorted(partitions.items()):
+        violations.extend(_check_sku(pk.removeprefix("SKU#"), items))
+    return violations
+
+
+def _items(client: Any, table: str, skus: Iterable[str] | None) -> Iterable[dict[str, Any]]:
+    if skus is None:
+        pages = client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    else:
+        pages = (page for sku in sorted(set(skus)) for page in client.get_paginator("query").paginate(
+            TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"SKU#{sku}"}}))
+    for page in pages:
+        yield from (from_item(item) for item in page["Items"])
+
+
+def _check_sku(sku: str, items: list[dict[str, Any]]) -> list[str]:
+    problems: list[str] = []
+    level: StockLevel | None = None
+    adjusted = committed = held = 0
+    for item in items:
+        sk = str(item.get("sk"))
+        try:
+            if sk == "LEVEL":
+                level = StockLevel.model_validate(item)
+            elif sk.startswith("ADJUST#"):
+                adjusted += int(item["delta"])
+            elif sk.startswith("ORDER#"):
+                line = ReservationLine.model_validate(item)
+                problems.extend(_check_line(sku, sk, line))
+                committed += line.quantity if line.state == "committed" else 0
+                held += line.quantity if line.state == "reserved" else 0
+            else:
+                problems.append(f"{sku}: unexpected item {sk}")
+        except (KeyError, TypeError, ValueError, ValidationError) as error:
+            problems.append(f"{sku}: item {sk} is malformed ({str(error).splitlines()[0]})")
+    if level is None:
+        return [*problems, f"{sku}: {len(items)} item(s) but no LEVEL"]
+    if level.on_hand != adjusted - committed:
+        problems.append(f"{sku}: on_hand is {level.on_hand}, but adjustments ({adjusted}) "
+                        f"minus committed units ({committed}) make {adjusted - committed}")
+    if level.reserved != held:
+        problems.append(f"{sku}: reserved is {level.reserved}, but reserved lines hold {held}")
+    if level.available != level.on_hand - level.reserved:
+        problems.append(f"{sku}: available is {level.available}, not on_hand - reserved "
+                        f"= {level.on_hand - level.reserved}")
+    for name in ("on_hand", "reserved", "available"):
+        if getattr(level, name) < 0:
+            problems.append(f"{sku}: {name} is negative ({getattr(level, name)})")
+    return problems
+
+
+def _check_line(sku: str, sk: str, line: ReservationLine) -> list[str]:
+    where = f"{sku}: line of order {line.order_id}"
+    problems = []
+    if line.sku != sku or sk != f"ORDER#{line.order_id}":
+        problems.append(f"{where} is stored under SKU#{sku}/{sk}")
+    if line.quantity < 1:
+        problems.append(f"{where} has quantity {line.quantity}")
+    movements = [entry.movement for entry in line.history]
+    if movements != HISTORY_OF[line.state]:
+        problems.append(f"{where} is {line.state} but its history is {movements}")
+    for entry in line.history:
+        expected = history_entry(entry.movement, line.quantity, entry.at)
+        if entry != expected:
+            problems.append(f"{where}: {entry.movement} of {line.quantity} recorded as {entry.model_dump()}")
+    return problems

@@ -1,0 +1,259 @@
+"""The local payment provider: a Stripe-compatible emulator on loopback (the "fake" provider).
+
+The storefront talks to it with the very adapter it uses for Stripe (storefront.payments.providers.
+StripeProvider), and it sends webhooks signed exactly as Stripe signs them, so the local stack exercises
+the real code paths: API key, idempotency keys, ids, client secrets, signatures, redelivery.
+
+    fake = FakePaymentProvider(api_key="sk_test_local", webhook_secret="whsec_local_dev_secret").start()
+    fake.url                      # PAYMENT_API_BASE for the payments function
+    fake.webhook_url = gateway.url + "/webhooks/payments/fake"
+    fake.succeed("pi_...")        # what a customer paying looks like: Stripe's payment_intent.succeeded
+    fake.fail("pi_...")           # a declined card: payment_intent.payment_failed
+    fake.deliver(event)           # resend any event (duplicates, out-of-order deliveries)
+    fake.stop()
+
+Implemented: POST /v1/payment_intents (form-encoded, Idempotency-Key honoured), GET /v1/payment_intents/{id}.
+Not implemented: confirmation, cancellation, refunds, automatic webhook retries (call deliver again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import string
+import threading
+import time
+import urllib.error
+import urllib.request
+from copy import deepcopy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+from storefront.payments.signatures import sign
+
+log = logging.getLogger("local_cloud.payments")
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+_INTENT_PATH = re.compile(r"^/v1/payment_intents/(?P<id>[A-Za-z0-9_]+)$")
+API_VERSION = "2024-06-20"  # the Stripe API version whose shapes the emulator follows
+
+
+class PaymentStateError(ValueError):
+    """The intent cannot move that way (Stripe refuses, too): nothing happens after `succeeded`."""
+
+
+class StripeApiError(Exception):
+    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None,
+                 param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {k: v for k, v in
+                               {"type": type_, "code": code, "param": param, "message": message}.items() if v}}
+
+
+def _random_id(prefix: str, length: int = 24) -> str:
+    return prefix + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
+class FakePaymentProvider:
+    def __init__(self, *, api_key: str = "sk_test_local", webhook_secret: str = "whsec_local_dev_secret",
+                 webhook_url: str | None = None, host: str = "127.0.0.1", port: int = 0,
+                 latency_seconds: float = 0.0) -> None:
+        self.api_key = api_key
+        self.webhook_secret = webhook_secret
+        self.webhook_url = webhook_url
+        self.latency_seconds = latency_seconds  # added to every API answer, to look like a remote service
+        self.delivered: list[tuple[dict[str, Any], int]] = []  # every webhook sent, with the answer's status
+        self._intents: dict[str, dict[str, Any]] = {}
+        self._by_idempotency_key: dict[str, tuple[dict[str, str], str]] = {}  # key -> (parameters, intent id)
+        self._lock = threading.Lock()
+        self._server = _Server((host, port), _handler_class(self))
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- life cycle
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakePaymentProvider:
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-payments", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakePaymentProvider:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- the API (called by the HTTP handler)
+
+    def create_intent(self, params: dict[str, str], idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
+        """POST /v1/payment_intents; returns (intent, replayed)."""
+        with self._lock:
+            if idempotency_key and idempotency_key in self._by_idempotency_key:
+                first_params, intent_id = self._by_idempotency_key[idempotency_key]
+                if first_params != params:
+                    raise StripeApiError(400, "Keys for idempotent requests can only be used with the same "
+                                         "parameters they were first used with.", type_="idempotency_error")
+                return deepcopy(self._intents[intent_id]), True
+            intent = self._new_intent(params)
+            self._intents[intent["id"]] = intent
+            if idempotency_key:
+                self._by_idempotency_key[idempotency_key] = (params, intent["id"])
+            return deepcopy(intent), False
+
+    def intent(self, payment_id: str) -> dict[str, Any]:
+        """GET /v1/payment_intents/{id}; KeyError if there is no such intent."""
+        with self._lock:
+            return deepcopy(self._intents[payment_id])
+
+    @staticmethod
+    def _new_intent(params: dict[str, str]) -> dict[str, Any]:
+        amount, currency = params.get("amount"), params.get("currency")
+        if amount is None:
+            raise StripeApiError(400, "Missing required param: amount.", code="parameter_missing", param="amount")
+        if currency is None:
+            raise StripeApiError(400, "Missing required param: currency.", code="parameter_missing", param="currency")
+        if not amount.isdigit() or int(amount) < 1 or int(amount) > 99_999_999:
+            raise StripeApiError(400, "Invalid integer: " + amount, code="parameter_invalid_integer", param="amount")
+        if not re.fullmatch(r"[A-Za-z]{3}", currency):
+            raise StripeApiError(400, f"Invalid currency: {currency}.", code="parameter_invalid_string",
+                                 param="currency")
+        intent_id = _random_id("pi_")
+        return {
+            "id": intent_id, "object": "payment_intent", "amount": int(amount), "amount_received": 0,
+            "currency": currency.lower(), "status": "requires_payment_method",
+            "client_secret": f"{intent_id}_secret_{_random_id('', 25)}",
+            "automatic_payment_methods": {"enabled": params.get("automatic_payment_methods[enabled]") == "true"},
+            "capture_method": "automatic", "confirmation_method": "automatic", "created": int(time.time()),
+            "livemode": False, "last_payment_error": None, "next_action": None, "payment_method": None,
+            "metadata": {m.group(1): v for k, v in params.items() if (m := re.fullmatch(r"metadata\[(.+)\]", k))},
+        }
+
+    # ---------------------------------------------------------------- control (what a paying customer does)
+
+    def succeed(self, payment_id: str) -> int:
+        """The customer pays: the intent succeeds and payment_intent.succeeded is delivered.
+        Returns the webhook's HTTP status; KeyError for an unknown payment id."""
+        intent = self._move(payment_id, status="succeeded", last_payment_error=None)
+        return self.deliver(self.event("payment_intent.succeeded", intent))
+
+    def fail(self, payment_id: str, message: str = "Your card was declined.") -> int:
+        """A payment attempt fails (the intent wants another payment method): payment_intent.payment_failed."""
+        error = {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline", "message": message}
+        intent = self._move(payment_id, status="requires_payment_method", last_payment_error=error)
+        return self.deliver(self.event("payment_intent.payment_failed", intent))
+
+    def _move(self, payment_id: str, status: str, **changes: Any) -> dict[str, Any]:
+        with self._lock:
+            intent = self._intents[payment_id]
+            if intent["status"] == "succeeded":
+                raise PaymentStateError(f"payment {payment_id} has already succeeded")
+            intent.update(changes, status=status)
+            if status == "succeeded":
+                intent["amount_received"] = intent["amount"]
+            return deepcopy(intent)
+
+    @staticmethod
+    def event(event_type: str, intent: dict[str, Any]) -> dict[str, Any]:
+        """A Stripe event around `intent` (a fresh evt_ id each time, as Stripe does for each new event)."""
+        return {"id": _random_id("evt_"), "object": "event", "api_version": API_VERSION, "created": int(time.time()),
+                "livemode": False, "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
+                "type": event_type, "data": {"object": intent}}
+
+    def deliver(self, event: dict[str, Any], *, timestamp: int | None = None) -> int:
+        """POST `event` to webhook_url, signed as Stripe signs it; returns the response's HTTP status."""
+        if not self.webhook_url:
+            raise RuntimeError("FakePaymentProvider.webhook_url is not set")
+        payload = json.dumps(event, indent=2).encode("utf-8")  # Stripe pretty-prints; the signature covers it
+        request = urllib.request.Request(self.webhook_url, data=payload, method="POST", headers={
+            "Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "Stripe-Signature": sign(payload, self.webhook_secret, timestamp)})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
+                status = response.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        log.info("webhook %s (%s) -> %s", event.get("id"), event.get("type"), status)
+        with self._lock:
+            self.delivered.append((deepcopy(event), status))
+        return status
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default listen backlog (5) resets connections when many checkouts pay at once
+
+
+def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "fake-stripe"
+
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
+            self._serve()
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._serve()
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+            if provider.latency_seconds:
+                time.sleep(provider.latency_seconds)
+            extra: dict[str, str] = {}
+            try:
+                self._authenticate()
+                if self.command == "POST" and self.path == "/v1/payment_intents":
+                    params = dict(parse_qsl(body, keep_blank_values=True))
+                    intent, replayed = provider.create_intent(params, self.headers.get("Idempotency-Key"))
+                    if replayed:
+                        extra["Idempotent-Replayed"] = "true"
+                    status, answer = 200, intent
+                elif self.command == "GET" and (match := _INTENT_PATH.match(self.path)):
+                    try:
+                        status, answer = 200, provider.intent(match["id"])
+                    except KeyError:
+                        raise StripeApiError(404, f"No such payment_intent: '{match['id']}'", code="resource_missing",
+                                             param="intent") from None
+                else:
+                    raise StripeApiError(404, f"Unrecognized request URL ({self.command}: {self.path}).")
+            except StripeApiError as error:
+                status, answer = error.status, error.body
+            self._reply(status, answer, extra)
+
+        def _authenticate(self) -> None:
+            scheme, _, key = (self.headers.get("Authorization") or "").partition(" ")
+            if scheme != "Bearer" or not key:
+                raise StripeApiError(401, "You did not provide an API key.")
+            if not secrets.compare_digest(key.encode(), provider.api_key.encode()):
+                raise StripeApiError(401, f"Invalid API Key provided: {key[:8]}***")
+
+        def _reply(self, status: int, answer: dict[str, Any], headers: dict[str, str]) -> None:
+            payload = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Request-Id", _random_id("req_", 14))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+            log.debug("fake payments: " + format, *args)
+
+    return Handler

@@ -1,0 +1,162 @@
+"""Orders racing for the same stock through the stock function, on the local cloud: never oversold, all or
+nothing per order, available never below zero while they race, and the invariant checker clean afterwards."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from local_cloud.cloud import LocalCloud
+from storefront.inventory.invariant import check_inventory
+from storefront.inventory.models import parse_stock_request
+from storefront.inventory.repository import InventoryRepository
+from storefront.inventory.service import StockService
+
+Invoke = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _event(action: str, order_id: str, lines: dict[str, int]) -> dict[str, Any]:
+    return {"action": action, "order_id": order_id, "lines": [{"sku": s, "quantity": q} for s, q in lines.items()]}
+
+
+@pytest.fixture()
+def inventory(cloud: LocalCloud) -> InventoryRepository:
+    return InventoryRepository(cloud.client("dynamodb"), cloud.physical_id("InventoryTable"))
+
+
+@pytest.fixture()
+def invoke(cloud: LocalCloud, inventory: InventoryRepository) -> Invoke:
+    """The real handler once the template declares StockFunction; until then the service it builds."""
+    function = cloud.functions.get("StockFunction")
+    if function is not None:
+        return function.invoke
+    service = StockService(inventory)
+    return lambda event: service.handle(parse_stock_request(event)).to_payload()
+
+
+@pytest.fixture()
+def seed(cloud: LocalCloud, inventory: InventoryRepository) -> Iterator[Callable[[int], str]]:
+    """Fresh SKUs for this test only; the invariant checker runs over them at the end."""
+    skus: list[str] = []
+
+    def new_sku(units: int) -> str:
+        sku = f"T{uuid.uuid4().hex[:12]}".upper()
+        inventory.put_level(sku, units)
+        skus.append(sku)
+        return sku
+
+    yield new_sku
+    assert check_inventory(cloud.client("dynamodb"), cloud.physical_id("InventoryTable"), skus) == []
+
+
+class LevelWatcher:
+    """Reads the levels over and over while orders race, recording any moment a level is impossible."""
+
+    def __init__(self, inventory: InventoryRepository, skus: list[str]) -> None:
+        self._inventory, self._skus = inventory, skus
+        self._stop = threading.Event()
+        self.samples = 0
+        self.impossible: list[Any] = []
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> LevelWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for level in self._inventory.levels(self._skus).values():
+                if level.available < 0 or level.reserved < 0 or level.available + level.reserved != level.on_hand:
+                    self.impossible.append(level)
+            self.samples += 1
+            self._stop.wait(0.005)  # leave the (serialised) local DynamoDB to the racing orders
+
+
+def _race(calls: list[Callable[[], Any]], workers: int = 50) -> list[Any]:
+    """Run every call on a pool; the first `workers` start together."""
+    start = threading.Barrier(min(workers, len(calls)))
+
+    def run(index: int) -> Any:
+        if index < workers:
+            start.wait()
+        return calls[index]()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run, range(len(calls))))
+
+
+def test_200_single_unit_orders_for_50_units(invoke: Invoke, seed: Callable[[int], str],
+                                             inventory: InventoryRepository) -> None:
+    sku = seed(50)
+    orders = [secrets.token_urlsafe(24) for _ in range(200)]
+    with LevelWatcher(inventory, [sku]) as watcher:
+        outcomes = _race([lambda o=o: invoke(_event("reserve", o, {sku: 1})) for o in orders])
+    reserved = [o for o, outcome in zip(orders, outcomes, strict=True) if outcome["outcome"] == "reserved"]
+    rejected = [outcome for outcome in outcomes if outcome["outcome"] == "rejected"]
+    assert (len(reserved), len(rejected)) == (50, 150)
+    # Stock only fell during the race, so every rejection saw it at zero.
+    assert all(r["reason"]["lines"] == [{"sku": sku, "requested": 1, "available": 0}] for r in rejected)
+    assert watcher.samples > 0 and watcher.impossible == []
+    level = inventory.level(sku)
+    assert level is not None and (level.on_hand, level.reserved, level.available) == (50, 50, 0)
+
+    assert _race([lambda o=o: invoke(_event("release", o, {sku: 1})) for o in reserved]) == [
+        {"outcome": "released"}] * 50
+    assert inventory.available([sku]) == {sku: 50}
+
+
+def test_50_orders_for_the_last_unit(invoke: Invoke, seed: Callable[[int], str],
+                                     inventory: InventoryRepository) -> None:
+    sku = seed(1)
+    outcomes = _race([lambda: invoke(_event("reserve", secrets.token_urlsafe(24), {sku: 1})) for _ in range(50)])
+    assert [o["outcome"] for o in outcomes].count("reserved") == 1
+    assert inventory.available([sku]) == {sku: 0}
+
+
+def test_multi_line_orders_racing_for_overlapping_skus(invoke: Invoke, seed: Callable[[int], str],
+                                                       inventory: InventoryRepository) -> None:
+    skus = [seed(6) for _ in range(4)]
+    rng = random.Random(7)
+    orders = {secrets.token_urlsafe(24): {sku: rng.randint(1, 3) for sku in rng.sample(skus, rng.randint(2, 4))}
+              for _ in range(60)}
+    with LevelWatcher(inventory, skus) as watcher:
+        outcomes = dict(zip(orders, _race([lambda o=o, lines=lines: invoke(_event("reserve", o, lines))
+                                           for o, lines in orders.items()]), strict=True))
+    assert watcher.impossible == []
+
+    reserved = {o: lines for o, lines in orders.items() if outcomes[o]["outcome"] == "reserved"}
+    assert reserved and len(reserved) < len(orders)  # the stock ran out: some won, some lost
+    for order_id, lines in orders.items():
+        stored = inventory.reservation_lines(order_id, lines)
+        if order_id in reserved:  # all of its lines, exactly as asked
+            assert {sku: (line.quantity, line.state) for sku, line in stored.items()} == {
+                sku: (q, "reserved") for sku, q in lines.items()}
+        else:  # none of them, and a reason that names only its own SKUs, each really short
+            assert stored == {}
+            short = outcomes[order_id]["reason"]["lines"]
+            assert short and all(s["requested"] == lines[s["sku"]] > s["available"] for s in short)
+    levels = inventory.levels(skus)
+    for sku in skus:
+        held = sum(lines.get(sku, 0) for lines in reserved.values())
+        assert (levels[sku].on_hand, levels[sku].reserved, levels[sku].available) == (6, held, 6 - held)
+
+    # Half are paid, half are not; Step Functions delivers each of those tasks twice, at the same time.
+    paid = dict(list(reserved.items())[::2])
+    settle = [lambda o=o, lines=lines: invoke(_event("commit" if o in paid else "release", o, lines))
+              for o, lines in reserved.items() for _ in range(2)]
+    assert {o["outcome"] for o in _race(settle)} <= {"committed", "released"}
+    levels = inventory.levels(skus)
+    for sku in skus:
+        sold = sum(lines.get(sku, 0) for lines in paid.values())
+        assert (levels[sku].on_hand, levels[sku].reserved, levels[sku].available) == (6 - sold, 0, 6 - sold)

@@ -1,0 +1,100 @@
+"""The invariant checker on hand-made items: clean when the ledger sums to the levels, and able to fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from storefront.dynamodb import to_item
+from storefront.inventory.invariant import check_inventory
+from storefront.inventory.models import history_entry
+
+
+class FakeClient:
+    """Just enough of a DynamoDB client for the checker: Scan and Query paginators over a list of items."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = [to_item(item) for item in items]
+
+    def get_paginator(self, operation: str) -> FakeClient:
+        assert operation in ("scan", "query")
+        return self
+
+    def paginate(self, **request: Any) -> list[dict[str, Any]]:
+        assert request["ConsistentRead"] is True
+        if "KeyConditionExpression" in request:
+            pk = request["ExpressionAttributeValues"][":pk"]
+            return [{"Items": [item for item in self.items if item["pk"] == pk]}]
+        return [{"Items": self.items[:2]}, {"Items": self.items[2:]}]
+
+
+def _line(order: str, state: str, quantity: int, movements: list[str] | None = None) -> dict[str, Any]:
+    moves = movements or {"reserved": ["reserve"], "committed": ["reserve", "commit"],
+                          "released": ["reserve", "release"]}[state]
+    history = [history_entry(m, quantity, "t").model_dump() for m in moves]  # type: ignore[arg-type]
+    return {"pk": "SKU#A", "sk": f"ORDER#{order}", "order_id": order, "sku": "A", "quantity": quantity,
+            "state": state, "history": history}
+
+
+def _consistent() -> list[dict[str, Any]]:
+    """A: 10 received, 3 more delivered; order 1 committed 2, order 2 holds 4, order 3 released 5."""
+    return [
+        {"pk": "SKU#A", "sk": "LEVEL", "sku": "A", "on_hand": 11, "reserved": 4, "available": 7,
+         "low_stock_threshold": 5},
+        {"pk": "SKU#A", "sk": "ADJUST#2026-01-01#x", "sku": "A", "delta": 10, "reason": "opening stock", "at": "t"},
+        {"pk": "SKU#A", "sk": "ADJUST#2026-01-02#y", "sku": "A", "delta": 3, "reason": "delivery", "at": "t"},
+        _line("o1", "committed", 2), _line("o2", "reserved", 4), _line("o3", "released", 5),
+        {"pk": "SKU#B", "sk": "LEVEL", "sku": "B", "on_hand": 0, "reserved": 0, "available": 0,
+         "low_stock_threshold": 5},
+    ]
+
+
+def _check(items: list[dict[str, Any]], skus: list[str] | None = None) -> list[str]:
+    return check_inventory(FakeClient(items), "inventory", skus)
+
+
+def test_a_consistent_table_has_no_violations() -> None:
+    assert _check(_consistent()) == []
+    assert _check(_consistent(), skus=["A", "B", "UNSEEN"]) == []
+
+
+def _with_level(**changes: int) -> list[dict[str, Any]]:
+    items = _consistent()
+    items[0] = {**items[0], **changes}
+    return items
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"on_hand": 12, "available": 8}, "A: on_hand is 12, but adjustments (13) minus committed units (2) make 11"),
+    ({"reserved": 3, "available": 8}, "A: reserved is 3, but reserved lines hold 4"),
+    ({"available": 8}, "A: available is 8, not on_hand - reserved = 7"),
+])
+def test_a_corrupted_level_is_detected(changes: dict[str, int], expected: str) -> None:
+    assert expected in _check(_with_level(**changes))
+
+
+def test_negative_levels_are_detected() -> None:
+    items = [{"pk": "SKU#N", "sk": "LEVEL", "sku": "N", "on_hand": -1, "reserved": 0, "available": -1,
+              "low_stock_threshold": 5},
+             {"pk": "SKU#N", "sk": "ADJUST#t#z", "sku": "N", "delta": -1, "reason": "bug", "at": "t"}]
+    assert _check(items) == ["N: on_hand is negative (-1)", "N: available is negative (-1)"]
+
+
+def test_a_line_whose_history_contradicts_its_state_is_detected() -> None:
+    items = _consistent()
+    items[3] = _line("o1", "committed", 2, movements=["reserve"])
+    assert any("is committed but its history is ['reserve']" in v for v in _check(items))
+    items[3] = {**_line("o1", "committed", 2), "quantity": 3}  # history still says 2
+    assert any("commit of 3 recorded as" in v for v in _check(items))
+
+
+def test_missing_levels_and_malformed_or_unknown_items_are_detected() -> None:
+    items = _consistent()
+    del items[0]["on_hand"]
+    items.append({"pk": "SKU#A", "sk": "RES#1"})
+    items.append({"pk": "SKU#Z", "sk": "ADJUST#t#q", "sku": "Z", "delta": 4, "reason": "x", "at": "t"})
+    violations = _check(items)
+    assert any(v.startswith("A: item LEVEL is malformed") for v in violations)
+    assert "A: unexpected item RES#1" in violations
+    assert "Z: 1 item(s) but no LEVEL" in violations
