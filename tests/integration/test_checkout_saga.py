@@ -230,6 +230,35 @@ def test_payment_failed_after_succeeded_leaves_the_order_paid(shop: Shop) -> Non
     assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
 
 
+def test_a_crash_after_the_stock_write_does_not_reserve_twice(shop: Shop, cloud: LocalCloud) -> None:
+    """The stock function dies after its transaction landed but before it answered; the workflow retries
+    the step, which finds the reservation already made."""
+    stock = cloud.functions["StockFunction"].module
+    sku = shop.product(5)
+    cart_id = shop.cart((sku, 2))
+    crashed: list[str] = []
+    real_handle = stock.service.handle
+
+    def handle_then_crash(request: Any) -> Any:
+        outcome = real_handle(request)
+        if request.action == "reserve" and sku in request.quantities() and not crashed:
+            crashed.append(request.order_id)
+            raise ConnectionResetError("the runtime died before answering")
+        return outcome
+
+    stock.service.handle = handle_then_crash
+    try:
+        order = shop.wait_for_status(shop.checkout(cart_id).json()["id"], "awaiting_payment")
+    finally:
+        stock.service.handle = real_handle
+    assert crashed == [order["id"]]
+    assert shop.level(sku) == {"on_hand": 5, "reserved": 2, "available": 3}  # reserved once, not twice
+    shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/fail")
+    shop.wait_for_status(order["id"], "payment_failed")
+    shop.execution(order["id"])
+    assert shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}  # and released exactly once
+
+
 # ------------------------------------------------------------------ never oversold
 
 def _race(shop: Shop, gateway: Any, sku: str, orders: int) -> list[dict[str, Any]]:
