@@ -28,10 +28,11 @@ import time
 import urllib.error
 import urllib.request
 from copy import deepcopy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
+from local_cloud.servers import BackgroundServer
 from storefront.payments.signatures import sign
 
 log = logging.getLogger("local_cloud.payments")
@@ -70,27 +71,20 @@ class FakePaymentProvider:
         self._intents: dict[str, dict[str, Any]] = {}
         self._by_idempotency_key: dict[str, tuple[dict[str, str], str]] = {}  # key -> (parameters, intent id)
         self._lock = threading.Lock()
-        self._server = _Server((host, port), _handler_class(self))
-        self._thread: threading.Thread | None = None
+        self._http = BackgroundServer(host, port, _handler_class(self), "fake-payments")
 
     # ---------------------------------------------------------------- life cycle
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._http.url
 
     def start(self) -> FakePaymentProvider:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-payments", daemon=True)
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._http.stop()
 
     def __enter__(self) -> FakePaymentProvider:
         return self.start()
@@ -191,11 +185,6 @@ class FakePaymentProvider:
         with self._lock:
             self.delivered.append((deepcopy(event), status))
         return status
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # the default listen backlog (5) resets connections when many checkouts pay at once
 
 
 def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler]:

@@ -13,18 +13,18 @@ import base64
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.functions import FunctionError
+from local_cloud.servers import BackgroundServer
 from local_cloud.template import ACCOUNT_ID, Route
 
 log = logging.getLogger("local_cloud.gateway")
@@ -110,11 +110,6 @@ class Cors:
         return headers
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # the default of 5 resets connections when a crowd of shoppers arrives at once
-
-
 def _origin_pattern(allowed: str) -> re.Pattern[str]:
     """An allowed origin, where `:*` is any port (the local default) and `*.` any one subdomain label."""
     regex = re.escape(allowed).replace(r":\*", r":[0-9]{1,5}").replace(r"\*\.", r"[a-z0-9-]+\.")
@@ -134,26 +129,20 @@ class Gateway:
         apis = cloud.template.of_type("AWS::Serverless::HttpApi")
         cors_config = next(iter(apis.values()), {}).get("Properties", {}).get("CorsConfiguration")
         self.cors = Cors(cloud.template.resolve(cors_config) if cors_config else None)
-        self._server = _Server((host, port), _handler_class(self))
-        self._thread: threading.Thread | None = None
+        self._http = BackgroundServer(host, port, _handler_class(self), "gateway")
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._http.url
 
     def start(self) -> Gateway:
         if self.cloud.payments is not None:  # the provider sends its webhooks here, as Stripe would
             self.cloud.payments.webhook_url = f"{self.url}/webhooks/payments/fake"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._http.stop()
 
     # ---------------------------------------------------------------- dispatch
 
