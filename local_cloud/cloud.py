@@ -110,16 +110,6 @@ class LocalCloud:
                 os.environ[name] = value
         self._saved_environ.clear()
 
-    def reset(self) -> None:
-        """Forget every resource and item, and provision the template again (the handlers stay imported)."""
-        for poller in self.pollers:
-            poller.stop()
-        self.pollers.clear()
-        self._post("/moto-api/reset", {})
-        self._post("/moto-api/config", MOTO_CONFIG)
-        self.template.physical.clear()
-        self.provision()
-
     def __enter__(self) -> LocalCloud:
         return self.start()
 
@@ -282,13 +272,10 @@ class LocalCloud:
             MemorySize=int(props.get("MemorySize", 128)), Environment={"Variables": environment},
         )["FunctionArn"]
         self.template.physical[logical_id] = {"Ref": name, "Arn": arn}
-        existing = self.functions.get(logical_id)
         function = LocalFunction(logical_id=logical_id, name=name, arn=arn,
                                  code_dir=(self.template_path.parent / props["CodeUri"]).resolve(),
                                  handler=props["Handler"], environment=environment,
                                  timeout=int(props.get("Timeout", 3)), memory=int(props.get("MemorySize", 128)))
-        if existing is not None and existing.environment == environment:
-            function = existing  # after a reset: keep the imported module, as a warm Lambda would
         self.functions[logical_id] = function
         register(function)
 
@@ -324,12 +311,6 @@ class LocalCloud:
 
     def physical_id(self, logical_id: str, attribute: str = "Ref") -> str:
         return self.template.physical[logical_id][attribute]
-
-    def function_for(self, route_key: str) -> LocalFunction:
-        for route in self.template.routes():
-            if route.route_key == route_key:
-                return self.functions[route.function]
-        raise KeyError(route_key)
 
 
 def _empty_zip() -> bytes:

@@ -67,6 +67,15 @@ def test_table_keys_and_indexes_come_from_the_template(cloud: LocalCloud) -> Non
         i["IndexName"] for i in declared["GlobalSecondaryIndexes"]]
 
 
+def test_topics_event_buses_and_parameters_are_created(bridge: LocalCloud) -> None:
+    topics = [t["TopicArn"] for t in bridge.client("sns").list_topics()["Topics"]]
+    assert bridge.physical_id("Alerts") in topics
+    bus = bridge.client("events").describe_event_bus(Name=bridge.physical_id("Events"))
+    assert bus["Name"] == f"{bridge.template.stack_name}-events"
+    parameter = bridge.client("ssm").get_parameter(Name=bridge.physical_id("Setting"))["Parameter"]
+    assert parameter["Value"] == bridge.physical_id("Alerts", "TopicName")
+
+
 def test_function_environment_is_the_templates_with_globals_merged(bridge: LocalCloud) -> None:
     environment = bridge.functions["BatchFunction"].environment
     assert environment["MARKER"] == "from-globals"
