@@ -29,7 +29,7 @@ help:
 	@echo "make invoke FUNCTION=CatalogFunction EVENT=events/catalog/get-product.json   Docker-free sam local invoke"
 	@echo "make lint     cfn-lint and sam validate --lint on template.yaml"
 	@echo "make build    sam build (python3.13, arm64)"
-	@echo "make bench    the benchmarks in benchmarks/ (results go to docs/benchmarks.md by hand)"
+	@echo "make bench    the benchmarks in benchmarks/ (results are recorded in docs/benchmarks.md)"
 
 setup: $(VENV)/.installed
 
@@ -56,6 +56,8 @@ build: setup
 bench: setup
 	$(PY) -m benchmarks.import_time
 	$(PY) -m benchmarks.catalog_latency
+	$(PY) -m benchmarks.checkout_throughput
+	$(PY) -m benchmarks.order_cost
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .hypothesis *.egg-info

@@ -1,10 +1,12 @@
 """Import time of every handler in template.yaml, beside its dependencies: a proxy for Lambda's cold start.
 
 Each figure is the median of --runs fresh Python processes (a warm process would time the module cache).
-Inside each child, time.perf_counter() brackets only the import; the parent also times the whole
-process (interpreter start, import, exit). Targets run round-robin so drift on the machine hits them alike.
+Inside each child, time.perf_counter() brackets only the import; the parent also times the whole process
+(interpreter start and import; the child skips interpreter teardown). Targets run round-robin, so that drift
+on the machine hits them alike.
 
-    PYTHONPATH=layers/storefront:. .venv/bin/python -m benchmarks.import_time [--runs 15] [--importtime-runs 5]
+    PYTHONPATH=layers/storefront:. .venv/bin/python -m benchmarks.import_time [--runs 15] [--deployed-like]
+        [--importtime CatalogFunction ...]
 """
 
 from __future__ import annotations
@@ -16,46 +18,60 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from local_cloud.template import ACCOUNT_ID, ROOT, Template
 
-BASELINES = {
-    "interpreter only (`pass`)": "pass",
-    "`import boto3`": "import boto3",
-    "`import boto3` + `boto3.client('dynamodb')`": "import boto3; boto3.client('dynamodb')",
-    "`import pydantic`": "import pydantic",
-    "`import fastapi`": "import fastapi",
-    "`import mangum`": "import mangum",
-    "`from aws_lambda_powertools import Logger`": "from aws_lambda_powertools import Logger",
-}
+# (label, untimed setup, timed statement)
+BASELINES = [
+    ("interpreter only (`pass`)", "", "pass"),
+    ("`import boto3`", "", "import boto3"),
+    ("`import boto3` + `boto3.client('dynamodb')`", "", "import boto3; boto3.client('dynamodb')"),
+    ("`import pydantic`", "", "import pydantic"),
+    ("`import fastapi`", "", "import fastapi"),
+    ("`import mangum`", "", "import mangum"),
+    ("`from aws_lambda_powertools import Logger`", "", "from aws_lambda_powertools import Logger"),
+    # The handlers leave Tracer out (storefront/observability.py); this row is the reason: what it would add
+    # to a process that already has what an HTTP handler imports.
+    ("`Tracer()`, after boto3, fastapi and Logger are imported (not used)",
+     "import boto3, fastapi; from aws_lambda_powertools import Logger",
+     "from aws_lambda_powertools import Tracer; Tracer()"),
+]
 
 # In this venv, not in a deployed function: dev tools (aws-sam-cli, moto) install them, and boto3 and urllib3
 # import them opportunistically when present. Neither boto3's nor the layer's requirements bring them.
 NOT_DEPLOYED = ["awscrt", "OpenSSL"]
 
-# The child: extra sys.path entries, modules made unimportable, a marker for -X importtime, the timed statement.
+# The child: extra sys.path entries, modules made unimportable, untimed setup, a marker for -X importtime,
+# then the timed statement.
 CHILD = """\
-import sys, time
+import os, sys, time
 sys.path[:0] = {paths!r}
 sys.modules.update(dict.fromkeys({blocked!r}))  # None in sys.modules: `import x` raises ImportError
+{setup}
 sys.stderr.write("--- timed import starts\\n"); sys.stderr.flush()
 started = time.perf_counter()
 {statement}
-print((time.perf_counter() - started) * 1000)
+print((time.perf_counter() - started) * 1000, flush=True)
+os._exit(0)  # skip interpreter teardown: a cold start ends when the handler is ready, and it saves time here
 """
 
 
+@dataclass
 class Target:
-    def __init__(self, label: str, statement: str, paths: list[str] | None = None,
-                 environment: dict[str, str] | None = None, blocked: list[str] | None = None) -> None:
-        self.label, self.statement, self.blocked = label, statement, blocked or []
-        self.paths, self.environment = paths or [], environment or {}
-        self.import_ms: list[float] = []
-        self.process_ms: list[float] = []
+    label: str
+    statement: str  # timed
+    paths: list[str] = field(default_factory=list)  # prepended to sys.path
+    environment: dict[str, str] = field(default_factory=dict)
+    blocked: list[str] = field(default_factory=list)  # made unimportable
+    function: str = ""  # logical id, for handlers
+    setup: str = ""  # untimed, before the statement
+    import_ms: list[float] = field(default_factory=list)
+    process_ms: list[float] = field(default_factory=list)
+    error: str = ""
 
     def command(self, *flags: str) -> list[str]:
-        code = CHILD.format(paths=self.paths, blocked=self.blocked, statement=self.statement)
+        code = CHILD.format(paths=self.paths, blocked=self.blocked, setup=self.setup, statement=self.statement)
         return [sys.executable, *flags, "-c", code]
 
     def env(self) -> dict[str, str]:
@@ -67,8 +83,8 @@ class Target:
             # (nothing calls AWS at import anyway).
             "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark",
-            # Lambda's /var/task is read-only, so the function's own .py files compile at every cold start;
-            # never writing bytecode here keeps every run alike (site-packages keep pip's compiled .pyc).
+            # Lambda's /var/task and /opt are read-only and sam build ships the project's own code as .py only,
+            # so it compiles at every cold start: never write bytecode here either (site-packages keep pip's .pyc).
             "PYTHONDONTWRITEBYTECODE": "1",
         })
         env.update(self.environment)
@@ -78,13 +94,14 @@ class Target:
         started = time.perf_counter()
         done = subprocess.run(self.command(), env=self.env(), capture_output=True, text=True, check=False)
         elapsed = (time.perf_counter() - started) * 1000
-        if done.returncode != 0:
-            raise RuntimeError(f"{self.label} failed:\n{done.stderr}")
+        if done.returncode != 0:  # e.g. a function another change is still writing: report it, time the rest
+            self.error = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return
         self.import_ms.append(float(done.stdout.strip().splitlines()[-1]))
         self.process_ms.append(elapsed)
 
 
-def handler_targets(template: Template) -> list[Target]:
+def handler_targets(template: Template, deployed_like: bool) -> list[Target]:
     """One target per AWS::Serverless::Function, importing its handler module with the template's environment."""
     # Placeholder physical ids, so that !Ref and !GetAtt in Environment resolve without a cloud.
     for logical_id in template.resources:
@@ -101,9 +118,10 @@ def handler_targets(template: Template) -> list[Target]:
                       if isinstance(layer, dict) and layer.get("Ref") in template.resources]
         module, attribute = props["Handler"].rsplit(".", 1)
         label = f"**{logical_id}** (`{props['CodeUri']}{module}.py`)"
-        for suffix, blocked in (("", []), (" without awscrt, pyOpenSSL", NOT_DEPLOYED)):
+        variants = [("", [])] + ([(" without awscrt, pyOpenSSL", NOT_DEPLOYED)] if deployed_like else [])
+        for suffix, blocked in variants:
             targets.append(Target(label + suffix, f"from {module} import {attribute}", [str(code_dir), *layer_dirs],
-                                  {k: str(v) for k, v in variables.items()}, blocked))
+                                  {k: str(v) for k, v in variables.items()}, blocked, function=logical_id))
     return targets
 
 
@@ -123,24 +141,34 @@ def importtime_breakdown(target: Target, runs: int) -> tuple[list[tuple[str, flo
             self_us, cumulative_us, name = line[len("import time:"):].split("|")
             depth = (len(name) - len(name.lstrip()) - 1) // 2
             cumulative["· " * depth + name.strip()].append(int(cumulative_us) / 1000)
-            package_self[name.strip().split(".")[0]] += int(self_us) / 1000
+            package = name.strip().split(".")[0]
+            package = "(standard library)" if package in sys.stdlib_module_names else package
+            package_self[package] += int(self_us) / 1000
         for package, ms in package_self.items():
             per_package[package].append(ms)
-    by_median = lambda samples: sorted(((k, statistics.median(v)) for k, v in samples.items()),  # noqa: E731
-                                       key=lambda item: -item[1])
-    return by_median(cumulative), by_median(per_package)
+    return _by_median(cumulative), _by_median(per_package)
+
+
+def _by_median(samples: dict[str, list[float]]) -> list[tuple[str, float]]:
+    return sorted(((name, statistics.median(ms)) for name, ms in samples.items()), key=lambda item: -item[1])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per target (at least 10)")
-    parser.add_argument("--importtime-runs", type=int, default=5, help="-X importtime processes per handler")
+    parser.add_argument("--functions", nargs="+", metavar="FUNCTION", help="time only these handlers (logical ids)")
+    parser.add_argument("--importtime", nargs="*", default=["CatalogFunction"], metavar="FUNCTION",
+                        help="functions to break down with -X importtime (logical ids; default CatalogFunction)")
+    parser.add_argument("--importtime-runs", type=int, default=3, help="-X importtime processes per function")
+    parser.add_argument("--deployed-like", action="store_true",
+                        help="also time each handler without awscrt and pyOpenSSL, as in a deployed function")
     args = parser.parse_args(argv)
     if args.runs < 10:
         parser.error("--runs must be at least 10: a median of fewer cold processes is too noisy")
 
-    handlers = handler_targets(Template.load())
-    targets = [Target(label, statement) for label, statement in BASELINES.items()]
+    handlers = [t for t in handler_targets(Template.load(), args.deployed_like)
+                if not args.functions or t.function in args.functions]
+    targets = [Target(label, statement, setup=setup) for label, setup, statement in BASELINES]
     targets.append(Target("`import boto3` without awscrt, pyOpenSSL", "import boto3", blocked=NOT_DEPLOYED))
     targets += handlers
     print(f"Import time, median of {args.runs} fresh processes each ({sys.executable}, "
@@ -148,17 +176,22 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     for _ in range(args.runs):
         for target in targets:
-            target.run_once()
+            if not target.error:
+                target.run_once()
 
     print("| what | import, median ms | min–max ms | whole process, median ms |")
     print("|---|---:|---:|---:|")
     for target in targets:
+        if target.error:
+            print(f"| {target.label} | import failed: `{target.error}` | | |")
+            continue
         print(f"| {target.label} | {statistics.median(target.import_ms):.0f} | "
               f"{min(target.import_ms):.0f}–{max(target.import_ms):.0f} | {statistics.median(target.process_ms):.0f} |")
 
-    print(f"\nLoad average after the runs: {os.getloadavg()[0]:.2f} (other work on the machine inflates every row)")
+    print(f"\nLoad average after the runs: {os.getloadavg()[0]:.2f} (other work on the machine inflates every row)",
+          flush=True)
 
-    for target in handlers:
+    for target in (t for t in handlers if t.function in args.importtime and not t.error):
         top, packages = importtime_breakdown(target, args.importtime_runs)
         total = sum(ms for _, ms in packages)
         print(f"\n`python -X importtime`, {target.label}: top 10 by cumulative time "
@@ -172,10 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         print("| package | self ms | share |")
         print("|---|---:|---:|")
         for name, ms in packages[:12]:
-            print(f"| `{name}` | {ms:.0f} | {ms / total:.0%} |")
+            print(f"| {name if name.startswith('(') else f'`{name}`'} | {ms:.0f} | {ms / total:.0%} |")
         rest = sum(ms for _, ms in packages[12:])
         print(f"| {len(packages) - 12} other packages | {rest:.0f} | {rest / total:.0%} |")
-    return 0
+    return 1 if any(t.error for t in targets) else 0
 
 
 if __name__ == "__main__":
