@@ -12,6 +12,7 @@ compete with the server for its GIL. Each level stops at --requests or --time-li
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import itertools
 import multiprocessing
@@ -20,6 +21,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -77,13 +79,13 @@ def percentiles(latencies: list[float]) -> tuple[float, float, float]:
     return cuts[49], cuts[89], cuts[98]
 
 
-def in_process_ms(call: object, times: int) -> tuple[float, float, float]:
+def in_process_ms(call: Callable[[], object], times: int) -> tuple[float, float, float]:
     """p50/p90/p99 of `call()` made `times` times in this process, one at a time (after one untimed call)."""
-    call()  # type: ignore[operator]
+    call()
     latencies = []
     for _ in range(times):
         sent = time.perf_counter()
-        call()  # type: ignore[operator]
+        call()
         latencies.append((time.perf_counter() - sent) * 1000)
     return percentiles(latencies)
 
@@ -108,29 +110,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Catalog over HTTP against the local cloud (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f})\n", flush=True)
 
-    started = time.perf_counter()
-    cloud = _start_cloud(with_demo_data=True)  # exactly as `make dev` starts it
-    gateway = Gateway(cloud, port=0).start()
-    print(f"Local cloud up, demo data seeded, gateway on {gateway.url}: {time.perf_counter() - started:.1f} s\n",
-          flush=True)
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as load:
-            def run(paths: list[str], clients: int, requests: int) -> Result:
-                return load.submit(drive, gateway.url, paths, clients, requests, args.time_limit).result()
+    with contextlib.ExitStack() as stack:  # unwinds in reverse: load process, gateway, then the cloud
+        started = time.perf_counter()
+        cloud = _start_cloud(with_demo_data=True)  # exactly as `make dev` starts it
+        stack.callback(cloud.stop)
+        gateway = Gateway(cloud, port=0).start()
+        stack.callback(gateway.stop)
+        print(f"Local cloud up, demo data seeded, gateway on {gateway.url}: {time.perf_counter() - started:.1f} s\n",
+              flush=True)
+        load = stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")))
 
-            # Warm-up: the load process's imports and connections, the handler's first calls (secret, clients).
-            run(product_paths + list_paths, 1, args.warmup)
-            levels = [(f"`GET /products/{{id}}` ({len(product_paths)} demo ids)", product_paths, c, args.requests)
-                      for c in args.clients]
-            levels.append(("`GET /products?limit=20`", list_paths, 1, args.list_requests))
-            print("| request | clients | requests | errors | requests/s | p50 ms | p90 ms | p99 ms | stopped by |")
-            print("|---|---:|---:|---:|---:|---:|---:|---:|---|", flush=True)
-            for label, paths, clients, requests in levels:
-                result = run(paths, clients, requests)
-                p50, p90, p99 = percentiles(result.latencies_ms)
-                print(f"| {label} | {clients} | {result.requests} | {result.errors} | "
-                      f"{result.requests / result.seconds:.0f} | {p50:.1f} | {p90:.1f} | {p99:.1f} | "
-                      f"{result.stopped_by} |", flush=True)
+        def run(paths: list[str], clients: int, requests: int) -> Result:
+            return load.submit(drive, gateway.url, paths, clients, requests, args.time_limit).result()
+
+        # Warm-up: the load process's imports and connections, the handler's first calls (secret, clients).
+        run(product_paths + list_paths, 1, args.warmup)
+        levels = [(f"`GET /products/{{id}}` ({len(product_paths)} demo ids)", product_paths, c, args.requests)
+                  for c in args.clients]
+        levels.append(("`GET /products?limit=20`", list_paths, 1, args.list_requests))
+        print("| request | clients | requests | errors | requests/s | p50 ms | p90 ms | p99 ms | stopped by |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|", flush=True)
+        errors = 0
+        for label, paths, clients, requests in levels:
+            result = run(paths, clients, requests)
+            errors += result.errors
+            p50, p90, p99 = percentiles(result.latencies_ms)
+            print(f"| {label} | {clients} | {result.requests} | {result.errors} | "
+                  f"{result.requests / result.seconds:.0f} | {p50:.1f} | {p90:.1f} | {p99:.1f} | "
+                  f"{result.stopped_by} |", flush=True)
 
         # Where one product request's time goes, without HTTP between client and gateway: the handler alone
         # (payload v2 event in, response out; it calls moto twice), and one of those moto calls alone.
@@ -154,11 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             p50, p90, p99 = in_process_ms(call, args.in_process)
             print(f"| {label} | {p50:.1f} | {p90:.1f} | {p99:.1f} |", flush=True)
         print(f"\nLoad average after the runs: {os.getloadavg()[0]:.2f}")
-    finally:
-        gateway.stop()
-        cloud.stop()
-    return 0
-
+    return 1 if errors else 0  # a failing request is a regression, not a data point
 
 if __name__ == "__main__":
     sys.exit(main())
