@@ -184,7 +184,9 @@ class LocalCloud:
             name = f"{self.template.stack_name}-{logical_id}"
             self.template.physical[logical_id] = {"Ref": name, "Arn": f"arn:aws:local:{self.region}:{ACCOUNT_ID}:{name}"}
             return
-        creator(logical_id, self.template.resolve(resource.get("Properties", {})))
+        properties = (self.template.function_properties(logical_id) if kind == "AWS::Serverless::Function"
+                      else resource.get("Properties", {}))  # functions: with Globals merged, as SAM does
+        creator(logical_id, self.template.resolve(properties))
 
     def _name(self, logical_id: str, given: str | None) -> str:
         return given or f"{self.template.stack_name}-{logical_id}"
@@ -262,8 +264,7 @@ class LocalCloud:
         arn = f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:layer:{self.template.stack_name}-{logical_id}:1"
         self.template.physical[logical_id] = {"Ref": arn, "Arn": arn}
 
-    def _function(self, logical_id: str, _: dict[str, Any]) -> None:
-        props = self.template.resolve(self.template.function_properties(logical_id))
+    def _function(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("FunctionName"))
         environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
         arn = self.client("lambda").create_function(
