@@ -18,14 +18,14 @@ from typing import Any
 LOCAL_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
 
 
-def _start_cloud(with_demo_data: bool) -> Any:
+def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None) -> Any:
     from local_cloud.cloud import LocalCloud
     from local_cloud.demo_data import seed
 
     overrides = {"AllowedOrigins": LOCAL_ORIGINS}
     if timeout := os.environ.get("PAYMENT_TIMEOUT_SECONDS"):
         overrides["PaymentTimeoutSeconds"] = timeout
-    cloud = LocalCloud(parameter_overrides=overrides).start()
+    cloud = LocalCloud(parameter_overrides=overrides, carrier_step_seconds=carrier_step_seconds).start()
     if with_demo_data:
         seed(cloud)
     return cloud
@@ -38,7 +38,9 @@ def serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    cloud = _start_cloud(with_demo_data=not args.no_demo_data)
+    # The local carrier moves every parcel on by itself: in transit, out for delivery, delivered.
+    step = float(os.environ.get("LOCAL_CARRIER_STEP_SECONDS", "5"))
+    cloud = _start_cloud(with_demo_data=not args.no_demo_data, carrier_step_seconds=step if step > 0 else None)
     gateway = Gateway(cloud, host=args.host, port=args.port).start()
     url = gateway.url
     print(f"""
@@ -49,6 +51,10 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
     cart         POST {url}/carts   then /carts/<id>/items, /carts/<id>/shipping, GET {url}/shipping-methods?country=DE
     checkout     POST {url}/checkout (Idempotency-Key)   GET {url}/orders/<id>
     payments     POST {url}/dev/payments/<payment_id>/succeed | fail   (the local provider sends the signed webhook)
+    shipping     paid orders ship with the local carrier and move on every {step:g}s (LOCAL_CARRIER_STEP_SECONDS);
+                 POST {url}/dev/shipments/<tracking_number>/advance moves one on now
+    events       GET {url}/dev/events   (integration events: order.placed, order.paid, ..., stock.low)
+    DLQ redrive  POST {url}/dev/queues/FulfilmentDeadLetterQueue/redrive
     OpenAPI      {url}/openapi.json
   AWS (moto)     {cloud.endpoint_url}   e.g. aws --endpoint-url {cloud.endpoint_url} dynamodb list-tables
   functions      {", ".join(sorted(cloud.functions))}

@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 
 from local_cloud import moto_fixes
-from local_cloud.functions import LocalFunction, QueuePoller, install_lambda_hook, register
+from local_cloud.functions import LocalFunction, QueuePoller, StreamPoller, install_lambda_hook, register
 from local_cloud.template import ACCOUNT_ID, TEMPLATE_PATH, Template
 
 log = logging.getLogger("local_cloud")
@@ -31,31 +31,39 @@ MOTO_CONFIG = {
 }
 # Resources with nothing to emulate locally: they get a name so that references to them resolve.
 NOT_EMULATED = {
-    "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role",
-    "AWS::IAM::Policy", "AWS::SNS::Subscription", "AWS::Events::Rule", "AWS::Cognito::UserPool",
+    "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role", "AWS::IAM::Policy",
+    "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy", "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
 }
 LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-lambda"
 # The local payment provider (local_cloud/fake_payments.py): its API key, and the webhook secret ../shared/API.md gives.
 LOCAL_PAYMENT_API_KEY = "sk_test_local_cloud"
 DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"
+# The local carrier (local_cloud/local_carrier.py): its API key and webhook secret.
+LOCAL_CARRIER_API_KEY = "carrier_local_api_key"
+LOCAL_CARRIER_WEBHOOK_SECRET = "carrier_local_webhook_secret"
 
 
 class LocalCloud:
     def __init__(self, template_path: Path = TEMPLATE_PATH, *, stack_name: str = "storefront-local",
                  parameter_overrides: dict[str, str] | None = None, secret_values: dict[str, str] | None = None,
-                 moto_port: int = 0, region: str = "us-east-1", poll_queues: bool = True) -> None:
+                 moto_port: int = 0, region: str = "us-east-1", poll_queues: bool = True,
+                 carrier_step_seconds: float | None = None) -> None:
         self.template_path = template_path
         self.template = Template.load(template_path, stack_name=stack_name, region=region,
                                       parameter_overrides=dict(parameter_overrides or {}))
         self.region = region
         self.secret_values = dict(secret_values or {})
         self.functions: dict[str, LocalFunction] = {}
-        self.pollers: list[QueuePoller] = []
+        self.event_source_mappings: dict[str, dict[str, Any]] = {}
+        self.event_log_groups: list[str] = []  # where EventBridge rules copy events: what integration_events lists
+        self.pollers: list[QueuePoller | StreamPoller] = []
         self._moto_port = moto_port
         self._poll_queues = poll_queues
         self._server: Any = None
         self.payments: Any = None  # the local payment provider, when the template takes one
+        self.carrier: Any = None  # the local carrier, when the template takes one
+        self._carrier_step_seconds = carrier_step_seconds  # None: tracking updates only when asked for
         self._saved_environ: dict[str, str | None] = {}
         self.endpoint_url = ""
 
@@ -75,6 +83,7 @@ class LocalCloud:
         self._point_sdk_here(port)
         self._post("/moto-api/config", MOTO_CONFIG)
         self._start_payment_provider()
+        self._start_carrier()
         self.provision()
         return self
 
@@ -93,6 +102,20 @@ class LocalCloud:
         self.secret_values.setdefault("PaymentApiKeySecret", LOCAL_PAYMENT_API_KEY)
         self.secret_values.setdefault("PaymentWebhookSecret", webhook_secret)
 
+    def _start_carrier(self) -> None:
+        """Where the template takes a carrier, run the local one and point the template at it (overrides win)."""
+        if "CarrierApiBase" not in self.template.data.get("Parameters", {}):
+            return
+        from local_cloud.local_carrier import LocalCarrier
+
+        self.carrier = LocalCarrier(api_key=LOCAL_CARRIER_API_KEY, webhook_secret=LOCAL_CARRIER_WEBHOOK_SECRET,
+                                    step_seconds=self._carrier_step_seconds)
+        self.carrier.start()
+        self.template.parameter_overrides.setdefault("CarrierName", "local")
+        self.template.parameter_overrides.setdefault("CarrierApiBase", self.carrier.url)
+        self.secret_values.setdefault("CarrierApiKeySecret", LOCAL_CARRIER_API_KEY)
+        self.secret_values.setdefault("CarrierWebhookSecret", LOCAL_CARRIER_WEBHOOK_SECRET)
+
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
@@ -100,6 +123,9 @@ class LocalCloud:
         if self.payments is not None:
             self.payments.stop()
             self.payments = None
+        if self.carrier is not None:
+            self.carrier.stop()
+            self.carrier = None
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -172,6 +198,9 @@ class LocalCloud:
             "AWS::SQS::Queue": self._queue,
             "AWS::SNS::Topic": self._topic,
             "AWS::Events::EventBus": self._event_bus,
+            "AWS::Events::Rule": self._event_rule,
+            "AWS::Logs::LogGroup": self._log_group,
+            "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::SecretsManager::Secret": self._secret,
             "AWS::SSM::Parameter": self._ssm_parameter,
             "AWS::Serverless::LayerVersion": self._layer,
@@ -205,6 +234,8 @@ class LocalCloud:
         name = self._name(logical_id, props.get("TableName"))
         request = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
                                           "LocalSecondaryIndexes", "StreamSpecification") if k in props}
+        if "StreamSpecification" in request:  # CloudFormation implies StreamEnabled; the API wants it said
+            request["StreamSpecification"] = {"StreamEnabled": True, **request["StreamSpecification"]}
         request["BillingMode"] = props.get("BillingMode", "PROVISIONED")
         if request["BillingMode"] == "PROVISIONED":
             request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
@@ -242,6 +273,28 @@ class LocalCloud:
         name = self._name(logical_id, props.get("Name"))
         arn = self.client("events").create_event_bus(Name=name)["EventBusArn"]
         self.template.physical[logical_id] = {"Ref": name, "Arn": arn, "Name": name}
+
+    def _event_rule(self, logical_id: str, props: dict[str, Any]) -> None:
+        # Rules route for real in moto: to log groups, queues, other buses (the targets the template uses).
+        name = self._name(logical_id, props.get("Name"))
+        bus = props.get("EventBusName", "default")
+        events = self.client("events")
+        arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]),
+                              State=props.get("State", "ENABLED"))["RuleArn"]
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in props["Targets"]])
+        self.event_log_groups += [t["Arn"].split(":log-group:", 1)[1] for t in props["Targets"] if ":log-group:" in t["Arn"]]
+        self.template.physical[logical_id] = {"Ref": name, "Arn": arn}
+
+    def _log_group(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("LogGroupName"))
+        self.client("logs").create_log_group(logGroupName=name)
+        arn = f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"
+        self.template.physical[logical_id] = {"Ref": name, "Arn": arn}
+
+    def _event_source_mapping(self, logical_id: str, props: dict[str, Any]) -> None:
+        """Recorded here; the pollers that play the mapping start once every function is loaded."""
+        self.event_source_mappings[logical_id] = props
+        self.template.physical[logical_id] = {"Ref": f"{self.template.stack_name}-{logical_id}"}
 
     def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("Name"))
@@ -295,23 +348,62 @@ class LocalCloud:
         self.template.physical[logical_id] = {"Ref": arn, "Arn": arn, "Name": name}
 
     def _start_pollers(self) -> None:
+        """Lambda's event source mappings, played by pollers: SQS queues and DynamoDB streams."""
+        by_arn = {function.arn: function for function in self.functions.values()}
+        by_arn.update({function.name: function for function in self.functions.values()})
         sqs = self.client("sqs")
-        for logical_id, function in self.functions.items():
-            for event in self.template.resources[logical_id]["Properties"].get("Events", {}).values():
-                if event["Type"] != "SQS":
-                    continue
-                props = self.template.resolve(event["Properties"])
-                queue_arn = props["Queue"]
-                queue_url = sqs.get_queue_url(QueueName=queue_arn.split(":")[-1])["QueueUrl"]
-                poller = QueuePoller(sqs, function, queue_url, queue_arn, int(props.get("BatchSize", 10)),
-                                     "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []))
-                poller.start()
-                self.pollers.append(poller)
+        for props in self.event_source_mappings.values():
+            function = by_arn[props["FunctionName"]]
+            source = props["EventSourceArn"]
+            partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
+            poller: QueuePoller | StreamPoller
+            if source.startswith("arn:aws:sqs:"):
+                queue_url = sqs.get_queue_url(QueueName=source.split(":")[-1])["QueueUrl"]
+                poller = QueuePoller(sqs, function, queue_url, source, int(props.get("BatchSize", 10)), partial)
+            else:
+                on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+                poller = StreamPoller(self.client("dynamodbstreams"), sqs, function, source,
+                                      int(props.get("BatchSize", 100)), int(props.get("MaximumRetryAttempts", -1)),
+                                      sqs.get_queue_url(QueueName=on_failure.split(":")[-1])["QueueUrl"] if on_failure else None)
+            poller.start()
+            self.pollers.append(poller)
 
     # ---------------------------------------------------------------- conveniences
 
     def physical_id(self, logical_id: str, attribute: str = "Ref") -> str:
         return self.template.physical[logical_id][attribute]
+
+    def integration_events(self) -> list[dict[str, Any]]:
+        """Every EventBridge event the template's rules copied to log groups, oldest first."""
+        logs = self.client("logs")
+        found = []
+        for group in self.event_log_groups:
+            request: dict[str, Any] = {"logGroupName": group}
+            while True:
+                page = logs.filter_log_events(**request)
+                found += [(e["timestamp"], json.loads(e["message"])) for e in page["events"]]
+                if not page.get("nextToken"):
+                    break
+                request["nextToken"] = page["nextToken"]
+        return [event for _, event in sorted(found, key=lambda pair: (pair[0], pair[1].get("time", "")))]
+
+    def redrive(self, dead_letter_queue: str) -> int:
+        """Move every message of a dead-letter queue (a logical id) back to its source queue, as SQS's
+        StartMessageMoveTask does on AWS (README, "Operations"); returns how many moved."""
+        sqs = self.client("sqs")
+        dlq_url = self.physical_id(dead_letter_queue, "QueueUrl")
+        sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
+        if len(sources) != 1:
+            raise KeyError(f"{dead_letter_queue} is the dead-letter queue of {len(sources)} queues, not one")
+        moved = 0
+        while messages := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                                              MessageAttributeNames=["All"]).get("Messages", []):
+            for message in messages:
+                sqs.send_message(QueueUrl=sources[0], MessageBody=message["Body"],
+                                 MessageAttributes=message.get("MessageAttributes", {}))
+                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
+        return moved
 
 
 def _empty_zip() -> bytes:

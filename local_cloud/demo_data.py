@@ -84,6 +84,9 @@ DEMO_CART_ID = "Zq3K9xV2mB7nR4tY8wE1uI6oP0aS5dFg"
 # A pending order (of another cart), so that events/order_workflow/ and GET /orders/{id} have one to act on.
 DEMO_ORDER_ID = "Dm0oRdEr7kJ3hG8fD5aS2nB6vC1xZ9qW"
 DEMO_ORDER_CART_ID = "Ca2tOfTh3DeM0OrDeR5aS8nB1vC4xZ7q"
+# A paid order not yet shipped, so that events/fulfilment/ has one to ship (the local carrier ships it).
+DEMO_PAID_ORDER_ID = "Pa1dOrDeR3nB6vC1xZ9qWDm0kJ3hG8fD"
+DEMO_PAID_ORDER_CART_ID = "Ca2tOfTh3Pa1dOrDeR5aS8nB1vC4xZ7q"
 # Reservations held for two demo orders, so that events/stock/commit.json and release.json work as they are.
 DEMO_RESERVATIONS = {
     "Qx7mN2pL9vK4rT8wZ1yB5cD3fG6hJ0sA": {"LINEN-SHIRT-M": 1, "CERAMIC-MUG-ONE": 2},
@@ -92,7 +95,7 @@ DEMO_RESERVATIONS = {
 
 
 def seed(cloud: LocalCloud) -> int:
-    """Write the demo catalog, its opening stock and the demo cart; returns the number of products."""
+    """Write the demo catalog, its opening stock, the demo carts and orders; returns the number of products."""
     dynamodb = cloud.client("dynamodb")
     catalog = CatalogRepository(dynamodb, cloud.physical_id("CatalogTable"))
     inventory = InventoryRepository(dynamodb, cloud.physical_id("InventoryTable"))
@@ -115,10 +118,15 @@ def seed(cloud: LocalCloud) -> int:
     pricing = CartService(carts, catalog, inventory, load_shop_config(), timedelta(days=30), lambda: now)
     cart = pricing.get(DEMO_ORDER_CART_ID)
     assert cart.shipping is not None
-    OrderRepository(dynamodb, cloud.physical_id("OrdersTable")).create(StoredOrder(
+    orders = OrderRepository(dynamodb, cloud.physical_id("OrdersTable"))
+    address = Address(name="Ada Lovelace", line1="Unter den Linden 1", city="Berlin", postal_code="10117", country="DE")
+    orders.create(StoredOrder(
         id=DEMO_ORDER_ID, status=OrderStatus.PENDING, cart_id=cart.id, email="ada@example.com", lines=cart.lines,
-        totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now,
-        shipping_address=Address(name="Ada Lovelace", line1="Unter den Linden 1", city="Berlin", postal_code="10117",
-                                 country="DE"),
+        totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
         history=[{"status": OrderStatus.PENDING, "at": now}]))
+    orders.create(StoredOrder(
+        id=DEMO_PAID_ORDER_ID, status=OrderStatus.PAID, cart_id=DEMO_PAID_ORDER_CART_ID, email="ada@example.com",
+        lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now,
+        shipping_address=address, history=[{"status": status, "at": now} for status in
+                                           (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)]))
     return len(products)

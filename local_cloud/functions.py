@@ -4,7 +4,7 @@ Every way a function is invoked locally goes through `LocalFunction.invoke`:
   - the API Gateway emulation (gateway.py) for HTTP routes;
   - moto's Lambda `Invoke`, which Step Functions tasks and direct `lambda.invoke` calls reach
     (`install_lambda_hook` replaces moto's echoing backend with a lookup of the real handler);
-  - the SQS pollers below, which stand in for Lambda's event source mappings.
+  - the SQS and DynamoDB stream pollers below, which stand in for Lambda's event source mappings.
 """
 
 from __future__ import annotations
@@ -264,3 +264,88 @@ class QueuePoller:
             "eventSourceARN": self._queue_arn,
             "awsRegion": self._queue_arn.split(":")[3],
         }
+
+
+class StreamPoller:
+    """Lambda's DynamoDB stream event source mapping: batches in stream order, partial batch failures
+    (retry from the first failed record), bounded retries, then the record's position to the on-failure
+    destination (an SQS queue), as Lambda sends it."""
+
+    def __init__(self, streams: Any, sqs: Any, function: LocalFunction, stream_arn: str, batch_size: int,
+                 max_retries: int, on_failure_queue_url: str | None, interval: float = 0.2) -> None:
+        self._streams = streams
+        self._sqs = sqs
+        self._function = function
+        self._stream_arn = stream_arn
+        self._batch_size = max(1, min(batch_size, 1000))
+        self._max_retries = max_retries
+        self._on_failure = on_failure_queue_url
+        self._interval = interval
+        self._pending: list[dict[str, Any]] = []  # read from the stream, not yet processed successfully
+        self._attempts = 0
+        self._iterator: str | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"stream-{function.logical_id}", daemon=True)
+
+    def start(self) -> None:
+        shard = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"][0]
+        self._iterator = self._streams.get_shard_iterator(
+            StreamArn=self._stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                if not self.poll_once():
+                    self._stopped.wait(self._interval)
+            except Exception:  # noqa: BLE001 - a poller must outlive a failing read
+                if not self._stopped.is_set():
+                    log.exception("polling %s failed", self._stream_arn)
+                    self._stopped.wait(1)
+
+    def poll_once(self) -> int:
+        """Read new records, invoke the function with the oldest batch; returns how many records it processed."""
+        if len(self._pending) < self._batch_size and self._iterator:
+            page = self._streams.get_records(ShardIterator=self._iterator, Limit=1000)
+            self._iterator = page.get("NextShardIterator")
+            self._pending += [self._record(r) for r in page.get("Records", [])]
+        batch = self._pending[:self._batch_size]
+        if not batch:
+            return 0
+        try:
+            result = self._function.invoke({"Records": batch})
+            failed = [f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures") or []]
+        except FunctionError:
+            failed = [batch[0]["dynamodb"]["SequenceNumber"]]
+        sequence = [r["dynamodb"]["SequenceNumber"] for r in batch]
+        done = min((sequence.index(f) for f in failed if f in sequence), default=len(batch))
+        del self._pending[:done]  # checkpoint: everything before the first failure is done
+        if done == len(batch):
+            self._attempts = 0
+        else:
+            self._attempts += 1
+            if 0 <= self._max_retries < self._attempts:  # -1: retry until the record expires, as Lambda
+                self._discard(self._pending.pop(0))
+                self._attempts = 0
+        return done
+
+    def _discard(self, record: dict[str, Any]) -> None:
+        log.error("stream record %s dropped after %d retries", record["dynamodb"]["SequenceNumber"], self._max_retries)
+        if self._on_failure:
+            self._sqs.send_message(QueueUrl=self._on_failure, MessageBody=json.dumps({
+                "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self._function.arn},
+                "DDBStreamBatchInfo": {"streamArn": self._stream_arn, "batchSize": 1,
+                                       "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
+                                       "endSequenceNumber": record["dynamodb"]["SequenceNumber"]},
+            }))
+
+    def _record(self, record: dict[str, Any]) -> dict[str, Any]:
+        change = dict(record["dynamodb"])
+        created = change.get("ApproximateCreationDateTime")
+        if hasattr(created, "timestamp"):
+            change["ApproximateCreationDateTime"] = int(created.timestamp())  # Lambda sends epoch seconds
+        return {**record, "dynamodb": change, "eventSourceARN": self._stream_arn}

@@ -4,7 +4,11 @@ It routes exactly as template.yaml's HttpApi events say, answers CORS preflights
 CorsConfiguration, and, like API Gateway, answers unrouted requests itself ({"message":"Not Found"}).
 Local-only extras (never in template.yaml): GET /openapi.json, the merged OpenAPI document of every
 function's app, which the fuzz tests and developers use; POST /dev/payments/{payment_id}/succeed|fail,
-which make the local payment provider send its signed webhook, as Stripe would.
+which make the local payment provider send its signed webhook, as Stripe would; POST
+/dev/shipments/{tracking_number}/advance, which moves a local carrier's parcel on (it sends the signed tracking
+update); GET /dev/events, the integration events published so far; POST /dev/queues/{queue}/redrive, which
+moves a dead-letter queue's messages back to their queue (SQS's StartMessageMoveTask); and the demo storefront's
+static files (web/) for GET requests no template route claims, as S3 + CloudFront would serve them on AWS.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import mimetypes
 import re
 import time
 import uuid
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -29,6 +35,7 @@ from local_cloud.template import ACCOUNT_ID, Route
 
 log = logging.getLogger("local_cloud.gateway")
 
+WEB_ROOT = Path(__file__).resolve().parents[1] / "web"  # the demo storefront (static files)
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 API_ID = "localapi"
 Headers = list[tuple[str, str]]
@@ -125,6 +132,10 @@ class Gateway:
             # The local payment provider's "customer pays / is declined", as Stripe's test mode would do.
             LocalRoute("POST", re.compile(r"^/dev/payments/(?P<payment_id>[A-Za-z0-9_]{1,64})/(?P<outcome>succeed|fail)$"),
                        self._dev_payment),
+            LocalRoute("POST", re.compile(r"^/dev/shipments/(?P<tracking_number>[A-Z0-9]{1,32})/advance$"),
+                       self._dev_advance_shipment),
+            LocalRoute("GET", re.compile(r"^/dev/events$"), self._dev_events),
+            LocalRoute("POST", re.compile(r"^/dev/queues/(?P<queue>[A-Za-z0-9]{1,128})/redrive$"), self._dev_redrive),
         ]
         apis = cloud.template.of_type("AWS::Serverless::HttpApi")
         cors_config = next(iter(apis.values()), {}).get("Properties", {}).get("CorsConfiguration")
@@ -138,6 +149,8 @@ class Gateway:
     def start(self) -> Gateway:
         if self.cloud.payments is not None:  # the provider sends its webhooks here, as Stripe would
             self.cloud.payments.webhook_url = f"{self.url}/webhooks/payments/fake"
+        if self.cloud.carrier is not None:
+            self.cloud.carrier.webhook_url = f"{self.url}/webhooks/carriers/local"
         self._http.start()
         return self
 
@@ -163,6 +176,8 @@ class Gateway:
                 return status, response_headers + self.cors.response_headers(origin), response_body
         matched = self.match(method, path)
         if matched is None:
+            if method in ("GET", "HEAD") and (static := self._static_file(path)) is not None:
+                return static
             return 404, [JSON], b'{"message":"Not Found"}'
         route, path_parameters = matched
         event = build_event(route, method, target, headers, body, path_parameters, source_ip)
@@ -172,6 +187,19 @@ class Gateway:
             return 500, [JSON], b'{"message":"Internal Server Error"}'
         status, response_headers, response_body = to_http_response(result)
         return status, response_headers + self.cors.response_headers(origin), response_body
+
+    @staticmethod
+    def _static_file(path: str) -> HttpResponse | None:
+        """A file of the demo storefront, or None; `/` is index.html, and nothing outside web/ is reachable."""
+        relative = unquote(path).lstrip("/") or "index.html"
+        file = (WEB_ROOT / relative).resolve()
+        if not file.is_relative_to(WEB_ROOT) or not file.is_file():
+            return None
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type in ("application/javascript", "image/svg+xml"):
+            content_type += "; charset=utf-8"
+        # no-cache: a developer's edit shows on the next reload (CloudFront would cache by its own policy)
+        return 200, [("Content-Type", content_type), ("Cache-Control", "no-cache")], file.read_bytes()
 
     def _openapi(self, _: dict[str, str], __: bytes) -> HttpResponse:
         return 200, [JSON], json.dumps(merged_openapi(self.cloud)).encode()
@@ -187,6 +215,31 @@ class Gateway:
             return 404, [JSON], json.dumps({"message": f"no payment {groups['payment_id']}"}).encode()
         return 200, [JSON], json.dumps({"payment_id": groups["payment_id"], "outcome": groups["outcome"],
                                         "webhook_status": webhook_status}).encode()
+
+    def _dev_advance_shipment(self, groups: dict[str, str], _: bytes) -> HttpResponse:
+        carrier = self.cloud.carrier
+        if carrier is None:
+            return 404, [JSON], b'{"message":"Not Found"}'
+        try:
+            shipment_id = carrier.shipment_id(groups["tracking_number"])
+            webhook_status = carrier.advance(shipment_id)
+        except KeyError:
+            return 404, [JSON], json.dumps({"message": f"no shipment {groups['tracking_number']}"}).encode()
+        except ValueError as error:
+            return 409, [JSON], json.dumps({"message": str(error)}).encode()
+        return 200, [JSON], json.dumps({"tracking_number": groups["tracking_number"], "shipment_id": shipment_id,
+                                        "status": carrier.shipments[shipment_id]["status"],
+                                        "webhook_status": webhook_status}).encode()
+
+    def _dev_events(self, _: dict[str, str], __: bytes) -> HttpResponse:
+        return 200, [JSON], json.dumps({"items": self.cloud.integration_events()}).encode()
+
+    def _dev_redrive(self, groups: dict[str, str], _: bytes) -> HttpResponse:
+        try:
+            moved = self.cloud.redrive(groups["queue"])
+        except KeyError:
+            return 404, [JSON], json.dumps({"message": f"no dead-letter queue {groups['queue']}"}).encode()
+        return 200, [JSON], json.dumps({"queue": groups["queue"], "moved": moved}).encode()
 
 
 def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:

@@ -10,7 +10,8 @@ fix for each. `apply()` installs them all; LocalCloud.start() calls it.
    it: rerun it with LOCAL_CLOUD_UNSAFE_DYNAMODB=1 to see the flaw.
 2. moto's TransactWriteItems deep-copies every table a transaction touches, to roll back on failure: with a
    few hundred items that is ~10 s per 50-line reservation. Here only the items the transaction can write
-   are saved and restored, which rolls back the same way (the DynamoDB lock makes it atomic).
+   are saved and restored, which rolls back the same way (the DynamoDB lock makes it atomic); so are the
+   tables' stream records, or a cancelled transaction would leave records of writes that never happened.
 3. moto's Step Functions engine parses the ASL definition with a pure-Python ANTLR parser on every
    execution start (~0.5 s). The parse tree is cached per definition; each execution still gets freshly
    built evaluation components, so no state is shared between executions.
@@ -82,6 +83,7 @@ def roll_back_transactions_item_by_item() -> None:
                 hash_value = DynamoType(item_key[table.hash_key_attr])
                 range_value = DynamoType(item_key[table.range_key_attr]) if table.range_key_attr in item_key else None
                 saved.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
+        stream_lengths = {table: len(table.stream_shard.items) for table, *_ in saved if table.stream_shard}
         models.copy = tables_as_they_are  # moto's whole-table backup becomes the table itself: a no-op
         try:
             return original(self, transact_items)
@@ -96,6 +98,8 @@ def roll_back_transactions_item_by_item() -> None:
                     table.items.get(hash_value, {}).pop(range_value, None)
                 else:
                     table.items.setdefault(hash_value, {})[range_value] = item
+            for table, length in stream_lengths.items():
+                del table.stream_shard.items[length:]
             raise
         finally:
             models.copy = copy

@@ -15,11 +15,11 @@ from storefront.config import PaymentsSettings
 from storefront.http import create_app, problem_responses
 from storefront.observability import http_handler
 from storefront.orders.repository import OrderRepository
-from storefront.payments.models import WebhookReceipt
+from storefront.webhooks import WebhookReceipt
 from storefront.payments.providers import StepFunctionsWorkflow, StripeProvider
 from storefront.payments.repository import ProcessedEvents
 from storefront.payments.service import PaymentsService
-from storefront.payments.signatures import parse_secrets
+from storefront.webhooks.signatures import parse_secrets
 from storefront.secrets import get_secret
 
 settings = PaymentsSettings.from_env()

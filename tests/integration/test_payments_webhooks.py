@@ -33,7 +33,7 @@ from storefront.orders.repository import OrderRepository
 from storefront.payments.providers import StepFunctionsWorkflow, StripeProvider
 from storefront.payments.repository import ProcessedEvents
 from storefront.payments.service import OrderNotAwaitingPayment, OrderNotFound, PaymentsService
-from storefront.payments.signatures import parse_secrets, sign
+from storefront.webhooks.signatures import parse_secrets, sign
 from storefront.secrets import get_secret
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -505,7 +505,8 @@ def test_create_payment_task_is_idempotent(world: World) -> None:
     assert order.status == OrderStatus.AWAITING_PAYMENT
     assert order.payment is not None and order.payment.model_dump(exclude_none=True) == {
         "provider": "fake", "status": "pending", "payment_id": first["payment_id"],
-        "client_secret": world.fake.intent(first["payment_id"])["client_secret"]}
+        "client_secret": world.fake.intent(first["payment_id"])["client_secret"],
+        "redirect_url": world.fake.intent(first["payment_id"])["next_action"]["redirect_to_url"]["url"]}
     assert [h.status for h in order.history] == [OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT]
 
 

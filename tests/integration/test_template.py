@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import glob
+import json
 import os
 import re
 import shlex
@@ -33,8 +34,10 @@ CORS_ALLOW_HEADERS = {"content-type", "idempotency-key", "if-match", "if-none-ma
 CORS_EXPOSE_HEADERS = {"etag", "location", "retry-after"}
 
 # Actions that IAM cannot scope to a resource: for these, and only these, Resource "*" is the only option.
-# (X-Ray segments, CloudWatch metrics, and Step Functions task-token callbacks, which take a token, not an ARN.)
+# (X-Ray segments, CloudWatch metrics, Step Functions task-token callbacks, which take a token, not an ARN,
+# and dynamodb:ListStreams, which Lambda's stream event source mapping calls and IAM cannot scope.)
 UNSCOPABLE_ACTIONS = {
+    "dynamodb:liststreams",
     "xray:puttracesegments",
     "xray:puttelemetryrecords",
     "xray:getsamplingrules",
@@ -277,6 +280,47 @@ def test_inline_statements_are_least_privilege(template: Template) -> None:
                 assert _is_intrinsic(resource), f"{owner}: {resource!r}"
                 target = _ref_target(resource)
                 assert target is None or target in template.resources, f"{owner}: unknown resource {target}"
+
+
+def test_event_source_mappings_are_explicit(template: Template) -> None:
+    """SAM's SQS, DynamoDB and Kinesis events attach a managed policy whose Resource is "*" (every queue or
+    stream in the account); explicit mappings plus inline statements naming the source keep it least-privilege."""
+    for logical_id in _functions(template):
+        for name, event in template.function_properties(logical_id).get("Events", {}).items():
+            assert event["Type"] not in {"SQS", "DynamoDB", "Kinesis", "MSK", "MQ"}, (
+                f"{logical_id}.{name}: use an AWS::Lambda::EventSourceMapping resource instead of a SAM {event['Type']} event")
+    mappings = template.of_type("AWS::Lambda::EventSourceMapping")
+    assert mappings, "no event source mappings: what consumes the fulfilment queue and the streams?"
+    statements = list(_policy_statements(template))
+    for logical_id, mapping in mappings.items():
+        props = mapping["Properties"]
+        function = _ref_target(props["FunctionName"])
+        source = _ref_target(props["EventSourceArn"])
+        assert function in template.resources and source in template.resources, f"{logical_id}: {props}"
+        assert props.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], f"{logical_id}: partial failures"
+        granted = [s for owner, s in statements if owner == function
+                   and source in json.dumps(s.get("Resource"))]
+        assert granted, f"{logical_id}: {function} has no statement naming {source}"
+        if template.resources[source]["Type"] == "AWS::SQS::Queue":
+            timeout = int(template.function_properties(function).get("Timeout", 3))
+            visibility = int(template.resources[source]["Properties"]["VisibilityTimeout"])
+            assert visibility >= 6 * timeout, f"{source}: visibility {visibility}s < 6 x {function}'s {timeout}s"
+            assert "RedrivePolicy" in template.resources[source]["Properties"], f"{source}: no DLQ"
+        else:
+            assert "OnFailure" in props.get("DestinationConfig", {}), f"{logical_id}: stream records need a DLQ"
+
+
+def test_alarms_notify_the_alarm_topic(template: Template) -> None:
+    alarms = template.of_type("AWS::CloudWatch::Alarm")
+    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert {("AWS/SQS", "ApproximateNumberOfMessagesVisible"), ("AWS/Lambda", "Errors"),
+            ("AWS/States", "ExecutionsFailed"), ("AWS/States", "ExecutionsTimedOut")} <= watched
+    for logical_id, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
+    dead_letter_queues = {_ref_target(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+                          for q in template.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]}
+    alarmed = {_ref_target(d["Value"]) for a in alarms.values() for d in a["Properties"].get("Dimensions", [])}
+    assert dead_letter_queues <= alarmed, f"dead-letter queues without an alarm: {dead_letter_queues - alarmed}"
 
 
 # ---------------------------------------------------------------------------------------------- logs

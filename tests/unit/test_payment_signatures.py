@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from storefront.payments.signatures import TOLERANCE_SECONDS, InvalidSignature, parse_secrets, sign, verify
+from storefront.webhooks.signatures import TOLERANCE_SECONDS, InvalidSignature, parse_secrets, sign, verify
 
 SECRET = "whsec_test_secret"
 NOW = 1_767_225_600

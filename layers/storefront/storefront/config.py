@@ -66,3 +66,16 @@ class PaymentsSettings(_EnvSettings):
     payment_api_key_secret_id: str = Field(alias="PAYMENT_API_KEY_SECRET_ID", min_length=1)
     payment_webhook_secret_id: str = Field(alias="PAYMENT_WEBHOOK_SECRET_ID", min_length=1)
     webhook_event_ttl_days: int = Field(alias="WEBHOOK_EVENT_TTL_DAYS", default=30, ge=1, le=365)
+
+
+class FulfilmentSettings(_EnvSettings):
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    # The carrier (3PL) API; "local" is the local cloud's carrier, which speaks the same API.
+    carrier_name: str = Field(alias="CARRIER_NAME", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    carrier_api_base: str = Field(alias="CARRIER_API_BASE", pattern=r"^https?://")
+    carrier_api_key_secret_id: str = Field(alias="CARRIER_API_KEY_SECRET_ID", min_length=1)
+    carrier_webhook_secret_id: str = Field(alias="CARRIER_WEBHOOK_SECRET_ID", min_length=1)
+
+
+class IntegrationEventsSettings(_EnvSettings):
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)

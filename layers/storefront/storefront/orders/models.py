@@ -116,6 +116,7 @@ class StoredOrder(Order):
     """The order as stored: what the API shows, plus the workflow's private bookkeeping."""
 
     task_token: str | None = None  # Step Functions' token for WaitForPayment; never shown to clients
+    shipment_id: str | None = None  # the carrier's id of the order's shipment; tracking updates must name it
 
     def public(self) -> Order:
-        return Order.model_validate(self.model_dump(exclude={"task_token"}))
+        return Order.model_validate(self.model_dump(exclude={"task_token", "shipment_id"}))

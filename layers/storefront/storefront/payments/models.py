@@ -61,7 +61,3 @@ class PaymentIntentEvent(EventEnvelope):
     @property
     def intent(self) -> PaymentIntent:
         return self.data.object
-
-
-class WebhookReceipt(BaseModel):
-    received: bool = True

@@ -16,35 +16,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pydantic import ValidationError
-
-from storefront.errors import StorefrontError
 from storefront.orders.models import OrderStatus, Payment, StoredOrder
 from storefront.orders.repository import TransitionRefused
-from storefront.payments import signatures
 from storefront.payments.models import FAILED, HANDLED_EVENT_TYPES, SUCCEEDED, EventEnvelope, PaymentIntentEvent
 from storefront.payments.providers import PaymentProvider
+from storefront.webhooks import InvalidWebhookSignature, UnknownWebhookSender, parse_event, signatures
 
 log = logging.getLogger("storefront.payments")
 
 PAYMENT_FAILED_ERROR = "PaymentFailed"  # the error name the workflow's Catch matches
 WEBHOOK_PROVIDERS = frozenset({"stripe", "fake"})  # both sign the Stripe way
-
-
-class InvalidWebhookSignature(StorefrontError):
-    status, code, title = 400, "invalid_signature", "Invalid signature"
-
-
-class MalformedEvent(StorefrontError):
-    status, code, title = 400, "malformed_event", "Malformed event"
-
-
-class MalformedJson(MalformedEvent):
-    code, title = "malformed_json", "Malformed JSON"
-
-
-class UnknownWebhookProvider(StorefrontError):
-    status, code, title = 404, "not_found", "Not found"
 
 
 class OrderNotFound(Exception):
@@ -123,20 +104,20 @@ class PaymentsService:
     def receive_webhook(self, provider: str, payload: bytes, signature_header: str | None) -> None:
         """Verify, deduplicate and apply one provider event. Raising means "not processed": the provider retries."""
         if provider not in WEBHOOK_PROVIDERS:
-            raise UnknownWebhookProvider(f"No payment provider named {provider!r}.")
+            raise UnknownWebhookSender(f"No payment provider named {provider!r}.")
         try:
             signatures.verify(payload, signature_header, self._webhook_secrets())
         except signatures.InvalidSignature as error:
             log.warning("webhook rejected: %s", error)
             raise InvalidWebhookSignature("The Stripe-Signature header does not prove this body came from the "
                                           "payment provider.") from error
-        envelope = self._parse(payload, EventEnvelope)
+        envelope = parse_event(payload, EventEnvelope, "a payment event")
         if envelope.type not in HANDLED_EVENT_TYPES:
             return  # acknowledged, so the provider stops sending it; nothing of ours depends on it
         if self._events.seen(provider, envelope.id):
             log.info("event %s already processed", envelope.id)
             return
-        event = self._parse(payload, PaymentIntentEvent)
+        event = parse_event(payload, PaymentIntentEvent, "a payment event")
         if event.type == SUCCEEDED:
             self._payment_succeeded(event)
         else:
@@ -209,13 +190,3 @@ class PaymentsService:
                                               payment=payment)
         except TransitionRefused:
             return None  # the workflow moved the order on meanwhile (timeout, cancel): too late to matter
-
-    @staticmethod
-    def _parse(payload: bytes, model: type[Any]) -> Any:
-        try:
-            return model.model_validate_json(payload)
-        except ValidationError as error:
-            if any(e["type"] == "json_invalid" for e in error.errors()):
-                raise MalformedJson("The body is not valid JSON.") from error
-            raise MalformedEvent("The body is not a payment event this endpoint understands.") from error
-

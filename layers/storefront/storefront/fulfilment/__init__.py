@@ -1,0 +1,1 @@
+"""Fulfilment: paid orders become shipments with a carrier (3PL), whose tracking updates move them on."""

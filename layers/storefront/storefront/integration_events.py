@@ -1,0 +1,120 @@
+"""Integration events: what the shop's other systems (CRM, ERP, marketing, analytics) hear, on EventBridge.
+
+They are derived from the tables' DynamoDB streams, not published by the code that changes an order: a
+stream carries every committed write exactly once and in order per item, so an event can neither be lost
+between a write and its publication nor be published for a write that failed. Schema: docs/events.md.
+
+    order item (pk ORDER#<id>, sk ORDER) inserted            -> order.placed
+    order item whose status changed to paid, rejected, ...   -> order.paid, order.rejected, ...
+    stock level (pk SKU#<sku>, sk LEVEL) falling to or below its low_stock_threshold -> stock.low
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from storefront.dynamodb import from_item
+from storefront.orders.models import Order, OrderStatus
+
+SOURCE = "storefront"
+SCHEMA_VERSION = 1
+ORDER_EVENT_TYPES: dict[OrderStatus, str] = {
+    OrderStatus.PENDING: "order.placed",
+    OrderStatus.PAID: "order.paid",
+    OrderStatus.REJECTED: "order.rejected",
+    OrderStatus.PAYMENT_FAILED: "order.payment_failed",
+    OrderStatus.EXPIRED: "order.expired",
+    OrderStatus.CANCELLED: "order.cancelled",
+    OrderStatus.SHIPPED: "order.shipped",
+    OrderStatus.DELIVERED: "order.delivered",
+}
+EVENT_TYPES = frozenset({*ORDER_EVENT_TYPES.values(), "stock.low"})
+
+
+class IntegrationEvent(BaseModel):
+    type: str  # EventBridge's detail-type
+    detail: dict[str, Any]
+
+    def entry(self, bus_name: str) -> dict[str, Any]:
+        return {"Source": SOURCE, "DetailType": self.type, "Detail": json.dumps(self.detail), "EventBusName": bus_name}
+
+
+def events_for(record: dict[str, Any]) -> list[IntegrationEvent]:
+    """The integration events one DynamoDB stream record means (most records mean none)."""
+    change = record["dynamodb"]
+    keys = from_item(change["Keys"])
+    new = from_item(change["NewImage"]) if "NewImage" in change else None
+    old = from_item(change["OldImage"]) if "OldImage" in change else None
+    if new is None:
+        return []  # a deletion (TTL expiry of an idempotency record, say): nothing happened to the business
+    if keys["pk"].startswith("ORDER#") and keys["sk"] == "ORDER":
+        return _order_event(old, new)
+    if keys["pk"].startswith("SKU#") and keys["sk"] == "LEVEL":
+        return _stock_low_event(record["eventID"], change.get("ApproximateCreationDateTime"), old, new)
+    return []
+
+
+def _order_event(old: dict[str, Any] | None, new: dict[str, Any]) -> list[IntegrationEvent]:
+    status = OrderStatus.PENDING if old is None else OrderStatus(new["status"])  # an insert is an order placed
+    if old is not None and old["status"] == new["status"]:
+        return []  # payment details, the task token, tracking news: no transition
+    event_type = ORDER_EVENT_TYPES.get(status)
+    if event_type is None:
+        return []  # pending -> awaiting_payment and paid -> fulfilling are internal steps
+    order = Order.model_validate({k: v for k, v in new.items() if k in Order.model_fields})
+    entered = order.created_at if old is None else next(e.at for e in reversed(order.history) if e.status == status)
+    public = order.model_dump(mode="json", exclude={"history": True, "payment": {"client_secret", "redirect_url"}})
+    return [IntegrationEvent(type=event_type, detail={
+        "schema_version": SCHEMA_VERSION,
+        # An order enters each status at most once, so this id names the transition: consumers dedupe on it.
+        "event_id": f"{event_type}:{order.id}",
+        "type": event_type,
+        "occurred_at": entered.isoformat(),
+        "order": public,
+    })]
+
+
+def _stock_low_event(event_id: str, approximate_time: Any, old: dict[str, Any] | None,
+                     new: dict[str, Any]) -> list[IntegrationEvent]:
+    if new.get("low_stock_threshold") is None:
+        return []  # no threshold set for this SKU: nobody asked to hear about it
+    threshold = int(new["low_stock_threshold"])
+    was_low = old is not None and int(old["available"]) <= int(old.get("low_stock_threshold", threshold))
+    if int(new["available"]) > threshold or was_low:
+        return []  # published when the level crosses the threshold, not on every movement below it
+    occurred = (datetime.fromtimestamp(float(approximate_time), UTC) if approximate_time is not None
+                else datetime.now(UTC))
+    return [IntegrationEvent(type="stock.low", detail={
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event_id,  # the stream record's id: a retried record carries the same one
+        "type": "stock.low",
+        "occurred_at": occurred.isoformat(),
+        "sku": new["sku"],
+        "available": int(new["available"]),
+        "on_hand": int(new["on_hand"]),
+        "reserved": int(new["reserved"]),
+        "low_stock_threshold": threshold,
+    })]
+
+
+class PublishFailed(Exception):
+    pass
+
+
+class EventBridgePublisher:
+    def __init__(self, client: Any, bus_name: str) -> None:
+        self._client = client
+        self._bus = bus_name
+
+    def publish(self, events: list[IntegrationEvent]) -> None:
+        for start in range(0, len(events), 10):  # PutEvents takes at most 10 entries
+            chunk = events[start:start + 10]
+            response = self._client.put_events(Entries=[event.entry(self._bus) for event in chunk])
+            if response.get("FailedEntryCount"):
+                errors = {e.get("ErrorCode") for e in response["Entries"] if e.get("ErrorCode")}
+                raise PublishFailed(f"EventBridge refused {response['FailedEntryCount']} of {len(chunk)} events: "
+                                    f"{sorted(errors)}")
