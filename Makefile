@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 
 help:
 	@echo "make dev      run the whole storefront locally (local cloud + demo data) on http://127.0.0.1:$${PORT:-3000}"
-	@echo "make test     run every test (unit, integration, end-to-end, template lint, fuzz, sam build)"
+	@echo "make test     run every test (unit, integration, end-to-end, browser, template lint, fuzz, sam build)"
 	@echo "make invoke FUNCTION=CatalogFunction EVENT=events/catalog/get-product.json   Docker-free sam local invoke"
 	@echo "make lint     cfn-lint and sam validate --lint on template.yaml"
 	@echo "make build    sam build (python3.13, arm64)"
@@ -37,9 +37,11 @@ dev: setup
 	exec $(PY) -m local_cloud serve
 
 test: setup
+	scripts/install-chromium  # the browser tests drive Debian's chromium; installed here when missing
 	$(PY) -m pytest
 
 test-fast: setup
+	scripts/install-chromium
 	$(PY) -m pytest -m "not slow"
 
 invoke: setup

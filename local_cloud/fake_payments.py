@@ -12,12 +12,24 @@ the real code paths: API key, idempotency keys, ids, client secrets, signatures,
     fake.deliver(event)           # resend any event (duplicates, out-of-order deliveries)
     fake.stop()
 
-Implemented: POST /v1/payment_intents (form-encoded, Idempotency-Key honoured), GET /v1/payment_intents/{id}.
+Implemented: POST /v1/payment_intents (form-encoded, Idempotency-Key honoured), GET /v1/payment_intents/{id}
+(both need the API key), and a hosted payment page for the shopper's browser (no API key, as on Stripe):
+
+    GET  /pay/{id}?return_url=<url>   the amount, with Pay and Decline buttons
+    POST /pay/{id}                    outcome=succeed|fail: runs succeed()/fail() (the signed webhook goes out
+                                      before the answer), then 303 to return_url
+
+Each new intent carries next_action.redirect_to_url.url = <fake.url>/pay/<id>, which StripeProvider turns into
+the order's payment.redirect_url; the storefront page sends the shopper there with its own return_url. Only
+http(s) URLs on this machine (localhost, loopback addresses) are accepted as return_url, so the page cannot be
+used as an open redirect. Unlike Stripe, the intent's status stays requires_payment_method while it waits.
 Not implemented: confirmation, cancellation, refunds, automatic webhook retries (call deliver again).
 """
 
 from __future__ import annotations
 
+import html
+import ipaddress
 import json
 import logging
 import re
@@ -30,15 +42,17 @@ import urllib.request
 from copy import deepcopy
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from local_cloud.servers import BackgroundServer
-from storefront.payments.signatures import sign
+from storefront.money import CURRENCY_EXPONENTS
+from storefront.webhooks.signatures import sign
 
 log = logging.getLogger("local_cloud.payments")
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 _INTENT_PATH = re.compile(r"^/v1/payment_intents/(?P<id>[A-Za-z0-9_]+)$")
+_PAY_PATH = re.compile(r"^/pay/(?P<id>pi_[A-Za-z0-9]{1,64})$")
 API_VERSION = "2024-06-20"  # the Stripe API version whose shapes the emulator follows
 
 
@@ -57,6 +71,45 @@ class StripeApiError(Exception):
 
 def _random_id(prefix: str, length: int = 24) -> str:
     return prefix + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
+def checked_return_url(url: str | None) -> str | None:
+    """`url` if the payment page may send the browser there, None when there is none; ValueError otherwise.
+
+    Only http(s) on this machine (localhost, *.localhost, loopback addresses): the emulator serves local shops,
+    and accepting any URL would make its page an open redirect. Backslashes, spaces and control characters are
+    refused outright, because browsers and urlsplit disagree on where such a URL's host is.
+    """
+    if not url:
+        return None
+    if len(url) > 2048 or not url.isascii() or re.search(r"[\\\s\x00-\x1f\x7f]", url):
+        raise ValueError("return_url has characters a URL should not have")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("return_url must be an http or https URL")
+    if not _is_this_machine(parts.hostname):
+        raise ValueError("return_url must point at localhost or a loopback address")
+    _ = parts.port  # ValueError for a port that is not a number in range
+    return url
+
+
+def _is_this_machine(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """4990 eur -> "49.90 EUR": minor units shown with the currency's ISO 4217 exponent (2 when unknown)."""
+    code = currency.upper()
+    exponent = CURRENCY_EXPONENTS.get(code, 2)
+    major, minor = divmod(amount, 10**exponent)
+    return f"{major:,}.{minor:0{exponent}d} {code}" if exponent else f"{major:,} {code}"
 
 
 class FakePaymentProvider:
@@ -104,6 +157,9 @@ class FakePaymentProvider:
                                          "parameters they were first used with.", type_="idempotency_error")
                 return deepcopy(self._intents[intent_id]), True
             intent = self._new_intent(params)
+            # Where the shopper pays: this emulator's hosted page (Stripe's redirect_to_url next action).
+            intent["next_action"] = {"type": "redirect_to_url", "redirect_to_url": {
+                "url": f"{self.url}/pay/{intent['id']}", "return_url": None}}
             self._intents[intent["id"]] = intent
             if idempotency_key:
                 self._by_idempotency_key[idempotency_key] = (params, intent["id"])
@@ -161,6 +217,62 @@ class FakePaymentProvider:
                 intent["amount_received"] = intent["amount"]
             return deepcopy(intent)
 
+    # ---------------------------------------------------------------- the hosted payment page (the shopper's browser)
+
+    def payment_page(self, payment_id: str, query: dict[str, str]) -> tuple[int, str, dict[str, str]]:
+        """GET /pay/{id}?return_url=...: (status, HTML, extra headers)."""
+        try:
+            return_url = checked_return_url(query.get("return_url"))
+            intent = self.intent(payment_id)
+        except ValueError as error:
+            return 400, _page("Cannot show this payment", f"<p>{html.escape(str(error))}.</p>"), {}
+        except KeyError:
+            return 404, _page("No such payment", "<p>This payment does not exist (or the local cloud was restarted)."
+                                                 "</p>"), {}
+        amount = format_amount(intent["amount"], intent["currency"])
+        back = _back_link(return_url)
+        if intent["status"] == "succeeded":
+            return 200, _page(f"{amount} paid", f"<p>This payment has already succeeded.</p>{back}"), {}
+        declined = ('<p class="note">An earlier attempt was declined. Stripe lets the customer try again; '
+                    "the storefront may already have given up on this order.</p>"
+                    if intent["last_payment_error"] else "")
+        order_id = intent["metadata"].get("order_id")
+        order = f" for order <code>{html.escape(order_id)}</code>" if order_id else ""
+        form = (f'<form method="post" action="/pay/{quote(payment_id)}">'
+                f'<input type="hidden" name="return_url" value="{html.escape(return_url or "", quote=True)}">'
+                '<button type="submit" name="outcome" value="succeed" class="pay">Pay</button> '
+                '<button type="submit" name="outcome" value="fail" class="decline">Decline</button></form>')
+        body = (f"<p>Payment <code>{html.escape(payment_id)}</code>{order}. This is the local payment provider: "
+                "no card, no money. <strong>Pay</strong> is a successful payment, <strong>Decline</strong> a "
+                f"declined card; either way the shop gets the signed webhook Stripe would send.</p>{declined}{form}{back}")
+        return 200, _page(f"Pay {amount}", body), {}
+
+    def submit_payment_page(self, payment_id: str, form: dict[str, str]) -> tuple[int, str, dict[str, str]]:
+        """POST /pay/{id} (outcome=succeed|fail, return_url): the webhook goes out, then 303 to return_url."""
+        outcome = form.get("outcome")
+        try:
+            return_url = checked_return_url(form.get("return_url"))  # checked again: a form can be forged
+            if outcome not in ("succeed", "fail"):
+                raise ValueError("outcome must be succeed or fail")
+        except ValueError as error:
+            return 400, _page("Cannot take this payment", f"<p>{html.escape(str(error))}.</p>"), {}
+        back = _back_link(return_url)
+        try:
+            webhook_status = self.succeed(payment_id) if outcome == "succeed" else self.fail(payment_id)
+        except KeyError:
+            return 404, _page("No such payment", "<p>This payment does not exist.</p>"), {}
+        except PaymentStateError:
+            return 409, _page("Already paid", f"<p>This payment has already succeeded.</p>{back}"), {}
+        except (RuntimeError, OSError) as error:  # no webhook URL, or the shop is not listening
+            return 502, _page("The shop could not be told", f"<p>{html.escape(str(error))}</p>{back}"), {}
+        if not 200 <= webhook_status < 300:
+            return 502, _page("The shop refused the webhook", f"<p>The storefront answered the signed webhook with HTTP "
+                                                              f"{webhook_status}; see the local cloud's log.</p>{back}"), {}
+        if return_url:
+            return 303, "", {"Location": return_url}
+        done = "Payment succeeded" if outcome == "succeed" else "Payment declined"
+        return 200, _page(done, "<p>The shop has been told. You can close this window.</p>"), {}
+
     @staticmethod
     def event(event_type: str, intent: dict[str, Any]) -> dict[str, Any]:
         """A Stripe event around `intent` (a fresh evt_ id each time, as Stripe does for each new event)."""
@@ -187,6 +299,31 @@ class FakePaymentProvider:
         return status
 
 
+_PAGE_STYLE = """
+body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f1ec;color:#1d1d1f}
+main{max-width:28rem;margin:2rem auto;padding:1.5rem;background:#fff;border-radius:.75rem;box-shadow:0 1px 4px #0002}
+.brand{font-size:.85rem;text-transform:uppercase;letter-spacing:.08em;color:#5c5c66;margin:0}
+h1{font-size:1.75rem;margin:.25rem 0 .75rem}.note{background:#fff4d6;padding:.5rem .75rem;border-radius:.5rem}
+button{font:inherit;font-weight:600;padding:.7rem 1.4rem;border-radius:.5rem;border:2px solid #1d1d1f;cursor:pointer}
+.pay{background:#1f6f43;border-color:#1f6f43;color:#fff}.decline{background:#fff;color:#8a1c1c;border-color:#8a1c1c}
+button:focus-visible,a:focus-visible{outline:3px solid #2457c5;outline-offset:2px}code{word-break:break-all}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    """A small, self-contained HTML page: no scripts, nothing fetched from elsewhere."""
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{html.escape(title)} · Local payment provider</title><link rel="icon" href="data:,">'
+            f"<style>{_PAGE_STYLE}</style></head><body><main>"
+            f'<p class="brand">Local payment provider · test mode</p><h1>{html.escape(title)}</h1>{body}'
+            "</main></body></html>")
+
+
+def _back_link(return_url: str | None) -> str:
+    return f'<p><a href="{html.escape(return_url, quote=True)}">Back to the shop</a></p>' if return_url else ""
+
+
 def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -201,6 +338,14 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+            target = urlsplit(self.path)
+            if page := _PAY_PATH.match(target.path):  # the shopper's browser: no API key, HTML answers
+                if self.command == "GET":
+                    answer = provider.payment_page(page["id"], dict(parse_qsl(target.query)))
+                else:
+                    answer = provider.submit_payment_page(page["id"], dict(parse_qsl(body, keep_blank_values=True)))
+                self._reply_html(*answer)
+                return
             if provider.latency_seconds:
                 time.sleep(provider.latency_seconds)
             extra: dict[str, str] = {}
@@ -237,6 +382,22 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("Request-Id", _random_id("req_", 14))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _reply_html(self, status: int, page: str, headers: dict[str, str]) -> None:
+            payload = page.encode("utf-8")
+            self.send_response(status)
+            if payload:
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Cache-Control", "no-store")
+            # Inline styles only, no scripts; framing refused, so the page cannot be clickjacked.
+            self.send_header("Content-Security-Policy",
+                             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'")
+            self.send_header("Referrer-Policy", "no-referrer")
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()

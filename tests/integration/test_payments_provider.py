@@ -1,5 +1,5 @@
 """StripeProvider over real HTTP on loopback: against the local Stripe emulator, and against servers that
-fail the ways a remote API fails (5xx, silence)."""
+fail the ways a remote API fails (5xx, silence); and the emulator's hosted payment page, as a browser uses it."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 
-from local_cloud.fake_payments import FakePaymentProvider
+from local_cloud.fake_payments import FakePaymentProvider, format_amount
 from storefront.money import Money
 from storefront.payments.providers import PaymentProviderError, PaymentProviderUnavailable, StripeProvider
+from storefront.webhooks.signatures import verify
 
 API_KEY = "sk_test_provider_tests"
 TOTAL = Money(amount=4990, currency="EUR")
@@ -90,7 +92,7 @@ class _Scripted:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                request = {"headers": dict(self.headers.items()), "form": dict(parse_qsl(body))}
+                request = {"headers": dict(self.headers.items()), "form": dict(parse_qsl(body)), "body": body}
                 scripted.requests.append(request)
                 answer = respond(len(scripted.requests), request)
                 if answer is None:
@@ -193,3 +195,164 @@ def test_a_provider_that_never_answers_times_out_with_a_clear_error(scripted: Ca
 def test_a_closed_port_is_unavailable() -> None:
     with pytest.raises(PaymentProviderUnavailable, match="unreachable"):
         StripeProvider("http://127.0.0.1:9", API_KEY, max_retries=1, backoff=0.01).create_payment("order-m", TOTAL, "k-m")
+
+
+# ---------------------------------------------------------------- the hosted payment page (what the shopper's browser sees)
+
+WEBHOOK_SECRET = "whsec_page_tests"
+RETURN_URL = "http://127.0.0.1:3000/#/orders/order-p"
+
+
+@pytest.fixture()
+def shop(scripted: Callable[..., _Scripted]) -> _Scripted:
+    """The storefront's webhook endpoint: records what the provider sends and accepts it."""
+    return scripted(lambda attempt, request: (200, {"received": True}, {}))
+
+
+@pytest.fixture()
+def hosted(shop: _Scripted) -> Iterator[FakePaymentProvider]:
+    with FakePaymentProvider(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET,
+                             webhook_url=f"{shop.url}/webhooks/payments/fake") as provider:
+        yield provider
+
+
+@pytest.fixture()
+def browser(hosted: FakePaymentProvider) -> Iterator[httpx.Client]:
+    """A client without the API key (a shopper has none) that, like a test, does not follow redirects itself."""
+    with httpx.Client(base_url=hosted.url, timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+def _payment(provider: FakePaymentProvider, order_id: str = "order-p") -> str:
+    return StripeProvider(provider.url, API_KEY, name="fake").create_payment(order_id, TOTAL, f"k-{order_id}").payment_id
+
+
+def _webhooks(shop: _Scripted) -> list[dict[str, Any]]:
+    """The events the shop received, each checked against its Stripe-Signature."""
+    events = []
+    for request in shop.requests:
+        verify(request["body"].encode(), request["headers"]["Stripe-Signature"], WEBHOOK_SECRET)
+        events.append(json.loads(request["body"]))
+    return events
+
+
+def test_a_new_intent_sends_the_shopper_to_the_hosted_page(fake: FakePaymentProvider) -> None:
+    created = StripeProvider(fake.url, API_KEY, name="fake").create_payment("order-n", TOTAL, "order-order-n")
+    assert created.redirect_url == f"{fake.url}/pay/{created.payment_id}"
+    assert fake.intent(created.payment_id)["next_action"] == {
+        "type": "redirect_to_url", "redirect_to_url": {"url": created.redirect_url, "return_url": None}}
+
+
+def test_the_page_shows_the_amount_with_pay_and_decline(hosted: FakePaymentProvider, browser: httpx.Client,
+                                                          shop: _Scripted) -> None:
+    payment_id = _payment(hosted)
+    page = browser.get(f"/pay/{payment_id}", params={"return_url": RETURN_URL})
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    assert "<h1>Pay 49.90 EUR</h1>" in page.text and "order-p" in page.text
+    assert '<button type="submit" name="outcome" value="succeed" class="pay">Pay</button>' in page.text
+    assert '<button type="submit" name="outcome" value="fail" class="decline">Decline</button>' in page.text
+    assert f'<form method="post" action="/pay/{payment_id}">' in page.text
+    assert f'name="return_url" value="{RETURN_URL}"' in page.text
+    assert "<script" not in page.text
+    assert shop.requests == []  # looking is not paying
+
+
+def test_pay_sends_the_signed_succeeded_webhook_then_returns_to_the_shop(
+        hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted) -> None:
+    payment_id = _payment(hosted)
+    paid = browser.post(f"/pay/{payment_id}", data={"outcome": "succeed", "return_url": RETURN_URL})
+    assert paid.status_code == 303, paid.text
+    assert paid.headers["location"] == RETURN_URL
+    [event] = _webhooks(shop)  # delivered before the answer: the shop knows by the time the shopper is back
+    assert event["type"] == "payment_intent.succeeded"
+    assert (event["data"]["object"]["id"], event["data"]["object"]["status"]) == (payment_id, "succeeded")
+    assert event["data"]["object"]["metadata"] == {"order_id": "order-p"}
+    assert hosted.intent(payment_id)["amount_received"] == 4990
+
+    again = browser.get(f"/pay/{payment_id}", params={"return_url": RETURN_URL})
+    assert again.status_code == 200 and "already succeeded" in again.text and "<button" not in again.text
+    twice = browser.post(f"/pay/{payment_id}", data={"outcome": "succeed", "return_url": RETURN_URL})
+    assert twice.status_code == 409 and "already succeeded" in twice.text
+    assert len(shop.requests) == 1  # a second press sends nothing
+
+
+def test_decline_sends_the_signed_payment_failed_webhook(hosted: FakePaymentProvider, browser: httpx.Client,
+                                                         shop: _Scripted) -> None:
+    payment_id = _payment(hosted)
+    declined = browser.post(f"/pay/{payment_id}", data={"outcome": "fail", "return_url": RETURN_URL})
+    assert (declined.status_code, declined.headers["location"]) == (303, RETURN_URL)
+    [event] = _webhooks(shop)
+    assert event["type"] == "payment_intent.payment_failed"
+    assert event["data"]["object"]["last_payment_error"]["code"] == "card_declined"
+    assert hosted.intent(payment_id)["status"] == "requires_payment_method"
+    page = browser.get(f"/pay/{payment_id}")
+    assert page.status_code == 200 and "An earlier attempt was declined" in page.text
+
+
+@pytest.mark.parametrize("return_url", [
+    "http://localhost:5173/shop?x=1#/orders/a", "https://shop.localhost/", "http://[::1]:3000/", "http://127.0.0.2:8080/",
+])
+def test_return_urls_on_this_machine_are_accepted(hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted,
+                                                  return_url: str) -> None:
+    payment_id = _payment(hosted)
+    assert browser.get(f"/pay/{payment_id}", params={"return_url": return_url}).status_code == 200
+    paid = browser.post(f"/pay/{payment_id}", data={"outcome": "succeed", "return_url": return_url})
+    assert (paid.status_code, paid.headers["location"]) == (303, return_url)
+
+
+@pytest.mark.parametrize("return_url", [
+    "https://evil.example/", "javascript:alert(1)", "//evil.example/", "http://127.0.0.1.evil.example/",
+    "http://evil.example\\@127.0.0.1/",  # browsers read the host as evil.example; urlsplit as 127.0.0.1
+    "http://localhost:3000/\r\nSet-Cookie: a=1", "ftp://127.0.0.1/", "http://10.0.0.1/", "http://127.0.0.1:99999/",
+])
+def test_other_return_urls_are_refused_and_nothing_is_paid(hosted: FakePaymentProvider, browser: httpx.Client,
+                                                           shop: _Scripted, return_url: str) -> None:
+    payment_id = _payment(hosted)
+    page = browser.get(f"/pay/{payment_id}", params={"return_url": return_url})
+    assert page.status_code == 400 and "<form" not in page.text
+    forged = browser.post(f"/pay/{payment_id}", data={"outcome": "succeed", "return_url": return_url})
+    assert forged.status_code == 400 and "location" not in forged.headers
+    assert shop.requests == []
+    assert hosted.intent(payment_id)["status"] == "requires_payment_method"
+
+
+def test_without_a_return_url_the_page_says_what_happened(hosted: FakePaymentProvider, browser: httpx.Client,
+                                                          shop: _Scripted) -> None:
+    payment_id = _payment(hosted)
+    page = browser.get(f"/pay/{payment_id}")
+    assert page.status_code == 200 and 'name="return_url" value=""' in page.text
+    done = browser.post(f"/pay/{payment_id}", data={"outcome": "succeed", "return_url": ""})
+    assert done.status_code == 200 and "Payment succeeded" in done.text
+    assert [e["type"] for e in _webhooks(shop)] == ["payment_intent.succeeded"]
+
+
+def test_unknown_payments_and_outcomes_are_refused(hosted: FakePaymentProvider, browser: httpx.Client,
+                                                  shop: _Scripted) -> None:
+    assert browser.get("/pay/pi_doesnotexist", params={"return_url": RETURN_URL}).status_code == 404
+    assert browser.post("/pay/pi_doesnotexist", data={"outcome": "succeed"}).status_code == 404
+    payment_id = _payment(hosted)
+    assert browser.post(f"/pay/{payment_id}", data={"outcome": "refund", "return_url": RETURN_URL}).status_code == 400
+    assert shop.requests == []
+    # The API beside the page still wants the key.
+    assert browser.get(f"/v1/payment_intents/{payment_id}").status_code == 401
+
+
+def test_a_shop_refusing_the_webhook_is_shown_not_hidden_by_a_redirect(
+        scripted: Callable[..., _Scripted], browser: httpx.Client, hosted: FakePaymentProvider) -> None:
+    refusing = scripted(lambda attempt, request: (400, {"code": "invalid_signature"}, {}))
+    hosted.webhook_url = refusing.url
+    payment_id = _payment(hosted)
+    answer = browser.post(f"/pay/{payment_id}", data={"outcome": "succeed", "return_url": RETURN_URL})
+    assert answer.status_code == 502 and "HTTP 400" in answer.text and "location" not in answer.headers
+    assert f'href="{RETURN_URL}"' in answer.text  # the shopper can still go back
+
+
+@pytest.mark.parametrize(("amount", "currency", "shown"), [
+    (4990, "eur", "49.90 EUR"), (5, "EUR", "0.05 EUR"), (500000, "jpy", "500,000 JPY"), (1234, "kwd", "1.234 KWD"),
+    (123456789, "usd", "1,234,567.89 USD"),
+])
+def test_amounts_are_shown_with_the_currency_exponent(amount: int, currency: str, shown: str) -> None:
+    assert format_amount(amount, currency) == shown

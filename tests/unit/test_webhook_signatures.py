@@ -1,4 +1,4 @@
-"""Webhook signatures (storefront.payments.signatures): Stripe's scheme, every way a request can fail it."""
+"""Webhook signatures (storefront.webhooks.signatures): Stripe's scheme, which the carrier API shares; every way a request can fail it."""
 
 from __future__ import annotations
 

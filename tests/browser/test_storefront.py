@@ -1,0 +1,272 @@
+"""A shopper in a real browser (Debian's chromium) on the demo storefront (web/), served by the local stack:
+one purchase all the way to delivered, one declined payment on a phone-sized screen, one order that loses
+the last item in stock to another shopper. Every page must stay free of console errors.
+
+Screenshots of each step land in tests/browser/screenshots/ (gitignored).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+from playwright.sync_api import Locator, Page, Request, expect
+
+from storefront_browser import Console, Stack, screenshot
+
+ADDRESS = {"Full name": "Ada Lovelace", "Address": "Unter den Linden 1", "Postal code": "10117", "City": "Berlin"}
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+DELIVERY_SECONDS = 30  # paid -> fulfilling -> shipped -> delivered, one carrier step a second, plus polling
+
+
+def heading(page: Page) -> Locator:
+    return page.get_by_role("heading", level=1)
+
+
+def status_panel(page: Page) -> Locator:
+    return page.locator(".order-status")
+
+
+def add_to_cart(page: Page, category: str, product: str, quantity: int, variant: str | None = None) -> None:
+    page.get_by_role("navigation", name="Categories").get_by_role("link", name=category, exact=True).click()
+    expect(heading(page)).to_have_text(category)
+    page.get_by_role("link", name=product, exact=True).click()
+    expect(heading(page)).to_have_text(product)
+    if variant:
+        page.get_by_role("radio", name=re.compile(f"^{variant}")).check()
+    page.get_by_label("Quantity").fill(str(quantity))
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_role("status").filter(has_text="to your cart")).to_contain_text(f"Added {quantity} ×")
+
+
+def fill_address(page: Page, email: str) -> None:
+    page.get_by_label("Email").fill(email)
+    for label, value in ADDRESS.items():
+        page.get_by_label(label, exact=True).fill(value)
+
+
+def order_id_from(page: Page) -> str:
+    expect(heading(page)).to_have_text("Your order")
+    match = re.search(r"#/orders/([A-Za-z0-9_-]+)$", page.url)
+    assert match, page.url
+    return match.group(1)
+
+
+def wait_for_order(api: httpx.Client, order_id: str, *statuses: str, seconds: float = 10) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        order = api.get(f"/orders/{order_id}").json()
+        if order["status"] in statuses or time.monotonic() > deadline:
+            assert order["status"] in statuses, order
+            return order
+        time.sleep(0.1)
+
+
+def assert_fits(page: Page, width: int) -> None:
+    """Nothing sticks out sideways: a phone shows the page without horizontal scrolling."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def assert_clean(console: Console) -> None:
+    assert console.unexpected() == [], "\n".join(console.unexpected())
+
+
+def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console], stack: Stack,
+                                                  api: httpx.Client) -> None:
+    page, console = desktop
+    page.goto(stack.url + "/")
+    expect(heading(page)).to_have_text("All products")
+    expect(page.get_by_role("button", name="Show more products")).to_be_visible()  # 24 products, 12 a page
+    page.get_by_role("button", name="Show more products").click()
+    expect(page.locator(".product-card")).to_have_count(24)
+    expect(page.get_by_role("button", name="Show more products")).to_be_hidden()
+    screenshot(page, "1-catalog")
+
+    add_to_cart(page, "Shirts", "Linen shirt", 2, variant="Medium")
+    expect(page.get_by_role("radio", name=re.compile("^Small"))).to_be_enabled()
+    screenshot(page, "2-product")
+    expect(page.locator("[data-cart-count]")).to_have_text("2")
+
+    page.get_by_role("link", name=re.compile("^Cart")).click()
+    expect(heading(page)).to_have_text("Your cart")
+    expect(heading(page)).to_be_focused()  # after navigating, focus starts at the new page's heading
+    page.get_by_role("button", name="Increase quantity of Linen shirt – Medium").click()
+    expect(page.get_by_role("spinbutton", name="Quantity of Linen shirt – Medium")).to_have_value("3")
+    expect(page.locator("[data-total=subtotal]")).to_have_text("€177.00")
+    expect(page.get_by_role("button", name="Increase quantity of Linen shirt – Medium")).to_be_focused()
+
+    # Another tab adds a mug: this page's cart version is now stale, the API answers 412, the page reloads
+    # the cart and applies the shopper's change to the new version.
+    cart_id = page.evaluate("localStorage.getItem('storefront.cart')")
+    assert api.post(f"/carts/{cart_id}/items", json={"sku": "CERAMIC-MUG-ONE", "quantity": 1}).status_code == 200
+    console.expect_http_error(412, f"/carts/{cart_id}/items/LINEN-SHIRT-M")
+    page.get_by_role("button", name="Decrease quantity of Linen shirt – Medium").click()
+    expect(page.get_by_role("spinbutton", name="Quantity of Linen shirt – Medium")).to_have_value("2")
+    expect(page.get_by_role("spinbutton", name="Quantity of Ceramic mug – One size")).to_have_value("1")
+    expect(page.locator("[data-announcer]")).to_contain_text("changed in another window")
+    page.get_by_role("button", name="Remove Ceramic mug – One size").click()
+    expect(page.locator(".line")).to_have_count(1)
+    quantity = page.get_by_role("spinbutton", name="Quantity of Linen shirt – Medium")
+    quantity.fill("3")
+    quantity.press("Enter")
+    expect(page.locator("[data-line-total=LINEN-SHIRT-M]")).to_have_text("€177.00")
+
+    expect(page.get_by_label("Country")).to_have_value("DE")
+    standard = page.get_by_role("radio", name=re.compile("^Standard"))
+    expect(standard).to_have_accessible_name(re.compile(r"Free Arrives \w{3}, \w{3} \d+ – \w{3}, \w{3} \d+ \(1–3 business days\)"))
+    page.get_by_role("radio", name=re.compile("^Express")).check()
+    expect(page.locator("[data-total=shipping]")).to_have_text("€14.90")
+    expect(page.locator("[data-total=tax]")).to_have_text("€30.64")
+    expect(page.locator("[data-total=total]")).to_have_text("€191.90")
+    screenshot(page, "3-cart")
+
+    page.get_by_role("link", name="Proceed to checkout").click()
+    expect(heading(page)).to_have_text("Checkout")
+    checkouts: list[Request] = []
+    page.on("request", lambda r: checkouts.append(r) if r.method == "POST" and r.url.endswith("/checkout") else None)
+    # A mistyped email: the API's 422 problem becomes a message at the field, which gets the focus.
+    fill_address(page, "ada@example")
+    console.expect_http_error(422, "/checkout")
+    page.get_by_role("button", name=re.compile("^Place order")).click()
+    expect(page.get_by_role("alert")).to_contain_text("Email must be an email address like ada@example.com.")
+    expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Email")).to_be_focused()
+    screenshot(page, "4-checkout-invalid")
+
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_role("button", name="Place order · €191.90").dblclick()  # an impatient shopper
+    order_id = order_id_from(page)
+    keys = [r.headers["idempotency-key"] for r in checkouts]
+    assert len(keys) == 2, keys  # the refused attempt, then one request for the double click
+    assert all(UUID.match(key) for key in keys) and keys[0] != keys[1], keys  # a changed form is a new attempt
+    expect(page.locator("[data-cart-count]")).to_have_text("0")  # the cart became the order
+
+    order = wait_for_order(api, order_id, "awaiting_payment")
+    redirect = order["payment"]["redirect_url"]
+    assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/pay/{order['payment']['payment_id']}", redirect), order["payment"]
+    pay = page.get_by_role("link", name="Pay €191.90")
+    expect(pay).to_have_attribute("href", re.compile("^" + re.escape(redirect) + r"\?return_url="))
+    expect(status_panel(page)).to_contain_text("Awaiting payment")
+    pay.click()
+
+    expect(heading(page)).to_have_text("Pay 191.90 EUR")
+    screenshot(page, "5-payment-page")
+    page.get_by_role("button", name="Pay", exact=True).click()
+
+    assert order_id_from(page) == order_id  # back in the shop, on the order's page
+    expect(status_panel(page)).to_have_attribute("data-status", "delivered", timeout=DELIVERY_SECONDS * 1000)
+    expect(status_panel(page)).to_contain_text("Your parcel has been delivered.")
+    order = api.get(f"/orders/{order_id}").json()
+    assert [h["status"] for h in order["history"]] == [
+        "pending", "awaiting_payment", "paid", "fulfilling", "shipped", "delivered"]
+    fulfilment = order["fulfilment"]
+    expect(status_panel(page).locator(".tracking-number")).to_have_text(fulfilment["tracking_number"])
+    expect(status_panel(page).get_by_role("link", name=re.compile("^Track your parcel"))).to_have_attribute(
+        "href", fulfilment["tracking_url"])
+    expect(page.locator(".history li")).to_have_count(6)
+    expect(page.get_by_role("list", name="Order progress").locator("[aria-current=step]")).to_have_text("Delivered")
+    screenshot(page, "6-delivered")
+    assert_clean(console)
+
+
+def test_a_declined_payment_on_a_phone(phone: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
+    page, console = phone
+    page.goto(stack.url + "/")
+    expect(heading(page)).to_have_text("All products")
+    assert_fits(page, 375)
+    add_to_cart(page, "Accessories", "Wool beanie", 1)
+    assert_fits(page, 375)
+
+    page.get_by_role("link", name=re.compile("^Cart")).click()
+    expect(heading(page)).to_have_text("Your cart")
+    expect(page.get_by_role("link", name="Proceed to checkout")).to_have_count(0)  # no shipping method yet
+    # Keyboard only: Tab to the first delivery method and choose it with Space.
+    page.get_by_label("Country").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("radio", name=re.compile("^Standard"))).to_be_focused()
+    page.keyboard.press("Space")
+    expect(page.locator("[data-total=shipping]")).to_have_text("€4.95")  # under the free-shipping threshold
+    expect(page.locator("[data-total=total]")).to_have_text("€29.95")
+    assert_fits(page, 375)
+    screenshot(page, "phone-1-cart")
+
+    page.get_by_role("link", name="Proceed to checkout").click()
+    fill_address(page, "grace@example.com")
+    assert_fits(page, 375)
+    checkouts: list[Request] = []
+    page.on("request", lambda r: checkouts.append(r) if r.method == "POST" and r.url.endswith("/checkout") else None)
+    page.get_by_role("button", name="Place order · €29.95").dblclick()
+    order_id = order_id_from(page)
+    assert len(checkouts) == 1, [r.headers for r in checkouts]  # the button is disabled while the order is placed
+    page.get_by_role("link", name="Pay €29.95").click()
+    expect(heading(page)).to_have_text("Pay 29.95 EUR")
+    assert_fits(page, 375)
+    screenshot(page, "phone-2-payment-page")
+    page.get_by_role("button", name="Decline").click()
+
+    assert order_id_from(page) == order_id
+    expect(status_panel(page)).to_have_attribute("data-status", "payment_failed")
+    expect(status_panel(page)).to_contain_text("Payment declined")
+    expect(status_panel(page)).to_contain_text("Your payment was declined")
+    expect(status_panel(page)).to_contain_text("You have not been charged.")
+    expect(page.get_by_role("link", name="Pay €29.95")).to_have_count(0)
+    assert_fits(page, 375)
+    screenshot(page, "phone-3-declined")
+    assert wait_for_order(api, order_id, "payment_failed")["payment"]["status"] == "failed"
+    assert_clean(console)
+
+
+def _buy_the_last_one_through_the_api(api: httpx.Client, sku: str) -> str:
+    """Another shopper checks out the same item; the order workflow reserves it while they pay."""
+    cart = api.post("/carts", json={}).json()
+    assert api.post(f"/carts/{cart['id']}/items", json={"sku": sku, "quantity": 1}).status_code == 200
+    assert api.put(f"/carts/{cart['id']}/shipping", json={"country": "DE", "method": "standard"}).status_code == 200
+    placed = api.post("/checkout", headers={"Idempotency-Key": f"other-shopper-{cart['id']}"}, json={
+        "cart_id": cart["id"], "email": "other@example.com",
+        "shipping_address": {"name": "Other", "line1": "Main St 2", "city": "Berlin", "postal_code": "10115",
+                             "country": "DE"}})
+    assert placed.status_code == 202, placed.text
+    wait_for_order(api, placed.json()["id"], "awaiting_payment")  # its stock is reserved now
+    return placed.json()["id"]
+
+
+def test_an_out_of_stock_checkout_is_rejected(desktop: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
+    page, console = desktop
+    page.goto(stack.url + "/#/category/accessories")
+    expect(heading(page)).to_have_text("Accessories")
+    page.get_by_role("link", name="Card wallet", exact=True).click()
+    expect(page.get_by_role("radio", name=re.compile("^One size"))).to_have_accessible_name(re.compile("Only 1 left"))
+
+    # Asking for more than there is: the API's 409 problem, in words.
+    page.get_by_label("Quantity").fill("2")
+    console.expect_http_error(409, "/items")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_role("alert")).to_have_text("Not enough stock.Card wallet: only 1 available.")
+    page.get_by_label("Quantity").fill("1")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_role("status").filter(has_text="to your cart")).to_contain_text("Added 1 × Card wallet")
+    expect(page.get_by_role("alert")).to_be_empty()
+
+    page.get_by_role("link", name=re.compile("^Cart")).click()
+    page.get_by_role("radio", name=re.compile("^Standard")).check()
+    expect(page.locator("[data-total=total]")).to_have_text("€39.95")
+    page.get_by_role("link", name="Proceed to checkout").click()
+    fill_address(page, "alan@example.com")
+
+    # While this shopper types, someone else checks out the last wallet.
+    other_order = _buy_the_last_one_through_the_api(api, "LAST-ONE-WALLET-ONE")
+    page.get_by_role("button", name="Place order · €39.95").click()
+    order_id = order_id_from(page)
+    assert order_id != other_order
+
+    expect(status_panel(page)).to_have_attribute("data-status", "rejected")
+    expect(status_panel(page)).to_contain_text("Sorry, we could not accept this order.")
+    expect(status_panel(page).get_by_role("listitem")).to_have_text("Card wallet – One size: 1 ordered, 0 available")
+    expect(status_panel(page)).to_contain_text("You have not been charged.")
+    expect(page.get_by_role("link", name=re.compile("^Pay"))).to_have_count(0)
+    screenshot(page, "rejected-out-of-stock")
+    order = api.get(f"/orders/{order_id}").json()
+    assert (order["status"], order["reason"]["code"], order["payment"]) == ("rejected", "insufficient_stock", None)
+    assert_clean(console)

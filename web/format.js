@@ -1,0 +1,46 @@
+// Money and dates for people. Money is integer minor units plus an ISO 4217 code: never a float here either.
+import { config } from "./config.js";
+
+const moneyFormats = new Map();
+
+function moneyFormat(currency) {
+  if (!moneyFormats.has(currency)) {
+    moneyFormats.set(currency, new Intl.NumberFormat(config.locale, { style: "currency", currency }));
+  }
+  return moneyFormats.get(currency);
+}
+
+// {amount: 4990, currency: "EUR"} -> "€49.90"; JPY has exponent 0, KWD 3 (Intl knows each currency's digits).
+export function formatMoney(money) {
+  const format = moneyFormat(money.currency);
+  const exponent = format.resolvedOptions().maximumFractionDigits;
+  // Intl formats decimal strings exactly, so 4990 becomes "49.90" by string surgery, not by dividing floats.
+  const digits = String(Math.abs(money.amount)).padStart(exponent + 1, "0");
+  const major = digits.slice(0, digits.length - exponent);
+  const decimal = exponent ? `${major}.${digits.slice(-exponent)}` : major;
+  return format.format(`${money.amount < 0 ? "-" : ""}${decimal}`);
+}
+
+const dayFormat = new Intl.DateTimeFormat(config.locale, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+const timeFormat = new Intl.DateTimeFormat(config.locale, { dateStyle: "medium", timeStyle: "medium" });
+
+// "2026-11-27" (a calendar date, no time zone) -> "Fri, 27 Nov"
+export function formatDay(isoDate) {
+  return dayFormat.format(new Date(`${isoDate}T00:00:00Z`));
+}
+
+// {earliest, latest} -> "Fri, 27 Nov – Tue, 1 Dec", or one day when both are the same.
+export function formatWindow(window) {
+  if (window.earliest === window.latest) return formatDay(window.earliest);
+  return dayFormat.formatRange(new Date(`${window.earliest}T00:00:00Z`), new Date(`${window.latest}T00:00:00Z`));
+}
+
+export function formatTime(isoDateTime) {
+  return timeFormat.format(new Date(isoDateTime));
+}
+
+const countryNames = new Intl.DisplayNames(config.locale ? [config.locale] : undefined, { type: "region" });
+
+export function countryName(code) {
+  return countryNames.of(code) || code;
+}

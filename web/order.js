@@ -1,0 +1,166 @@
+// An order's page: it asks the API for the order every config.pollIntervalMs until the order stops moving,
+// and says what is happening in a live region (announced once per change).
+import { api } from "./api.js";
+import { totalsList } from "./cart-view.js";
+import { notFound } from "./catalog.js";
+import { config } from "./config.js";
+import { h, replaceChildren, sleep } from "./dom.js";
+import { countryName, formatMoney, formatTime, formatWindow } from "./format.js";
+
+const STEPS = [
+  ["pending", "Placed"], ["awaiting_payment", "Payment"], ["paid", "Paid"],
+  ["fulfilling", "Packing"], ["shipped", "Shipped"], ["delivered", "Delivered"],
+];
+const LABELS = {
+  pending: "Order placed", awaiting_payment: "Awaiting payment", paid: "Paid", fulfilling: "Being packed",
+  shipped: "Shipped", delivered: "Delivered", rejected: "Order not accepted", payment_failed: "Payment declined",
+  expired: "Order expired", cancelled: "Order cancelled",
+};
+const ENDED = new Set(["delivered", "rejected", "payment_failed", "expired", "cancelled"]);
+const FAILED = new Set(["rejected", "payment_failed", "expired", "cancelled"]);
+
+export async function orderView(view, [orderId], { signal }) {
+  let order;
+  try {
+    order = (await api.order(orderId, signal)).data;
+  } catch (error) {
+    if (error.status === 404) {
+      notFound(view, "Order not found", "There is no such order. Check the link you followed.");
+      return;
+    }
+    throw error;
+  }
+  // The live region stays in place while the rest is redrawn, so each new status is announced.
+  const status = h("div", { class: "order-status", role: "status", "aria-live": "polite", "aria-atomic": "true" });
+  const details = h("div", { class: "order-details" });
+  const connection = h("p", { class: "hint", role: "status" });
+  replaceChildren(view, h("h1", { tabindex: "-1" }, "Your order"), status, connection, details);
+
+  let shown = "";
+  const draw = () => {
+    const fingerprint = JSON.stringify([order.status, order.fulfilment, order.payment?.redirect_url]);
+    if (fingerprint === shown) return;
+    shown = fingerprint;
+    status.dataset.status = order.status;
+    status.className = `order-status ${FAILED.has(order.status) ? "bad" : order.status === "delivered" ? "good" : ""}`;
+    replaceChildren(status, h("h2", {}, LABELS[order.status] ?? order.status), statusText(order));
+    replaceChildren(details, ...orderDetails(order));
+  };
+  draw();
+
+  // Not awaited: the page is usable while the order moves.
+  (async () => {
+    let delay = config.pollIntervalMs;
+    while (!ENDED.has(order.status) && !signal.aborted) {
+      await sleep(delay, signal);
+      if (signal.aborted) return;
+      try {
+        order = (await api.order(orderId, signal)).data;
+        delay = config.pollIntervalMs;
+        connection.textContent = "";
+        draw();
+      } catch (error) {
+        if (error.name === "AbortError") return;
+        delay = Math.min(delay * 2, 15000); // the API is unreachable or busy: ask less often
+        connection.textContent = "Cannot reach the shop right now; still trying…";
+      }
+    }
+  })();
+}
+
+function statusText(order) {
+  const names = Object.fromEntries(order.lines.map((line) => [line.sku, line.title]));
+  const total = formatMoney(order.totals.total);
+  switch (order.status) {
+    case "pending":
+      return h("p", {}, "We are reserving your items…");
+    case "awaiting_payment":
+      return payment(order, total);
+    case "paid":
+      return h("p", {}, `We have received your payment of ${total}. Thank you! Your parcel is being prepared.`);
+    case "fulfilling":
+      return [h("p", {}, "Your parcel is being packed."), tracking(order)];
+    case "shipped":
+      return [h("p", {}, "Your parcel is on its way."), tracking(order)];
+    case "delivered":
+      return [h("p", {}, "Your parcel has been delivered. Enjoy!"), tracking(order)];
+    case "rejected": {
+      const lines = order.reason?.lines ?? [];
+      const why = order.reason?.code === "insufficient_stock"
+        ? "Some items sold out before we could reserve them:" : (order.reason?.detail ?? "");
+      return h("div", {},
+        h("p", {}, `Sorry, we could not accept this order. ${why}`),
+        lines.length ? h("ul", {}, lines.map((line) => h("li", {},
+          `${names[line.sku] ?? line.sku}: ${line.requested} ordered, ${line.available} available`))) : null,
+        h("p", {}, "You have not been charged. ", h("a", { href: "#/" }, "Continue shopping")));
+    }
+    case "payment_failed":
+      return h("p", {}, "Your payment was declined, so this order has been cancelled and the items released. "
+        + "You have not been charged. ", h("a", { href: "#/" }, "Continue shopping"));
+    case "expired":
+      return h("p", {}, "We did not receive your payment in time, so this order has expired and the items were "
+        + "released. You have not been charged. ", h("a", { href: "#/" }, "Continue shopping"));
+    case "cancelled":
+      return h("p", {}, "This order has been cancelled. ", h("a", { href: "#/" }, "Continue shopping"));
+    default:
+      return h("p", {}, `Status: ${order.status}`);
+  }
+}
+
+function payment(order, total) {
+  const redirect = safeUrl(order.payment?.redirect_url);
+  if (!redirect) return h("p", {}, "Your items are reserved. Waiting for the payment to be set up…");
+  // The provider sends the shopper back here afterwards; this page then follows the order.
+  redirect.searchParams.set("return_url", window.location.href);
+  return h("div", {},
+    h("p", {}, `Your items are reserved. Pay ${total} to complete your order.`),
+    h("a", { class: "button primary", href: redirect.href }, `Pay ${total}`));
+}
+
+function tracking(order) {
+  const f = order.fulfilment;
+  if (!f?.tracking_number) return null;
+  const link = safeUrl(f.tracking_url);
+  return h("p", { class: "tracking" },
+    f.carrier ? `Carrier: ${f.carrier}. ` : "", "Tracking number: ", h("strong", { class: "tracking-number" }, f.tracking_number),
+    link ? [" · ", h("a", { href: link.href, target: "_blank", rel: "noopener noreferrer" }, "Track your parcel",
+      h("span", { class: "visually-hidden" }, " (opens in a new tab)"))] : null);
+}
+
+// Only http(s) links from the API are followed (never javascript: or data:).
+function safeUrl(value) {
+  try {
+    const url = new URL(value);
+    return url.protocol === "https:" || url.protocol === "http:" ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+function orderDetails(order) {
+  const reached = STEPS.findIndex(([status]) => status === order.status);
+  const address = order.shipping_address;
+  return [
+    FAILED.has(order.status) ? null : h("ol", { class: "progress", "aria-label": "Order progress" },
+      STEPS.map(([, label], index) => h("li", {
+        class: index < reached ? "done" : index === reached ? "current" : "",
+        "aria-current": index === reached ? "step" : null,
+      }, label, index < reached ? h("span", { class: "visually-hidden" }, " (done)") : null))),
+    h("section", { class: "summary", "aria-labelledby": "order-items" },
+      h("h2", { id: "order-items" }, "Items"),
+      h("ul", { class: "summary-lines" }, order.lines.map((line) => h("li", {},
+        h("span", {}, `${line.quantity} × ${line.title}`), h("span", {}, formatMoney(line.line_total))))),
+      totalsList(order.totals)),
+    h("section", { class: "summary", "aria-labelledby": "order-delivery" },
+      h("h2", { id: "order-delivery" }, "Delivery"),
+      h("address", {}, [address.name, address.line1, address.line2, `${address.postal_code} ${address.city}`,
+        countryName(address.country)].filter(Boolean).flatMap((part) => [part, h("br")])),
+      h("p", {}, `Estimated delivery: ${formatWindow(order.shipping.estimated_delivery)}`),
+      h("p", {}, `Confirmation to ${order.email}`)),
+    h("section", { class: "summary", "aria-labelledby": "order-history" },
+      h("h2", { id: "order-history" }, "History"),
+      h("ol", { class: "history" }, order.history.map((entry) => h("li", {},
+        h("span", {}, LABELS[entry.status] ?? entry.status), " ", h("time", { datetime: entry.at }, formatTime(entry.at))))),
+      h("p", { class: "hint" }, `Order number ${order.id}`)),
+  ];
+}
