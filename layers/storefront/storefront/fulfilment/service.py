@@ -25,7 +25,7 @@ from storefront.fulfilment.models import (
 )
 from storefront.orders.models import Fulfilment, OrderStatus, StoredOrder
 from storefront.orders.repository import TransitionRefused
-from storefront.webhooks import InvalidWebhookSignature, UnknownWebhookSender, parse_event, signatures
+from storefront.webhooks import UnknownWebhookSender, parse_event, verify_signature
 
 log = logging.getLogger("storefront.fulfilment")
 
@@ -98,12 +98,8 @@ class FulfilmentService:
         """Verify and apply one tracking update. Raising means "not processed": the carrier retries."""
         if carrier != self._carrier.name:
             raise UnknownWebhookSender(f"No carrier named {carrier!r}.")
-        try:
-            signatures.verify(payload, signature_header, self._webhook_secrets())
-        except signatures.InvalidSignature as error:
-            log.warning("carrier webhook rejected: %s", error)
-            raise InvalidWebhookSignature("The Carrier-Signature header does not prove this body came from the "
-                                          "carrier.") from error
+        verify_signature(payload, signature_header, self._webhook_secrets(), header_name="Carrier-Signature",
+                         sender="carrier")
         event: TrackingEvent = parse_event(payload, TrackingEvent, "a tracking event")
         self._apply(event.id, event.data)
 

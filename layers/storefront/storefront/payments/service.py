@@ -20,7 +20,7 @@ from storefront.orders.models import OrderStatus, Payment, StoredOrder
 from storefront.orders.repository import TransitionRefused
 from storefront.payments.models import FAILED, HANDLED_EVENT_TYPES, SUCCEEDED, EventEnvelope, PaymentIntentEvent
 from storefront.payments.providers import PaymentProvider
-from storefront.webhooks import InvalidWebhookSignature, UnknownWebhookSender, parse_event, signatures
+from storefront.webhooks import UnknownWebhookSender, parse_event, verify_signature
 
 log = logging.getLogger("storefront.payments")
 
@@ -105,12 +105,8 @@ class PaymentsService:
         """Verify, deduplicate and apply one provider event. Raising means "not processed": the provider retries."""
         if provider not in WEBHOOK_PROVIDERS:
             raise UnknownWebhookSender(f"No payment provider named {provider!r}.")
-        try:
-            signatures.verify(payload, signature_header, self._webhook_secrets())
-        except signatures.InvalidSignature as error:
-            log.warning("webhook rejected: %s", error)
-            raise InvalidWebhookSignature("The Stripe-Signature header does not prove this body came from the "
-                                          "payment provider.") from error
+        verify_signature(payload, signature_header, self._webhook_secrets(), header_name="Stripe-Signature",
+                         sender="payment provider")
         envelope = parse_event(payload, EventEnvelope, "a payment event")
         if envelope.type not in HANDLED_EVENT_TYPES:
             return  # acknowledged, so the provider stops sending it; nothing of ours depends on it

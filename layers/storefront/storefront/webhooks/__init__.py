@@ -3,11 +3,16 @@ and parsing a verified body into the sender's event model."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from storefront.errors import StorefrontError
+from storefront.webhooks import signatures
+
+log = logging.getLogger("storefront.webhooks")
 
 
 class WebhookReceipt(BaseModel):
@@ -28,6 +33,17 @@ class MalformedJson(MalformedEvent):
 
 class UnknownWebhookSender(StorefrontError):
     status, code, title = 404, "not_found", "Not found"
+
+
+def verify_signature(payload: bytes, header: str | None, secrets: Iterable[str], *, header_name: str,
+                     sender: str) -> None:
+    """InvalidWebhookSignature (400) unless `header` proves the raw `payload` came from `sender`."""
+    try:
+        signatures.verify(payload, header, secrets)
+    except signatures.InvalidSignature as error:
+        log.warning("%s webhook rejected: %s", sender, error)
+        raise InvalidWebhookSignature(f"The {header_name} header does not prove this body came from the "
+                                      f"{sender}.") from error
 
 
 def parse_event(payload: bytes, model: type[Any], what: str) -> Any:
