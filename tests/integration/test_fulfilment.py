@@ -343,3 +343,32 @@ def test_stock_low_is_published_once_when_the_level_crosses_its_threshold(fulfil
     detail = events[0]["detail"]
     assert (detail["available"], detail["on_hand"], detail["reserved"], detail["low_stock_threshold"]) == (4, 8, 4, 5)
     assert detail["schema_version"] == 1 and detail["event_id"]
+
+
+def test_eventbridge_throttling_delays_events_but_loses_and_repeats_none(fulfilment: Fulfilment, cloud: LocalCloud,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from storefront.integration_events import PublishFailed
+
+    app = cloud.functions["IntegrationEventsFunction"].module
+    real_publish = app.publisher.publish
+    refusals = {"left": 3}
+
+    def throttled(events: list[Any]) -> None:
+        if events and refusals["left"] > 0:  # PutEvents answers ThrottlingException for a while
+            refusals["left"] -= 1
+            raise PublishFailed("EventBridge refused 1 of 1 events: ['ThrottlingException']")
+        real_publish(events)
+
+    monkeypatch.setattr(app.publisher, "publish", throttled)
+    order_id = fulfilment.paid_order()
+    fulfilment.send(json.dumps({"order_id": order_id}))
+    order = fulfilment.wait_for_status(order_id, "fulfilling")
+    for status in ("in_transit", "delivered"):
+        assert fulfilment.tracking_update(order, status).status_code == 200
+    events = wait_until(lambda: (e := fulfilment.events_for(order_id)) and e[-1]["detail-type"] == "order.delivered"
+                        and e, "order.delivered after the throttling")
+    assert refusals["left"] == 0
+    time.sleep(1)
+    assert [e["detail-type"] for e in fulfilment.events_for(order_id)] == [
+        "order.placed", "order.shipped", "order.delivered"]
+    assert [e["detail-type"] for e in events] == ["order.placed", "order.shipped", "order.delivered"]
