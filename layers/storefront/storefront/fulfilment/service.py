@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
 
 from storefront.errors import StorefrontError
 from storefront.fulfilment.carriers import Carrier
@@ -23,8 +22,8 @@ from storefront.fulfilment.models import (
     TrackingStatus,
     TrackingUpdate,
 )
-from storefront.orders.models import Fulfilment, OrderStatus, StoredOrder
-from storefront.orders.repository import TransitionRefused
+from storefront.orders.models import Fulfilment, OrderStatus
+from storefront.orders.repository import Orders, TransitionRefused
 from storefront.webhooks import UnknownWebhookSender, parse_event, verify_signature
 
 log = logging.getLogger("storefront.fulfilment")
@@ -48,13 +47,6 @@ class NotYetFulfilling(StorefrontError):
     """A tracking update overtook our own record of the shipment: the carrier retries it a little later."""
 
     status, code, title = 409, "not_yet_fulfilling", "Order not yet fulfilling"
-
-
-class Orders(Protocol):
-    def get(self, order_id: str) -> StoredOrder | None: ...
-    def transition(self, order_id: str, to: OrderStatus, at: datetime, **fields: object) -> StoredOrder: ...
-    def update_fields(self, order_id: str, condition_status: set[OrderStatus] | None = None,
-                      **fields: object) -> StoredOrder: ...
 
 
 class FulfilmentService:

@@ -7,7 +7,7 @@ Items: order       pk=ORDER#<id>  sk=ORDER   the Order fields, task_token
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -27,6 +27,15 @@ class TransitionRefused(Exception):
     def __init__(self, order: StoredOrder | None) -> None:
         super().__init__(order.status if order else "missing")
         self.order = order
+
+
+class Orders(Protocol):
+    """What the workflow's steps, payments and fulfilment need of the orders table (OrderRepository is it)."""
+
+    def get(self, order_id: str) -> StoredOrder | None: ...
+    def transition(self, order_id: str, to: OrderStatus, at: datetime, **fields: Any) -> StoredOrder: ...
+    def update_fields(self, order_id: str, condition_status: set[OrderStatus] | None = None,
+                      **fields: Any) -> StoredOrder: ...
 
 
 class OrderRepository:

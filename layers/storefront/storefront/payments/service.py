@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from storefront.orders.models import OrderStatus, Payment, StoredOrder
-from storefront.orders.repository import TransitionRefused
-from storefront.payments.models import FAILED, HANDLED_EVENT_TYPES, SUCCEEDED, EventEnvelope, PaymentIntentEvent
+from storefront.orders.repository import Orders, TransitionRefused
+from storefront.payments.models import HANDLED_EVENT_TYPES, SUCCEEDED, EventEnvelope, PaymentIntentEvent
 from storefront.payments.providers import PaymentProvider
 from storefront.webhooks import UnknownWebhookSender, parse_event, verify_signature
 
@@ -34,13 +34,6 @@ class OrderNotFound(Exception):
 
 class OrderNotAwaitingPayment(Exception):
     pass
-
-
-class Orders(Protocol):
-    def get(self, order_id: str) -> StoredOrder | None: ...
-    def transition(self, order_id: str, to: OrderStatus, at: datetime, **fields: Any) -> StoredOrder: ...
-    def update_fields(self, order_id: str, condition_status: set[OrderStatus] | None = None,
-                      **fields: Any) -> StoredOrder: ...
 
 
 class Events(Protocol):
