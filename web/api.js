@@ -1,6 +1,8 @@
 // The Storefront API over fetch. Errors become ProblemError, built from the RFC 9457 problem+json body.
 import { config } from "./config.js";
 
+const API_BASE = config.apiBase.replace(/\/+$/, ""); // paths start with "/"
+
 export class ProblemError extends Error {
   constructor(status, problem, headers = null) {
     super(problem.detail || problem.title || `HTTP ${status}`);
@@ -35,7 +37,7 @@ export async function request(method, path, { body, headers = {}, signal } = {})
   }
   let response;
   try {
-    response = await fetch(config.apiBase + path, init);
+    response = await fetch(API_BASE + path, init);
   } catch (error) {
     if (error.name === "AbortError") throw error;
     throw new ProblemError(0, {

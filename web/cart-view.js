@@ -51,8 +51,13 @@ export async function cartView(view, _params, { signal }) {
       view.removeAttribute("aria-busy");
     }
     await draw();
-    const target = (focusKey && view.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)) || view.querySelector("h1");
-    target.focus();
+    // The control used may now be disabled (− at quantity 1): then its line's quantity field takes the focus.
+    const enabled = (key) => {
+      const element = key && view.querySelector(`[data-focus-key="${CSS.escape(key)}"]`);
+      return element && !element.disabled ? element : null;
+    };
+    const sku = /^(?:increase|decrease):(.+)$/.exec(focusKey ?? "")?.[1];
+    (enabled(focusKey) ?? enabled(sku && `quantity:${sku}`) ?? view.querySelector("h1")).focus();
   };
 
   const draw = async () => {

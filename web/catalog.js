@@ -105,7 +105,7 @@ export async function productView(view, [productId], { signal }) {
   const hintId = uniqueId("quantity-error");
   const quantity = h("input", {
     id: uniqueId("quantity"), name: "quantity", type: "number", inputmode: "numeric", min: "1", max: "99",
-    value: "1", required: true, "aria-errormessage": hintId,
+    value: "1", required: true, "aria-errormessage": hintId, "aria-describedby": hintId,
   });
   const button = h("button", { type: "submit", class: "button primary", disabled: !firstAvailable },
     firstAvailable ? "Add to cart" : "Sold out");

@@ -13,22 +13,31 @@ import { alertBox, clearError, showError } from "./messages.js";
 const ATTEMPT = "storefront.checkout-attempt";
 export const LAST_ORDER = "storefront.last-order";
 
+const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+
 function newKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
   // crypto.randomUUID needs a secure context (https or localhost); 128 random bits do as well.
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
-function keyFor(body) {
+// An attempt is recognised by a SHA-256 of its body, so the shopper's email and address are not stored.
+// (crypto.subtle, too, needs a secure context; on plain http the body itself is compared.)
+async function fingerprint(body) {
   const text = JSON.stringify(body);
+  return crypto.subtle ? hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))) : text;
+}
+
+async function keyFor(body) {
+  const attempt = await fingerprint(body);
   const previous = JSON.parse(sessionStorage.getItem(ATTEMPT) ?? "null");
-  const key = previous?.body === text ? previous.key : newKey();
-  sessionStorage.setItem(ATTEMPT, JSON.stringify({ key, body: text }));
+  const key = previous?.attempt === attempt ? previous.key : newKey();
+  sessionStorage.setItem(ATTEMPT, JSON.stringify({ key, attempt }));
   return key;
 }
 
 async function placeOrder(body) {
-  const key = keyFor(body);
+  const key = await keyFor(body);
   for (let tries = 1; ; tries += 1) {
     try {
       return (await api.checkout(body, key)).data;

@@ -44,3 +44,17 @@ export const sleep = (ms, signal) => new Promise((resolve) => {
   const timer = setTimeout(resolve, ms);
   signal?.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
 });
+
+// Resolves at once on a visible page (false), else when the page is shown again or the signal aborts (true):
+// a tab in the background does not poll.
+export const whileHidden = (signal) => new Promise((resolve) => {
+  const waited = document.hidden;
+  const check = () => {
+    if (document.hidden && !signal?.aborted) return;
+    document.removeEventListener("visibilitychange", check);
+    resolve(waited);
+  };
+  document.addEventListener("visibilitychange", check);
+  signal?.addEventListener("abort", check, { once: true });
+  check();
+});

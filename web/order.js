@@ -1,10 +1,13 @@
-// An order's page: it asks the API for the order every config.pollIntervalMs until the order stops moving,
-// and says what is happening in a live region (announced once per change).
+// An order's page: it follows the order with polling and says what is happening in a live region (announced
+// once per change). Polling asks every config.pollIntervalMs while the order moves, less often (up to
+// config.maxPollIntervalMs) while it stays put, not at all while the tab is hidden (and at once when it is
+// shown again), and gives up after config.pollForMs without a change (a parcel takes days) with a button to
+// look again. A 4xx other than 408/429 ends it too: asking again would get the same answer.
 import { api } from "./api.js";
 import { totalsList } from "./cart-view.js";
 import { notFound } from "./catalog.js";
 import { config } from "./config.js";
-import { h, replaceChildren, sleep } from "./dom.js";
+import { h, replaceChildren, sleep, whileHidden } from "./dom.js";
 import { countryName, formatMoney, formatTime, formatWindow } from "./format.js";
 
 const STEPS = [
@@ -34,38 +37,64 @@ export async function orderView(view, [orderId], { signal }) {
   const status = h("div", { class: "order-status", role: "status", "aria-live": "polite", "aria-atomic": "true" });
   const details = h("div", { class: "order-details" });
   const connection = h("p", { class: "hint", role: "status" });
-  replaceChildren(view, h("h1", { tabindex: "-1" }, "Your order"), status, connection, details);
+  const again = h("button", { type: "button", class: "button secondary", hidden: true }, "Check for updates");
+  replaceChildren(view, h("h1", { tabindex: "-1" }, "Your order"), status, h("div", { class: "polling" }, connection, again),
+    details);
 
   let shown = "";
-  const draw = () => {
+  const draw = () => { // true when something the shopper sees has changed
     const fingerprint = JSON.stringify([order.status, order.fulfilment, order.payment?.redirect_url]);
-    if (fingerprint === shown) return;
+    if (fingerprint === shown) return false;
     shown = fingerprint;
     status.dataset.status = order.status;
     status.className = `order-status ${FAILED.has(order.status) ? "bad" : order.status === "delivered" ? "good" : ""}`;
     replaceChildren(status, h("h2", {}, LABELS[order.status] ?? order.status), statusText(order));
     replaceChildren(details, ...orderDetails(order));
+    return true;
   };
   draw();
 
-  // Not awaited: the page is usable while the order moves.
-  (async () => {
+  const follow = async () => { // not awaited: the page is usable while the order moves
     let delay = config.pollIntervalMs;
+    let changedAt = Date.now();
+    const stop = (message) => {
+      connection.textContent = message;
+      again.hidden = false;
+    };
     while (!ENDED.has(order.status) && !signal.aborted) {
+      if (Date.now() - changedAt > config.pollForMs) return stop("No news for a while, so this page stopped checking.");
       await sleep(delay, signal);
+      if (await whileHidden(signal)) { // the shopper is back: ask now, and give the order time again
+        changedAt = Date.now();
+        delay = config.pollIntervalMs;
+      }
       if (signal.aborted) return;
       try {
         order = (await api.order(orderId, signal)).data;
-        delay = config.pollIntervalMs;
         connection.textContent = "";
-        draw();
+        if (draw()) {
+          changedAt = Date.now();
+          delay = config.pollIntervalMs;
+        } else {
+          delay = Math.min(delay * 1.5, config.maxPollIntervalMs);
+        }
       } catch (error) {
         if (error.name === "AbortError") return;
-        delay = Math.min(delay * 2, 15000); // the API is unreachable or busy: ask less often
+        if (error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) {
+          return stop(`${error.message} This page stopped checking.`);
+        }
+        // The API is unreachable or busy: ask less often, and never sooner than it asked (Retry-After).
+        delay = Math.max(Math.min(delay * 2, config.maxPollIntervalMs), error.retryAfter(0) * 1000);
         connection.textContent = "Cannot reach the shop right now; still trying…";
       }
     }
-  })();
+  };
+  again.addEventListener("click", () => {
+    again.hidden = true;
+    connection.textContent = "";
+    follow();
+  });
+  follow();
 }
 
 function statusText(order) {
@@ -109,6 +138,12 @@ function statusText(order) {
 
 function payment(order, total) {
   const redirect = safeUrl(order.payment?.redirect_url);
+  if (!redirect && order.payment?.client_secret) {
+    // A provider without a hosted page (Stripe) is paid with its own script and the client secret; this demo
+    // page has none (README, "The demo storefront").
+    return h("p", {}, `Your items are reserved, but this shop cannot take payments with ${order.payment.provider}. `
+      + "Unpaid orders expire and their items are released; you will not be charged.");
+  }
   if (!redirect) return h("p", {}, "Your items are reserved. Waiting for the payment to be set up…");
   // The provider sends the shopper back here afterwards; this page then follows the order.
   redirect.searchParams.set("return_url", window.location.href);

@@ -3,29 +3,36 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from playwright.sync_api import ConsoleMessage, Page
+from playwright.sync_api import ConsoleMessage, Page, Route
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's (scripts/install-chromium), never one Playwright downloads
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
+WEB = ROOT / "web"
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"  # gitignored; look here after a run
 STARTUP_SECONDS = 60
 API_LINE = re.compile(r"^\s*API\s+(http://\S+)\s*$", re.MULTILINE)
-# What Chromium logs for every 4xx/5xx answer to fetch(); a test says which of these it provokes on purpose.
-HTTP_ERROR_LOG = re.compile(r"^console\.error: Failed to load resource: the server responded with a status of (\d{3})\b")
+# What Chromium logs for every 4xx/5xx answer to fetch() and every request that fails on the network; a test
+# says which of these it provokes on purpose.
+FAILED_LOAD_LOG = re.compile(r"^console\.error: Failed to load resource: "
+                             r"(?:the server responded with a status of (\d{3})\b|net::(ERR_[A-Z_]+))")
 
 
 @dataclass
@@ -77,7 +84,7 @@ class Console:
     """Every console message and uncaught error of a page, and the HTTP errors the test provokes on purpose."""
 
     errors: list[str] = field(default_factory=list)
-    expected_http_errors: list[tuple[int, str]] = field(default_factory=list)
+    expected_failures: list[tuple[str, str]] = field(default_factory=list)
 
     def watch(self, page: Page) -> None:
         page.on("console", self._record)
@@ -89,19 +96,56 @@ class Console:
 
     def expect_http_error(self, status: int, path: str) -> None:
         """The next `status` answer for a URL containing `path` is wanted (Chromium logs each one as an error)."""
-        self.expected_http_errors.append((status, path))
+        self.expected_failures.append((str(status), path))
+
+    def expect_network_error(self, code: str, path: str) -> None:
+        """The next request to a URL containing `path` is meant to fail with `code`, e.g. ERR_CONNECTION_RESET."""
+        self.expected_failures.append((code, path))
 
     def unexpected(self) -> list[str]:
-        left = list(self.expected_http_errors)
+        left = list(self.expected_failures)
         problems = []
         for error in self.errors:
-            found = HTTP_ERROR_LOG.match(error)
-            wanted = next((w for w in left if found and int(found.group(1)) == w[0] and w[1] in error), None)
+            found = FAILED_LOAD_LOG.match(error)
+            what = found and (found.group(1) or found.group(2))
+            wanted = next((w for w in left if what == w[0] and w[1] in error), None)
             if wanted:
                 left.remove(wanted)
             else:
                 problems.append(error)
-        return problems + [f"expected HTTP {status} for {path} was never logged" for status, path in left]
+        return problems + [f"expected {what} for {path} was never logged" for what, path in left]
+
+
+@contextmanager
+def static_site(directory: Path) -> Iterator[str]:
+    """`directory` served over HTTP at http://localhost:<free port>, as S3 + CloudFront would serve web/: another
+    origin than the API's http://127.0.0.1:<port>."""
+    handler = functools.partial(_QuietFiles, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="static-site", daemon=True)
+    thread.start()
+    try:
+        yield f"http://localhost:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+def override_config(page: Page, **settings: object) -> None:
+    """Serves the page a web/config.js whose `settings` are replaced, as a deployment edits that file."""
+    def edit(route: Route) -> None:
+        text = route.fetch().text()
+        for name, value in settings.items():
+            text, found = re.subn(rf"^(\s*{name}:) [^\n]*,$", rf"\g<1> {json.dumps(value)},", text, flags=re.MULTILINE)
+            assert found == 1, f"config.js has no setting {name}"
+        route.fulfill(body=text, content_type="text/javascript")
+
+    page.route(re.compile(r"/config\.js$"), edit)
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -12,13 +12,14 @@ import time
 from typing import Any
 
 import httpx
-from playwright.sync_api import Locator, Page, Request, expect
+from playwright.sync_api import Locator, Page, Request, Route, expect
 
-from storefront_browser import Console, Stack, screenshot
+from storefront_browser import WEB, Console, Stack, override_config, screenshot, static_site
 
 ADDRESS = {"Full name": "Ada Lovelace", "Address": "Unter den Linden 1", "Postal code": "10117", "City": "Berlin"}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 DELIVERY_SECONDS = 30  # paid -> fulfilling -> shipped -> delivered, one carrier step a second, plus polling
+PROGRESS = ["pending", "awaiting_payment", "paid", "fulfilling", "shipped", "delivered"]
 
 
 def heading(page: Page) -> Locator:
@@ -64,6 +65,28 @@ def wait_for_order(api: httpx.Client, order_id: str, *statuses: str, seconds: fl
         time.sleep(0.1)
 
 
+def record_statuses(page: Page) -> None:
+    """Every status the order page shows, in order, on every page load (see statuses_shown)."""
+    page.add_init_script("""
+        window.statusesShown = [];
+        new MutationObserver((changes) => changes.forEach(({ target }) => {
+          if (target.dataset.status !== window.statusesShown.at(-1)) window.statusesShown.push(target.dataset.status);
+        })).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-status"] });
+    """)
+
+
+def statuses_shown(page: Page) -> list[str]:
+    return page.evaluate("window.statusesShown")
+
+
+def set_tab_hidden(page: Page, hidden: bool) -> None:
+    """What the page sees when the shopper switches to another tab and back."""
+    page.evaluate("""(hidden) => {
+        Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""", hidden)
+
+
 def assert_fits(page: Page, width: int) -> None:
     """Nothing sticks out sideways: a phone shows the page without horizontal scrolling."""
     assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -76,6 +99,7 @@ def assert_clean(console: Console) -> None:
 def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console], stack: Stack,
                                                   api: httpx.Client) -> None:
     page, console = desktop
+    record_statuses(page)
     page.goto(stack.url + "/")
     expect(heading(page)).to_have_text("All products")
     expect(page.get_by_role("button", name="Show more products")).to_be_visible()  # 24 products, 12 a page
@@ -158,6 +182,8 @@ def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console],
     assert order_id_from(page) == order_id  # back in the shop, on the order's page
     expect(status_panel(page)).to_have_attribute("data-status", "delivered", timeout=DELIVERY_SECONDS * 1000)
     expect(status_panel(page)).to_contain_text("Your parcel has been delivered.")
+    shown = statuses_shown(page)  # polling saw the parcel move; "paid" may last less than one poll
+    assert shown[-2:] == ["shipped", "delivered"] and shown == sorted(shown, key=PROGRESS.index), shown
     order = api.get(f"/orders/{order_id}").json()
     assert [h["status"] for h in order["history"]] == [
         "pending", "awaiting_payment", "paid", "fulfilling", "shipped", "delivered"]
@@ -182,6 +208,15 @@ def test_a_declined_payment_on_a_phone(phone: tuple[Page, Console], stack: Stack
     page.get_by_role("link", name=re.compile("^Cart")).click()
     expect(heading(page)).to_have_text("Your cart")
     expect(page.get_by_role("link", name="Proceed to checkout")).to_have_count(0)  # no shipping method yet
+    # Keyboard: + then − on the line. At 1, − is disabled, so the focus stays on the line's quantity field.
+    page.get_by_role("button", name="Increase quantity of Wool beanie").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("spinbutton", name="Quantity of Wool beanie")).to_have_value("2")
+    page.get_by_role("button", name="Decrease quantity of Wool beanie").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("spinbutton", name="Quantity of Wool beanie")).to_have_value("1")
+    expect(page.get_by_role("button", name="Decrease quantity of Wool beanie")).to_be_disabled()
+    expect(page.get_by_role("spinbutton", name="Quantity of Wool beanie")).to_be_focused()
     # Keyboard only: Tab to the first delivery method and choose it with Space.
     page.get_by_label("Country").focus()
     page.keyboard.press("Tab")
@@ -218,8 +253,8 @@ def test_a_declined_payment_on_a_phone(phone: tuple[Page, Console], stack: Stack
     assert_clean(console)
 
 
-def _buy_the_last_one_through_the_api(api: httpx.Client, sku: str) -> str:
-    """Another shopper checks out the same item; the order workflow reserves it while they pay."""
+def place_order_through_the_api(api: httpx.Client, sku: str) -> str:
+    """A shopper checks out one `sku` over the API; the order workflow reserves it while they pay."""
     cart = api.post("/carts", json={}).json()
     assert api.post(f"/carts/{cart['id']}/items", json={"sku": sku, "quantity": 1}).status_code == 200
     assert api.put(f"/carts/{cart['id']}/shipping", json={"country": "DE", "method": "standard"}).status_code == 200
@@ -256,7 +291,7 @@ def test_an_out_of_stock_checkout_is_rejected(desktop: tuple[Page, Console], sta
     fill_address(page, "alan@example.com")
 
     # While this shopper types, someone else checks out the last wallet.
-    other_order = _buy_the_last_one_through_the_api(api, "LAST-ONE-WALLET-ONE")
+    other_order = place_order_through_the_api(api, "LAST-ONE-WALLET-ONE")
     page.get_by_role("button", name="Place order · €39.95").click()
     order_id = order_id_from(page)
     assert order_id != other_order
@@ -269,4 +304,90 @@ def test_an_out_of_stock_checkout_is_rejected(desktop: tuple[Page, Console], sta
     screenshot(page, "rejected-out-of-stock")
     order = api.get(f"/orders/{order_id}").json()
     assert (order["status"], order["reason"]["code"], order["payment"]) == ("rejected", "insufficient_stock", None)
+    assert_clean(console)
+
+
+def test_a_shop_on_another_origin_gets_its_lost_checkout_answer_by_retrying(
+        desktop: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
+    """web/ deployed apart from the API (as on S3 + CloudFront): every call is cross-origin, with CORS preflights
+    for JSON bodies, If-Match and Idempotency-Key. The answer to the checkout is lost on the way back; the
+    shopper clicks again, the same key goes out, and the API answers with the order it already made."""
+    page, console = desktop
+    origins: set[str | None] = set()
+    page.on("response", lambda r: origins.add(r.headers.get("access-control-allow-origin"))
+            if r.url.startswith(stack.url) else None)
+    with static_site(WEB) as site:
+        override_config(page, apiBase=stack.url + "/")  # a trailing slash, as people paste it
+        page.goto(site + "/#/products/linen-shirt")
+        expect(heading(page)).to_have_text("Linen shirt")
+        page.get_by_role("radio", name=re.compile("^Large")).check()
+        page.get_by_role("button", name="Add to cart").click()
+        expect(page.get_by_role("status").filter(has_text="to your cart")).to_contain_text("Added 1 ×")
+        page.get_by_role("link", name=re.compile("^Cart")).click()
+        page.get_by_role("button", name="Increase quantity of Linen shirt – Large").click()  # PUT with If-Match
+        expect(page.get_by_role("spinbutton", name="Quantity of Linen shirt – Large")).to_have_value("2")
+        page.get_by_role("radio", name=re.compile("^Standard")).check()
+        page.get_by_role("link", name="Proceed to checkout").click()
+        fill_address(page, "lin@example.com")
+
+        answers: list[dict[str, Any]] = []
+        keys: list[str] = []
+
+        def lose_the_first_answer(route: Route) -> None:
+            keys.append(route.request.headers["idempotency-key"])
+            if answers:
+                route.continue_()
+                return
+            answers.append(route.fetch().json())  # the API made the order; the shopper never hears of it
+            route.abort("connectionreset")
+
+        page.route(re.compile(r"/checkout$"), lose_the_first_answer)
+        console.expect_network_error("ERR_CONNECTION_RESET", "/checkout")
+        place = page.get_by_role("button", name=re.compile("^Place order"))
+        place.click()
+        expect(page.get_by_role("alert")).to_contain_text("The shop cannot be reached right now.")
+        attempt = page.evaluate("sessionStorage.getItem('storefront.checkout-attempt')")
+        assert keys[0] in attempt and "lin@example.com" not in attempt, attempt  # a fingerprint, not the address
+        place.click()
+        assert order_id_from(page) == answers[0]["id"]
+        assert len(keys) == 2 and keys[0] == keys[1] and UUID.match(keys[0]), keys
+        expect(status_panel(page)).to_have_attribute("data-status", "awaiting_payment")
+        expect(page.get_by_role("link", name=re.compile("^Pay €"))).to_be_visible()
+        assert origins == {site}, origins  # the API allowed this origin, and only it, on every answer
+    assert_clean(console)
+
+
+def test_the_order_page_polls_gently_and_stops_when_nothing_moves(
+        desktop: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
+    """Polling pauses in a background tab, slows down while the order stands still and stops after a while
+    (a parcel can take days), with a button that follows the order again."""
+    page, console = desktop
+    override_config(page, maxPollIntervalMs=400, pollForMs=3000)
+    order_id = place_order_through_the_api(api, "CERAMIC-MUG-ONE")
+    polls: list[float] = []
+    page.on("request", lambda r: polls.append(time.monotonic()) if r.url.endswith(f"/orders/{order_id}") else None)
+    page.goto(f"{stack.url}/#/orders/{order_id}")
+    expect(status_panel(page)).to_have_attribute("data-status", "awaiting_payment")
+
+    set_tab_hidden(page, True)
+    time.sleep(0.6)  # a poll that was already on its way may still finish
+    asked = len(polls)
+    time.sleep(2)
+    assert len(polls) == asked, "a hidden tab does not poll"
+    set_tab_hidden(page, False)
+
+    again = page.get_by_role("button", name="Check for updates")
+    expect(again).to_be_visible(timeout=8_000)
+    expect(page.get_by_text("this page stopped checking")).to_be_visible()
+    stopped = len(polls)
+    assert stopped >= asked + 3, polls
+    payment_id = api.get(f"/orders/{order_id}").json()["payment"]["payment_id"]
+    assert api.post(f"/dev/payments/{payment_id}/succeed").status_code == 200
+    time.sleep(1.5)
+    assert len(polls) == stopped, "stopped polling stays stopped"
+    expect(status_panel(page)).to_have_attribute("data-status", "awaiting_payment")
+
+    again.click()
+    expect(again).to_be_hidden()
+    expect(status_panel(page)).to_have_attribute("data-status", "delivered", timeout=DELIVERY_SECONDS * 1000)
     assert_clean(console)
