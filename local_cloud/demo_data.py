@@ -1,7 +1,9 @@
 """The demo data `make dev` serves: five categories, 24 products with variants, prices and stock; and a few
-fixed-id records (a cart, a pending order, two stock reservations) that the sample events in events/ act on.
+fixed-id records (a cart; orders pending, awaiting payment, paid and fulfilling; two stock reservations) that the
+sample events in events/ act on.
 
-Written through the same repositories the functions use, so the items have exactly the production shape.
+Written through the same repositories (and, for payments and shipments, services) the functions use, so the items
+have exactly the production shape.
 """
 
 from __future__ import annotations
@@ -14,14 +16,21 @@ from storefront.cart.repository import CartRepository
 from storefront.cart.service import CartService
 from storefront.catalog.models import Category, StoredProduct, StoredVariant
 from storefront.catalog.repository import CatalogRepository
+from storefront.fulfilment.models import Shipment, ShipmentRequest, TrackingStatus
+from storefront.fulfilment.service import FulfilmentService
 from storefront.inventory.repository import InventoryRepository
 from storefront.money import Money
 from storefront.orders.models import Address, OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
+from storefront.payments.models import CreatedPayment
+from storefront.payments.providers import StepFunctionsWorkflow
+from storefront.payments.repository import ProcessedEvents
+from storefront.payments.service import PaymentsService
 from storefront.shop import load_shop_config
 
 if TYPE_CHECKING:
     from local_cloud.cloud import LocalCloud
+    from local_cloud.local_carrier import LocalCarrier
 
 CATEGORIES = {
     "shirts": "Shirts", "trousers": "Trousers", "shoes": "Shoes", "accessories": "Accessories", "home": "Home",
@@ -87,6 +96,17 @@ DEMO_ORDER_CART_ID = "Ca2tOfTh3DeM0OrDeR5aS8nB1vC4xZ7q"
 # A paid order not yet shipped, so that events/fulfilment/ has one to ship (the local carrier ships it).
 DEMO_PAID_ORDER_ID = "Pa1dOrDeR3nB6vC1xZ9qWDm0kJ3hG8fD"
 DEMO_PAID_ORDER_CART_ID = "Ca2tOfTh3Pa1dOrDeR5aS8nB1vC4xZ7q"
+# An order awaiting payment with the payment that events/payments/webhook-payment-succeeded*.json report succeeded.
+DEMO_AWAITING_PAYMENT_ORDER_ID = "b5Xq0J3nW8rT2vY7kZ4mC9pL1sD6fG0h"
+DEMO_AWAITING_PAYMENT_ORDER_CART_ID = "Ca2tOfTh3AwA1tPaYmEnT5aS8nB1vC4x"
+DEMO_PAYMENT_ID = "pi_3QxYzAbCdEfGhIjKlMnOpQrS"
+DEMO_PAYMENT_CLIENT_SECRET = "pi_3QxYzAbCdEfGhIjKlMnOpQrS_secret_Zq3K9xV2mB7nR4tY8wE1uI6oP"
+# A fulfilling order (shipped with the local carrier, label created), so that
+# events/fulfilment/carrier-webhook-in-transit.json has a shipment to move on: the order becomes shipped.
+DEMO_FULFILLING_ORDER_ID = "Fu1fIlL1nG0rDeR4nB6vC1xZ9qWDm0kJ"
+DEMO_FULFILLING_ORDER_CART_ID = "Ca2tOfTh3Fu1fIlL1nG0rDeR5aS8nB1v"
+DEMO_SHIPMENT_ID = "shp_Lq8Vn3Rt6Yw1Zb4Xc7Pd"
+DEMO_TRACKING_NUMBER = "LC402871599316"
 # Reservations held for two demo orders, so that events/stock/commit.json and release.json work as they are.
 DEMO_RESERVATIONS = {
     "Qx7mN2pL9vK4rT8wZ1yB5cD3fG6hJ0sA": {"LINEN-SHIRT-M": 1, "CERAMIC-MUG-ONE": 2},
@@ -124,9 +144,56 @@ def seed(cloud: LocalCloud) -> int:
         id=DEMO_ORDER_ID, status=OrderStatus.PENDING, cart_id=cart.id, email="ada@example.com", lines=cart.lines,
         totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
         history=[{"status": OrderStatus.PENDING, "at": now}]))
+    paid = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
+    for order_id, cart_id in ((DEMO_PAID_ORDER_ID, DEMO_PAID_ORDER_CART_ID),
+                              (DEMO_FULFILLING_ORDER_ID, DEMO_FULFILLING_ORDER_CART_ID)):
+        orders.create(StoredOrder(
+            id=order_id, status=OrderStatus.PAID, cart_id=cart_id, email="ada@example.com", lines=cart.lines,
+            totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
+            history=[{"status": status, "at": now} for status in paid]))
     orders.create(StoredOrder(
-        id=DEMO_PAID_ORDER_ID, status=OrderStatus.PAID, cart_id=DEMO_PAID_ORDER_CART_ID, email="ada@example.com",
-        lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now,
-        shipping_address=address, history=[{"status": status, "at": now} for status in
-                                           (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)]))
+        id=DEMO_AWAITING_PAYMENT_ORDER_ID, status=OrderStatus.PENDING, cart_id=DEMO_AWAITING_PAYMENT_ORDER_CART_ID,
+        email="ada@example.com", lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now,
+        updated_at=now, shipping_address=address, history=[{"status": OrderStatus.PENDING, "at": now}]))
+    # The payments and fulfilment services record the payment and the shipment, as the workflow's
+    # CreatePayment step and the fulfilment queue's consumer would; only the provider and carrier answers are fixed.
+    payments = PaymentsService(
+        orders, ProcessedEvents(dynamodb, cloud.physical_id("OrdersTable"), ttl_days=30),
+        _FixedPayment(cloud.template.parameter("PaymentProvider")),
+        StepFunctionsWorkflow(cloud.client("stepfunctions")), webhook_secrets=lambda: [], clock=lambda: now)
+    payments.create_payment(DEMO_AWAITING_PAYMENT_ORDER_ID)
+    carrier = _FixedShipment(cloud.template.parameter("CarrierName"), cloud.carrier)
+    FulfilmentService(orders, carrier, webhook_secrets=lambda: [], clock=lambda: now).fulfil(DEMO_FULFILLING_ORDER_ID)
     return len(products)
+
+
+class _FixedPayment:
+    """The payment provider's answer for the demo order awaiting payment: the payment the sample webhooks name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def create_payment(self, order_id: str, amount: Money, idempotency_key: str) -> CreatedPayment:
+        return CreatedPayment(payment_id=DEMO_PAYMENT_ID, client_secret=DEMO_PAYMENT_CLIENT_SECRET,
+                              status="requires_payment_method")
+
+
+class _FixedShipment:
+    """The carrier's answer for the demo fulfilling order: the shipment the sample tracking webhook names. The local
+    carrier, when running, holds it too, so its tracking page and POST /dev/shipments/<tracking number>/advance work."""
+
+    def __init__(self, name: str, local: LocalCarrier | None) -> None:
+        self.name = name
+        self._local = local
+
+    def create_shipment(self, request: ShipmentRequest, idempotency_key: str) -> Shipment:
+        base = self._local.url if self._local is not None else "https://carrier.example"
+        shipment = Shipment(id=DEMO_SHIPMENT_ID, status=TrackingStatus.LABEL_CREATED,
+                            tracking_number=DEMO_TRACKING_NUMBER, tracking_url=f"{base}/track/{DEMO_TRACKING_NUMBER}",
+                            reference=request.reference)
+        if self._local is not None:
+            at = datetime.now(UTC).isoformat(timespec="seconds")
+            parcel = request.model_dump(mode="json", include={"service", "recipient", "items"})
+            self._local.shipments[shipment.id] = {**shipment.model_dump(mode="json"), **parcel, "created_at": at,
+                                                  "history": [{"status": shipment.status.value, "at": at}]}
+        return shipment

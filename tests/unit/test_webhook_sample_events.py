@@ -1,6 +1,7 @@
 """events/payments/ and events/fulfilment/: the webhook samples carry genuine signatures over their exact
-bodies, made with the local secrets. Replayed now they are stale (400 invalid_signature, as they should be);
-at their own timestamp they verify, so editing a body without re-signing it is caught here."""
+bodies, made with the local secrets. Replayed as they are now they are stale (400 invalid_signature, as they
+should be; `python -m local_cloud invoke` re-signs them, tests/integration/test_invoke_samples.py); at their own
+timestamp they verify, so editing a body without re-signing it is caught here."""
 
 from __future__ import annotations
 
