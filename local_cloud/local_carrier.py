@@ -11,6 +11,7 @@ API key, idempotency keys, ids, tracking numbers, signatures, redelivery.
     carrier.shipment_id("LC...")        # a shipment's id from its tracking number (what orders show)
     carrier.deliver(event)              # resend any update (duplicates, out-of-order deliveries)
     carrier.inject_failures(503, 503)   # the next API requests answer 503 (then it works again)
+    carrier.inject_failures(429, retry_after=60)   # ... with Retry-After
     carrier.hang = True                 # API requests never answer (a carrier outage that times out)
 
 With step_seconds, every shipment advances by itself, one step every step_seconds (make dev uses this);
@@ -63,7 +64,7 @@ class LocalCarrier:
         self.requests = 0  # POST /v1/shipments received, answered or not
         self.delivered: list[tuple[dict[str, Any], int]] = []  # (event, HTTP status) per webhook attempt
         self._by_key: dict[str, tuple[dict[str, Any], str]] = {}
-        self._failures: deque[int] = deque()
+        self._failures: deque[tuple[int, int | None]] = deque()  # (status, Retry-After)
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._http = BackgroundServer(host, port, _handler_class(self), "local-carrier")
@@ -110,12 +111,12 @@ class LocalCarrier:
             threading.Thread(target=self._advance_by_itself, args=(shipment_id,), daemon=True).start()
         return deepcopy(shipment), False
 
-    def inject_failures(self, *statuses: int) -> None:
+    def inject_failures(self, *statuses: int, retry_after: int | None = None) -> None:
         """The next len(statuses) API requests answer with these HTTP statuses instead of working."""
         with self._lock:
-            self._failures.extend(statuses)
+            self._failures.extend((status, retry_after) for status in statuses)
 
-    def next_failure(self) -> int | None:
+    def next_failure(self) -> tuple[int, int | None] | None:
         """Counts an authenticated API request; the status to fail it with, if a failure is injected."""
         with self._lock:
             self.requests += 1
@@ -232,7 +233,9 @@ def _handler_class(carrier: LocalCarrier) -> type[BaseHTTPRequestHandler]:
                 carrier._stopped.wait(3600)  # never answers; the client's timeout ends it
                 return None
             if failure is not None:
-                return self._json(failure, {"error": {"code": "unavailable", "message": "Injected failure."}})
+                status, retry_after = failure
+                return self._json(status, {"error": {"code": "unavailable", "message": "Injected failure."}},
+                                  {"Retry-After": str(retry_after)} if retry_after is not None else {})
             try:
                 body = json.loads(raw)
                 if not isinstance(body, dict):
@@ -259,9 +262,11 @@ def _handler_class(carrier: LocalCarrier) -> type[BaseHTTPRequestHandler]:
                 return self._json(404, {"error": {"code": "not_found", "message": "No such shipment."}})
             return self._json(200, shipment)
 
-        def _json(self, status: int, body: dict[str, Any]) -> None:
+        def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             payload = json.dumps(body).encode()
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

@@ -26,15 +26,18 @@ from storefront.webhooks.signatures import parse_secrets
 
 settings = FulfilmentSettings.from_env()
 logger = Logger()
+# Three attempts of at most 5 s each (HttpCarrier's defaults); after that the message goes back to the queue
+# and is retried with the same idempotency key, so never a second parcel.
+carrier = HttpCarrier(settings.carrier_name, settings.carrier_api_base,
+                      lambda: get_secret(settings.carrier_api_key_secret_id))
 service = FulfilmentService(
-    OrderRepository(boto3.client("dynamodb"), settings.orders_table),
-    # Three attempts of at most 5 s fit the function's 30 s timeout; after that the message goes back to
-    # the queue and is retried with the same idempotency key, so never a second parcel.
-    HttpCarrier(settings.carrier_name, settings.carrier_api_base, lambda: get_secret(settings.carrier_api_key_secret_id),
-                timeout=5.0, max_retries=2, backoff=0.5),
+    OrderRepository(boto3.client("dynamodb"), settings.orders_table), carrier,
     webhook_secrets=lambda: parse_secrets(get_secret(settings.carrier_webhook_secret_id)),
 )
 processor = BatchProcessor(event_type=EventType.SQS)
+# The time one message may need: the slowest carrier call and a few table reads and writes. The template's
+# Timeout fits a whole batch of them (tests/integration/test_template.py checks).
+SECONDS_PER_MESSAGE = carrier.longest_call_seconds + 2
 
 app = create_app("Storefront fulfilment", "Carrier tracking webhooks.")
 
@@ -54,11 +57,26 @@ async def receive_tracking_update(
     return WebhookReceipt()
 
 
-def fulfil(record: SQSRecord) -> None:
-    request = FulfilmentRequest.model_validate_json(record.body)  # a malformed body is a poison message
-    logger.append_keys(order_id=request.order_id)
-    outcome = service.fulfil(request.order_id)
-    logger.info("fulfilment", extra={"outcome": outcome, "receive_count": record.attributes.approximate_receive_count})
+class NotEnoughTimeLeft(Exception):
+    """Raised instead of starting a message that might not finish before the function's timeout."""
+
+
+def fulfil(record: SQSRecord, lambda_context: Any) -> None:
+    receive_count = record.attributes.approximate_receive_count
+    # A timeout would fail the whole batch, the messages already shipped included: a message that might not
+    # finish in the time left goes back to the queue untried (and so do the ones after it).
+    if lambda_context.get_remaining_time_in_millis() < SECONDS_PER_MESSAGE * 1000:
+        raise NotEnoughTimeLeft(f"{lambda_context.get_remaining_time_in_millis()} ms left")
+    order_id = None
+    try:
+        order_id = FulfilmentRequest.model_validate_json(record.body).order_id  # malformed: a poison message
+        outcome = service.fulfil(order_id)
+    except Exception:
+        # Why a message is retried, and in the end dead-lettered, is in the log (the DLQ alarm points here).
+        logger.exception("fulfilment failed", extra={"order_id": order_id, "message_id": record.message_id,
+                                                     "receive_count": receive_count})
+        raise
+    logger.info("fulfilment", extra={"order_id": order_id, "outcome": outcome, "receive_count": receive_count})
 
 
 @logger.inject_lambda_context

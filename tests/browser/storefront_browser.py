@@ -117,11 +117,20 @@ class Console:
 
 
 @contextmanager
-def static_site(directory: Path) -> Iterator[str]:
+def static_site(directory: Path, api: str) -> Iterator[str]:
     """`directory` served over HTTP at http://localhost:<free port>, as S3 + CloudFront would serve web/: another
-    origin than the API's http://127.0.0.1:<port>."""
-    handler = functools.partial(_QuietFiles, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    origin than the API's http://127.0.0.1:<port>, with the Content-Security-Policy the README recommends."""
+    policy = f"default-src 'self'; connect-src 'self' {api}; img-src 'self' https: data:; frame-ancestors 'none'"
+
+    class Files(SimpleHTTPRequestHandler):
+        def end_headers(self) -> None:
+            self.send_header("Content-Security-Policy", policy)
+            super().end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Files, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, name="static-site", daemon=True)
     thread.start()
     try:
@@ -129,11 +138,6 @@ def static_site(directory: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-class _QuietFiles(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        pass
 
 
 def override_config(page: Page, **settings: object) -> None:

@@ -316,7 +316,7 @@ def test_a_shop_on_another_origin_gets_its_lost_checkout_answer_by_retrying(
     origins: set[str | None] = set()
     page.on("response", lambda r: origins.add(r.headers.get("access-control-allow-origin"))
             if r.url.startswith(stack.url) else None)
-    with static_site(WEB) as site:
+    with static_site(WEB, api=stack.url) as site:  # a CSP violation would fail the test (console)
         override_config(page, apiBase=stack.url + "/")  # a trailing slash, as people paste it
         page.goto(site + "/#/products/linen-shirt")
         expect(heading(page)).to_have_text("Linen shirt")

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ import pytest
 
 from local_cloud.cloud import LOCAL_CARRIER_WEBHOOK_SECRET, LocalCloud
 from local_cloud.demo_data import DEMO_PAID_ORDER_ID
+from local_cloud.functions import LambdaContext
 from storefront.fulfilment.carriers import CarrierRejected, CarrierUnavailable, HttpCarrier
 from storefront.fulfilment.models import ShipmentRequest
 from storefront.orders.models import HistoryEntry, OrderStatus, StoredOrder
@@ -87,11 +88,13 @@ class Fulfilment:
                 if e["detail-type"].startswith("order.") and e["detail"]["order"]["id"] == order_id]
 
     def tracking_update(self, order: dict[str, Any], status: str, *, secret: str = LOCAL_CARRIER_WEBHOOK_SECRET,
-                        shipment_id: str | None = None) -> httpx.Response:
+                        shipment_id: str | None = None, at: datetime | None = None,
+                        event_id: str | None = None) -> httpx.Response:
         shipment = self.shipments_for(order["id"])[0]
-        body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "shipment.updated", "data": {
+        body = json.dumps({"id": event_id or f"evt_{uuid.uuid4().hex}", "type": "shipment.updated", "data": {
             "shipment_id": shipment_id or shipment["id"], "tracking_number": shipment["tracking_number"],
-            "reference": order["id"], "status": status, "occurred_at": datetime.now(UTC).isoformat()}}).encode()
+            "reference": order["id"], "status": status,
+            "occurred_at": (at or datetime.now(UTC)).isoformat()}}).encode()
         return self.api.post("/webhooks/carriers/local", content=body, headers={
             "Content-Type": "application/json", "Carrier-Signature": sign(body, secret)})
 
@@ -188,7 +191,18 @@ def test_the_same_message_twice_makes_one_shipment(fulfilment: Fulfilment, cloud
 
 
 @pytest.mark.usefixtures("fast_redelivery")
-def test_a_poison_message_ends_in_the_dlq_without_holding_back_its_batch(fulfilment: Fulfilment) -> None:
+def test_a_poison_message_ends_in_the_dlq_without_holding_back_its_batch(fulfilment: Fulfilment, cloud: LocalCloud,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    function = cloud.functions["FulfilmentFunction"]
+    batches: list[list[tuple[str, str]]] = []  # (order id, receive count) of each batch the poller delivered
+    invoke = function.invoke
+
+    def recording(event: dict[str, Any]) -> Any:
+        batches.append([(json.loads(r["body"])["order_id"], r["attributes"]["ApproximateReceiveCount"])
+                        for r in event["Records"]])
+        return invoke(event)
+
+    monkeypatch.setattr(function, "invoke", recording)
     good = [fulfilment.paid_order() for _ in range(4)]
     poison = secrets.token_urlsafe(24)  # an order the table does not have (yet)
     fulfilment.send(*(json.dumps({"order_id": order_id}) for order_id in [good[0], good[1], poison, good[2], good[3]]))
@@ -196,6 +210,10 @@ def test_a_poison_message_ends_in_the_dlq_without_holding_back_its_batch(fulfilm
         fulfilment.wait_for_status(order_id, "fulfilling")
         assert len(fulfilment.shipments_for(order_id)) == 1
     wait_until(lambda: fulfilment.queued(fulfilment.dlq_url) == 1, "the poison message in the DLQ")
+    assert len(batches[0]) == 5, batches  # one batch of five (the template's BatchSize)
+    deliveries = Counter(order_id for batch in batches for order_id, _ in batch)
+    assert all(deliveries[order_id] == 1 for order_id in good), batches  # the good ones were never retried
+    assert deliveries[poison] == 3, batches  # the poison one: maxReceiveCount times, alone after the first
     assert fulfilment.queued(fulfilment.queue_url) == 0
     dead = fulfilment.sqs.receive_message(QueueUrl=fulfilment.dlq_url, VisibilityTimeout=0,
                                           MessageSystemAttributeNames=["All"])["Messages"][0]
@@ -242,14 +260,24 @@ def test_the_carrier_adapter_retries_5xx_with_one_idempotency_key(fulfilment: Fu
     key = f"test-{uuid.uuid4().hex}"
     before = carrier.requests
     carrier.inject_failures(503, 502)
+    shipments_before = len(fulfilment.shipments_for(order.id))
     shipment = adapter.create_shipment(request, key)
     assert carrier.requests == before + 3
     assert adapter.create_shipment(request, key) == shipment  # the same key: the same shipment, not a second one
-    assert sum(s["id"] == shipment.id for s in carrier.shipments.values()) == 1
+    assert len(fulfilment.shipments_for(order.id)) == shipments_before + 1
 
     carrier.inject_failures(503, 503, 503)
     with pytest.raises(CarrierUnavailable):
         adapter.create_shipment(request, f"test-{uuid.uuid4().hex}")
+    # Throttled: a short Retry-After is waited out; a long one is the queue's to wait (no retry now).
+    before = carrier.requests
+    carrier.inject_failures(429, retry_after=0)
+    adapter.create_shipment(request, f"test-{uuid.uuid4().hex}")
+    assert carrier.requests == before + 2
+    carrier.inject_failures(429, retry_after=60)
+    with pytest.raises(CarrierUnavailable, match="Retry-After: 60"):
+        adapter.create_shipment(request, f"test-{uuid.uuid4().hex}")
+    assert carrier.requests == before + 3
     bad_key = HttpCarrier("local", carrier.url, lambda: "wrong", timeout=2, max_retries=2, backoff=0.01)
     before = carrier.requests
     with pytest.raises(CarrierRejected):
@@ -305,6 +333,166 @@ def test_updates_naming_another_shipment_or_carrier_change_nothing(fulfilment: F
                                    headers={"Carrier-Signature": sign(malformed, LOCAL_CARRIER_WEBHOOK_SECRET)})
     assert response.status_code == 400 and response.json()["code"] == "malformed_event"
     assert fulfilment.order(fulfilling["id"]) == fulfilling
+
+
+def test_late_duplicate_and_problem_updates_keep_the_newest_tracking(fulfilment: Fulfilment,
+                                                                      fulfilling: dict[str, Any]) -> None:
+    order_id = fulfilling["id"]
+    t0 = datetime.now(UTC)
+    at = [t0 + timedelta(minutes=m) for m in range(7)]
+
+    def update(status: str, minute: int, event_id: str | None = None) -> tuple[str, str]:
+        assert fulfilment.tracking_update(fulfilling, status, at=at[minute], event_id=event_id).status_code == 200
+        order = fulfilment.order(order_id)
+        return order["status"], order["fulfilment"]["status"]
+
+    assert update("in_transit", 1) == ("shipped", "in_transit")
+    assert update("exception", 3, event_id="evt_delayed") == ("shipped", "exception")  # a problem shows
+    assert update("out_for_delivery", 2) == ("shipped", "exception")  # older than the problem: late news
+    assert update("exception", 3, event_id="evt_delayed") == ("shipped", "exception")  # a duplicate
+    assert update("out_for_delivery", 4) == ("shipped", "out_for_delivery")  # newer: the problem is over
+    assert update("delivered", 5) == ("delivered", "delivered")
+    assert update("exception", 4) == ("delivered", "delivered")  # late news about a delivered parcel
+    assert update("exception", 6) == ("delivered", "delivered")  # a delivered parcel's record is final
+    assert update("in_transit", 6) == ("delivered", "delivered")
+    order = fulfilment.order(order_id)
+    assert [h["status"] for h in order["history"]][-3:] == ["fulfilling", "shipped", "delivered"]
+    events = wait_until(lambda: (e := fulfilment.events_for(order_id)) and e[-1]["detail-type"] == "order.delivered"
+                        and e, "order.delivered")
+    assert [e["detail-type"] for e in events] == ["order.placed", "order.shipped", "order.delivered"]
+
+
+def test_an_older_update_still_moves_the_order_on(fulfilment: Fulfilment, fulfilling: dict[str, Any]) -> None:
+    """A problem reported first, the parcel's pick-up (earlier) reported after it: the order is shipped, and
+    the tracking status stays the newer problem."""
+    t0 = datetime.now(UTC)
+    assert fulfilment.tracking_update(fulfilling, "exception", at=t0 + timedelta(minutes=2)).status_code == 200
+    order = fulfilment.order(fulfilling["id"])
+    assert (order["status"], order["fulfilment"]["status"]) == ("fulfilling", "exception")
+    assert fulfilment.tracking_update(fulfilling, "in_transit", at=t0 + timedelta(minutes=1)).status_code == 200
+    order = fulfilment.order(fulfilling["id"])
+    assert (order["status"], order["fulfilment"]["status"]) == ("shipped", "exception")
+
+
+def test_concurrent_tracking_updates_keep_the_newest(fulfilment: Fulfilment) -> None:
+    """The carrier sends updates in parallel and retries them: whatever order they land in, the order ends
+    with the newest update's tracking status, one history entry per status, and one event per transition."""
+    for _ in range(3):
+        order_id = fulfilment.paid_order()
+        fulfilment.send(json.dumps({"order_id": order_id}))
+        order = fulfilment.wait_for_status(order_id, "fulfilling")
+        t0 = datetime.now(UTC)
+        updates = [("in_transit", 1), ("out_for_delivery", 2), ("exception", 3)] * 3  # each one three times
+        barrier = threading.Barrier(len(updates))
+        answers: list[int] = []
+
+        def send(status: str, minute: int) -> None:
+            barrier.wait()
+            answers.append(fulfilment.tracking_update(order, status, at=t0 + timedelta(minutes=minute)).status_code)
+
+        threads = [threading.Thread(target=send, args=update) for update in updates]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert set(answers) <= {200, 409}, answers  # 409 tracking_conflict: the carrier retries it
+        retries = [update for update, answer in zip(updates, answers, strict=True) if answer == 409]
+        for status, minute in retries:
+            assert fulfilment.tracking_update(order, status, at=t0 + timedelta(minutes=minute)).status_code == 200
+        order = fulfilment.order(order_id)
+        assert (order["status"], order["fulfilment"]["status"]) == ("shipped", "exception")
+        assert [h["status"] for h in order["history"]].count("shipped") == 1
+        wait_until(lambda: [e["detail-type"] for e in fulfilment.events_for(order_id)].count("order.shipped") == 1,
+                   "order.shipped")
+
+
+def test_an_older_update_delayed_between_read_and_write_does_not_hide_a_newer_one(
+        fulfilment: Fulfilment, fulfilling: dict[str, Any], cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lost update, forced: out_for_delivery (older) reads the order, stalls; exception (newer) is applied
+    meanwhile; then out_for_delivery writes. It must notice, read again, and find itself old news."""
+    t0 = datetime.now(UTC)
+    assert fulfilment.tracking_update(fulfilling, "in_transit", at=t0).status_code == 200
+    orders = cloud.functions["FulfilmentFunction"].module.service._orders
+    get = orders.get
+    older_has_read, newer_is_done = threading.Event(), threading.Event()
+
+    def stalls_after_reading(order_id: str) -> Any:
+        order = get(order_id)
+        if threading.current_thread().name == "older" and not older_has_read.is_set():
+            older_has_read.set()
+            assert newer_is_done.wait(10)
+        return order
+
+    monkeypatch.setattr(orders, "get", stalls_after_reading)
+    # The function's own service, called on threads of this test (named, so that only the older one stalls).
+    service = cloud.functions["FulfilmentFunction"].module.service
+    shipment = fulfilment.shipments_for(fulfilling["id"])[0]
+
+    def deliver(status: str, minutes: int) -> None:
+        body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "shipment.updated", "data": {
+            "shipment_id": shipment["id"], "tracking_number": shipment["tracking_number"], "reference": fulfilling["id"],
+            "status": status, "occurred_at": (t0 + timedelta(minutes=minutes)).isoformat()}}).encode()
+        service.receive_tracking_webhook("local", body, sign(body, LOCAL_CARRIER_WEBHOOK_SECRET))
+
+    older = threading.Thread(target=deliver, args=("out_for_delivery", 1), name="older")
+    older.start()
+    assert older_has_read.wait(10)
+    deliver("exception", 2)
+    newer_is_done.set()
+    older.join(10)
+    order = fulfilment.order(fulfilling["id"])
+    assert (order["status"], order["fulfilment"]["status"]) == ("shipped", "exception")
+
+
+def test_a_crash_in_the_middle_of_the_walk_is_finished_by_the_carriers_retry(
+        fulfilment: Fulfilment, fulfilling: dict[str, Any], cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """delivered overtakes in_transit: two writes (to shipped, then to delivered). The function dies between
+    them; the carrier retries the same update, which finishes the walk."""
+    orders = cloud.functions["FulfilmentFunction"].module.service._orders
+    transition = orders.transition
+    writes: list[str] = []
+
+    def dies_after_the_first_write(order_id: str, to: OrderStatus, at: datetime, **fields: Any) -> Any:
+        if writes:
+            raise ConnectionError("the function died")
+        writes.append(to)
+        return transition(order_id, to, at, **fields)
+
+    monkeypatch.setattr(orders, "transition", dies_after_the_first_write)
+    delivered_at = datetime.now(UTC)
+    assert fulfilment.tracking_update(fulfilling, "delivered", at=delivered_at, event_id="evt_d").status_code == 500
+    assert fulfilment.order(fulfilling["id"])["status"] == "shipped"
+    monkeypatch.setattr(orders, "transition", transition)
+    assert fulfilment.tracking_update(fulfilling, "delivered", at=delivered_at, event_id="evt_d").status_code == 200
+    order = fulfilment.order(fulfilling["id"])
+    assert (order["status"], order["fulfilment"]["status"]) == ("delivered", "delivered")
+    assert [h["status"] for h in order["history"]][-3:] == ["fulfilling", "shipped", "delivered"]
+
+
+def test_a_message_that_might_outlast_the_timeout_is_left_for_later(fulfilment: Fulfilment, cloud: LocalCloud) -> None:
+    """The function does not start a message it might not finish: a timeout would fail the whole batch,
+    including the messages already shipped. The ones left return to the queue untried."""
+    function = cloud.functions["FulfilmentFunction"]
+    module = function.module
+    order_ids = [fulfilment.paid_order() for _ in range(3)]
+    records = [{"messageId": f"m{i}", "receiptHandle": "r", "body": json.dumps({"order_id": order_id}),
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+                "eventSource": "aws:sqs", "eventSourceARN": cloud.physical_id("FulfilmentQueue", "Arn"),
+                "awsRegion": "us-east-1"} for i, order_id in enumerate(order_ids)]
+    per_message_ms = module.SECONDS_PER_MESSAGE * 1000
+
+    class RunningOut(LambdaContext):
+        """Time for the first message only, as if it had taken nearly all of it."""
+
+        def get_remaining_time_in_millis(self) -> int:
+            return int(per_message_ms + 1) if not fulfilment.shipments_for(order_ids[0]) else int(per_message_ms - 1)
+
+    context = RunningOut(function.name, function.arn, function.memory, function.timeout)
+    result = module.handler({"Records": records}, context)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert fulfilment.order(order_ids[0])["status"] == "fulfilling"
+    assert [fulfilment.order(o)["status"] for o in order_ids[1:]] == ["paid", "paid"]
+    assert all(not fulfilment.shipments_for(o) for o in order_ids[1:])  # untried, not half-done
 
 
 def test_an_update_before_the_shipment_is_recorded_is_retried_by_the_carrier(fulfilment: Fulfilment) -> None:

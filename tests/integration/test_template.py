@@ -310,6 +310,17 @@ def test_event_source_mappings_are_explicit(template: Template) -> None:
             assert "OnFailure" in props.get("DestinationConfig", {}), f"{logical_id}: stream records need a DLQ"
 
 
+def test_the_fulfilment_function_has_time_for_a_whole_batch(template: Template) -> None:
+    """A timeout fails the whole batch, shipped messages included: the slowest batch must fit, and the handler
+    leaves untried whatever might not (test_fulfilment.py)."""
+    from storefront.fulfilment.carriers import HttpCarrier
+
+    mapping = template.resources["FulfilmentQueueMapping"]["Properties"]
+    timeout = int(template.function_properties("FulfilmentFunction")["Timeout"])
+    seconds_per_message = HttpCarrier("any", "https://carrier.example", str).longest_call_seconds + 2  # as app.py
+    assert timeout >= int(mapping["BatchSize"]) * seconds_per_message, (timeout, mapping["BatchSize"])
+
+
 def test_alarms_notify_the_alarm_topic(template: Template) -> None:
     alarms = template.of_type("AWS::CloudWatch::Alarm")
     watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import random
 import time
 import urllib.error
 import urllib.request
@@ -47,6 +48,11 @@ class HttpCarrier:
         self._max_retries = max_retries
         self._backoff = backoff
 
+    @property
+    def longest_call_seconds(self) -> float:
+        """How long create_shipment can take at worst: every attempt timing out, plus the backoff between them."""
+        return (self._max_retries + 1) * self._timeout + sum(self._backoff * 2**i for i in range(self._max_retries))
+
     def create_shipment(self, request: ShipmentRequest, idempotency_key: str) -> Shipment:
         answer = self._post("/v1/shipments", request.model_dump(mode="json", exclude_none=True), idempotency_key)
         try:
@@ -69,14 +75,26 @@ class HttpCarrier:
                 detail = error.read()[:500].decode("utf-8", "replace")
                 if error.code < 500 and error.code != 429:
                     raise CarrierRejected(f"carrier {self.name} refused the shipment ({error.code}): {detail}") from error
-                if last_attempt:
-                    raise CarrierUnavailable(f"carrier {self.name} answered {error.code} "
-                                             f"after {attempt + 1} attempts") from error
+                if last_attempt or _retry_after(error) > self._backoff * 2**attempt:
+                    # Out of attempts, or asked to wait longer than we would: the queue retries it later.
+                    raise CarrierUnavailable(f"carrier {self.name} answered {error.code} after {attempt + 1} "
+                                             f"attempts (Retry-After: {error.headers.get('Retry-After')})") from error
                 log.warning("carrier answered %s; retrying (attempt %d)", error.code, attempt + 1)
             except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError, ValueError) as error:
                 if last_attempt:
                     raise CarrierUnavailable(f"carrier {self.name} unreachable after {attempt + 1} attempts: "
                                              f"{getattr(error, 'reason', None) or error!r}") from error
                 log.warning("carrier unreachable (%r); retrying (attempt %d)", error, attempt + 1)
-            time.sleep(self._backoff * 2**attempt)
+            time.sleep(self._backoff * 2**attempt * random.uniform(0.5, 1))  # jitter: retries of many don't align
         raise AssertionError("unreachable")
+
+
+def _retry_after(error: urllib.error.HTTPError) -> float:
+    """The seconds a 429/503 asks us to wait (Retry-After in seconds; an HTTP date counts as long)."""
+    value = (error.headers.get("Retry-After") or "").strip()
+    if not value:
+        return 0.0
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return float("inf")

@@ -9,11 +9,10 @@ The carrier contract (docs/architecture.md, "Fulfilment") is a small, common 3PL
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from storefront.orders.models import Order, OrderStatus
 
@@ -61,7 +60,7 @@ class TrackingUpdate(BaseModel):
     tracking_number: Annotated[str, Field(min_length=1, max_length=64)]
     reference: Identifier  # our order id, as we gave it when creating the shipment
     status: TrackingStatus
-    occurred_at: datetime
+    occurred_at: AwareDatetime  # the carrier's time of the event: updates are ordered by it
 
 
 class TrackingEvent(BaseModel):

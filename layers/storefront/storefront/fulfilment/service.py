@@ -3,8 +3,10 @@
     paid --(shipment created)--> fulfilling --(in_transit)--> shipped --(delivered)--> delivered
 
 Both halves are safe to repeat. The shipment is created with the order's idempotency key, so a message
-delivered twice (or a crash after the carrier answered) gets the same shipment back; tracking updates only
-ever move an order forward, so duplicates and late, out-of-order updates change nothing.
+delivered twice (or a crash after the carrier answered) gets the same shipment back. Tracking updates are
+ordered by the carrier's `occurred_at`: the newest one is what the order shows, an older one can only move
+the order's status on (which only ever moves forward), duplicates change nothing, and a delivered parcel's
+record is final.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from storefront.errors import StorefrontError
 from storefront.fulfilment.carriers import Carrier
@@ -22,7 +25,7 @@ from storefront.fulfilment.models import (
     TrackingStatus,
     TrackingUpdate,
 )
-from storefront.orders.models import Fulfilment, OrderStatus
+from storefront.orders.models import Fulfilment, OrderStatus, StoredOrder
 from storefront.orders.repository import Orders, TransitionRefused
 from storefront.webhooks import UnknownWebhookSender, parse_event, verify_signature
 
@@ -31,8 +34,10 @@ log = logging.getLogger("storefront.fulfilment")
 S = OrderStatus
 # The fulfilment part of an order's life, in order: tracking updates walk it forward, one step at a time.
 FULFILMENT_PATH = [S.PAID, S.FULFILLING, S.SHIPPED, S.DELIVERED]
-TRACKING_RANK = {TrackingStatus.EXCEPTION: -1, TrackingStatus.LABEL_CREATED: 0, TrackingStatus.IN_TRANSIT: 1,
-                 TrackingStatus.OUT_FOR_DELIVERY: 2, TrackingStatus.DELIVERED: 3}
+# A parcel's tracking statuses, in order (an exception can happen at any point, so it is first: never "further").
+TRACKING_SEQUENCE = [TrackingStatus.EXCEPTION, TrackingStatus.LABEL_CREATED, TrackingStatus.IN_TRANSIT,
+                     TrackingStatus.OUT_FOR_DELIVERY, TrackingStatus.DELIVERED]
+TRACKING_WRITE_ATTEMPTS = 5
 
 
 class UnknownOrder(Exception):
@@ -47,6 +52,12 @@ class NotYetFulfilling(StorefrontError):
     """A tracking update overtook our own record of the shipment: the carrier retries it a little later."""
 
     status, code, title = 409, "not_yet_fulfilling", "Order not yet fulfilling"
+
+
+class TrackingConflict(StorefrontError):
+    """Concurrent tracking updates kept overtaking this one: the carrier retries it a little later."""
+
+    status, code, title = 409, "tracking_conflict", "Tracking update conflict"
 
 
 class FulfilmentService:
@@ -96,43 +107,72 @@ class FulfilmentService:
         self._apply(event.id, event.data)
 
     def _apply(self, event_id: str, update: TrackingUpdate) -> None:
-        order = self._orders.get(update.reference)
-        if order is None or (order.shipment_id is not None and order.shipment_id != update.shipment_id):
-            # Redelivering cannot make it ours: acknowledge it, and leave a trace for a person.
-            log.error("tracking event %s names shipment %s of order %s, which has no such shipment",
-                      event_id, update.shipment_id, update.reference, extra={"order_id": update.reference})
-            return
-        if order.status not in FULFILMENT_PATH:
-            log.error("tracking event %s for order %s, which is %s", event_id, order.id, order.status,
-                      extra={"order_id": order.id})
-            return
-        if order.status == S.PAID or order.fulfilment is None:
-            raise NotYetFulfilling("The shipment is not recorded on the order yet; retry shortly.")
-        fulfilment = order.fulfilment.model_copy(update={"status": update.status}).model_dump(exclude_none=True)
+        # Each write expects the tracking time it read: of two concurrent updates, the one that writes second
+        # reads again and decides again, instead of overwriting a newer one.
+        for _ in range(TRACKING_WRITE_ATTEMPTS):
+            order = self._orders.get(update.reference)
+            if order is None or (order.shipment_id is not None and order.shipment_id != update.shipment_id):
+                # Redelivering cannot make it ours: acknowledge it, and leave a trace for a person.
+                log.error("tracking event %s names shipment %s of order %s, which has no such shipment",
+                          event_id, update.shipment_id, update.reference, extra={"order_id": update.reference})
+                return
+            if order.status not in FULFILMENT_PATH:
+                log.error("tracking event %s for order %s, which is %s", event_id, order.id, order.status,
+                          extra={"order_id": order.id})
+                return
+            if order.status == S.PAID or order.fulfilment is None:
+                raise NotYetFulfilling("The shipment is not recorded on the order yet; retry shortly.")
+            newer, target = _is_newer(update, order), _order_status(update, order)
+            if order.status == S.DELIVERED or (not newer and target == order.status):
+                log.info("tracking event %s (%s) is old news for order %s (%s)", event_id, update.status, order.id,
+                         order.status, extra={"order_id": order.id})
+                return
+            try:
+                self._record(order, update, newer, target)
+                return
+            except TransitionRefused:
+                continue  # another update wrote first: read again and decide again
+        raise TrackingConflict("Other tracking updates of this shipment are being applied; retry shortly.")
+
+    def _record(self, order: StoredOrder, update: TrackingUpdate, newer: bool, target: OrderStatus) -> None:
+        """The order walked forward to `target`, and, if the update is the newest news, its tracking status and
+        time recorded. An older update can still move the order on (in_transit after a newer exception means
+        shipped) without hiding the newer status. delivered may overtake in_transit, so the walk passes through
+        shipped and history and events stay complete; a crash part-way is finished by the carrier's retry."""
         if update.status == TrackingStatus.EXCEPTION:
             log.warning("carrier reports a problem with shipment %s of order %s", update.shipment_id, order.id,
                         extra={"order_id": order.id})
-        target = ORDER_STATUS_FOR.get(update.status, order.status)  # an exception leaves the order where it is
-        current = FULFILMENT_PATH.index(order.status)
-        if FULFILMENT_PATH.index(target) > current:
-            # delivered may overtake in_transit: walk through shipped, so history and events stay complete
-            for step in FULFILMENT_PATH[current + 1:FULFILMENT_PATH.index(target) + 1]:
-                try:
-                    self._orders.transition(order.id, step, self._clock(), fulfilment=fulfilment)
-                except TransitionRefused:
-                    pass  # a concurrent duplicate of this update made the move
-        elif target == order.status and _is_news(update.status, order.fulfilment.status):
-            try:  # news within the same order status (out_for_delivery while shipped, an exception)
-                self._orders.update_fields(order.id, condition_status={order.status}, fulfilment=fulfilment)
-            except TransitionRefused:
-                pass  # moved on meanwhile: the newer update wins
-        else:
-            log.info("tracking event %s (%s) is old news for order %s (%s)", event_id, update.status, order.id,
-                     order.status, extra={"order_id": order.id})
+        fields: dict[str, Any] = {}
+        if newer:
+            tracking = order.fulfilment.model_copy(update={"status": update.status})
+            fields = {"fulfilment": tracking.model_dump(exclude_none=True), "tracking_at": _stamp(update.occurred_at)}
+        expect = {"tracking_at": order.tracking_at and _stamp(order.tracking_at)}
+        current, goal = FULFILMENT_PATH.index(order.status), FULFILMENT_PATH.index(target)
+        if goal == current:  # news within the same order status: out_for_delivery while shipped, an exception
+            self._orders.update_fields(order.id, condition_status={order.status}, expect=expect, **fields)
+            return
+        for step in FULFILMENT_PATH[current + 1:goal + 1]:
+            self._orders.transition(order.id, step, self._clock(), expect=expect, **fields)
+            expect = {"tracking_at": fields.get("tracking_at", expect["tracking_at"])}
 
 
-def _is_news(update: TrackingStatus, recorded: str) -> bool:
-    """Whether an update within the same order status says something new: a step further, or a problem."""
-    if update == recorded:
+def _order_status(update: TrackingUpdate, order: StoredOrder) -> OrderStatus:
+    """The order status an update means; never backwards (a parcel back at the depot is still shipped)."""
+    meant = ORDER_STATUS_FOR.get(update.status, order.status)  # an exception says nothing about where it is
+    return max(meant, order.status, key=FULFILMENT_PATH.index)
+
+
+def _is_newer(update: TrackingUpdate, order: StoredOrder) -> bool:
+    """Whether the update is the parcel's newest news: after the newest one recorded, or at the same time (carriers'
+    clocks often tick in seconds) and a step further along. A duplicate is not."""
+    if order.tracking_at is None or update.occurred_at > order.tracking_at:
+        return True
+    if update.occurred_at < order.tracking_at:
         return False
-    return update == TrackingStatus.EXCEPTION or TRACKING_RANK[update] > TRACKING_RANK.get(TrackingStatus(recorded), -1)
+    recorded = TrackingStatus(order.fulfilment.status) if order.fulfilment else TrackingStatus.LABEL_CREATED
+    return TRACKING_SEQUENCE.index(update.status) > TRACKING_SEQUENCE.index(recorded)
+
+
+def _stamp(moment: datetime) -> str:
+    """How a tracking time is stored, and compared in conditions: ISO 8601 in UTC."""
+    return moment.astimezone(UTC).isoformat()

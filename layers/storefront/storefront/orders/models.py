@@ -117,6 +117,7 @@ class StoredOrder(Order):
 
     task_token: str | None = None  # Step Functions' token for WaitForPayment; never shown to clients
     shipment_id: str | None = None  # the carrier's id of the order's shipment; tracking updates must name it
+    tracking_at: datetime | None = None  # when the newest tracking update applied happened (the carrier's time)
 
     def public(self) -> Order:
-        return Order.model_validate(self.model_dump(exclude={"task_token", "shipment_id"}))
+        return Order.model_validate(self.model_dump(exclude={"task_token", "shipment_id", "tracking_at"}))

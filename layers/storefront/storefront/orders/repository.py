@@ -29,13 +29,19 @@ class TransitionRefused(Exception):
         self.order = order
 
 
+# Optimistic concurrency on the order's own attributes: write only if each still has the value read (None:
+# still absent); otherwise TransitionRefused, and the caller reads again.
+Expected = dict[str, Any]
+
+
 class Orders(Protocol):
     """What the workflow's steps, payments and fulfilment need of the orders table (OrderRepository is it)."""
 
     def get(self, order_id: str) -> StoredOrder | None: ...
-    def transition(self, order_id: str, to: OrderStatus, at: datetime, **fields: Any) -> StoredOrder: ...
+    def transition(self, order_id: str, to: OrderStatus, at: datetime, expect: Expected | None = None,
+                   **fields: Any) -> StoredOrder: ...
     def update_fields(self, order_id: str, condition_status: set[OrderStatus] | None = None,
-                      **fields: Any) -> StoredOrder: ...
+                      expect: Expected | None = None, **fields: Any) -> StoredOrder: ...
 
 
 class OrderRepository:
@@ -70,9 +76,10 @@ class OrderRepository:
                                      ConsistentRead=True).get("Item")
         return from_item(item)["order_id"] if item else None
 
-    def transition(self, order_id: str, to: OrderStatus, at: datetime, **fields: Any) -> StoredOrder:
-        """Move the order to `to` if ALLOWED_FROM permits, append it to history, set `fields`; all in one write.
-        TransitionRefused (with the current order) if the order is elsewhere: the caller decides if that is fine."""
+    def transition(self, order_id: str, to: OrderStatus, at: datetime, expect: Expected | None = None,
+                   **fields: Any) -> StoredOrder:
+        """Move the order to `to` if ALLOWED_FROM permits (and `expect` holds), append it to history, set `fields`;
+        all in one write. TransitionRefused (with the current order) if not: the caller decides if that is fine."""
         allowed = sorted(ALLOWED_FROM[to])
         names = {"#status": "status", "#history": "history", "#updated_at": "updated_at"}
         values: dict[str, Any] = {
@@ -90,11 +97,12 @@ class OrderRepository:
                 values[f":f{i}"] = value
                 sets.append(f"#f{i} = :f{i}")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
         try:
             response = self._client.update_item(
                 TableName=self._table, Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),
                 UpdateExpression=expression,
-                ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})",
+                ConditionExpression=condition + _expected(expect, names, values),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={k: _value(v) for k, v in values.items()},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -106,21 +114,24 @@ class OrderRepository:
             raise
         return _order(response["Attributes"])
 
-    def update_fields(self, order_id: str, condition_status: set[OrderStatus] | None = None, **fields: Any) -> StoredOrder:
-        """Set fields without a status change (payment details, the task token), optionally only in some statuses."""
+    def update_fields(self, order_id: str, condition_status: set[OrderStatus] | None = None,
+                      expect: Expected | None = None, **fields: Any) -> StoredOrder:
+        """Set fields without a status change (payment details, the task token, tracking), optionally only in
+        some statuses and only if `expect` holds."""
         names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":f{i}": _value(value) for i, value in enumerate(fields.values())}
+        values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(fields.values())}
         request: dict[str, Any] = {
             "TableName": self._table, "Key": key(pk=f"ORDER#{order_id}", sk="ORDER"),
             "UpdateExpression": "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
-            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "ReturnValues": "ALL_NEW",
+            "ExpressionAttributeNames": names, "ReturnValues": "ALL_NEW",
         }
         condition = "attribute_exists(pk)"
         if condition_status:
             names["#status"] = "status"
-            values.update({f":s{i}": {"S": s.value} for i, s in enumerate(sorted(condition_status))})
+            values.update({f":s{i}": s.value for i, s in enumerate(sorted(condition_status))})
             condition += f" AND #status IN ({', '.join(f':s{i}' for i in range(len(condition_status)))})"
-        request["ConditionExpression"] = condition
+        request["ConditionExpression"] = condition + _expected(expect, names, values)
+        request["ExpressionAttributeValues"] = {k: _value(v) for k, v in values.items()}
         try:
             return _order(self._client.update_item(**request)["Attributes"])
         except ClientError as error:
@@ -131,6 +142,19 @@ class OrderRepository:
     @staticmethod
     def _item(order: StoredOrder) -> dict[str, Any]:
         return to_item({"pk": f"ORDER#{order.id}", "sk": "ORDER", **order.model_dump(mode="json")})
+
+
+def _expected(expect: Expected | None, names: dict[str, str], values: dict[str, Any]) -> str:
+    """The condition `expect` adds (names and values go into the request's maps)."""
+    condition = ""
+    for i, (name, value) in enumerate((expect or {}).items()):
+        names[f"#e{i}"] = name
+        if value is None:
+            condition += f" AND attribute_not_exists(#e{i})"
+        else:
+            values[f":e{i}"] = value
+            condition += f" AND #e{i} = :e{i}"
+    return condition
 
 
 def _value(value: Any) -> dict[str, Any]:
