@@ -179,21 +179,18 @@ class _FixedPayment:
 
 
 class _FixedShipment:
-    """The carrier's answer for the demo fulfilling order: the shipment the sample tracking webhook names. The local
-    carrier, when running, holds it too, so its tracking page and POST /dev/shipments/<tracking number>/advance work."""
+    """The carrier's answer for the demo fulfilling order: the shipment the sample tracking webhook names, made by
+    the local carrier when it runs (so its tracking page and POST /dev/shipments/<tracking number>/advance work)."""
 
     def __init__(self, name: str, local: LocalCarrier | None) -> None:
         self.name = name
         self._local = local
 
     def create_shipment(self, request: ShipmentRequest, idempotency_key: str) -> Shipment:
-        base = self._local.url if self._local is not None else "https://carrier.example"
-        shipment = Shipment(id=DEMO_SHIPMENT_ID, status=TrackingStatus.LABEL_CREATED,
-                            tracking_number=DEMO_TRACKING_NUMBER, tracking_url=f"{base}/track/{DEMO_TRACKING_NUMBER}",
-                            reference=request.reference)
-        if self._local is not None:
-            at = datetime.now(UTC).isoformat(timespec="seconds")
-            parcel = request.model_dump(mode="json", include={"service", "recipient", "items"})
-            self._local.shipments[shipment.id] = {**shipment.model_dump(mode="json"), **parcel, "created_at": at,
-                                                  "history": [{"status": shipment.status.value, "at": at}]}
-        return shipment
+        if self._local is None:
+            return Shipment(id=DEMO_SHIPMENT_ID, status=TrackingStatus.LABEL_CREATED,
+                            tracking_number=DEMO_TRACKING_NUMBER, reference=request.reference,
+                            tracking_url=f"https://carrier.example/track/{DEMO_TRACKING_NUMBER}")
+        shipment, _ = self._local.create_shipment(request.model_dump(mode="json"), idempotency_key,
+                                                  shipment_id=DEMO_SHIPMENT_ID, tracking_number=DEMO_TRACKING_NUMBER)
+        return Shipment.model_validate(shipment)

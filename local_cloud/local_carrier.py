@@ -83,8 +83,9 @@ class LocalCarrier:
 
     # ---------------------------------------------------------------- the API
 
-    def create_shipment(self, body: dict[str, Any], idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
-        """POST /v1/shipments; returns (shipment, replayed)."""
+    def create_shipment(self, body: dict[str, Any], idempotency_key: str | None, *, shipment_id: str | None = None,
+                        tracking_number: str | None = None) -> tuple[dict[str, Any], bool]:
+        """POST /v1/shipments; returns (shipment, replayed). The demo data fixes the ids its samples name."""
         if not idempotency_key:
             raise CarrierApiError(400, "idempotency_key_required", "Send an Idempotency-Key header.")
         missing = [name for name in REQUIRED_FIELDS if not body.get(name)]
@@ -97,8 +98,8 @@ class LocalCarrier:
                     raise CarrierApiError(409, "idempotency_key_reused",
                                           "This Idempotency-Key was used with a different request.")
                 return deepcopy(self.shipments[shipment_id]), True
-            shipment_id = "shp_" + _random(string.ascii_letters + string.digits, 20)
-            tracking_number = "LC" + _random(string.digits, 12)
+            shipment_id = shipment_id or "shp_" + _random(string.ascii_letters + string.digits, 20)
+            tracking_number = tracking_number or "LC" + _random(string.digits, 12)
             shipment = {
                 "id": shipment_id, "status": "label_created", "reference": body["reference"],
                 "service": body["service"], "tracking_number": tracking_number,
