@@ -284,13 +284,15 @@ class StreamPoller:
         self._pending: list[dict[str, Any]] = []  # read from the stream, not yet processed successfully
         self._attempts = 0
         self._iterator: str | None = None
+        self._shard_id: str | None = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"stream-{function.logical_id}", daemon=True)
 
     def start(self) -> None:
         shard = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"][0]
+        self._shard_id = shard["ShardId"]
         self._iterator = self._streams.get_shard_iterator(
-            StreamArn=self._stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            StreamArn=self._stream_arn, ShardId=self._shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
         self._thread.start()
 
     def stop(self) -> None:
@@ -339,6 +341,7 @@ class StreamPoller:
             self._sqs.send_message(QueueUrl=self._on_failure, MessageBody=json.dumps({
                 "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self._function.arn},
                 "DDBStreamBatchInfo": {"streamArn": self._stream_arn, "batchSize": 1,
+                                       **({"shardId": self._shard_id} if self._shard_id else {}),
                                        "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
                                        "endSequenceNumber": record["dynamodb"]["SequenceNumber"]},
             }))
