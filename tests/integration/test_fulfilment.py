@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,18 +24,10 @@ from storefront.fulfilment.models import ShipmentRequest
 from storefront.orders.models import HistoryEntry, OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
 from storefront.webhooks.signatures import sign
+from tests.waiting import wait_until
 
 ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
            "country": "DE"}
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-    return result
 
 
 class Fulfilment:

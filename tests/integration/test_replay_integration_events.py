@@ -8,7 +8,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,17 +23,9 @@ from storefront.integration_events import IntegrationEvent, PublishFailed
 from storefront.inventory.repository import InventoryRepository
 from storefront.orders.models import HistoryEntry, OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
+from tests.waiting import wait_until
 
 FUNCTION = "IntegrationEventsFunction"
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-    return result
 
 
 def statuses(output: str) -> list[str]:
