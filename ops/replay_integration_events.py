@@ -94,8 +94,8 @@ def read_batch(streams: Any, info: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _shard_holding(streams: Any, stream_arn: str, sequence_number: int) -> str:
-    """The shard whose range holds the sequence number, for failure records that do not name it
-    (Lambda's do; the local cloud's stand-in does not)."""
+    """The shard whose range holds the sequence number, for a failure record that does not name it (Lambda's
+    and the local cloud's do; a hand-made one may not)."""
     request: dict[str, Any] = {"StreamArn": stream_arn}
     while True:
         description = streams.describe_stream(**request)["StreamDescription"]
