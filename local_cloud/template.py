@@ -23,7 +23,7 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if suffix == "GetAtt":
@@ -68,7 +68,29 @@ class Template:
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
-        return self.data["Resources"]
+        """The resources this stack has: those whose `Condition` is false do not exist, as in CloudFormation."""
+        return {lid: r for lid, r in self.data["Resources"].items() if "Condition" not in r or self.condition(r["Condition"])}
+
+    def condition(self, name: str) -> bool:
+        """A named condition of the template's Conditions section, evaluated with the stack's parameters."""
+        return bool(self._evaluate(self.data.get("Conditions", {})[name]))
+
+    def _evaluate(self, value: Any) -> Any:
+        """A condition function (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition) or a value to resolve."""
+        if isinstance(value, dict) and len(value) == 1:
+            (name, arg), = value.items()
+            if name == "Condition":
+                return self.condition(arg)
+            if name == "Fn::Equals":
+                left, right = (self._evaluate(v) for v in arg)
+                return str(left) == str(right)
+            if name == "Fn::Not":
+                return not self._evaluate(arg[0])
+            if name == "Fn::And":
+                return all(self._evaluate(v) for v in arg)
+            if name == "Fn::Or":
+                return any(self._evaluate(v) for v in arg)
+        return self.resolve(value)
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {lid: r for lid, r in self.resources.items() if r["Type"] == resource_type}
@@ -106,14 +128,26 @@ class Template:
     # ---------------------------------------------------------------- intrinsics
 
     def resolve(self, value: Any) -> Any:
+        """`value` with every intrinsic function resolved; `!Ref AWS::NoValue` removes its key or list item."""
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [r for r in (self.resolve(v) for v in value) if r is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             (name, arg), = value.items()
+            if name == "Ref" and arg == "AWS::NoValue":
+                return _NO_VALUE
             if name == "Ref":
                 return self._ref(arg)
+            if name == "Fn::If":
+                condition, if_true, if_false = arg
+                return self.resolve(if_true if self.condition(condition) else if_false)
+            if name == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(self.resolve(index))]
+            if name == "Fn::Split":
+                delimiter, text = arg
+                return str(self.resolve(text)).split(delimiter)
             if name == "Fn::GetAtt":
                 logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
                 return self._physical(logical_id)[attribute]
@@ -122,9 +156,10 @@ class Template:
             if name == "Fn::Join":
                 delimiter, parts = arg
                 return delimiter.join(str(p) for p in self.resolve(parts))
-            if name == "Fn::If" or name.startswith("Fn::"):
+            if name.startswith("Fn::"):
                 raise NotImplementedError(f"the local cloud does not resolve {name} yet")
-        return {k: self.resolve(v) for k, v in value.items()}
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
 
     def _pseudo(self, name: str) -> str | None:
         return {
@@ -163,6 +198,9 @@ class Template:
             return ",".join(resolved) if isinstance(resolved, list) else str(resolved)
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+
+_NO_VALUE = object()  # what `!Ref AWS::NoValue` resolves to, before its key or item is dropped
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

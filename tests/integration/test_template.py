@@ -109,7 +109,7 @@ def _strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 def _policy_statements(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
     """(owner, statement) for every inline IAM statement: SAM Policies and plain IAM resources alike."""
-    for logical_id, resource in template.resources.items():
+    for logical_id, resource in template.data["Resources"].items():
         props = resource.get("Properties", {})
         documents: list[Any] = []
         if resource["Type"] in {"AWS::Serverless::Function", "AWS::Serverless::StateMachine"}:
@@ -238,7 +238,7 @@ def test_tables_are_protected_and_on_demand(template: Template) -> None:
 
 def test_function_policy_templates_name_their_resources(template: Template) -> None:
     for logical_id in _functions(template) | template.of_type("AWS::Serverless::StateMachine"):
-        props = template.resources[logical_id]["Properties"]
+        props = template.data["Resources"][logical_id]["Properties"]
         assert "Role" not in props or "Policies" not in props, f"{logical_id}: Role and Policies together"
         for policy in _as_list(props.get("Policies", [])):
             if isinstance(policy, str):
@@ -256,7 +256,7 @@ def test_function_policy_templates_name_their_resources(template: Template) -> N
                 )
                 target = _ref_target(value)
                 if target is not None:
-                    assert target in template.resources or target in template.data.get("Parameters", {}), (
+                    assert target in template.data["Resources"] or target in template.data.get("Parameters", {}), (
                         f"{logical_id}: {name}.{argument} refers to unknown {target}"
                     )
 
@@ -279,7 +279,7 @@ def test_inline_statements_are_least_privilege(template: Template) -> None:
             else:
                 assert _is_intrinsic(resource), f"{owner}: {resource!r}"
                 target = _ref_target(resource)
-                assert target is None or target in template.resources, f"{owner}: unknown resource {target}"
+                assert target is None or target in template.data["Resources"], f"{owner}: unknown resource {target}"
 
 
 def test_event_source_mappings_are_explicit(template: Template) -> None:
@@ -296,16 +296,16 @@ def test_event_source_mappings_are_explicit(template: Template) -> None:
         props = mapping["Properties"]
         function = _ref_target(props["FunctionName"])
         source = _ref_target(props["EventSourceArn"])
-        assert function in template.resources and source in template.resources, f"{logical_id}: {props}"
+        assert function in template.data["Resources"] and source in template.data["Resources"], f"{logical_id}: {props}"
         assert props.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], f"{logical_id}: partial failures"
         granted = [s for owner, s in statements if owner == function
                    and source in json.dumps(s.get("Resource"))]
         assert granted, f"{logical_id}: {function} has no statement naming {source}"
-        if template.resources[source]["Type"] == "AWS::SQS::Queue":
+        if template.data["Resources"][source]["Type"] == "AWS::SQS::Queue":
             timeout = int(template.function_properties(function).get("Timeout", 3))
-            visibility = int(template.resources[source]["Properties"]["VisibilityTimeout"])
+            visibility = int(template.data["Resources"][source]["Properties"]["VisibilityTimeout"])
             assert visibility >= 6 * timeout, f"{source}: visibility {visibility}s < 6 x {function}'s {timeout}s"
-            assert "RedrivePolicy" in template.resources[source]["Properties"], f"{source}: no DLQ"
+            assert "RedrivePolicy" in template.data["Resources"][source]["Properties"], f"{source}: no DLQ"
         else:
             assert "OnFailure" in props.get("DestinationConfig", {}), f"{logical_id}: stream records need a DLQ"
 
@@ -315,7 +315,7 @@ def test_the_fulfilment_function_has_time_for_a_whole_batch(template: Template) 
     leaves untried whatever might not (test_fulfilment.py)."""
     from storefront.fulfilment.carriers import HttpCarrier
 
-    mapping = template.resources["FulfilmentQueueMapping"]["Properties"]
+    mapping = template.data["Resources"]["FulfilmentQueueMapping"]["Properties"]
     timeout = int(template.function_properties("FulfilmentFunction")["Timeout"])
     seconds_per_message = HttpCarrier("any", "https://carrier.example", str).longest_call_seconds + 2  # as app.py
     assert timeout >= int(mapping["BatchSize"]) * seconds_per_message, (timeout, mapping["BatchSize"])

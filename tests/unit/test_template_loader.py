@@ -55,7 +55,9 @@ def test_intrinsics(template: Template) -> None:
 
 def test_unresolvable_intrinsics_fail_loudly(template: Template) -> None:
     with pytest.raises(NotImplementedError):
-        template.resolve({"Fn::If": ["C", 1, 2]})
+        template.resolve({"Fn::GetAZs": ""})
+    with pytest.raises(KeyError):
+        template.resolve({"Fn::If": ["NoSuchCondition", 1, 2]})
     with pytest.raises(KeyError):
         template.resolve({"Ref": "NotCreatedYet"})
 
@@ -72,3 +74,45 @@ def test_routes_are_the_http_api_events(template: Template) -> None:
     [route] = template.routes()
     assert (route.method, route.path, route.function, route.route_key) == ("GET", "/things/{id}", "Fn",
                                                                             "GET /things/{id}")
+
+
+CONDITIONAL = """
+Parameters:
+  Stage: { Type: String, Default: dev }
+  Email: { Type: String, Default: "" }
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+  HasEmail: !Not [!Equals [!Ref Email, ""]]
+  ProdWithEmail: !And [!Condition IsProd, !Condition HasEmail]
+  ProdOrEmail: !Or [!Condition IsProd, !Condition HasEmail]
+Resources:
+  Always: { Type: AWS::SNS::Topic, Properties: { TopicName: !If [IsProd, prod-topic, !Ref AWS::NoValue] } }
+  OnlyInProd: { Type: AWS::SNS::Topic, Condition: IsProd, Properties: {} }
+  Listy:
+    Type: AWS::SNS::Topic
+    Properties:
+      Items: [a, !If [HasEmail, !Ref Email, !Ref AWS::NoValue], !Select [1, !Split [",", "x,y,z"]]]
+"""
+
+
+@pytest.mark.parametrize(("overrides", "present", "conditions"), [
+    ({}, {"Always", "Listy"}, {"IsProd": False, "HasEmail": False, "ProdWithEmail": False, "ProdOrEmail": False}),
+    ({"Stage": "prod"}, {"Always", "Listy", "OnlyInProd"},
+     {"IsProd": True, "HasEmail": False, "ProdWithEmail": False, "ProdOrEmail": True}),
+    ({"Stage": "prod", "Email": "a@b.c"}, {"Always", "Listy", "OnlyInProd"},
+     {"IsProd": True, "HasEmail": True, "ProdWithEmail": True, "ProdOrEmail": True}),
+])
+def test_conditions_decide_which_resources_exist(overrides: dict[str, str], present: set[str],
+                                                 conditions: dict[str, bool]) -> None:
+    template = Template(load_yaml(CONDITIONAL), parameter_overrides=overrides)
+    assert set(template.resources) == present
+    assert {name: template.condition(name) for name in conditions} == conditions
+
+
+def test_fn_if_and_no_value_drop_keys_and_items() -> None:
+    dev = Template(load_yaml(CONDITIONAL))
+    assert dev.resolve(dev.resources["Always"]["Properties"]) == {}
+    assert dev.resolve(dev.resources["Listy"]["Properties"]) == {"Items": ["a", "y"]}
+    prod = Template(load_yaml(CONDITIONAL), parameter_overrides={"Stage": "prod", "Email": "a@b.c"})
+    assert prod.resolve(prod.resources["Always"]["Properties"]) == {"TopicName": "prod-topic"}
+    assert prod.resolve(prod.resources["Listy"]["Properties"]) == {"Items": ["a", "a@b.c", "y"]}
