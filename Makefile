@@ -36,13 +36,16 @@ setup: $(VENV)/.installed
 dev: setup
 	exec $(PY) -m local_cloud serve
 
+# Tests run in parallel, one local cloud per worker (pytest-xdist); the ten slowest are listed at the end.
+TEST_WORKERS ?= auto
+
 test: setup
 	scripts/install-chromium  # the browser tests drive Debian's chromium; installed here when missing
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --durations=10
 
 test-fast: setup
 	scripts/install-chromium
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 invoke: setup
 	@test -n "$(FUNCTION)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<events/...json>"; exit 2; }

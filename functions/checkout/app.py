@@ -1,5 +1,6 @@
 """Checkout function: POST /checkout (idempotent; starts the order workflow) and GET /orders/{order_id}."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -11,11 +12,10 @@ from storefront.cart.repository import CartRepository
 from storefront.cart.service import CartService
 from storefront.catalog.repository import CatalogRepository
 from storefront.config import CheckoutSettings
-from storefront.errors import StorefrontError
 from storefront.http import create_app, problem_responses
-from storefront.idempotency import IdempotencyStore, StoredResponse, request_hash
+from storefront.idempotency import IdempotencyStore, StoredResponse, request_hash, require_key
 from storefront.inventory.repository import InventoryRepository
-from storefront.observability import http_handler
+from storefront.observability import http_handler, milliseconds
 from storefront.orders.models import CheckoutRequest, Order
 from storefront.orders.repository import OrderRepository
 from storefront.orders.service import CheckoutService
@@ -39,10 +39,6 @@ idempotency = IdempotencyStore(dynamodb, settings.orders_table, ttl_seconds=sett
 app = create_app("Storefront checkout", "Idempotent checkout and order status.")
 
 
-class IdempotencyKeyRequired(StorefrontError):
-    status, code, title = 400, "idempotency_key_required", "Idempotency-Key required"
-
-
 @app.post("/checkout", status_code=202, response_model=Order,
           responses={200: {"model": Order, "description": "The cart was already checked out: its order"},
                      **problem_responses(400, 404, 409, 413, 422, 500)})
@@ -50,18 +46,14 @@ def checkout(
     body: CheckoutRequest,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> Response:
-    if idempotency_key is None:
-        raise IdempotencyKeyRequired("Send an Idempotency-Key header (a fresh random value per checkout attempt).")
-    body_hash = request_hash(body.model_dump(mode="json"))
-    replay = idempotency.claim("checkout", idempotency_key, body_hash)
-    if replay is None:
-        try:
-            order, created = service.checkout(body)
-        except Exception:
-            idempotency.release("checkout", idempotency_key)  # nothing happened worth replaying: allow a retry
-            raise
-        replay = StoredResponse(status=202 if created else 200, body=order.model_dump_json())
-        idempotency.complete("checkout", idempotency_key, replay)
+    def place_order() -> StoredResponse:
+        started = time.perf_counter()
+        order, created = service.checkout(body)
+        milliseconds("CheckoutLatency", (time.perf_counter() - started) * 1000)
+        return StoredResponse(status=202 if created else 200, body=order.model_dump_json())
+
+    replay = idempotency.run("checkout", require_key(idempotency_key), request_hash(body.model_dump(mode="json")),
+                             place_order)
     order_id = Order.model_validate_json(replay.body).id
     return Response(replay.body, status_code=replay.status, media_type="application/json",
                     headers={"Location": f"/orders/{order_id}", "Cache-Control": "no-store"})

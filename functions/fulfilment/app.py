@@ -18,7 +18,7 @@ from storefront.fulfilment.carriers import HttpCarrier
 from storefront.fulfilment.models import FulfilmentRequest
 from storefront.fulfilment.service import FulfilmentService
 from storefront.http import create_app, problem_responses
-from storefront.observability import http_handler
+from storefront.observability import asgi, lambda_handler
 from storefront.orders.repository import OrderRepository
 from storefront.secrets import get_secret
 from storefront.webhooks import WebhookReceipt
@@ -79,15 +79,13 @@ def fulfil(record: SQSRecord, lambda_context: Any) -> None:
     logger.info("fulfilment", extra={"order_id": order_id, "outcome": outcome, "receive_count": receive_count})
 
 
-@logger.inject_lambda_context
-def consume_queue(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=fulfil, processor=processor, context=context)
+http = asgi(app)
 
 
-http = http_handler(app, logger)
-
-
-def handler(event: Any, context: Any) -> Any:
+def route(event: Any, context: Any) -> Any:
     if isinstance(event, dict) and "Records" in event:
-        return consume_queue(event, context)
+        return process_partial_response(event=event, record_handler=fulfil, processor=processor, context=context)
     return http(event, context)
+
+
+handler = lambda_handler(route, logger, correlation_id_path="requestContext.requestId")

@@ -12,14 +12,14 @@ from aws_lambda_powertools import Logger
 
 from storefront.config import IntegrationEventsSettings
 from storefront.integration_events import EventBridgePublisher, events_for
+from storefront.observability import lambda_handler
 
 settings = IntegrationEventsSettings.from_env()
 logger = Logger()
 publisher = EventBridgePublisher(boto3.client("events"), settings.event_bus_name)
 
 
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for record in event["Records"]:
         try:
             events = events_for(record)
@@ -31,3 +31,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         for published in events:
             logger.info("integration event", extra={"type": published.type, "event_id": published.detail["event_id"]})
     return {"batchItemFailures": []}
+
+
+handler = lambda_handler(publish, logger)

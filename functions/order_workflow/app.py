@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, Field
 
 from storefront.config import OrderWorkflowSettings
+from storefront.observability import lambda_handler
 from storefront.orders.models import OrderStatus, Reason
 from storefront.orders.repository import OrderRepository
 from storefront.orders.service import OrderSteps
@@ -28,10 +29,11 @@ class Step(BaseModel):
     reason: Reason | None = None
 
 
-
-@logger.inject_lambda_context
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
     step = Step.model_validate(event)
     result = steps.move(step.order_id, MOVES[step.action], step.reason)
     logger.info("order step", extra={"order_id": step.order_id, "action": step.action, **result})
     return result
+
+
+handler = lambda_handler(run_step, logger, correlation_id_path="order_id")

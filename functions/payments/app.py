@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from storefront.config import PaymentsSettings
 from storefront.http import create_app, problem_responses
-from storefront.observability import http_handler
+from storefront.observability import asgi, lambda_handler
 from storefront.orders.repository import OrderRepository
 from storefront.webhooks import WebhookReceipt
 from storefront.payments.providers import StepFunctionsWorkflow, StripeProvider
@@ -73,7 +73,6 @@ class AwaitPaymentTask(BaseModel):
     task_token: str
 
 
-@logger.inject_lambda_context(correlation_id_path="order_id")
 def run_task(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     action, arguments = event["action"], {k: v for k, v in event.items() if k != "action"}
     if action == "create_payment":
@@ -86,10 +85,14 @@ def run_task(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     raise ValueError(f"unknown action {action!r}")
 
 
-http = http_handler(app, logger)
+http = asgi(app)
 
 
-def handler(event: Any, context: Any) -> Any:
+def route(event: Any, context: Any) -> Any:
     if isinstance(event, dict) and "action" in event:
         return run_task(event, context)
     return http(event, context)
+
+
+# Tasks are correlated by their order id (also the workflow's execution name), webhooks by the request id.
+handler = lambda_handler(route, logger, correlation_id_path="order_id || requestContext.requestId")

@@ -15,6 +15,7 @@ from storefront.config import StockSettings
 from storefront.inventory.models import parse_stock_request
 from storefront.inventory.repository import InventoryRepository
 from storefront.inventory.service import StockService
+from storefront.observability import lambda_handler
 
 settings = StockSettings.from_env()
 logger = Logger()
@@ -22,11 +23,13 @@ dynamodb = boto3.client("dynamodb")
 service = StockService(InventoryRepository(dynamodb, settings.inventory_table))
 
 
-# The order id is the workflow's execution name too: it ties these log lines to the order's other functions.
-@logger.inject_lambda_context(correlation_id_path="order_id")
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def move_stock(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse_stock_request(event)
     outcome = service.handle(request)
     logger.info("stock movement", extra={"action": request.action, "outcome": outcome.outcome,
                                          "lines": len(request.lines)})
     return outcome.to_payload()
+
+
+# The order id is the workflow's execution name too: it ties these log lines to the order's other functions.
+handler = lambda_handler(move_stock, logger, correlation_id_path="order_id")

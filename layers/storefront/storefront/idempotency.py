@@ -1,7 +1,7 @@
 """Idempotency keys, as Stripe's API has them, on DynamoDB.
 
-The first request with a key claims it (a conditional put, status in_progress) and its response is stored
-when it completes. Later requests with that key get, depending on the record:
+`IdempotencyStore.run(scope, key, body_hash, operation)` is the one way to make a request idempotent: the first
+request with a key claims it (a conditional put, status in_progress), runs the operation, and stores its response. Later requests with that key get, depending on the record:
   same body, completed      -> the stored response, again
   same body, in progress    -> 409 request_in_progress (unless its lock expired: the first one crashed)
   another body              -> 422 idempotency_key_reused
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,17 @@ from botocore.exceptions import ClientError
 
 from storefront.dynamodb import from_item, key, to_item
 from storefront.errors import StorefrontError
+
+
+class IdempotencyKeyRequired(StorefrontError):
+    status, code, title = 400, "idempotency_key_required", "Idempotency-Key required"
+
+
+def require_key(header: str | None) -> str:
+    """The request's Idempotency-Key header; 400 idempotency_key_required without one."""
+    if header is None:
+        raise IdempotencyKeyRequired("Send an Idempotency-Key header (a fresh random value per attempt).")
+    return header
 
 
 class KeyReused(StorefrontError):
@@ -51,6 +63,21 @@ class IdempotencyStore:
         self._table = table_name
         self._ttl = ttl_seconds
         self._lock = lock_seconds  # longer than the function's timeout: a live request never loses its claim
+
+    def run(self, scope: str, idempotency_key: str, body_hash: str,
+            operation: Callable[[], StoredResponse]) -> StoredResponse:
+        """The response of the first request with this key (replayed), or `operation()`'s, stored for the next.
+        If the operation raises, the claim is given back: nothing happened worth replaying, so a retry may run."""
+        replay = self.claim(scope, idempotency_key, body_hash)
+        if replay is not None:
+            return replay
+        try:
+            response = operation()
+        except Exception:
+            self.release(scope, idempotency_key)
+            raise
+        self.complete(scope, idempotency_key, response)
+        return response
 
     def claim(self, scope: str, idempotency_key: str, body_hash: str) -> StoredResponse | None:
         """Claim the key for this request (None), or return the response of the completed earlier one."""

@@ -23,6 +23,7 @@ from storefront.inventory.models import (
     ReserveRequest, ShortLine, StockLevel, StockOutcome,
 )
 from storefront.inventory.repository import InventoryRepository, MovementRefused, StockContention, backoff
+from storefront.observability import count
 
 # A refused write that the stored lines do not explain means stock changed between the write and the read
 # (a release freed units): try again a few times, then report contention.
@@ -64,6 +65,7 @@ class StockService:
                     return StockOutcome(outcome="reserved")  # an earlier attempt reserved them
                 short = self._short_lines(quantities, self._inventory.levels(quantities))
                 if short:
+                    count("StockReservationsRejected")
                     return StockOutcome(outcome="rejected", reason=Rejection(
                         detail="Not enough stock: " + "; ".join(
                             f"{s.sku} ({s.requested} requested, {s.available} available)" for s in short) + ".",

@@ -10,10 +10,15 @@ from typing import Any
 
 from storefront.cart.service import CartService
 from storefront.errors import NotFound, ValidationFailed
+from storefront.observability import count
 from storefront.orders.models import CheckoutRequest, Order, OrderStatus, Reason, StoredOrder
 from storefront.orders.repository import CartAlreadyOrdered, OrderRepository, TransitionRefused
 from storefront.orders.workflow import OrderWorkflow
 
+# The workflow's status moves, as business metrics (orders placed are counted at checkout).
+ORDER_ENDED_METRICS = {OrderStatus.PAID: "OrdersPaid", OrderStatus.REJECTED: "OrdersRejected",
+                       OrderStatus.PAYMENT_FAILED: "OrdersPaymentFailed", OrderStatus.EXPIRED: "OrdersExpired",
+                       OrderStatus.CANCELLED: "OrdersCancelled"}
 ORDER_ID_BYTES = 24  # 192 random bits: order ids are capabilities (and valid execution names)
 
 
@@ -55,6 +60,7 @@ class CheckoutService:
         except CartAlreadyOrdered as race:  # a concurrent checkout of the same cart won
             return self._existing(race.order_id), False
         self._workflow.start(order.id, _stock_lines(order))
+        count("OrdersPlaced")
         return order.public(), True
 
     def get(self, order_id: str) -> Order:
@@ -93,4 +99,5 @@ class OrderSteps:
                 raise NotFound(f"order {order_id} does not exist") from refused
             # Already there (a retried step), or moved on by something else: either way, nothing to do.
             return {"status": refused.order.status.value, "changed": False}
+        count(ORDER_ENDED_METRICS[to])
         return {"status": order.status.value, "changed": True}

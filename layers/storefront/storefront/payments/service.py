@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from storefront.observability import count
 from storefront.orders.models import OrderStatus, Payment, StoredOrder
 from storefront.orders.repository import Orders, TransitionRefused
 from storefront.payments.models import HANDLED_EVENT_TYPES, SUCCEEDED, EventEnvelope, PaymentIntentEvent
@@ -143,6 +144,7 @@ class PaymentsService:
             return
         if order.status != OrderStatus.AWAITING_PAYMENT or (order.payment and order.payment.status == "succeeded"):
             return  # out of order: a failed attempt reported after the payment succeeded changes nothing
+        count("PaymentsDeclined")
         updated = self._set_payment_status(order, "failed")
         if updated is not None and updated.task_token:
             error = event.intent.last_payment_error

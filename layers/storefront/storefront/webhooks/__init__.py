@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from storefront.errors import StorefrontError
+from storefront.observability import count
 from storefront.webhooks import signatures
 
 log = logging.getLogger("storefront.webhooks")
@@ -42,6 +43,7 @@ def verify_signature(payload: bytes, header: str | None, secrets: Iterable[str],
         signatures.verify(payload, header, secrets)
     except signatures.InvalidSignature as error:
         log.warning("%s webhook rejected: %s", sender, error)
+        count("WebhookSignaturesInvalid")  # a spike means a wrong webhook secret (or someone probing)
         raise InvalidWebhookSignature(f"The {header_name} header does not prove this body came from the "
                                       f"{sender}.") from error
 
