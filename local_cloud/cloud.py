@@ -36,7 +36,7 @@ NOT_EMULATED = {
     "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
 }
 LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-lambda"
-# The local payment provider (local_cloud/fake_payments.py): its API key, and the webhook secret ../shared/API.md gives.
+# The local payment provider (local_cloud/fake_payments.py): its API key, and the webhook secret docs/api.md gives.
 LOCAL_PAYMENT_API_KEY = "sk_test_local_cloud"
 DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"
 # The local carrier (local_cloud/local_carrier.py): its API key and webhook secret.

@@ -1,4 +1,4 @@
-"""Cart shapes: requests, the Cart the API returns (../shared/API.md, "Cart"), and what is stored."""
+"""Cart shapes: requests, the Cart the API returns (docs/api.md, "Cart"), and what is stored."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Catalog shapes, exactly as ../shared/API.md publishes them."""
+"""Catalog shapes, exactly as docs/api.md publishes them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Orders: the shapes the API returns (../shared/API.md, "Checkout and orders") and the status rules.
+"""Orders: the shapes the API returns (docs/api.md, "Checkout and orders") and the status rules.
 
 Status only moves forward. ALLOWED_FROM says, for each status, the statuses an order may enter it from;
 every write checks it with a DynamoDB condition, so a late or duplicated event can never move an order back.

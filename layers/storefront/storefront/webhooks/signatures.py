@@ -1,4 +1,4 @@
-"""Webhook signatures, Stripe's scheme (../shared/API.md, "Payment webhooks"), which the carrier API shares.
+"""Webhook signatures, Stripe's scheme (docs/api.md, "Payment webhooks"), which the carrier API shares.
 
     Stripe-Signature (or Carrier-Signature): t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>[,v1=...]
 
