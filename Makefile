@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-.PHONY: help setup dev test test-fast invoke lint build bench clean
+.PHONY: help setup dev test test-fast fuzz invoke lint build bench clean
 
 help:
 	@echo "make dev      run the whole storefront locally (local cloud + demo data) on http://127.0.0.1:$${PORT:-3000}"
@@ -47,9 +47,15 @@ test-fast: setup
 	scripts/install-chromium
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
-invoke: setup
-	@test -n "$(FUNCTION)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<events/...json>"; exit 2; }
-	$(PY) -m local_cloud invoke $(FUNCTION) $(if $(EVENT),--event $(EVENT))
+# The OpenAPI fuzz at random, for longer than `make test` runs it (which uses fixed examples).
+fuzz: setup
+	STOREFRONT_FUZZ_RANDOM=1 STOREFRONT_FUZZ_EXAMPLES=$${STOREFRONT_FUZZ_EXAMPLES:-500} $(PY) -m pytest -n $(TEST_WORKERS) tests/e2e/test_fuzz_openapi.py
+
+# Only the function's result reaches stdout (pipe it to jq); logs, the REPORT line and any setup go to stderr.
+invoke:
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<events/...json> [DECODE_BODY=1]" >&2; exit 2; }
+	@$(MAKE) --no-print-directory setup >&2
+	@$(PY) -m local_cloud invoke $(FUNCTION) --event $(EVENT) $(if $(DECODE_BODY),--decode-body)
 
 lint: setup
 	$(VENV)/bin/cfn-lint template.yaml

@@ -48,7 +48,7 @@ class LocalCloud:
     def __init__(self, template_path: Path = TEMPLATE_PATH, *, stack_name: str = "storefront-local",
                  parameter_overrides: dict[str, str] | None = None, secret_values: dict[str, str] | None = None,
                  moto_port: int = 0, region: str = "us-east-1", poll_queues: bool = True,
-                 carrier_step_seconds: float | None = None) -> None:
+                 carrier_step_seconds: float | None = None, function_log_level: str | None = None) -> None:
         self.template_path = template_path
         self.template = Template.load(template_path, stack_name=stack_name, region=region,
                                       parameter_overrides=dict(parameter_overrides or {}))
@@ -64,6 +64,9 @@ class LocalCloud:
         self.payments: Any = None  # the local payment provider, when the template takes one
         self.carrier: Any = None  # the local carrier, when the template takes one
         self._carrier_step_seconds = carrier_step_seconds  # None: tracking updates only when asked for
+        # POWERTOOLS_LOG_LEVEL wins over the template's LOG_LEVEL: `make dev` keeps the functions' JSON logs below
+        # WARNING out of the way unless the developer asks for them (LOCAL_CLOUD_LOG_LEVEL=INFO).
+        self._function_log_level = function_log_level
         self._saved_environ: dict[str, str | None] = {}
         self.endpoint_url = ""
 
@@ -320,6 +323,10 @@ class LocalCloud:
     def _function(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("FunctionName"))
         environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+        if self._function_log_level:
+            environment["POWERTOOLS_LOG_LEVEL"] = self._function_log_level.upper()
+            if logging.getLevelName(self._function_log_level.upper()) > logging.INFO:
+                environment["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF blobs are log lines too (INFO shows them)
         arn = self.client("lambda").create_function(
             FunctionName=name, Runtime=props["Runtime"], Role=LAMBDA_ROLE, Handler=props["Handler"],
             Code={"ZipFile": _EMPTY_ZIP}, Timeout=int(props.get("Timeout", 3)),

@@ -331,7 +331,12 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             started = time.perf_counter()
-            length = int(self.headers.get("Content-Length") or 0)
+            declared = (self.headers.get("Content-Length") or "").strip() or "0"
+            if not declared.isdigit():  # API Gateway refuses it before routing
+                self._reply(400, [JSON], b'{"message":"Bad Request"}')
+                self.close_connection = True
+                return
+            length = int(declared)
             if length > MAX_BODY_BYTES:
                 self._reply(413, [JSON], b'{"message":"Request Entity Too Large"}')
                 self.close_connection = True
