@@ -22,7 +22,9 @@ from pathlib import Path
 from playwright.sync_api import ConsoleMessage, Page, Route
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's (scripts/install-chromium), never one Playwright downloads
+# Debian's chromium (scripts/install-chromium installs it where apt-get exists); elsewhere (macOS, say) the script
+# downloads Playwright's own chromium instead, which the browser fixture then uses.
+CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
 WEB = ROOT / "web"
