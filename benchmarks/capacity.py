@@ -410,10 +410,11 @@ class Model:
 
     @classmethod
     def build(cls, stack: Stack | None = None, profile: dict[str, Any] | None = None,
-              quotas: dict[str, Quota] | None = None, duration_overrides: dict[str, float] | None = None) -> Model:
+              quotas: dict[str, Quota] | None = None, duration_overrides: dict[str, float] | None = None,
+              specs: list[PathSpec] | None = None) -> Model:
         stack = stack or load_stack()
         profile = profile or json.loads(PROFILE_PATH.read_text())
-        paths = workflow_paths(stack)
+        paths = workflow_paths(stack, specs or PATHS)
         model = cls(stack, profile, paths, quotas or QUOTAS, {})
         for name, entry in profile["work"].items():
             calls = sum(n for call, n in entry["calls"].items() if not call.startswith("secretsmanager:"))
