@@ -394,6 +394,7 @@ class Row:
     source: str
     note: str = ""
     effect: str = "throttled"  # past the limit requests fail or are throttled; "queued": work waits, none is lost
+    fixed: bool = False  # set by the template, not by the load
 
     @property
     def utilization(self) -> float:
@@ -449,10 +450,11 @@ class Model:
         rows: list[Row] = []
 
         def add(key: str, scope: str, load: float, note: str = "", limit: float | None = None,
-                to_raise: str = "") -> None:
+                to_raise: str = "", fixed: bool = False) -> None:
             q = quota[key]
             rows.append(Row(q.service, q.name, scope, load, q.value(region) if limit is None else limit, q.unit,
-                            q.adjustable, to_raise or q.how_to_raise, q.source.cite(), note or q.burst))
+                            q.adjustable, to_raise or q.how_to_raise, q.source.cite(), note or q.burst,
+                            fixed=fixed))
 
         # API Gateway
         add("apigw_account_rps", "all routes", sum(total.routes.values()))
@@ -539,14 +541,15 @@ class Model:
             to_raise="no quota: split the SKU's stock over shards")
         streams = Counter(m.source for m in self.stack.mappings if m.kind == "DynamoDB stream batch")
         for table, readers in sorted(streams.items()):
-            add("ddb_stream_readers", f"{table} stream", readers, note="event source mappings on the stream")
+            add("ddb_stream_readers", f"{table} stream", readers, note="event source mappings on the stream",
+                fixed=True)
 
         # SQS, EventBridge, Secrets Manager
         for mapping in self.stack.mappings:
             if mapping.kind == "SQS batch":
                 in_flight = (mapping.max_concurrency or 1_000) * mapping.batch_size
                 add("sqs_in_flight", mapping.source, in_flight,
-                    note="at most MaximumConcurrency x BatchSize messages are in flight")
+                    note="at most MaximumConcurrency x BatchSize messages are in flight", fixed=True)
         put_events = sum(self._per_unit(work, "events:PutEvents") * count for work, count in total.work.items())
         add("eventbridge_put_events", "integration events", put_events,
             note="one PutEvents per record that yields an event (storefront/integration_events.py)")
@@ -618,8 +621,9 @@ def first_limit(rows: list[Row], effect: str = "throttled") -> Row:
     return max(limited, key=lambda r: r.utilization)
 
 
-def ceiling(rows_at: Any, effect: str = "throttled", start: float = 1.0) -> tuple[float, Row]:
-    """The largest x for which no row of rows_at(x) is over its limit, and the row that limits it."""
+def ceiling(rows_at: Any, effect: str = "throttled", start: float = 1.0) -> tuple[float, Row, list[Row]]:
+    """The largest x for which no row of rows_at(x) is over its limit, the row that limits it, and all the rows at
+    that x (what comes next)."""
     low, high = 0.0, start
     while first_limit(rows_at(high), effect).utilization <= 1:
         low, high = high, high * 2
@@ -631,16 +635,16 @@ def ceiling(rows_at: Any, effect: str = "throttled", start: float = 1.0) -> tupl
             low = middle
         else:
             high = middle
-    return low, first_limit(rows_at(high), effect)
+    return low, first_limit(rows_at(high), effect), rows_at(low)
 
 
 @dataclass
 class Ceilings:
-    orders: tuple[float, Row]
-    orders_shipped_without_backlog: tuple[float, Row]
-    views: tuple[float, Row]
-    views_with_cdn: tuple[float, Row]
-    hot_sku_orders: tuple[float, Row]
+    orders: tuple[float, Row, list[Row]]
+    orders_shipped_without_backlog: tuple[float, Row, list[Row]]
+    views: tuple[float, Row, list[Row]]
+    views_with_cdn: tuple[float, Row, list[Row]]
+    hot_sku_orders: tuple[float, Row, list[Row]]
 
 
 def ceilings(model: Model, peak: Peak, cdn_hit_ratio: float) -> Ceilings:
@@ -692,7 +696,7 @@ def print_report(model: Model, peak: Peak, rows: list[Row], limits: Ceilings, cd
         if first.note:
             print(f"  {first.note}")
     print(f"\nThe stack's ceiling as deployed ({peak.region}; each alone, the others at zero):")
-    for label, (value, row) in [("orders/s (spread over many SKUs)", limits.orders),
+    for label, (value, row, at_ceiling) in [("orders/s (spread over many SKUs)", limits.orders),
                                 ("orders/s shipped as fast as they come (no fulfilment backlog)",
                                  limits.orders_shipped_without_backlog),
                                 ("catalog views/s, no CDN", limits.views),
@@ -700,6 +704,12 @@ def print_report(model: Model, peak: Peak, rows: list[Row], limits: Ceilings, cd
                                 ("orders/s of one hot SKU", limits.hot_sku_orders)]:
         print(f"- {label}: {_amount(value)}; first limit: {row.service} {row.quota} ({row.scope}); to raise: "
               f"{row.to_raise}")
+        following = [r for r in sorted(at_ceiling, key=lambda r: -r.utilization)
+                     if r.effect == row.effect and not r.fixed and r.utilization >= 0.5
+                     and (r.quota, r.scope) != (row.quota, row.scope)]
+        if following:
+            print("  then, at that rate: " + "; ".join(f"{r.service} {r.quota} ({r.scope}) {r.utilization:.0%}"
+                                                       for r in following[:4]))
     if peak.hit_ratio and not model.stack.has_cdn:
         print(f"\nNote: a hit ratio of {peak.hit_ratio:.0%} assumes a CDN in front of the catalog that template.yaml "
               "does not have yet.")
