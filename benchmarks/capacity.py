@@ -103,6 +103,9 @@ EXTERNAL_MS = {
     "FulfilmentFunction: SQS batch": 500,  # the carrier creates a shipment, per message (assumed p50)
 }
 BATCH_KINDS = ("SQS batch", "DynamoDB stream batch")
+# What the payments adapter asks Stripe per unit of work (storefront/payments/providers.py), when the template's
+# PaymentProvider is stripe. Stripe counts each named operation as an endpoint with its own limit.
+STRIPE_CALLS = {"PaymentsFunction: create_payment": {"POST /v1/payment_intents": 1}}
 
 
 # ---------------------------------------------------------------- the stack, from template.yaml
@@ -159,6 +162,7 @@ class Stack:
     substitutions: dict[str, str]  # ${Name} in the ASL -> logical id
     payment_timeout_s: float
     has_cdn: bool
+    payment_provider: str = "stripe"
 
     def function_of(self, target: str) -> str:
         name = target.removeprefix("${").removesuffix("}")
@@ -225,7 +229,7 @@ def load_stack(template: Template | None = None) -> Stack:
     substitutions = {name: _ref(value) or "" for name, value in machine.get("DefinitionSubstitutions", {}).items()}
     return Stack(functions, routes, tables, mappings, definition, substitutions,
                  float(template.parameter("PaymentTimeoutSeconds")),
-                 bool(template.of_type("AWS::CloudFront::Distribution")))
+                 bool(template.of_type("AWS::CloudFront::Distribution")), str(template.parameter("PaymentProvider")))
 
 
 def _int(value: float | None) -> int | None:
@@ -544,6 +548,17 @@ class Model:
             add("ddb_stream_readers", f"{table} stream", readers, note="event source mappings on the stream",
                 fixed=True)
 
+        # the payment provider
+        if self.stack.payment_provider == "stripe":
+            endpoints: Counter[str] = Counter()
+            for work, calls in STRIPE_CALLS.items():
+                for endpoint, count in calls.items():
+                    endpoints[endpoint] += total.work[work] * count
+            for endpoint, load in sorted(endpoints.items()):
+                add("stripe_endpoint", endpoint, load)
+            add("stripe_global", "all requests to Stripe", sum(endpoints.values()),
+                note="only the requests the workflow makes; the shoppers' own (Stripe.js) come on top")
+
         # SQS, EventBridge, Secrets Manager
         for mapping in self.stack.mappings:
             if mapping.kind == "SQS batch":
@@ -641,10 +656,11 @@ def ceiling(rows_at: Any, effect: str = "throttled", start: float = 1.0) -> tupl
 @dataclass
 class Ceilings:
     orders: tuple[float, Row, list[Row]]
+    orders_on_aws: tuple[float, Row, list[Row]]  # with the payment provider's limits raised out of the way
     orders_shipped_without_backlog: tuple[float, Row, list[Row]]
     views: tuple[float, Row, list[Row]]
     views_with_cdn: tuple[float, Row, list[Row]]
-    hot_sku_orders: tuple[float, Row, list[Row]]
+    hot_sku_orders: tuple[float, Row, list[Row]]  # on AWS alone, like orders_on_aws
 
 
 def ceilings(model: Model, peak: Peak, cdn_hit_ratio: float) -> Ceilings:
@@ -653,10 +669,11 @@ def ceilings(model: Model, peak: Peak, cdn_hit_ratio: float) -> Ceilings:
 
     return Ceilings(
         orders=ceiling(lambda n: at(orders=n)),
+        orders_on_aws=ceiling(lambda n: [r for r in at(orders=n) if r.service != "Stripe"]),
         orders_shipped_without_backlog=ceiling(lambda n: at(orders=n), effect="queued"),
         views=ceiling(lambda m: at(views=m)),
         views_with_cdn=ceiling(lambda m: at(views=m, hit=cdn_hit_ratio)),
-        hot_sku_orders=ceiling(lambda n: at(orders=n, hot=1.0)))
+        hot_sku_orders=ceiling(lambda n: [r for r in at(orders=n, hot=1.0) if r.service != "Stripe"]))
 
 
 # ---------------------------------------------------------------- report
@@ -697,11 +714,13 @@ def print_report(model: Model, peak: Peak, rows: list[Row], limits: Ceilings, cd
             print(f"  {first.note}")
     print(f"\nThe stack's ceiling as deployed ({peak.region}; each alone, the others at zero):")
     for label, (value, row, at_ceiling) in [("orders/s (spread over many SKUs)", limits.orders),
+                                            ("orders/s on AWS alone (the payment provider's limits raised)",
+                                             limits.orders_on_aws),
                                 ("orders/s shipped as fast as they come (no fulfilment backlog)",
                                  limits.orders_shipped_without_backlog),
                                 ("catalog views/s, no CDN", limits.views),
                                 (f"catalog views/s, CDN hit ratio {cdn_hit_ratio:.0%}", limits.views_with_cdn),
-                                ("orders/s of one hot SKU", limits.hot_sku_orders)]:
+                                ("orders/s of one hot SKU (on AWS alone)", limits.hot_sku_orders)]:
         print(f"- {label}: {_amount(value)}; first limit: {row.service} {row.quota} ({row.scope}); to raise: "
               f"{row.to_raise}")
         following = [r for r in sorted(at_ceiling, key=lambda r: -r.utilization)

@@ -1,4 +1,4 @@
-"""AWS quotas the capacity model compares the load with: default values, by region where they differ, each with
+"""AWS quotas (and the payment provider's rate limits) the capacity model compares the load with: default values, by region where they differ, each with
 the page it comes from and whether the number was read there.
 
 Checked on CHECKED with the documentation search available to this project (stored copies of AWS's pages, not the
@@ -66,6 +66,10 @@ WARM_THROUGHPUT = Source(
     "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html",
     "verified: new on-demand tables start at 12,000 read and 4,000 write units per second; each partition takes "
     "1,000 write and 3,000 read units per second (so does a GSI's, per 'Key range throughput exceeded')")
+STRIPE_LIMITS = Source(
+    "Stripe: Rate limits", "https://docs.stripe.com/rate-limits",
+    "verified: live mode 100 requests per second globally, 25 per second per API endpoint unless stated "
+    "otherwise; increases through Stripe Support, 6 weeks ahead for large ones")
 SFN_QUOTAS_ARCHIVED = Source(
     "AWS Step Functions Developer Guide, 'Quotas' (limits-overview): 'Quotas related to state throttling' and "
     "'Quotas related to API action throttling'",
@@ -137,6 +141,12 @@ QUOTAS: dict[str, Quota] = {q.key: q for q in [
                  "10,000 (their invocation quota is us-east-1's) and every other region as 400, the lowest tier "
                  "the archived page lists (others have 600, 1,200 or 2,400): not verified"),
           by_region={"us-east-1": 10_000, "us-west-2": 10_000, "eu-west-1": 10_000, "us-east-2": 2_400}),
+    Quota("stripe_endpoint", "Stripe", "Rate limit of one API endpoint, live mode (unless Stripe says otherwise)",
+          "requests/s", 25, "yes, through Stripe Support (6 weeks ahead for a large increase)", STRIPE_LIMITS,
+          to_raise="Stripe Support: a rate limit increase, at least 6 weeks before the sale"),
+    Quota("stripe_global", "Stripe", "Global API rate limit, live mode", "requests/s", 100,
+          "yes, through Stripe Support (6 weeks ahead for a large increase)", STRIPE_LIMITS,
+          to_raise="Stripe Support: a rate limit increase, at least 6 weeks before the sale"),
     Quota("secrets_get_secret_value", "Secrets Manager", "Rate of GetSecretValue API requests", "requests/s",
           10_000, "not stated in what was read",
           Source("AWS Secrets Manager increases API requests per second limits (What's New, 2025-03-04)",

@@ -324,3 +324,16 @@ def test_work_the_profile_has_not_measured_stops_the_model() -> None:
     del profile["work"]["StockFunction: reserve"]
     with pytest.raises(ModelError, match="StockFunction: reserve"):
         Model.build(profile=profile).rows(Peak(1, 0))
+
+
+def test_payment_provider_requests_are_counted_only_for_stripe(monkeypatch: pytest.MonkeyPatch,
+                                                                hand_model: Model) -> None:
+    """With reserve calling the provider once, 100 orders/s are 100 requests/s on that endpoint (limit 25) and
+    on Stripe as a whole (limit 100); a stack on the local provider has no Stripe rows."""
+    monkeypatch.setattr(capacity, "STRIPE_CALLS", {"Stock: reserve": {"POST /v1/payment_intents": 1}})
+    rows = hand_model.rows(Peak(100, 0, mix={"paid": 0.8, "expired": 0.2}))
+    assert _row(rows, "stripe_endpoint", "POST /v1/payment_intents").load == pytest.approx(100)
+    assert _row(rows, "stripe_global").load == pytest.approx(100)
+    assert first_limit(rows).scope == "POST /v1/payment_intents"
+    hand_model.stack.payment_provider = "fake"
+    assert not [r for r in hand_model.rows(Peak(100, 0, mix={"paid": 0.8, "expired": 0.2})) if r.service == "Stripe"]
