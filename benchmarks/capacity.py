@@ -795,7 +795,9 @@ def main(argv: list[str] | None = None) -> int:
         if key not in quotas:
             raise SystemExit(f"--quota: no quota {key!r}; known: {', '.join(quotas)}")
         quotas[key] = replace(quotas[key], default=value, by_region={})
-    overrides = {k: str(v).removesuffix(".0") for k, v in _pairs(args.parameter, "--parameter").items()}
+    overrides = dict(p.split("=", 1) for p in args.parameter if "=" in p)
+    if len(overrides) != len(args.parameter):
+        raise SystemExit("--parameter: expected NAME=VALUE")
     try:
         model = Model.build(load_stack(Template.load(TEMPLATE_PATH, parameter_overrides=overrides)), quotas=quotas,
                             duration_overrides=_pairs(args.duration, "--duration"))
