@@ -148,7 +148,6 @@ class Mapping:
     source: str  # logical id of the queue or table
     kind: str  # "SQS batch" | "DynamoDB stream batch"
     batch_size: int
-    window_s: float
     max_concurrency: int | None
 
 
@@ -164,7 +163,7 @@ class Stack:
     has_cdn: bool
     payment_provider: str = "stripe"
 
-    def function_of(self, target: str) -> str:
+    def resource_of(self, target: str) -> str:
         name = target.removeprefix("${").removesuffix("}")
         if name not in self.substitutions:
             raise ModelError(f"the ASL names {target}, which DefinitionSubstitutions does not define")
@@ -272,7 +271,6 @@ def _mapping(logical_id: str, props: dict[str, Any], template: Template, number:
     kind = "SQS batch" if template.resources[source]["Type"] == "AWS::SQS::Queue" else "DynamoDB stream batch"
     default_batch = 10 if kind == "SQS batch" else 100
     return Mapping(logical_id, function, source, kind, int(number(props.get("BatchSize")) or default_batch),
-                   number(props.get("MaximumBatchingWindowInSeconds")) or 0.0,
                    _int(number((props.get("ScalingConfig") or {}).get("MaximumConcurrency"))))
 
 
@@ -313,10 +311,10 @@ def order_demand(stack: Stack, path: WorkflowPath, profile: dict[str, Any]) -> D
         _request(stack, demand, route, count)
     for task in path.tasks:
         if task.integration == "lambda:invoke":
-            function = stack.function_of(task.target or "")
+            function = stack.resource_of(task.target or "")
             demand.work[f"{function}: {task.action}"] += 1 + task.retries
         elif task.integration == "sqs:sendMessage":
-            queue = stack.function_of(task.target or "")
+            queue = stack.resource_of(task.target or "")
             demand.messages[queue] += 1
             for mapping in (m for m in stack.mappings if m.source == queue):
                 demand.work[f"{mapping.function}: {mapping.kind}"] += 1
@@ -480,6 +478,16 @@ class Model:
                                 concurrency.get(function.logical_id, 0), function.reserved, "executions",
                                 "yes: it is the template's", "template.yaml: ReservedConcurrentExecutions",
                                 "template.yaml"))
+        longest: dict[str, tuple[float, str]] = {}
+        for work, rate in total.work.items():
+            function = work.split(": ", 1)[0]
+            if rate and not work.endswith(BATCH_KINDS):  # a batch's time grows with its size; per record here
+                longest[function] = max(longest.get(function, (0.0, "")), (self._seconds(work), work))
+        for function, (seconds, work) in sorted(longest.items()):
+            rows.append(Row("Lambda", "Function timeout (template.yaml)", work, seconds,
+                            self.stack.functions[function].timeout_s, "s per invocation", "yes: it is the template's",
+                            "template.yaml: the function's Timeout", "template.yaml",
+                            f"{self.stack.functions[function].memory_mb} MB; the estimated duration on AWS", fixed=True))
         burst = {f: max(0.0, c - (self.stack.functions[f].provisioned or 0)) for f, c in concurrency.items()}
         if burst:
             busiest = max(burst, key=lambda f: burst[f])
@@ -604,6 +612,8 @@ class Model:
                 units[table]["wru"] += figures["wru"] * rate
             for index, rru in entry["indexes"].items():
                 table, name = index.split("/", 1)
+                if name not in self.stack.tables[table].indexes:
+                    raise ModelError(f"the profile's {work!r} queries {index}, which template.yaml does not have")
                 units[table]["indexes"][name] += rru * rate
         return units
 

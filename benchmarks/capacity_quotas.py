@@ -1,5 +1,5 @@
-"""AWS quotas (and the payment provider's rate limits) the capacity model compares the load with: default values, by region where they differ, each with
-the page it comes from and whether the number was read there.
+"""AWS quotas (and the payment provider's rate limits) the capacity model compares the load with: default values,
+by region where they differ, each with the page it comes from and whether the number was read there.
 
 Checked on CHECKED with the documentation search available to this project (stored copies of AWS's pages, not the
 live site). "verified" means the number was read in the source's text; anything else says what was and was not

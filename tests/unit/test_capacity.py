@@ -84,17 +84,16 @@ def _hand_stack() -> Stack:
         return Route(key, function, rate, rate * 2)
 
     return Stack(
-        functions={"Shop": Function("Shop", 1024, 10, None, None, 1), "Stock": Function("Stock", 1024, 10, None, None, 0),
-                   "Pay": Function("Pay", 1024, 10, None, None, 2), "Ship": Function("Ship", 1024, 100, None, None, 0),
-                   "Events": Function("Events", 1024, 10, None, None, 0)},
+        functions={name: Function(name, 1024, 10, None, None, secrets)
+                   for name, secrets in (("Shop", 1), ("Stock", 0), ("Pay", 2), ("Ship", 0), ("Events", 0))},
         routes={"POST /checkout": route("POST /checkout", "Shop", 1000),
                 "GET /orders/{order_id}": route("GET /orders/{order_id}", "Shop", 1000),
                 "POST /webhooks/pay": route("POST /webhooks/pay", "Pay", 1000),
                 "GET /products/{product_id}": route("GET /products/{product_id}", "Shop", 400)},
         tables={"Orders": Table("Orders", "PAY_PER_REQUEST", [], True, None, None, None, None),
                 "Stock": Table("Stock", "PAY_PER_REQUEST", [], False, None, None, None, None)},
-        mappings=[Mapping("ShipQueueMapping", "Ship", "Q", "SQS batch", 5, 1, 2),
-                  Mapping("EventsMapping", "Events", "Orders", "DynamoDB stream batch", 100, 1, None)],
+        mappings=[Mapping("ShipQueueMapping", "Ship", "Q", "SQS batch", 5, 2),
+                  Mapping("EventsMapping", "Events", "Orders", "DynamoDB stream batch", 100, None)],
         workflow=FIXTURE_ASL, substitutions={"StockArn": "Stock", "PayArn": "Pay", "QueueUrl": "Q"},
         payment_timeout_s=600, has_cdn=False)
 
@@ -300,7 +299,7 @@ def test_the_stack_is_read_from_the_template() -> None:
     assert stack.tables["CatalogTable"].indexes == [i["IndexName"] for i in
                                                     raw["CatalogTable"]["Properties"]["GlobalSecondaryIndexes"]]
     assert stack.functions["PaymentsFunction"].secrets == 2
-    assert stack.function_of("${StockFunctionArn}") == "StockFunction"
+    assert stack.resource_of("${StockFunctionArn}") == "StockFunction"
 
 
 def test_the_committed_profile_covers_every_path_and_view() -> None:
