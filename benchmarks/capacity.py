@@ -36,11 +36,11 @@ from typing import Any
 from benchmarks.capacity_asl import Path as WorkflowPath
 from benchmarks.capacity_asl import PathError, PathSpec, walk
 from benchmarks.capacity_quotas import CHECKED, QUOTAS, TRANSACTIONS_COST_DOUBLE, Quota
-from benchmarks.capacity_profile import PROFILE_PATH
 from local_cloud.template import TEMPLATE_PATH, Template
 from storefront.secrets import SECRET_CACHE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
+PROFILE_PATH = Path(__file__).with_name("capacity_profile.json")  # written by benchmarks/capacity_profile.py
 
 
 class ModelError(Exception):

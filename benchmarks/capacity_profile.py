@@ -42,13 +42,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.capacity import BATCH_KINDS, PROFILE_PATH
 from benchmarks.checkout_throughput import Shop, start_cloud
 from benchmarks.order_cost import (
     SCENARIOS, Api, Context, Meter, Scenario, Target, Usage, _event_kind, run_scenario, target_units,
 )
 
-PROFILE_PATH = Path(__file__).with_name("capacity_profile.json")
-BATCH_KINDS = ("SQS batch", "DynamoDB stream batch")
 
 
 class ProfileMeter(Meter):
