@@ -57,6 +57,7 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
     shipping     paid orders ship with the local carrier and move on every {step:g}s (LOCAL_CARRIER_STEP_SECONDS);
                  POST {url}/dev/shipments/<tracking_number>/advance moves one on now
     events       GET {url}/dev/events   (integration events: order.placed, order.paid, ..., stock.low)
+    emails       GET {url}/dev/emails   (customer emails sent through the local SES; /dev/emails/<id> shows one)
     DLQ redrive  POST {url}/dev/queues/FulfilmentDeadLetterQueue/redrive
     OpenAPI      {url}/openapi.json
   AWS (moto)     {cloud.endpoint_url}   e.g. aws --endpoint-url {cloud.endpoint_url} dynamodb list-tables
