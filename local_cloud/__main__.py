@@ -147,7 +147,11 @@ def invoke(args: argparse.Namespace) -> int:
             if args.function not in cloud.functions:
                 print(f"no function {args.function!r}; the template has {sorted(cloud.functions)}")
                 return 2
+            sent_before = {email["id"] for email in cloud.sent_emails()}
             result, failed = run_invoke(cloud, args.function, event)
+            for email in reversed([e for e in cloud.sent_emails() if e["id"] not in sent_before]):
+                print(f"local_cloud invoke: the local SES sent an email to {email['to']}: {email['subject']}\n"
+                      f"{email['text']}")
         finally:
             cloud.stop()
     print(json.dumps(result, indent=2))

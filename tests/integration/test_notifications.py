@@ -305,3 +305,53 @@ def test_the_handler_leaves_a_message_untried_without_time_for_it(mail: Mail) ->
     with pytest.raises(BatchProcessingError):  # every record of the batch failed: all of it goes back to the queue
         function.module.consume({"Records": [record]}, context)
     assert mail.records.get(f"order.paid:{order_id}") is None and mail.sent_to(order_id) == []
+
+
+# ------------------------------------------------------------------ the sample events (make invoke)
+
+
+def _sample(name: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    return json.loads((Path(__file__).resolve().parents[2] / "events" / "notifications" / name).read_text())
+
+
+def test_the_order_paid_sample_sends_the_demo_orders_confirmation_once(mail: Mail) -> None:
+    from local_cloud.__main__ import run_invoke
+
+    for _ in range(2):  # the sample delivers the event twice itself; invoked twice, still one email
+        result, failed = run_invoke(mail.cloud, "NotificationsFunction", _sample("order-paid.json"))
+        assert not failed and result == {"batchItemFailures": []}, result
+    (email,) = [e for e in mail.sent_to(DEMO_PAID_ORDER_ID) if "bestätigt" in e["subject"]]
+    assert email["to"] == "ada@example.com"
+    assert mail.records.get(f"order.paid:{DEMO_PAID_ORDER_ID}")["status"] == "sent"
+
+
+def test_the_bounce_sample_suppresses_its_address(mail: Mail) -> None:
+    from local_cloud.__main__ import run_invoke
+
+    result, failed = run_invoke(mail.cloud, "NotificationsFunction", _sample("ses-bounce.json"))
+    assert not failed and result == {"batchItemFailures": []}, result
+    assert mail.suppressions.contains("gone@example.com")
+
+
+def test_make_invoke_with_the_order_paid_sample_shows_the_email() -> None:
+    """`python -m local_cloud invoke NotificationsFunction -e events/notifications/order-paid.json`, as `make invoke`
+    runs it: the function's answer on stdout, the email the local SES sent on stderr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+    env.update({"PYTHONPATH": f"{root / 'layers' / 'storefront'}{os.pathsep}{root}", "PYTHONDONTWRITEBYTECODE": "1"})
+    run = subprocess.run([sys.executable, "-m", "local_cloud", "invoke", "NotificationsFunction", "-e",
+                          "events/notifications/order-paid.json"], cwd=root, env=env, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, f"exit {run.returncode}\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    assert json.loads(run.stdout) == {"batchItemFailures": []}
+    notes = [line for line in run.stderr.splitlines() if line.startswith("local_cloud invoke: the local SES sent")]
+    assert notes == [f"local_cloud invoke: the local SES sent an email to ada@example.com: "
+                     f"Ihre Bestellung {DEMO_PAID_ORDER_ID} ist bestätigt"], run.stderr
+    assert f"Bestellnummer: {DEMO_PAID_ORDER_ID}" in run.stderr
