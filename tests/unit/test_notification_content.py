@@ -91,7 +91,7 @@ def test_the_confirmation_in_german_has_the_orders_real_figures() -> None:
     assert subject == f"Ihre Bestellung {ORDER_ID} ist bestätigt"
     nbsp = "\u00a0"  # CLDR puts a no-break space between amount and symbol
     for part in (text, html):
-        assert f"3 × Linen shirt – Medium" in part
+        assert "3 × Linen shirt – Medium" in part
         assert f"177,00{nbsp}€" in part  # line total and subtotal
         assert f"14,90{nbsp}€" in part and "Express (next business day)" in part
         assert f"191,90{nbsp}€" in part and f"19{nbsp}% MwSt." in part and f"30,64{nbsp}€" in part

@@ -10,8 +10,8 @@ a name read backwards or hide text) are removed and over-long values cut, in bot
 escaped after that. So `<script>` is shown as text, never run, and nothing reaches a header it was not meant
 for (the subject is one line, built from the order number and the shop's name only).
 
-Only the notifications function imports this module: Jinja2 and Babel cost its cold start about 60 ms
-(docs/benchmarks.md), and no other function's.
+Only the notifications function imports this module: Jinja2 and Babel add some 60-160 ms to its cold start
+(docs/benchmarks.md, measured on a loaded machine), and nothing to any other function's (a test checks).
 """
 
 from __future__ import annotations
