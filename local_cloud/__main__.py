@@ -61,6 +61,7 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
     shipping     paid orders ship with the local carrier and move on every {step:g}s (LOCAL_CARRIER_STEP_SECONDS);
                  POST {url}/dev/shipments/<tracking_number>/advance moves one on now
     events       GET {url}/dev/events   (integration events: order.placed, order.paid, ..., stock.low)
+    emails       GET {url}/dev/emails   (customer emails sent through the local SES; /dev/emails/<id> shows one)
     DLQ redrive  POST {url}/dev/queues/FulfilmentDeadLetterQueue/redrive
     OpenAPI      {url}/openapi.json
   AWS (moto)     {cloud.endpoint_url}   e.g. aws --endpoint-url {cloud.endpoint_url} dynamodb list-tables
@@ -174,7 +175,11 @@ def invoke(args: argparse.Namespace) -> int:
                 print(f"python -m local_cloud invoke: no function {args.function!r}; the template has "
                       f"{', '.join(sorted(cloud.functions))}")
                 return 2
+            sent_before = {email["id"] for email in cloud.sent_emails()}
             result, failed = run_invoke(cloud, args.function, event)
+            for email in reversed([e for e in cloud.sent_emails() if e["id"] not in sent_before]):
+                print(f"local_cloud invoke: the local SES sent an email to {email['to']}: {email['subject']}\n"
+                      f"{email['text']}")
         finally:
             cloud.stop()
     print(json.dumps(decoded_body(result) if args.decode_body and not failed else result, indent=2))

@@ -200,7 +200,35 @@ def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console],
     expect(page.locator(".history li")).to_have_count(6)
     expect(page.get_by_role("list", name="Order progress").locator("[aria-current=step]")).to_have_text("Delivered")
     screenshot(page, "6-delivered")
+
+    # The local stack's SES: the order page lists the mails this order was sent (shop.json writes German), and the
+    # shopper reads the confirmation and the shipping mail with its tracking link.
+    emails = page.get_by_role("region", name="Emails sent (local stack)")
+    expect(emails.get_by_role("link")).to_have_count(3, timeout=15_000)  # paid, shipped, delivered: one each
+    screenshot(page, "7-emails-listed")
+    confirmation = read_email(page, emails, f"Ihre Bestellung {order_id} ist bestätigt")
+    body = confirmation.locator("body")
+    expect(body).to_contain_text("Hallo Ada Lovelace,")
+    expect(body).to_contain_text(re.compile(r"3 × Linen shirt – Medium\s*177,00\s€"))
+    expect(body).to_contain_text(re.compile(r"Gesamt\s*191,90\s€"))
+    expect(body).to_contain_text(re.compile(r"inkl\. 19\s% MwSt\.: 30,64\s€"))
+    expect(body).to_contain_text(f"Bestellnummer: {order_id}")
+    screenshot(confirmation, "8-confirmation-email")
+    confirmation.close()
+    shipping = read_email(page, emails, f"Ihre Bestellung {order_id} ist unterwegs")
+    expect(shipping.get_by_text(fulfilment["tracking_number"])).to_be_visible()
+    expect(shipping.get_by_role("link", name="Sendung verfolgen")).to_have_attribute("href", fulfilment["tracking_url"])
+    shipping.close()
     assert_clean(console)
+
+
+def read_email(page: Page, emails: Locator, subject: str) -> Page:
+    """Open the listed email with this subject from the order page (a new tab), as the shopper would."""
+    with page.context.expect_page() as opened:
+        emails.get_by_role("link", name=re.compile("^" + re.escape(subject))).click()
+    email = opened.value
+    expect(email).to_have_title(subject)
+    return email
 
 
 def test_a_declined_payment_on_a_phone(phone: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
