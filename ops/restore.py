@@ -365,14 +365,15 @@ def pointing_steps(restores: list[Restore], live: dict[str, str], args: argparse
     where = (f" --region {args.region}" if args.region else "") + (
         f" --endpoint-url {args.endpoint_url}" if args.endpoint_url else "")
     source = (f"--to {args.to}" if args.to else f"--backup-arn {args.backup_arn}")
-    scope = f"--stack {args.stack}" if args.stack else f"--tables {args.tables}"
+    scope = f" --stack {args.stack}" if args.stack else f" --tables {args.tables}" if args.tables else ""
     steps = [f"Look at what came back: aws dynamodb scan --table-name {r.target_table} --max-items 20{where}"
              for r in restores]
-    if live:
+    if all(r.logical_id in live for r in restores):
         steps.append(f"Copy the missing items back into the live tables (add --overwrite to also replace items that "
-                     f"differ): python -m ops.restore {source} {scope} --suffix {args.suffix} --copy-back{where}")
+                     f"differ): python -m ops.restore {source}{scope} --suffix {args.suffix} --copy-back{where}")
     else:
-        steps.append("Deploy the stack (sam deploy), then copy into its tables: add --stack <stack> --copy-back")
+        steps.append("Deploy the stack (sam deploy), then copy into its tables: the same command with "
+                     "--stack <stack> --copy-back")
     steps.append("When done, drop each restored table: aws dynamodb update-table --table-name <restored table> "
                  f"--no-deletion-protection-enabled{where} && aws dynamodb delete-table --table-name "
                  f"<restored table>{where}")
@@ -402,9 +403,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.to and not (args.stack or args.tables):
         parser.error("--to needs --stack or --tables")
-    if args.copy_back and args.tables:
-        parser.error("--copy-back with --tables: the tables restored to a point in time are the live ones; "
-                     "use --stack")
     if args.overwrite and not args.copy_back:
         parser.error("--overwrite only goes with --copy-back")
     args.suffix = args.suffix or "restored-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -437,10 +435,14 @@ def run(args: argparse.Namespace, dynamodb: Any, backup: Any, cloudformation: An
         restores = plan_backups(dynamodb, backup, arns, args.suffix, vault)
     for restore in restores:  # restored tables take the settings of the stack they will serve
         restore.settings = template_settings(args.stack or restore.stack)[restore.logical_id]
+    if not args.stack:  # without a stack, each table goes back where it came from
+        existing = set(_all_tables(dynamodb))
+        live = {r.logical_id: r.source_table for r in restores if r.source_table in existing}
     if args.copy_back:
         missing = [r.logical_id for r in restores if r.logical_id not in live]
         if missing:
-            raise RestoreError(f"stack {args.stack} has no table for {', '.join(missing)} to copy back into")
+            raise RestoreError(f"no live table for {', '.join(missing)} to copy back into: give the --stack to "
+                               "copy into")
 
     print(("Would restore" if args.dry_run else "Restoring") + f" {len(restores)} table(s):")
     for restore in restores:

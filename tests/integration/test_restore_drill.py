@@ -230,6 +230,18 @@ def test_point_in_time_restores_every_table_of_the_stack_and_reapplies_its_setti
     assert "inventory invariant on" in output and "orders against" in output
 
 
+def test_one_table_to_a_point_in_time_then_back_into_itself(drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
+    """The runbook "someone deleted the products": the catalog alone, by name; moto restores it as it is now, so
+    copying back finds every item unchanged."""
+    catalog = drill.table("CatalogTable")
+    items = len(drill.items(catalog))
+    assert main(["--to", "latest", "--tables", catalog, "--suffix", "one", "--copy-back",
+                 "--endpoint-url", drill.cloud.endpoint_url]) == 0
+    output = capsys.readouterr().out
+    assert output.startswith("Restoring 1 table(s):")
+    assert f"{catalog}: 0 items copied back, 0 replaced, 0 differing kept, {items} unchanged" in output
+
+
 def test_a_time_outside_the_recovery_window_is_refused_before_anything_is_restored(
         drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
     tables = set(drill.dynamodb.list_tables()["TableNames"])

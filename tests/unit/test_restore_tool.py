@@ -55,7 +55,6 @@ def test_the_settings_are_what_the_template_declares_for_each_table() -> None:
 
 @pytest.mark.parametrize(("arguments", "message"), [
     (["--to", "2026-01-01T00:00:00Z"], "--to needs --stack or --tables"),
-    (["--to", "latest", "--tables", "t", "--copy-back"], "--copy-back with --tables"),
     (["--to", "latest", "--stack", "s", "--overwrite"], "--overwrite only goes with --copy-back"),
     (["--to", "latest", "--stack", "s", "--suffix", "a b"], "--suffix"),
     (["--stack", "s"], "one of the arguments --to --backup-arn is required"),
