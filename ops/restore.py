@@ -248,7 +248,8 @@ def wait_until_active(dynamodb: Any, table: str) -> None:
 
 
 def reapply_settings(dynamodb: Any, restore: Restore) -> list[str]:
-    """Give the restored table what the template declares; what was applied, one phrase each."""
+    """Give the restored table what the template declares; what was applied, one phrase each. Settings already in
+    place are left alone (DynamoDB refuses to enable TTL twice), so a second run finishes what a first began."""
     settings, table = restore.settings, restore.target_table
     assert settings is not None
     applied = []
@@ -257,7 +258,8 @@ def reapply_settings(dynamodb: Any, restore: Restore) -> list[str]:
         dynamodb.update_table(TableName=table, BillingMode=settings.billing_mode)
         wait_until_active(dynamodb, table)
         applied.append(f"billing mode {settings.billing_mode}")
-    if settings.ttl_attribute:
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if settings.ttl_attribute and ttl.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
         dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
             "Enabled": True, "AttributeName": settings.ttl_attribute})
         applied.append(f"TTL on {settings.ttl_attribute}")
@@ -270,7 +272,7 @@ def reapply_settings(dynamodb: Any, restore: Restore) -> list[str]:
         dynamodb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
             "PointInTimeRecoveryEnabled": True})
         applied.append("point-in-time recovery")
-    if settings.deletion_protection:
+    if settings.deletion_protection and not description.get("DeletionProtectionEnabled"):
         dynamodb.update_table(TableName=table, DeletionProtectionEnabled=True)
         wait_until_active(dynamodb, table)
         applied.append("deletion protection")

@@ -205,7 +205,8 @@ def test_copy_back_restores_what_was_deleted_and_with_overwrite_what_was_overwri
     assert after_missing_only["CatalogTable"] == before["CatalogTable"]  # the deleted products are back
     assert after_missing_only["OrdersTable"] != before["OrdersTable"]  # the overwritten order is kept as it is
     assert f"{drill.table('OrdersTable')}: 0 items copied back, 0 replaced, 1 differing kept" in output
-    assert "exists already: kept" in output  # the restored tables of the same --suffix are reused
+    assert "exists already: kept" in output  # the restored tables of the same --suffix are reused,
+    assert f"{drill.table('OrdersTable')}-drill: restored; re-applied 3 tags" in output  # their settings kept
 
     assert drill.restore("--backup-arn", ",".join(arns), "--suffix", "drill", "--copy-back", "--overwrite") == 0
     assert drill.snapshot() == before
