@@ -268,7 +268,9 @@ def reapply_settings(dynamodb: Any, restore: Restore) -> list[str]:
             "StreamEnabled": True, "StreamViewType": settings.stream_view_type})
         wait_until_active(dynamodb, table)
         applied.append(f"stream {settings.stream_view_type}")
-    if settings.point_in_time_recovery:
+    pitr = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    if settings.point_in_time_recovery and pitr.get("PointInTimeRecoveryDescription", {}).get(
+            "PointInTimeRecoveryStatus") != "ENABLED":
         dynamodb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
             "PointInTimeRecoveryEnabled": True})
         applied.append("point-in-time recovery")
