@@ -72,3 +72,33 @@ def test_routes_are_the_http_api_events(template: Template) -> None:
     [route] = template.routes()
     assert (route.method, route.path, route.function, route.route_key) == ("GET", "/things/{id}", "Fn",
                                                                             "GET /things/{id}")
+
+
+def test_routes_carry_the_authorizer_their_auth_names() -> None:
+    doc = """
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Private: { Type: HttpApi, Properties: { Method: GET, Path: /admin/me, Auth: { Authorizer: AdminJwt } } }
+        Public: { Type: HttpApi, Properties: { Method: GET, Path: /products } }
+        Opted: { Type: HttpApi, Properties: { Method: GET, Path: /health, Auth: { Authorizer: NONE } } }
+"""
+    routes = {route.path: route.authorizer for route in Template(load_yaml(doc)).routes()}
+    assert routes == {"/admin/me": "AdminJwt", "/products": None, "/health": None}
+
+
+def test_route_auth_it_cannot_emulate_fails_loudly() -> None:
+    doc = """
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Scoped:
+          Type: HttpApi
+          Properties: { Method: GET, Path: /x, Auth: { Authorizer: AdminJwt, AuthorizationScopes: [x/read] } }
+"""
+    with pytest.raises(NotImplementedError):
+        Template(load_yaml(doc)).routes()
