@@ -60,6 +60,7 @@ bench: setup
 	$(PY) -m benchmarks.catalog_latency
 	$(PY) -m benchmarks.checkout_throughput
 	$(PY) -m benchmarks.order_cost
+	$(PY) -m benchmarks.authorizer_latency
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .hypothesis *.egg-info
