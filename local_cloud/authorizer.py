@@ -115,13 +115,16 @@ class JwtAuthorizer:
         except OSError:
             log.warning("%s could not fetch the issuer's keys", self.name, exc_info=True)
             return None
-        audience = claims["aud"] if "aud" in claims else claims.get("client_id")  # aud wins when both are there
-        audiences = audience if isinstance(audience, list) else [audience]
+        if "aud" in claims:  # aud wins when both are there; only aud may be a list (RFC 7519)
+            audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        else:
+            audiences = [claims.get("client_id")]
         if not any(isinstance(a, str) and a in self.audiences for a in audiences):
             log.info("%s refused a token: not for its audience", self.name)
             return None
-        if claims.get("token_use") not in TOKEN_USES:
-            log.info("%s refused a token: token_use %r", self.name, claims.get("token_use"))
+        token_use = claims.get("token_use")
+        if not isinstance(token_use, str) or token_use not in TOKEN_USES:
+            log.info("%s refused a token: token_use %r", self.name, token_use)
             return None
         rendered = {name: text for name, value in claims.items() if (text := render_claim(value)) is not None}
         return {"jwt": {"claims": rendered, "scopes": None}}  # scopes: only for routes with AuthorizationScopes

@@ -11,8 +11,9 @@ which make the local payment provider send its signed webhook, as Stripe would; 
 update); GET /dev/events, the integration events published so far; POST /dev/queues/{queue}/redrive, which
 moves a dead-letter queue's messages back to their queue (SQS's StartMessageMoveTask); POST /dev/auth/token, a
 real access token of the authorizer's user pool for a throwaway user in the groups asked for, and GET
-/dev/auth/config, what a browser page needs to sign in to that pool (local_cloud/user_pool.py); and the demo storefront's
-static files (web/) for GET requests no template route claims, as S3 + CloudFront would serve them on AWS.
+/dev/auth/config, what a browser page needs to sign in to that pool (local_cloud/user_pool.py); and the demo
+storefront's static files (web/) for GET requests no template route claims, as S3 + CloudFront would serve them
+on AWS.
 """
 
 from __future__ import annotations

@@ -92,36 +92,51 @@ def _tampered(pool: LocalUserPool) -> str:
     return f"{header}.{_b64(_claims(pool))}.{signature}"
 
 
-def _foreign_issuer(pool: LocalUserPool) -> str:
-    return _sign(_claims(pool, iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_SomeoneElse"))
+def _changed(**changes: Any) -> Any:
+    """A case: the pool's token, signed with the pool's key, with these claims changed."""
+    return lambda pool: f"Bearer {_sign(_claims(pool, **changes))}"
 
 
+def _signed_with(key: Any, alg: str = "RS256", kid: str | None = "dummy") -> Any:
+    """A case: the pool's token with right claims, signed otherwise."""
+    return lambda pool: f"Bearer {_sign(_claims(pool), key, alg, kid)}"
+
+
+def _hs256_keyed_with_the_client_id(pool: LocalUserPool) -> str:
+    return f"Bearer {_sign(_claims(pool), OctKey.import_key(pool.client_id), 'HS256')}"
+
+
+def _issuer_in_another_region(pool: LocalUserPool) -> str:
+    return f"Bearer {_sign(_claims(pool, iss=pool.issuer.replace('.us-east-1.', '.eu-west-1.')))}"
+
+
+ANOTHER_CLIENT = "another-app-client"
 REFUSED = {
     "no header": lambda pool: None,
     "bearer without a token": lambda pool: "Bearer",
     "garbage": lambda pool: "Bearer not-a-jwt",
     "three garbage parts": lambda pool: "Bearer a.b.c",
+    "Basic credentials": lambda pool: "Basic YWRtaW46YWRtaW4=",
     "alg none": lambda pool: f"Bearer {_alg_none(pool)}",
-    "HS256 keyed with the client id": lambda pool: f"Bearer {_sign(_claims(pool), OctKey.import_key(pool.client_id), 'HS256')}",
-    "RS512 with the pool's key": lambda pool: f"Bearer {_sign(_claims(pool), _without_alg(POOL_KEY), 'RS512')}",
+    "HS256 keyed with the client id": _hs256_keyed_with_the_client_id,
+    "RS512 with the pool's key": _signed_with(_without_alg(POOL_KEY), "RS512"),
+    "a key not the pool's, with the pool's kid": _signed_with(RSAKey.generate_key(2048)),
+    "a key not the pool's, with its own kid": _signed_with(RSAKey.generate_key(2048), kid="rotated"),
+    "no kid": _signed_with(POOL_KEY, kid=None),
     "tampered payload": lambda pool: f"Bearer {_tampered(pool)}",
     "expired": lambda pool: f"Bearer {_sign(_claims(pool, exp=int(time.time()) - 5))}",
-    "no exp": lambda pool: f"Bearer {_sign(_claims(pool, exp=DROP))}",
+    "no exp": _changed(exp=DROP),
     "not yet valid (nbf)": lambda pool: f"Bearer {_sign(_claims(pool, nbf=int(time.time()) + 300))}",
     "issued in the future (iat)": lambda pool: f"Bearer {_sign(_claims(pool, iat=int(time.time()) + 300))}",
-    "foreign issuer": lambda pool: f"Bearer {_foreign_issuer(pool)}",
-    "the pool's issuer in another region": lambda pool: f"Bearer {_sign(_claims(pool, iss=pool.issuer.replace('us-east-1.', 'eu-west-1.')))}",
-    "no issuer": lambda pool: f"Bearer {_sign(_claims(pool, iss=DROP))}",
-    "wrong client_id": lambda pool: f"Bearer {_sign(_claims(pool, client_id='another-app-client'))}",
-    "neither aud nor client_id": lambda pool: f"Bearer {_sign(_claims(pool, client_id=DROP))}",
-    "ID token for another audience": lambda pool: f"Bearer {_sign(_claims(pool, client_id=DROP, aud='another-app-client', token_use='id'))}",
-    "wrong aud beside the right client_id (aud wins)": lambda pool: f"Bearer {_sign(_claims(pool, aud='another-app-client'))}",
-    "wrong token_use": lambda pool: f"Bearer {_sign(_claims(pool, token_use='refresh'))}",
-    "no token_use": lambda pool: f"Bearer {_sign(_claims(pool, token_use=DROP))}",
-    "a key not the pool's, with the pool's kid": lambda pool: f"Bearer {_sign(_claims(pool), RSAKey.generate_key(2048))}",
-    "a key not the pool's, with its own kid": lambda pool: f"Bearer {_sign(_claims(pool), RSAKey.generate_key(2048), kid='rotated')}",
-    "no kid": lambda pool: f"Bearer {_sign(_claims(pool), kid=None)}",
-    "Basic credentials": lambda pool: "Basic YWRtaW46YWRtaW4=",
+    "foreign issuer": _changed(iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_SomeoneElse"),
+    "the pool's issuer in another region": _issuer_in_another_region,
+    "no issuer": _changed(iss=DROP),
+    "wrong client_id": _changed(client_id=ANOTHER_CLIENT),
+    "neither aud nor client_id": _changed(client_id=DROP),
+    "ID token for another audience": _changed(client_id=DROP, aud=ANOTHER_CLIENT, token_use="id"),
+    "wrong aud beside the right client_id (aud wins)": _changed(aud=ANOTHER_CLIENT),
+    "wrong token_use": _changed(token_use="refresh"),
+    "no token_use": _changed(token_use=DROP),
 }
 
 
@@ -276,7 +291,8 @@ def test_a_browser_page_can_sign_in_to_the_local_pool(api: httpx.Client, pool: L
             h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
         signed_in = cognito.post("/", headers={"Origin": page, "Content-Type": "application/x-amz-json-1.1",
                                                "X-Amz-Target": target},
-                                 content=json.dumps({"ClientId": settings["client_id"], "AuthFlow": "USER_PASSWORD_AUTH",
+                                 content=json.dumps({"ClientId": settings["client_id"],
+                                                     "AuthFlow": "USER_PASSWORD_AUTH",
                                                      "AuthParameters": {"USERNAME": email, "PASSWORD": password}}))
     assert signed_in.status_code == 200, signed_in.text
     assert signed_in.headers["access-control-allow-origin"] == page

@@ -114,6 +114,24 @@ def test_no_token_in_the_identity_source_is_refused(headers: list[tuple[str, str
     assert authorizer.authorize([(n, v.format(token=_token(key))) for n, v in headers]) is None
 
 
+@pytest.mark.parametrize("claims", [
+    {"token_use": ["access"]}, {"token_use": {"access": True}}, {"client_id": ["unit-client"]},
+    {"client_id": {"id": "unit-client"}}, {"aud": [None, 1]}, {"exp": "4102444800"}, {"exp": True},
+    {"iss": [ISSUER]}, {"iat": "now"},
+])
+def test_claims_of_the_wrong_type_are_refused_not_crashed_on(claims: dict[str, Any]) -> None:
+    key = _key("k")
+    authorizer = JwtAuthorizer.from_template("AdminJwt", SETTINGS, lambda issuer: Jwks(KeyServer(key).fetch))
+    assert authorizer.authorize([("Authorization", _token(key, **claims))]) is None
+
+
+def test_an_audience_list_naming_the_client_is_accepted() -> None:
+    key = _key("k")
+    authorizer = JwtAuthorizer.from_template("AdminJwt", SETTINGS, lambda issuer: Jwks(KeyServer(key).fetch))
+    token = _token(key, aud=["someone-else", CLIENT_ID], token_use="id", client_id=None)
+    assert authorizer.authorize([("Authorization", token)]) is not None
+
+
 def test_an_unreachable_key_set_refuses_rather_than_fails() -> None:
     def unreachable() -> dict[str, Any]:
         raise ConnectionRefusedError("moto is down")
