@@ -32,8 +32,7 @@ MOTO_CONFIG = {
 # Resources with nothing to emulate locally: they get a name so that references to them resolve.
 NOT_EMULATED = {
     "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role", "AWS::IAM::Policy",
-    "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy", "AWS::Cognito::UserPool",
-    "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
+    "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy",
     # moto's SESv2 has no event destinations (and its SES sends no bounces): locally, SES's bounce and complaint
     # events are put on the default bus by hand (docs/notifications.md), where the template's rule routes them.
     "AWS::SES::ConfigurationSetEventDestination",
@@ -213,6 +212,9 @@ class LocalCloud:
             "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::SecretsManager::Secret": self._secret,
             "AWS::SSM::Parameter": self._ssm_parameter,
+            "AWS::Cognito::UserPool": self._user_pool,
+            "AWS::Cognito::UserPoolClient": self._user_pool_client,
+            "AWS::Cognito::UserPoolGroup": self._user_pool_group,
             "AWS::Serverless::LayerVersion": self._layer,
             "AWS::Serverless::Function": self._function,
             "AWS::Serverless::StateMachine": self._state_machine,
@@ -357,6 +359,31 @@ class LocalCloud:
                                          Overwrite=True)
         self.template.physical[logical_id] = {"Ref": name, "Type": props.get("Type", "String"),
                                               "Value": str(props["Value"])}
+
+    def _user_pool(self, logical_id: str, props: dict[str, Any]) -> None:
+        # CloudFormation's properties are CreateUserPool's, but for the name, and MFA, which the API sets apart
+        # (SetUserPoolMfaConfig) and CloudFormation takes as MfaConfiguration + EnabledMfas.
+        request = {k: v for k, v in props.items() if k not in {"UserPoolName", "MfaConfiguration", "EnabledMfas"}}
+        cognito = self.client("cognito-idp")
+        pool = cognito.create_user_pool(PoolName=self._name(logical_id, props.get("UserPoolName")), **request)["UserPool"]
+        if props.get("MfaConfiguration", "OFF") != "OFF":
+            cognito.set_user_pool_mfa_config(
+                UserPoolId=pool["Id"], MfaConfiguration=props["MfaConfiguration"],
+                SoftwareTokenMfaConfiguration={"Enabled": "SOFTWARE_TOKEN_MFA" in props.get("EnabledMfas", [])})
+        provider = f"cognito-idp.{self.region}.amazonaws.com/{pool['Id']}"  # the issuer of the pool's tokens
+        self.template.physical[logical_id] = {"Ref": pool["Id"], "UserPoolId": pool["Id"], "Arn": pool["Arn"],
+                                              "ProviderName": provider, "ProviderURL": f"https://{provider}"}
+
+    def _user_pool_client(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("ClientName"))
+        request = {k: v for k, v in props.items() if k != "ClientName"}
+        client = self.client("cognito-idp").create_user_pool_client(ClientName=name, **request)["UserPoolClient"]
+        self.template.physical[logical_id] = {"Ref": client["ClientId"], "ClientId": client["ClientId"], "Name": name,
+                                              "ClientSecret": client.get("ClientSecret", "")}
+
+    def _user_pool_group(self, logical_id: str, props: dict[str, Any]) -> None:
+        group = self.client("cognito-idp").create_group(**props)["Group"]
+        self.template.physical[logical_id] = {"Ref": group["GroupName"]}
 
     def _layer(self, logical_id: str, props: dict[str, Any]) -> None:
         # A Python layer's content is importable in Lambda (sam build puts it under python/): same here.

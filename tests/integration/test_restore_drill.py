@@ -277,7 +277,8 @@ def test_dry_run_explains_the_restore_and_changes_nothing(
     arguments = ["--to", "latest"] if source == "point in time" else ["--backup-arn", ",".join(backed_up[1])]
     state = _account_state(drill)
     assert drill.restore(*arguments, "--suffix", "dry", "--copy-back", "--dry-run") == 0
-    output = capsys.readouterr().out
+    # The local cloud's functions run in this process and print their JSON logs and metrics to the same stdout.
+    output = "".join(line for line in capsys.readouterr().out.splitlines(keepends=True) if not line.startswith("{"))
     assert _account_state(drill) == state
     assert output.startswith("Would restore 4 table(s):")
     for logical_id in TABLES:

@@ -486,6 +486,56 @@ def test_cors_follows_the_api_contract(template: Template) -> None:
         assert CORS_ALLOW_HEADERS <= allowed, f"{logical_id}: missing {sorted(CORS_ALLOW_HEADERS - allowed)}"
         assert CORS_EXPOSE_HEADERS <= exposed, f"{logical_id}: missing {sorted(CORS_EXPOSE_HEADERS - exposed)}"
         assert "OPTIONS" in {m.upper() for m in cors.get("AllowMethods", [])} or "*" in cors.get("AllowMethods", [])
+        # Every routed method, and PATCH, which the admin API's contract uses (PATCH /admin/inventory/{sku}).
+        assert {route.method for route in template.routes()} | {"PATCH"} <= {m.upper() for m in cors["AllowMethods"]}
+
+
+# ---------------------------------------------------------------------------------------------- admin sign-in
+
+
+def test_admin_routes_and_only_they_sit_behind_the_jwt_authorizer(template: Template) -> None:
+    auth = template.resources["HttpApi"]["Properties"]["Auth"]
+    assert set(auth) == {"Authorizers"}, "no DefaultAuthorizer: the shop's routes stay public"
+    admin_jwt = auth["Authorizers"]["AdminJwt"]
+    assert admin_jwt["IdentitySource"] == "$request.header.Authorization"
+    assert admin_jwt["JwtConfiguration"] == {
+        "issuer": {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${AdminUserPool}"},
+        "audience": [{"Ref": "AdminUserPoolClient"}]}
+    routes = template.routes()
+    assert any(route.path.startswith("/admin/") for route in routes)
+    for route in routes:
+        expected = "AdminJwt" if route.path.startswith("/admin/") else None
+        assert route.authorizer == expected, f"{route.route_key} has authorizer {route.authorizer}"
+
+
+def test_the_admin_user_pool_and_client_are_locked_down(template: Template) -> None:
+    pool = template.resources["AdminUserPool"]
+    assert (pool.get("DeletionPolicy"), pool.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+    props = pool["Properties"]
+    assert props["DeletionProtection"] == "ACTIVE"
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True, "no self sign-up"
+    assert props["UsernameAttributes"] == ["email"]
+    password = props["Policies"]["PasswordPolicy"]
+    assert password["MinimumLength"] >= 12
+    assert all(password[f"Require{kind}"] is True for kind in ("Uppercase", "Lowercase", "Numbers", "Symbols"))
+    assert password["TemporaryPasswordValidityDays"] <= 7
+    assert props["MfaConfiguration"] in {"OPTIONAL", "ON"} and "SOFTWARE_TOKEN_MFA" in props["EnabledMfas"]
+    assert props["AccountRecoverySetting"]["RecoveryMechanisms"] == [{"Name": "verified_email", "Priority": 1}]
+
+    client = template.resources["AdminUserPoolClient"]["Properties"]
+    assert client["UserPoolId"] == {"Ref": "AdminUserPool"}
+    assert client["GenerateSecret"] is False, "the admin page is static JavaScript: a secret would be public"
+    assert set(client["ExplicitAuthFlows"]) == {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert client["PreventUserExistenceErrors"] == "ENABLED"
+    hours = {"hours": 1, "minutes": 1 / 60, "days": 24}
+    units = client["TokenValidityUnits"]
+    assert client["AccessTokenValidity"] * hours[units["AccessToken"]] == 1
+    assert client["IdTokenValidity"] * hours[units["IdToken"]] == 1
+    assert 1 < client["RefreshTokenValidity"] * hours[units["RefreshToken"]] <= 24
+
+    groups = template.of_type("AWS::Cognito::UserPoolGroup").values()
+    assert {g["Properties"]["GroupName"] for g in groups} == {"admin", "staff"}
+    assert all(g["Properties"]["UserPoolId"] == {"Ref": "AdminUserPool"} for g in groups)
 
 
 # ---------------------------------------------------------------------------------------------- configuration
