@@ -61,6 +61,7 @@ export async function request(method, path, { body, headers = {}, signal } = {})
 const enc = encodeURIComponent;
 
 export const api = {
+  shop: () => request("GET", "/shop"),
   categories: (signal) => request("GET", "/categories", { signal }),
   products: ({ category, cursor, limit }, signal) => {
     const query = new URLSearchParams({ limit: String(limit) });

@@ -1,10 +1,10 @@
 // The demo storefront: a hash router over a few views. Plain ES modules, no build step; config.js says
-// where the API is.
+// where the API is, and the API says the rest about the shop (shop.js, GET /shop).
 import { cartView } from "./cart-view.js";
 import { itemCount, loadCart } from "./cart.js";
 import { catalogView, notFound, productView } from "./catalog.js";
 import { checkoutView, LAST_ORDER } from "./checkout.js";
-import { config } from "./config.js";
+import { shop, shopError } from "./shop.js";
 import { h, replaceChildren } from "./dom.js";
 import { describe } from "./messages.js";
 import { orderView } from "./order.js";
@@ -37,6 +37,7 @@ async function render({ moveFocus }) {
   const view = h("div", { class: "view" });
   main.setAttribute("aria-busy", "true");
   try {
+    if (shopError) throw shopError; // the page cannot show prices or countries without the shop's settings
     if (!route) {
       notFound(view, "Page not found", "There is nothing at this address.");
     } else {
@@ -49,13 +50,14 @@ async function render({ moveFocus }) {
     replaceChildren(view, h("h1", { tabindex: "-1" }, "Sorry, this page could not be shown"),
       h("div", { class: "alert", role: "alert" }, h("p", { class: "alert-title" }, title),
         items.length ? h("ul", {}, items.map((item) => h("li", {}, item))) : null),
-      h("button", { type: "button", class: "button secondary", onclick: () => render({ moveFocus: true }) }, "Try again"));
+      h("button", { type: "button", class: "button secondary",
+        onclick: () => (shopError ? window.location.reload() : render({ moveFocus: true })) }, "Try again"));
   }
   if (controller.signal.aborted) return;
   main.replaceChildren(view);
   main.removeAttribute("aria-busy");
   const heading = view.querySelector("h1");
-  document.title = heading ? `${heading.textContent} · ${config.shopName}` : config.shopName;
+  document.title = heading ? `${heading.textContent} · ${shop.name}` : shop.name;
   // After navigating, keyboard and screen reader users start at the new page's heading.
   if (moveFocus) heading?.focus();
   updateLastOrderLink();
@@ -74,7 +76,7 @@ function updateLastOrderLink() {
   if (orderId) item.querySelector("a").href = `#/orders/${encodeURIComponent(orderId)}`;
 }
 
-document.querySelector("[data-shop-name]").textContent = config.shopName;
+document.querySelector("[data-shop-name]").textContent = shop.name;
 // The skip link must not change the hash (the router owns it): it only moves the focus.
 document.querySelector(".skip-link").addEventListener("click", (event) => {
   event.preventDefault();

@@ -1,12 +1,12 @@
 // The cart: quantities, shipping country and method (with delivery windows), warnings and totals.
 import { api } from "./api.js";
 import { cartApi, loadCart } from "./cart.js";
-import { config } from "./config.js";
+import { shop } from "./shop.js";
 import { announce, h, replaceChildren, uniqueId } from "./dom.js";
 import { countryName, formatMoney, formatWindow } from "./format.js";
 import { alertBox, clearError, showError } from "./messages.js";
 
-const percent = new Intl.NumberFormat(config.locale, { style: "percent", maximumFractionDigits: 2 });
+const percent = new Intl.NumberFormat(shop.locale, { style: "percent", maximumFractionDigits: 2 });
 
 export function totalsList(totals, { shippingChosen = true } = {}) {
   const rate = percent.format(totals.tax_rate_bp / 10000);
@@ -24,7 +24,7 @@ export async function cartView(view, _params, { signal }) {
   const errors = alertBox();
   const methodsByCountry = new Map();
   let cart = await loadCart();
-  let country = cart?.shipping?.country ?? config.defaultCountry;
+  let country = cart?.shipping?.country ?? shop.default_country;
   let busy = false;
 
   const methodsFor = async (code) => {
@@ -132,7 +132,7 @@ function shippingForm(cart, country, methods, { onCountry, onMethod }) {
   const countryId = uniqueId("country");
   const chosen = cart.shipping?.country === country ? cart.shipping.method : null;
   const select = h("select", { id: countryId, autocomplete: "shipping country", dataset: { focusKey: "country" } },
-    config.countries.map((code) => h("option", { value: code, selected: code === country }, countryName(code))));
+    shop.countries.map(({ code }) => h("option", { value: code, selected: code === country }, countryName(code))));
   select.addEventListener("change", () => onCountry(select.value));
   return h("section", { class: "shipping", "aria-labelledby": "cart-shipping" },
     h("h2", { id: "cart-shipping" }, "Shipping"),

@@ -1,17 +1,11 @@
 // Settings of the demo storefront: the only file to edit when deploying it (README, "The demo storefront").
+// What the shop is (name, locale, currency, countries) comes from the API's GET /shop (web/shop.js).
 export const config = Object.freeze({
   // The Storefront API's base URL. "" means the origin that serves this page, which is
   // how `make dev` serves it (http://127.0.0.1:3000/). For a deployed stack use its ApiUrl output, e.g.
   // "https://abc123.execute-api.eu-central-1.amazonaws.com", and add this site's origin to the
   // template's AllowedOrigins parameter so that the browser may call the API.
   apiBase: "",
-  shopName: "Storefront",
-  // Countries the shop ships to (the countries of layers/storefront/storefront/shop.json): the API only
-  // lists shipping methods per country, not the countries themselves.
-  countries: ["DE", "AT", "FR", "NL"],
-  defaultCountry: "DE",
-  // Language for prices, dates and country names; undefined means the browser's.
-  locale: undefined,
   pageSize: 12,
   // An order's page asks for its status this often while the order moves, less often (up to the maximum)
   // while it does not, and stops after pollForMs without a change (web/order.js).

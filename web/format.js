@@ -1,11 +1,11 @@
 // Money and dates for people. Money is integer minor units plus an ISO 4217 code: never a float here either.
-import { config } from "./config.js";
+import { shop } from "./shop.js";
 
 const moneyFormats = new Map();
 
 function moneyFormat(currency) {
   if (!moneyFormats.has(currency)) {
-    moneyFormats.set(currency, new Intl.NumberFormat(config.locale, { style: "currency", currency }));
+    moneyFormats.set(currency, new Intl.NumberFormat(shop.locale, { style: "currency", currency }));
   }
   return moneyFormats.get(currency);
 }
@@ -21,8 +21,8 @@ export function formatMoney(money) {
   return format.format(`${money.amount < 0 ? "-" : ""}${decimal}`);
 }
 
-const dayFormat = new Intl.DateTimeFormat(config.locale, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
-const timeFormat = new Intl.DateTimeFormat(config.locale, { dateStyle: "medium", timeStyle: "medium" });
+const dayFormat = new Intl.DateTimeFormat(shop.locale, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });
+const timeFormat = new Intl.DateTimeFormat(shop.locale, { dateStyle: "medium", timeStyle: "medium" });
 
 // "2026-11-27" (a calendar date, no time zone) -> "Fri, 27 Nov"
 export function formatDay(isoDate) {
@@ -39,8 +39,9 @@ export function formatTime(isoDateTime) {
   return timeFormat.format(new Date(isoDateTime));
 }
 
-const countryNames = new Intl.DisplayNames(config.locale ? [config.locale] : undefined, { type: "region" });
+const countryNames = new Intl.DisplayNames(shop.locale ? [shop.locale] : undefined, { type: "region" });
 
+// In the shop's language (Intl knows every region's name); the shop's own name for it when Intl does not.
 export function countryName(code) {
-  return countryNames.of(code) || code;
+  return countryNames.of(code) || shop.countries.find((country) => country.code === code)?.name || code;
 }

@@ -15,6 +15,7 @@ from storefront.inventory.repository import InventoryRepository
 from storefront.observability import http_handler
 from storefront.pagination import MAX_CURSOR_LENGTH, CursorCodec
 from storefront.secrets import get_secret
+from storefront.shop import PublicShop, load_shop_config
 
 settings = CatalogSettings.from_env()
 logger = Logger()
@@ -25,7 +26,8 @@ service = CatalogService(
     CursorCodec(lambda: get_secret(settings.cursor_secret_id)),
 )
 
-app = create_app("Storefront catalog", "Products, variants with live availability, and categories.")
+shop = load_shop_config().public()  # validated at cold start, like every function that reads shop.json
+app = create_app("Storefront catalog", "The shop's settings, products with live availability, and categories.")
 IfNoneMatch = Annotated[str | None, Header(max_length=1024, description="An ETag from an earlier response")]
 CACHED = {304: {"description": "Not modified: the ETag in If-None-Match is current"}}
 
@@ -48,6 +50,11 @@ def get_product(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     return cacheable_json(request, service.get_product(product_id), settings.cache_max_age)
+
+
+@app.get("/shop", response_model=PublicShop, responses={**CACHED, **problem_responses(422, 500)})
+def get_shop(request: Request, if_none_match: IfNoneMatch = None) -> Response:
+    return cacheable_json(request, shop, settings.cache_max_age)
 
 
 @app.get("/categories", response_model=CategoryList, responses={**CACHED, **problem_responses(422, 500)})

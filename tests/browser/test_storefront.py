@@ -145,7 +145,8 @@ def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console],
 
     expect(page.get_by_label("Country")).to_have_value("DE")
     standard = page.get_by_role("radio", name=re.compile("^Standard"))
-    expect(standard).to_have_accessible_name(re.compile(r"Free Arrives \w{3}, \w{3} \d+ – \w{3}, \w{3} \d+ \(1–3 business days\)"))
+    # Dates in the shop's locale (GET /shop: en-IE), e.g. "Wed 2 – Fri 4 Dec" or "Mon 30 Nov – Wed 2 Dec".
+    expect(standard).to_have_accessible_name(re.compile(r"Free Arrives \w{3} \d+( \w{3})? – \w{3} \d+ \w{3} \(1–3 business days\)"))
     page.get_by_role("radio", name=re.compile("^Express")).check()
     expect(page.locator("[data-total=shipping]")).to_have_text("€14.90")
     expect(page.locator("[data-total=tax]")).to_have_text("€30.64")
@@ -201,23 +202,23 @@ def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console],
     expect(page.get_by_role("list", name="Order progress").locator("[aria-current=step]")).to_have_text("Delivered")
     screenshot(page, "6-delivered")
 
-    # The local stack's SES: the order page lists the mails this order was sent (shop.json writes German), and the
-    # shopper reads the confirmation and the shipping mail with its tracking link.
+    # The local stack's SES: the order page lists the mails this order was sent (in shop.json's locale, en-IE), and
+    # the shopper reads the confirmation and the shipping mail with its tracking link.
     emails = page.get_by_role("region", name="Emails sent (local stack)")
     expect(emails.get_by_role("link")).to_have_count(3, timeout=15_000)  # paid, shipped, delivered: one each
     screenshot(page, "7-emails-listed")
-    confirmation = read_email(page, emails, f"Ihre Bestellung {order_id} ist bestätigt")
+    confirmation = read_email(page, emails, f"Your order {order_id} is confirmed")
     body = confirmation.locator("body")
-    expect(body).to_contain_text("Hallo Ada Lovelace,")
-    expect(body).to_contain_text(re.compile(r"3 × Linen shirt – Medium\s*177,00\s€"))
-    expect(body).to_contain_text(re.compile(r"Gesamt\s*191,90\s€"))
-    expect(body).to_contain_text(re.compile(r"inkl\. 19\s% MwSt\.: 30,64\s€"))
-    expect(body).to_contain_text(f"Bestellnummer: {order_id}")
+    expect(body).to_contain_text("Hello Ada Lovelace,")
+    expect(body).to_contain_text(re.compile(r"3 × Linen shirt – Medium\s*€177\.00"))
+    expect(body).to_contain_text(re.compile(r"Total\s*€191\.90"))
+    expect(body).to_contain_text(re.compile(r"including 19\s?% VAT: €30\.64"))
+    expect(body).to_contain_text(f"Order number: {order_id}")
     screenshot(confirmation, "8-confirmation-email")
     confirmation.close()
-    shipping = read_email(page, emails, f"Ihre Bestellung {order_id} ist unterwegs")
+    shipping = read_email(page, emails, f"Your order {order_id} is on its way")
     expect(shipping.get_by_text(fulfilment["tracking_number"])).to_be_visible()
-    expect(shipping.get_by_role("link", name="Sendung verfolgen")).to_have_attribute("href", fulfilment["tracking_url"])
+    expect(shipping.get_by_role("link", name="Track your parcel")).to_have_attribute("href", fulfilment["tracking_url"])
     shipping.close()
     assert_clean(console)
 
@@ -460,4 +461,24 @@ def test_the_order_page_polls_gently_and_stops_when_nothing_moves(
     again.click()
     expect(again).to_be_hidden()
     expect(status_panel(page)).to_have_attribute("data-status", "delivered", timeout=DELIVERY_SECONDS * 1000)
+    assert_clean(console)
+
+
+def test_the_page_takes_the_shops_name_locale_and_countries_from_the_api(desktop: tuple[Page, Console],
+                                                                         stack: Stack, api: httpx.Client) -> None:
+    """web/ hard-codes nothing the backend knows: a shop.json with another name, locale and fewer countries shows up
+    as such (GET /shop answered here as such a shop's API would)."""
+    page, console = desktop
+    other = {**api.get("/shop").json(), "name": "Kaffeehaus", "locale": "de-AT",
+             "countries": [{"code": "AT", "name": "Austria"}, {"code": "DE", "name": "Germany"}], "default_country": "AT"}
+    page.route(re.compile(r"/shop$"), lambda route: route.fulfill(json=other))
+    page.goto(stack.url + "/")
+    add_to_cart(page, "Home", "Ceramic mug", 1)
+    expect(page.locator("[data-shop-name]")).to_have_text("Kaffeehaus")
+    page.get_by_role("link", name=re.compile("^Cart")).click()
+    expect(page).to_have_title("Your cart · Kaffeehaus")
+    country = page.get_by_label("Country")
+    expect(country.locator("option")).to_have_text(["Österreich", "Deutschland"])
+    expect(country).to_have_value("AT")
+    expect(page.locator("[data-line-total=CERAMIC-MUG-ONE]")).to_have_text(re.compile(r"^€\s?18,00$"))  # de-AT
     assert_clean(console)

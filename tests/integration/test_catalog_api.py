@@ -171,3 +171,21 @@ def test_a_content_length_that_is_not_a_number_is_refused_by_the_gateway(gateway
         assert response.status == status, response.read()
     finally:
         connection.close()
+
+
+def test_the_shop_tells_frontends_its_settings_and_is_cacheable(api: httpx.Client) -> None:
+    from storefront.shop import load_shop_config
+
+    response = api.get("/shop")
+    assert response.status_code == 200, response.text
+    config = load_shop_config()
+    assert response.json() == {
+        "name": config.name, "currency": config.currency, "currencies": config.currencies, "locale": config.locale,
+        "prices_include_tax": config.prices_include_tax, "default_country": config.default_country,
+        "countries": [{"code": code, "name": country.name} for code, country in config.countries.items()],
+        "support": config.support.model_dump(exclude_none=True) | ({"url": None} if config.support.url is None else {}),
+    }
+    assert response.headers["cache-control"].startswith("public, max-age=")
+    again = api.get("/shop", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert "tax_rate_bp" not in response.text and config.address.line1 not in response.text  # not a frontend's business

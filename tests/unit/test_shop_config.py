@@ -58,3 +58,27 @@ def _config(**changes: Any) -> dict[str, Any]:
 def test_mistakes_are_refused(changes: dict[str, Any]) -> None:
     with pytest.raises((ValidationError, ValueError)):
         ShopConfig.model_validate(_config(**changes))
+
+
+def test_the_committed_json_schema_is_the_models() -> None:
+    from storefront.shop import SCHEMA_FILE, json_schema
+
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == json_schema(), (
+        "shop.schema.json is stale: PYTHONPATH=layers/storefront python -m storefront.shop > "
+        "layers/storefront/storefront/shop.schema.json")
+
+
+def test_the_json_schema_accepts_shop_json_and_refuses_what_the_model_refuses() -> None:
+    import jsonschema
+
+    from storefront.shop import SCHEMA_FILE
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))
+    data = json.loads(DEFAULT_FILE.read_text(encoding="utf-8"))
+    assert data["$schema"] == "./shop.schema.json"  # editors that follow it validate as the shop loads
+    assert list(validator.iter_errors(data)) == []
+    for broken in ({**data, "unknown": 1}, {**data, "dispatch_cutoff_hour": 24}, {**data, "locale": "de_DE"},
+                   {k: v for k, v in data.items() if k != "currency"}):
+        assert list(validator.iter_errors(broken)), broken
+        with pytest.raises(ValidationError):
+            ShopConfig.model_validate(broken)

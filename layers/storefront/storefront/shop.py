@@ -2,7 +2,7 @@
 from shop.json beside this file.
 
 It is versioned with the code and validated at cold start, so a typo fails the deploy's smoke test, not a
-shopper's checkout. SHOP_CONFIG_FILE names another file (tests use it).
+shopper's checkout. load_shop_config(path) reads another file (tests use it).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from storefront.notifications.addresses import deliverable
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 DEFAULT_FILE = Path(__file__).with_name("shop.json")
+SCHEMA_FILE = Path(__file__).with_name("shop.schema.json")
 # Control characters (line breaks included) and bidirectional overrides: nothing a shop's name or address, which
 # go into every mail's From header and footer, may contain.
 _UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -92,7 +93,12 @@ class Support(BaseModel):
 
 
 class ShopConfig(BaseModel):
+    """shop.json. Its JSON Schema, for editors and reviews, is generated from this model (shop.schema.json beside it:
+    `python -m storefront.shop > layers/storefront/storefront/shop.schema.json`); docs/configuration.md explains each
+    field."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    json_schema: str = Field(default="", alias="$schema", description="Where editors find this file's JSON Schema.")
     comment: str = Field(default="", alias="$comment")
     name: ShopText
     # BCP 47 language-region (de-DE, en-GB): the language of customer emails and how they write amounts and dates.
@@ -135,7 +141,45 @@ class ShopConfig(BaseModel):
     def tax_rate_bp(self, country: str | None) -> int:
         return self.countries[country or self.default_country].tax_rate_bp
 
+    def public(self) -> PublicShop:
+        """What a frontend may know (GET /shop): never the address of the business, taxes or shipping prices
+        (those come priced with the cart and GET /shipping-methods)."""
+        return PublicShop(name=self.name, currency=self.currency, currencies=self.currencies, locale=self.locale,
+                          prices_include_tax=self.prices_include_tax, default_country=self.default_country,
+                          countries=[PublicCountry(code=code, name=country.name)
+                                     for code, country in self.countries.items()],
+                          support=self.support)
+
+
+class PublicCountry(BaseModel):
+    code: CountryCode
+    name: str
+
+
+class PublicShop(BaseModel):
+    """GET /shop: what the shop's configuration tells a frontend, so it never hard-codes it."""
+
+    name: str
+    currency: str
+    currencies: list[str]
+    locale: str
+    prices_include_tax: bool
+    default_country: CountryCode
+    countries: list[PublicCountry]
+    support: Support
+
 
 @cache
 def load_shop_config(path: str | None = None) -> ShopConfig:
     return ShopConfig.model_validate(json.loads(Path(path or DEFAULT_FILE).read_text(encoding="utf-8")))
+
+
+def json_schema() -> str:
+    """shop.json's JSON Schema, as committed in shop.schema.json (a test keeps the two equal)."""
+    schema = ShopConfig.model_json_schema(by_alias=True)
+    return json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "shop.json"},
+                      indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    print(json_schema(), end="")
