@@ -7,6 +7,7 @@ shopper's checkout. SHOP_CONFIG_FILE names another file (tests use it).
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -49,6 +50,22 @@ class CountryConfig(BaseModel):
     methods: list[ShippingMethodConfig]
 
 
+# ---------------------------------------------------------------- abuse limits (docs/observability.md, "Abuse limits")
+class CheckoutLimits(BaseModel):
+    """Per-client limits on checkout. An order holds stock from checkout until it is paid or ends (at most the
+    payment window): these keep one shopper, or one address, from holding a shop's stock without paying."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    comment: str = Field(default="", alias="$comment")
+    # Orders of one email address (trimmed, case-folded) holding stock at once; one more is a 429 with Retry-After.
+    orders_holding_stock_per_email: Annotated[int, Field(ge=1, le=1000)]
+    # The same per source IP address (an IPv6 client counts by its /64): generous, as offices and mobile
+    # carriers put many shoppers behind one address.
+    orders_holding_stock_per_ip: Annotated[int, Field(ge=1, le=100_000)]
+    # Units of one SKU in one order; more is a 422 naming the SKU (a cart line may hold up to 99).
+    units_per_sku: Annotated[int, Field(ge=1, le=99)]
+
+
 class ShopConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
     comment: str = Field(default="", alias="$comment")
@@ -60,6 +77,7 @@ class ShopConfig(BaseModel):
     default_country: CountryCode
     holidays: list[date] = []
     countries: dict[CountryCode, CountryConfig]
+    checkout_limits: CheckoutLimits
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -89,6 +107,11 @@ class ShopConfig(BaseModel):
         return self.countries[country or self.default_country].tax_rate_bp
 
 
-@cache
 def load_shop_config(path: str | None = None) -> ShopConfig:
-    return ShopConfig.model_validate(json.loads(Path(path or DEFAULT_FILE).read_text(encoding="utf-8")))
+    """The configuration in `path`, else in the file SHOP_CONFIG_FILE names, else shop.json beside this module."""
+    return _load(path or os.environ.get("SHOP_CONFIG_FILE") or str(DEFAULT_FILE))
+
+
+@cache
+def _load(path: str) -> ShopConfig:
+    return ShopConfig.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
