@@ -45,7 +45,12 @@ def cloud(shop_config_without_client_limits: str) -> Iterator[object]:
     from local_cloud.cloud import LocalCloud
     from local_cloud.demo_data import seed
 
-    with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*"}) as local:
+    # The route throttles at their maxima: many tests race hundreds of checkouts through one gateway, which is not
+    # what they test; tests/integration/test_route_throttles.py runs the template's own buckets.
+    unthrottled = {name: "5000" for name in ("CheckoutBurstLimit", "WebhookBurstLimit", "ApiBurstLimit")}
+    unthrottled |= {name: "10000" for name in ("CheckoutRateLimit", "WebhookRateLimit", "ApiRateLimit")}
+    with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*",
+                                         **unthrottled}) as local:
         seed(local)
         yield local
 
