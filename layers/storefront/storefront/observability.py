@@ -20,6 +20,8 @@ the template's `Tracing: Active` still gives each invocation its X-Ray segment.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
+from functools import wraps
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
@@ -32,6 +34,9 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 Handler = Callable[[Any, Any], Any]
 # The one dimension of every business metric (see above); template.yaml's alarms and dashboard name it.
 BUSINESS_DIMENSIONS = {"service": "storefront"}
+# The namespace of the function being invoked, read with its environment at import, like its Logger and Metrics
+# (the local cloud runs several stacks' functions in one process, with one os.environ).
+_namespace: ContextVar[str | None] = ContextVar("storefront_metrics_namespace", default=None)
 
 
 def lambda_handler(entry: Handler, logger: Logger, correlation_id_path: str | None = None) -> Handler:
@@ -40,7 +45,16 @@ def lambda_handler(entry: Handler, logger: Logger, correlation_id_path: str | No
     metrics = Metrics()  # reads the function's namespace and service now, at import, like the Logger
     # Powertools 3.37 emits the cold-start metric even with POWERTOOLS_METRICS_DISABLED set: honour the flag here.
     cold_start = not is_metrics_disabled()
-    return logger.inject_lambda_context(metrics.log_metrics(entry, capture_cold_start_metric=cold_start),
+
+    @wraps(entry)
+    def in_namespace(event: Any, context: Any) -> Any:
+        token = _namespace.set(metrics.namespace)
+        try:
+            return entry(event, context)
+        finally:
+            _namespace.reset(token)
+
+    return logger.inject_lambda_context(metrics.log_metrics(in_namespace, capture_cold_start_metric=cold_start),
                                         correlation_id_path=correlation_id_path)
 
 
@@ -69,5 +83,6 @@ def milliseconds(name: str, value: float) -> None:
 def _emit(name: str, unit: MetricUnit, value: float) -> None:
     if is_metrics_disabled():
         return
-    with single_metric(name=name, unit=unit, value=value, default_dimensions=BUSINESS_DIMENSIONS):
+    with single_metric(name=name, unit=unit, value=value, namespace=_namespace.get(),
+                       default_dimensions=BUSINESS_DIMENSIONS):
         pass  # the blob is printed (to the function's log, where CloudWatch reads it) when the block ends
