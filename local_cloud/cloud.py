@@ -32,6 +32,7 @@ MOTO_CONFIG = {
 # Resources with nothing to emulate locally: they get a name so that references to them resolve.
 NOT_EMULATED = {
     "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role", "AWS::IAM::Policy",
+    "AWS::CloudWatch::Dashboard",
     "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy", "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
 }
