@@ -32,7 +32,7 @@ MOTO_CONFIG = {
 # Resources with nothing to emulate locally: they get a name so that references to them resolve.
 NOT_EMULATED = {
     "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role", "AWS::IAM::Policy",
-    "AWS::CloudWatch::Dashboard",
+    "AWS::CloudWatch::Dashboard", "AWS::SQS::QueuePolicy",
     "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy", "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
 }

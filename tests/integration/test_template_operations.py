@@ -72,6 +72,10 @@ def test_every_dead_letter_queue_alarms_when_not_empty_and_every_other_queue_whe
                    if "RedrivePolicy" in q["Properties"]}
     dead_letter |= {_ref(r["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"))
                     for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    dead_letter |= {_ref(t.get("DeadLetterConfig", {}).get("Arn")) for r in resources.values()
+                    if r["Type"] == "AWS::Events::Rule" for t in r["Properties"].get("Targets", [])}
+    dead_letter |= {_ref(r["Properties"].get("RedrivePolicy", {}).get("deadLetterTargetArn")) for r in resources.values()
+                    if r["Type"] == "AWS::SNS::Subscription"}
     dead_letter -= {None}
     assert dead_letter and dead_letter <= set(queues)
     assert dead_letter <= _alarmed(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName")
