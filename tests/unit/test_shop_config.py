@@ -38,6 +38,9 @@ def _config(**changes: Any) -> dict[str, Any]:
         {"id": "x", "name": "A", "price": {"amount": 1, "currency": "EUR"}, "delivery_days": {"min": 1, "max": 1}},
         {"id": "x", "name": "B", "price": {"amount": 2, "currency": "EUR"}, "delivery_days": {"min": 1, "max": 1}}]}}},
     {"unknown_key": 1},
+    {"checkout_limits": {"orders_holding_stock_per_email": 0, "orders_holding_stock_per_ip": 20, "units_per_sku": 10}},
+    {"checkout_limits": {"orders_holding_stock_per_email": 3, "orders_holding_stock_per_ip": 20, "units_per_sku": 100}},
+    {"checkout_limits": {"orders_holding_stock_per_email": 3, "units_per_sku": 10}},
 ])
 def test_mistakes_are_refused(changes: dict[str, Any]) -> None:
     with pytest.raises((ValidationError, ValueError)):
