@@ -63,12 +63,13 @@ class CheckoutService:
         assert cart.shipping is not None
         now = self._now()
         order_id = secrets.token_urlsafe(ORDER_ID_BYTES)
+        hold = self._limits.hold_for(order_id, request.email, source_ip, now)
         order = StoredOrder(
             id=order_id, status=OrderStatus.PENDING, cart_id=cart.id, email=request.email,
             email_key=email_key(request.email), lines=cart.lines, totals=cart.totals,
             shipping_address=request.shipping_address, shipping=cart.shipping,
             history=[{"status": OrderStatus.PENDING, "at": now}], created_at=now, updated_at=now,
-            client_hold=(hold := self._limits.hold_for(order_id, request.email, source_ip, now)),
+            client_hold=hold,
         )
         try:
             self._store(order, hold)
