@@ -9,6 +9,8 @@ PYTHON_FOR_VENV ?= $(shell for p in python3.13 $$(ls -d $$HOME/.pyenv/versions/3
 	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov pins an older boto3 than the stack's (pyproject.toml, "iac-scan"): it gets a virtual environment of its own.
+CHECKOV_VENV := .venv-checkov
 export PYTHONPATH := $(CURDIR)/layers/storefront:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
@@ -21,19 +23,25 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+$(CHECKOV_VENV)/.installed: pyproject.toml $(VENV)/.installed
+	$(PYTHON_FOR_VENV) -m venv $(CHECKOV_VENV)
+	env -u PYTHONPATH $(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	env -u PYTHONPATH $(CHECKOV_VENV)/bin/python -m pip install --quiet "$$($(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["iac-scan"])')"
+	@touch $@
+
 .PHONY: help setup dev test test-fast fuzz invoke lint build bench capacity load clean
 
 help:
 	@echo "make dev      run the whole storefront locally (local cloud + demo data) on http://127.0.0.1:$${PORT:-3000}"
 	@echo "make test     run every test (unit, integration, end-to-end, browser, template lint, fuzz, sam build)"
 	@echo "make invoke FUNCTION=CatalogFunction EVENT=events/catalog/get-product.json   Docker-free sam local invoke"
-	@echo "make lint     cfn-lint and sam validate --lint on template.yaml"
+	@echo "make lint     cfn-lint (with AWS's serverless rules), sam validate --lint and checkov on the templates"
 	@echo "make build    sam build (python3.13, arm64)"
 	@echo "make bench    the benchmarks in benchmarks/ (results are recorded in docs/benchmarks.md)"
 	@echo "make capacity ORDERS=100 VIEWS=2000   the quotas a peak meets, the first limit, the ceiling (docs/capacity.md)"
 	@echo "make load HOST=http://127.0.0.1:3000 USERS=20 RUN_TIME=60s   the Locust load test against a running stack"
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 
 dev: setup
 	exec $(PY) -m local_cloud serve
@@ -60,8 +68,10 @@ invoke:
 	@$(PY) -m local_cloud invoke $(FUNCTION) --event $(EVENT) $(if $(DECODE_BODY),--decode-body)
 
 lint: setup
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml edge/web-acl.yaml
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml edge/web-acl.yaml
 	$(VENV)/bin/sam validate --lint
+	env -u PYTHONPATH HTTPS_PROXY=http://127.0.0.1:9 $(CHECKOV_VENV)/bin/checkov -f template.yaml -f edge/web-acl.yaml --framework cloudformation --skip-download --compact --quiet
 
 build: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build  # sam looks for python3.13 on PATH
@@ -81,4 +91,4 @@ load: setup
 		--spawn-rate $${SPAWN_RATE:-5} --run-time $${RUN_TIME:-60s}
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .hypothesis *.egg-info

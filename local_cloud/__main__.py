@@ -31,8 +31,12 @@ def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None
     overrides = {"AllowedOrigins": LOCAL_ORIGINS}
     if timeout := os.environ.get("PAYMENT_TIMEOUT_SECONDS"):
         overrides["PaymentTimeoutSeconds"] = timeout
+    level = os.environ.get("LOCAL_CLOUD_LOG_LEVEL", "WARNING")
+    if logging.getLevelName(level.upper()) > logging.INFO:
+        # Quiet, as the functions are: the demo data's own service calls (a demo shipment) count business metrics too.
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     cloud = LocalCloud(parameter_overrides=overrides, carrier_step_seconds=carrier_step_seconds,
-                       function_log_level=os.environ.get("LOCAL_CLOUD_LOG_LEVEL", "WARNING")).start()
+                       function_log_level=level).start()
     if with_demo_data:
         seed(cloud)
     return cloud

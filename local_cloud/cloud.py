@@ -32,6 +32,7 @@ MOTO_CONFIG = {
 # Resources with nothing to emulate locally: they get a name so that references to them resolve.
 NOT_EMULATED = {
     "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role", "AWS::IAM::Policy",
+    "AWS::CloudWatch::Dashboard", "AWS::SQS::QueuePolicy",
     "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy",
     # moto's SESv2 has no event destinations (and its SES sends no bounces): locally, SES's bounce and complaint
     # events are put on the default bus by hand (docs/notifications.md), where the template's rule routes them.

@@ -1,9 +1,10 @@
 """API Gateway HTTP API emulation: HTTP request -> payload format 2.0 event -> function -> HTTP response.
 
-It routes exactly as template.yaml's HttpApi events say, enforces the JWT authorizer a route's `Auth` names
-(local_cloud/authorizer.py: 401 {"message":"Unauthorized"} before any function runs), answers CORS preflights
-from the template's CorsConfiguration, and, like API Gateway, answers unrouted requests itself
-({"message":"Not Found"}).
+It routes exactly as template.yaml's HttpApi events say, throttles each route as the template's
+DefaultRouteSettings and RouteSettings say (429 {"message":"Too Many Requests"}), enforces the JWT authorizer a
+route's `Auth` names (local_cloud/authorizer.py: 401 {"message":"Unauthorized"} before any function runs),
+answers CORS preflights from the template's CorsConfiguration, and, like API Gateway, answers unrouted requests
+itself ({"message":"Not Found"}).
 Local-only extras (never in template.yaml): GET /openapi.json, the merged OpenAPI document of every
 function's app, which the fuzz tests and developers use; POST /dev/payments/{payment_id}/succeed|fail,
 which make the local payment provider send its signed webhook, as Stripe would; POST
@@ -24,6 +25,7 @@ import json
 import logging
 import mimetypes
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -126,6 +128,52 @@ class Cors:
         return headers
 
 
+class RouteThrottles:
+    """API Gateway's stage throttling: one token bucket per route, shared by every client. A bucket holds at most
+    `ThrottlingBurstLimit` requests and refills at `ThrottlingRateLimit` per second, from the template's
+    DefaultRouteSettings, replaced for a route key by its RouteSettings entry. A request that finds its route's
+    bucket empty is answered 429 {"message":"Too Many Requests"} and never reaches the function. (The account-level
+    limit, 10,000 requests per second by default, is far beyond what a local machine sends.)"""
+
+    def __init__(self, default: tuple[float, float] | None, per_route: dict[str, tuple[float, float]],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._default = default  # (rate per second, burst); None: unthrottled
+        self._per_route = per_route
+        self._clock = clock
+        self._buckets: dict[str, list[float]] = {}  # route key -> [tokens, last refill]
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, api_properties: dict[str, Any]) -> RouteThrottles:
+        """From an AWS::Serverless::HttpApi's (resolved) properties."""
+
+        def limits(settings: dict[str, Any] | None) -> tuple[float, float] | None:
+            if not settings or "ThrottlingRateLimit" not in settings or "ThrottlingBurstLimit" not in settings:
+                return None
+            return float(settings["ThrottlingRateLimit"]), float(settings["ThrottlingBurstLimit"])
+
+        per_route = {route_key: found for route_key, settings in (api_properties.get("RouteSettings") or {}).items()
+                     if (found := limits(settings)) is not None}
+        return cls(limits(api_properties.get("DefaultRouteSettings")), per_route)
+
+    def limits(self, route_key: str) -> tuple[float, float] | None:
+        return self._per_route.get(route_key, self._default)
+
+    def allow(self, route_key: str) -> bool:
+        """Take a token from the route's bucket; False when it is empty."""
+        limits = self.limits(route_key)
+        if limits is None:
+            return True
+        rate, burst = limits
+        with self._lock:
+            now = self._clock()
+            tokens, last = self._buckets.get(route_key, [burst, now])
+            tokens = min(burst, tokens + (now - last) * rate)
+            allowed = tokens >= 1
+            self._buckets[route_key] = [tokens - 1 if allowed else tokens, now]
+            return allowed
+
+
 def _origin_pattern(allowed: str) -> re.Pattern[str]:
     """An allowed origin, where `:*` is any port (the local default) and `*.` any one subdomain label."""
     regex = re.escape(allowed).replace(r":\*", r":[0-9]{1,5}").replace(r"\*\.", r"[a-z0-9-]+\.")
@@ -164,6 +212,8 @@ class Gateway:
         self.user_pool = None if first is None else LocalUserPool(
             cloud.client("cognito-idp"), first.issuer.rsplit("/", 1)[1], first.audiences[0], cloud.region,
             cloud.endpoint_url)
+        self.throttles = RouteThrottles.of(cloud.template.resolve(
+            {k: v for k, v in api.items() if k in ("DefaultRouteSettings", "RouteSettings")}))
         self._http = BackgroundServer(host, port, _handler_class(self), "gateway")
 
     @property
@@ -204,6 +254,8 @@ class Gateway:
                 return static
             return 404, [JSON], b'{"message":"Not Found"}'
         route, path_parameters = matched
+        if not self.throttles.allow(route.route_key):
+            return 429, [JSON, *self.cors.response_headers(origin)], b'{"message":"Too Many Requests"}'
         authorizer = None
         if route.authorizer is not None:
             authorizer = self.authorizers[route.authorizer].authorize(headers)

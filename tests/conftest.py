@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -18,12 +19,38 @@ os.environ.pop("AWS_SESSION_TOKEN", None)
 
 
 @pytest.fixture(scope="session")
-def cloud() -> Iterator[object]:
+def shop_config_without_client_limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """shop.json with the per-client checkout limits at their maxima, for every local cloud of the session
+    (SHOP_CONFIG_FILE): the suite's checkouts come from one address, and many of its tests check out far more
+    orders than a shopper may hold. tests/integration/test_checkout_limits.py runs the shipped limits."""
+    from storefront.shop import DEFAULT_FILE
+
+    config = json.loads(DEFAULT_FILE.read_text())
+    config["checkout_limits"].update(orders_holding_stock_per_email=1000, orders_holding_stock_per_ip=100_000,
+                                     units_per_sku=99)
+    path = tmp_path_factory.mktemp("shop") / "shop.json"
+    path.write_text(json.dumps(config))
+    previous = os.environ.get("SHOP_CONFIG_FILE")
+    os.environ["SHOP_CONFIG_FILE"] = str(path)
+    yield str(path)
+    if previous is None:
+        os.environ.pop("SHOP_CONFIG_FILE", None)
+    else:
+        os.environ["SHOP_CONFIG_FILE"] = previous
+
+
+@pytest.fixture(scope="session")
+def cloud(shop_config_without_client_limits: str) -> Iterator[object]:
     """One local cloud per test session (per xdist worker), provisioned from template.yaml with the demo data."""
     from local_cloud.cloud import LocalCloud
     from local_cloud.demo_data import seed
 
-    with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*"}) as local:
+    # The route throttles at their maxima: many tests race hundreds of checkouts through one gateway, which is not
+    # what they test; tests/integration/test_route_throttles.py runs the template's own buckets.
+    unthrottled = {name: "5000" for name in ("CheckoutBurstLimit", "WebhookBurstLimit", "ApiBurstLimit")}
+    unthrottled |= {name: "10000" for name in ("CheckoutRateLimit", "WebhookRateLimit", "ApiRateLimit")}
+    with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*",
+                                         **unthrottled}) as local:
         seed(local)
         yield local
 

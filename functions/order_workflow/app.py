@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, Field
 
 from storefront.config import OrderWorkflowSettings
+from storefront.limits.repository import ClientHoldRepository
 from storefront.observability import lambda_handler
 from storefront.orders.models import OrderStatus, Reason
 from storefront.orders.repository import OrderRepository
@@ -16,7 +17,9 @@ from storefront.orders.service import OrderSteps
 
 settings = OrderWorkflowSettings.from_env()
 logger = Logger()
-steps = OrderSteps(OrderRepository(boto3.client("dynamodb"), settings.orders_table), now=lambda: datetime.now(UTC))
+dynamodb = boto3.client("dynamodb")
+steps = OrderSteps(OrderRepository(dynamodb, settings.orders_table), ClientHoldRepository(dynamodb, settings.orders_table),
+                   now=lambda: datetime.now(UTC))
 
 MOVES = {"mark_rejected": OrderStatus.REJECTED, "mark_paid": OrderStatus.PAID,
          "mark_payment_failed": OrderStatus.PAYMENT_FAILED, "mark_expired": OrderStatus.EXPIRED,

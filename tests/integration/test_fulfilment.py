@@ -150,7 +150,7 @@ def test_a_paid_order_is_delivered_with_each_integration_event_once(fulfilment: 
     delivered = events[-1]
     assert delivered["source"] == "storefront"
     detail = delivered["detail"]
-    assert detail["schema_version"] == 1 and detail["event_id"] == f"order.delivered:{order['id']}"
+    assert detail["schema_version"] == 2 and detail["event_id"] == f"order.delivered:{order['id']}"
     assert detail["occurred_at"] == order["history"][-1]["at"].replace("Z", "+00:00")
     assert detail["order"]["totals"]["total"] == order["totals"]["total"]  # amounts as Money
     assert detail["order"]["fulfilment"]["tracking_number"] == tracking["tracking_number"]
@@ -522,7 +522,7 @@ def test_stock_low_is_published_once_when_the_level_crosses_its_threshold(fulfil
     assert len(low_events()) == 1
     detail = events[0]["detail"]
     assert (detail["available"], detail["on_hand"], detail["reserved"], detail["low_stock_threshold"]) == (4, 8, 4, 5)
-    assert detail["schema_version"] == 1 and detail["event_id"]
+    assert detail["schema_version"] == 2 and detail["event_id"]
 
 
 def test_eventbridge_throttling_delays_events_but_loses_and_repeats_none(fulfilment: Fulfilment, cloud: LocalCloud,

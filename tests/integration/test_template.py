@@ -382,19 +382,6 @@ def test_the_fulfilment_function_has_time_for_a_whole_batch(template: Template) 
     assert timeout >= int(mapping["BatchSize"]) * seconds_per_message, (timeout, mapping["BatchSize"])
 
 
-def test_alarms_notify_the_alarm_topic(template: Template) -> None:
-    alarms = template.of_type("AWS::CloudWatch::Alarm")
-    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
-    assert {("AWS/SQS", "ApproximateNumberOfMessagesVisible"), ("AWS/Lambda", "Errors"),
-            ("AWS/States", "ExecutionsFailed"), ("AWS/States", "ExecutionsTimedOut")} <= watched
-    for logical_id, alarm in alarms.items():
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
-    dead_letter_queues = {_ref_target(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
-                          for q in template.of_type("AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]}
-    alarmed = {_ref_target(d["Value"]) for a in alarms.values() for d in a["Properties"].get("Dimensions", [])}
-    assert dead_letter_queues <= alarmed, f"dead-letter queues without an alarm: {dead_letter_queues - alarmed}"
-
-
 # ---------------------------------------------------------------------------------------------- logs
 
 

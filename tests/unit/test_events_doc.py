@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from storefront import integration_events
-from storefront.integration_events import EVENT_TYPES, ORDER_EVENT_TYPES, SCHEMA_VERSION
+from storefront.integration_events import EVENT_TYPES, ORDER_EVENT_TYPES, PUBLISHED_ORDER_FIELDS, SCHEMA_VERSION
+from storefront.orders.models import Order
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 TYPE_COLUMN = "detail-type"  # the heading of the table's first column, which names the event types
@@ -93,3 +94,14 @@ def test_the_doc_states_the_schema_version_the_code_publishes() -> None:
     examples = [int(v) for v in re.findall(r'"schema_version"\s*:\s*(\d+)', text)]
     assert examples, "docs/events.md shows no example with a schema_version"
     assert set(examples) == {SCHEMA_VERSION}, f"examples give schema_version {examples}, the code {SCHEMA_VERSION}"
+
+
+def test_the_doc_lists_exactly_the_order_fields_an_event_carries() -> None:
+    table = next(t for t in _tables(DOC.read_text()) if _unquote(t[0][0]).lower() == "order field")
+    documented = {_unquote(row[0]) for row in table[1:]}
+    assert documented == set(PUBLISHED_ORDER_FIELDS), (
+        f"docs/events.md vs PUBLISHED_ORDER_FIELDS: {sorted(documented ^ set(PUBLISHED_ORDER_FIELDS))}")
+    assert set(PUBLISHED_ORDER_FIELDS) <= set(Order.model_fields), "an allow-listed field the order does not have"
+    payment_row = next(row for row in table[1:] if _unquote(row[0]) == "payment")
+    assert {f"`{name}`" for name in PUBLISHED_ORDER_FIELDS["payment"]} <= set(re.findall(r"`\w+`", payment_row[1]))
+    assert {"email", "shipping_address"}.isdisjoint(documented), "personal data is never published"

@@ -54,10 +54,26 @@ def test_a_status_change_is_one_event(before: str, after: str, expected: str | N
     assert [e.type for e in events] == ([expected] if expected else [])
     if expected:
         detail = events[0].detail
-        assert detail["schema_version"] == 1 and detail["type"] == expected
+        assert detail["schema_version"] == 2 and detail["type"] == expected
         assert detail["occurred_at"] == "2026-11-26T10:0%d:00+00:00" % len(history)
         assert "history" not in detail["order"] and "client_secret" not in (detail["order"]["payment"] or {})
         assert expected in EVENT_TYPES
+
+
+def test_order_events_carry_no_personal_data() -> None:
+    """Ids and figures only: the shopper's email, name and address stay in the order (docs/events.md)."""
+    order = {k: v["S"] for k, v in ORDER.items() if "S" in v}
+    shopper = [order["email"], *(v["S"] for v in ORDER["shipping_address"]["M"].values() if "S" in v)]
+    assert len(shopper) >= 5, shopper  # email, name, line1, city, postal code (the sample order has them all)
+    for before, after in [(None, "pending"), ("awaiting_payment", "paid"), ("fulfilling", "shipped")]:
+        history = ["pending"] + ([before] if before not in (None, "pending") else [])
+        old = None if before is None else with_status(before, *history)
+        [event] = events_for(order_record(old, with_status(after, *history, after)))
+        published = json.dumps(event.detail)
+        leaked = [value for value in shopper if value.lower() in published.lower() and len(value) > 2]
+        assert leaked == [], f"{event.type} carries {leaked}"
+        assert {"email", "shipping_address"}.isdisjoint(event.detail["order"])
+        assert event.detail["order"]["id"] == order["id"] and event.detail["order"]["totals"]["total"]["amount"] > 0
 
 
 def test_deletions_and_other_items_mean_nothing() -> None:

@@ -1,5 +1,6 @@
-"""storefront.observability: every entry point flushes the invocation's metrics as one EMF blob, with a ColdStart
-metric on the first invocation only, under the function's namespace and service."""
+"""storefront.observability: business metrics leave at once, each as its own EMF blob with the one business
+dimension (service=storefront) whichever function counts them; the entry point counts a cold start once, per
+function. (Powertools' own examples/metrics/src/assert_single_emf_blob.py is the model: parse stdout.)"""
 
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ def _metric_names(blob: dict[str, Any]) -> set[str]:
     return {m["Name"] for directive in blob["_aws"]["CloudWatchMetrics"] for m in directive["Metrics"]}
 
 
-def test_business_metrics_leave_with_the_invocation_and_cold_start_is_counted_once(
+def test_business_metrics_leave_at_once_and_cold_start_is_counted_once_per_function(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "StorefrontTest")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Storefront/test-stack")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "checkout")
     reset_cold_start_flag()  # a new execution environment (this process may have run other handlers already)
 
@@ -48,11 +49,20 @@ def test_business_metrics_leave_with_the_invocation_and_cold_start_is_counted_on
     assert handler({"n": 2}, context) == {"ok": 2}
     second = _emf_blobs(capsys.readouterr().out)
 
-    business = [b for b in first if "OrdersPlaced" in _metric_names(b)]
-    assert len(business) == 1
-    blob = business[0]
-    assert blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "StorefrontTest"
-    assert blob["service"] == "checkout"
-    assert blob["OrdersPlaced"] in (1.0, [1.0]) and blob["CheckoutLatency"] in (12.5, [12.5])
-    assert sum("ColdStart" in _metric_names(b) for b in first) == 1
-    assert [_metric_names(b) for b in second] == [{"OrdersPlaced", "CheckoutLatency"}]  # no second ColdStart
+    assert sorted(map(sorted, map(_metric_names, first))) == [["CheckoutLatency"], ["ColdStart"], ["OrdersPlaced"]]
+    for blob in first:
+        directive, = blob["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "Storefront/test-stack"
+    placed = next(b for b in first if "OrdersPlaced" in _metric_names(b))
+    latency = next(b for b in first if "CheckoutLatency" in _metric_names(b))
+    cold = next(b for b in first if "ColdStart" in _metric_names(b))
+    assert placed["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]] and placed["service"] == "storefront"
+    assert placed["OrdersPlaced"] in (1.0, [1.0]) and latency["CheckoutLatency"] in (12.5, [12.5])
+    assert cold["service"] == "checkout" and cold["function_name"] == "checkout"  # cold starts stay per function
+    assert sorted(map(sorted, map(_metric_names, second))) == [["CheckoutLatency"], ["OrdersPlaced"]]  # no ColdStart
+
+
+def test_disabled_metrics_print_nothing(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    count("OrdersPlaced")
+    assert _emf_blobs(capsys.readouterr().out) == []

@@ -54,6 +54,9 @@ def _config(**changes: Any) -> dict[str, Any]:
     {"support": {"email": "help@example.com", "url": "http://plain.example"}},  # https only
     {"address": {"company": "Shop GmbH", "line1": "Main St 1", "postal_code": "10115", "city": "Berlin",
                  "country": "Germany"}},
+    {"checkout_limits": {"orders_holding_stock_per_email": 0, "orders_holding_stock_per_ip": 20, "units_per_sku": 10}},
+    {"checkout_limits": {"orders_holding_stock_per_email": 3, "orders_holding_stock_per_ip": 20, "units_per_sku": 100}},
+    {"checkout_limits": {"orders_holding_stock_per_email": 3, "units_per_sku": 10}},
 ])
 def test_mistakes_are_refused(changes: dict[str, Any]) -> None:
     with pytest.raises((ValidationError, ValueError)):

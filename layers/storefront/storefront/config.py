@@ -48,6 +48,9 @@ class CheckoutSettings(_EnvSettings):
     idempotency_ttl_hours: int = Field(alias="IDEMPOTENCY_TTL_HOURS", default=24, ge=1, le=24 * 30)
     # How long the workflow waits for the payment provider's webhook before the order expires.
     payment_timeout_seconds: int = Field(alias="PAYMENT_TIMEOUT_SECONDS", default=1800, ge=1, le=7 * 24 * 3600)
+    # A request header that names the client's address, set by a proxy in front of the API (CloudFront's
+    # cloudfront-viewer-address); empty: API Gateway's own sourceIp. Only set it where that proxy is the way in.
+    client_ip_header: str = Field(alias="CLIENT_IP_HEADER", default="", pattern=r"^[a-z0-9-]{0,64}$")
 
 
 class StockSettings(_EnvSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -14,6 +15,23 @@ _deserializer = TypeDeserializer()
 
 BATCH_GET_LIMIT = 100
 _MAX_UNPROCESSED_RETRIES = 8
+_BACKOFF_BASE_SECONDS = 0.025
+# Transient refusals, as a whole-request error code or as a transaction's cancellation reason: retry them.
+RETRYABLE = frozenset({
+    "TransactionConflictException", "TransactionConflict", "ThrottlingException", "ThrottlingError",
+    "ProvisionedThroughputExceededException", "ProvisionedThroughputExceeded", "RequestLimitExceeded",
+})
+
+
+def backoff(attempt: int) -> None:
+    """Full jitter: concurrent losers of the same race spread out instead of colliding again."""
+    time.sleep(random.uniform(0, _BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+def refusal_codes(error: Any) -> set[str]:
+    """A ClientError's code and, for a cancelled transaction, every item's cancellation reason."""
+    reasons = {r.get("Code") for r in error.response.get("CancellationReasons") or []}
+    return {error.response["Error"]["Code"], *(r for r in reasons if r)}
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:

@@ -50,6 +50,15 @@ def problem_response(status: int, code: str, title: str, detail: str, errors: li
                     headers=headers)
 
 
+def client_ip(request: Request, trusted_header: str = "") -> str:
+    """The client's IP address: API Gateway's `sourceIp`; or, behind a proxy that is the only way in (CloudFront,
+    when the template puts it there), the address that proxy names in `trusted_header` ("<ip>:<port>")."""
+    if trusted_header and (named := request.headers.get(trusted_header)):
+        return named.rsplit(":", 1)[0].strip("[]")
+    source = (request.scope.get("aws.event") or {}).get("requestContext", {}).get("http", {}).get("sourceIp")
+    return source or (request.client.host if request.client else "")
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries for the problems a route can answer with."""
     return {status: {"model": Problem, "description": "Problem details (RFC 9457)"} for status in statuses}

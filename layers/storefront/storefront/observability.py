@@ -1,16 +1,17 @@
 """Powertools wiring, in one place: the one decorator every handler wears, and business metrics.
 
 Every function's entry point is `lambda_handler(entry, logger)` (HTTP functions: `http_handler(app, logger)`):
-the Lambda context and a correlation id on every log line, and the invocation's metrics flushed as one
-CloudWatch EMF blob when it returns (plus a ColdStart metric on the first invocation of an execution
-environment). Services record business events with `count(...)` / `milliseconds(...)`; they land in
-Powertools' metric set, which is shared by every `Metrics` instance of the process, and leave with the flush.
+the Lambda context and a correlation id on every log line, and a ColdStart metric (per function) flushed after
+the first invocation of an execution environment. Services record business events with `count(...)` /
+`milliseconds(...)`: each leaves at once as its own EMF blob (Powertools' `single_metric`).
 
-Namespace and the `service` dimension come from POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_SERVICE_NAME
-(template.yaml sets both). Dimensions are kept to that one: every extra dimension value is another custom
-metric to pay for. (The local cloud runs every function in one process, so there a metric may leave with
-another function's flush, under that function's `service`; on Lambda an environment runs one invocation at
-a time.)
+Namespace: POWERTOOLS_METRICS_NAMESPACE, which template.yaml sets to `Storefront/<stack name>`, so a dev and a
+prod stack in one account never add up. Business metrics carry one dimension with one value,
+`service=storefront`: an order paid is a fact about the shop, not about the function that noticed it, so the
+alarms and the dashboard (docs/observability.md) see one series per metric whichever function counts it, today
+or after a function is split in two. One series per metric is also the cheapest: every dimension value is
+another custom metric to pay for. (Powertools adds the function's own service otherwise; flushing each event
+at once also keeps the local cloud, where every function shares one process, from mixing them up.)
 
 Tracer is left out on purpose: it imports the X-Ray SDK (~300 ms of cold start, see docs/benchmarks.md);
 the template's `Tracing: Active` still gives each invocation its X-Ray segment.
@@ -19,10 +20,11 @@ the template's `Tracing: Active` still gives each invocation its X-Ray segment.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
+from contextvars import ContextVar
+from functools import wraps
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
@@ -30,6 +32,11 @@ from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 Handler = Callable[[Any, Any], Any]
+# The one dimension of every business metric (see above); template.yaml's alarms and dashboard name it.
+BUSINESS_DIMENSIONS = {"service": "storefront"}
+# The namespace of the function being invoked, read with its environment at import, like its Logger and Metrics
+# (the local cloud runs several stacks' functions in one process, with one os.environ).
+_namespace: ContextVar[str | None] = ContextVar("storefront_metrics_namespace", default=None)
 
 
 def lambda_handler(entry: Handler, logger: Logger, correlation_id_path: str | None = None) -> Handler:
@@ -38,7 +45,16 @@ def lambda_handler(entry: Handler, logger: Logger, correlation_id_path: str | No
     metrics = Metrics()  # reads the function's namespace and service now, at import, like the Logger
     # Powertools 3.37 emits the cold-start metric even with POWERTOOLS_METRICS_DISABLED set: honour the flag here.
     cold_start = not is_metrics_disabled()
-    return logger.inject_lambda_context(metrics.log_metrics(entry, capture_cold_start_metric=cold_start),
+
+    @wraps(entry)
+    def in_namespace(event: Any, context: Any) -> Any:
+        token = _namespace.set(metrics.namespace)
+        try:
+            return entry(event, context)
+        finally:
+            _namespace.reset(token)
+
+    return logger.inject_lambda_context(metrics.log_metrics(in_namespace, capture_cold_start_metric=cold_start),
                                         correlation_id_path=correlation_id_path)
 
 
@@ -54,16 +70,19 @@ def asgi(app: Any) -> Handler:
     return Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"])
 
 
-@cache
-def _metrics() -> Metrics:
-    return Metrics()
-
-
 def count(name: str, value: int = 1) -> None:
     """A business event happened `value` times (an order paid, a payment declined, ...)."""
-    _metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
+    _emit(name, MetricUnit.Count, value)
 
 
 def milliseconds(name: str, value: float) -> None:
     """How long a business operation took (checkout latency, ...)."""
-    _metrics().add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
+    _emit(name, MetricUnit.Milliseconds, value)
+
+
+def _emit(name: str, unit: MetricUnit, value: float) -> None:
+    if is_metrics_disabled():
+        return
+    with single_metric(name=name, unit=unit, value=value, namespace=_namespace.get(),
+                       default_dimensions=BUSINESS_DIMENSIONS):
+        pass  # the blob is printed (to the function's log, where CloudWatch reads it) when the block ends

@@ -2,12 +2,13 @@
 from shop.json beside this file.
 
 It is versioned with the code and validated at cold start, so a typo fails the deploy's smoke test, not a
-shopper's checkout. load_shop_config(path) reads another file (tests use it).
+shopper's checkout. SHOP_CONFIG_FILE (or load_shop_config(path)) names another file (tests use it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import date
 from functools import cache
@@ -92,13 +93,29 @@ class Support(BaseModel):
     url: Annotated[str, Field(max_length=500, pattern=r"^https://[^\s<>\"]+$")] | None = None
 
 
+# ---------------------------------------------------------------- abuse limits (docs/observability.md, "Abuse limits")
+class CheckoutLimits(BaseModel):
+    """Per-client limits on checkout. An order holds stock from checkout until it is paid or ends (at most the
+    payment window): these keep one shopper, or one address, from holding a shop's stock without paying."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    comment: str = Field(default="", alias="$comment")
+    # Orders of one email address (trimmed, case-folded) holding stock at once; one more is a 429 with Retry-After.
+    orders_holding_stock_per_email: Annotated[int, Field(ge=1, le=1000)]
+    # The same per source IP address (an IPv6 client counts by its /64): generous, as offices and mobile
+    # carriers put many shoppers behind one address.
+    orders_holding_stock_per_ip: Annotated[int, Field(ge=1, le=100_000)]
+    # Units of one SKU in one order; more is a 422 naming the SKU (a cart line may hold up to 99).
+    units_per_sku: Annotated[int, Field(ge=1, le=99)]
+
+
 class ShopConfig(BaseModel):
     """shop.json. Its JSON Schema, for editors and reviews, is generated from this model (shop.schema.json beside it:
     `python -m storefront.shop > layers/storefront/storefront/shop.schema.json`); docs/configuration.md explains each
     field."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-    json_schema: str = Field(default="", alias="$schema", description="Where editors find this file's JSON Schema.")
+    schema_url: str = Field(default="", alias="$schema", description="Where editors find this file's JSON Schema.")
     comment: str = Field(default="", alias="$comment")
     name: ShopText
     # BCP 47 language-region (de-DE, en-GB): the language of customer emails and how they write amounts and dates.
@@ -113,6 +130,7 @@ class ShopConfig(BaseModel):
     default_country: CountryCode
     holidays: list[date] = []
     countries: dict[CountryCode, CountryConfig]
+    checkout_limits: CheckoutLimits
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -169,9 +187,14 @@ class PublicShop(BaseModel):
     support: Support
 
 
-@cache
 def load_shop_config(path: str | None = None) -> ShopConfig:
-    return ShopConfig.model_validate(json.loads(Path(path or DEFAULT_FILE).read_text(encoding="utf-8")))
+    """The configuration in `path`, else in the file SHOP_CONFIG_FILE names, else shop.json beside this module."""
+    return _load(path or os.environ.get("SHOP_CONFIG_FILE") or str(DEFAULT_FILE))
+
+
+@cache
+def _load(path: str) -> ShopConfig:
+    return ShopConfig.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def json_schema() -> str:

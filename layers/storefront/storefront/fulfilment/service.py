@@ -25,6 +25,7 @@ from storefront.fulfilment.models import (
     TrackingStatus,
     TrackingUpdate,
 )
+from storefront.observability import count
 from storefront.orders.models import Fulfilment, OrderStatus, StoredOrder
 from storefront.orders.repository import Orders, TransitionRefused
 from storefront.webhooks import UnknownWebhookSender, parse_event, verify_signature
@@ -38,6 +39,8 @@ FULFILMENT_PATH = [S.PAID, S.FULFILLING, S.SHIPPED, S.DELIVERED]
 TRACKING_SEQUENCE = [TrackingStatus.EXCEPTION, TrackingStatus.LABEL_CREATED, TrackingStatus.IN_TRANSIT,
                      TrackingStatus.OUT_FOR_DELIVERY, TrackingStatus.DELIVERED]
 TRACKING_WRITE_ATTEMPTS = 5
+# Business metrics for the fulfilment moves (the workflow counts paid and the other ends).
+STATUS_METRICS = {S.FULFILLING: "OrdersFulfilling", S.SHIPPED: "OrdersShipped", S.DELIVERED: "OrdersDelivered"}
 
 
 class UnknownOrder(Exception):
@@ -93,6 +96,7 @@ class FulfilmentService:
             if refused.order is not None and refused.order.status in (S.FULFILLING, S.SHIPPED, S.DELIVERED):
                 return "already_fulfilling"  # a concurrent delivery of the same message got there first
             raise
+        count(STATUS_METRICS[S.FULFILLING])
         return "shipment_created"
 
     # ---------------------------------------------------------------- tracking webhooks
@@ -153,6 +157,7 @@ class FulfilmentService:
             return
         for step in FULFILMENT_PATH[current + 1:goal + 1]:
             self._orders.transition(order.id, step, self._clock(), expect=expect, **fields)
+            count(STATUS_METRICS[step])  # each move is written once (the next attempt finds it made), so counted once
             expect = {"tracking_at": fields.get("tracking_at", expect["tracking_at"])}
 
 

@@ -10,8 +10,6 @@ The stock function is the only writer of levels; other contexts read them.
 
 from __future__ import annotations
 
-import random
-import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -19,19 +17,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from storefront.dynamodb import batch_get, from_item, key, to_item
+from storefront.dynamodb import RETRYABLE, backoff, batch_get, from_item, key, to_item
 from storefront.errors import Busy
 from storefront.inventory.models import (
     STATE_AFTER, HistoryEntry, Movement, ReservationLine, StockLevel, history_entry,
 )
 
 MAX_ATTEMPTS = 6
-_BACKOFF_BASE_SECONDS = 0.025
-# Transient refusals, as a whole-request error code or as a transaction's cancellation reason.
-_RETRYABLE = {
-    "TransactionConflictException", "TransactionConflict", "ThrottlingException", "ThrottlingError",
-    "ProvisionedThroughputExceededException", "ProvisionedThroughputExceeded", "RequestLimitExceeded",
-}
 
 
 class StockContention(Busy):
@@ -41,11 +33,6 @@ class StockContention(Busy):
 
 class MovementRefused(Exception):
     """A condition of the write failed: not enough stock, or the order's lines are not in the expected state."""
-
-
-def backoff(attempt: int) -> None:
-    """Full jitter: concurrent losers of the same race spread out instead of colliding again."""
-    time.sleep(random.uniform(0, _BACKOFF_BASE_SECONDS * 2**attempt))
 
 
 class InventoryRepository:
@@ -199,7 +186,7 @@ class InventoryRepository:
                 reasons = {r.get("Code") for r in error.response.get("CancellationReasons") or []}
                 if "ConditionalCheckFailed" in reasons:
                     raise MovementRefused(sorted(r for r in reasons if r)) from error
-                if not ({error.response["Error"]["Code"]} | reasons) & _RETRYABLE:
+                if not ({error.response["Error"]["Code"]} | reasons) & RETRYABLE:
                     raise
             if attempt < MAX_ATTEMPTS - 1:
                 backoff(attempt)

@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from storefront.dynamodb import backoff
 from storefront.errors import InsufficientStock, NotFound, StorefrontError, ValidationFailed
 from storefront.inventory.models import (
     STATE_AFTER, CommitRequest, InvalidStockRequest, Movement, Rejection, ReleaseRequest, ReservationLine,
     ReserveRequest, ShortLine, StockLevel, StockOutcome,
 )
-from storefront.inventory.repository import InventoryRepository, MovementRefused, StockContention, backoff
+from storefront.inventory.repository import InventoryRepository, MovementRefused, StockContention
 from storefront.observability import count
 
 # A refused write that the stored lines do not explain means stock changed between the write and the read

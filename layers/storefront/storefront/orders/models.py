@@ -14,9 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from storefront.cart.models import CartLine, CartShipping
 from storefront.cart.pricing import Totals
+from storefront.limits.models import ClientHold
 from storefront.shop import CountryCode
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,189}\.[A-Za-z]{2,24}$"
+
+
+def email_key(email: str) -> str:
+    """How orders are found by email (the orders table's ByEmail index) and counted per email: trimmed, lower case."""
+    return email.strip().lower()
 
 
 class OrderStatus(StrEnum):
@@ -118,6 +124,8 @@ class StoredOrder(Order):
     task_token: str | None = None  # Step Functions' token for WaitForPayment; never shown to clients
     shipment_id: str | None = None  # the carrier's id of the order's shipment; tracking updates must name it
     tracking_at: datetime | None = None  # when the newest tracking update applied happened (the carrier's time)
+    email_key: str | None = None  # the ByEmail index's key (email_key(email)); erasure removes it
+    client_hold: ClientHold | None = None  # its places in its clients' limits (storefront.limits), while it holds stock
 
     def public(self) -> Order:
-        return Order.model_validate(self.model_dump(exclude={"task_token", "shipment_id", "tracking_at"}))
+        return Order.model_validate(self.model_dump(include=set(Order.model_fields)))

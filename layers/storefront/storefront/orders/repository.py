@@ -1,24 +1,39 @@
 """The orders table: orders, the one-order-per-cart claim, and forward-only status transitions.
 
-Items: order       pk=ORDER#<id>  sk=ORDER   the Order fields, task_token
+Items: order       pk=ORDER#<id>  sk=ORDER   the Order fields, task_token, email_key (index ByEmail), client_hold
        cart claim  pk=CART#<id>   sk=ORDER   order_id       (written with the order, in one transaction)
+The same table holds the idempotency records (storefront.idempotency), the seen webhook events and the
+per-client limit items (storefront.limits.repository).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from storefront.dynamodb import from_item, key, to_item
+from storefront.dynamodb import RETRYABLE, backoff, from_item, key, refusal_codes, to_item
+from storefront.errors import Busy
 from storefront.orders.models import ALLOWED_FROM, OrderStatus, StoredOrder
+
+MAX_ATTEMPTS = 6
 
 
 class CartAlreadyOrdered(Exception):
     def __init__(self, order_id: str) -> None:
         super().__init__(order_id)
         self.order_id = order_id
+
+
+class GuardRefused(Exception):
+    """The condition of one of the guards written with a new order failed: nothing was written."""
+
+    def __init__(self, index: int, item: dict[str, Any] | None) -> None:
+        super().__init__(index)
+        self.index = index  # which guard
+        self.item = item  # the guarded item as it was (DynamoDB's form), when the guard asked for it
 
 
 class TransitionRefused(Exception):
@@ -49,22 +64,35 @@ class OrderRepository:
         self._client = client
         self._table = table_name
 
-    def create(self, order: StoredOrder) -> None:
-        """Store a new order and claim its cart, both or neither; CartAlreadyOrdered if the cart has one."""
-        try:
-            self._client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                         "Item": to_item({"pk": f"CART#{order.cart_id}", "sk": "ORDER", "order_id": order.id})}},
-                {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                         "Item": self._item(order)}},
-            ])
-        except ClientError as error:
-            reasons = error.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                existing = self.order_for_cart(order.cart_id)
-                if existing:
-                    raise CartAlreadyOrdered(existing) from error
-            raise
+    def create(self, order: StoredOrder, guards: Sequence[dict[str, Any]] = ()) -> None:
+        """Store a new order and claim its cart, and write `guards` (conditional transaction items: the per-client
+        limits), all or nothing. CartAlreadyOrdered if the cart has an order, GuardRefused if a guard's condition
+        fails; conflicts with concurrent transactions and throttling are retried, then Busy (503)."""
+        items = [
+            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                     "Item": to_item({"pk": f"CART#{order.cart_id}", "sk": "ORDER", "order_id": order.id})}},
+            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                     "Item": self._item(order)}},
+            *guards,
+        ]
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return
+            except ClientError as error:
+                reasons = error.response.get("CancellationReasons") or []
+                if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                    existing = self.order_for_cart(order.cart_id)
+                    if existing:
+                        raise CartAlreadyOrdered(existing) from error
+                for index, reason in enumerate(reasons[2:]):
+                    if reason.get("Code") == "ConditionalCheckFailed":
+                        raise GuardRefused(index, reason.get("Item")) from error
+                if not refusal_codes(error) & RETRYABLE:
+                    raise
+            if attempt < MAX_ATTEMPTS - 1:
+                backoff(attempt)
+        raise Busy("Many checkouts are being stored at once; retry with the same Idempotency-Key shortly.")
 
     def get(self, order_id: str) -> StoredOrder | None:
         item = self._client.get_item(TableName=self._table, Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),

@@ -11,9 +11,12 @@ from typing import Any
 from storefront.cart.service import CartService
 from storefront.errors import InsufficientStock, NotFound, ValidationFailed
 from storefront.inventory.repository import InventoryRepository
+from storefront.limits.models import ClientHold
+from storefront.limits.repository import ClientHoldRepository
+from storefront.limits.service import ClientLimits
 from storefront.observability import count
-from storefront.orders.models import CheckoutRequest, Order, OrderStatus, Reason, StoredOrder
-from storefront.orders.repository import CartAlreadyOrdered, OrderRepository, TransitionRefused
+from storefront.orders.models import CheckoutRequest, Order, OrderStatus, Reason, StoredOrder, email_key
+from storefront.orders.repository import CartAlreadyOrdered, GuardRefused, OrderRepository, TransitionRefused
 from storefront.orders.workflow import OrderWorkflow
 
 # The workflow's status moves, as business metrics (orders placed are counted at checkout).
@@ -21,19 +24,23 @@ ORDER_ENDED_METRICS = {OrderStatus.PAID: "OrdersPaid", OrderStatus.REJECTED: "Or
                        OrderStatus.PAYMENT_FAILED: "OrdersPaymentFailed", OrderStatus.EXPIRED: "OrdersExpired",
                        OrderStatus.CANCELLED: "OrdersCancelled"}
 ORDER_ID_BYTES = 24  # 192 random bits: order ids are capabilities (and valid execution names)
+# An order holds stock (and its places in its clients' limits) while in these statuses.
+HOLDING_STOCK = frozenset({OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT})
 
 
 class CheckoutService:
     def __init__(self, pricing: CartService, orders: OrderRepository, workflow: OrderWorkflow,
-                 inventory: InventoryRepository, now: Callable[[], datetime]) -> None:
+                 inventory: InventoryRepository, limits: ClientLimits, now: Callable[[], datetime]) -> None:
         self._pricing = pricing
         self._orders = orders
         self._workflow = workflow
         self._inventory = inventory
+        self._limits = limits
         self._now = now
 
-    def checkout(self, request: CheckoutRequest) -> tuple[Order, bool]:
-        """The cart's order, and whether this call created it (False: the cart was already checked out)."""
+    def checkout(self, request: CheckoutRequest, source_ip: str) -> tuple[Order, bool]:
+        """The cart's order, and whether this call created it (False: the cart was already checked out).
+        `source_ip` is the client's address, for the per-client limits."""
         existing = self._orders.order_for_cart(request.cart_id)
         if existing:
             return self._existing(existing), False
@@ -50,22 +57,37 @@ class CheckoutService:
                      for w in cart.warnings if w.code == "product_unavailable"]
         if problems:
             raise ValidationFailed(problems[0]["code"], "The cart cannot be checked out yet; see `errors`.", problems)
+        self._limits.check_units(cart.lines)
         if short := [w.sku for w in cart.warnings if w.code == "insufficient_stock"]:
             self._refuse_sold_out(short)
         assert cart.shipping is not None
         now = self._now()
+        order_id = secrets.token_urlsafe(ORDER_ID_BYTES)
+        hold = self._limits.hold_for(order_id, request.email, source_ip, now)
         order = StoredOrder(
-            id=secrets.token_urlsafe(ORDER_ID_BYTES), status=OrderStatus.PENDING, cart_id=cart.id,
-            email=request.email, lines=cart.lines, totals=cart.totals, shipping_address=request.shipping_address,
-            shipping=cart.shipping, history=[{"status": OrderStatus.PENDING, "at": now}], created_at=now, updated_at=now,
+            id=order_id, status=OrderStatus.PENDING, cart_id=cart.id, email=request.email,
+            email_key=email_key(request.email), lines=cart.lines, totals=cart.totals,
+            shipping_address=request.shipping_address, shipping=cart.shipping,
+            history=[{"status": OrderStatus.PENDING, "at": now}], created_at=now, updated_at=now,
+            client_hold=hold,
         )
         try:
-            self._orders.create(order)
+            self._store(order, hold)
         except CartAlreadyOrdered as race:  # a concurrent checkout of the same cart won
             return self._existing(race.order_id), False
         self._workflow.start(order.id, _stock_lines(order))
         count("OrdersPlaced")
         return order.public(), True
+
+    def _store(self, order: StoredOrder, hold: ClientHold) -> None:
+        """The order, its cart claim and its places in its clients' limits, in one transaction. A client at its limit
+        is refused (429), unless some of its places had lapsed: those are given back and the order stored again."""
+        for attempt in range(2):
+            try:
+                self._orders.create(order, guards=self._limits.writes(hold))
+                return
+            except GuardRefused as refused:
+                self._limits.refused(hold, refused.index, refused.item, self._now(), may_clear=attempt == 0)
 
     def _refuse_sold_out(self, skus: list[str]) -> None:
         """The sold-out fast path: current availability cannot fill the cart, so no order and no workflow (a flash
@@ -102,8 +124,9 @@ def _stock_lines(order: StoredOrder) -> list[dict[str, Any]]:
 class OrderSteps:
     """The status moves the workflow makes. Each is idempotent: a retried step finds the order already moved."""
 
-    def __init__(self, orders: OrderRepository, now: Callable[[], datetime]) -> None:
+    def __init__(self, orders: OrderRepository, holds: ClientHoldRepository, now: Callable[[], datetime]) -> None:
         self._orders = orders
+        self._holds = holds
         self._now = now
 
     def move(self, order_id: str, to: OrderStatus, reason: Reason | None = None) -> dict[str, Any]:
@@ -113,7 +136,15 @@ class OrderSteps:
         except TransitionRefused as refused:
             if refused.order is None:
                 raise NotFound(f"order {order_id} does not exist") from refused
-            # Already there (a retried step), or moved on by something else: either way, nothing to do.
+            # Already there (a retried step), or moved on by something else: nothing to move. The first attempt
+            # may have died before it gave the client's places back, so that is done (again: it is idempotent).
+            self._give_back_places(refused.order)
             return {"status": refused.order.status.value, "changed": False}
         count(ORDER_ENDED_METRICS[to])
+        self._give_back_places(order)
         return {"status": order.status.value, "changed": True}
+
+    def _give_back_places(self, order: StoredOrder) -> None:
+        """An order that no longer holds stock no longer counts against its clients' limits."""
+        if order.client_hold is not None and order.status not in HOLDING_STOCK:
+            self._holds.release(order.client_hold)

@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from storefront.errors import Busy
+from storefront.observability import count
 
 # StartExecution answers that mean "not now" (throttling, a service hiccup): the client should retry shortly.
 _TRANSIENT = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ServiceUnavailable",
@@ -35,8 +36,10 @@ class OrderWorkflow:
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code in _TRANSIENT or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                count("CheckoutsBusy")  # Step Functions refused the start: the shopper got a 503 (docs/observability.md)
                 raise WorkflowBusy("The shop is very busy; retry with the same Idempotency-Key shortly.") from error
             if code != "ExecutionAlreadyExists":
                 raise
         except BotoCoreError as error:  # connection errors and timeouts, after the SDK's own retries
+            count("CheckoutsBusy")
             raise WorkflowBusy("The shop is very busy; retry with the same Idempotency-Key shortly.") from error

@@ -1,0 +1,1 @@
+"""Privacy: erasing a shopper's personal data from their orders, keeping what the books need."""

@@ -1,0 +1,318 @@
+"""What a merchant's CloudWatch would receive from one afternoon of the shop, on a local cloud of its own: a full
+purchase to delivery, an order rejected for stock, a declined payment, a webhook with a wrong signature, a sold-out
+checkout and a shopper over the checkout limit. Everything the functions print (log lines and the EMF metric blobs)
+and every integration event published are captured, then
+
+  - every business metric is found with exactly its value (Powertools' examples/metrics/src/
+    assert_single_emf_blob.py is the model: parse the blobs from the captured output), under the stack's
+    namespace and the one business dimension, and a cold start counted once per function;
+  - no log line and no published event holds a shopper's email, name or any part of their address.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.gateway import Gateway
+from storefront.cart.models import StoredCart, StoredLine, StoredShipping
+from storefront.cart.repository import CartRepository
+from storefront.catalog.models import StoredProduct, StoredVariant
+from storefront.catalog.repository import CatalogRepository
+from storefront.inventory.repository import InventoryRepository
+from storefront.money import Money
+from storefront.observability import BUSINESS_DIMENSIONS
+from storefront.shop import DEFAULT_FILE, load_shop_config
+from tests.waiting import wait_until
+
+EMAIL_LIMIT = load_shop_config(str(DEFAULT_FILE)).checkout_limits.orders_holding_stock_per_email
+# Loggers of the local stand-ins for other companies' systems (the payment provider, the carrier): what they print
+# is theirs, not the shop's. Everything else in the process is scanned.
+THIRD_PARTIES = ("local_cloud.local_carrier", "local_cloud.fake_payments")
+_STANDARD_RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class Tee(io.TextIOBase):
+    """A thread-safe stand-in for stdout that keeps every line written to it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._text: list[str] = []
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._text.append(text)
+        return len(text)
+
+    def lines(self) -> list[str]:
+        with self._lock:
+            return "".join(self._text).splitlines()
+
+
+class RecordsAsLines(logging.Handler):
+    """Every standard-library log record, with its arguments and extra fields, as one JSON line."""
+
+    def __init__(self, sink: Tee) -> None:
+        super().__init__(logging.INFO)
+        self._sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(THIRD_PARTIES):
+            return
+        extras = {k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_FIELDS}
+        self._sink.write(json.dumps({"logger": record.name, "message": record.getMessage(), **extras},
+                                    default=str, ensure_ascii=False) + "\n")
+
+
+class Capture:
+    """What the functions print (Powertools' log lines, the EMF blobs) and what is logged through the standard
+    library at Lambda's default level (INFO), for as long as it is open."""
+
+    def __init__(self) -> None:
+        self.sink = Tee()
+        self._handler = RecordsAsLines(self.sink)
+        self._saved_stdout: Any = None
+        self._saved_level = logging.root.level
+        self._repointed: list[tuple[logging.StreamHandler[Any], Any]] = []
+
+    def __enter__(self) -> Capture:
+        self._saved_stdout = sys.stdout
+        sys.stdout = self.sink  # print(): EMF blobs, and Powertools loggers created from now on
+        for logger in [logging.root, *logging.root.manager.loggerDict.values()]:
+            handler = getattr(logger, "powertools_handler", None)  # Powertools loggers made before (same services)
+            if isinstance(handler, logging.StreamHandler):
+                self._repointed.append((handler, handler.setStream(self.sink)))
+        logging.root.addHandler(self._handler)
+        logging.root.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        logging.root.removeHandler(self._handler)
+        logging.root.setLevel(self._saved_level)
+        for handler, stream in self._repointed:
+            handler.setStream(stream)
+        for logger in logging.root.manager.loggerDict.values():  # those made during the capture: back to stdout
+            handler = getattr(logger, "powertools_handler", None)
+            if isinstance(handler, logging.StreamHandler) and handler.stream is self.sink:
+                handler.setStream(self._saved_stdout)
+        sys.stdout = self._saved_stdout
+
+    def emf_blobs(self) -> list[dict[str, Any]]:
+        blobs = []
+        for line in self.sink.lines():
+            try:
+                document = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(document, dict) and "_aws" in document:
+                blobs.append(document)
+        return blobs
+
+
+@dataclass
+class Shopper:
+    email: str
+    address: dict[str, str]
+
+    @classmethod
+    def new(cls, who: str) -> Shopper:
+        tag = uuid.uuid4().hex[:8]
+        return cls(email=f"{who}.{tag}@example.com", address={
+            "name": f"{who.title()} Q{tag}", "line1": f"Hidden Lane {tag}", "line2": f"Flat {tag[:4]}",
+            "city": f"Privacyville {tag[4:]}", "postal_code": f"Z{tag[:5]}", "country": "DE"})
+
+    @property
+    def personal(self) -> list[str]:
+        return [self.email, *(v for k, v in self.address.items() if k != "country")]
+
+
+@dataclass
+class Afternoon:
+    capture: Capture
+    cloud: LocalCloud
+    shoppers: list[Shopper] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Shop:
+    def __init__(self, cloud: LocalCloud, api: httpx.Client) -> None:
+        self.cloud, self.api = cloud, api
+        dynamodb = cloud.client("dynamodb")
+        self.catalog = CatalogRepository(dynamodb, cloud.physical_id("CatalogTable"))
+        self.inventory = InventoryRepository(dynamodb, cloud.physical_id("InventoryTable"))
+        self.carts = CartRepository(dynamodb, cloud.physical_id("CartTable"))
+
+    def product(self, units: int) -> str:
+        product_id = f"obs-{uuid.uuid4().hex[:10]}"
+        sku = product_id.upper() + "-ONE"
+        self.catalog.put_product(StoredProduct(id=product_id, name="Observed", description="", category="test",
+                                               images=[], variants=[StoredVariant(
+                                                   sku=sku, title="One", price=Money(amount=1500, currency="EUR"))]))
+        self.inventory.put_level(sku, units)
+        return sku
+
+    def cart(self, sku: str, quantity: int = 1) -> str:
+        now, cart_id = datetime.now(UTC), uuid.uuid4().hex
+        self.carts.create(StoredCart(
+            id=cart_id, currency="EUR", version=1, created_at=now, updated_at=now, expires_at=now + timedelta(hours=1),
+            lines=[StoredLine(sku=sku, quantity=quantity, seen_price=Money(amount=1500, currency="EUR"))],
+            shipping=StoredShipping(country="DE", method="standard")))
+        return cart_id
+
+    def checkout(self, cart_id: str, shopper: Shopper) -> httpx.Response:
+        return self.api.post("/checkout", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
+            "cart_id": cart_id, "email": shopper.email, "shipping_address": shopper.address})
+
+    def wait_for(self, order_id: str, *statuses: str) -> dict[str, Any]:
+        return wait_until(lambda: (o := self.api.get(f"/orders/{order_id}").json())["status"] in statuses and o,
+                          f"order {order_id} in {statuses}")
+
+
+EXPECTED = {  # business metric -> its total over the afternoon
+    "OrdersPlaced": 3 + EMAIL_LIMIT, "OrdersPaid": 1, "OrdersFulfilling": 1, "OrdersShipped": 1,
+    "OrdersDelivered": 1, "OrdersRejected": 1, "StockReservationsRejected": 1, "PaymentsDeclined": 1,
+    "OrdersPaymentFailed": 1, "WebhookSignaturesInvalid": 1, "CheckoutsRefusedSoldOut": 1, "CheckoutsRateLimited": 1,
+}
+
+
+def _values(value: float | list[float]) -> list[float]:
+    return value if isinstance(value, list) else [value]  # EMF allows one value or an array of them
+
+
+def _business_totals(capture: Capture) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    for blob in capture.emf_blobs():
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                if metric["Name"] in EXPECTED:
+                    totals[metric["Name"]] += int(sum(_values(blob[metric["Name"]])))
+    return totals
+
+
+@pytest.fixture(scope="module")
+def afternoon() -> Iterator[Afternoon]:
+    """The afternoon, played once; its cloud runs the shop.json the shop ships (the session's do not)."""
+    saved = os.environ.pop("SHOP_CONFIG_FILE", None)
+    with Capture() as capture:
+        cloud = LocalCloud(stack_name=f"observed-{uuid.uuid4().hex[:6]}")
+        try:
+            cloud.start()
+        finally:
+            if saved is not None:
+                os.environ["SHOP_CONFIG_FILE"] = saved
+        gateway = Gateway(cloud, port=0).start()
+        try:
+            with httpx.Client(base_url=gateway.url, timeout=60) as api:
+                day = Afternoon(capture, cloud)
+                _play(Shop(cloud, api), day)
+                wait_until(lambda: _business_totals(capture) == Counter(EXPECTED), "every business metric", 60)
+                day.events = cloud.integration_events()
+            yield day
+        finally:
+            gateway.stop()
+            cloud.stop()
+
+
+def _play(shop: Shop, day: Afternoon) -> None:
+    api = shop.api
+    # 1. A purchase, paid, shipped and delivered.
+    buyer = Shopper.new("ada")
+    order = shop.checkout(shop.cart(shop.product(5), 2), buyer).json()
+    order = shop.wait_for(order["id"], "awaiting_payment")
+    assert api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed").status_code == 200
+    tracking = shop.wait_for(order["id"], "fulfilling")["fulfilment"]["tracking_number"]
+    for _ in range(3):
+        assert api.post(f"/dev/shipments/{tracking}/advance").status_code == 200
+    shop.wait_for(order["id"], "delivered")
+
+    # 2. Two shoppers check out the last unit before either reservation runs: one order is rejected; the other's
+    #    payment is then declined.
+    last_unit = shop.product(1)
+    stock = shop.cloud.functions["StockFunction"].module
+    both_placed = threading.Event()
+    real_handle = stock.service.handle
+
+    def reserve_when_both_placed(request: Any) -> Any:
+        if request.action == "reserve" and last_unit in request.quantities():
+            both_placed.wait(30)
+        return real_handle(request)
+
+    stock.service.handle = reserve_when_both_placed
+    try:
+        racers = [Shopper.new("grace"), Shopper.new("alan")]
+        placed = [shop.checkout(shop.cart(last_unit), racer).json()["id"] for racer in racers]
+        both_placed.set()
+        ended = {o: shop.wait_for(o, "awaiting_payment", "rejected") for o in placed}
+    finally:
+        stock.service.handle = real_handle
+    assert sorted(o["status"] for o in ended.values()) == ["awaiting_payment", "rejected"]
+    waiting = next(o for o in ended.values() if o["status"] == "awaiting_payment")
+    assert api.post(f"/dev/payments/{waiting['payment']['payment_id']}/fail").status_code == 200
+    shop.wait_for(waiting["id"], "payment_failed")
+
+    # 3. A webhook signed with the wrong secret.
+    body = json.dumps({"id": "evt_forged", "type": "payment_intent.succeeded", "data": {"object": {}}})
+    forged = api.post("/webhooks/payments/fake", content=body, headers={
+        "Content-Type": "application/json", "Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"})
+    assert forged.status_code == 400 and forged.json()["code"] == "invalid_signature"
+
+    # 4. A cart current stock cannot fill.
+    sold_out = Shopper.new("edsger")
+    assert shop.checkout(shop.cart(shop.product(1), 2), sold_out).status_code == 409
+
+    # 5. A shopper holding as many unpaid orders as one email may, and trying once more.
+    hoarder = Shopper.new("barbara")
+    sku = shop.product(20)
+    assert [shop.checkout(shop.cart(sku), hoarder).status_code for _ in range(EMAIL_LIMIT)] == [202] * EMAIL_LIMIT
+    assert shop.checkout(shop.cart(sku), hoarder).status_code == 429
+    day.shoppers = [buyer, *racers, sold_out, hoarder]
+
+
+def test_every_business_event_is_one_metric_with_its_exact_value(afternoon: Afternoon) -> None:
+    assert _business_totals(afternoon.capture) == Counter(EXPECTED)
+    blobs = afternoon.capture.emf_blobs()
+    namespace = f"Storefront/{afternoon.cloud.template.stack_name}"  # template.yaml: Storefront/${AWS::StackName}
+    business = [b for b in blobs if "ColdStart" not in b]
+    latency = [value for b in business if "CheckoutLatency" in b for value in _values(b["CheckoutLatency"])]
+    assert len(latency) == EXPECTED["OrdersPlaced"] and all(value > 0 for value in latency)
+    for blob in business:
+        directive, = blob["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == namespace
+        assert directive["Dimensions"] == [list(BUSINESS_DIMENSIONS)]
+        assert {k: blob[k] for k in BUSINESS_DIMENSIONS} == BUSINESS_DIMENSIONS
+    assert not {"OrdersExpired", "OrdersCancelled", "CheckoutsBusy"} & {m["Name"] for b in business
+                                                                       for d in b["_aws"]["CloudWatchMetrics"]
+                                                                       for m in d["Metrics"]}
+    # Powertools keeps its cold-start flag per process, and the local cloud runs every function in one: here the
+    # first invocation of the process counts it (on Lambda, every execution environment's first does; the unit
+    # test of storefront.observability covers that). Never twice for one function.
+    cold = Counter(b["function_name"] for b in blobs if "ColdStart" in b)
+    assert set(cold.values()) <= {1}, cold
+
+
+def test_no_log_line_and_no_event_holds_a_shoppers_email_name_or_address(afternoon: Afternoon) -> None:
+    lines = afternoon.capture.sink.lines()
+    published = [json.dumps(event, ensure_ascii=False) for event in afternoon.events]
+    assert len(lines) > 100 and len(published) >= 10, "the capture missed the afternoon"
+    assert any('"order.delivered"' in event for event in published)
+    for shopper in afternoon.shoppers:
+        for value in shopper.personal:
+            leaks = [line for line in lines if value.lower() in line.lower()]
+            assert leaks == [], f"a log line holds {value!r}: {leaks[:2]}"
+            leaks = [event for event in published if value.lower() in event.lower()]
+            assert leaks == [], f"an integration event holds {value!r}: {leaks[:1]}"
