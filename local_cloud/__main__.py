@@ -72,7 +72,7 @@ Ctrl-C or SIGTERM stops it.""", flush=True)
     return 0
 
 
-# Webhook routes whose sample events (events/payments/, events/fulfilment/) are signed with the local cloud's
+# Webhook routes whose sample events (events/payment_webhook/, events/fulfilment/) are signed with the local cloud's
 # webhook secrets: the signature header the route checks, and the template's secret that holds the local secret.
 SIGNED_WEBHOOK_ROUTES = {
     "POST /webhooks/payments/{provider}": ("stripe-signature", "PaymentWebhookSecret"),

@@ -213,6 +213,8 @@ class Gateway:
             webhook_status = outcome(groups["payment_id"])
         except KeyError:
             return 404, [JSON], json.dumps({"message": f"no payment {groups['payment_id']}"}).encode()
+        except ValueError as error:  # PaymentStateError: it succeeded or was canceled already
+            return 409, [JSON], json.dumps({"message": str(error)}).encode()
         return 200, [JSON], json.dumps({"payment_id": groups["payment_id"], "outcome": groups["outcome"],
                                         "webhook_status": webhook_status}).encode()
 

@@ -31,7 +31,8 @@ service = CheckoutService(
                 InventoryRepository(dynamodb, settings.inventory_table), load_shop_config(),
                 idle_lifetime=timedelta(hours=1), now=now),
     OrderRepository(dynamodb, settings.orders_table),
-    OrderWorkflow(boto3.client("stepfunctions"), settings.order_workflow_arn, settings.payment_timeout_seconds),
+    OrderWorkflow(boto3.client("stepfunctions"), settings.order_workflow_arn, settings.payment_timeout_seconds,
+                  settings.payment_grace_seconds),
     now=now,
 )
 idempotency = IdempotencyStore(dynamodb, settings.orders_table, ttl_seconds=settings.idempotency_ttl_hours * 3600)

@@ -323,9 +323,15 @@ def test_the_fulfilment_function_has_time_for_a_whole_batch(template: Template) 
 
 def test_alarms_notify_the_alarm_topic(template: Template) -> None:
     alarms = template.of_type("AWS::CloudWatch::Alarm")
-    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()
+               if "MetricName" in a["Properties"]}
+    watched |= {(m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])  # metric math
+                for a in alarms.values() for m in a["Properties"].get("Metrics", []) if "MetricStat" in m}
     assert {("AWS/SQS", "ApproximateNumberOfMessagesVisible"), ("AWS/Lambda", "Errors"),
-            ("AWS/States", "ExecutionsFailed"), ("AWS/States", "ExecutionsTimedOut")} <= watched
+            ("AWS/States", "ExecutionsFailed"), ("AWS/States", "ExecutionsTimedOut"),
+            # the money: a late payment refunded, a refund the provider failed, a saga step left to the reconciler
+            ("Storefront", "LatePaymentsRefunded"), ("Storefront", "RefundsFailed"),
+            ("Storefront", "SagaRepairsNeeded")} <= watched
     for logical_id, alarm in alarms.items():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
     dead_letter_queues = {_ref_target(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])

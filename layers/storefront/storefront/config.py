@@ -48,6 +48,8 @@ class CheckoutSettings(_EnvSettings):
     idempotency_ttl_hours: int = Field(alias="IDEMPOTENCY_TTL_HOURS", default=24, ge=1, le=24 * 30)
     # How long the workflow waits for the payment provider's webhook before the order expires.
     payment_timeout_seconds: int = Field(alias="PAYMENT_TIMEOUT_SECONDS", default=1800, ge=1, le=7 * 24 * 3600)
+    # How much longer a payment still processing at the timeout (a bank debit) may take before the order expires.
+    payment_grace_seconds: int = Field(alias="PAYMENT_PROCESSING_GRACE_SECONDS", default=3600, ge=1, le=7 * 24 * 3600)
 
 
 class StockSettings(_EnvSettings):
@@ -58,14 +60,27 @@ class OrderWorkflowSettings(_EnvSettings):
     orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
 
 
-class PaymentsSettings(_EnvSettings):
+class PaymentWebhookSettings(_EnvSettings):
+    """The public webhook receiver: the webhook secret, never the provider's API key."""
+
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    payment_webhook_secret_id: str = Field(alias="PAYMENT_WEBHOOK_SECRET_ID", min_length=1)
+    webhook_event_ttl_days: int = Field(alias="WEBHOOK_EVENT_TTL_DAYS", default=30, ge=1, le=365)
+    # Declines after which the payment is given up (cancelled) and the order ends payment_failed.
+    max_payment_attempts: int = Field(alias="MAX_PAYMENT_ATTEMPTS", default=3, ge=1, le=10)
+    # Where a late payment's refund is handed (asynchronously): the payment tasks function.
+    payment_tasks_function: str = Field(alias="PAYMENT_TASKS_FUNCTION", min_length=1)
+
+
+class PaymentTasksSettings(_EnvSettings):
+    """The workflow's payment tasks and refunds: the only holder of the provider's API key."""
+
     orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
     # "stripe" on AWS; "fake" is the local cloud's Stripe-compatible provider (same API, same signatures).
     payment_provider: str = Field(alias="PAYMENT_PROVIDER", pattern=r"^(stripe|fake)$")
     payment_api_base: str = Field(alias="PAYMENT_API_BASE", pattern=r"^https?://")
     payment_api_key_secret_id: str = Field(alias="PAYMENT_API_KEY_SECRET_ID", min_length=1)
-    payment_webhook_secret_id: str = Field(alias="PAYMENT_WEBHOOK_SECRET_ID", min_length=1)
-    webhook_event_ttl_days: int = Field(alias="WEBHOOK_EVENT_TTL_DAYS", default=30, ge=1, le=365)
+    stock_function: str = Field(alias="STOCK_FUNCTION", min_length=1)
 
 
 class FulfilmentSettings(_EnvSettings):
