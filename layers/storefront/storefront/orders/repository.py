@@ -210,8 +210,8 @@ class OrderRepository:
         update.condition(f"{update.name('status')} IN ({update.values_of(s.value for s in sorted(statuses))})")
         update.condition(f"(attribute_not_exists({refunded}) OR {refunded} <= {update.value(limit)})")
         if refunds_read is not None:
-            update.condition(f"attribute_not_exists({refunds})" if refunds_read == 0 else
-                             f"size({refunds}) = {update.value(refunds_read)}")
+            read = f"size({refunds}) = {update.value(refunds_read)}"
+            update.condition(f"(attribute_not_exists({refunds}) OR {read})" if refunds_read == 0 else read)
         if late_payment:
             update.set("payment.status", PaymentStatus.SUCCEEDED.value)
             update.set("captured_amount", captured_amount)

@@ -198,12 +198,39 @@ class PaymentTasks:
         return order.refunds[index]
 
     def finish(self, order_id: str) -> int:
-        """Settle every open refund of the order (late payments' included); the number still open afterwards."""
+        """Settle the order's money: a cancellation after payment gets its full refund (and its units back on hand)
+        if a crash left it without one, and every open refund (late payments' included) is settled. Returns the
+        number of refunds still open (the reconciler looks again later)."""
         order = self._order(order_id)
+        cancellation = order.cancellation
+        if cancellation is not None and cancellation.refund_id and find_refund(order, cancellation.refund_id) is None:
+            order = self._refund_cancellation(order, cancellation.refund_id)
         for refund in list(order.refunds):
             if refund.open:
                 order = self._settle_open_refund(order, refund.id)
         return sum(refund.open for refund in order.refunds)
+
+    def _refund_cancellation(self, order: StoredOrder, refund_id: str) -> StoredOrder:
+        """All that is left of the payment back, and all units not yet returned back on hand (one return id)."""
+        left = self._units_left(order)
+        remaining = (order.captured_amount or 0) - order.refunded_amount
+        if remaining > 0:
+            self.refund(order.id, amount=Money(amount=remaining, currency=order.currency), lines=left, restock=True,
+                        reason="cancelled", refund_id=refund_id)
+        elif left:  # refunded in full already, but some units never came back
+            self._stock.return_units(refund_id, order.id, left)
+        return self._order(order.id)
+
+    @staticmethod
+    def _units_left(order: StoredOrder) -> list[RefundLine]:
+        left: Counter[str] = Counter()
+        for line in order.lines:
+            left[line.sku] += line.quantity
+        for refund in order.refunds:
+            if refund.status != "failed" and refund.restock:
+                for line in refund.lines:
+                    left[line.sku] -= line.quantity
+        return [RefundLine(sku=sku, quantity=q) for sku, q in sorted(left.items()) if q > 0]
 
     def record_late_payment(self, order: StoredOrder, payment: ProviderPayment) -> StoredOrder:
         """A payment succeeded for an order that had ended unpaid: reserve its full refund (reason late_payment) in
