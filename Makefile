@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-.PHONY: help setup dev test test-fast invoke lint build bench clean
+.PHONY: help setup dev test test-fast fuzz invoke lint build bench capacity load clean
 
 help:
 	@echo "make dev      run the whole storefront locally (local cloud + demo data) on http://127.0.0.1:$${PORT:-3000}"
@@ -30,6 +30,8 @@ help:
 	@echo "make lint     cfn-lint and sam validate --lint on template.yaml"
 	@echo "make build    sam build (python3.13, arm64)"
 	@echo "make bench    the benchmarks in benchmarks/ (results are recorded in docs/benchmarks.md)"
+	@echo "make capacity ORDERS=100 VIEWS=2000   the quotas a peak meets, the first limit, the ceiling (docs/capacity.md)"
+	@echo "make load HOST=http://127.0.0.1:3000 USERS=20 RUN_TIME=60s   the Locust load test against a running stack"
 
 setup: $(VENV)/.installed
 
@@ -47,9 +49,15 @@ test-fast: setup
 	scripts/install-chromium
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
 
-invoke: setup
-	@test -n "$(FUNCTION)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<events/...json>"; exit 2; }
-	$(PY) -m local_cloud invoke $(FUNCTION) $(if $(EVENT),--event $(EVENT))
+# The OpenAPI fuzz at random, for longer than `make test` runs it (which uses fixed examples).
+fuzz: setup
+	STOREFRONT_FUZZ_RANDOM=1 STOREFRONT_FUZZ_EXAMPLES=$${STOREFRONT_FUZZ_EXAMPLES:-500} $(PY) -m pytest -n $(TEST_WORKERS) tests/e2e/test_fuzz_openapi.py
+
+# Only the function's result reaches stdout (pipe it to jq); logs, the REPORT line and any setup go to stderr.
+invoke:
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<events/...json> [DECODE_BODY=1]" >&2; exit 2; }
+	@$(MAKE) --no-print-directory setup >&2
+	@$(PY) -m local_cloud invoke $(FUNCTION) --event $(EVENT) $(if $(DECODE_BODY),--decode-body)
 
 lint: setup
 	$(VENV)/bin/cfn-lint template.yaml
@@ -63,6 +71,13 @@ bench: setup
 	$(PY) -m benchmarks.catalog_latency
 	$(PY) -m benchmarks.checkout_throughput
 	$(PY) -m benchmarks.order_cost
+
+capacity: setup
+	$(PY) -m benchmarks.capacity --orders-per-second $${ORDERS:-100} --views-per-second $${VIEWS:-2000}
+
+load: setup
+	$(PY) -m benchmarks.load --host $${HOST:-http://127.0.0.1:$${PORT:-3000}} --users $${USERS:-20} \
+		--spawn-rate $${SPAWN_RATE:-5} --run-time $${RUN_TIME:-60s}
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .hypothesis *.egg-info

@@ -31,6 +31,12 @@ BASELINES = [
     ("`import fastapi`", "", "import fastapi"),
     ("`import mangum`", "", "import mangum"),
     ("`from aws_lambda_powertools import Logger`", "", "from aws_lambda_powertools import Logger"),
+    # What the notifications function alone adds (storefront/notifications/content.py): templates and CLDR formats.
+    ("`import jinja2`", "", "import jinja2"),
+    ("Babel: import, then one amount and one date range in de_DE (loads the locale's data)", "",
+     "import datetime, decimal; from babel.numbers import format_currency; from babel.dates import format_interval; "
+     "format_currency(decimal.Decimal('191.90'), 'EUR', locale='de_DE'); "
+     "format_interval(datetime.date(2026, 12, 1), datetime.date(2026, 12, 3), 'yMMMEd', locale='de_DE')"),
     # The handlers leave Tracer out (storefront/observability.py); this row is the reason: what it would add
     # to a process that already has what an HTTP handler imports.
     ("`Tracer()`, after boto3, fastapi and Logger are imported (not used)",

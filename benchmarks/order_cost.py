@@ -142,6 +142,15 @@ class Target:
     transactional: bool = False
 
 
+def target_units(target: Target, size_before: int, size_after: int) -> tuple[float, float]:
+    """(read, write) request units DynamoDB charges for one item of a request, from its sizes before and after."""
+    if target.kind == "read":
+        units = max(1, math.ceil(size_before / 4096))
+        return units * (2 if target.transactional else 1 if target.consistent else 0.5), 0.0
+    units = max(1, math.ceil(max(size_before, size_after) / 1024))
+    return 0.0, float(units * (2 if target.transactional else 1))
+
+
 @dataclass
 class DynamoUse:
     caller: str
@@ -410,12 +419,9 @@ class Meter:
             entry = use(target.table)
             if not charged:
                 continue
-            if target.kind == "read":
-                units = max(1, math.ceil(size_before / 4096))
-                entry.rru += units * (2 if target.transactional else 1 if target.consistent else 0.5)
-            else:
-                units = max(1, math.ceil(max(size_before, size_after) / 1024))
-                entry.wru += units * (2 if target.transactional else 1)
+            rru, wru = target_units(target, size_before, size_after)
+            entry.rru += rru
+            entry.wru += wru
         if not uses:
             use(body.get("TableName", "?"))
         return list(uses.values())

@@ -9,11 +9,14 @@ import contextlib
 import copy
 import json
 import logging
+import math
 import os
 import signal
 import sys
 import threading
 import time
+import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,8 @@ def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None
     overrides = {"AllowedOrigins": LOCAL_ORIGINS}
     if timeout := os.environ.get("PAYMENT_TIMEOUT_SECONDS"):
         overrides["PaymentTimeoutSeconds"] = timeout
-    cloud = LocalCloud(parameter_overrides=overrides, carrier_step_seconds=carrier_step_seconds).start()
+    cloud = LocalCloud(parameter_overrides=overrides, carrier_step_seconds=carrier_step_seconds,
+                       function_log_level=os.environ.get("LOCAL_CLOUD_LOG_LEVEL", "WARNING")).start()
     if with_demo_data:
         seed(cloud)
     return cloud
@@ -57,6 +61,7 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
     shipping     paid orders ship with the local carrier and move on every {step:g}s (LOCAL_CARRIER_STEP_SECONDS);
                  POST {url}/dev/shipments/<tracking_number>/advance moves one on now
     events       GET {url}/dev/events   (integration events: order.placed, order.paid, ..., stock.low)
+    emails       GET {url}/dev/emails   (customer emails sent through the local SES; /dev/emails/<id> shows one)
     DLQ redrive  POST {url}/dev/queues/FulfilmentDeadLetterQueue/redrive
     OpenAPI      {url}/openapi.json
   AWS (moto)     {cloud.endpoint_url}   e.g. aws --endpoint-url {cloud.endpoint_url} dynamodb list-tables
@@ -125,31 +130,59 @@ def resign_stale_webhook(event: Any, secret_values: dict[str, str],
 
 def run_invoke(cloud: Any, function: str, event: Any) -> tuple[Any, bool]:
     """Invoke `function` with `event` (a stale sample webhook re-signed first, said on stderr); returns
-    (the function's result or its error payload, whether it failed)."""
+    (the function's result or its error payload, whether it failed). A REPORT line on stderr, as Lambda logs one."""
     from local_cloud.functions import FunctionError
 
     event, note = resign_stale_webhook(event, cloud.secret_values)
     if note:
         print(note, file=sys.stderr, flush=True)
+    target = cloud.functions[function]
+    request_id = str(uuid.uuid4())
+    started = time.perf_counter()
     try:
-        return cloud.functions[function].invoke(event), False
+        return target.invoke(event, request_id=request_id), False
     except FunctionError as error:
         return error.payload, True
+    finally:
+        elapsed = (time.perf_counter() - started) * 1000
+        print(f"REPORT RequestId: {request_id}\tDuration: {elapsed:.2f} ms\tBilled Duration: {math.ceil(elapsed)} ms"
+              f"\tMemory Size: {target.memory} MB", file=sys.stderr, flush=True)
+
+
+def decoded_body(result: Any) -> Any:
+    """An HTTP function's response body, parsed (JSON, else the text); anything else as it is."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return result
+    body = result.get("body") or ""
+    text = base64.b64decode(body).decode("utf-8", "replace") if result.get("isBase64Encoded") else body
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text
 
 
 def invoke(args: argparse.Namespace) -> int:
-    """Like `sam local invoke`: the function's logs go to stderr, its response alone to stdout."""
-    event = json.loads(Path(args.event).read_text()) if args.event else {}
+    """Like `sam local invoke`: the function's logs go to stderr, its result alone to stdout (JSON)."""
+    try:
+        event = json.loads(Path(args.event).read_text())
+    except (OSError, ValueError) as error:
+        print(f"python -m local_cloud invoke: cannot read the event {args.event}: {error}", file=sys.stderr)
+        return 2
     with contextlib.redirect_stdout(sys.stderr):  # handlers log to stdout, as on Lambda
         cloud = _start_cloud(with_demo_data=not args.no_demo_data)
         try:
             if args.function not in cloud.functions:
-                print(f"no function {args.function!r}; the template has {sorted(cloud.functions)}")
+                print(f"python -m local_cloud invoke: no function {args.function!r}; the template has "
+                      f"{', '.join(sorted(cloud.functions))}")
                 return 2
+            sent_before = {email["id"] for email in cloud.sent_emails()}
             result, failed = run_invoke(cloud, args.function, event)
+            for email in reversed([e for e in cloud.sent_emails() if e["id"] not in sent_before]):
+                print(f"local_cloud invoke: the local SES sent an email to {email['to']}: {email['subject']}\n"
+                      f"{email['text']}")
         finally:
             cloud.stop()
-    print(json.dumps(result, indent=2))
+    print(json.dumps(decoded_body(result) if args.decode_body and not failed else result, indent=2))
     return 1 if failed else 0
 
 
@@ -163,10 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.set_defaults(run=serve)
     invoke_parser = commands.add_parser("invoke", help="invoke one function with an event file (like sam local invoke)")
     invoke_parser.add_argument("function", help="the function's logical id in template.yaml, e.g. CatalogFunction")
-    invoke_parser.add_argument("-e", "--event", help="path of the event JSON file (events/<function>/...)")
+    invoke_parser.add_argument("-e", "--event", required=True, help="path of the event JSON file (events/<function>/...)")
+    invoke_parser.add_argument("--decode-body", action="store_true",
+                               help="print an HTTP response's body, parsed, instead of the whole response")
     invoke_parser.add_argument("--no-demo-data", action="store_true", help="start with empty tables")
     invoke_parser.set_defaults(run=invoke)
     args = parser.parse_args(argv)
+    # Powertools says so after every invocation that counted no business event: expected, and noise here.
+    warnings.filterwarnings("ignore", "No application metrics to publish")
     logging.basicConfig(level=os.environ.get("LOCAL_CLOUD_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     return args.run(args)

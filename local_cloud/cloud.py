@@ -34,6 +34,9 @@ NOT_EMULATED = {
     "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role", "AWS::IAM::Policy",
     "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy", "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
+    # moto's SESv2 has no event destinations (and its SES sends no bounces): locally, SES's bounce and complaint
+    # events are put on the default bus by hand (docs/notifications.md), where the template's rule routes them.
+    "AWS::SES::ConfigurationSetEventDestination",
 }
 LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-lambda"
 # The local payment provider (local_cloud/fake_payments.py): its API key, and the webhook secret docs/api.md gives.
@@ -48,7 +51,7 @@ class LocalCloud:
     def __init__(self, template_path: Path = TEMPLATE_PATH, *, stack_name: str = "storefront-local",
                  parameter_overrides: dict[str, str] | None = None, secret_values: dict[str, str] | None = None,
                  moto_port: int = 0, region: str = "us-east-1", poll_queues: bool = True,
-                 carrier_step_seconds: float | None = None) -> None:
+                 carrier_step_seconds: float | None = None, function_log_level: str | None = None) -> None:
         self.template_path = template_path
         self.template = Template.load(template_path, stack_name=stack_name, region=region,
                                       parameter_overrides=dict(parameter_overrides or {}))
@@ -64,6 +67,9 @@ class LocalCloud:
         self.payments: Any = None  # the local payment provider, when the template takes one
         self.carrier: Any = None  # the local carrier, when the template takes one
         self._carrier_step_seconds = carrier_step_seconds  # None: tracking updates only when asked for
+        # POWERTOOLS_LOG_LEVEL wins over the template's LOG_LEVEL: `make dev` keeps the functions' JSON logs below
+        # WARNING out of the way unless the developer asks for them (LOCAL_CLOUD_LOG_LEVEL=INFO).
+        self._function_log_level = function_log_level
         self._saved_environ: dict[str, str | None] = {}
         self.endpoint_url = ""
 
@@ -196,6 +202,7 @@ class LocalCloud:
         creator = {
             "AWS::DynamoDB::Table": self._table,
             "AWS::SQS::Queue": self._queue,
+            "AWS::SQS::QueuePolicy": self._queue_policy,
             "AWS::SNS::Topic": self._topic,
             "AWS::Events::EventBus": self._event_bus,
             "AWS::Events::Rule": self._event_rule,
@@ -206,6 +213,8 @@ class LocalCloud:
             "AWS::Serverless::LayerVersion": self._layer,
             "AWS::Serverless::Function": self._function,
             "AWS::Serverless::StateMachine": self._state_machine,
+            "AWS::SES::EmailIdentity": self._email_identity,
+            "AWS::SES::ConfigurationSet": self._email_configuration_set,
         }.get(kind)
         if creator is None:
             if kind not in NOT_EMULATED:
@@ -264,6 +273,30 @@ class LocalCloud:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.template.physical[logical_id] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
 
+    def _queue_policy(self, logical_id: str, props: dict[str, Any]) -> None:
+        # Stored as on AWS; moto's SQS does not enforce it (template tests check what it allows).
+        sqs = self.client("sqs")
+        for url in props["Queues"]:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+        self.template.physical[logical_id] = {"Ref": f"{self.template.stack_name}-{logical_id}"}
+
+    def _email_identity(self, logical_id: str, props: dict[str, Any]) -> None:
+        # moto's SES sends only from identities it has, as SES does: the template's makes its From address work.
+        request: dict[str, Any] = {"EmailIdentity": props["EmailIdentity"]}
+        if "DkimSigningAttributes" in props:
+            request["DkimSigningAttributes"] = props["DkimSigningAttributes"]
+        if "ConfigurationSetAttributes" in props:
+            request["ConfigurationSetName"] = props["ConfigurationSetAttributes"]["ConfigurationSetName"]
+        self.client("sesv2").create_email_identity(**request)
+        self.template.physical[logical_id] = {"Ref": props["EmailIdentity"]}
+
+    def _email_configuration_set(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("Name"))
+        options = {k: props[k] for k in ("ReputationOptions", "SendingOptions", "SuppressionOptions", "DeliveryOptions",
+                                         "TrackingOptions") if k in props}
+        self.client("sesv2").create_configuration_set(ConfigurationSetName=name, **options)
+        self.template.physical[logical_id] = {"Ref": name}
+
     def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("TopicName"))
         arn = self.client("sns").create_topic(Name=name)["TopicArn"]
@@ -320,6 +353,10 @@ class LocalCloud:
     def _function(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("FunctionName"))
         environment = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
+        if self._function_log_level:
+            environment["POWERTOOLS_LOG_LEVEL"] = self._function_log_level.upper()
+            if logging.getLevelName(self._function_log_level.upper()) > logging.INFO:
+                environment["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF blobs are log lines too (INFO shows them)
         arn = self.client("lambda").create_function(
             FunctionName=name, Runtime=props["Runtime"], Role=LAMBDA_ROLE, Handler=props["Handler"],
             Code={"ZipFile": _EMPTY_ZIP}, Timeout=int(props.get("Timeout", 3)),
@@ -386,6 +423,15 @@ class LocalCloud:
                     break
                 request["nextToken"] = page["nextToken"]
         return [event for _, event in sorted(found, key=lambda pair: (pair[0], pair[1].get("time", "")))]
+
+    def sent_emails(self) -> list[dict[str, Any]]:
+        """Every email sent through the local SES (moto's, shared by the local clouds of this process), newest first."""
+        from moto.ses.models import ses_backends
+
+        sent = [m for m in list(ses_backends[ACCOUNT_ID][self.region].sent_messages) if hasattr(m, "sent_at")]
+        return [{"id": m.id, "to": ", ".join(m.destinations.get("ToAddresses", [])), "subject": m.subject,
+                 "text": m.text, "html": m.html, "order_id": m.tags.get("order_id"), "at": m.sent_at}
+                for m in reversed(sent)]
 
     def redrive(self, dead_letter_queue: str) -> int:
         """Move every message of a dead-letter queue (a logical id) back to its source queue, as SQS's

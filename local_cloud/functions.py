@@ -105,12 +105,14 @@ class LocalFunction:
         self.module = module
         self._entry = getattr(module, attribute)
 
-    def invoke(self, event: Any) -> Any:
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
         """Run the handler; raises FunctionError when it raises, as the Lambda service reports it."""
         if self._entry is None:
             self.load()
         assert self._entry is not None
         context = LambdaContext(self.name, self.arn, self.memory, self.timeout)
+        if request_id:
+            context.aws_request_id = request_id
         started = time.monotonic()
         try:
             with _event_loop():

@@ -7,7 +7,8 @@ function's app, which the fuzz tests and developers use; POST /dev/payments/{pay
 which make the local payment provider send its signed webhook, as Stripe would; POST
 /dev/shipments/{tracking_number}/advance, which moves a local carrier's parcel on (it sends the signed tracking
 update); GET /dev/events, the integration events published so far; POST /dev/queues/{queue}/redrive, which
-moves a dead-letter queue's messages back to their queue (SQS's StartMessageMoveTask); and the demo storefront's
+moves a dead-letter queue's messages back to their queue (SQS's StartMessageMoveTask); GET /dev/emails and
+GET /dev/emails/{id}, the customer emails sent through the local SES and one email's HTML; and the demo storefront's
 static files (web/) for GET requests no template route claims, as S3 + CloudFront would serve them on AWS.
 """
 
@@ -136,6 +137,9 @@ class Gateway:
                        self._dev_advance_shipment),
             LocalRoute("GET", re.compile(r"^/dev/events$"), self._dev_events),
             LocalRoute("POST", re.compile(r"^/dev/queues/(?P<queue>[A-Za-z0-9]{1,128})/redrive$"), self._dev_redrive),
+            # Customer emails sent through the local SES: the list (newest first), and one email as its HTML.
+            LocalRoute("GET", re.compile(r"^/dev/emails$"), self._dev_emails),
+            LocalRoute("GET", re.compile(r"^/dev/emails/(?P<email_id>[A-Za-z0-9-]{1,128})$"), self._dev_email),
         ]
         apis = cloud.template.of_type("AWS::Serverless::HttpApi")
         cors_config = next(iter(apis.values()), {}).get("Properties", {}).get("CorsConfiguration")
@@ -236,6 +240,18 @@ class Gateway:
     def _dev_events(self, _: dict[str, str], __: bytes) -> HttpResponse:
         return 200, [JSON], json.dumps({"items": self.cloud.integration_events()}).encode()
 
+    def _dev_emails(self, _: dict[str, str], __: bytes) -> HttpResponse:
+        return 200, [JSON], json.dumps({"items": self.cloud.sent_emails()}).encode()
+
+    def _dev_email(self, groups: dict[str, str], _: bytes) -> HttpResponse:
+        email = next((e for e in self.cloud.sent_emails() if e["id"] == groups["email_id"]), None)
+        if email is None or email["html"] is None:
+            return 404, [JSON], json.dumps({"message": f"no email {groups['email_id']}"}).encode()
+        # As a careful webmail shows a mail: nothing it could load or run (the templates use inline styles only).
+        return 200, [("Content-Type", "text/html; charset=utf-8"), ("X-Content-Type-Options", "nosniff"),
+                     ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+                                                 "form-action 'none'; frame-ancestors 'none'")], email["html"].encode()
+
     def _dev_redrive(self, groups: dict[str, str], _: bytes) -> HttpResponse:
         try:
             moved = self.cloud.redrive(groups["queue"])
@@ -333,7 +349,12 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             started = time.perf_counter()
-            length = int(self.headers.get("Content-Length") or 0)
+            declared = (self.headers.get("Content-Length") or "").strip() or "0"
+            if not declared.isdigit():  # API Gateway refuses it before routing
+                self._reply(400, [JSON], b'{"message":"Bad Request"}')
+                self.close_connection = True
+                return
+            length = int(declared)
             if length > MAX_BODY_BYTES:
                 self._reply(413, [JSON], b'{"message":"Request Entity Too Large"}')
                 self.close_connection = True

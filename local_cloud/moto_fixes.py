@@ -18,16 +18,21 @@ fix for each. `apply()` installs them all; LocalCloud.start() calls it.
 4. moto's server lists its own package directory on every request to route it (~20 ms); the list is cached.
 5. moto's Step Functions engine builds a new boto3 client for every task it runs (~100 ms each); clients are
    thread-safe, so one per service and region is kept.
+6. moto's SESv2 SendEmail keeps only one part of a message with a text and an HTML part (the HTML), and neither
+   its message tags nor when it was sent. All of them are kept here, so that GET /dev/emails shows what a mail
+   client would, with the order it belongs to (the `order_id` tag).
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import json
 import os
 import sys
 import threading
 import types
+from datetime import UTC, datetime
 from typing import Any
 
 _dynamodb_lock = threading.RLock()
@@ -39,6 +44,7 @@ def apply() -> None:
     cache_state_machine_parsing()
     cache_moto_module_list()
     reuse_step_functions_sdk_clients()
+    keep_whole_sesv2_emails()
 
 
 def _once(target: Any, name: str, replacement: Any) -> None:
@@ -154,3 +160,26 @@ def reuse_step_functions_sdk_clients() -> None:
     for name, module in list(sys.modules.items()):  # modules hold their own reference: replace each
         if name.startswith("moto.stepfunctions") and getattr(module, "boto_client_for", None) is original:
             module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+def keep_whole_sesv2_emails() -> None:
+    from moto.sesv2.responses import SESV2Response
+
+    original = SESV2Response.send_email
+
+    @functools.wraps(original)
+    def send_email(self: Any) -> str:
+        answer = original(self)
+        request = json.loads(self.body)
+        simple = request.get("Content", {}).get("Simple")
+        if simple is not None:
+            message_id = json.loads(answer)["MessageId"]
+            sent = self.sesv2_backend.core_backend.sent_messages
+            message = next(m for m in reversed(sent) if m.id == message_id)
+            message.text = simple["Body"].get("Text", {}).get("Data")
+            message.html = simple["Body"].get("Html", {}).get("Data")
+            message.tags = {tag["Name"]: tag["Value"] for tag in request.get("EmailTags", [])}
+            message.sent_at = datetime.now(UTC).isoformat()
+        return answer
+
+    _once(SESV2Response, "send_email", send_email)

@@ -84,7 +84,12 @@ export const api = {
   checkout: (body, idempotencyKey) =>
     request("POST", "/checkout", { body, headers: { "Idempotency-Key": idempotencyKey } }),
   order: (id, signal) => request("GET", `/orders/${enc(id)}`, { signal }),
+  // Local stack only (make dev): the customer emails its SES has sent. A deployed API has no such route.
+  devEmails: (signal) => request("GET", "/dev/emails", { signal }),
 };
+
+// Where the local stack shows one sent email, as HTML.
+export const devEmailUrl = (id) => `${API_BASE}/dev/emails/${enc(id)}`;
 
 function ifMatch(cart) {
   return { "If-Match": `"${cart.version}"` };

@@ -3,7 +3,8 @@
 // config.maxPollIntervalMs) while it stays put, not at all while the tab is hidden (and at once when it is
 // shown again), and gives up after config.pollForMs without a change (a parcel takes days) with a button to
 // look again. A 4xx other than 408/429 ends it too: asking again would get the same answer.
-import { api } from "./api.js";
+// On the local stack (make dev) the page also lists the emails the shopper has been sent (see localEmails).
+import { api, devEmailUrl } from "./api.js";
 import { totalsList } from "./cart-view.js";
 import { notFound } from "./catalog.js";
 import { config } from "./config.js";
@@ -38,8 +39,9 @@ export async function orderView(view, [orderId], { signal }) {
   const details = h("div", { class: "order-details" });
   const connection = h("p", { class: "hint", role: "status" });
   const again = h("button", { type: "button", class: "button secondary", hidden: true }, "Check for updates");
+  const emails = localEmails(orderId, signal);
   replaceChildren(view, h("h1", { tabindex: "-1" }, "Your order"), status, h("div", { class: "polling" }, connection, again),
-    details);
+    details, emails.section);
 
   let shown = "";
   const draw = () => { // true when something the shopper sees has changed
@@ -50,6 +52,7 @@ export async function orderView(view, [orderId], { signal }) {
     status.className = `order-status ${FAILED.has(order.status) ? "bad" : order.status === "delivered" ? "good" : ""}`;
     replaceChildren(status, h("h2", {}, LABELS[order.status] ?? order.status), statusText(order));
     replaceChildren(details, ...orderDetails(order));
+    emails.watch(); // each change of status may send the shopper an email
     return true;
   };
   draw();
@@ -95,6 +98,46 @@ export async function orderView(view, [orderId], { signal }) {
     follow();
   });
   follow();
+}
+
+// The emails this order has been sent, with links to read them: only where GET /dev/emails answers, which is the
+// local stack's SES (a deployed API has no such route, so there the first request fails and the page never
+// asks again). A mail leaves a moment after the status changes, so the list is asked for every
+// MAIL_CHECK_MS for MAIL_WATCH_MS after each change.
+const MAIL_CHECK_MS = 1000;
+const MAIL_WATCH_MS = 15_000;
+
+function localEmails(orderId, signal) {
+  const section = h("section", { class: "summary emails", "aria-labelledby": "order-emails", hidden: true });
+  let available = true;
+  let watchUntil = 0;
+  let watching = false;
+  const refresh = async () => {
+    try {
+      const sent = (await api.devEmails(signal)).data.items.filter((email) => email.order_id === orderId);
+      replaceChildren(section, h("h2", { id: "order-emails" }, "Emails sent (local stack)"),
+        sent.length ? h("ul", { class: "email-list" }, sent.map((email) => h("li", {},
+          h("a", { href: devEmailUrl(email.id), target: "_blank", rel: "noopener noreferrer" }, email.subject,
+            h("span", { class: "visually-hidden" }, " (opens in a new tab)")),
+          " ", h("time", { class: "hint", datetime: email.at }, formatTime(email.at)))))
+          : h("p", { class: "hint" }, "None yet."));
+      section.hidden = false;
+    } catch (error) {
+      if (error.name !== "AbortError") available = false;
+    }
+  };
+  const watch = async () => {
+    watchUntil = Date.now() + MAIL_WATCH_MS;
+    if (watching) return;
+    watching = true;
+    while (available && !signal.aborted && Date.now() < watchUntil) {
+      if (await whileHidden(signal)) watchUntil = Date.now() + MAIL_WATCH_MS; // back from another tab: look again
+      await refresh();
+      await sleep(MAIL_CHECK_MS, signal);
+    }
+    watching = false;
+  };
+  return { section, watch };
 }
 
 function statusText(order) {

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import boto3
+from botocore.config import Config
 from aws_lambda_powertools import Logger
 from fastapi import Header, Path, Response
 
@@ -26,13 +27,16 @@ settings = CheckoutSettings.from_env()
 logger = Logger()
 dynamodb = boto3.client("dynamodb")
 now = lambda: datetime.now(UTC)  # noqa: E731
+inventory = InventoryRepository(dynamodb, settings.inventory_table)
 service = CheckoutService(
     CartService(CartRepository(dynamodb, settings.cart_table), CatalogRepository(dynamodb, settings.catalog_table),
-                InventoryRepository(dynamodb, settings.inventory_table), load_shop_config(),
-                idle_lifetime=timedelta(hours=1), now=now),
+                inventory, load_shop_config(), idle_lifetime=timedelta(hours=1), now=now),
     OrderRepository(dynamodb, settings.orders_table),
-    OrderWorkflow(boto3.client("stepfunctions"), settings.order_workflow_arn, settings.payment_timeout_seconds,
-                  settings.payment_grace_seconds),
+    # A few quick retries of a throttled start fit the function's timeout; past them the shopper gets 503 + Retry-After.
+    OrderWorkflow(boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 3},
+                                                              connect_timeout=2, read_timeout=5)),
+                  settings.order_workflow_arn, settings.payment_timeout_seconds, settings.payment_grace_seconds),
+    inventory,
     now=now,
 )
 idempotency = IdempotencyStore(dynamodb, settings.orders_table, ttl_seconds=settings.idempotency_ttl_hours * 3600)
@@ -42,7 +46,7 @@ app = create_app("Storefront checkout", "Idempotent checkout and order status.")
 
 @app.post("/checkout", status_code=202, response_model=Order,
           responses={200: {"model": Order, "description": "The cart was already checked out: its order"},
-                     **problem_responses(400, 404, 409, 413, 422, 500)})
+                     **problem_responses(400, 404, 409, 413, 422, 500, 503)})
 def checkout(
     body: CheckoutRequest,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,

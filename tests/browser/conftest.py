@@ -10,6 +10,7 @@ When chromium is missing the tests fail: a skipped browser test would prove noth
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -38,9 +39,10 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-chromium (make test does)")
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+    executable = CHROMIUM if CHROMIUM.exists() else Path(playwright.chromium.executable_path)
+    if not executable.exists():
+        pytest.fail(f"no chromium at {CHROMIUM} or {executable}: run scripts/install-chromium (make test does)")
+    browser = playwright.chromium.launch(executable_path=str(executable), args=LAUNCH_ARGS)
     yield browser
     browser.close()
 

@@ -22,13 +22,16 @@ from pathlib import Path
 from playwright.sync_api import ConsoleMessage, Page, Route
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's (scripts/install-chromium), never one Playwright downloads
+# Debian's chromium (scripts/install-chromium installs it where apt-get exists); elsewhere (macOS, say) the script
+# downloads Playwright's own chromium instead, which the browser fixture then uses.
+CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
 WEB = ROOT / "web"
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"  # gitignored; look here after a run
 STARTUP_SECONDS = 60
 API_LINE = re.compile(r"^\s*API\s+(http://\S+)\s*$", re.MULTILINE)
+MOTO_LINE = re.compile(r"^\s*AWS \(moto\)\s+(http://\S+)", re.MULTILINE)
 # What Chromium logs for every 4xx/5xx answer to fetch() and every request that fails on the network; a test
 # says which of these it provokes on purpose.
 FAILED_LOAD_LOG = re.compile(r"^console\.error: Failed to load resource: "
@@ -39,6 +42,7 @@ FAILED_LOAD_LOG = re.compile(r"^console\.error: Failed to load resource: "
 class Stack:
     url: str
     log: Path
+    moto_url: str  # the stack's AWS endpoint, for a test that must set up what no API call can
 
     def output_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -69,7 +73,9 @@ def local_stack(log: Path) -> Iterator[Stack]:
                 raise RuntimeError(f"the local stack did not start:\n{log.read_text(errors='replace')}")
             time.sleep(0.1)
             output = log.read_text(errors="replace")
-        yield Stack(match.group(1), log)
+        moto = MOTO_LINE.search(output)
+        assert moto, output
+        yield Stack(match.group(1), log, moto.group(1))
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import uuid
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -153,3 +155,19 @@ def test_unrouted_requests_get_api_gateways_own_404(api: httpx.Client) -> None:
     assert response.status_code == 404
     assert response.json() == {"message": "Not Found"}
     assert api.post("/products").status_code == 404  # no POST route in the template: API Gateway answers
+
+
+@pytest.mark.parametrize(("content_length", "status"), [("abc", 400), ("1e3", 400), ("", 200)])
+def test_a_content_length_that_is_not_a_number_is_refused_by_the_gateway(gateway: object, content_length: str,
+                                                                       status: int) -> None:
+    # Found by a random fuzz run: the local gateway raised ValueError here; API Gateway answers 400 before routing.
+    url = urlsplit(gateway.url)  # type: ignore[attr-defined]
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        connection.putrequest("GET", "/categories")
+        connection.putheader("Content-Length", content_length)
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == status, response.read()
+    finally:
+        connection.close()

@@ -280,6 +280,9 @@ def test_a_crash_after_the_stock_write_does_not_reserve_twice(shop: Shop, cloud:
 # ------------------------------------------------------------------ never oversold
 
 def _race(shop: Shop, gateway: Any, sku: str, orders: int) -> list[dict[str, Any]]:
+    """`orders` concurrent checkouts of one unit each; the orders they made, in their final status. A checkout that
+    finds the SKU already sold out is answered 409 at once (the fast path) and makes no order: it is returned as
+    {"status": "refused"}, the same outcome for the shopper as a rejected order."""
     carts = [shop.cart((sku, 1)) for _ in range(orders)]
     start = threading.Barrier(min(orders, 50))
     responses: list[httpx.Response] = []
@@ -299,15 +302,22 @@ def _race(shop: Shop, gateway: Any, sku: str, orders: int) -> list[dict[str, Any
         thread.start()
     for thread in threads:
         thread.join()
-    assert [r.status_code for r in responses] == [202] * orders
-    return [shop.wait_for_status(r.json()["id"], *FINAL, timeout=120) for r in responses]
+    refused = [r for r in responses if r.status_code == 409]
+    for response in refused:
+        problem = response.json()
+        assert problem["code"] == "insufficient_stock"
+        assert problem["errors"] == [{"sku": sku, "code": "insufficient_stock", "available": 0,
+                                      "message": "0 available"}]
+    assert sorted({r.status_code for r in responses} - {409}) == [202], [r.text for r in responses]
+    placed = [shop.wait_for_status(r.json()["id"], *FINAL, timeout=120) for r in responses if r.status_code == 202]
+    return placed + [{"status": "refused"}] * len(refused)
 
 
 def test_fifty_checkouts_for_one_unit_sell_it_once(shop: Shop, gateway: Any) -> None:
     sku = shop.product(1)
     orders = _race(shop, gateway, sku, 50)
     statuses = Counter(o["status"] for o in orders)
-    assert statuses == {"awaiting_payment": 1, "rejected": 49}
+    assert statuses["awaiting_payment"] == 1 and statuses["rejected"] + statuses["refused"] == 49, statuses
     for order in orders:
         if order["status"] == "rejected":
             assert order["reason"]["code"] == "insufficient_stock"
@@ -318,7 +328,8 @@ def test_fifty_checkouts_for_one_unit_sell_it_once(shop: Shop, gateway: Any) -> 
 def test_two_hundred_checkouts_for_fifty_units_hold_exactly_fifty(shop: Shop, gateway: Any) -> None:
     sku = shop.product(50)
     orders = _race(shop, gateway, sku, 200)
-    assert Counter(o["status"] for o in orders) == {"awaiting_payment": 50, "rejected": 150}
+    statuses = Counter(o["status"] for o in orders)
+    assert statuses["awaiting_payment"] == 50 and statuses["rejected"] + statuses["refused"] == 150, statuses
     assert shop.level(sku) == {"on_hand": 50, "reserved": 50, "available": 0}
 
 
@@ -367,6 +378,60 @@ def test_a_new_key_for_a_checked_out_cart_returns_its_order_and_creates_nothing(
     shop.wait_for_status(first.json()["id"], *FINAL)
     executions = cloud.client("stepfunctions").list_executions(stateMachineArn=cloud.physical_id("OrderWorkflow"))
     assert sum(e["name"] == first.json()["id"] for e in executions["executions"]) == 1
+
+
+# ------------------------------------------------------------------ the sold-out fast path and overload
+
+def _executions(cloud: LocalCloud) -> set[str]:
+    pages = cloud.client("stepfunctions").get_paginator("list_executions").paginate(
+        stateMachineArn=cloud.physical_id("OrderWorkflow"))
+    return {e["name"] for page in pages for e in page["executions"]}
+
+
+def test_a_cart_current_stock_cannot_fill_is_refused_at_once_with_no_order_and_no_workflow(
+        shop: Shop, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]) -> None:
+    sku, plenty = shop.product(2), shop.product(5)
+    cart_id, key = shop.cart((plenty, 1), (sku, 3)), uuid.uuid4().hex
+    before = _executions(cloud)
+    response = shop.checkout(cart_id, key)
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert problem["code"] == "insufficient_stock"
+    assert problem["errors"] == [{"sku": sku, "code": "insufficient_stock", "available": 2, "message": "2 available"}]
+    assert OrderRepositoryProbe(cloud).order_for_cart(cart_id) is None
+    assert _executions(cloud) == before
+    assert shop.level(sku) == {"on_hand": 2, "reserved": 0, "available": 2}
+    assert '"CheckoutsRefusedSoldOut":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    # Refused, not spent: the same key goes through once the stock is there (the claim was given back).
+    shop.inventory.put_level(sku, 3)
+    again = shop.checkout(cart_id, key)
+    assert again.status_code == 202, again.text
+    assert shop.wait_for_status(again.json()["id"], "awaiting_payment")["id"] in _executions(cloud)
+
+
+def test_a_throttled_workflow_start_is_a_503_and_the_retry_with_the_same_key_makes_one_order(
+        shop: Shop, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core.exceptions import JsonRESTError
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    def throttled(*_: Any, **__: Any) -> None:
+        raise JsonRESTError("ThrottlingException", "Rate exceeded")
+
+    sku = shop.product(3)
+    cart_id, key = shop.cart((sku, 1)), uuid.uuid4().hex
+    with monkeypatch.context() as patch:
+        patch.setattr(StepFunctionsParserBackend, "start_execution", throttled)
+        busy = shop.checkout(cart_id, key)
+    assert busy.status_code == 503, busy.text
+    assert busy.json()["code"] == "busy" and busy.headers["retry-after"] == "2"
+
+    retried = shop.checkout(cart_id, key)  # Step Functions has recovered
+    assert retried.status_code in (200, 202), retried.text
+    order_id = retried.json()["id"]
+    assert shop.checkout(cart_id, key).json()["id"] == order_id  # and it stays the one order
+    assert sum(name == order_id for name in _executions(cloud)) == 1
+    shop.wait_for_status(order_id, "awaiting_payment")
+    assert shop.level(sku) == {"on_hand": 3, "reserved": 1, "available": 2}
 
 
 def test_concurrent_checkouts_of_one_cart_make_one_order(shop: Shop, gateway: Any) -> None:

@@ -230,3 +230,22 @@ def test_make_invoke_with_the_carrier_sample_answers_200() -> None:
     assert response["statusCode"] == 200, response
     notes = _notes(run.stderr)
     assert len(notes) == 1 and "carrier-signature" in notes[0], run.stderr
+
+
+def test_make_invoke_prints_only_json_and_decodes_bodies_on_request() -> None:
+    """`make invoke ... | jq .` works: stdout is the function's result alone (setup and logs go to stderr), with
+    DECODE_BODY=1 the HTTP body parsed; a REPORT line on stderr; a missing EVENT is a usage error, not a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "PAYMENT_WEBHOOK_SECRET"))}
+    decoded = subprocess.run(["make", "--no-print-directory", "invoke", "FUNCTION=CatalogFunction",
+                              "EVENT=events/catalog/get-product.json", "DECODE_BODY=1"], cwd=ROOT, env=env,
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180, check=False)
+    assert decoded.returncode == 0, decoded.stderr
+    product = json.loads(decoded.stdout)
+    assert product["id"] == "linen-shirt" and product["variants"]
+    report = [line for line in decoded.stderr.splitlines() if line.startswith("REPORT RequestId: ")]
+    assert len(report) == 1 and "\tDuration: " in report[0] and "\tMemory Size: 1024 MB" in report[0], decoded.stderr
+
+    usage = subprocess.run(["make", "--no-print-directory", "invoke", "FUNCTION=CatalogFunction"], cwd=ROOT, env=env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    assert usage.returncode == 2
+    assert usage.stdout == "" and "usage: make invoke FUNCTION=" in usage.stderr and "Traceback" not in usage.stderr

@@ -503,3 +503,77 @@ def test_samconfig_has_dev_and_prod_deploy_environments(template: Template) -> N
     assert stacks["dev"] != stacks["prod"], "dev and prod would deploy to the same stack"
     prod = _overrides(config["prod"]["deploy"]["parameters"]["parameter_overrides"])
     assert "localhost" not in prod.get("AllowedOrigins", ""), "prod must not allow localhost origins"
+
+
+# ---------------------------------------------------------------------------------------------- customer emails
+
+
+def test_the_notifications_rule_subscribes_to_exactly_the_events_that_send_an_email(template: Template) -> None:
+    from storefront.notifications.models import EMAIL_FOR_EVENT
+
+    rule = template.data["Resources"]["NotificationsRule"]["Properties"]
+    assert _ref_target(rule["EventBusName"]) == "IntegrationEventBus"
+    assert rule["EventPattern"]["source"] == ["storefront"]
+    assert sorted(rule["EventPattern"]["detail-type"]) == sorted(EMAIL_FOR_EVENT)
+    feedback = template.data["Resources"]["EmailFeedbackRule"]["Properties"]
+    assert "EventBusName" not in feedback, "SES publishes to the default bus only"
+    assert feedback["EventPattern"]["detail"]["mail"]["tags"]["ses:configuration-set"] == [
+        {"Ref": "NotificationsConfigurationSet"}], "only our configuration set's feedback"
+    for properties in (rule, feedback):
+        (target,) = properties["Targets"]
+        assert _ref_target(target["Arn"]) == "NotificationsQueue"
+        assert _ref_target(target["DeadLetterConfig"]["Arn"]) == "NotificationsDeadLetterQueue"
+
+
+def test_the_notifications_queue_timing_fits_the_function_and_the_claim(template: Template) -> None:
+    """Visibility timeout = 6 x the function's timeout (Lambda's advice); the claim on an event's email outlives
+    an invocation (a live one never loses it) and expires before the redelivery (a crashed one's is taken over)."""
+    queue = template.data["Resources"]["NotificationsQueue"]["Properties"]
+    function = template.function_properties("NotificationsFunction")
+    timeout = int(function["Timeout"])
+    lock = int(function["Environment"]["Variables"]["EMAIL_CLAIM_LOCK_SECONDS"])
+    assert int(queue["VisibilityTimeout"]) == 6 * timeout
+    assert timeout < lock < int(queue["VisibilityTimeout"])
+    assert _ref_target(queue["RedrivePolicy"]["deadLetterTargetArn"]) == "NotificationsDeadLetterQueue"
+    assert queue.get("SqsManagedSseEnabled") is True
+    assert template.data["Resources"]["NotificationsDeadLetterQueue"]["Properties"].get("SqsManagedSseEnabled") is True
+    # The archive keeps events 90 days for replay: the record of a sent email must outlive that.
+    archive_days = int(template.data["Resources"]["IntegrationEventsArchive"]["Properties"]["RetentionDays"])
+    assert int(function["Environment"]["Variables"]["EMAIL_RECORD_TTL_DAYS"]) >= archive_days
+
+
+def test_the_function_paces_itself_for_the_mappings_concurrency(template: Template) -> None:
+    mapping = template.data["Resources"]["NotificationsQueueMapping"]["Properties"]
+    variables = template.function_properties("NotificationsFunction")["Environment"]["Variables"]
+    assert int(variables["EMAIL_SENDERS"]) == int(mapping["ScalingConfig"]["MaximumConcurrency"])
+    assert _ref_target(variables["EMAIL_SEND_RATE"]) == "EmailSendRate"
+
+
+def test_only_the_notification_rules_may_send_to_the_notification_queues(template: Template) -> None:
+    policy = template.data["Resources"]["NotificationsQueuePolicy"]["Properties"]
+    assert {_ref_target(q) for q in policy["Queues"]} == {"NotificationsQueue", "NotificationsDeadLetterQueue"}
+    for statement in policy["PolicyDocument"]["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert _as_list(statement["Action"]) == ["sqs:SendMessage"]
+        assert {_ref_target(r) for r in _as_list(statement["Resource"])} <= {"NotificationsQueue",
+                                                                              "NotificationsDeadLetterQueue"}
+        sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+        assert {_ref_target(s) for s in sources} == {"NotificationsRule", "EmailFeedbackRule"}
+
+
+def test_only_the_notifications_function_sends_email_from_the_stacks_identity(template: Template) -> None:
+    statements = [(owner, s) for owner, s in _policy_statements(template)
+                  if any(str(a).lower().startswith("ses:") for a in _as_list(s.get("Action", [])))]
+    assert [owner for owner, _ in statements] == ["NotificationsFunction"]
+    (_, statement), = statements
+    assert _as_list(statement["Action"]) == ["ses:SendEmail"]
+    resources = [r["Fn::Sub"] for r in statement["Resource"]]
+    assert [r.rsplit(":", 1)[1] for r in resources] == ["identity/${EmailIdentity}",
+                                                        "configuration-set/${NotificationsConfigurationSet}"]
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "EmailFromAddress"}}}
+    identity = template.data["Resources"]["EmailIdentity"]["Properties"]
+    assert identity["DkimAttributes"] == {"SigningEnabled": True}
+    assert _ref_target(identity["EmailIdentity"]) == "EmailDomain"
+    destination = template.data["Resources"]["EmailFeedbackDestination"]["Properties"]["EventDestination"]
+    assert sorted(destination["MatchingEventTypes"]) == ["bounce", "complaint"] and destination["Enabled"] is True

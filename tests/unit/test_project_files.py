@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -117,3 +118,22 @@ def test_no_credentials_in_the_repository() -> None:
             continue
         for pattern in patterns:
             assert not pattern.search(text), f"{name} contains something that looks like a credential"
+
+
+def test_install_chromium_falls_back_to_playwrights_chromium_without_apt_get(tmp_path: Path) -> None:
+    """On a machine without apt-get (macOS), make test still gets a chromium: Playwright's own download, through
+    the project's pinned Playwright. (The download itself needs Playwright's CDN, which this machine can't reach.)"""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "env"):  # what the script needs, and no apt-get
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    calls = tmp_path / "calls"
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!{shutil.which('bash')}\necho \"$@\" >> {calls}\n")
+    fake_python.chmod(0o755)
+    run = subprocess.run([str(ROOT / "scripts" / "install-chromium")], capture_output=True, text=True, check=False,
+                         env={"PATH": str(bin_dir), "CHROMIUM": str(tmp_path / "no-chromium"),
+                              "PYTHON": str(fake_python)})
+    assert run.returncode == 0, run.stderr
+    assert calls.read_text().split() == ["-m", "playwright", "install", "chromium"]
+    assert "Playwright's chromium" in run.stderr

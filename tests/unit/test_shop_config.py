@@ -12,7 +12,13 @@ from storefront.shop import DEFAULT_FILE, ShopConfig, load_shop_config
 
 
 def test_the_shipped_configuration_is_valid() -> None:
+    from babel import Locale
+
+    from storefront.notifications.content import languages
+
     shop = load_shop_config()
+    assert Locale.parse(shop.locale, sep="-").language in languages(), "customer emails would not be in its language"
+    assert shop.name and shop.support.email and shop.address.city
     assert shop.currency in shop.currencies
     assert {"standard", "express"} <= {m.id for m in shop.countries["DE"].methods}
     assert any(m.free_over for m in shop.countries["DE"].methods)
@@ -38,6 +44,16 @@ def _config(**changes: Any) -> dict[str, Any]:
         {"id": "x", "name": "A", "price": {"amount": 1, "currency": "EUR"}, "delivery_days": {"min": 1, "max": 1}},
         {"id": "x", "name": "B", "price": {"amount": 2, "currency": "EUR"}, "delivery_days": {"min": 1, "max": 1}}]}}},
     {"unknown_key": 1},
+    {"name": ""},
+    {"name": "Shop\r\nBcc: someone@example.com"},                # would break into a mail header
+    {"name": "\u202epohS"},                                      # a bidi override
+    {"locale": "german"},
+    {"locale": "de_DE"},
+    {"support": {"email": "help@example.com, other@example.com"}},
+    {"support": {"email": "help@example.com", "url": "javascript:alert(1)"}},
+    {"support": {"email": "help@example.com", "url": "http://plain.example"}},  # https only
+    {"address": {"company": "Shop GmbH", "line1": "Main St 1", "postal_code": "10115", "city": "Berlin",
+                 "country": "Germany"}},
 ])
 def test_mistakes_are_refused(changes: dict[str, Any]) -> None:
     with pytest.raises((ValidationError, ValueError)):

@@ -94,3 +94,21 @@ class FulfilmentSettings(_EnvSettings):
 
 class IntegrationEventsSettings(_EnvSettings):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+
+
+class NotificationsSettings(_EnvSettings):
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    notifications_table: str = Field(alias="NOTIFICATIONS_TABLE", min_length=3)
+    # The sender: an address at the stack's SES identity (EmailDomain), and the configuration set that reports
+    # bounces and complaints (so the suppression list hears of them).
+    from_address: str = Field(alias="EMAIL_FROM_ADDRESS", pattern=r"^[^@\s]{1,64}@[a-z0-9.-]{1,189}\.[a-z]{2,24}$")
+    configuration_set: str = Field(alias="EMAIL_CONFIGURATION_SET", min_length=1, max_length=64)
+    # SES's account-wide sending rate (emails per second), shared by the queue mapping's concurrent environments:
+    # each sends at most one email per EMAIL_SENDERS / EMAIL_SEND_RATE seconds.
+    send_rate: float = Field(alias="EMAIL_SEND_RATE", gt=0, le=10_000)
+    senders: int = Field(alias="EMAIL_SENDERS", ge=1, le=1000)
+    # How long one delivery of an event holds its email's claim: longer than the function's timeout (a live
+    # invocation never loses it), shorter than the queue's visibility timeout (a crashed one's redelivery takes over).
+    claim_lock_seconds: int = Field(alias="EMAIL_CLAIM_LOCK_SECONDS", ge=1, le=43_200)
+    # How long an event's email is remembered, so that a late duplicate (an archive replay) sends nothing.
+    record_ttl_days: int = Field(alias="EMAIL_RECORD_TTL_DAYS", ge=1, le=365)

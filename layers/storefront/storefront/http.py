@@ -104,7 +104,8 @@ class _BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    """ASGI middleware: a body over the limit is a 413 problem before anything parses it."""
+    """ASGI middleware: a body over the limit is a 413 problem before anything parses it; a Content-Length that is
+    not a number is a 400 (an empty one means no body)."""
 
     def __init__(self, app: Any, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -114,8 +115,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.max_bytes:
+        declared = dict(scope["headers"]).get(b"content-length", b"").strip() or b"0"
+        if not declared.isdigit():
+            response = problem_response(400, "bad_request", "Bad request", "Content-Length must be a number of bytes.")
+            await response(scope, receive, send)
+            return
+        if int(declared) > self.max_bytes:
             await self._too_large(scope, receive, send)
             return
         received = 0

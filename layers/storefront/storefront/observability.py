@@ -25,6 +25,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
@@ -35,7 +36,9 @@ def lambda_handler(entry: Handler, logger: Logger, correlation_id_path: str | No
     """The entry point Lambda calls: `entry` with context logging (and a correlation id taken from the event at
     `correlation_id_path`, a JMESPath) and metrics flushed after every invocation, cold start counted."""
     metrics = Metrics()  # reads the function's namespace and service now, at import, like the Logger
-    return logger.inject_lambda_context(metrics.log_metrics(entry, capture_cold_start_metric=True),
+    # Powertools 3.37 emits the cold-start metric even with POWERTOOLS_METRICS_DISABLED set: honour the flag here.
+    cold_start = not is_metrics_disabled()
+    return logger.inject_lambda_context(metrics.log_metrics(entry, capture_cold_start_metric=cold_start),
                                         correlation_id_path=correlation_id_path)
 
 

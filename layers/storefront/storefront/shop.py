@@ -1,4 +1,5 @@
-"""The shop's commercial configuration (currencies, tax, shipping, dispatch), from shop.json beside this file.
+"""The shop's configuration (name, locale, address and support contact; currencies, tax, shipping, dispatch),
+from shop.json beside this file.
 
 It is versioned with the code and validated at cold start, so a typo fails the deploy's smoke test, not a
 shopper's checkout. SHOP_CONFIG_FILE names another file (tests use it).
@@ -7,18 +8,39 @@ shopper's checkout. SHOP_CONFIG_FILE names another file (tests use it).
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from storefront.money import CURRENCY_EXPONENTS, Money
+from storefront.notifications.addresses import deliverable
 
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 DEFAULT_FILE = Path(__file__).with_name("shop.json")
+# Control characters (line breaks included) and bidirectional overrides: nothing a shop's name or address, which
+# go into every mail's From header and footer, may contain.
+_UNSAFE_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain_text(value: str) -> str:
+    if _UNSAFE_TEXT.search(value):
+        raise ValueError("control characters and bidirectional formatting characters are not allowed")
+    return value
+
+
+def _mailbox(value: str) -> str:
+    if deliverable(value) != value:
+        raise ValueError(f"{value!r} is not a plain email address (lower-case ASCII domain)")
+    return value
+
+
+ShopText = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_plain_text)]
+EmailAddress = Annotated[str, AfterValidator(_mailbox)]
 
 
 class DeliveryDays(BaseModel):
@@ -49,9 +71,34 @@ class CountryConfig(BaseModel):
     methods: list[ShippingMethodConfig]
 
 
+class ShopAddress(BaseModel):
+    """The shop's postal address, printed at the foot of every customer email."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    company: ShopText  # the legal name, which may differ from the shop's name
+    line1: ShopText
+    line2: ShopText | None = None
+    postal_code: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{1,11}$")]
+    city: ShopText
+    country: CountryCode
+
+
+class Support(BaseModel):
+    """Where shoppers get help: shown in emails (and replies to them go here), and by GET /shop."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    email: EmailAddress
+    url: Annotated[str, Field(max_length=500, pattern=r"^https://[^\s<>\"]+$")] | None = None
+
+
 class ShopConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
     comment: str = Field(default="", alias="$comment")
+    name: ShopText
+    # BCP 47 language-region (de-DE, en-GB): the language of customer emails and how they write amounts and dates.
+    locale: Annotated[str, Field(pattern=r"^[a-z]{2}-[A-Z]{2}$")]
+    address: ShopAddress
+    support: Support
     currency: str
     currencies: list[str]
     timezone: str

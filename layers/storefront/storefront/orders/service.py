@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from storefront.cart.service import CartService
-from storefront.errors import NotFound, ValidationFailed
+from storefront.errors import InsufficientStock, NotFound, ValidationFailed
+from storefront.inventory.repository import InventoryRepository
 from storefront.observability import count
 from storefront.orders.models import ENDED_UNPAID, CheckoutRequest, Order, OrderStatus, PaymentStatus, Reason, StoredOrder
 from storefront.orders.repository import CartAlreadyOrdered, OrderRepository, TransitionRefused, reconcile_shard
@@ -27,10 +28,11 @@ RECONCILE_MARGIN = timedelta(minutes=15)
 
 class CheckoutService:
     def __init__(self, pricing: CartService, orders: OrderRepository, workflow: OrderWorkflow,
-                 now: Callable[[], datetime]) -> None:
+                 inventory: InventoryRepository, now: Callable[[], datetime]) -> None:
         self._pricing = pricing
         self._orders = orders
         self._workflow = workflow
+        self._inventory = inventory
         self._now = now
 
     def checkout(self, request: CheckoutRequest) -> tuple[Order, bool]:
@@ -51,6 +53,8 @@ class CheckoutService:
                      for w in cart.warnings if w.code == "product_unavailable"]
         if problems:
             raise ValidationFailed(problems[0]["code"], "The cart cannot be checked out yet; see `errors`.", problems)
+        if short := [w.sku for w in cart.warnings if w.code == "insufficient_stock"]:
+            self._refuse_sold_out(short)
         assert cart.shipping is not None
         now = self._now()
         order_id = secrets.token_urlsafe(ORDER_ID_BYTES)
@@ -69,6 +73,18 @@ class CheckoutService:
         self._workflow.start(order.id, _stock_lines(order))
         count("OrdersPlaced")
         return order.public(), True
+
+    def _refuse_sold_out(self, skus: list[str]) -> None:
+        """The sold-out fast path: current availability cannot fill the cart, so no order and no workflow (a flash
+        sale's losing checkouts cost the cart's reads, nothing more). Availability may still change before the
+        reservation, which alone is exact: an order that passes here can still end `rejected`."""
+        available = self._inventory.available(skus)
+        count("CheckoutsRefusedSoldOut")
+        raise InsufficientStock(
+            "Not enough stock for this cart any more: " + ", ".join(f"{sku} ({available[sku]} available)"
+                                                                    for sku in skus) + ".",
+            [{"sku": sku, "code": "insufficient_stock", "available": available[sku],
+              "message": f"{available[sku]} available"} for sku in skus])
 
     def get(self, order_id: str) -> Order:
         order = self._orders.get(order_id) if len(order_id) <= 64 else None

@@ -1,5 +1,7 @@
 """Starting the order workflow (Step Functions). The execution is named after the order: starting it twice
-is harmless, which is what makes a retried checkout safe."""
+is harmless, which is what makes a retried checkout safe. When Step Functions is overloaded (StartExecution
+throttled even after the SDK's retries) the checkout answers 503 with Retry-After: the order is stored and still
+pending, and the client's retry with the same Idempotency-Key finds it and starts its workflow."""
 
 from __future__ import annotations
 
@@ -7,7 +9,18 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from storefront.errors import Busy
+
+# StartExecution answers that mean "not now" (throttling, a service hiccup): the client should retry shortly.
+_TRANSIENT = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ServiceUnavailable",
+              "InternalServerError", "ServiceQuotaExceededException"}
+
+
+class WorkflowBusy(Busy):
+    status, code, title = 503, "busy", "Busy, retry"
+    headers = {"Retry-After": "2"}
 
 
 class OrderWorkflow:
@@ -33,8 +46,13 @@ class OrderWorkflow:
                 "payment_timeout_seconds": payment_timeout_seconds or self._payment_timeout,
                 "payment_grace_seconds": self._payment_grace}))
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            code = error.response["Error"]["Code"]
+            if code in _TRANSIENT or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                raise WorkflowBusy("The shop is very busy; retry with the same Idempotency-Key shortly.") from error
+            if code != "ExecutionAlreadyExists":
                 raise
+        except BotoCoreError as error:  # connection errors and timeouts, after the SDK's own retries
+            raise WorkflowBusy("The shop is very busy; retry with the same Idempotency-Key shortly.") from error
 
     def status(self, name: str) -> str | None:
         """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; None when there is no such execution."""
