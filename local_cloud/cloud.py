@@ -20,7 +20,9 @@ from typing import Any
 import boto3
 
 from local_cloud import moto_fixes
-from local_cloud.functions import LocalFunction, QueuePoller, StreamPoller, install_lambda_hook, register
+from local_cloud.functions import (
+    LocalFunction, QueuePoller, SchedulePoller, StreamPoller, install_lambda_hook, register,
+)
 from local_cloud.template import ACCOUNT_ID, TEMPLATE_PATH, Template
 
 log = logging.getLogger("local_cloud")
@@ -60,7 +62,8 @@ class LocalCloud:
         self.functions: dict[str, LocalFunction] = {}
         self.event_source_mappings: dict[str, dict[str, Any]] = {}
         self.event_log_groups: list[str] = []  # where EventBridge rules copy events: what integration_events lists
-        self.pollers: list[QueuePoller | StreamPoller] = []
+        self.pollers: list[QueuePoller | StreamPoller | SchedulePoller] = []
+        self.schedules: dict[str, SchedulePoller] = {}  # the template's schedules, by event name
         self._moto_port = moto_port
         self._poll_queues = poll_queues
         self._server: Any = None
@@ -194,6 +197,7 @@ class LocalCloud:
         for function in self.functions.values():
             if function.module is None:
                 function.load()
+        self._schedules()
         if self._poll_queues:
             self._start_pollers()
 
@@ -383,6 +387,18 @@ class LocalCloud:
             type=props.get("Type", "STANDARD"),
         )["stateMachineArn"]
         self.template.physical[logical_id] = {"Ref": arn, "Arn": arn, "Name": name}
+
+    def _schedules(self) -> None:
+        """The template's schedules, played at their rate, or every LOCAL_SCHEDULE_SECONDS (tests); 0 plays none
+        by itself (POST /dev/schedules/{name}/run still runs one)."""
+        override = os.environ.get("LOCAL_SCHEDULE_SECONDS")
+        for schedule in self.template.schedules():
+            seconds = float(override) if override is not None else schedule.seconds
+            poller = SchedulePoller(schedule.name, self.functions[schedule.function], seconds)
+            self.schedules[schedule.name] = poller
+            if seconds > 0:
+                poller.start()
+                self.pollers.append(poller)
 
     def _start_pollers(self) -> None:
         """Lambda's event source mappings, played by pollers: SQS queues and DynamoDB streams."""

@@ -83,6 +83,18 @@ class PaymentTasksSettings(_EnvSettings):
     stock_function: str = Field(alias="STOCK_FUNCTION", min_length=1)
 
 
+class ReconcilerSettings(_EnvSettings):
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=3)
+    stock_function: str = Field(alias="STOCK_FUNCTION", min_length=1)
+    payment_tasks_function: str = Field(alias="PAYMENT_TASKS_FUNCTION", min_length=1)
+    order_workflow_arn: str = Field(alias="ORDER_WORKFLOW_ARN", min_length=20)
+    fulfilment_queue_url: str = Field(alias="FULFILMENT_QUEUE_URL", min_length=1)
+    # The payment window and grace tell how long a reservation may be held before it counts as leaked.
+    payment_timeout_seconds: int = Field(alias="PAYMENT_TIMEOUT_SECONDS", default=1800, ge=1, le=7 * 24 * 3600)
+    payment_grace_seconds: int = Field(alias="PAYMENT_PROCESSING_GRACE_SECONDS", default=3600, ge=1, le=7 * 24 * 3600)
+
+
 class FulfilmentSettings(_EnvSettings):
     orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
     # The carrier (3PL) API; "local" is the local cloud's carrier, which speaks the same API.
