@@ -16,12 +16,19 @@ scenario is what a shopper and the shop do for one order, over HTTP:
                        the median Lambda time is reported, and it is what the cost table prices. Stream batches
                        depend on timing (records that arrive together share an invocation), so their count may
                        differ between orders: on AWS, batches of up to 100 records within 1 s make them cheaper.
-  payment declined     the same, but /dev/payments/{id}/fail: payment_failed, the stock released.
+  declined, then paid  the same, but first /dev/payments/{id}/fail (the order keeps waiting, the shop shows the
+                       decline: one more GET /orders/{id}), then succeed: delivered.
+  payment declined     /dev/payments/{id}/fail three times (MaxPaymentAttempts): the payment cancelled at the
+                       provider, payment_failed, the stock released.
   out of stock         POST /checkout for more than the stock, GET /orders/{id} once: rejected.
   expired              POST /checkout, GET /orders/{id} once, nobody pays: expired after --payment-timeout s,
                        the stock released. The whole cloud runs with that short timeout (a parameter override of
                        PaymentTimeoutSeconds; the template's MinValue of 60 is not enforced locally): it only
                        changes the WaitForPayment timeout in the execution input, none of the requests an order makes.
+  refunded             nobody pays in the window: the payment is processing (a bank debit; the local provider's
+                       processing()), past the grace too (--payment-timeout s, PaymentProcessingGraceSeconds), so
+                       the order expires; then it succeeds, and the shop refunds it in full automatically (until
+                       order.refunded is published).
   one more GET /orders/{id}  what each extra status poll by a frontend adds.
 
 The runner's own reads (waiting for statuses, execution history) use boto3 clients that are not counted.

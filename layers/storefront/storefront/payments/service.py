@@ -232,11 +232,6 @@ class PaymentTasks:
                     left[line.sku] -= line.quantity
         return [RefundLine(sku=sku, quantity=q) for sku, q in sorted(left.items()) if q > 0]
 
-    def record_late_payment(self, order: StoredOrder, payment: ProviderPayment) -> StoredOrder:
-        """A payment succeeded for an order that had ended unpaid: reserve its full refund (reason late_payment) in
-        the same write that records the success, exactly once (see records; the webhook uses the same rule)."""
-        return record_late_payment(self._orders, order, payment, self._clock())
-
     def _settle_open_refund(self, order: StoredOrder, refund_id: str) -> StoredOrder:
         index = find_refund(order, refund_id)
         assert index is not None
@@ -346,6 +341,8 @@ class PaymentTasks:
 
 def record_late_payment(orders: OrderRepository, order: StoredOrder, payment: ProviderPayment,
                         now: datetime) -> StoredOrder:
+    """A payment succeeded for an order that had ended unpaid: reserve its full refund (reason late_payment) in the
+    same conditional write that records the success, exactly once (the webhook and CancelPayment both use it)."""
     refund = StoredRefund(id=f"late-{payment.payment_id}", amount=Money(amount=payment.amount, currency=payment.currency),
                           status="pending", reason=LATE_PAYMENT, created_at=now)
     try:
