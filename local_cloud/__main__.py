@@ -63,6 +63,7 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
     events       GET {url}/dev/events   (integration events: order.placed, order.paid, ..., stock.low)
     emails       GET {url}/dev/emails   (customer emails sent through the local SES; /dev/emails/<id> shows one)
     DLQ redrive  POST {url}/dev/queues/FulfilmentDeadLetterQueue/redrive
+    schedules    POST {url}/dev/schedules/Reconcile/run   (the reconciler also runs at the template's rate)
     OpenAPI      {url}/openapi.json
   AWS (moto)     {cloud.endpoint_url}   e.g. aws --endpoint-url {cloud.endpoint_url} dynamodb list-tables
   functions      {", ".join(sorted(cloud.functions))}

@@ -328,7 +328,8 @@ def test_a_shipment_created_for_an_order_cancelled_meanwhile_is_cancelled(desk: 
 
     carrier.create_shipment = create_then_cancel
     try:
-        sku, order_id, order = desk.paid(units=4, quantity=1)
+        sku, order_id, order = paid_order(desk.shop, units=4, quantity=1)
+        desk.shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed")  # paid, queued, shipped...
         desk.shop.wait_for(order_id, lambda o: o["status"] == "cancelled" and bool(o["refunds"]))
         desk.shop.wait_for(order_id, lambda _: any(
             s["status"] == "cancelled" for s in cloud.carrier.shipments.values() if s["reference"] == order_id))
