@@ -104,6 +104,7 @@ AWS_CALL_MS = 10
 EXTERNAL_MS = {
     "PaymentTasksFunction: create_payment": 400,  # the payment provider creates a PaymentIntent (assumed p50)
     "FulfilmentFunction: SQS batch": 500,  # the carrier creates a shipment, per message (assumed p50)
+    "NotificationsFunction: SQS batch": 100,  # SES SendEmail, per message (assumed p50)
 }
 BATCH_KINDS = ("SQS batch", "DynamoDB stream batch")
 # What the payments adapter asks Stripe per unit of work (storefront/payments/stripe_provider.py), when the template's

@@ -20,7 +20,8 @@ scenario is what a shopper and the shop do for one order, over HTTP:
                        decline: one more GET /orders/{id}), then succeed: delivered.
   payment declined     /dev/payments/{id}/fail three times (MaxPaymentAttempts): the payment cancelled at the
                        provider, payment_failed, the stock released.
-  out of stock         POST /checkout for more than the stock, GET /orders/{id} once: rejected.
+  out of stock         POST /checkout for more than the stock, past the checkout's sold-out check (a buyer took
+                       the stock meanwhile), GET /orders/{id} once: rejected by the reservation.
   expired              POST /checkout, GET /orders/{id} once, nobody pays: expired after --payment-timeout s,
                        the stock released. The whole cloud runs with that short timeout (a parameter override of
                        PaymentTimeoutSeconds; the template's MinValue of 60 is not enforced locally): it only

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 LOCAL_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
+LOCAL_ADMIN_EMAIL = "admin@example.com"
 
 
 def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None) -> Any:
@@ -37,6 +38,24 @@ def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None
     return cloud
 
 
+def seed_admin(gateway: Any, environ: dict[str, str]) -> tuple[str, str]:
+    """The operator `make dev` prints: admin@example.com in group admin, with a permanent password, the value of
+    LOCAL_ADMIN_PASSWORD or else a random strong one. ValueError when the pool's password policy refuses it."""
+    from botocore.exceptions import ClientError
+
+    from local_cloud.user_pool import strong_password
+
+    password = environ.get("LOCAL_ADMIN_PASSWORD") or strong_password()
+    try:
+        gateway.user_pool.create_user(LOCAL_ADMIN_EMAIL, password, ["admin"])
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "InvalidPasswordException":
+            raise
+        raise ValueError("LOCAL_ADMIN_PASSWORD does not meet the user pool's password policy (template.yaml, "
+                         "AdminUserPool: at least 12 characters with upper and lower case, a digit and a symbol)") from None
+    return LOCAL_ADMIN_EMAIL, password
+
+
 def serve(args: argparse.Namespace) -> int:
     from local_cloud.gateway import Gateway
 
@@ -49,6 +68,14 @@ def serve(args: argparse.Namespace) -> int:
     cloud = _start_cloud(with_demo_data=not args.no_demo_data, carrier_step_seconds=step if step > 0 else None)
     gateway = Gateway(cloud, host=args.host, port=args.port).start()
     url = gateway.url
+    try:
+        admin_email, admin_password = seed_admin(gateway, dict(os.environ))
+    except ValueError as error:
+        print(error, file=sys.stderr, flush=True)
+        gateway.stop()
+        cloud.stop()
+        return 2
+    pool = gateway.user_pool
     print(f"""
 Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, no AWS account.
 
@@ -65,6 +92,11 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
     DLQ redrive  POST {url}/dev/queues/FulfilmentDeadLetterQueue/redrive
     schedules    POST {url}/dev/schedules/Reconcile/run   (the reconciler also runs at the template's rate)
     OpenAPI      {url}/openapi.json
+  admin          GET {url}/admin/me with Authorization: Bearer <token> (the template's JWT authorizer checks it)
+    sign in as   {admin_email} / {admin_password}   (group admin; LOCAL_ADMIN_PASSWORD sets the password)
+    Cognito      {pool.endpoint_url}   InitiateAuth USER_PASSWORD_AUTH, client id {pool.client_id},
+                 user pool {pool.pool_id}   (all of it: GET {url}/dev/auth/config)
+    tokens       POST {url}/dev/auth/token {{"groups": ["admin"]}}   (for scripts: "admin", "staff", or [] for none)
   AWS (moto)     {cloud.endpoint_url}   e.g. aws --endpoint-url {cloud.endpoint_url} dynamodb list-tables
   functions      {", ".join(sorted(cloud.functions))}
   tables         {", ".join(cloud.physical_id(t) for t in sorted(cloud.template.of_type("AWS::DynamoDB::Table")))}

@@ -34,11 +34,13 @@ MOTO_CONFIG = {
 # Resources with nothing to emulate locally: they get a name so that references to them resolve.
 NOT_EMULATED = {
     "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role", "AWS::IAM::Policy",
-    "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy", "AWS::Cognito::UserPool",
-    "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup",
+    "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy",
     # moto's SESv2 has no event destinations (and its SES sends no bounces): locally, SES's bounce and complaint
     # events are put on the default bus by hand (docs/notifications.md), where the template's rule routes them.
     "AWS::SES::ConfigurationSetEventDestination",
+    # moto's AWS Backup has vaults and plans but no selections, jobs or recovery points: nothing would act on it.
+    # The restore drill takes its backups with DynamoDB's CreateBackup instead (tests/integration/test_restore_drill.py).
+    "AWS::Backup::BackupSelection",
 }
 LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-lambda"
 # The local payment provider (local_cloud/fake_payments.py): its API key, and the webhook secret docs/api.md gives.
@@ -214,11 +216,17 @@ class LocalCloud:
             "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::SecretsManager::Secret": self._secret,
             "AWS::SSM::Parameter": self._ssm_parameter,
+            "AWS::Cognito::UserPool": self._user_pool,
+            "AWS::Cognito::UserPoolClient": self._user_pool_client,
+            "AWS::Cognito::UserPoolGroup": self._user_pool_group,
             "AWS::Serverless::LayerVersion": self._layer,
             "AWS::Serverless::Function": self._function,
             "AWS::Serverless::StateMachine": self._state_machine,
             "AWS::SES::EmailIdentity": self._email_identity,
             "AWS::SES::ConfigurationSet": self._email_configuration_set,
+            "AWS::KMS::Key": self._kms_key,
+            "AWS::Backup::BackupVault": self._backup_vault,
+            "AWS::Backup::BackupPlan": self._backup_plan,
         }.get(kind)
         if creator is None:
             if kind not in NOT_EMULATED:
@@ -255,11 +263,21 @@ class LocalCloud:
         for index in request.get("GlobalSecondaryIndexes", []):
             if request["BillingMode"] == "PAY_PER_REQUEST":
                 index.pop("ProvisionedThroughput", None)
+        for key in ("DeletionProtectionEnabled", "Tags"):
+            if key in props:
+                request[key] = props[key]
+        if "SSESpecification" in props:  # CloudFormation's SSEEnabled is the API's Enabled
+            sse = props["SSESpecification"]
+            request["SSESpecification"] = {"Enabled": sse["SSEEnabled"],
+                                           **{k: sse[k] for k in ("SSEType", "KMSMasterKeyId") if k in sse}}
         dynamodb = self.client("dynamodb")
         table = dynamodb.create_table(TableName=name, **request)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        if "PointInTimeRecoverySpecification" in props:  # what ops.restore reads and re-applies
+            dynamodb.update_continuous_backups(TableName=name,
+                                               PointInTimeRecoverySpecification=props["PointInTimeRecoverySpecification"])
         self.template.physical[logical_id] = {"Ref": name, "Arn": table["TableArn"],
                                               "StreamArn": table.get("LatestStreamArn", "")}
 
@@ -346,6 +364,31 @@ class LocalCloud:
         self.template.physical[logical_id] = {"Ref": name, "Type": props.get("Type", "String"),
                                               "Value": str(props["Value"])}
 
+    def _user_pool(self, logical_id: str, props: dict[str, Any]) -> None:
+        # CloudFormation's properties are CreateUserPool's, but for the name, and MFA, which the API sets apart
+        # (SetUserPoolMfaConfig) and CloudFormation takes as MfaConfiguration + EnabledMfas.
+        request = {k: v for k, v in props.items() if k not in {"UserPoolName", "MfaConfiguration", "EnabledMfas"}}
+        cognito = self.client("cognito-idp")
+        pool = cognito.create_user_pool(PoolName=self._name(logical_id, props.get("UserPoolName")), **request)["UserPool"]
+        if props.get("MfaConfiguration", "OFF") != "OFF":
+            cognito.set_user_pool_mfa_config(
+                UserPoolId=pool["Id"], MfaConfiguration=props["MfaConfiguration"],
+                SoftwareTokenMfaConfiguration={"Enabled": "SOFTWARE_TOKEN_MFA" in props.get("EnabledMfas", [])})
+        provider = f"cognito-idp.{self.region}.amazonaws.com/{pool['Id']}"  # the issuer of the pool's tokens
+        self.template.physical[logical_id] = {"Ref": pool["Id"], "UserPoolId": pool["Id"], "Arn": pool["Arn"],
+                                              "ProviderName": provider, "ProviderURL": f"https://{provider}"}
+
+    def _user_pool_client(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = self._name(logical_id, props.get("ClientName"))
+        request = {k: v for k, v in props.items() if k != "ClientName"}
+        client = self.client("cognito-idp").create_user_pool_client(ClientName=name, **request)["UserPoolClient"]
+        self.template.physical[logical_id] = {"Ref": client["ClientId"], "ClientId": client["ClientId"], "Name": name,
+                                              "ClientSecret": client.get("ClientSecret", "")}
+
+    def _user_pool_group(self, logical_id: str, props: dict[str, Any]) -> None:
+        group = self.client("cognito-idp").create_group(**props)["Group"]
+        self.template.physical[logical_id] = {"Ref": group["GroupName"]}
+
     def _layer(self, logical_id: str, props: dict[str, Any]) -> None:
         # A Python layer's content is importable in Lambda (sam build puts it under python/): same here.
         content = str((self.template_path.parent / props["ContentUri"]).resolve())
@@ -399,6 +442,34 @@ class LocalCloud:
             if seconds > 0:
                 poller.start()
                 self.pollers.append(poller)
+
+    def _kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
+        request = {"Description": props.get("Description", ""), "Policy": json.dumps(props["KeyPolicy"])}
+        kms = self.client("kms")
+        key = kms.create_key(**request)["KeyMetadata"]
+        if props.get("EnableKeyRotation"):
+            kms.enable_key_rotation(KeyId=key["KeyId"])
+        self.template.physical[logical_id] = {"Ref": key["KeyId"], "Arn": key["Arn"], "KeyId": key["KeyId"]}
+
+    def _backup_vault(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props["BackupVaultName"]
+        backup = self.client("backup")
+        request = {"BackupVaultName": name, **({"EncryptionKeyArn": props["EncryptionKeyArn"]}
+                                               if "EncryptionKeyArn" in props else {})}
+        arn = backup.create_backup_vault(**request)["BackupVaultArn"]
+        if "LockConfiguration" in props:
+            backup.put_backup_vault_lock_configuration(BackupVaultName=name, **props["LockConfiguration"])
+        self.template.physical[logical_id] = {"Ref": name, "BackupVaultName": name, "BackupVaultArn": arn}
+
+    def _backup_plan(self, logical_id: str, props: dict[str, Any]) -> None:
+        plan = props["BackupPlan"]
+        created = self.client("backup").create_backup_plan(BackupPlan={
+            "BackupPlanName": plan["BackupPlanName"],
+            "Rules": [{"TargetBackupVaultName": rule.pop("TargetBackupVault"), **rule} for rule in plan["BackupPlanRule"]],
+        })  # CloudFormation's BackupPlanRule / TargetBackupVault are the API's Rules / TargetBackupVaultName
+        self.template.physical[logical_id] = {"Ref": created["BackupPlanId"], "BackupPlanId": created["BackupPlanId"],
+                                              "BackupPlanArn": created["BackupPlanArn"],
+                                              "VersionId": created["VersionId"]}
 
     def _start_pollers(self) -> None:
         """Lambda's event source mappings, played by pollers: SQS queues and DynamoDB streams."""

@@ -1,15 +1,20 @@
 """API Gateway HTTP API emulation: HTTP request -> payload format 2.0 event -> function -> HTTP response.
 
-It routes exactly as template.yaml's HttpApi events say, answers CORS preflights from the template's
-CorsConfiguration, and, like API Gateway, answers unrouted requests itself ({"message":"Not Found"}).
+It routes exactly as template.yaml's HttpApi events say, enforces the JWT authorizer a route's `Auth` names
+(local_cloud/authorizer.py: 401 {"message":"Unauthorized"} before any function runs), answers CORS preflights
+from the template's CorsConfiguration, and, like API Gateway, answers unrouted requests itself
+({"message":"Not Found"}).
 Local-only extras (never in template.yaml): GET /openapi.json, the merged OpenAPI document of every
 function's app, which the fuzz tests and developers use; POST /dev/payments/{payment_id}/succeed|fail,
 which make the local payment provider send its signed webhook, as Stripe would; POST
 /dev/shipments/{tracking_number}/advance, which moves a local carrier's parcel on (it sends the signed tracking
 update); GET /dev/events, the integration events published so far; POST /dev/queues/{queue}/redrive, which
 moves a dead-letter queue's messages back to their queue (SQS's StartMessageMoveTask); GET /dev/emails and
-GET /dev/emails/{id}, the customer emails sent through the local SES and one email's HTML; and the demo storefront's
-static files (web/) for GET requests no template route claims, as S3 + CloudFront would serve them on AWS.
+GET /dev/emails/{id}, the customer emails sent through the local SES and one email's HTML; POST /dev/auth/token,
+a real access token of the authorizer's user pool for a throwaway user in the groups asked for, and GET
+/dev/auth/config, what a browser page needs to sign in to that pool (local_cloud/user_pool.py); and the demo
+storefront's static files (web/) for GET requests no template route claims, as S3 + CloudFront would serve them
+on AWS.
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from local_cloud.authorizer import jwt_authorizers
 from local_cloud.cloud import LocalCloud
 from local_cloud.functions import FunctionError
 from local_cloud.servers import BackgroundServer
 from local_cloud.template import ACCOUNT_ID, Route
+from local_cloud.user_pool import LocalUserPool
 
 log = logging.getLogger("local_cloud.gateway")
 
@@ -42,6 +49,7 @@ API_ID = "localapi"
 Headers = list[tuple[str, str]]
 HttpResponse = tuple[int, Headers, bytes]
 JSON = ("Content-Type", "application/json")
+UNAUTHORIZED = b'{"message":"Unauthorized"}'
 # Bodies API Gateway passes as text; everything else arrives base64-encoded with isBase64Encoded=true.
 _TEXT_TYPES = re.compile(r"^(text/.*|application/(json|.*\+json|xml|.*\+xml|javascript|x-www-form-urlencoded))$")
 
@@ -141,10 +149,22 @@ class Gateway:
             # Customer emails sent through the local SES: the list (newest first), and one email as its HTML.
             LocalRoute("GET", re.compile(r"^/dev/emails$"), self._dev_emails),
             LocalRoute("GET", re.compile(r"^/dev/emails/(?P<email_id>[A-Za-z0-9-]{1,128})$"), self._dev_email),
+            LocalRoute("POST", re.compile(r"^/dev/auth/token$"), self._dev_token),
+            LocalRoute("GET", re.compile(r"^/dev/auth/config$"), self._dev_auth_config),
         ]
-        apis = cloud.template.of_type("AWS::Serverless::HttpApi")
-        cors_config = next(iter(apis.values()), {}).get("Properties", {}).get("CorsConfiguration")
+        api = next(iter(cloud.template.of_type("AWS::Serverless::HttpApi").values()), {}).get("Properties", {})
+        cors_config = api.get("CorsConfiguration")
         self.cors = Cors(cloud.template.resolve(cors_config) if cors_config else None)
+        self.authorizers = jwt_authorizers(cloud.template.resolve(api.get("Auth", {})), cloud.region, cloud.endpoint_url)
+        for compiled in self.routes:
+            if compiled.route.authorizer is not None and compiled.route.authorizer not in self.authorizers:
+                raise KeyError(f"{compiled.route.route_key} names the authorizer {compiled.route.authorizer}, "
+                               f"which the HttpApi does not declare")
+        # The dev routes sign in to the pool of the API's (first) authorizer, through its first audience: the app client.
+        first = next(iter(self.authorizers.values()), None)
+        self.user_pool = None if first is None else LocalUserPool(
+            cloud.client("cognito-idp"), first.issuer.rsplit("/", 1)[1], first.audiences[0], cloud.region,
+            cloud.endpoint_url)
         self._http = BackgroundServer(host, port, _handler_class(self), "gateway")
 
     @property
@@ -185,7 +205,12 @@ class Gateway:
                 return static
             return 404, [JSON], b'{"message":"Not Found"}'
         route, path_parameters = matched
-        event = build_event(route, method, target, headers, body, path_parameters, source_ip)
+        authorizer = None
+        if route.authorizer is not None:
+            authorizer = self.authorizers[route.authorizer].authorize(headers)
+            if authorizer is None:  # API Gateway's own answer; the function never runs
+                return 401, [JSON, ("WWW-Authenticate", "Bearer")] + self.cors.response_headers(origin), UNAUTHORIZED
+        event = build_event(route, method, target, headers, body, path_parameters, source_ip, authorizer)
         try:
             result = self.cloud.functions[route.function].invoke(event)
         except FunctionError:
@@ -237,6 +262,28 @@ class Gateway:
         return 200, [JSON], json.dumps({"tracking_number": groups["tracking_number"], "shipment_id": shipment_id,
                                         "status": carrier.shipments[shipment_id]["status"],
                                         "webhook_status": webhook_status}).encode()
+
+    def _dev_token(self, _: dict[str, str], body: bytes) -> HttpResponse:
+        if self.user_pool is None:
+            return 404, [JSON], b'{"message":"Not Found"}'
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = None
+        groups = request.get("groups") if isinstance(request, dict) and set(request) == {"groups"} else None
+        if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+            return 400, [JSON], json.dumps({"message": 'the body must be {"groups": [group names]}, '
+                                                       'e.g. {"groups": ["admin"]}'}).encode()
+        try:
+            token = self.user_pool.mint_token(groups)
+        except ValueError as error:
+            return 400, [JSON], json.dumps({"message": str(error)}).encode()
+        return 200, [JSON, ("Cache-Control", "no-store")], json.dumps(token).encode()
+
+    def _dev_auth_config(self, _: dict[str, str], __: bytes) -> HttpResponse:
+        if self.user_pool is None:
+            return 404, [JSON], b'{"message":"Not Found"}'
+        return 200, [JSON], json.dumps(self.user_pool.settings()).encode()
 
     def _dev_events(self, _: dict[str, str], __: bytes) -> HttpResponse:
         return 200, [JSON], json.dumps({"items": self.cloud.integration_events()}).encode()
@@ -290,8 +337,10 @@ def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:
 
 
 def build_event(route: Route, method: str, target: str, headers: Headers, body: bytes,
-                path_parameters: dict[str, str], source_ip: str) -> dict[str, Any]:
-    """The event API Gateway HTTP API sends a Lambda proxy integration (payload format 2.0)."""
+                path_parameters: dict[str, str], source_ip: str,
+                authorizer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The event API Gateway HTTP API sends a Lambda proxy integration (payload format 2.0); `authorizer` is what
+    the route's authorizer verified (requestContext.authorizer), absent on public routes."""
     split = urlsplit(target)
     merged_headers: dict[str, str] = {}
     cookies: list[str] = []
@@ -329,6 +378,8 @@ def build_event(route: Route, method: str, target: str, headers: Headers, body: 
         },
         "isBase64Encoded": not is_text,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if cookies:
         event["cookies"] = cookies
     if query:

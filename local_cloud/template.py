@@ -47,6 +47,7 @@ class Route:
     method: str
     path: str
     function: str  # logical id
+    authorizer: str | None = None  # the name of the HttpApi authorizer the route's `Auth` names; None: public
 
     @property
     def route_key(self) -> str:
@@ -139,7 +140,12 @@ class Template:
             for event in self.resources[logical_id]["Properties"].get("Events", {}).values():
                 if event["Type"] == "HttpApi":
                     props = event["Properties"]
-                    routes.append(Route(props["Method"].upper(), props["Path"], logical_id))
+                    auth = props.get("Auth", {})
+                    if set(auth) - {"Authorizer"}:
+                        raise NotImplementedError(f"{logical_id}: the local cloud does not emulate Auth {sorted(auth)}")
+                    authorizer = auth.get("Authorizer")
+                    routes.append(Route(props["Method"].upper(), props["Path"], logical_id,
+                                        None if authorizer in (None, "NONE") else authorizer))
         return routes
 
     def schedules(self) -> list[Schedule]:

@@ -10,6 +10,9 @@ loader assigns `request.node._nodeid`, an attribute pytest 9 no longer has, so e
 AttributeError before sending a request. The routes are known from template.yaml at collection time, so the
 tests below parametrize over them and drive each operation's Hypothesis strategy (`operation.as_strategy()`,
 the documented schemathesis 4 Python API) themselves; checks are the same `case.call_and_validate()` ones.
+
+Routes behind the JWT authorizer (/admin/*) are fuzzed with a valid token of group admin (POST /dev/auth/token),
+so the fuzzing reaches the function; what the authorizer refuses is tested in tests/integration/test_admin_auth.py.
 """
 
 from __future__ import annotations
@@ -65,6 +68,15 @@ def demo_product_ids(gateway: Any) -> list[str]:
     return ids
 
 
+@pytest.fixture(scope="module")
+def admin_headers(gateway: Any) -> dict[str, str]:
+    """A real token of the authorizer's user pool, group admin: the authorizer lets fuzzed admin requests through."""
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        response = client.post("/dev/auth/token", json={"groups": ["admin"]})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
 def _strategy(schema: schemathesis.BaseSchema, route: Route, mode: GenerationMode,
               product_ids: list[str]) -> st.SearchStrategy[Any]:
     operation = schema[route.path][route.method]
@@ -83,7 +95,8 @@ def test_openapi_documents_exactly_the_template_routes(schema: schemathesis.Base
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.route_key)
-def test_fuzz(schema: schemathesis.BaseSchema, demo_product_ids: list[str], route: Route, mode: GenerationMode) -> None:
+def test_fuzz(schema: schemathesis.BaseSchema, demo_product_ids: list[str], admin_headers: dict[str, str],
+              route: Route, mode: GenerationMode) -> None:
     definition = schema.raw_schema["paths"][route.path][route.method.lower()]
     if mode is GenerationMode.NEGATIVE and not (definition.get("parameters") or definition.get("requestBody")):
         # An operation without any input has no invalid request (Hypothesis would report Unsatisfiable).
@@ -91,12 +104,13 @@ def test_fuzz(schema: schemathesis.BaseSchema, demo_product_ids: list[str], rout
         return
     statuses: Counter[int] = Counter()
     checks = CHECKS + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
+    headers = admin_headers if route.authorizer is not None else None
 
     @hypothesis.settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
                          suppress_health_check=[hypothesis.HealthCheck.too_slow])
     @hypothesis.given(case=_strategy(schema, route, mode, demo_product_ids))
     def fuzz(case: schemathesis.Case) -> None:
-        response = case.call_and_validate(checks=checks, timeout=30)
+        response = case.call_and_validate(headers=headers, checks=checks, timeout=30)
         statuses[response.status_code] += 1
         if mode is GenerationMode.POSITIVE and route.function == "CatalogFunction" and response.status_code >= 400:
             code = response.json().get("code")
@@ -107,7 +121,7 @@ def test_fuzz(schema: schemathesis.BaseSchema, demo_product_ids: list[str], rout
 
     fuzz()
     assert sum(statuses.values()) > 0, "no request was sent"
-    if mode is GenerationMode.POSITIVE and route.function == "CatalogFunction":
+    if mode is GenerationMode.POSITIVE and route.function in ("CatalogFunction", "AdminFunction"):
         assert any(200 <= s < 300 for s in statuses), f"positive fuzzing never got a 2xx: {dict(statuses)}"
     if mode is GenerationMode.NEGATIVE:
         assert any(400 <= s < 500 for s in statuses), f"negative fuzzing never got a 4xx: {dict(statuses)}"

@@ -17,14 +17,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60
 STOP_SECONDS = 15
 FRONTEND = "http://localhost:5173"  # a Vite dev server: allowed by the local default http://localhost:*
 API_LINE = re.compile(r"^\s*API\s+(http://\S+)\s*$", re.MULTILINE)
+ADMIN_LINE = re.compile(r"sign in as\s+(\S+@\S+) / (\S+)\s")
+COGNITO_LINE = re.compile(r"Cognito\s+(http://127\.0\.0\.1:\d+)\s.*client id (\S+),")
 
 
 def _free_port() -> int:
@@ -190,6 +195,24 @@ def test_cors_preflight_from_a_local_frontend(http: httpx.Client) -> None:
     assert "etag" in actual.headers["access-control-expose-headers"].lower()
     foreign = http.options("/products", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in foreign.headers
+
+
+def test_the_printed_admin_signs_in_and_is_admitted(stack: Served, http: httpx.Client) -> None:
+    """What the banner prints is enough: the credentials, and Cognito's endpoint and client id for InitiateAuth
+    (unsigned, as the admin page calls it), whose access token GET /admin/me admits."""
+    output = stack.output()
+    assert (admin := ADMIN_LINE.search(output)) and (cognito_line := COGNITO_LINE.search(output)), output
+    email, password = admin.groups()
+    endpoint, client_id = cognito_line.groups()
+    assert email == "admin@example.com" and len(password) >= 12
+    cognito = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=endpoint,
+                           config=Config(signature_version=UNSIGNED))
+    tokens = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                   AuthParameters={"USERNAME": email, "PASSWORD": password})["AuthenticationResult"]
+    me = http.get("/admin/me", headers={"Authorization": f"Bearer {tokens['AccessToken']}"})
+    assert me.status_code == 200, me.text
+    assert me.json()["groups"] == ["admin"]
+    assert http.get("/admin/me").json() == {"message": "Unauthorized"}
 
 
 def test_sigterm_stops_it_cleanly(stack: Served) -> None:

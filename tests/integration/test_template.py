@@ -52,6 +52,14 @@ UNSCOPABLE_ACTIONS = {
 PARAMETERLESS_POLICY_TEMPLATES = {"CloudWatchPutMetricPolicy"}
 # Managed policies (by name) narrow enough to attach: SAM adds X-Ray write access itself when Tracing is Active.
 ALLOWED_MANAGED_POLICIES = {"AWSXrayWriteOnlyAccess", "AWSLambdaBasicExecutionRole"}
+# AWS managed policies a plain AWS::IAM::Role may attach, with the one service allowed to assume such a role. AWS
+# Backup's two service-role policies are as narrow as a backup role gets: they act only on the resources a backup
+# selection names and the recovery points of its vaults, and AWS updates them as AWS Backup adds what advanced
+# DynamoDB backups need (dynamodb:StartAwsBackupJob, dynamodb:RestoreTableFromAwsBackup, KMS grants via the service).
+ALLOWED_ROLE_MANAGED_POLICIES = {
+    "service-role/AWSBackupServiceRolePolicyForBackup": "backup.amazonaws.com",
+    "service-role/AWSBackupServiceRolePolicyForRestores": "backup.amazonaws.com",
+}
 
 SECRET_WORDS = re.compile(r"secret|password|passwd|token|api[_-]?key|private[_-]?key|signing[_-]?key", re.I)
 SECRET_PATTERNS = [
@@ -231,6 +239,59 @@ def test_tables_are_protected_and_on_demand(template: Template) -> None:
         assert table.get("UpdateReplacePolicy") == "Retain", logical_id
         assert props.get("BillingMode") == "PAY_PER_REQUEST", logical_id
         assert "TableName" not in props, f"{logical_id}: a fixed TableName blocks replacement and a second stack"
+
+
+def test_every_table_is_backed_up_by_the_backup_plan(template: Template) -> None:
+    """The selection takes DynamoDB tables by a tag; every table must carry it, so a new table is covered."""
+    selections = template.of_type("AWS::Backup::BackupSelection")
+    assert len(selections) == 1, f"expected one backup selection, found {sorted(selections)}"
+    (selection,) = (s["Properties"] for s in selections.values())
+    assert _ref_target(selection["BackupPlanId"]) in template.of_type("AWS::Backup::BackupPlan")
+    chosen = selection["BackupSelection"]
+    assert chosen["Resources"] == [{"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"}]
+    (condition,) = chosen["Conditions"]["StringEquals"]
+    tag_key = condition["ConditionKey"].removeprefix("aws:ResourceTag/")
+    assert tag_key != condition["ConditionKey"] and condition["ConditionValue"] == {"Ref": "AWS::StackName"}
+    tables = template.of_type("AWS::DynamoDB::Table")
+    assert tables
+    for logical_id, table in tables.items():
+        tags = {tag["Key"]: tag["Value"] for tag in table["Properties"].get("Tags", [])}
+        assert tags.get(tag_key) == {"Ref": "AWS::StackName"}, (
+            f"{logical_id} lacks the tag {tag_key}: !Ref AWS::StackName, so AWS Backup would not back it up")
+
+
+def test_backups_are_kept_35_days_daily_and_a_year_monthly_in_an_encrypted_vault(template: Template) -> None:
+    (plan,) = template.of_type("AWS::Backup::BackupPlan").values()
+    rules = plan["Properties"]["BackupPlan"]["BackupPlanRule"]
+    kept = {rule["ScheduleExpression"]: rule["Lifecycle"]["DeleteAfterDays"] for rule in rules}
+    assert kept == {"cron(0 3 * * ? *)": 35, "cron(0 4 1 * ? *)": 365}, kept
+    vaults = template.of_type("AWS::Backup::BackupVault")
+    for rule in rules:
+        assert _ref_target(rule["TargetBackupVault"]) in vaults, rule["RuleName"]
+        copy = rule["CopyActions"]["Fn::If"]  # a copy elsewhere only when a vault is given, kept as long
+        assert copy[0] == "HasBackupCopy" and copy[1][0]["Lifecycle"] == rule["Lifecycle"], rule["RuleName"]
+    for logical_id, vault in vaults.items():
+        key = _ref_target(vault["Properties"]["EncryptionKeyArn"])
+        assert template.resources[key]["Type"] == "AWS::KMS::Key", f"{logical_id} is not encrypted with our own key"
+        assert template.resources[key]["Properties"]["EnableKeyRotation"] is True, key
+        for retained in (logical_id, key):
+            assert template.resources[retained].get("DeletionPolicy") == "Retain", f"{retained} is not retained"
+        lock = vault["Properties"]["LockConfiguration"]["Fn::If"]
+        assert lock[0] == "HasBackupVaultLock" and lock[1]["MinRetentionDays"] <= min(kept.values()), lock
+        assert lock[1]["MaxRetentionDays"] >= max(kept.values()), lock
+
+
+def test_roles_attach_only_allowed_managed_policies(template: Template) -> None:
+    roles = template.of_type("AWS::IAM::Role")
+    for logical_id, role in roles.items():
+        props = role["Properties"]
+        services = {service for statement in props["AssumeRolePolicyDocument"]["Statement"]
+                    for service in _as_list(statement.get("Principal", {}).get("Service", []))}
+        for arn in props.get("ManagedPolicyArns", []):
+            text = arn["Fn::Sub"] if isinstance(arn, dict) else arn
+            name = text.split(":policy/", 1)[1]
+            assert name in ALLOWED_ROLE_MANAGED_POLICIES, f"{logical_id}: managed policy {name} is not allowed"
+            assert services == {ALLOWED_ROLE_MANAGED_POLICIES[name]}, f"{logical_id}: {name} for {services}"
 
 
 # ---------------------------------------------------------------------------------------------- IAM
@@ -431,6 +492,56 @@ def test_cors_follows_the_api_contract(template: Template) -> None:
         assert CORS_ALLOW_HEADERS <= allowed, f"{logical_id}: missing {sorted(CORS_ALLOW_HEADERS - allowed)}"
         assert CORS_EXPOSE_HEADERS <= exposed, f"{logical_id}: missing {sorted(CORS_EXPOSE_HEADERS - exposed)}"
         assert "OPTIONS" in {m.upper() for m in cors.get("AllowMethods", [])} or "*" in cors.get("AllowMethods", [])
+        # Every routed method, and PATCH, which the admin API's contract uses (PATCH /admin/inventory/{sku}).
+        assert {route.method for route in template.routes()} | {"PATCH"} <= {m.upper() for m in cors["AllowMethods"]}
+
+
+# ---------------------------------------------------------------------------------------------- admin sign-in
+
+
+def test_admin_routes_and_only_they_sit_behind_the_jwt_authorizer(template: Template) -> None:
+    auth = template.resources["HttpApi"]["Properties"]["Auth"]
+    assert set(auth) == {"Authorizers"}, "no DefaultAuthorizer: the shop's routes stay public"
+    admin_jwt = auth["Authorizers"]["AdminJwt"]
+    assert admin_jwt["IdentitySource"] == "$request.header.Authorization"
+    assert admin_jwt["JwtConfiguration"] == {
+        "issuer": {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${AdminUserPool}"},
+        "audience": [{"Ref": "AdminUserPoolClient"}]}
+    routes = template.routes()
+    assert any(route.path.startswith("/admin/") for route in routes)
+    for route in routes:
+        expected = "AdminJwt" if route.path.startswith("/admin/") else None
+        assert route.authorizer == expected, f"{route.route_key} has authorizer {route.authorizer}"
+
+
+def test_the_admin_user_pool_and_client_are_locked_down(template: Template) -> None:
+    pool = template.resources["AdminUserPool"]
+    assert (pool.get("DeletionPolicy"), pool.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+    props = pool["Properties"]
+    assert props["DeletionProtection"] == "ACTIVE"
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True, "no self sign-up"
+    assert props["UsernameAttributes"] == ["email"]
+    password = props["Policies"]["PasswordPolicy"]
+    assert password["MinimumLength"] >= 12
+    assert all(password[f"Require{kind}"] is True for kind in ("Uppercase", "Lowercase", "Numbers", "Symbols"))
+    assert password["TemporaryPasswordValidityDays"] <= 7
+    assert props["MfaConfiguration"] in {"OPTIONAL", "ON"} and "SOFTWARE_TOKEN_MFA" in props["EnabledMfas"]
+    assert props["AccountRecoverySetting"]["RecoveryMechanisms"] == [{"Name": "verified_email", "Priority": 1}]
+
+    client = template.resources["AdminUserPoolClient"]["Properties"]
+    assert client["UserPoolId"] == {"Ref": "AdminUserPool"}
+    assert client["GenerateSecret"] is False, "the admin page is static JavaScript: a secret would be public"
+    assert set(client["ExplicitAuthFlows"]) == {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert client["PreventUserExistenceErrors"] == "ENABLED"
+    hours = {"hours": 1, "minutes": 1 / 60, "days": 24}
+    units = client["TokenValidityUnits"]
+    assert client["AccessTokenValidity"] * hours[units["AccessToken"]] == 1
+    assert client["IdTokenValidity"] * hours[units["IdToken"]] == 1
+    assert 1 < client["RefreshTokenValidity"] * hours[units["RefreshToken"]] <= 24
+
+    groups = template.of_type("AWS::Cognito::UserPoolGroup").values()
+    assert {g["Properties"]["GroupName"] for g in groups} == {"admin", "staff"}
+    assert all(g["Properties"]["UserPoolId"] == {"Ref": "AdminUserPool"} for g in groups)
 
 
 # ---------------------------------------------------------------------------------------------- configuration

@@ -116,3 +116,31 @@ def test_fn_if_and_no_value_drop_keys_and_items() -> None:
     prod = Template(load_yaml(CONDITIONAL), parameter_overrides={"Stage": "prod", "Email": "a@b.c"})
     assert prod.resolve(prod.resources["Always"]["Properties"]) == {"TopicName": "prod-topic"}
     assert prod.resolve(prod.resources["Listy"]["Properties"]) == {"Items": ["a", "a@b.c", "y"]}
+def test_routes_carry_the_authorizer_their_auth_names() -> None:
+    doc = """
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Private: { Type: HttpApi, Properties: { Method: GET, Path: /admin/me, Auth: { Authorizer: AdminJwt } } }
+        Public: { Type: HttpApi, Properties: { Method: GET, Path: /products } }
+        Opted: { Type: HttpApi, Properties: { Method: GET, Path: /health, Auth: { Authorizer: NONE } } }
+"""
+    routes = {route.path: route.authorizer for route in Template(load_yaml(doc)).routes()}
+    assert routes == {"/admin/me": "AdminJwt", "/products": None, "/health": None}
+
+
+def test_route_auth_it_cannot_emulate_fails_loudly() -> None:
+    doc = """
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Scoped:
+          Type: HttpApi
+          Properties: { Method: GET, Path: /x, Auth: { Authorizer: AdminJwt, AuthorizationScopes: [x/read] } }
+"""
+    with pytest.raises(NotImplementedError):
+        Template(load_yaml(doc)).routes()

@@ -48,3 +48,16 @@ class Busy(StorefrontError):
 
     status, code, title = 503, "busy", "Busy, retry"
     headers = {"Retry-After": "1"}
+
+
+class Unauthorized(StorefrontError):
+    """No verified identity reached the function (on AWS API Gateway's authorizer answers 401 before it runs)."""
+
+    status, code, title = 401, "unauthorized", "Unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(StorefrontError):
+    """A verified caller whose groups do not allow the operation."""
+
+    status, code, title = 403, "forbidden", "Forbidden"

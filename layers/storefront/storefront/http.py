@@ -55,6 +55,21 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": Problem, "description": "Problem details (RFC 9457)"} for status in statuses}
 
 
+class GatewayMessage(BaseModel):
+    """API Gateway's own answer when it refuses a request before any function runs."""
+
+    message: str
+
+
+def unauthorized_responses() -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI 401 of a route behind the JWT authorizer. API Gateway answers a missing, expired or invalid
+    token itself with `{"message":"Unauthorized"}`; the function answers a problem only if the route reached
+    it without verified claims (deployed without the authorizer). Use beside problem_responses()."""
+    return {401: {"model": GatewayMessage,
+                  "description": "No valid token (API Gateway's answer), or no verified claims (a problem)",
+                  "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+
+
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
                415: "unsupported_media_type", 429: "too_many_requests"}
@@ -166,12 +181,15 @@ def create_app(title: str, description: str = "") -> FastAPI:
 
 
 def _problems_as_problem_json(schema: dict[str, Any]) -> None:
-    """FastAPI documents every response as application/json; errors are application/problem+json."""
+    """FastAPI documents every response as application/json; problems are application/problem+json (API Gateway's
+    own errors, GatewayMessage, stay application/json)."""
+    gateway_message = {"$ref": f"#/components/schemas/{GatewayMessage.__name__}"}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
-                if status[0] in "45" and "application/json" in content:
+                as_json = content.get("application/json")
+                if status[0] in "45" and as_json is not None and as_json.get("schema") != gateway_message:
                     content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
 
 
