@@ -357,3 +357,40 @@ def test_money_never_goes_negative_or_mixes_currencies(desk: Desk) -> None:
     with pytest.raises(ValueError):
         RefundRequest(reason="x", lines=[RefundLine(sku="A", quantity=0)])  # type: ignore[list-item]
     assert Money(amount=1, currency="EUR")  # the Money type itself is tested in tests/unit/test_money.py
+
+
+# ------------------------------------------------------------------ the admin routes (AdminJwt, group admin)
+
+
+def _token(api: httpx.Client, *groups: str) -> dict[str, str]:
+    token = api.post("/dev/auth/token", json={"groups": list(groups)}).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_admin_routes_cancel_and_refund_for_admins_only(desk: Desk, api: httpx.Client) -> None:
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    refund = {"amount": {"amount": 500, "currency": "EUR"}, "reason": "a scratch", "restock": False}
+    assert api.post(f"/admin/orders/{order_id}/refunds", json=refund).status_code == 401  # API Gateway's own answer
+    staff = api.post(f"/admin/orders/{order_id}/refunds", json=refund,
+                     headers={**_token(api, "staff"), "Idempotency-Key": "k-staff"})
+    assert (staff.status_code, staff.json()["code"]) == (403, "forbidden")
+    admin = _token(api, "admin")
+    assert api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers=admin).json()["code"] == \
+        "idempotency_key_required"
+    first = api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers={**admin, "Idempotency-Key": "k-1"})
+    again = api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers={**admin, "Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 201 and first.content == again.content
+    assert first.json()["amount"] == refund["amount"] and first.json()["status"] == "succeeded"
+    invalid = api.post(f"/admin/orders/{order_id}/refunds", json={**refund, "reason": ""},
+                       headers={**admin, "Idempotency-Key": "k-2"})
+    assert invalid.status_code == 422
+    assert api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "x"}, headers=_token(api, "staff")).status_code \
+        == 403
+    cancelled = api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "customer asked"}, headers=admin)
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert body["status"] == "cancelled" and body["refunded"] == order["totals"]["total"]
+    assert [r["amount"]["amount"] for r in body["refunds"]] == [500, order["totals"]["total"]["amount"] - 500]
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+    assert desk.provider_refunds(order) == sorted([(500, "succeeded"),
+                                                  (order["totals"]["total"]["amount"] - 500, "succeeded")])

@@ -83,6 +83,19 @@ class PaymentTasksSettings(_EnvSettings):
     stock_function: str = Field(alias="STOCK_FUNCTION", min_length=1)
 
 
+class OrderAdminSettings(_EnvSettings):
+    """Operators' cancel and refund: the provider's key, the carrier's (to cancel a shipment), the stock function."""
+
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    payment_provider: str = Field(alias="PAYMENT_PROVIDER", pattern=r"^(stripe|fake)$")
+    payment_api_base: str = Field(alias="PAYMENT_API_BASE", pattern=r"^https?://")
+    payment_api_key_secret_id: str = Field(alias="PAYMENT_API_KEY_SECRET_ID", min_length=1)
+    stock_function: str = Field(alias="STOCK_FUNCTION", min_length=1)
+    carrier_name: str = Field(alias="CARRIER_NAME", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    carrier_api_base: str = Field(alias="CARRIER_API_BASE", pattern=r"^https?://")
+    carrier_api_key_secret_id: str = Field(alias="CARRIER_API_KEY_SECRET_ID", min_length=1)
+
+
 class ReconcilerSettings(_EnvSettings):
     orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
     inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=3)
