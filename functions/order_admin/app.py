@@ -51,14 +51,14 @@ OrderId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @app.post("/admin/orders/{order_id}/cancel", response_model=Order,
-          responses={**unauthorized_responses(), **problem_responses(403, 404, 409, 422, 500)})
+          responses={**unauthorized_responses(), **problem_responses(400, 403, 404, 409, 413, 422, 500)})
 def cancel_order(order_id: OrderId, body: CancelRequest, actor: AdminOnly) -> Response:
     order = operations.cancel(order_id, body, actor.username)
     return Response(order.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 @app.post("/admin/orders/{order_id}/refunds", status_code=201, response_model=Refund,
-          responses={**unauthorized_responses(), **problem_responses(400, 403, 404, 409, 422, 500)})
+          responses={**unauthorized_responses(), **problem_responses(400, 403, 404, 409, 413, 422, 500)})
 def refund_order(order_id: OrderId, body: RefundRequest, actor: AdminOnly,
                  idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None) -> Response:
     answer = operations.refund(order_id, body, idempotency_key, actor.username)
