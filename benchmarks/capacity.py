@@ -53,12 +53,15 @@ PATHS = [
     PathSpec("paid", "reserved, paid, committed and enqueued for fulfilment",
              facts={"$.stock.outcome": ["reserved"]},
              must_run=("reserve", "create_payment", "await_payment", "commit", "mark_paid", "sqs:sendMessage")),
-    PathSpec("declined", "reserved, the payment declined, the stock released",
-             facts={"$.stock.outcome": ["reserved"]}, failures={"await_payment": ["PaymentFailed"]},
-             must_run=("reserve", "mark_payment_failed", "release"), must_not_run=("commit",)),
-    PathSpec("expired", "reserved, nobody paid in time, the stock released",
-             facts={"$.stock.outcome": ["reserved"]}, failures={"await_payment": ["States.Timeout"]},
-             must_run=("reserve", "mark_expired", "release"), must_not_run=("commit",)),
+    PathSpec("declined", "reserved, declined MaxPaymentAttempts times, the payment cancelled, the stock released",
+             facts={"$.stock.outcome": ["reserved"], "$.marked.Payload.paid": [False]},
+             failures={"await_payment": ["PaymentFailed"]},
+             must_run=("reserve", "cancel_payment", "mark_payment_failed", "release"), must_not_run=("commit",)),
+    PathSpec("expired", "reserved, nobody paid in time, the payment cancelled, the stock released",
+             facts={"$.stock.outcome": ["reserved"], "$.cancel.outcome": ["canceled", "canceled"],
+                    "$.marked.Payload.paid": [False]},
+             failures={"await_payment": ["States.Timeout"]},
+             must_run=("reserve", "cancel_payment", "mark_expired", "release"), must_not_run=("commit",)),
     PathSpec("rejected", "not enough stock at reservation",
              facts={"$.stock.outcome": ["rejected"]},
              must_run=("reserve", "mark_rejected"), must_not_run=("create_payment",)),
@@ -99,14 +102,14 @@ DEFAULT_HOT_SKU_SHARE = 0.2
 # --duration "<Function>: <kind>=<ms>" once you have CloudWatch's Duration p99.
 AWS_CALL_MS = 10
 EXTERNAL_MS = {
-    "PaymentsFunction: create_payment": 400,  # the payment provider creates a PaymentIntent (assumed p50)
+    "PaymentTasksFunction: create_payment": 400,  # the payment provider creates a PaymentIntent (assumed p50)
     "FulfilmentFunction: SQS batch": 500,  # the carrier creates a shipment, per message (assumed p50)
     "NotificationsFunction: SQS batch": 100,  # SES SendEmail, per message (assumed p50)
 }
 BATCH_KINDS = ("SQS batch", "DynamoDB stream batch")
-# What the payments adapter asks Stripe per unit of work (storefront/payments/providers.py), when the template's
+# What the payments adapter asks Stripe per unit of work (storefront/payments/stripe_provider.py), when the template's
 # PaymentProvider is stripe. Stripe counts each named operation as an endpoint with its own limit.
-STRIPE_CALLS = {"PaymentsFunction: create_payment": {"POST /v1/payment_intents": 1}}
+STRIPE_CALLS = {"PaymentTasksFunction: create_payment": {"POST /v1/payment_intents": 1}}
 
 
 # ---------------------------------------------------------------- the stack, from template.yaml

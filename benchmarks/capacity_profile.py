@@ -20,8 +20,9 @@ What runs (each over HTTP, as a shopper and the shop would; nothing else is meas
   views          GET /products/{id} for every demo product, GET /products?limit=20, GET /categories (--repeat each)
   cart journey   POST /carts, POST /carts/{id}/items, GET /shipping-methods?country=DE, PUT /carts/{id}/shipping,
                  GET /carts/{id} (--repeat times, on a product with plenty of stock)
-  orders         benchmarks/order_cost.py's scenarios (delivered, payment declined, out of stock, expired),
-                 --repeat times each, with PaymentTimeoutSeconds=5
+  orders         benchmarks/order_cost.py's scenarios (delivered, declined then paid, payment declined, out of
+                 stock, expired, refunded after a late payment), --repeat times each, with PaymentTimeoutSeconds=5
+                 and PaymentProcessingGraceSeconds=5
 
     PYTHONPATH=layers/storefront:. .venv/bin/python -m benchmarks.capacity_profile [--repeat 3]
 """
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,7 @@ from typing import Any
 from benchmarks.capacity import BATCH_KINDS, PROFILE_PATH
 from benchmarks.checkout_throughput import Shop, start_cloud
 from benchmarks.order_cost import (
-    SCENARIOS, Api, Context, Meter, Scenario, Target, Usage, _event_kind, run_scenario, target_units,
+    SCENARIOS, Api, Context, Meter, Target, Usage, _event_kind, run_scenario, target_units,
 )
 
 
@@ -219,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     import boto3
 
     started = time.perf_counter()
-    cloud, gateway = start_cloud({"PaymentTimeoutSeconds": "5"})
+    cloud, gateway = start_cloud({"PaymentTimeoutSeconds": "5", "PaymentProcessingGraceSeconds": "5"})
     try:
         meter = ProfileMeter()
         meter.install(cloud)
@@ -254,8 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             measured(lambda: _cart_journey(api, sku))
         print(f"cart journeys measured ({time.perf_counter() - started:.0f} s)", flush=True)
         for scenario in [s for s in SCENARIOS if "first order" not in s.name]:
-            plenty = Scenario(scenario.name, scenario.units if scenario.final == "rejected" else 1_000,
-                              scenario.quantity, scenario.payment, scenario.final)
+            plenty = replace(scenario, units=scenario.units if scenario.final == "rejected" else 1_000)
             for _ in range(args.repeat):
                 usage, status, order_id = run_scenario(ctx, plenty)
                 _merge(total, usage)

@@ -16,13 +16,20 @@ scenario is what a shopper and the shop do for one order, over HTTP:
                        the median Lambda time is reported, and it is what the cost table prices. Stream batches
                        depend on timing (records that arrive together share an invocation), so their count may
                        differ between orders: on AWS, batches of up to 100 records within 1 s make them cheaper.
-  payment declined     the same, but /dev/payments/{id}/fail: payment_failed, the stock released.
+  declined, then paid  the same, but first /dev/payments/{id}/fail (the order keeps waiting, the shop shows the
+                       decline: one more GET /orders/{id}), then succeed: delivered.
+  payment declined     /dev/payments/{id}/fail three times (MaxPaymentAttempts): the payment cancelled at the
+                       provider, payment_failed, the stock released.
   out of stock         POST /checkout for more than the stock, past the checkout's sold-out check (a buyer took
                        the stock meanwhile), GET /orders/{id} once: rejected by the reservation.
   expired              POST /checkout, GET /orders/{id} once, nobody pays: expired after --payment-timeout s,
                        the stock released. The whole cloud runs with that short timeout (a parameter override of
                        PaymentTimeoutSeconds; the template's MinValue of 60 is not enforced locally): it only
                        changes the WaitForPayment timeout in the execution input, none of the requests an order makes.
+  refunded             nobody pays in the window: the payment is processing (a bank debit; the local provider's
+                       processing()), past the grace too (--payment-timeout s, PaymentProcessingGraceSeconds), so
+                       the order expires; then it succeeds, and the shop refunds it in full automatically (until
+                       order.refunded is published).
   one more GET /orders/{id}  what each extra status poll by a frontend adds.
 
 The runner's own reads (waiting for statuses, execution history) use boto3 clients that are not counted.
@@ -529,17 +536,20 @@ class Scenario:
     name: str
     units: int  # stock of the scenario's product
     quantity: int  # in the cart
-    payment: str | None  # succeed | fail | None (nobody pays)
+    payments: tuple[str, ...]  # what the shopper does, in order: succeed | fail (POST /dev/payments/{id}/...)
     final: str  # the order's expected last status
+    late_payment: bool = False  # the payment is processing at the timeout and succeeds after the order expired
 
 
 STEADY = "delivered (steady state)"
 SCENARIOS = [
-    Scenario("delivered (first order, cold caches)", 5, 2, "succeed", "delivered"),
-    Scenario("delivered (steady state)", 5, 2, "succeed", "delivered"),
-    Scenario("payment declined", 5, 2, "fail", "payment_failed"),
-    Scenario("out of stock", 1, 2, None, "rejected"),
-    Scenario("expired (nobody pays)", 5, 2, None, "expired"),
+    Scenario("delivered (first order, cold caches)", 5, 2, ("succeed",), "delivered"),
+    Scenario("delivered (steady state)", 5, 2, ("succeed",), "delivered"),
+    Scenario("declined, then paid", 5, 2, ("fail", "succeed"), "delivered"),
+    Scenario("payment declined (3 attempts)", 5, 2, ("fail", "fail", "fail"), "payment_failed"),
+    Scenario("out of stock", 1, 2, (), "rejected"),
+    Scenario("expired (nobody pays)", 5, 2, (), "expired"),
+    Scenario("refunded (paid after it expired)", 5, 2, (), "expired", late_payment=True),
 ]
 
 
@@ -569,10 +579,14 @@ def run_scenario(ctx: Context, scenario: Scenario) -> tuple[Usage, str, str]:
         first = scenario.final if scenario.final == "rejected" else "awaiting_payment"
         _wait(shop, order_id, {first}, ctx.timeout)
         order = api.order(order_id)  # the frontend's read: the client_secret, or the rejection
-        if scenario.payment:
-            status, answer = api.call("POST", f"/dev/payments/{order['payment']['payment_id']}/{scenario.payment}")
+        for outcome in scenario.payments:
+            status, answer = api.call("POST", f"/dev/payments/{order['payment']['payment_id']}/{outcome}")
             if status != 200 or answer.get("webhook_status") != 200:
                 raise RuntimeError(f"paying answered {status}: {answer}")
+            if outcome == "fail" and scenario.final == "delivered":
+                order = api.order(order_id)  # the shop shows the decline; the shopper tries again
+        if scenario.late_payment:  # a bank debit: processing at the timeout and after the grace, then it succeeds
+            ctx.cloud.payments.processing(order["payment"]["payment_id"])
         if scenario.final == "delivered":
             _wait(shop, order_id, {"fulfilling"}, ctx.timeout)  # shipped by the fulfilment function
             carrier = ctx.cloud.carrier
@@ -583,9 +597,13 @@ def run_scenario(ctx: Context, scenario: Scenario) -> tuple[Usage, str, str]:
         if scenario.final != first:
             _wait(shop, order_id, {scenario.final}, ctx.timeout + 30)
         execution = _execution_done(ctx, order_id)
-        if scenario.payment:
+        if scenario.payments:
             order = api.order(order_id)  # the result page
         _wait_for_event(ctx, f"order.{scenario.final}", order_id)
+        if scenario.late_payment:
+            ctx.cloud.payments.succeed(order["payment"]["payment_id"])  # webhook -> refund in full, automatically
+            refund_id = f"late-{order['payment']['payment_id']}"
+            _wait_for_event(ctx, "order.refunded", refund_id)
         time.sleep(1.0)  # the streams' last records (stock movements) land in this order's count
     finally:
         usage = ctx.meter.stop()
@@ -625,14 +643,15 @@ def _wait(shop: Shop, order_id: str, statuses: set[str], timeout: float) -> None
         raise RuntimeError(f"order {order_id} did not reach {statuses} in {timeout:.0f} s: {order}")
 
 
-def _wait_for_event(ctx: Context, event_type: str, order_id: str) -> None:
-    """Until the integration event of the order's last transition is published: the streams caught up."""
+def _wait_for_event(ctx: Context, event_type: str, key: str) -> None:
+    """Until the integration event (of the order's last transition, or of a refund) is published: the streams
+    caught up."""
     deadline = time.monotonic() + 30
-    wanted = f'"{event_type}:{order_id}"'  # the event's event_id, as it appears in the logged event
+    wanted = f'"{event_type}:{key}"'  # the event's event_id, as it appears in the logged event
     while not any(ctx.logs.filter_log_events(logGroupName=group, filterPattern=wanted)["events"]
                   for group in ctx.cloud.event_log_groups):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{event_type} for {order_id} was not published")
+            raise RuntimeError(f"{event_type} for {key} was not published")
         time.sleep(0.1)
 
 
@@ -752,7 +771,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Cost of one order on the local cloud (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n",
           flush=True)
     started = time.perf_counter()
-    cloud, gateway = start_cloud({"PaymentTimeoutSeconds": str(args.payment_timeout)})
+    cloud, gateway = start_cloud({"PaymentTimeoutSeconds": str(args.payment_timeout),
+                                  "PaymentProcessingGraceSeconds": str(args.payment_timeout)})
     try:
         meter = Meter()
         meter.install(cloud)

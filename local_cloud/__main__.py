@@ -94,6 +94,7 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
     events       GET {url}/dev/events   (integration events: order.placed, order.paid, ..., stock.low)
     emails       GET {url}/dev/emails   (customer emails sent through the local SES; /dev/emails/<id> shows one)
     DLQ redrive  POST {url}/dev/queues/FulfilmentDeadLetterQueue/redrive
+    schedules    POST {url}/dev/schedules/Reconcile/run   (the reconciler also runs at the template's rate)
     OpenAPI      {url}/openapi.json
   admin          GET {url}/admin/me with Authorization: Bearer <token> (the template's JWT authorizer checks it)
     sign in as   {admin_email} / {admin_password}   (group admin; LOCAL_ADMIN_PASSWORD sets the password)
@@ -113,7 +114,7 @@ Ctrl-C or SIGTERM stops it.""", flush=True)
     return 0
 
 
-# Webhook routes whose sample events (events/payments/, events/fulfilment/) are signed with the local cloud's
+# Webhook routes whose sample events (events/payment_webhook/, events/fulfilment/) are signed with the local cloud's
 # webhook secrets: the signature header the route checks, and the template's secret that holds the local secret.
 SIGNED_WEBHOOK_ROUTES = {
     "POST /webhooks/payments/{provider}": ("stripe-signature", "PaymentWebhookSecret"),

@@ -20,7 +20,9 @@ from typing import Any
 import boto3
 
 from local_cloud import moto_fixes
-from local_cloud.functions import LocalFunction, QueuePoller, StreamPoller, install_lambda_hook, register
+from local_cloud.functions import (
+    LocalFunction, QueuePoller, SchedulePoller, StreamPoller, install_lambda_hook, register,
+)
 from local_cloud.template import ACCOUNT_ID, TEMPLATE_PATH, Template
 
 log = logging.getLogger("local_cloud")
@@ -63,7 +65,8 @@ class LocalCloud:
         self.functions: dict[str, LocalFunction] = {}
         self.event_source_mappings: dict[str, dict[str, Any]] = {}
         self.event_log_groups: list[str] = []  # where EventBridge rules copy events: what integration_events lists
-        self.pollers: list[QueuePoller | StreamPoller] = []
+        self.pollers: list[QueuePoller | StreamPoller | SchedulePoller] = []
+        self.schedules: dict[str, SchedulePoller] = {}  # the template's schedules, by event name
         self._moto_port = moto_port
         self._poll_queues = poll_queues
         self._server: Any = None
@@ -144,6 +147,7 @@ class LocalCloud:
             else:
                 os.environ[name] = value
         self._saved_environ.clear()
+        _forget_sdk_clients_of_libraries()
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -169,6 +173,7 @@ class LocalCloud:
             self._saved_environ[name] = os.environ.get(name)
             os.environ.pop(name, None)
         os.environ.update(settings)
+        _forget_sdk_clients_of_libraries()
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(self.endpoint_url + path, data=json.dumps(body).encode(), method="POST")
@@ -197,6 +202,7 @@ class LocalCloud:
         for function in self.functions.values():
             if function.module is None:
                 function.load()
+        self._schedules()
         if self._poll_queues:
             self._start_pollers()
 
@@ -428,6 +434,18 @@ class LocalCloud:
         )["stateMachineArn"]
         self.template.physical[logical_id] = {"Ref": arn, "Arn": arn, "Name": name}
 
+    def _schedules(self) -> None:
+        """The template's schedules, played at their rate, or every LOCAL_SCHEDULE_SECONDS (tests); 0 plays none
+        by itself (POST /dev/schedules/{name}/run still runs one)."""
+        override = os.environ.get("LOCAL_SCHEDULE_SECONDS")
+        for schedule in self.template.schedules():
+            seconds = float(override) if override is not None else schedule.seconds
+            poller = SchedulePoller(schedule.name, self.functions[schedule.function], seconds)
+            self.schedules[schedule.name] = poller
+            if seconds > 0:
+                poller.start()
+                self.pollers.append(poller)
+
     def _kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
         request = {"Description": props.get("Description", ""), "Policy": json.dumps(props["KeyPolicy"])}
         kms = self.client("kms")
@@ -522,6 +540,15 @@ class LocalCloud:
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
         return moved
+
+
+def _forget_sdk_clients_of_libraries() -> None:
+    """Powertools' parameters utility keeps one SDK client per process, made at its first use: here that is the
+    endpoint of whichever local cloud was current then. When another local cloud starts or stops in the process
+    (the tests run several), a function must not read its secrets from a moto that is gone."""
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    DEFAULT_PROVIDERS.clear()
 
 
 def _empty_zip() -> bytes:

@@ -22,10 +22,10 @@ from storefront.inventory.repository import InventoryRepository
 from storefront.money import Money
 from storefront.orders.models import Address, OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
+from storefront.inventory.stock_function import StockFunctionClient
 from storefront.payments.models import CreatedPayment
 from storefront.payments.providers import StepFunctionsWorkflow
-from storefront.payments.repository import ProcessedEvents
-from storefront.payments.service import PaymentsService
+from storefront.payments.service import PaymentTasks
 from storefront.shop import load_shop_config
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ DEMO_ORDER_CART_ID = "Ca2tOfTh3DeM0OrDeR5aS8nB1vC4xZ7q"
 # A paid order not yet shipped, so that events/fulfilment/ has one to ship (the local carrier ships it).
 DEMO_PAID_ORDER_ID = "Pa1dOrDeR3nB6vC1xZ9qWDm0kJ3hG8fD"
 DEMO_PAID_ORDER_CART_ID = "Ca2tOfTh3Pa1dOrDeR5aS8nB1vC4xZ7q"
-# An order awaiting payment with the payment that events/payments/webhook-payment-succeeded*.json report succeeded.
+# An order awaiting payment with the payment that events/payment_webhook/webhook-payment-succeeded*.json report succeeded.
 DEMO_AWAITING_PAYMENT_ORDER_ID = "b5Xq0J3nW8rT2vY7kZ4mC9pL1sD6fG0h"
 DEMO_AWAITING_PAYMENT_ORDER_CART_ID = "Ca2tOfTh3AwA1tPaYmEnT5aS8nB1vC4x"
 DEMO_PAYMENT_ID = "pi_3QxYzAbCdEfGhIjKlMnOpQrS"
@@ -158,12 +158,12 @@ def seed(cloud: LocalCloud) -> int:
         email="ada@example.com", email_key="ada@example.com", lines=cart.lines, totals=cart.totals,
         shipping=cart.shipping, created_at=now,
         updated_at=now, shipping_address=address, history=[{"status": OrderStatus.PENDING, "at": now}]))
-    # The payments and fulfilment services record the payment and the shipment, as the workflow's
+    # The payment tasks and fulfilment services record the payment and the shipment, as the workflow's
     # CreatePayment step and the fulfilment queue's consumer would; only the provider and carrier answers are fixed.
-    payments = PaymentsService(
-        orders, ProcessedEvents(dynamodb, cloud.physical_id("OrdersTable"), ttl_days=30),
-        _FixedPayment(cloud.template.parameter("PaymentProvider")),
-        StepFunctionsWorkflow(cloud.client("stepfunctions")), webhook_secrets=lambda: [], clock=lambda: now)
+    payments = PaymentTasks(orders, _FixedPayment(cloud.template.parameter("PaymentProvider")),
+                            StepFunctionsWorkflow(cloud.client("stepfunctions")),
+                            StockFunctionClient(cloud.client("lambda"), cloud.physical_id("StockFunction")),
+                            clock=lambda: now)
     payments.create_payment(DEMO_AWAITING_PAYMENT_ORDER_ID)
     carrier = _FixedShipment(cloud.template.parameter("CarrierName"), cloud.carrier)
     FulfilmentService(orders, carrier, webhook_secrets=lambda: [], clock=lambda: now).fulfil(DEMO_FULFILLING_ORDER_ID)

@@ -1,29 +1,41 @@
 """The local payment provider: a Stripe-compatible emulator on loopback (the "fake" provider).
 
-The storefront talks to it with the very adapter it uses for Stripe (storefront.payments.providers.
-StripeProvider), and it sends webhooks signed exactly as Stripe signs them, so the local stack exercises
-the real code paths: API key, idempotency keys, ids, client secrets, signatures, redelivery.
+The storefront talks to it with Stripe's own SDK (storefront.payments.stripe_provider, a `StripeClient` whose
+base address points here), and it sends webhooks signed exactly as Stripe signs them, so the local stack
+exercises the real code paths: API key, idempotency keys, ids, client secrets, signatures, redelivery.
 
     fake = FakePaymentProvider(api_key="sk_test_local", webhook_secret="whsec_local_dev_secret").start()
-    fake.url                      # PAYMENT_API_BASE for the payments function
+    fake.url                      # PAYMENT_API_BASE for the payment functions
     fake.webhook_url = gateway.url + "/webhooks/payments/fake"
     fake.succeed("pi_...")        # what a customer paying looks like: Stripe's payment_intent.succeeded
-    fake.fail("pi_...")           # a declined card: payment_intent.payment_failed
+    fake.fail("pi_...")           # a declined card: payment_intent.payment_failed (the intent may be paid again)
+    fake.processing("pi_...")     # a delayed method (SEPA, ...): payment_intent.processing; succeed/fail later
+    fake.refund_outcome = "pending"   # new refunds stay pending until settle_refund("re_...", "succeeded"|"failed")
+    fake.inject_failures(503, 503)    # the next API requests answer these statuses (then it works again)
     fake.deliver(event)           # resend any event (duplicates, out-of-order deliveries)
     fake.stop()
 
-Implemented: POST /v1/payment_intents (form-encoded, Idempotency-Key honoured), GET /v1/payment_intents/{id}
-(both need the API key), and a hosted payment page for the shopper's browser (no API key, as on Stripe):
+The API (form-encoded, as Stripe's; every call needs the API key; POSTs honour Idempotency-Key):
+    POST /v1/payment_intents               create (status requires_payment_method)
+    GET  /v1/payment_intents/{id}          retrieve
+    POST /v1/payment_intents/{id}/cancel   cancel; refused (400 payment_intent_unexpected_state) once succeeded,
+                                           while processing, or when already canceled -> payment_intent.canceled
+    POST /v1/refunds                       refund a succeeded intent (payment_intent, amount?, metadata[...]);
+                                           more than is left -> 400 amount_too_large -> refund.created, and
+                                           charge.refunded once it succeeded
+    GET  /v1/refunds/{id}                  retrieve
+Webhooks that an API call causes are sent from a background thread, as Stripe sends them after answering;
+the control methods above (succeed, fail, processing, settle_refund) send theirs before returning.
 
+A hosted payment page for the shopper's browser (no API key, as on Stripe):
     GET  /pay/{id}?return_url=<url>   the amount, with Pay and Decline buttons
     POST /pay/{id}                    outcome=succeed|fail: runs succeed()/fail() (the signed webhook goes out
                                       before the answer), then 303 to return_url
-
-Each new intent carries next_action.redirect_to_url.url = <fake.url>/pay/<id>, which StripeProvider turns into
-the order's payment.redirect_url; the storefront page sends the shopper there with its own return_url. Only
-http(s) URLs on this machine (localhost, loopback addresses) are accepted as return_url, so the page cannot be
-used as an open redirect. Unlike Stripe, the intent's status stays requires_payment_method while it waits.
-Not implemented: confirmation, cancellation, refunds, automatic webhook retries (call deliver again).
+Each new intent carries next_action.redirect_to_url.url = <fake.url>/pay/<id>, which the storefront turns into
+the order's payment.redirect_url. Only http(s) URLs on this machine (localhost, loopback addresses) are accepted
+as return_url, so the page cannot be used as an open redirect. Unlike Stripe, the intent's status stays
+requires_payment_method while it waits. Not implemented: confirmation, manual capture, automatic webhook retries
+(call deliver again).
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from copy import deepcopy
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -52,12 +65,14 @@ log = logging.getLogger("local_cloud.payments")
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 _INTENT_PATH = re.compile(r"^/v1/payment_intents/(?P<id>[A-Za-z0-9_]+)$")
+_CANCEL_PATH = re.compile(r"^/v1/payment_intents/(?P<id>[A-Za-z0-9_]+)/cancel$")
+_REFUND_PATH = re.compile(r"^/v1/refunds/(?P<id>[A-Za-z0-9_]+)$")
 _PAY_PATH = re.compile(r"^/pay/(?P<id>pi_[A-Za-z0-9]{1,64})$")
 API_VERSION = "2024-06-20"  # the Stripe API version whose shapes the emulator follows
 
 
 class PaymentStateError(ValueError):
-    """The intent cannot move that way (Stripe refuses, too): nothing happens after `succeeded`."""
+    """The intent cannot move that way (Stripe refuses, too): nothing happens after `succeeded` or `canceled`."""
 
 
 class StripeApiError(Exception):
@@ -67,6 +82,10 @@ class StripeApiError(Exception):
         self.status = status
         self.body = {"error": {k: v for k, v in
                                {"type": type_, "code": code, "param": param, "message": message}.items() if v}}
+
+
+def _metadata(params: dict[str, str]) -> dict[str, str]:
+    return {m.group(1): v for k, v in params.items() if (m := re.fullmatch(r"metadata\[(.+)\]", k))}
 
 
 def _random_id(prefix: str, length: int = 24) -> str:
@@ -120,9 +139,13 @@ class FakePaymentProvider:
         self.webhook_secret = webhook_secret
         self.webhook_url = webhook_url
         self.latency_seconds = latency_seconds  # added to every API answer, to look like a remote service
+        self.refund_outcome = "succeeded"  # or "pending": new refunds wait for settle_refund()
         self.delivered: list[tuple[dict[str, Any], int]] = []  # every webhook sent, with the answer's status
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every API request, answered or not
         self._intents: dict[str, dict[str, Any]] = {}
-        self._by_idempotency_key: dict[str, tuple[dict[str, str], str]] = {}  # key -> (parameters, intent id)
+        self._refunds: dict[str, dict[str, Any]] = {}
+        self._by_idempotency_key: dict[tuple[str, str], tuple[dict[str, str], str]] = {}  # (path, key) -> (params, id)
+        self._failures: deque[int] = deque()
         self._lock = threading.Lock()
         self._http = BackgroundServer(host, port, _handler_class(self), "fake-payments")
 
@@ -145,30 +168,127 @@ class FakePaymentProvider:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    # ---------------------------------------------------------------- faults (what a remote API does on a bad day)
+
+    def inject_failures(self, *statuses: int) -> None:
+        """The next len(statuses) API requests answer with these HTTP statuses instead of working."""
+        with self._lock:
+            self._failures.extend(statuses)
+
+    def next_failure(self, method: str, path: str) -> int | None:
+        with self._lock:
+            self.requests.append((method, path))
+            return self._failures.popleft() if self._failures else None
+
     # ---------------------------------------------------------------- the API (called by the HTTP handler)
 
     def create_intent(self, params: dict[str, str], idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
         """POST /v1/payment_intents; returns (intent, replayed)."""
         with self._lock:
-            if idempotency_key and idempotency_key in self._by_idempotency_key:
-                first_params, intent_id = self._by_idempotency_key[idempotency_key]
-                if first_params != params:
-                    raise StripeApiError(400, "Keys for idempotent requests can only be used with the same "
-                                         "parameters they were first used with.", type_="idempotency_error")
-                return deepcopy(self._intents[intent_id]), True
+            replay = self._replay("/v1/payment_intents", params, idempotency_key, self._intents)
+            if replay is not None:
+                return replay, True
             intent = self._new_intent(params)
             # Where the shopper pays: this emulator's hosted page (Stripe's redirect_to_url next action).
             intent["next_action"] = {"type": "redirect_to_url", "redirect_to_url": {
                 "url": f"{self.url}/pay/{intent['id']}", "return_url": None}}
             self._intents[intent["id"]] = intent
-            if idempotency_key:
-                self._by_idempotency_key[idempotency_key] = (params, intent["id"])
+            self._remember("/v1/payment_intents", params, idempotency_key, intent["id"])
             return deepcopy(intent), False
 
     def intent(self, payment_id: str) -> dict[str, Any]:
         """GET /v1/payment_intents/{id}; KeyError if there is no such intent."""
         with self._lock:
             return deepcopy(self._intents[payment_id])
+
+    def cancel_intent(self, payment_id: str, params: dict[str, str]) -> dict[str, Any]:
+        """POST /v1/payment_intents/{id}/cancel. Stripe refuses to cancel an intent that succeeded, is processing or
+        is canceled already (400 payment_intent_unexpected_state); KeyError for an unknown one."""
+        with self._lock:
+            intent = self._intents[payment_id]
+            if intent["status"] in ("succeeded", "processing", "canceled"):
+                raise StripeApiError(400, f"You cannot cancel this PaymentIntent because it has a status of "
+                                     f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
+                                     "may be canceled: requires_payment_method, requires_capture, "
+                                     "requires_confirmation, requires_action, processing.",
+                                     code="payment_intent_unexpected_state", param="intent")
+            intent.update(status="canceled", canceled_at=int(time.time()), next_action=None,
+                          cancellation_reason=params.get("cancellation_reason") or "requested_by_customer")
+            canceled = deepcopy(intent)
+        self._send_later(self.event("payment_intent.canceled", canceled))
+        return canceled
+
+    def create_refund(self, params: dict[str, str], idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
+        """POST /v1/refunds: a refund of a succeeded intent, at most what is left of it; returns (refund, replayed)."""
+        with self._lock:
+            replay = self._replay("/v1/refunds", params, idempotency_key, self._refunds)
+            if replay is not None:
+                return replay, True
+            payment_id = params.get("payment_intent")
+            intent = self._intents.get(payment_id or "")
+            if intent is None:
+                raise StripeApiError(400 if payment_id is None else 404,
+                                     f"No such payment_intent: '{payment_id}'" if payment_id else
+                                     "Missing required param: payment_intent.",
+                                     code="resource_missing" if payment_id else "parameter_missing",
+                                     param="payment_intent")
+            if intent["status"] != "succeeded":
+                raise StripeApiError(400, f"This PaymentIntent ({payment_id}) does not have a successful charge to "
+                                     "refund.", code="charge_not_refundable", param="payment_intent")
+            left = intent["amount_received"] - self._refunded(payment_id)
+            raw_amount = params.get("amount", str(left))
+            if not raw_amount.isdigit() or int(raw_amount) < 1:
+                raise StripeApiError(400, f"Invalid integer: {raw_amount}", code="parameter_invalid_integer",
+                                     param="amount")
+            if int(raw_amount) > left:
+                raise StripeApiError(400, f"Refund amount ({int(raw_amount)}) is greater than unrefunded amount on "
+                                     f"charge ({left})", code="amount_too_large" if left else "charge_already_refunded",
+                                     param="amount")
+            refund = {
+                "id": _random_id("re_"), "object": "refund", "amount": int(raw_amount), "currency": intent["currency"],
+                "payment_intent": payment_id, "charge": intent["latest_charge"], "status": self.refund_outcome,
+                "reason": params.get("reason"), "created": int(time.time()), "failure_reason": None,
+                "metadata": _metadata(params),
+            }
+            self._refunds[refund["id"]] = refund
+            self._remember("/v1/refunds", params, idempotency_key, refund["id"])
+            created, charge = deepcopy(refund), self._charge(intent)
+        self._send_later(self.event("refund.created", created),
+                         *([self.event("charge.refunded", charge)] if created["status"] == "succeeded" else []))
+        return created, False
+
+    def refund(self, refund_id: str) -> dict[str, Any]:
+        """GET /v1/refunds/{id}; KeyError if there is no such refund."""
+        with self._lock:
+            return deepcopy(self._refunds[refund_id])
+
+    def _replay(self, path: str, params: dict[str, str], idempotency_key: str | None,
+                objects: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+        if not idempotency_key or (path, idempotency_key) not in self._by_idempotency_key:
+            return None
+        first_params, object_id = self._by_idempotency_key[(path, idempotency_key)]
+        if first_params != params:
+            raise StripeApiError(400, "Keys for idempotent requests can only be used with the same parameters they "
+                                 "were first used with.", type_="idempotency_error")
+        return deepcopy(objects[object_id])
+
+    def _remember(self, path: str, params: dict[str, str], idempotency_key: str | None, object_id: str) -> None:
+        if idempotency_key:
+            self._by_idempotency_key[(path, idempotency_key)] = (params, object_id)
+
+    def _refunded(self, payment_id: str) -> int:
+        """What is refunded of the intent, or on its way back (pending); failed refunds gave theirs back."""
+        return sum(r["amount"] for r in self._refunds.values()
+                   if r["payment_intent"] == payment_id and r["status"] != "failed")
+
+    def _charge(self, intent: dict[str, Any]) -> dict[str, Any]:
+        """The intent's charge as charge.refunded shows it (what the storefront reads of it: ids and amounts)."""
+        refunded = sum(r["amount"] for r in self._refunds.values()
+                       if r["payment_intent"] == intent["id"] and r["status"] == "succeeded")
+        return {"id": intent["latest_charge"], "object": "charge", "amount": intent["amount_received"],
+                "amount_refunded": refunded, "currency": intent["currency"], "payment_intent": intent["id"],
+                "refunded": refunded >= intent["amount_received"], "metadata": deepcopy(intent["metadata"]),
+                "status": "succeeded"}
 
     @staticmethod
     def _new_intent(params: dict[str, str]) -> dict[str, Any]:
@@ -190,14 +310,15 @@ class FakePaymentProvider:
             "automatic_payment_methods": {"enabled": params.get("automatic_payment_methods[enabled]") == "true"},
             "capture_method": "automatic", "confirmation_method": "automatic", "created": int(time.time()),
             "livemode": False, "last_payment_error": None, "next_action": None, "payment_method": None,
-            "metadata": {m.group(1): v for k, v in params.items() if (m := re.fullmatch(r"metadata\[(.+)\]", k))},
+            "latest_charge": None, "canceled_at": None, "cancellation_reason": None, "metadata": _metadata(params),
         }
 
     # ---------------------------------------------------------------- control (what a paying customer does)
 
     def succeed(self, payment_id: str) -> int:
         """The customer pays: the intent succeeds and payment_intent.succeeded is delivered.
-        Returns the webhook's HTTP status; KeyError for an unknown payment id."""
+        Returns the webhook's HTTP status; KeyError for an unknown payment id, PaymentStateError once it succeeded
+        or was canceled."""
         intent = self._move(payment_id, status="succeeded", last_payment_error=None)
         return self.deliver(self.event("payment_intent.succeeded", intent))
 
@@ -207,14 +328,35 @@ class FakePaymentProvider:
         intent = self._move(payment_id, status="requires_payment_method", last_payment_error=error)
         return self.deliver(self.event("payment_intent.payment_failed", intent))
 
+    def processing(self, payment_id: str) -> int:
+        """A delayed payment method was used: the intent is processing until succeed() or fail()."""
+        intent = self._move(payment_id, status="processing", last_payment_error=None)
+        return self.deliver(self.event("payment_intent.processing", intent))
+
+    def settle_refund(self, refund_id: str, status: str) -> int:
+        """A pending refund succeeds or fails at the bank: refund.updated (and charge.refunded when it succeeded)."""
+        if status not in ("succeeded", "failed"):
+            raise ValueError("a refund settles as succeeded or failed")
+        with self._lock:
+            refund = self._refunds[refund_id]
+            if refund["status"] != "pending":
+                raise PaymentStateError(f"refund {refund_id} is already {refund['status']}")
+            refund.update(status=status, failure_reason="lost_or_stolen_card" if status == "failed" else None)
+            updated, charge = deepcopy(refund), self._charge(self._intents[refund["payment_intent"]])
+        answer = self.deliver(self.event("refund.updated", updated))
+        if status == "succeeded":
+            answer = max(answer, self.deliver(self.event("charge.refunded", charge)))
+        return answer
+
     def _move(self, payment_id: str, status: str, **changes: Any) -> dict[str, Any]:
         with self._lock:
             intent = self._intents[payment_id]
-            if intent["status"] == "succeeded":
-                raise PaymentStateError(f"payment {payment_id} has already succeeded")
+            if intent["status"] in ("succeeded", "canceled"):
+                raise PaymentStateError(f"payment {payment_id} has already {intent['status']}")
             intent.update(changes, status=status)
             if status == "succeeded":
                 intent["amount_received"] = intent["amount"]
+                intent["latest_charge"] = "ch_" + intent["id"].removeprefix("pi_")
             return deepcopy(intent)
 
     # ---------------------------------------------------------------- the hosted payment page (the shopper's browser)
@@ -233,8 +375,10 @@ class FakePaymentProvider:
         back = _back_link(return_url)
         if intent["status"] == "succeeded":
             return 200, _page(f"{amount} paid", f"<p>This payment has already succeeded.</p>{back}"), {}
-        declined = ('<p class="note">An earlier attempt was declined. Stripe lets the customer try again; '
-                    "the storefront may already have given up on this order.</p>"
+        if intent["status"] == "canceled":
+            return 200, _page("Payment canceled", f"<p>The shop canceled this payment: it cannot be paid any "
+                                                 f"more.</p>{back}"), {}
+        declined = ('<p class="note">An earlier attempt was declined. You may try again.</p>'
                     if intent["last_payment_error"] else "")
         order_id = intent["metadata"].get("order_id")
         order = f" for order <code>{html.escape(order_id)}</code>" if order_id else ""
@@ -261,8 +405,8 @@ class FakePaymentProvider:
             webhook_status = self.succeed(payment_id) if outcome == "succeed" else self.fail(payment_id)
         except KeyError:
             return 404, _page("No such payment", "<p>This payment does not exist.</p>"), {}
-        except PaymentStateError:
-            return 409, _page("Already paid", f"<p>This payment has already succeeded.</p>{back}"), {}
+        except PaymentStateError as error:
+            return 409, _page("Cannot pay any more", f"<p>{html.escape(str(error).capitalize())}.</p>{back}"), {}
         except (RuntimeError, OSError) as error:  # no webhook URL, or the shop is not listening
             return 502, _page("The shop could not be told", f"<p>{html.escape(str(error))}</p>{back}"), {}
         if not 200 <= webhook_status < 300:
@@ -297,6 +441,20 @@ class FakePaymentProvider:
         with self._lock:
             self.delivered.append((deepcopy(event), status))
         return status
+
+    def _send_later(self, *events: dict[str, Any]) -> None:
+        """Deliver `events`, in order, from a background thread: Stripe answers the API call first."""
+        if not self.webhook_url:
+            return  # nobody listens (a provider used on its own, in tests)
+
+        def send() -> None:
+            for event in events:
+                try:
+                    self.deliver(event)
+                except OSError as error:  # the storefront is not listening (stopping, say)
+                    log.warning("webhook %s not delivered: %s", event["id"], error)
+
+        threading.Thread(target=send, name="fake-payments-webhooks", daemon=True).start()
 
 
 _PAGE_STYLE = """
@@ -351,23 +509,35 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
             extra: dict[str, str] = {}
             try:
                 self._authenticate()
-                if self.command == "POST" and self.path == "/v1/payment_intents":
-                    params = dict(parse_qsl(body, keep_blank_values=True))
-                    intent, replayed = provider.create_intent(params, self.headers.get("Idempotency-Key"))
-                    if replayed:
-                        extra["Idempotent-Replayed"] = "true"
-                    status, answer = 200, intent
-                elif self.command == "GET" and (match := _INTENT_PATH.match(self.path)):
-                    try:
-                        status, answer = 200, provider.intent(match["id"])
-                    except KeyError:
-                        raise StripeApiError(404, f"No such payment_intent: '{match['id']}'", code="resource_missing",
-                                             param="intent") from None
-                else:
-                    raise StripeApiError(404, f"Unrecognized request URL ({self.command}: {self.path}).")
+                injected = provider.next_failure(self.command, target.path)
+                if injected is not None:
+                    raise StripeApiError(injected, "Injected failure.", type_="api_error")
+                status, answer, replayed = 200, *self._route(target.path, body)
+                if replayed:
+                    extra["Idempotent-Replayed"] = "true"
             except StripeApiError as error:
                 status, answer = error.status, error.body
             self._reply(status, answer, extra)
+
+        def _route(self, path: str, body: str) -> tuple[dict[str, Any], bool]:
+            """(the answer, whether it is an idempotent replay); StripeApiError for anything Stripe would refuse."""
+            params = dict(parse_qsl(body, keep_blank_values=True))
+            key = self.headers.get("Idempotency-Key")
+            try:
+                if self.command == "POST" and path == "/v1/payment_intents":
+                    return provider.create_intent(params, key)
+                if self.command == "GET" and (match := _INTENT_PATH.match(path)):
+                    return provider.intent(match["id"]), False
+                if self.command == "POST" and (match := _CANCEL_PATH.match(path)):
+                    return provider.cancel_intent(match["id"], params), False
+                if self.command == "POST" and path == "/v1/refunds":
+                    return provider.create_refund(params, key)
+                if self.command == "GET" and (match := _REFUND_PATH.match(path)):
+                    return provider.refund(match["id"]), False
+            except KeyError as missing:
+                kind = "refund" if path.startswith("/v1/refunds") else "payment_intent"
+                raise StripeApiError(404, f"No such {kind}: {missing}", code="resource_missing", param="id") from None
+            raise StripeApiError(404, f"Unrecognized request URL ({self.command}: {path}).")
 
         def _authenticate(self) -> None:
             scheme, _, key = (self.headers.get("Authorization") or "").partition(" ")

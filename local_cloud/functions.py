@@ -354,3 +354,34 @@ class StreamPoller:
         if hasattr(created, "timestamp"):
             change["ApproximateCreationDateTime"] = int(created.timestamp())  # Lambda sends epoch seconds
         return {**record, "dynamodb": change, "eventSourceARN": self._stream_arn}
+
+
+class SchedulePoller:
+    """EventBridge Scheduler, which moto does not fire: invokes the function every `seconds`, with the event a
+    schedule's Lambda target gets. run_now() is what POST /dev/schedules/{name}/run does."""
+
+    def __init__(self, name: str, function: LocalFunction, seconds: float) -> None:
+        self.name = name
+        self._function = function
+        self._seconds = seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"schedule-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def run_now(self) -> Any:
+        return self._function.invoke({"source": "aws.scheduler", "detail-type": "Scheduled Event",
+                                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                      "resources": [self.name], "detail": {}})
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._seconds):
+            try:
+                self.run_now()
+            except FunctionError:
+                pass  # logged by invoke; the next run tries again, as the scheduler would

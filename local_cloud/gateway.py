@@ -193,6 +193,7 @@ class Gateway:
                        self._dev_advance_shipment),
             LocalRoute("GET", re.compile(r"^/dev/events$"), self._dev_events),
             LocalRoute("POST", re.compile(r"^/dev/queues/(?P<queue>[A-Za-z0-9]{1,128})/redrive$"), self._dev_redrive),
+            LocalRoute("POST", re.compile(r"^/dev/schedules/(?P<name>[A-Za-z0-9]{1,64})/run$"), self._dev_schedule),
             # Customer emails sent through the local SES: the list (newest first), and one email as its HTML.
             LocalRoute("GET", re.compile(r"^/dev/emails$"), self._dev_emails),
             LocalRoute("GET", re.compile(r"^/dev/emails/(?P<email_id>[A-Za-z0-9-]{1,128})$"), self._dev_email),
@@ -294,6 +295,8 @@ class Gateway:
             webhook_status = outcome(groups["payment_id"])
         except KeyError:
             return 404, [JSON], json.dumps({"message": f"no payment {groups['payment_id']}"}).encode()
+        except ValueError as error:  # PaymentStateError: it succeeded or was canceled already
+            return 409, [JSON], json.dumps({"message": str(error)}).encode()
         return 200, [JSON], json.dumps({"payment_id": groups["payment_id"], "outcome": groups["outcome"],
                                         "webhook_status": webhook_status}).encode()
 
@@ -348,6 +351,16 @@ class Gateway:
         return 200, [("Content-Type", "text/html; charset=utf-8"), ("X-Content-Type-Options", "nosniff"),
                      ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
                                                  "form-action 'none'; frame-ancestors 'none'")], email["html"].encode()
+
+    def _dev_schedule(self, groups: dict[str, str], _: bytes) -> HttpResponse:
+        schedule = self.cloud.schedules.get(groups["name"])
+        if schedule is None:
+            return 404, [JSON], json.dumps({"message": f"no schedule {groups['name']}"}).encode()
+        try:
+            result = schedule.run_now()
+        except FunctionError as error:
+            return 500, [JSON], json.dumps({"schedule": groups["name"], "error": error.payload}).encode()
+        return 200, [JSON], json.dumps({"schedule": groups["name"], "result": result}).encode()
 
     def _dev_redrive(self, groups: dict[str, str], _: bytes) -> HttpResponse:
         try:

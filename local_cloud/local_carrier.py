@@ -8,6 +8,7 @@ API key, idempotency keys, ids, tracking numbers, signatures, redelivery.
     carrier.url                         # CARRIER_API_BASE for the fulfilment function
     carrier.webhook_url = gateway.url + "/webhooks/carriers/local"
     carrier.advance("shp_...")          # the parcel moves on: in_transit, out_for_delivery, delivered
+    carrier.cancel("shp_...")           # POST /v1/shipments/{id}/cancel: only before it is handed over (409 after)
     carrier.shipment_id("LC...")        # a shipment's id from its tracking number (what orders show)
     carrier.deliver(event)              # resend any update (duplicates, out-of-order deliveries)
     carrier.inject_failures(503, 503)   # the next API requests answer 503 (then it works again)
@@ -23,6 +24,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import secrets
 import string
 import threading
@@ -112,6 +114,20 @@ class LocalCarrier:
             threading.Thread(target=self._advance_by_itself, args=(shipment_id,), daemon=True).start()
         return deepcopy(shipment), False
 
+    def cancel(self, shipment_id: str) -> dict[str, Any]:
+        """Cancel a shipment whose label is all there is; CarrierApiError 409 once the parcel is on its way."""
+        with self._lock:
+            shipment = self.shipments.get(shipment_id)
+            if shipment is None:
+                raise CarrierApiError(404, "not_found", "No such shipment.")
+            if shipment["status"] not in ("label_created", "cancelled"):
+                raise CarrierApiError(409, "shipment_not_cancellable",
+                                      f"The parcel is {shipment['status'].replace('_', ' ')}: it cannot be cancelled.")
+            if shipment["status"] != "cancelled":
+                shipment["status"] = "cancelled"
+                shipment["history"].append({"status": "cancelled", "at": _now()})
+            return deepcopy(shipment)
+
     def inject_failures(self, *statuses: int, retry_after: int | None = None) -> None:
         """The next len(statuses) API requests answer with these HTTP statuses instead of working."""
         with self._lock:
@@ -131,7 +147,7 @@ class LocalCarrier:
         with self._lock:
             shipment = self.shipments[shipment_id]
             status = status or NEXT_STATUS.get(shipment["status"])
-            if status is None:
+            if status is None or shipment["status"] == "cancelled":
                 raise ValueError(f"shipment {shipment_id} is already {shipment['status']}")
             shipment["status"] = status
             shipment["history"].append({"status": status, "at": _now()})
@@ -225,7 +241,8 @@ def _handler_class(carrier: LocalCarrier) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            if self.path != "/v1/shipments":
+            cancel = re.fullmatch(r"/v1/shipments/(shp_[A-Za-z0-9]{1,64})/cancel", self.path)
+            if self.path != "/v1/shipments" and cancel is None:
                 return self._json(404, {"error": {"code": "not_found", "message": "No such route."}})
             if self.headers.get("Authorization") != f"Bearer {carrier.api_key}":
                 return self._json(401, {"error": {"code": "unauthorized", "message": "Invalid API key."}})
@@ -237,6 +254,11 @@ def _handler_class(carrier: LocalCarrier) -> type[BaseHTTPRequestHandler]:
                 status, retry_after = failure
                 return self._json(status, {"error": {"code": "unavailable", "message": "Injected failure."}},
                                   {"Retry-After": str(retry_after)} if retry_after is not None else {})
+            if cancel is not None:
+                try:
+                    return self._json(200, carrier.cancel(cancel.group(1)))
+                except CarrierApiError as error:
+                    return self._json(error.status, error.body)
             try:
                 body = json.loads(raw)
                 if not isinstance(body, dict):

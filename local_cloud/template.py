@@ -54,6 +54,23 @@ class Route:
         return f"{self.method} {self.path}"
 
 
+@dataclass(frozen=True)
+class Schedule:
+    name: str  # the event's name in the function's Events (what /dev/schedules/{name}/run takes)
+    function: str  # logical id
+    expression: str  # rate(5 minutes), ...
+
+    @property
+    def seconds(self) -> float:
+        """A rate() expression's period; ValueError for what the local cloud does not play (cron, at)."""
+        match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", self.expression.strip())
+        if match is None:
+            raise ValueError(f"schedule {self.name}: only rate() expressions are played locally, not "
+                             f"{self.expression!r}")
+        unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
+        return int(match.group(1)) * unit
+
+
 @dataclass
 class Template:
     data: dict[str, Any]
@@ -130,6 +147,13 @@ class Template:
                     routes.append(Route(props["Method"].upper(), props["Path"], logical_id,
                                         None if authorizer in (None, "NONE") else authorizer))
         return routes
+
+    def schedules(self) -> list[Schedule]:
+        """The functions' schedule events (SAM's ScheduleV2, an EventBridge Scheduler schedule; Schedule, a rule)."""
+        return [Schedule(name, logical_id, str(self.resolve(event["Properties"]["ScheduleExpression"])))
+                for logical_id in self.of_type("AWS::Serverless::Function")
+                for name, event in self.resources[logical_id]["Properties"].get("Events", {}).items()
+                if event["Type"] in ("ScheduleV2", "Schedule")]
 
     # ---------------------------------------------------------------- intrinsics
 

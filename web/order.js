@@ -45,7 +45,8 @@ export async function orderView(view, [orderId], { signal }) {
 
   let shown = "";
   const draw = () => { // true when something the shopper sees has changed
-    const fingerprint = JSON.stringify([order.status, order.fulfilment, order.payment?.redirect_url]);
+    const fingerprint = JSON.stringify([order.status, order.fulfilment, order.payment?.redirect_url,
+      order.payment?.status, order.payment?.attempts, order.refunded]);
     if (fingerprint === shown) return false;
     shown = fingerprint;
     status.dataset.status = order.status;
@@ -167,13 +168,14 @@ function statusText(order) {
         h("p", {}, "You have not been charged. ", h("a", { href: "#/" }, "Continue shopping")));
     }
     case "payment_failed":
-      return h("p", {}, "Your payment was declined, so this order has been cancelled and the items released. "
-        + "You have not been charged. ", h("a", { href: "#/" }, "Continue shopping"));
+      return h("p", {}, "Your payment was declined too many times, so this order has been cancelled and the items "
+        + "released. You have not been charged. ", h("a", { href: "#/" }, "Continue shopping"));
     case "expired":
       return h("p", {}, "We did not receive your payment in time, so this order has expired and the items were "
         + "released. You have not been charged. ", h("a", { href: "#/" }, "Continue shopping"));
     case "cancelled":
-      return h("p", {}, "This order has been cancelled. ", h("a", { href: "#/" }, "Continue shopping"));
+      return h("p", {}, "This order has been cancelled. ", refundText(order),
+        h("a", { href: "#/" }, "Continue shopping"));
     default:
       return h("p", {}, `Status: ${order.status}`);
   }
@@ -190,9 +192,21 @@ function payment(order, total) {
   if (!redirect) return h("p", {}, "Your items are reserved. Waiting for the payment to be set up…");
   // The provider sends the shopper back here afterwards; this page then follows the order.
   redirect.searchParams.set("return_url", window.location.href);
+  if (order.payment.status === "declined") {
+    // A decline is not the end: the same payment may be tried again (with another card) until the shop gives up.
+    const why = order.payment.last_error?.message ?? "Your payment was declined.";
+    return h("div", { class: "declined" },
+      h("p", { role: "alert" }, `${why} Your items are still reserved: you can try again.`),
+      h("a", { class: "button primary", href: redirect.href }, `Try again · ${total}`));
+  }
   return h("div", {},
     h("p", {}, `Your items are reserved. Pay ${total} to complete your order.`),
     h("a", { class: "button primary", href: redirect.href }, `Pay ${total}`));
+}
+
+function refundText(order) {
+  const refunded = order.refunded?.amount ? formatMoney(order.refunded) : null;
+  return refunded ? `${refunded} has been refunded to you. ` : "";
 }
 
 function tracking(order) {

@@ -38,10 +38,11 @@ service = CheckoutService(
     # A few quick retries of a throttled start fit the function's timeout; past them the shopper gets 503 + Retry-After.
     OrderWorkflow(boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 3},
                                                               connect_timeout=2, read_timeout=5)),
-                  settings.order_workflow_arn, settings.payment_timeout_seconds),
+                  settings.order_workflow_arn, settings.payment_timeout_seconds, settings.payment_grace_seconds),
     inventory,
+    # An order holds stock for at most the payment window and, for a payment still processing then, the grace.
     ClientLimits(shop.checkout_limits, ClientHoldRepository(dynamodb, settings.orders_table),
-                 settings.payment_timeout_seconds),
+                 settings.payment_timeout_seconds + settings.payment_grace_seconds),
     now=now,
 )
 idempotency = IdempotencyStore(dynamodb, settings.orders_table, ttl_seconds=settings.idempotency_ttl_hours * 3600)

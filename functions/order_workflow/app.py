@@ -1,5 +1,6 @@
 """Order workflow steps: the status moves Step Functions makes (rejected, paid, payment_failed, expired,
-cancelled). A plain handler: its events come from the state machine, never from HTTP."""
+cancelled), and handing an order to the reconciler when a step failed for good (needs_repair). A plain handler:
+its events come from the state machine, never from HTTP."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -32,7 +33,19 @@ class Step(BaseModel):
     reason: Reason | None = None
 
 
+class Repair(BaseModel):
+    action: Literal["needs_repair"]
+    order_id: Annotated[str, Field(min_length=1, max_length=64)]
+    step: Literal["commit", "release", "status", "enqueue"]
+    error: Annotated[str, Field(max_length=32768)]
+
+
 def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("action") == "needs_repair":
+        repair = Repair.model_validate(event)
+        logger.error("workflow step failed for good: the reconciler repairs it",
+                     extra={"order_id": repair.order_id, "step": repair.step, "error": repair.error})
+        return steps.needs_repair(repair.order_id, repair.step, repair.error)
     step = Step.model_validate(event)
     result = steps.move(step.order_id, MOVES[step.action], step.reason)
     logger.info("order step", extra={"order_id": step.order_id, "action": step.action, **result})

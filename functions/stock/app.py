@@ -1,9 +1,11 @@
-"""Stock function: every stock movement of an order (reserve, commit, release), invoked by the order workflow.
+"""Stock function: every stock movement of an order (reserve, commit, release, return); the only writer of stock.
 
 A plain handler: Step Functions calls it through `lambda:invoke` with the task input as the event,
 {"action": "reserve" | "commit" | "release", "order_id": ..., "lines": [{"sku", "quantity"}, ...]},
-and gets {"outcome": ...} back (storefront.inventory.service). Errors reach the workflow by class name:
-InvalidStockRequest (never retry), StockContention (retry with backoff), ReservationNotHeld (decide).
+and gets {"outcome": ...} back (storefront.inventory.service); the payment tasks function (refunds with restock,
+cancellations) and the reconciler invoke it the same way, with "return" (and a "return_id") among the actions.
+Errors reach the caller by class name: InvalidStockRequest and ReturnNotAllowed (never retry), StockContention
+(retry with backoff), ReservationNotHeld (decide).
 """
 
 from typing import Any

@@ -232,7 +232,8 @@ def read_email(page: Page, emails: Locator, subject: str) -> Page:
     return email
 
 
-def test_a_declined_payment_on_a_phone(phone: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
+def test_a_declined_payment_then_a_retry_on_a_phone(phone: tuple[Page, Console], stack: Stack,
+                                                    api: httpx.Client) -> None:
     page, console = phone
     page.goto(stack.url + "/")
     expect(heading(page)).to_have_text("All products")
@@ -276,15 +277,25 @@ def test_a_declined_payment_on_a_phone(phone: tuple[Page, Console], stack: Stack
     screenshot(page, "phone-2-payment-page")
     page.get_by_role("button", name="Decline").click()
 
+    # A decline is not the end: the order waits, says why, and offers the same payment again.
     assert order_id_from(page) == order_id
-    expect(status_panel(page)).to_have_attribute("data-status", "payment_failed")
-    expect(status_panel(page)).to_contain_text("Payment declined")
-    expect(status_panel(page)).to_contain_text("Your payment was declined")
-    expect(status_panel(page)).to_contain_text("You have not been charged.")
+    expect(status_panel(page)).to_have_attribute("data-status", "awaiting_payment")
+    expect(status_panel(page)).to_contain_text("Your card was declined. Your items are still reserved")
     expect(page.get_by_role("link", name="Pay €29.95")).to_have_count(0)
     assert_fits(page, 375)
     screenshot(page, "phone-3-declined")
-    assert wait_for_order(api, order_id, "payment_failed")["payment"]["status"] == "failed"
+    declined = api.get(f"/orders/{order_id}").json()
+    assert (declined["payment"]["status"], declined["payment"]["attempts"]) == ("declined", 1)
+
+    page.get_by_role("link", name="Try again · €29.95").click()
+    expect(heading(page)).to_have_text("Pay 29.95 EUR")
+    expect(page.get_by_text("An earlier attempt was declined")).to_be_visible()
+    page.get_by_role("button", name="Pay").click()
+    assert order_id_from(page) == order_id
+    expect(status_panel(page)).not_to_have_attribute("data-status", "awaiting_payment")
+    paid = wait_for_order(api, order_id, "paid", "fulfilling", "shipped", "delivered")
+    assert (paid["payment"]["status"], paid["payment"]["attempts"]) == ("succeeded", 1)
+    assert_fits(page, 375)
     assert_clean(console)
 
 

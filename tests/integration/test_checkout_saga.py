@@ -8,10 +8,9 @@ to the levels, for every SKU."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,110 +19,18 @@ import pytest
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.demo_data import seed
+from local_cloud.fake_payments import PaymentStateError
 from local_cloud.gateway import Gateway
-from storefront.cart.models import StoredCart, StoredLine, StoredShipping
-from storefront.cart.repository import CartRepository
-from storefront.catalog.models import StoredProduct, StoredVariant
-from storefront.catalog.repository import CatalogRepository
+from storefront.cart.models import StoredCart, StoredShipping
 from storefront.idempotency import IdempotencyStore, request_hash
 from storefront.inventory.invariant import check_inventory
-from storefront.inventory.repository import InventoryRepository
-from storefront.money import Money
-
-ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
-           "country": "DE"}
-# Paid orders move straight on: the fulfilment function ships them (the session's carrier then waits to be told).
-PAID_OR_LATER = ("paid", "fulfilling", "shipped", "delivered")
-FINAL = {"awaiting_payment", *PAID_OR_LATER, "rejected", "payment_failed", "expired", "cancelled"}
-
-
-class Shop:
-    """What a test needs to set up and observe checkouts on one local cloud."""
-
-    def __init__(self, cloud: LocalCloud, api: httpx.Client) -> None:
-        self.cloud = cloud
-        self.api = api
-        dynamodb = cloud.client("dynamodb")
-        self.catalog = CatalogRepository(dynamodb, cloud.physical_id("CatalogTable"))
-        self.inventory = InventoryRepository(dynamodb, cloud.physical_id("InventoryTable"))
-        self.carts = CartRepository(dynamodb, cloud.physical_id("CartTable"))
-
-    def product(self, units: int, price: int = 1000) -> str:
-        """A new product with one SKU and `units` in stock; returns the SKU."""
-        product_id = f"saga-{uuid.uuid4().hex[:10]}"
-        sku = product_id.upper() + "-ONE"
-        self.catalog.put_product(StoredProduct(id=product_id, name="Saga test", description="", category="test",
-                                               images=[], variants=[StoredVariant(
-                                                   sku=sku, title="One", price=Money(amount=price, currency="EUR"))]))
-        self.inventory.put_level(sku, units)
-        return sku
-
-    def cart(self, *lines: tuple[str, int], price: int = 1000) -> str:
-        """A cart ready for checkout, written directly (the cart API is tested elsewhere)."""
-        now = datetime.now(UTC)
-        cart_id = uuid.uuid4().hex
-        self.carts.create(StoredCart(
-            id=cart_id, currency="EUR", version=1, created_at=now, updated_at=now, expires_at=now + timedelta(hours=1),
-            lines=[StoredLine(sku=sku, quantity=q, seen_price=Money(amount=price, currency="EUR")) for sku, q in lines],
-            shipping=StoredShipping(country="DE", method="standard")))
-        return cart_id
-
-    def checkout(self, cart_id: str, key: str | None = None, client: httpx.Client | None = None,
-                 **changes: Any) -> httpx.Response:
-        body = {"cart_id": cart_id, "email": "ada@example.com", "shipping_address": ADDRESS, **changes}
-        return (client or self.api).post("/checkout", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex})
-
-    def order(self, order_id: str) -> dict[str, Any]:
-        response = self.api.get(f"/orders/{order_id}")
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def wait_for(self, order_id: str, condition: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            order = self.order(order_id)
-            if condition(order):
-                return order
-            if time.monotonic() > deadline:
-                raise AssertionError(f"order {order_id} stuck in {order['status']}: {order}")
-            time.sleep(0.1)
-
-    def wait_for_status(self, order_id: str, *statuses: str, timeout: float = 60) -> dict[str, Any]:
-        return self.wait_for(order_id, lambda o: o["status"] in statuses, timeout)
-
-    def level(self, sku: str) -> dict[str, int]:
-        item = self.cloud.client("dynamodb").get_item(TableName=self.cloud.physical_id("InventoryTable"),
-                                                      Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": "LEVEL"}},
-                                                      ConsistentRead=True)["Item"]
-        return {k: int(item[k]["N"]) for k in ("on_hand", "reserved", "available")}
-
-    def shipments_for(self, order_id: str) -> int:
-        """How many shipments the local carrier holds for the order, once the order is fulfilling."""
-        self.wait_for_status(order_id, "fulfilling", "shipped", "delivered")
-        return sum(s["reference"] == order_id for s in self.cloud.carrier.shipments.values())
-
-    def execution(self, order_id: str, timeout: float = 60) -> dict[str, Any]:
-        sfn = self.cloud.client("stepfunctions")
-        arn = self.cloud.physical_id("OrderWorkflow").replace(":stateMachine:", ":execution:") + f":{order_id}"
-        deadline = time.monotonic() + timeout
-        while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-            assert time.monotonic() < deadline, f"execution {order_id} still running"
-            time.sleep(0.1)
-        return execution
+from tests.saga_shop import ADDRESS, FINAL, PAID_OR_LATER, Shop, paid_order
 
 
 @pytest.fixture()
 def shop(cloud: LocalCloud, api: httpx.Client) -> Iterator[Shop]:
     yield Shop(cloud, api)
     assert check_inventory(cloud.client("dynamodb"), cloud.physical_id("InventoryTable")) == []
-
-
-def paid_order(shop: Shop, units: int = 5, quantity: int = 2) -> tuple[str, str, dict[str, Any]]:
-    sku = shop.product(units)
-    response = shop.checkout(shop.cart((sku, quantity)))
-    assert response.status_code == 202, response.text
-    order = shop.wait_for_status(response.json()["id"], "awaiting_payment")
-    return sku, order["id"], order
 
 
 # ------------------------------------------------------------------ the happy path and the payment outcomes
@@ -148,36 +55,168 @@ def test_happy_path_to_paid_and_exactly_one_shipment(shop: Shop) -> None:
     assert shop.shipments_for(order["id"]) == 1
 
 
-def test_a_failed_payment_returns_the_stock_exactly(shop: Shop) -> None:
+def test_declines_up_to_the_limit_then_the_payment_is_cancelled_and_the_stock_returned(shop: Shop) -> None:
     sku, order_id, order = paid_order(shop, units=4, quantity=3)
-    shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/fail")
+    payment_id = order["payment"]["payment_id"]
+    for attempt in (1, 2):  # MaxPaymentAttempts is 3 (the template's default)
+        assert shop.api.post(f"/dev/payments/{payment_id}/fail").json()["webhook_status"] == 200
+        order = shop.wait_for(order_id, lambda o, n=attempt: o["payment"]["attempts"] == n)
+        assert (order["status"], order["payment"]["status"]) == ("awaiting_payment", "declined")
+        assert order["payment"]["last_error"] == {"code": "card_declined", "message": "Your card was declined."}
+        assert shop.level(sku) == {"on_hand": 4, "reserved": 3, "available": 1}  # still held for the shopper
+    shop.api.post(f"/dev/payments/{payment_id}/fail")
     order = shop.wait_for_status(order_id, "payment_failed")
-    shop.execution(order_id)
+    assert shop.execution(order_id)["status"] == "SUCCEEDED"
+    assert shop.cloud.payments.intent(payment_id)["status"] == "canceled"  # nobody can pay it any more
+    assert shop.order(order_id)["payment"]["status"] == "canceled"
     assert shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
     assert [h["status"] for h in order["history"]] == ["pending", "awaiting_payment", "payment_failed"]
 
 
-def test_no_payment_in_time_expires_the_order_and_returns_the_stock(tmp_path: Any) -> None:
-    with LocalCloud(stack_name=f"expiry-{uuid.uuid4().hex[:6]}",
-                    parameter_overrides={"PaymentTimeoutSeconds": "2"}) as short:
+def test_a_decline_then_a_retry_pays_the_order(shop: Shop) -> None:
+    sku, order_id, order = paid_order(shop, units=4, quantity=1)
+    payment_id = order["payment"]["payment_id"]
+    shop.api.post(f"/dev/payments/{payment_id}/fail")
+    shop.wait_for(order_id, lambda o: o["payment"]["status"] == "declined")
+    shop.api.post(f"/dev/payments/{payment_id}/succeed")  # the same client_secret, another card
+    order = shop.wait_for_status(order_id, *PAID_OR_LATER)
+    assert shop.execution(order_id)["status"] == "SUCCEEDED"
+    assert (order["payment"]["status"], order["payment"]["attempts"]) == ("succeeded", 1)
+    assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+    assert shop.shipments_for(order_id) == 1
+
+
+@pytest.mark.parametrize("first", ["payment_failed", "succeeded"])
+def test_concurrent_failed_and_succeeded_webhooks_always_end_paid(shop: Shop, cloud: LocalCloud, first: str) -> None:
+    """The two events of one payment race through the webhook function: one of them is read, then the other is
+    processed completely, then the first one writes. Whichever order, the order ends paid, committed once."""
+    sku, order_id, order = paid_order(shop, units=3, quantity=1)
+    payment_id, payments = order["payment"]["payment_id"], cloud.payments
+    receiver = cloud.functions["PaymentWebhookFunction"].module.service
+    orders = receiver._orders  # noqa: SLF001 - the repository the function writes with
+    write = orders.record_payment
+    racing: list[str] = []
+
+    def the_other_event_lands_first(oid: str, status: Any, **fields: Any) -> Any:
+        if oid == order_id and not racing:
+            racing.append(str(status))
+            if first == "payment_failed":
+                payments.succeed(payment_id)  # fully processed between the decline's read and its write
+            else:
+                failed = {**payments.intent(payment_id), "status": "requires_payment_method",
+                          "last_payment_error": {"code": "card_declined", "message": "Declined."}}
+                payments.deliver(payments.event("payment_intent.payment_failed", failed))
+        return write(oid, status, **fields)
+
+    orders.record_payment = the_other_event_lands_first
+    try:
+        if first == "payment_failed":
+            failed = {**payments.intent(payment_id), "status": "requires_payment_method",
+                      "last_payment_error": {"code": "card_declined", "message": "Declined."}}
+            payments.deliver(payments.event("payment_intent.payment_failed", failed))
+        else:
+            payments.succeed(payment_id)
+    finally:
+        orders.record_payment = write
+    assert racing == ["declined" if first == "payment_failed" else "succeeded"]
+    order = shop.wait_for_status(order_id, *PAID_OR_LATER)
+    assert shop.execution(order_id)["status"] == "SUCCEEDED"
+    assert order["payment"]["status"] == "succeeded"
+    assert shop.level(sku) == {"on_hand": 2, "reserved": 0, "available": 2}
+
+
+def test_a_throttled_mark_paid_is_retried_and_the_order_ends_paid_and_queued(shop: Shop, cloud: LocalCloud) -> None:
+    from botocore.exceptions import ClientError
+
+    steps = cloud.functions["OrderWorkflowFunction"].module.steps
+    sku, order_id, order = paid_order(shop, units=2, quantity=1)
+    move, throttled = steps.move, []
+
+    def throttled_once(oid: str, to: Any, reason: Any = None) -> Any:
+        if oid == order_id and str(to) == "paid" and len(throttled) < 2:
+            throttled.append(to)
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "UpdateItem")
+        return move(oid, to, reason)
+
+    steps.move = throttled_once
+    try:
+        shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed")
+        order = shop.wait_for_status(order_id, "fulfilling", "shipped", "delivered")  # paid, queued and shipped
+    finally:
+        steps.move = move
+    assert len(throttled) == 2 and shop.execution(order_id)["status"] == "SUCCEEDED"
+    assert shop.shipments_for(order_id) == 1
+    assert shop.level(sku) == {"on_hand": 1, "reserved": 0, "available": 1}
+
+
+# ------------------------------------------------------------------ the payment window (a cloud with a short one)
+
+@pytest.fixture(scope="module")
+def short_shop() -> Iterator[Shop]:
+    """A second local cloud whose payment window is 2 s and processing grace 3 s."""
+    with LocalCloud(stack_name=f"window-{uuid.uuid4().hex[:6]}",
+                    parameter_overrides={"PaymentTimeoutSeconds": "2", "PaymentProcessingGraceSeconds": "3"}) as short:
         seed(short)
         gateway = Gateway(short, port=0).start()
         try:
             with httpx.Client(base_url=gateway.url, timeout=30) as api:
-                shop = Shop(short, api)
-                sku = shop.product(3)
-                order_id = shop.checkout(shop.cart((sku, 2))).json()["id"]
-                shop.wait_for_status(order_id, "awaiting_payment")
-                order = shop.wait_for_status(order_id, "expired", timeout=30)
-                shop.execution(order_id)
-                assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
-                assert [h["status"] for h in order["history"]] == ["pending", "awaiting_payment", "expired"]
-                late = short.payments.succeed(order["payment"]["payment_id"])  # the shopper pays too late
-                assert late == 200
-                assert shop.order(order_id)["status"] == "expired"
-                assert check_inventory(short.client("dynamodb"), short.physical_id("InventoryTable")) == []
+                yield Shop(short, api)
         finally:
             gateway.stop()
+            assert check_inventory(short.client("dynamodb"), short.physical_id("InventoryTable")) == []
+
+
+def test_no_payment_in_time_cancels_the_payment_expires_the_order_and_returns_the_stock(short_shop: Shop) -> None:
+    shop = short_shop
+    sku = shop.product(3)
+    order_id = shop.checkout(shop.cart((sku, 2))).json()["id"]
+    payment_id = shop.wait_for_status(order_id, "awaiting_payment")["payment"]["payment_id"]
+    order = shop.wait_for_status(order_id, "expired", timeout=30)
+    assert shop.execution(order_id)["status"] == "SUCCEEDED"
+    assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+    assert [h["status"] for h in order["history"]] == ["pending", "awaiting_payment", "expired"]
+    assert shop.cloud.payments.intent(payment_id)["status"] == "canceled"
+    refused = shop.api.post(f"/dev/payments/{payment_id}/succeed")  # the shopper can no longer pay it
+    assert refused.status_code == 409 and "canceled" in refused.json()["message"]
+    with pytest.raises(PaymentStateError):
+        shop.cloud.payments.succeed(payment_id)
+    assert shop.order(order_id)["status"] == "expired"
+
+
+def test_a_shopper_who_paid_by_the_timeout_gets_a_paid_order_even_without_the_webhook(short_shop: Shop) -> None:
+    shop = short_shop
+    sku = shop.product(3)
+    order_id = shop.checkout(shop.cart((sku, 1))).json()["id"]
+    payment_id = shop.wait_for_status(order_id, "awaiting_payment")["payment"]["payment_id"]
+    shop.cloud.payments._move(payment_id, status="succeeded")  # noqa: SLF001 - paid; the webhook is delayed
+    order = shop.wait_for_status(order_id, *PAID_OR_LATER, timeout=30)
+    assert shop.execution(order_id)["status"] == "SUCCEEDED"
+    assert order["payment"]["status"] == "succeeded" and order["refunds"] == []
+    assert shop.level(sku) == {"on_hand": 2, "reserved": 0, "available": 2}
+
+
+def test_a_payment_that_succeeds_after_the_order_expired_is_refunded_in_full(short_shop: Shop) -> None:
+    """A delayed method still processing at the timeout and after the grace (the provider will not cancel it):
+    the order expires and its stock is released; when the payment succeeds after all, it is refunded in full."""
+    shop = short_shop
+    sku = shop.product(3)
+    order_id = shop.checkout(shop.cart((sku, 1))).json()["id"]
+    payment_id = shop.wait_for_status(order_id, "awaiting_payment")["payment"]["payment_id"]
+    assert shop.cloud.payments.processing(payment_id) == 200
+    order = shop.wait_for_status(order_id, "expired", timeout=30)
+    assert shop.execution(order_id)["status"] == "SUCCEEDED"
+    assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+    assert order["payment"]["status"] == "processing"
+    assert shop.cloud.payments.succeed(payment_id) == 200  # the bank debit went through after all
+    order = shop.wait_for(order_id, lambda o: o["refunds"] and o["refunds"][0]["status"] == "succeeded")
+    assert order["status"] == "expired" and order["payment"]["status"] == "succeeded"
+    [refund] = order["refunds"]
+    assert (refund["reason"], refund["amount"]) == ("late_payment", order["totals"]["total"])
+    assert order["refunded"] == order["totals"]["total"]
+    refunds = [r for r in shop.cloud.payments._refunds.values() if r["payment_intent"] == payment_id]  # noqa: SLF001
+    assert [(r["amount"], r["status"]) for r in refunds] == [(order["totals"]["total"]["amount"], "succeeded")]
+    assert shop.cloud.payments.deliver(shop.cloud.payments.delivered[-1][0]) == 200  # a redelivery: still one
+    assert len(shop.order(order_id)["refunds"]) == 1
 
 
 def test_the_same_webhook_twice_moves_the_order_once(shop: Shop) -> None:
@@ -231,7 +270,8 @@ def test_a_crash_after_the_stock_write_does_not_reserve_twice(shop: Shop, cloud:
         stock.service.handle = real_handle
     assert crashed == [order["id"]]
     assert shop.level(sku) == {"on_hand": 5, "reserved": 2, "available": 3}  # reserved once, not twice
-    shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/fail")
+    for _ in range(3):
+        shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/fail")
     shop.wait_for_status(order["id"], "payment_failed")
     shop.execution(order["id"])
     assert shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}  # and released exactly once

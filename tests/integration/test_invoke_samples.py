@@ -1,4 +1,4 @@
-"""`python -m local_cloud invoke` (`make invoke`) with the signed webhook samples of events/payments/ and
+"""`python -m local_cloud invoke` (`make invoke`) with the signed webhook samples of events/payment_webhook/ and
 events/fulfilment/. Their signatures were made with the local secrets at a fixed time, so they are stale; invoke
 re-signs the exact body with the same secret now and says so on stderr, and the samples then do on the demo data
 what they are there to show. A sample whose signature the local secret did not make is sent as it is (400)."""
@@ -26,7 +26,7 @@ from local_cloud.demo_data import (
     DEMO_SHIPMENT_ID,
     DEMO_TRACKING_NUMBER,
 )
-from storefront.orders.models import OrderStatus, StoredOrder
+from storefront.orders.models import OrderStatus, PaymentStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
 from storefront.payments.repository import ProcessedEvents
 from storefront.webhooks.signatures import sign, verify
@@ -34,7 +34,7 @@ from storefront.webhooks.signatures import sign, verify
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 CARRIER_SAMPLE = "fulfilment/carrier-webhook-in-transit.json"
-PAYMENT_SAMPLES = ["payments/webhook-payment-succeeded.json", "payments/webhook-payment-succeeded-base64.json"]
+PAYMENT_SAMPLES = ["payment_webhook/webhook-payment-succeeded.json", "payment_webhook/webhook-payment-succeeded-base64.json"]
 NOTE = "local_cloud invoke: "  # how invoke's line on stderr begins
 
 
@@ -108,12 +108,12 @@ def test_payment_sample_records_the_demo_orders_payment_as_succeeded(
     assert (intent["amount"], intent["currency"].upper()) == (order.totals.total.amount, order.totals.total.currency)
     # Each sample starts from the demo order as seeded: its payment pending (another sample may have run first).
     orders.update_fields(order.id, condition_status={OrderStatus.AWAITING_PAYMENT},
-                         payment=order.payment.model_copy(update={"status": "pending"}).model_dump(exclude_none=True))
+                         payment=order.payment.model_copy(update={"status": PaymentStatus.PENDING}).model_dump(mode="json", exclude_none=True))
     events = ProcessedEvents(cloud.client("dynamodb"), cloud.physical_id("OrdersTable"), ttl_days=30)
     payload = json.loads(_body(event))
     assert not events.seen(provider, payload["id"])
 
-    response, failed = run_invoke(cloud, "PaymentsFunction", copy.deepcopy(event))
+    response, failed = run_invoke(cloud, "PaymentWebhookFunction", copy.deepcopy(event))
 
     assert not failed and response["statusCode"] == 200, response
     after = _order(orders, order.id)
@@ -155,7 +155,7 @@ TAMPERED = {
                                           "carrier-signature", _edited_body),
     "carrier-signature-altered": (CARRIER_SAMPLE, "FulfilmentFunction", DEMO_FULFILLING_ORDER_ID,
                                   "carrier-signature", _altered_signature),
-    "payment-signed-with-another-secret": (PAYMENT_SAMPLES[0], "PaymentsFunction", DEMO_AWAITING_PAYMENT_ORDER_ID,
+    "payment-signed-with-another-secret": (PAYMENT_SAMPLES[0], "PaymentWebhookFunction", DEMO_AWAITING_PAYMENT_ORDER_ID,
                                            "stripe-signature", _another_secret),
 }
 

@@ -53,7 +53,8 @@ class Mail:
 
     def order(self, status: OrderStatus = OrderStatus.SHIPPED, email: str | None = None, **extra: Any) -> str:
         """An order written as the workflow leaves it (from the demo paid order's lines), with `extra` attributes
-        the contract gives orders (refunds, refunded, the payment's attempts) set on the item as they are."""
+        the contract gives orders (refunds, refunded, the payment's attempts) in the same write: a later change of
+        them would be news of its own (order.refunded, order.payment_declined) and send its own email."""
         template = self.orders.get(DEMO_PAID_ORDER_ID)
         assert template is not None
         now = datetime.now(UTC)
@@ -63,9 +64,7 @@ class Mail:
             "email": email or f"{order_id.lower()}@example.com", "created_at": now, "updated_at": now,
             "fulfilment": {"status": "in_transit", "carrier": "local", "tracking_number": "LC100200300",
                            "tracking_url": "https://carrier.example/track/LC100200300"},
-            "history": [HistoryEntry(status=OrderStatus.PENDING, at=now)]}))
-        if extra:
-            self.orders.update_fields(order_id, **extra)
+            "history": [HistoryEntry(status=OrderStatus.PENDING, at=now)], **extra}))
         return order_id
 
     def publish(self, event_type: str, order_id: str, event_id: str | None = None) -> str:

@@ -1,5 +1,6 @@
-"""StripeProvider over real HTTP on loopback: against the local Stripe emulator, and against servers that
-fail the ways a remote API fails (5xx, silence); and the emulator's hosted payment page, as a browser uses it."""
+"""StripeProvider (Stripe's own SDK, StripeClient) over real HTTP on loopback: against the local Stripe emulator,
+which must answer the SDK's real requests (create, retrieve, cancel, refunds), and against servers that fail the
+ways a remote API fails (5xx, silence); and the emulator's hosted payment page, as a browser uses it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from local_cloud.fake_payments import FakePaymentProvider, format_amount
+from local_cloud.fake_payments import FakePaymentProvider, PaymentStateError, format_amount
 from storefront.money import Money
-from storefront.payments.providers import PaymentProviderError, PaymentProviderUnavailable, StripeProvider
+from storefront.payments.providers import PaymentProviderError, PaymentProviderUnavailable
+from storefront.payments.stripe_provider import StripeProvider
 from storefront.webhooks.signatures import verify
 
 API_KEY = "sk_test_provider_tests"
@@ -61,20 +63,103 @@ def test_the_key_may_come_from_a_callable_read_per_request(fake: FakePaymentProv
 
 def test_a_wrong_api_key_is_a_clear_refusal_not_retried(fake: FakePaymentProvider) -> None:
     with pytest.raises(PaymentProviderError, match="401.*Invalid API Key") as refused:
-        StripeProvider(fake.url, "sk_test_wrong", backoff=5).create_payment("order-e", TOTAL, "order-order-e")
+        StripeProvider(fake.url, "sk_test_wrong").create_payment("order-e", TOTAL, "order-order-e")
     assert refused.value.status == 401 and not isinstance(refused.value, PaymentProviderUnavailable)
 
 
 def test_a_reused_key_with_other_parameters_is_refused(fake: FakePaymentProvider) -> None:
     provider = StripeProvider(fake.url, API_KEY)
     provider.create_payment("order-f", TOTAL, "order-order-f")
-    with pytest.raises(PaymentProviderError, match="idempotency_error"):
+    with pytest.raises(PaymentProviderError, match="IdempotencyError"):
         provider.create_payment("order-f", Money(amount=1, currency="EUR"), "order-order-f")
 
 
 def test_zero_decimal_currencies_are_sent_in_their_minor_unit(fake: FakePaymentProvider) -> None:
     created = StripeProvider(fake.url, API_KEY).create_payment("order-g", Money(amount=5000, currency="JPY"), "k-g")
     assert (fake.intent(created.payment_id)["amount"], fake.intent(created.payment_id)["currency"]) == (5000, "jpy")
+
+
+# ---------------------------------------------------------------- cancel, retrieve, refunds: the SDK against the emulator
+
+
+def _paid(fake: FakePaymentProvider, order_id: str) -> str:
+    payment_id = StripeProvider(fake.url, API_KEY).create_payment(order_id, TOTAL, f"k-{order_id}").payment_id
+    fake.webhook_url = None  # no shop listening in these tests: the control methods need none
+    fake._move(payment_id, status="succeeded")  # noqa: SLF001 - the shopper paid, silently
+    return payment_id
+
+
+def test_cancel_makes_the_intent_unpayable(fake: FakePaymentProvider) -> None:
+    provider = StripeProvider(fake.url, API_KEY)
+    payment_id = provider.create_payment("order-c1", TOTAL, "k-c1").payment_id
+    assert provider.payment(payment_id).status == "requires_payment_method"
+    canceled = provider.cancel_payment(payment_id)
+    assert (canceled.status, canceled.amount, canceled.currency) == ("canceled", 4990, "EUR")
+    assert fake.intent(payment_id)["cancellation_reason"] == "abandoned"
+    assert provider.cancel_payment(payment_id).status == "canceled"  # again: refused by Stripe, read back
+    with pytest.raises(PaymentStateError):
+        fake.succeed(payment_id)
+
+
+def test_an_intent_that_succeeded_or_is_processing_is_not_canceled(fake: FakePaymentProvider) -> None:
+    provider = StripeProvider(fake.url, API_KEY)
+    assert provider.cancel_payment(_paid(fake, "order-c2")).status == "succeeded"
+    processing = provider.create_payment("order-c3", TOTAL, "k-c3").payment_id
+    fake._move(processing, status="processing")  # noqa: SLF001
+    assert provider.cancel_payment(processing).status == "processing"
+    assert fake.intent(processing)["status"] == "processing"
+
+
+def test_refunds_up_to_what_was_paid_once_per_key(fake: FakePaymentProvider) -> None:
+    provider = StripeProvider(fake.url, API_KEY)
+    payment_id = _paid(fake, "order-r1")
+    metadata = {"order_id": "order-r1", "refund_id": "rf_1"}
+    first = provider.refund(payment_id, Money(amount=1000, currency="EUR"), "rf_1", metadata)
+    assert (first.status, first.amount) == ("succeeded", 1000) and first.refund_id.startswith("re_")
+    assert provider.refund(payment_id, Money(amount=1000, currency="EUR"), "rf_1", metadata) == first  # replayed
+    assert provider.refund_status(first.refund_id) == first
+    assert fake.refund(first.refund_id)["metadata"] == metadata
+    with pytest.raises(PaymentProviderError, match="greater than unrefunded amount") as refused:
+        provider.refund(payment_id, Money(amount=3991, currency="EUR"), "rf_2", metadata)
+    assert refused.value.code == "amount_too_large"
+    assert provider.refund(payment_id, Money(amount=3990, currency="EUR"), "rf_3", metadata).amount == 3990
+
+
+def test_a_pending_refund_settles_later_and_says_so(fake: FakePaymentProvider,
+                                                    scripted: Callable[..., _Scripted]) -> None:
+    provider = StripeProvider(fake.url, API_KEY)
+    payment_id = _paid(fake, "order-r2")
+    shop = scripted(lambda attempt, request: (200, {"received": True}, {}))
+    fake.refund_outcome, fake.webhook_url = "pending", shop.url
+    try:
+        refund = provider.refund(payment_id, TOTAL, "rf_p", {"order_id": "order-r2", "refund_id": "rf_p"})
+        assert refund.status == "pending"
+        assert fake.settle_refund(refund.refund_id, "failed") == 200
+    finally:
+        fake.refund_outcome, fake.webhook_url = "succeeded", None
+    assert provider.refund_status(refund.refund_id).status == "failed"
+    sent = [json.loads(r["body"]) for r in shop.requests]
+    updated = next(e for e in sent if e["type"] == "refund.updated")  # refund.created went out first, from a thread
+    assert updated["data"]["object"]["status"] == "failed"
+
+
+def test_an_unpaid_intent_cannot_be_refunded(fake: FakePaymentProvider) -> None:
+    provider = StripeProvider(fake.url, API_KEY)
+    payment_id = provider.create_payment("order-r3", TOTAL, "k-r3").payment_id
+    with pytest.raises(PaymentProviderError) as refused:
+        provider.refund(payment_id, TOTAL, "rf_u", {"order_id": "order-r3"})
+    assert refused.value.code == "charge_not_refundable" and not isinstance(refused.value, PaymentProviderUnavailable)
+
+
+def test_injected_outages_are_retried_by_the_sdk_then_unavailable(fake: FakePaymentProvider) -> None:
+    provider = StripeProvider(fake.url, API_KEY, max_retries=1)
+    payment_id = provider.create_payment("order-o1", TOTAL, "k-o1").payment_id
+    fake.inject_failures(503)
+    assert provider.payment(payment_id).status == "requires_payment_method"  # the SDK's retry got through
+    fake.inject_failures(503, 500)
+    with pytest.raises(PaymentProviderUnavailable):
+        provider.cancel_payment(payment_id)
+    assert fake.intent(payment_id)["status"] == "requires_payment_method"
 
 
 # ---------------------------------------------------------------- servers that misbehave
@@ -151,50 +236,52 @@ def _flaky_stripe() -> Callable[[int, dict[str, Any]], tuple[int, dict[str, Any]
 def test_5xx_is_retried_with_the_same_idempotency_key(scripted: Callable[..., _Scripted]) -> None:
     respond = _flaky_stripe()
     server = scripted(respond)
-    created = StripeProvider(server.url, API_KEY, max_retries=2, backoff=0.01).create_payment("order-h", TOTAL, "order-order-h")
+    created = StripeProvider(server.url, API_KEY, max_retries=2).create_payment("order-h", TOTAL, "order-order-h")
     assert created.payment_id == "pi_" + "1".zfill(24)
     assert len(server.requests) == 3
     assert {r["headers"]["Idempotency-Key"] for r in server.requests} == {"order-order-h"}
     assert all(r["headers"]["Authorization"] == f"Bearer {API_KEY}" for r in server.requests)
     assert server.requests[0]["form"] == {"amount": "4990", "currency": "eur", "metadata[order_id]": "order-h",
                                           "automatic_payment_methods[enabled]": "true"}
+    assert server.requests[0]["headers"]["User-Agent"].startswith("Stripe/v1 PythonBindings/")  # the real SDK
     assert len(respond.intents) == 1  # type: ignore[attr-defined]
 
 
 def test_5xx_beyond_the_retries_is_unavailable(scripted: Callable[..., _Scripted]) -> None:
     server = scripted(lambda attempt, request: (503, {"error": {"type": "api_error", "message": "down"}}, {}))
-    with pytest.raises(PaymentProviderUnavailable, match="503 after 3 attempts"):
-        StripeProvider(server.url, API_KEY, max_retries=2, backoff=0.01).create_payment("order-i", TOTAL, "k-i")
+    with pytest.raises(PaymentProviderUnavailable, match="unavailable after 3 attempts") as unavailable:
+        StripeProvider(server.url, API_KEY, max_retries=2).create_payment("order-i", TOTAL, "k-i")
+    assert unavailable.value.status == 503
     assert len(server.requests) == 3
 
 
 def test_stripe_should_retry_false_stops_retries(scripted: Callable[..., _Scripted]) -> None:
     server = scripted(lambda attempt, request: (500, {"error": {"type": "api_error"}}, {"Stripe-Should-Retry": "false"}))
     with pytest.raises(PaymentProviderError):
-        StripeProvider(server.url, API_KEY, backoff=0.01).create_payment("order-j", TOTAL, "k-j")
+        StripeProvider(server.url, API_KEY).create_payment("order-j", TOTAL, "k-j")
     assert len(server.requests) == 1
 
 
 def test_4xx_is_not_retried(scripted: Callable[..., _Scripted]) -> None:
     server = scripted(lambda attempt, request: (402, {"error": {"type": "card_error", "code": "card_declined",
                                                                 "message": "Your card was declined."}}, {}))
-    with pytest.raises(PaymentProviderError, match="402 card_error.*declined") as refused:
-        StripeProvider(server.url, API_KEY, backoff=0.01).create_payment("order-k", TOTAL, "k-k")
+    with pytest.raises(PaymentProviderError, match="402 CardError.*declined") as refused:
+        StripeProvider(server.url, API_KEY).create_payment("order-k", TOTAL, "k-k")
     assert refused.value.code == "card_declined" and len(server.requests) == 1
 
 
 def test_a_provider_that_never_answers_times_out_with_a_clear_error(scripted: Callable[..., _Scripted]) -> None:
     server = scripted(lambda attempt, request: None)
     started = time.monotonic()
-    with pytest.raises(PaymentProviderUnavailable, match="unreachable after 2 attempts.*timed out"):
-        StripeProvider(server.url, API_KEY, timeout=0.2, max_retries=1, backoff=0.01).create_payment("order-l", TOTAL, "k-l")
-    assert time.monotonic() - started < 2
+    with pytest.raises(PaymentProviderUnavailable, match="unavailable after 2 attempts"):
+        StripeProvider(server.url, API_KEY, timeout=0.2, max_retries=1).create_payment("order-l", TOTAL, "k-l")
+    assert time.monotonic() - started < 3  # two timeouts and the SDK's jittered pause (0.5-1 s) between them
     assert len(server.requests) == 2
 
 
 def test_a_closed_port_is_unavailable() -> None:
-    with pytest.raises(PaymentProviderUnavailable, match="unreachable"):
-        StripeProvider("http://127.0.0.1:9", API_KEY, max_retries=1, backoff=0.01).create_payment("order-m", TOTAL, "k-m")
+    with pytest.raises(PaymentProviderUnavailable, match="unavailable"):
+        StripeProvider("http://127.0.0.1:9", API_KEY, max_retries=1).create_payment("order-m", TOTAL, "k-m")
 
 
 # ---------------------------------------------------------------- the hosted payment page (what the shopper's browser sees)

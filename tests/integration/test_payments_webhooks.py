@@ -1,6 +1,7 @@
-"""Payments end to end on loopback: the local Stripe emulator creates payments and sends signed webhooks to
-the real payments handler (payload v2 -> Mangum -> FastAPI -> service -> DynamoDB on moto). Step Functions
-is a recording fake, so each test sees exactly which callbacks the workflow would have received."""
+"""Payments end to end on loopback: the local Stripe emulator (driven through Stripe's SDK) creates payments and
+sends signed webhooks to the real payment webhook handler (payload v2 -> Mangum -> FastAPI -> service -> DynamoDB
+on moto); the payment tasks run in the real payment tasks handler. Step Functions is a recording fake, so each test
+sees exactly which callbacks the workflow would have received."""
 
 from __future__ import annotations
 
@@ -28,19 +29,22 @@ from storefront.cart.models import CartLine, CartShipping
 from storefront.cart.pricing import Totals
 from storefront.dynamodb import from_item, key
 from storefront.money import Money
-from storefront.orders.models import Address, HistoryEntry, OrderStatus, StoredOrder
+from storefront.orders.models import Address, HistoryEntry, OrderStatus, PaymentStatus, RefundLine, StoredOrder
 from storefront.orders.repository import OrderRepository
-from storefront.payments.providers import StepFunctionsWorkflow, StripeProvider
+from storefront.payments.providers import StepFunctionsWorkflow
 from storefront.payments.repository import ProcessedEvents
-from storefront.payments.service import OrderNotAwaitingPayment, OrderNotFound, PaymentsService
-from storefront.webhooks.signatures import parse_secrets, sign
+from storefront.payments.service import OrderCancelled, OrderNotAwaitingPayment, OrderNotFound, PaymentTasks
+from storefront.payments.stripe_provider import StripeProvider
+from storefront.payments.webhooks import PaymentWebhooks
 from storefront.secrets import get_secret
+from storefront.webhooks.signatures import parse_secrets, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_test_webhook_tests"
 WEBHOOK_SECRET = "whsec_webhook_tests"
-ROUTE = Route("POST", "/webhooks/payments/{provider}", "PaymentsFunction")
+ROUTE = Route("POST", "/webhooks/payments/{provider}", "PaymentWebhookFunction")
 TOTAL = Money(amount=6490, currency="EUR")
+MAX_ATTEMPTS = 3
 
 
 # ---------------------------------------------------------------- fakes and fixtures
@@ -118,19 +122,32 @@ def fake() -> Iterator[FakePaymentProvider]:
         yield provider
 
 
+def _function(name: str, environment: dict[str, str]) -> LocalFunction:
+    """functions/<name>/app.py, imported as Lambda would (its environment applied during the import)."""
+    logical_id = "".join(part.title() for part in name.split("_")) + "Function"
+    function = LocalFunction(
+        logical_id=logical_id, name=f"payments-tests-{logical_id}",
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:payments-tests-{logical_id}",
+        code_dir=ROOT / "functions" / name, handler="app.handler", timeout=30, memory=512,
+        environment={**environment, "POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_LOG_LEVEL": "WARNING"})
+    function.load()
+    return function
+
+
 @pytest.fixture(scope="module")
-def function(cloud: Any, orders_table: str, secret_ids: dict[str, str], fake: FakePaymentProvider) -> LocalFunction:
-    """functions/payments/app.py, imported as Lambda would (its environment applied during the import)."""
-    payments = LocalFunction(
-        logical_id="PaymentsFunction", name="payments-tests-PaymentsFunction",
-        arn="arn:aws:lambda:us-east-1:123456789012:function:payments-tests-PaymentsFunction",
-        code_dir=ROOT / "functions" / "payments", handler="app.handler", timeout=30, memory=512,
-        environment={"ORDERS_TABLE": orders_table, "PAYMENT_PROVIDER": "fake", "PAYMENT_API_BASE": fake.url,
-                     "PAYMENT_API_KEY_SECRET_ID": secret_ids["api-key"],
-                     "PAYMENT_WEBHOOK_SECRET_ID": secret_ids["webhook"], "WEBHOOK_EVENT_TTL_DAYS": "7",
-                     "POWERTOOLS_SERVICE_NAME": "payments", "POWERTOOLS_LOG_LEVEL": "WARNING"})
-    payments.load()
-    return payments
+def function(cloud: Any, orders_table: str, secret_ids: dict[str, str]) -> LocalFunction:
+    """The public webhook receiver: no API key in its environment."""
+    return _function("payment_webhook", {
+        "ORDERS_TABLE": orders_table, "PAYMENT_WEBHOOK_SECRET_ID": secret_ids["webhook"],
+        "WEBHOOK_EVENT_TTL_DAYS": "7", "MAX_PAYMENT_ATTEMPTS": str(MAX_ATTEMPTS),
+        "PAYMENT_TASKS_FUNCTION": "payments-tests-PaymentTasksFunction"})
+
+
+@pytest.fixture(scope="module")
+def tasks_function(cloud: Any, orders_table: str, secret_ids: dict[str, str], fake: FakePaymentProvider) -> LocalFunction:
+    return _function("payment_tasks", {
+        "ORDERS_TABLE": orders_table, "PAYMENT_PROVIDER": "fake", "PAYMENT_API_BASE": fake.url,
+        "PAYMENT_API_KEY_SECRET_ID": secret_ids["api-key"], "STOCK_FUNCTION": "payments-tests-no-stock"})
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +189,16 @@ def webhook_url(function: LocalFunction, fake: FakePaymentProvider) -> Iterator[
     server.server_close()
 
 
+class RecordedStock:
+    """The stock function as the payment tasks see it: returns are recorded, once per return id."""
+
+    def __init__(self) -> None:
+        self.returns: dict[str, tuple[str, list[RefundLine]]] = {}
+
+    def return_units(self, return_id: str, order_id: str, lines: list[RefundLine]) -> None:
+        self.returns.setdefault(return_id, (order_id, lines))
+
+
 @dataclass
 class World:
     cloud: Any
@@ -179,19 +206,23 @@ class World:
     orders: OrderRepository
     events: CrashingEvents
     sfn: FakeStepFunctions
-    service: PaymentsService
+    service: PaymentWebhooks
+    tasks: PaymentTasks
     fake: FakePaymentProvider
     function: LocalFunction
+    tasks_function: LocalFunction
+    stock: RecordedStock
+    finish_later: list[str] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
 
     def place_order(self, total: Money = TOTAL, *, register_token: bool = True) -> StoredOrder:
         """A pending order, its payment created (CreatePayment) and, by default, WaitForPayment registered."""
         order_id = secrets.token_urlsafe(24)
         self.orders.create(_order(order_id, total))
-        self.service.create_payment(order_id)
+        self.tasks.create_payment(order_id)
         if register_token:
             self.tokens[order_id] = f"token-{order_id}"
-            self.service.await_payment(order_id, self.tokens[order_id])
+            self.tasks.await_payment(order_id, self.tokens[order_id])
         return self.order(order_id)
 
     def order(self, order_id: str) -> StoredOrder:
@@ -206,18 +237,26 @@ class World:
 
 
 @pytest.fixture()
-def world(cloud: Any, orders_table: str, fake: FakePaymentProvider, function: LocalFunction, webhook_url: str,
-          secret_ids: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> World:
-    """A service wired like the function's, with Step Functions recorded; the function's handler uses it."""
+def world(cloud: Any, orders_table: str, fake: FakePaymentProvider, function: LocalFunction,
+          tasks_function: LocalFunction, webhook_url: str, secret_ids: dict[str, str],
+          monkeypatch: pytest.MonkeyPatch) -> World:
+    """Services wired like the functions', with Step Functions and the stock function recorded; the functions'
+    handlers use them."""
     dynamodb = cloud.client("dynamodb")
     orders = OrderRepository(dynamodb, orders_table)
     events = CrashingEvents(dynamodb, orders_table, ttl_days=7)
     sfn = FakeStepFunctions()
-    service = PaymentsService(orders, events, StripeProvider(fake.url, API_KEY, name="fake"),
-                              StepFunctionsWorkflow(sfn),
-                              webhook_secrets=lambda: parse_secrets(get_secret(secret_ids["webhook"])))
+    stock = RecordedStock()
+    tasks = PaymentTasks(orders, StripeProvider(fake.url, API_KEY, name="fake", timeout=5, max_retries=1),
+                         StepFunctionsWorkflow(sfn), stock)
+    finish_later: list[str] = []
+    service = PaymentWebhooks(orders, events, StepFunctionsWorkflow(sfn),
+                              webhook_secrets=lambda: parse_secrets(get_secret(secret_ids["webhook"])),
+                              max_attempts=MAX_ATTEMPTS, finish_later=finish_later.append)
     monkeypatch.setattr(function.module, "service", service)
-    return World(cloud, orders_table, orders, events, sfn, service, fake, function)
+    monkeypatch.setattr(tasks_function.module, "tasks", tasks)
+    return World(cloud, orders_table, orders, events, sfn, service, tasks, fake, function, tasks_function, stock,
+                 finish_later)
 
 
 def _order(order_id: str, total: Money) -> StoredOrder:
@@ -332,13 +371,48 @@ def test_an_event_for_another_payment_or_no_order_changes_nothing(world: World) 
 # ---------------------------------------------------------------- payment failed
 
 
-def test_a_failed_payment_fails_the_workflow_task(world: World) -> None:
+def test_a_decline_keeps_the_order_waiting_until_the_last_attempt(world: World) -> None:
     order = world.place_order()
     assert order.payment is not None
+    for attempt in range(1, MAX_ATTEMPTS):
+        assert world.fake.fail(order.payment.payment_id, message=f"Declined #{attempt}.") == 200
+        waiting = world.order(order.id)
+        assert waiting.status == OrderStatus.AWAITING_PAYMENT
+        assert waiting.payment is not None and waiting.payment.status == PaymentStatus.DECLINED
+        assert waiting.payment.attempts == attempt
+        assert waiting.payment.last_error is not None and waiting.payment.last_error.model_dump() == {
+            "code": "card_declined", "message": f"Declined #{attempt}."}
+        assert world.sfn.calls == []  # the shopper may try again: the workflow keeps waiting
     assert world.fake.fail(order.payment.payment_id) == 200
-    assert world.order(order.id).payment.status == "failed"  # type: ignore[union-attr]
-    assert world.sfn.calls == [("failure", world.tokens[order.id],
-                                {"error": "PaymentFailed", "cause": "Your card was declined."})]
+    failed = world.order(order.id)
+    assert failed.payment is not None and (failed.payment.status, failed.payment.attempts) == ("failed", MAX_ATTEMPTS)
+    assert world.sfn.calls == [("failure", world.tokens[order.id], {
+        "error": "PaymentFailed", "cause": f"{MAX_ATTEMPTS} declined payment attempts: Your card was declined."})]
+
+
+def test_a_decline_then_a_payment_is_paid(world: World) -> None:
+    order = world.place_order()
+    assert order.payment is not None
+    world.fake.fail(order.payment.payment_id)
+    assert world.fake.succeed(order.payment.payment_id) == 200  # the same intent, paid on the second try
+    paid = world.order(order.id)
+    assert paid.payment is not None and (paid.payment.status, paid.payment.attempts) == ("succeeded", 1)
+    assert paid.captured_amount == TOTAL.amount
+    assert world.sfn.calls == [("success", world.tokens[order.id], {"output": {"payment_status": "succeeded"}})]
+
+
+def test_a_decline_delivered_twice_or_concurrently_counts_once(world: World) -> None:
+    order = world.place_order()
+    assert order.payment is not None
+    world.events.crashes_left = 1  # applied, then the function died before recording it: the provider redelivers
+    assert world.fake.fail(order.payment.payment_id) == 500
+    event, _ = world.fake.delivered[-1]
+    threads = [threading.Thread(target=world.fake.deliver, args=(event,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert world.order(order.id).payment.attempts == 1  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------- the race with WaitForPayment
@@ -349,16 +423,18 @@ def test_a_webhook_before_the_workflow_waits_is_answered_when_it_does(world: Wor
     assert order.payment is not None
     world.fake.succeed(order.payment.payment_id)
     assert world.sfn.calls == []  # no token yet: nobody to tell
-    world.service.await_payment(order.id, "late-token")
+    world.tasks.await_payment(order.id, "late-token")
     assert world.sfn.calls == [("success", "late-token", {"output": {"payment_status": "succeeded"}})]
 
 
 def test_a_failure_before_the_workflow_waits_is_answered_when_it_does(world: World) -> None:
     order = world.place_order(register_token=False)
     assert order.payment is not None
-    world.fake.fail(order.payment.payment_id)
-    world.service.await_payment(order.id, "late-token")
-    assert world.sfn.of("failure")[0][2]["error"] == "PaymentFailed"
+    for _ in range(MAX_ATTEMPTS):
+        world.fake.fail(order.payment.payment_id)
+    assert world.sfn.calls == []  # no token yet: nobody to tell
+    world.tasks.await_payment(order.id, "late-token")
+    assert [(kind, call["error"]) for kind, _, call in world.sfn.calls] == [("failure", "PaymentFailed")]
 
 
 def test_a_token_registered_between_the_webhooks_read_and_write_is_answered(world: World,
@@ -367,14 +443,13 @@ def test_a_token_registered_between_the_webhooks_read_and_write_is_answered(worl
     its own write returned, since WaitForPayment saw the payment still pending and answered nothing."""
     order = world.place_order(register_token=False)
     assert order.payment is not None
-    write = world.orders.update_fields
+    write = world.orders.record_payment
 
-    def token_lands_first(order_id: str, condition_status: Any = None, **fields: Any) -> StoredOrder:
-        if "payment" in fields:
-            world.service.await_payment(order_id, "racing-token")
-        return write(order_id, condition_status, **fields)
+    def token_lands_first(order_id: str, status: PaymentStatus, **fields: Any) -> StoredOrder:
+        world.tasks.await_payment(order_id, "racing-token")
+        return write(order_id, status, **fields)
 
-    monkeypatch.setattr(world.orders, "update_fields", token_lands_first)
+    monkeypatch.setattr(world.orders, "record_payment", token_lands_first)
     world.fake.succeed(order.payment.payment_id)
     assert world.sfn.calls == [("success", "racing-token", {"output": {"payment_status": "succeeded"}})]
 
@@ -383,7 +458,7 @@ def test_await_payment_on_an_order_past_awaiting_payment_fails_the_task(world: W
     order = world.place_order()
     world.orders.transition(order.id, OrderStatus.EXPIRED, datetime.now(UTC))
     with pytest.raises(OrderNotAwaitingPayment):
-        world.service.await_payment(order.id, "another-token")
+        world.tasks.await_payment(order.id, "another-token")
 
 
 # ---------------------------------------------------------------- failures and redelivery
@@ -498,13 +573,13 @@ def test_the_stripe_provider_path_is_served_too(world: World) -> None:
 def test_create_payment_task_is_idempotent(world: World) -> None:
     order_id = secrets.token_urlsafe(24)
     world.orders.create(_order(order_id, TOTAL))
-    first = world.function.invoke({"action": "create_payment", "order_id": order_id})
-    again = world.function.invoke({"action": "create_payment", "order_id": order_id})
+    first = world.tasks_function.invoke({"action": "create_payment", "order_id": order_id})
+    again = world.tasks_function.invoke({"action": "create_payment", "order_id": order_id})
     assert first == again and first["payment_id"].startswith("pi_")
     order = world.order(order_id)
     assert order.status == OrderStatus.AWAITING_PAYMENT
     assert order.payment is not None and order.payment.model_dump(exclude_none=True) == {
-        "provider": "fake", "status": "pending", "payment_id": first["payment_id"],
+        "provider": "fake", "status": "pending", "payment_id": first["payment_id"], "attempts": 0,
         "client_secret": world.fake.intent(first["payment_id"])["client_secret"],
         "redirect_url": world.fake.intent(first["payment_id"])["next_action"]["redirect_to_url"]["url"]}
     assert [h.status for h in order.history] == [OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT]
@@ -515,14 +590,14 @@ def test_create_payment_retried_after_its_write_but_before_it_answered(world: Wo
     order_id = secrets.token_urlsafe(24)
     world.orders.create(_order(order_id, TOTAL))
     stale = world.order(order_id)
-    first = world.service.create_payment(order_id)
+    first = world.tasks.create_payment(order_id)
     monkeypatch.setattr(world.orders, "get", lambda _: stale)
-    assert world.service.create_payment(order_id) == first
+    assert world.tasks.create_payment(order_id) == first
 
 
 def test_await_payment_task_registers_the_token(world: World) -> None:
     order = world.place_order(register_token=False)
-    assert world.function.invoke({"action": "await_payment", "order_id": order.id, "task_token": "tok"}) == {
+    assert world.tasks_function.invoke({"action": "await_payment", "order_id": order.id, "task_token": "tok"}) == {
         "registered": True}
     assert world.order(order.id).task_token == "tok"
     assert world.sfn.calls == []
@@ -534,11 +609,10 @@ def test_await_payment_task_registers_the_token(world: World) -> None:
                                    {"action": "create_payment"}])
 def test_bad_tasks_fail_with_named_errors(world: World, event: dict[str, Any]) -> None:
     with pytest.raises(FunctionError) as failed:
-        world.function.invoke(event)
-    assert failed.value.payload["errorType"] in {"OrderNotFound", "OrderNotAwaitingPayment", "ValueError",
-                                                 "ValidationError"}
+        world.tasks_function.invoke(event)
+    assert failed.value.payload["errorType"] in {"OrderNotFound", "OrderNotAwaitingPayment", "ValidationError"}
 
 
 def test_order_not_found_is_its_own_error(world: World) -> None:
     with pytest.raises(OrderNotFound):
-        world.service.create_payment("no-such-order")
+        world.tasks.create_payment("no-such-order")

@@ -17,7 +17,7 @@ from benchmarks.capacity import (
 )
 from benchmarks.capacity_asl import PathError, PathSpec, walk
 from benchmarks.capacity_quotas import QUOTAS
-from local_cloud.template import load_yaml
+from local_cloud.template import Template, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -286,9 +286,12 @@ def test_a_renamed_action_in_the_real_asl_stops_the_model() -> None:
 def test_the_stack_is_read_from_the_template() -> None:
     raw = load_yaml((ROOT / "template.yaml").read_text())["Resources"]
     stack = load_stack()
-    api = raw["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    template = Template.load(ROOT / "template.yaml")
+    api = raw["HttpApi"]["Properties"]  # throttles are parameters, per route or by default
+    settings = template.resolve({k: api[k] for k in ("DefaultRouteSettings", "RouteSettings")})
     assert stack.routes["POST /checkout"].function == "CheckoutFunction"
-    assert stack.routes["POST /checkout"].rate == api["ThrottlingRateLimit"]
+    assert stack.routes["POST /checkout"].rate == float(settings["RouteSettings"]["POST /checkout"]["ThrottlingRateLimit"])
+    assert stack.routes["GET /products"].rate == float(settings["DefaultRouteSettings"]["ThrottlingRateLimit"])
     fulfilment = next(m for m in stack.mappings if m.logical_id == "FulfilmentQueueMapping")
     props = raw["FulfilmentQueueMapping"]["Properties"]
     assert (fulfilment.function, fulfilment.source, fulfilment.kind) == ("FulfilmentFunction", "FulfilmentQueue",
@@ -298,7 +301,8 @@ def test_the_stack_is_read_from_the_template() -> None:
     assert stack.tables["OrdersTable"].stream
     assert stack.tables["CatalogTable"].indexes == [i["IndexName"] for i in
                                                     raw["CatalogTable"]["Properties"]["GlobalSecondaryIndexes"]]
-    assert stack.functions["PaymentsFunction"].secrets == 2
+    assert stack.functions["PaymentWebhookFunction"].secrets == 1  # the webhook secret; the API key is not its
+    assert stack.functions["PaymentTasksFunction"].secrets == 1
     assert stack.resource_of("${StockFunctionArn}") == "StockFunction"
 
 

@@ -7,7 +7,7 @@ import base64
 from local_cloud.gateway import CompiledRoute, Cors, build_event, to_http_response
 from local_cloud.template import Route
 
-ROUTE = Route("POST", "/webhooks/payments/{provider}", "PaymentsFunction")
+ROUTE = Route("POST", "/webhooks/payments/{provider}", "PaymentWebhookFunction")
 
 
 def test_event_has_the_v2_shape() -> None:

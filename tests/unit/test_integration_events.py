@@ -110,3 +110,44 @@ def test_stock_low_once_per_crossing(old: int | None, new: int, published: bool)
     if published:
         assert events[0].detail["available"] == new and events[0].detail["event_id"] == "rec-1"
         assert events[0].detail["occurred_at"] == "2026-11-25T09:46:40+00:00"  # the record's creation time
+
+
+def _with_money(payment: dict[str, Any] | None = None, refunds: list[dict[str, Any]] | None = None,
+                refunded: int = 0) -> dict[str, Any]:
+    image = with_status("awaiting_payment", "pending", "awaiting_payment")
+    if payment is not None:
+        image["payment"] = to_item({"p": {"provider": "fake", "payment_id": "pi_1", **payment}})["p"]
+    image["refunds"] = to_item({"r": refunds or []})["r"]
+    image["refunded_amount"] = {"N": str(refunded)}
+    return image
+
+
+def _refund(status: str) -> dict[str, Any]:
+    return {"id": "rf_1", "amount": {"amount": 500, "currency": "EUR"}, "status": status, "reason": "damaged",
+            "lines": [], "restock": False, "created_at": "2026-11-26T10:00:00+00:00", "provider_refund_id": "re_1"}
+
+
+def test_a_decline_the_shopper_may_retry_is_an_event_of_ids_and_figures() -> None:
+    before = _with_money({"status": "pending", "attempts": 0})
+    after = _with_money({"status": "declined", "attempts": 1, "last_error": {"code": "card_declined", "message": "No"}})
+    [event] = events_for(order_record(before, after))
+    assert event.type == "order.payment_declined" and event.detail["event_id"] == f"order.payment_declined:{ORDER['id']['S']}:1"
+    assert event.detail["payment"] == {"payment_id": "pi_1", "status": "declined", "attempts": 1,
+                                       "last_error": {"code": "card_declined", "message": "No"}}
+    assert "email" not in json.dumps(event.detail) and "shipping_address" not in event.detail["order"]
+    final = _with_money({"status": "failed", "attempts": 3})  # the last one: order.payment_failed follows instead
+    assert events_for(order_record(after, final)) == []
+    assert events_for(order_record(after, after)) == []  # nothing new
+
+
+def test_each_refund_that_succeeds_is_one_event() -> None:
+    pending = _with_money({"status": "succeeded", "attempts": 0}, [_refund("pending")], refunded=500)
+    succeeded = _with_money({"status": "succeeded", "attempts": 0}, [_refund("succeeded")], refunded=500)
+    [event] = events_for(order_record(pending, succeeded))
+    assert event.type == "order.refunded" and event.detail["event_id"] == "order.refunded:rf_1"
+    assert event.detail["refund"] == {k: v for k, v in _refund("succeeded").items()
+                                      if k not in ("created_at", "provider_refund_id")}
+    assert event.detail["order"]["refunded"] == {"amount": 500, "currency": "EUR"}
+    assert events_for(order_record(succeeded, succeeded)) == []  # the next write of the order: not again
+    failed = _with_money({"status": "succeeded", "attempts": 0}, [_refund("failed")])
+    assert events_for(order_record(pending, failed)) == []

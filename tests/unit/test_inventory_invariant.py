@@ -66,7 +66,8 @@ def _with_level(**changes: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
-    ({"on_hand": 12, "available": 8}, "A: on_hand is 12, but adjustments (13) minus committed units (2) make 11"),
+    ({"on_hand": 12, "available": 8},
+     "A: on_hand is 12, but adjustments (13) minus committed units (2) plus returns (0) make 11"),
     ({"reserved": 3, "available": 8}, "A: reserved is 3, but reserved lines hold 4"),
     ({"available": 8}, "A: available is 8, not on_hand - reserved = 7"),
 ])
@@ -98,3 +99,33 @@ def test_missing_levels_and_malformed_or_unknown_items_are_detected() -> None:
     assert any(v.startswith("A: item LEVEL is malformed") for v in violations)
     assert "A: unexpected item RES#1" in violations
     assert "Z: 1 item(s) but no LEVEL" in violations
+
+
+def _returned(items: list[dict[str, Any]], units: int, *, on_line: int | None = None) -> list[dict[str, Any]]:
+    """Order o1 (2 committed) returns `units`: its line says `on_line` (default: the same), the level gains them."""
+    items = [dict(item) for item in items]
+    items[0] = {**items[0], "on_hand": items[0]["on_hand"] + units, "available": items[0]["available"] + units}
+    items[3] = {**items[3], "returned": units if on_line is None else on_line}
+    items.append({"pk": "SKU#A", "sk": "RETURN#rf_1", "return_id": "rf_1", "order_id": "o1", "sku": "A",
+                  "quantity": units, "reason": "returned", "at": "t"})
+    return items
+
+
+def test_returns_are_part_of_the_ledger() -> None:
+    assert _check(_returned(_consistent(), 2)) == []
+    assert _check(_returned(_consistent(), 1), skus=["A"]) == []
+
+
+def test_a_return_the_line_does_not_know_is_detected() -> None:
+    assert "A: line of order o1 says 0 returned, its returns hold 1" in _check(_returned(_consistent(), 1, on_line=0))
+
+
+def test_a_level_that_forgot_a_return_is_detected() -> None:
+    items = _returned(_consistent(), 1)
+    items[0] = {**items[0], "on_hand": 11, "available": 7}
+    assert "A: on_hand is 11, but adjustments (13) minus committed units (2) plus returns (1) make 12" in _check(items)
+
+
+def test_more_returned_than_committed_is_detected() -> None:
+    violations = _check(_returned(_consistent(), 3))
+    assert "A: line of order o1 is committed with 2 unit(s), yet 3 returned" in violations

@@ -1,4 +1,4 @@
-"""events/payments/ and events/fulfilment/: the webhook samples carry genuine signatures over their exact
+"""events/payment_webhook/ and events/fulfilment/: the webhook samples carry genuine signatures over their exact
 bodies, made with the local secrets. Replayed as they are now they are stale (400 invalid_signature, as they
 should be; `python -m local_cloud invoke` re-signs them, tests/integration/test_invoke_samples.py); at their own
 timestamp they verify, so editing a body without re-signing it is caught here."""
@@ -21,7 +21,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 # (sample, signature header, the local secret that signs it, the event model its body is)
 SAMPLES: list[tuple[Path, str, str, type[BaseModel]]] = [
     *((p, "stripe-signature", DEFAULT_WEBHOOK_SECRET, PaymentIntentEvent)
-      for p in sorted((EVENTS / "payments").glob("webhook-*.json"))),
+      for p in sorted((EVENTS / "payment_webhook").glob("webhook-*.json"))),
     *((p, "carrier-signature", LOCAL_CARRIER_WEBHOOK_SECRET, TrackingEvent)
       for p in sorted((EVENTS / "fulfilment").glob("carrier-webhook-*.json"))),
 ]
@@ -42,4 +42,4 @@ def test_sample_webhook_is_signed_over_its_exact_body(path: Path, header_name: s
 
 
 def test_there_are_webhook_samples_for_payments_and_carriers() -> None:
-    assert {path.parent.name for path, *_ in SAMPLES} == {"payments", "fulfilment"}
+    assert {path.parent.name for path, *_ in SAMPLES} == {"payment_webhook", "fulfilment"}

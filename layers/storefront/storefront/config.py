@@ -51,6 +51,8 @@ class CheckoutSettings(_EnvSettings):
     # A request header that names the client's address, set by a proxy in front of the API (CloudFront's
     # cloudfront-viewer-address); empty: API Gateway's own sourceIp. Only set it where that proxy is the way in.
     client_ip_header: str = Field(alias="CLIENT_IP_HEADER", default="", pattern=r"^[a-z0-9-]{0,64}$")
+    # How much longer a payment still processing at the timeout (a bank debit) may take before the order expires.
+    payment_grace_seconds: int = Field(alias="PAYMENT_PROCESSING_GRACE_SECONDS", default=3600, ge=1, le=7 * 24 * 3600)
 
 
 class StockSettings(_EnvSettings):
@@ -61,14 +63,52 @@ class OrderWorkflowSettings(_EnvSettings):
     orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
 
 
-class PaymentsSettings(_EnvSettings):
+class PaymentWebhookSettings(_EnvSettings):
+    """The public webhook receiver: the webhook secret, never the provider's API key."""
+
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    payment_webhook_secret_id: str = Field(alias="PAYMENT_WEBHOOK_SECRET_ID", min_length=1)
+    webhook_event_ttl_days: int = Field(alias="WEBHOOK_EVENT_TTL_DAYS", default=30, ge=1, le=365)
+    # Declines after which the payment is given up (cancelled) and the order ends payment_failed.
+    max_payment_attempts: int = Field(alias="MAX_PAYMENT_ATTEMPTS", default=3, ge=1, le=10)
+    # Where a late payment's refund is handed (asynchronously): the payment tasks function.
+    payment_tasks_function: str = Field(alias="PAYMENT_TASKS_FUNCTION", min_length=1)
+
+
+class PaymentTasksSettings(_EnvSettings):
+    """The workflow's payment tasks and refunds: the only holder of the provider's API key."""
+
     orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
     # "stripe" on AWS; "fake" is the local cloud's Stripe-compatible provider (same API, same signatures).
     payment_provider: str = Field(alias="PAYMENT_PROVIDER", pattern=r"^(stripe|fake)$")
     payment_api_base: str = Field(alias="PAYMENT_API_BASE", pattern=r"^https?://")
     payment_api_key_secret_id: str = Field(alias="PAYMENT_API_KEY_SECRET_ID", min_length=1)
-    payment_webhook_secret_id: str = Field(alias="PAYMENT_WEBHOOK_SECRET_ID", min_length=1)
-    webhook_event_ttl_days: int = Field(alias="WEBHOOK_EVENT_TTL_DAYS", default=30, ge=1, le=365)
+    stock_function: str = Field(alias="STOCK_FUNCTION", min_length=1)
+
+
+class OrderAdminSettings(_EnvSettings):
+    """Operators' cancel and refund: the provider's key, the carrier's (to cancel a shipment), the stock function."""
+
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    payment_provider: str = Field(alias="PAYMENT_PROVIDER", pattern=r"^(stripe|fake)$")
+    payment_api_base: str = Field(alias="PAYMENT_API_BASE", pattern=r"^https?://")
+    payment_api_key_secret_id: str = Field(alias="PAYMENT_API_KEY_SECRET_ID", min_length=1)
+    stock_function: str = Field(alias="STOCK_FUNCTION", min_length=1)
+    carrier_name: str = Field(alias="CARRIER_NAME", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    carrier_api_base: str = Field(alias="CARRIER_API_BASE", pattern=r"^https?://")
+    carrier_api_key_secret_id: str = Field(alias="CARRIER_API_KEY_SECRET_ID", min_length=1)
+
+
+class ReconcilerSettings(_EnvSettings):
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=3)
+    stock_function: str = Field(alias="STOCK_FUNCTION", min_length=1)
+    payment_tasks_function: str = Field(alias="PAYMENT_TASKS_FUNCTION", min_length=1)
+    order_workflow_arn: str = Field(alias="ORDER_WORKFLOW_ARN", min_length=20)
+    fulfilment_queue_url: str = Field(alias="FULFILMENT_QUEUE_URL", min_length=1)
+    # The payment window and grace tell how long a reservation may be held before it counts as leaked.
+    payment_timeout_seconds: int = Field(alias="PAYMENT_TIMEOUT_SECONDS", default=1800, ge=1, le=7 * 24 * 3600)
+    payment_grace_seconds: int = Field(alias="PAYMENT_PROCESSING_GRACE_SECONDS", default=3600, ge=1, le=7 * 24 * 3600)
 
 
 class FulfilmentSettings(_EnvSettings):

@@ -6,6 +6,8 @@ between a write and its publication nor be published for a write that failed. Sc
 
     order item (pk ORDER#<id>, sk ORDER) inserted            -> order.placed
     order item whose status changed to paid, rejected, ...   -> order.paid, order.rejected, ...
+    order item whose payment was declined (the shopper may retry) -> order.payment_declined
+    order item one of whose refunds succeeded                  -> order.refunded (one per refund)
     stock level (pk SKU#<sku>, sk LEVEL) falling to or below its low_stock_threshold -> stock.low
 
 Events carry ids and figures, never personal data: no email, no name, no address (a consumer that needs them,
@@ -22,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from storefront.dynamodb import from_item
-from storefront.orders.models import Order, OrderStatus
+from storefront.orders.models import OrderStatus, StoredOrder
 
 SOURCE = "storefront"
 # 2: email and shipping_address left the order (docs/events.md says why version 1 is not published beside it).
@@ -37,13 +39,17 @@ ORDER_EVENT_TYPES: dict[OrderStatus, str] = {
     OrderStatus.SHIPPED: "order.shipped",
     OrderStatus.DELIVERED: "order.delivered",
 }
-EVENT_TYPES = frozenset({*ORDER_EVENT_TYPES.values(), "stock.low"})
+# Events about an order's money without a status change: ids and figures only (a consumer that needs the email
+# or the address reads the order).
+MONEY_EVENT_TYPES = frozenset({"order.payment_declined", "order.refunded"})
+EVENT_TYPES = frozenset({*ORDER_EVENT_TYPES.values(), *MONEY_EVENT_TYPES, "stock.low"})
 # What of an order an event carries (pydantic's `include`): ids, statuses and figures. Not email,
 # shipping_address (name, street, city, postal code), history, nor the payment's client_secret and redirect_url.
 PUBLISHED_ORDER_FIELDS: dict[str, Any] = {
     **dict.fromkeys(("id", "status", "cart_id", "lines", "totals", "shipping", "fulfilment", "reason", "created_at",
                      "updated_at"), True),
-    "payment": {"provider", "status", "payment_id"},
+    "payment": {"provider", "status", "payment_id", "attempts", "last_error"},
+    "refunds": True, "refunded": True,
 }
 
 
@@ -64,7 +70,7 @@ def events_for(record: dict[str, Any]) -> list[IntegrationEvent]:
     if new is None:
         return []  # a deletion (TTL expiry of an idempotency record, say): nothing happened to the business
     if keys["pk"].startswith("ORDER#") and keys["sk"] == "ORDER":
-        return _order_event(old, new)
+        return _order_event(old, new) + _money_events(old, new, _when(change.get("ApproximateCreationDateTime")))
     if keys["pk"].startswith("SKU#") and keys["sk"] == "LEVEL":
         return _stock_low_event(record["eventID"], change.get("ApproximateCreationDateTime"), old, new)
     return []
@@ -77,7 +83,7 @@ def _order_event(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Integr
     event_type = ORDER_EVENT_TYPES.get(status)
     if event_type is None:
         return []  # pending -> awaiting_payment and paid -> fulfilling are internal steps
-    order = Order.model_validate({k: v for k, v in new.items() if k in Order.model_fields})
+    order = StoredOrder.model_validate({k: v for k, v in new.items() if k in StoredOrder.model_fields}).public()
     entered = order.created_at if old is None else next(e.at for e in reversed(order.history) if e.status == status)
     public = order.model_dump(mode="json", include=PUBLISHED_ORDER_FIELDS)
     return [IntegrationEvent(type=event_type, detail={
@@ -90,6 +96,38 @@ def _order_event(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Integr
     })]
 
 
+def _money_events(old: dict[str, Any] | None, new: dict[str, Any], occurred: datetime) -> list[IntegrationEvent]:
+    if old is None:
+        return []
+    events = []
+    order = {"id": new["id"], "status": new["status"], "total": new["totals"]["total"]}
+    before, after = old.get("payment") or {}, new.get("payment") or {}
+    if after.get("status") == "declined" and after.get("attempts", 0) > before.get("attempts", 0):
+        events.append(IntegrationEvent(type="order.payment_declined", detail=_money_detail(
+            "order.payment_declined", f"{new['id']}:{after['attempts']}", occurred, {
+                "order": order, "payment": {"payment_id": after["payment_id"], "status": "declined",
+                                            "attempts": after["attempts"], "last_error": after.get("last_error")}})))
+    settled_before = {r["id"] for r in old.get("refunds", []) if r.get("status") == "succeeded"}
+    currency = new["totals"]["total"]["currency"]
+    for refund in new.get("refunds", []):
+        if refund.get("status") == "succeeded" and refund["id"] not in settled_before:
+            public = {k: refund[k] for k in ("id", "amount", "status", "reason", "lines", "restock") if k in refund}
+            events.append(IntegrationEvent(type="order.refunded", detail=_money_detail(
+                "order.refunded", refund["id"], occurred, {
+                    "order": {**order, "refunded": {"amount": new.get("refunded_amount", 0), "currency": currency}},
+                    "refund": public})))
+    return events
+
+
+def _money_detail(event_type: str, key: str, occurred: datetime, body: dict[str, Any]) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "event_id": f"{event_type}:{key}", "type": event_type,
+            "occurred_at": occurred.isoformat(), **body}
+
+
+def _when(approximate_time: Any) -> datetime:
+    return datetime.fromtimestamp(float(approximate_time), UTC) if approximate_time is not None else datetime.now(UTC)
+
+
 def _stock_low_event(event_id: str, approximate_time: Any, old: dict[str, Any] | None,
                      new: dict[str, Any]) -> list[IntegrationEvent]:
     if new.get("low_stock_threshold") is None:
@@ -98,8 +136,7 @@ def _stock_low_event(event_id: str, approximate_time: Any, old: dict[str, Any] |
     was_low = old is not None and int(old["available"]) <= int(old.get("low_stock_threshold", threshold))
     if int(new["available"]) > threshold or was_low:
         return []  # published when the level crosses the threshold, not on every movement below it
-    occurred = (datetime.fromtimestamp(float(approximate_time), UTC) if approximate_time is not None
-                else datetime.now(UTC))
+    occurred = _when(approximate_time)
     return [IntegrationEvent(type="stock.low", detail={
         "schema_version": SCHEMA_VERSION,
         "event_id": event_id,  # the stream record's id: a retried record carries the same one

@@ -27,10 +27,15 @@ class Carrier(Protocol):
     name: str
 
     def create_shipment(self, request: ShipmentRequest, idempotency_key: str) -> Shipment: ...
+    def cancel_shipment(self, shipment_id: str) -> None: ...
 
 
 class CarrierRejected(Exception):
     """The carrier refused the shipment (4xx): repeating the same request will not help; a person must look."""
+
+
+class ShipmentNotCancellable(CarrierRejected):
+    """The carrier will not cancel the shipment (409): the parcel was handed over."""
 
 
 class CarrierUnavailable(Exception):
@@ -60,6 +65,10 @@ class HttpCarrier:
         except ValidationError as error:
             raise CarrierRejected(f"carrier {self.name} answered with an unusable shipment: {error}") from error
 
+    def cancel_shipment(self, shipment_id: str) -> None:
+        """POST /v1/shipments/{id}/cancel: done (or done before); ShipmentNotCancellable once handed over."""
+        self._post(f"/v1/shipments/{shipment_id}/cancel", {}, idempotency_key=f"cancel-{shipment_id}")
+
     def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         data = json.dumps(body).encode()
         headers = {"Authorization": f"Bearer {self._api_key()}", "Idempotency-Key": idempotency_key,
@@ -73,6 +82,8 @@ class HttpCarrier:
                     return json.loads(response.read())
             except urllib.error.HTTPError as error:
                 detail = error.read()[:500].decode("utf-8", "replace")
+                if error.code == 409 and path.endswith("/cancel"):
+                    raise ShipmentNotCancellable(f"carrier {self.name} will not cancel: {detail}") from error
                 if error.code < 500 and error.code != 429:
                     raise CarrierRejected(f"carrier {self.name} refused the shipment ({error.code}): {detail}") from error
                 if last_attempt or _retry_after(error) > self._backoff * 2**attempt:

@@ -82,7 +82,8 @@ class FulfilmentService:
         if order.status in (S.FULFILLING, S.SHIPPED, S.DELIVERED):
             return "already_fulfilling"  # a redelivered message: the first delivery did it
         if order.status == S.CANCELLED:
-            return "cancelled"  # cancelled after payment and before fulfilment: nothing to ship
+            return "cancelled"  # cancelled after payment and before fulfilment: nothing to ship (the
+            # cancellation cancelled any shipment it knew of; one created by a racing delivery is cancelled below)
         if order.status != S.PAID:
             raise OrderNotReady(f"order {order_id} is {order.status}, not paid")
         # The key names the order: a repeated request returns the first shipment instead of a second parcel.
@@ -95,6 +96,13 @@ class FulfilmentService:
         except TransitionRefused as refused:
             if refused.order is not None and refused.order.status in (S.FULFILLING, S.SHIPPED, S.DELIVERED):
                 return "already_fulfilling"  # a concurrent delivery of the same message got there first
+            if refused.order is not None and refused.order.status == S.CANCELLED:
+                # Cancelled while we asked the carrier: the parcel we just created must not go out. Raising (the
+                # carrier down, say) retries the message, which comes back here and cancels it again.
+                self._carrier.cancel_shipment(shipment.id)
+                log.warning("order %s was cancelled while its shipment %s was created: shipment cancelled",
+                            order.id, shipment.id, extra={"order_id": order.id})
+                return "cancelled"
             raise
         count(STATUS_METRICS[S.FULFILLING])
         return "shipment_created"

@@ -1,10 +1,11 @@
 """Proof that the inventory table is consistent: every level equals what its ledger says it should be.
 
-For every SKU:  on_hand   = Σ adjustments - Σ quantities of committed lines
+For every SKU:  on_hand   = Σ adjustments - Σ quantities of committed lines + Σ returns
                 reserved  = Σ quantities of reserved lines
                 available = on_hand - reserved,   and none of them negative;
-and every reservation line's history is exactly the movements its state implies, with the deltas its
-quantity implies. Call it when no movement is in flight (after a test): Scan and Query do not read a
+every reservation line's history is exactly the movements its state implies, with the deltas its quantity
+implies; and a line's `returned` units are exactly its order's returns of that SKU, never more than it
+committed (only committed lines return anything). Call it when no movement is in flight (after a test): Scan and Query do not read a
 snapshot, so a transaction committing mid-read could show up as a false alarm.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from storefront.dynamodb import from_item
-from storefront.inventory.models import HISTORY_OF, ReservationLine, StockLevel, history_entry
+from storefront.inventory.models import HISTORY_OF, ReservationLine, ReturnEntry, StockLevel, history_entry
 
 
 def check_inventory(client: Any, table_name: str, skus: Iterable[str] | None = None) -> list[str]:
@@ -46,7 +47,9 @@ def _items(client: Any, table: str, skus: Iterable[str] | None) -> Iterable[dict
 def _check_sku(sku: str, items: list[dict[str, Any]]) -> list[str]:
     problems: list[str] = []
     level: StockLevel | None = None
-    adjusted = committed = held = 0
+    adjusted = committed = held = returned = 0
+    returned_by_line: dict[str, int] = defaultdict(int)  # order id -> its returns' units
+    lines: dict[str, ReservationLine] = {}
     for item in items:
         sk = str(item.get("sk"))
         try:
@@ -57,17 +60,31 @@ def _check_sku(sku: str, items: list[dict[str, Any]]) -> list[str]:
             elif sk.startswith("ORDER#"):
                 line = ReservationLine.model_validate(item)
                 problems.extend(_check_line(sku, sk, line))
+                lines[line.order_id] = line
                 committed += line.quantity if line.state == "committed" else 0
                 held += line.quantity if line.state == "reserved" else 0
+            elif sk.startswith("RETURN#"):
+                entry = ReturnEntry.model_validate(item)
+                returned += entry.quantity
+                returned_by_line[entry.order_id] += entry.quantity
             else:
                 problems.append(f"{sku}: unexpected item {sk}")
         except (KeyError, TypeError, ValueError, ValidationError) as error:
             problems.append(f"{sku}: item {sk} is malformed ({str(error).splitlines()[0]})")
+    for order_id in sorted(set(lines) | set(returned_by_line)):
+        line = lines.get(order_id)
+        recorded = line.returned if line else 0
+        if recorded != returned_by_line[order_id]:
+            problems.append(f"{sku}: line of order {order_id} says {recorded} returned, its returns hold "
+                            f"{returned_by_line[order_id]}")
+        if line and line.returned and (line.state != "committed" or line.returned > line.quantity):
+            problems.append(f"{sku}: line of order {order_id} is {line.state} with {line.quantity} unit(s), "
+                            f"yet {line.returned} returned")
     if level is None:
         return [*problems, f"{sku}: {len(items)} item(s) but no LEVEL"]
-    if level.on_hand != adjusted - committed:
-        problems.append(f"{sku}: on_hand is {level.on_hand}, but adjustments ({adjusted}) "
-                        f"minus committed units ({committed}) make {adjusted - committed}")
+    if level.on_hand != adjusted - committed + returned:
+        problems.append(f"{sku}: on_hand is {level.on_hand}, but adjustments ({adjusted}) minus committed units "
+                        f"({committed}) plus returns ({returned}) make {adjusted - committed + returned}")
     if level.reserved != held:
         problems.append(f"{sku}: reserved is {level.reserved}, but reserved lines hold {held}")
     if level.available != level.on_hand - level.reserved:

@@ -2,7 +2,10 @@
 
 The stock function is invoked by the order workflow (Step Functions) with one of
   {"action": "reserve" | "commit" | "release", "order_id": "<32 chars>", "lines": [{"sku", "quantity"}, ...]}
-and answers {"outcome": ...}; see storefront.inventory.service for the meaning of each outcome.
+and by refunds, cancellations and the reconciler with those, or with
+  {"action": "return", "return_id": "<refund or cancellation id>", "order_id": ..., "lines": [...]}
+(committed units come back on hand, once per return id); it answers {"outcome": ...}; see
+storefront.inventory.service for the meaning of each outcome.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from storefront.catalog.models import Sku
 ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{32}$"  # 24 random bytes, base64url
 MAX_LINES = 50  # a cart holds at most 50 lines: two transaction items each stays within DynamoDB's 100
 MAX_QUANTITY = 99
+RETURN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"  # a refund's id (rf_..., late-pi_...) or a cancellation's (cancel-<order>)
 
 Movement = Literal["reserve", "commit", "release"]
 LineState = Literal["reserved", "committed", "released"]
@@ -60,11 +64,19 @@ class ReleaseRequest(_OrderMovement):
     action: Literal["release"]
 
 
-StockRequest = Annotated[ReserveRequest | CommitRequest | ReleaseRequest, Field(discriminator="action")]
+class ReturnRequest(_OrderMovement):
+    """Units of a paid order come back (a refund with restock, a cancellation): ledger reason `returned`."""
+
+    action: Literal["return"]
+    return_id: Annotated[str, Field(pattern=RETURN_ID_PATTERN)]
+
+
+StockRequest = Annotated[ReserveRequest | CommitRequest | ReleaseRequest | ReturnRequest,
+                         Field(discriminator="action")]
 _STOCK_REQUEST: TypeAdapter[StockRequest] = TypeAdapter(StockRequest)
 
 
-def parse_stock_request(event: Any) -> ReserveRequest | CommitRequest | ReleaseRequest:
+def parse_stock_request(event: Any) -> ReserveRequest | CommitRequest | ReleaseRequest | ReturnRequest:
     try:
         return _STOCK_REQUEST.validate_python(event)
     except ValidationError as error:
@@ -89,7 +101,7 @@ class Rejection(BaseModel):
 
 
 class StockOutcome(BaseModel):
-    outcome: Literal["reserved", "rejected", "committed", "released", "nothing_to_release"]
+    outcome: Literal["reserved", "rejected", "committed", "released", "nothing_to_release", "returned"]
     reason: Rejection | None = None
 
     def to_payload(self) -> dict[str, Any]:
@@ -122,6 +134,18 @@ class ReservationLine(BaseModel):
     quantity: int
     state: LineState
     history: list[HistoryEntry]
+    returned: int = 0  # units of a committed line back on hand (return movements; the RETURN# items are their ledger)
+
+
+class ReturnEntry(BaseModel):
+    """One SKU of one return: pk=SKU#<sku> sk=RETURN#<return_id>."""
+
+    return_id: str
+    order_id: str
+    sku: str
+    quantity: int
+    reason: Literal["returned"] = "returned"
+    at: str
 
 
 # Per unit: how each movement changes (available, reserved, on_hand), the state it requires and the one it leaves.

@@ -1,15 +1,21 @@
 """The inventory table: stock levels, the reservation lines of orders, and adjustments. One partition per SKU.
 
 Items: level        pk=SKU#<sku>  sk=LEVEL                     sku, on_hand, reserved, available, low_stock_threshold
-       reservation  pk=SKU#<sku>  sk=ORDER#<order_id>          order_id, sku, quantity, state, history
+       reservation  pk=SKU#<sku>  sk=ORDER#<order_id>          order_id, sku, quantity, state, history, returned,
+                                                               held_shard + held_at while state is reserved
        adjustment   pk=SKU#<sku>  sk=ADJUST#<iso time>#<uuid>  sku, delta, reason, at
-A level is only ever written in one transaction with its ledger entries (an adjustment, or a reservation line
-and its history), so the ledger always sums to the level (storefront.inventory.invariant proves it).
-The stock function is the only writer of levels; other contexts read them.
+       return       pk=SKU#<sku>  sk=RETURN#<return_id>        return_id, order_id, sku, quantity, reason, at
+A level is only ever written in one transaction with its ledger entries (an adjustment, a reservation line and
+its history, or a return and its line's `returned`), so the ledger always sums to the level
+(storefront.inventory.invariant proves it). The stock function is the only writer of levels; others read them.
+Index ByHeldSince (sparse: reserved lines only; keys and quantity): held_shard (one of HELD_SHARDS, from the order
+id, so every line of an order is in one shard and no partition takes every reservation at peak), held_at. The
+reconciler finds reservations held too long with it, without a Scan.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -20,10 +26,16 @@ from botocore.exceptions import ClientError
 from storefront.dynamodb import RETRYABLE, backoff, batch_get, from_item, key, to_item
 from storefront.errors import Busy
 from storefront.inventory.models import (
-    STATE_AFTER, HistoryEntry, Movement, ReservationLine, StockLevel, history_entry,
+    STATE_AFTER, HistoryEntry, Movement, ReservationLine, ReturnEntry, StockLevel, history_entry,
 )
 
 MAX_ATTEMPTS = 6
+HELD_INDEX = "ByHeldSince"
+HELD_SHARDS = 16
+
+
+def held_shard(order_id: str) -> str:
+    return str(int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % HELD_SHARDS)
 
 
 class StockContention(Busy):
@@ -131,7 +143,8 @@ class InventoryRepository:
             items.append({"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
                                   "Item": to_item({"pk": f"SKU#{sku}", "sk": f"ORDER#{order_id}", "order_id": order_id,
                                                    "sku": sku, "quantity": quantity, "state": "reserved",
-                                                   "history": [entry.model_dump()]})}})
+                                                   "history": [entry.model_dump()],
+                                                   "held_shard": held_shard(order_id), "held_at": at.isoformat()})}})
         self._transact(items)
 
     def commit(self, order_id: str, quantities: dict[str, int], at: datetime) -> None:
@@ -150,13 +163,65 @@ class InventoryRepository:
             items.append(self._level_update(sku, entry))
             items.append({"Update": {
                 "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk=f"ORDER#{order_id}"),
-                "UpdateExpression": "SET #state = :to, #history = list_append(#history, :entry)",
+                # Settled: off the reconciler's index of held reservations.
+                "UpdateExpression": "SET #state = :to, #history = list_append(#history, :entry) "
+                                    "REMOVE held_shard, held_at",
                 "ConditionExpression": "#state = :reserved AND #quantity = :quantity",
                 "ExpressionAttributeNames": _names("state", "history", "quantity"),
                 "ExpressionAttributeValues": to_item({":to": STATE_AFTER[movement], ":entry": [entry.model_dump()],
                                                       ":reserved": "reserved", ":quantity": quantity}),
             }})
         self._transact(items)
+
+    def return_units(self, return_id: str, order_id: str, quantities: dict[str, int],
+                     lines: dict[str, ReservationLine], at: datetime) -> None:
+        """Committed units of the order back on hand and available, with a RETURN# ledger item per SKU; all or
+        nothing. MovementRefused if a return with this id is recorded already, or a line changed since `lines` was
+        read (its state or its returned count)."""
+        items: list[dict[str, Any]] = []
+        for sku, quantity in quantities.items():
+            line = lines[sku]
+            items.append({"Update": {
+                "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
+                "UpdateExpression": "SET #on_hand = #on_hand + :q, #available = #available + :q",
+                "ExpressionAttributeNames": _names("on_hand", "available"),
+                "ExpressionAttributeValues": to_item({":q": quantity})}})
+            was_returned = ("attribute_not_exists(#returned)" if line.returned == 0 else "#returned = :was")
+            items.append({"Update": {
+                "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk=f"ORDER#{order_id}"),
+                "UpdateExpression": "SET #returned = :now",
+                "ConditionExpression": f"#state = :committed AND {was_returned}",
+                "ExpressionAttributeNames": _names("state", "returned"),
+                "ExpressionAttributeValues": to_item({":committed": "committed", ":now": line.returned + quantity,
+                                                      **({":was": line.returned} if line.returned else {})})}})
+            entry = ReturnEntry(return_id=return_id, order_id=order_id, sku=sku, quantity=quantity, at=at.isoformat())
+            items.append({"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                  "Item": to_item({"pk": f"SKU#{sku}", "sk": f"RETURN#{return_id}",
+                                                   **entry.model_dump()})}})
+        self._transact(items)
+
+    def returns(self, return_id: str, skus: Iterable[str]) -> dict[str, ReturnEntry]:
+        """The return's recorded entries among `skus`."""
+        rows = self._get_consistently([key(pk=f"SKU#{sku}", sk=f"RETURN#{return_id}") for sku in skus])
+        entries = (ReturnEntry.model_validate({k: v for k, v in row.items() if k in ReturnEntry.model_fields})
+                   for row in rows)
+        return {entry.sku: entry for entry in entries}
+
+    def held_reservations(self, shard: str, held_before: str) -> Iterable[tuple[str, str, int]]:
+        """(order id, sku, quantity) of every line still reserved in `shard` since before `held_before`."""
+        request: dict[str, Any] = {
+            "TableName": self._table, "IndexName": HELD_INDEX,
+            "KeyConditionExpression": "held_shard = :shard AND held_at < :before",
+            "ExpressionAttributeValues": {":shard": {"S": shard}, ":before": {"S": held_before}},
+        }
+        while True:
+            page = self._client.query(**request)
+            for item in page.get("Items", []):
+                yield (item["sk"]["S"].removeprefix("ORDER#"), item["pk"]["S"].removeprefix("SKU#"),
+                       int(item["quantity"]["N"]))
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _level_update(self, sku: str, entry: HistoryEntry, min_available: int | None = None) -> dict[str, Any]:
         """Apply a history entry's deltas to the level, optionally only while `min_available` units are available."""

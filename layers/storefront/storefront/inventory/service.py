@@ -9,6 +9,9 @@ the stored lines say why, and the answer is the one the first, successful attemp
 ReservationNotHeld (a clear error, not a no-op) for commit after release, release after commit, and a reserve
 retried after its release: units released to other buyers must not be shipped, units that left with a paid
 order must not come back, so the workflow has to decide (refund, alert).
+  return    units of committed lines back on hand, once per return id (a refund's, a cancellation's): a retry
+            finds the return recorded -> "returned"; more units than the order has left to return, or lines
+            that are not committed -> ReturnNotAllowed (never retry)
 Stored lines that differ from the request's raise InvalidStockRequest: the request is wrong, never retry it.
 """
 
@@ -21,7 +24,7 @@ from storefront.dynamodb import backoff
 from storefront.errors import InsufficientStock, NotFound, StorefrontError, ValidationFailed
 from storefront.inventory.models import (
     STATE_AFTER, CommitRequest, InvalidStockRequest, Movement, Rejection, ReleaseRequest, ReservationLine,
-    ReserveRequest, ShortLine, StockLevel, StockOutcome,
+    ReserveRequest, ReturnRequest, ShortLine, StockLevel, StockOutcome,
 )
 from storefront.inventory.repository import InventoryRepository, MovementRefused, StockContention
 from storefront.observability import count
@@ -29,8 +32,10 @@ from storefront.observability import count
 # A refused write that the stored lines do not explain means stock changed between the write and the read
 # (a release freed units): try again a few times, then report contention.
 _MAX_ROUNDS = 4
+# A return writes three items per SKU (level, line, ledger entry): DynamoDB takes 100 per transaction.
+_RETURN_SKUS_PER_TRANSACTION = 33
 
-__all__ = ["InvalidStockRequest", "ReservationNotHeld", "StockContention", "StockService"]
+__all__ = ["InvalidStockRequest", "ReservationNotHeld", "ReturnNotAllowed", "StockContention", "StockService"]
 
 
 class ReservationNotHeld(StorefrontError):
@@ -39,12 +44,20 @@ class ReservationNotHeld(StorefrontError):
     status, code, title = 409, "reservation_not_held", "Reservation not held"
 
 
+class ReturnNotAllowed(StorefrontError):
+    """A return of units the order never took (not committed), or more than it has left to return."""
+
+    status, code, title = 409, "return_not_allowed", "Return not allowed"
+
+
 class StockService:
     def __init__(self, inventory: InventoryRepository, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._inventory = inventory
         self._now = now
 
-    def handle(self, request: ReserveRequest | CommitRequest | ReleaseRequest) -> StockOutcome:
+    def handle(self, request: ReserveRequest | CommitRequest | ReleaseRequest | ReturnRequest) -> StockOutcome:
+        if isinstance(request, ReturnRequest):
+            return self.return_units(request.return_id, request.order_id, request.quantities())
         if isinstance(request, ReserveRequest):
             return self.reserve(request.order_id, request.quantities())
         if isinstance(request, CommitRequest):
@@ -101,6 +114,38 @@ class StockService:
                         f"Cannot {movement} order {order_id}: its stock is {', '.join(sorted(states))}.") from None
                 backoff(attempt)  # still reserved as requested: the refusal was transient
         raise StockContention(f"Stock for order {order_id} kept changing; retry shortly.")
+
+    def return_units(self, return_id: str, order_id: str, quantities: dict[str, int]) -> StockOutcome:
+        """Committed units back on hand (ledger reason `returned`), exactly once per return id."""
+        skus = sorted(quantities)
+        for start in range(0, len(skus), _RETURN_SKUS_PER_TRANSACTION):
+            chunk = {sku: quantities[sku] for sku in skus[start:start + _RETURN_SKUS_PER_TRANSACTION]}
+            self._return_chunk(return_id, order_id, chunk)
+        return StockOutcome(outcome="returned")
+
+    def _return_chunk(self, return_id: str, order_id: str, quantities: dict[str, int]) -> None:
+        for attempt in range(_MAX_ROUNDS):
+            recorded = self._inventory.returns(return_id, quantities)
+            for sku, entry in recorded.items():
+                if entry.order_id != order_id or entry.quantity != quantities[sku]:
+                    raise InvalidStockRequest(f"Return {return_id} of {sku} is recorded as {entry.quantity} units of "
+                                              f"order {entry.order_id}, not {quantities[sku]} of {order_id}.")
+            pending = {sku: q for sku, q in quantities.items() if sku not in recorded}
+            if not pending:
+                return  # an earlier attempt returned them
+            lines = self._inventory.reservation_lines(order_id, pending)
+            for sku, quantity in pending.items():
+                line = lines.get(sku)
+                if line is None or line.state != "committed" or line.quantity - line.returned < quantity:
+                    left = line.quantity - line.returned if line and line.state == "committed" else 0
+                    raise ReturnNotAllowed(f"Order {order_id} has {left} unit(s) of {sku} to return, not {quantity}.")
+            try:
+                self._inventory.return_units(return_id, order_id, pending, lines, self._now())
+                count("StockReturned", sum(pending.values()))
+                return
+            except MovementRefused:
+                backoff(attempt)  # a concurrent return of the same id, or of the same lines: read again
+        raise StockContention(f"Returns of order {order_id} kept changing; retry shortly.")
 
     def _stored_lines(self, order_id: str, quantities: dict[str, int]) -> dict[str, ReservationLine]:
         """The order's stored lines; InvalidStockRequest if they are not exactly the requested ones."""

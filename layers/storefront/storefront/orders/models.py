@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from storefront.cart.models import CartLine, CartShipping
 from storefront.cart.pricing import Totals
+from storefront.catalog.models import Sku
+from storefront.money import Money
 from storefront.limits.models import ClientHold
 from storefront.shop import CountryCode
 
@@ -45,7 +47,7 @@ ALLOWED_FROM: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PAID: frozenset({S.AWAITING_PAYMENT}),
     S.PAYMENT_FAILED: frozenset({S.AWAITING_PAYMENT}),
     S.EXPIRED: frozenset({S.AWAITING_PAYMENT}),
-    S.CANCELLED: frozenset({S.PENDING, S.AWAITING_PAYMENT, S.PAID}),
+    S.CANCELLED: frozenset({S.PENDING, S.AWAITING_PAYMENT, S.PAID, S.FULFILLING}),
     S.FULFILLING: frozenset({S.PAID}),
     S.SHIPPED: frozenset({S.FULFILLING}),
     S.DELIVERED: frozenset({S.SHIPPED}),
@@ -69,12 +71,81 @@ class CheckoutRequest(BaseModel):
     shipping_address: Address
 
 
+# Orders that ended without being paid: a payment that succeeds for one of them is refunded in full.
+ENDED_UNPAID = frozenset({S.REJECTED, S.PAYMENT_FAILED, S.EXPIRED, S.CANCELLED})
+# Orders whose payment may be refunded (cancelled ones too: a cancellation after payment refunds it).
+REFUNDABLE = frozenset({S.PAID, S.FULFILLING, S.SHIPPED, S.DELIVERED, S.CANCELLED})
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"  # waiting for the shopper
+    PROCESSING = "processing"  # a delayed method (bank debit): the outcome comes later
+    DECLINED = "declined"  # an attempt failed; the shopper may try again until MaxPaymentAttempts
+    FAILED = "failed"  # MaxPaymentAttempts declines: the workflow cancels the payment
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"  # cancelled at the provider: it can never be paid
+
+
+# What each payment status may follow: a payment that succeeded never becomes anything else, whatever arrives late.
+PAYMENT_MOVES: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.PROCESSING: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED}),
+    PaymentStatus.DECLINED: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED, PaymentStatus.PROCESSING}),
+    PaymentStatus.FAILED: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED, PaymentStatus.PROCESSING}),
+    PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED, PaymentStatus.PROCESSING,
+                                        PaymentStatus.FAILED, PaymentStatus.CANCELED}),
+    PaymentStatus.CANCELED: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED, PaymentStatus.PROCESSING,
+                                       PaymentStatus.FAILED}),
+}
+
+
+class PaymentError(BaseModel):
+    code: str
+    message: str
+
+
 class Payment(BaseModel):
     provider: str
-    status: str  # pending | requires_action | succeeded | failed
+    status: PaymentStatus
     payment_id: str
     client_secret: str | None = None
     redirect_url: str | None = None
+    attempts: int = 0  # declined attempts so far
+    last_error: PaymentError | None = None
+
+
+class RefundLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=99, strict=True)]
+
+
+class Refund(BaseModel):
+    id: str
+    amount: Money
+    status: Literal["pending", "succeeded", "failed"]
+    lines: list[RefundLine] = []
+    restock: bool = False
+    reason: str
+    created_at: datetime
+
+
+class StoredRefund(Refund):
+    provider_refund_id: str | None = None  # the provider's id, once it accepted the refund
+    restocked: bool = False  # the lines' units are back on hand (stock function, ledger reason "returned")
+
+    @property
+    def open(self) -> bool:
+        """Work is left: the provider has not settled it, or its units are not back yet."""
+        return self.status == "pending" or (self.restock and bool(self.lines) and not self.restocked)
+
+
+class Cancellation(BaseModel):
+    """Recorded with the move to cancelled: what the cancellation still has to do is derived from it."""
+
+    reason: str
+    at: datetime
+    actor: str | None = None
+    refund_id: str | None = None  # the full refund of an order cancelled after payment
 
 
 class Fulfilment(BaseModel):
@@ -114,6 +185,8 @@ class Order(BaseModel):
     fulfilment: Fulfilment | None = None
     reason: Reason | None = None
     history: list[HistoryEntry]
+    refunds: list[Refund] = []
+    refunded: Money | None = None  # what refunds took back (pending ones included); 0 when none
     created_at: datetime
     updated_at: datetime
 
@@ -121,11 +194,28 @@ class Order(BaseModel):
 class StoredOrder(Order):
     """The order as stored: what the API shows, plus the workflow's private bookkeeping."""
 
+    refunds: list[StoredRefund] = []  # type: ignore[assignment]  # with their private fields
     task_token: str | None = None  # Step Functions' token for WaitForPayment; never shown to clients
     shipment_id: str | None = None  # the carrier's id of the order's shipment; tracking updates must name it
     tracking_at: datetime | None = None  # when the newest tracking update applied happened (the carrier's time)
+    captured_amount: int | None = None  # minor units the provider captured (the payment succeeded)
+    refunded_amount: int = 0  # minor units refunded or being refunded: never more than captured_amount
+    cancellation: Cancellation | None = None
+    repair: dict[str, str] | None = None  # a workflow step that failed for good: {"step", "error", "at"}
+    # The reconciler's sparse index (ByReconcileDue): an order is due for a look at reconcile_at (see reconciler).
+    reconcile_shard: str | None = None
+    reconcile_at: str | None = None
+    execution_name: str | None = None  # the workflow execution now in charge, when not the original (order id)
+    decline_events: set[str] | None = None  # ids of the decline events counted in payment.attempts
     email_key: str | None = None  # the ByEmail index's key (email_key(email)); erasure removes it
     client_hold: ClientHold | None = None  # its places in its clients' limits (storefront.limits), while it holds stock
 
+    @property
+    def currency(self) -> str:
+        return self.totals.total.currency
+
     def public(self) -> Order:
-        return Order.model_validate(self.model_dump(include=set(Order.model_fields)))
+        """What the API shows: an allow-list (the Order's fields), so new bookkeeping never leaks by default."""
+        values = self.model_dump(include=set(Order.model_fields) - {"refunded"})
+        values["refunded"] = Money(amount=self.refunded_amount, currency=self.currency)
+        return Order.model_validate(values)

@@ -1,22 +1,37 @@
 """The orders table: orders, the one-order-per-cart claim, and forward-only status transitions.
 
-Items: order       pk=ORDER#<id>  sk=ORDER   the Order fields, task_token, email_key (index ByEmail), client_hold
+Items: order       pk=ORDER#<id>  sk=ORDER   the Order fields, task_token, payment and refund bookkeeping,
+                                          email_key (index ByEmail), client_hold
        cart claim  pk=CART#<id>   sk=ORDER   order_id       (written with the order, in one transaction)
 The same table holds the idempotency records (storefront.idempotency), the seen webhook events and the
 per-client limit items (storefront.limits.repository).
+Index ByReconcileDue (sparse, keys only): reconcile_shard (one of RECONCILE_SHARDS, from the order id, so no
+single partition takes every order's write at peak), reconcile_at (ISO time the reconciler should look at the
+order). Every order is in it from checkout until the reconciler found it settled; work that must not be lost
+(a refund, a cancellation, a failed workflow step) puts it back in, due soon.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from storefront.dynamodb import RETRYABLE, backoff, from_item, key, refusal_codes, to_item
 from storefront.errors import Busy
-from storefront.orders.models import ALLOWED_FROM, OrderStatus, StoredOrder
+from storefront.orders.models import (
+    ALLOWED_FROM, OrderStatus, PaymentError, PaymentStatus, StoredOrder, StoredRefund,
+)
+
+RECONCILE_INDEX = "ByReconcileDue"
+RECONCILE_SHARDS = 16
+
+
+def reconcile_shard(order_id: str) -> str:
+    return str(int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % RECONCILE_SHARDS)
 
 MAX_ATTEMPTS = 6
 
@@ -105,9 +120,10 @@ class OrderRepository:
         return from_item(item)["order_id"] if item else None
 
     def transition(self, order_id: str, to: OrderStatus, at: datetime, expect: Expected | None = None,
-                   **fields: Any) -> StoredOrder:
+                   unless_paid: bool = False, **fields: Any) -> StoredOrder:
         """Move the order to `to` if ALLOWED_FROM permits (and `expect` holds), append it to history, set `fields`;
-        all in one write. TransitionRefused (with the current order) if not: the caller decides if that is fine."""
+        all in one write. TransitionRefused (with the current order) if not: the caller decides if that is fine.
+        `unless_paid`: refused too once the payment succeeded (an order that ends unpaid must really be unpaid)."""
         allowed = sorted(ALLOWED_FROM[to])
         names = {"#status": "status", "#history": "history", "#updated_at": "updated_at"}
         values: dict[str, Any] = {
@@ -126,6 +142,10 @@ class OrderRepository:
                 sets.append(f"#f{i} = :f{i}")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
+        if unless_paid:
+            names.update({"#pay": "payment", "#pay_status": "status"})
+            values[":succeeded"] = PaymentStatus.SUCCEEDED.value
+            condition += " AND (attribute_not_exists(#pay) OR #pay.#pay_status <> :succeeded)"
         try:
             response = self._client.update_item(
                 TableName=self._table, Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),
@@ -167,9 +187,197 @@ class OrderRepository:
                 raise TransitionRefused(self.get(order_id)) from error
             raise
 
+    # ---------------------------------------------------------------- payments and refunds
+
+    def record_payment(self, order_id: str, status: PaymentStatus, *, statuses: set[OrderStatus],
+                       attempts: int | None = None, last_error: PaymentError | None = None,
+                       decline_event: str | None = None, captured_amount: int | None = None) -> StoredOrder:
+        """Set the payment's status where PAYMENT_MOVES allows it and the order is in one of `statuses`, so a late
+        or duplicated event can never undo a success. `attempts` is written only over the count the caller read
+        (optimistic); `decline_event` is remembered, and an event already counted is refused. TransitionRefused
+        with the current order otherwise."""
+        from storefront.orders.models import PAYMENT_MOVES
+
+        update = _Update()
+        update.set("payment.status", status.value)
+        update.condition(f"{update.name('status')} IN ({update.values_of(s.value for s in sorted(statuses))})")
+        update.condition(f"{update.name('payment.status')} IN "
+                         f"({update.values_of(s.value for s in sorted(PAYMENT_MOVES[status]))})")
+        if attempts is not None:
+            read = attempts - 1
+            update.condition(f"{update.name('payment.attempts')} = {update.value(read)}" if read else
+                             f"(attribute_not_exists({update.name('payment.attempts')}) OR "
+                             f"{update.name('payment.attempts')} = {update.value(0)})")
+            update.set("payment.attempts", attempts)
+        if last_error is not None:
+            update.set("payment.last_error", last_error.model_dump())
+        if decline_event is not None:
+            update.add("decline_events", {decline_event})
+            update.condition(f"NOT contains({update.name('decline_events')}, {update.value(decline_event)})")
+        if captured_amount is not None:
+            update.set("captured_amount", captured_amount)
+        return self._apply(order_id, update)
+
+    def add_refund(self, order_id: str, refund: StoredRefund, *, captured_amount: int, statuses: set[OrderStatus],
+                   refunds_read: int | None, due: str, late_payment: bool = False) -> StoredOrder:
+        """Record a refund, reserving its amount, in one conditional write: refunded_amount + amount never exceeds
+        `captured_amount`, however many refunds race (the condition is DynamoDB's, not a read). `refunds_read`:
+        refused too if another refund was recorded since the caller read that many (its lines were counted).
+        `late_payment`: the order ended unpaid and its payment just succeeded; recorded in the same write, once.
+        The order becomes due for the reconciler at `due` until the refund is settled. TransitionRefused otherwise."""
+        update = _Update()
+        limit = captured_amount - refund.amount.amount
+        if limit < 0:
+            raise TransitionRefused(self.get(order_id))
+        refunds, refunded = update.name("refunds"), update.name("refunded_amount")
+        update.set_raw(refunds, f"list_append(if_not_exists({refunds}, {update.value([])}), "
+                                f"{update.value([refund.model_dump(mode='json', exclude_none=True)])})")
+        update.set_raw(refunded, f"if_not_exists({refunded}, {update.value(0)}) + {update.value(refund.amount.amount)}")
+        update.set("reconcile_shard", reconcile_shard(order_id))
+        update.set("reconcile_at", due)
+        update.condition(f"{update.name('status')} IN ({update.values_of(s.value for s in sorted(statuses))})")
+        update.condition(f"(attribute_not_exists({refunded}) OR {refunded} <= {update.value(limit)})")
+        if refunds_read is not None:
+            read = f"size({refunds}) = {update.value(refunds_read)}"
+            update.condition(f"(attribute_not_exists({refunds}) OR {read})" if refunds_read == 0 else read)
+        if late_payment:
+            update.set("payment.status", PaymentStatus.SUCCEEDED.value)
+            update.set("captured_amount", captured_amount)
+            update.condition(f"{update.name('payment.status')} <> {update.value(PaymentStatus.SUCCEEDED.value)}")
+        else:
+            update.condition(f"{update.name('payment.status')} = {update.value(PaymentStatus.SUCCEEDED.value)}")
+        return self._apply(order_id, update)
+
+    def update_refund(self, order_id: str, index: int, refund_id: str, *, expect_status: str | None = None,
+                      give_back: int = 0, **changes: Any) -> StoredOrder:
+        """Change the refund at `index` (it must still be `refund_id`, in `expect_status` if given); `give_back`
+        returns a failed refund's amount to what may still be refunded. TransitionRefused otherwise."""
+        update = _Update()
+        path = f"refunds[{index}]"
+        for name, value in changes.items():
+            update.set(f"{path}.{name}", value)
+        update.condition(f"{update.name(path + '.id')} = {update.value(refund_id)}")
+        if expect_status is not None:
+            update.condition(f"{update.name(path + '.status')} = {update.value(expect_status)}")
+        if give_back:
+            refunded = update.name("refunded_amount")
+            update.set_raw(refunded, f"{refunded} - {update.value(give_back)}")
+        return self._apply(order_id, update)
+
+    # ---------------------------------------------------------------- the reconciler's work list
+
+    def mark_due(self, order_id: str, due: str, **fields: Any) -> StoredOrder:
+        """Put the order (back) on the reconciler's list, due at `due`, setting `fields` in the same write."""
+        update = _Update()
+        update.set("reconcile_shard", reconcile_shard(order_id))
+        update.set("reconcile_at", due)
+        for name, value in fields.items():
+            if value is None:
+                update.remove(name)
+            else:
+                update.set(name, value)
+        return self._apply(order_id, update)
+
+    def settle(self, order_id: str, due_read: str, **fields: Any) -> bool:
+        """Take the order off the reconciler's list (and set `fields`, None removes) unless someone put new work on
+        it since `due_read` was read (then reconcile_at changed); False in that case."""
+        update = _Update()
+        update.remove("reconcile_shard")
+        update.remove("reconcile_at")
+        for name, value in fields.items():
+            if value is None:
+                update.remove(name)
+            else:
+                update.set(name, value)
+        update.condition(f"{update.name('reconcile_at')} = {update.value(due_read)}")
+        try:
+            self._apply(order_id, update)
+        except TransitionRefused:
+            return False
+        return True
+
+    def due(self, shard: str, until: str, limit: int = 100) -> Iterator[str]:
+        """Ids of the orders in `shard` due at or before `until`, oldest first (the index is keys only)."""
+        request: dict[str, Any] = {
+            "TableName": self._table, "IndexName": RECONCILE_INDEX, "Limit": limit,
+            "KeyConditionExpression": "reconcile_shard = :shard AND reconcile_at <= :until",
+            "ExpressionAttributeValues": {":shard": {"S": shard}, ":until": {"S": until}},
+        }
+        while True:
+            page = self._client.query(**request)
+            for item in page.get("Items", []):
+                yield item["pk"]["S"].removeprefix("ORDER#")
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _apply(self, order_id: str, update: _Update) -> StoredOrder:
+        request = update.request(self._table, key(pk=f"ORDER#{order_id}", sk="ORDER"))
+        try:
+            return _order(self._client.update_item(**request)["Attributes"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                old = error.response.get("Item")
+                raise TransitionRefused(_order(old) if old else None) from error
+            raise
+
     @staticmethod
     def _item(order: StoredOrder) -> dict[str, Any]:
         return to_item({"pk": f"ORDER#{order.id}", "sk": "ORDER", **order.model_dump(mode="json")})
+
+
+class _Update:
+    """An UpdateItem request built from attribute paths ("payment.status", "refunds[2].id") and plain values."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, str] = {}
+        self._values: dict[str, Any] = {}
+        self._sets: list[str] = []
+        self._adds: list[str] = []
+        self._removes: list[str] = []
+        self._conditions: list[str] = ["attribute_exists(pk)"]
+
+    def name(self, path: str) -> str:
+        parts = []
+        for segment in path.split("."):
+            attribute, bracket, index = segment.partition("[")
+            placeholder = "#" + "".join(c if c.isalnum() else "_" for c in attribute)
+            self._names[placeholder] = attribute
+            parts.append(placeholder + (bracket + index if bracket else ""))
+        return ".".join(parts)
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self._values)}"
+        self._values[placeholder] = value
+        return placeholder
+
+    def values_of(self, values: Any) -> str:
+        return ", ".join(self.value(v) for v in values)
+
+    def set(self, path: str, value: Any) -> None:
+        self._sets.append(f"{self.name(path)} = {self.value(value)}")
+
+    def set_raw(self, target: str, expression: str) -> None:
+        self._sets.append(f"{target} = {expression}")
+
+    def add(self, path: str, value: Any) -> None:
+        self._adds.append(f"{self.name(path)} {self.value(value)}")
+
+    def remove(self, path: str) -> None:
+        self._removes.append(self.name(path))
+
+    def condition(self, expression: str) -> None:
+        self._conditions.append(expression)
+
+    def request(self, table: str, item_key: dict[str, Any]) -> dict[str, Any]:
+        clauses = [f"{verb} {', '.join(parts)}" for verb, parts in
+                   (("SET", self._sets), ("ADD", self._adds), ("REMOVE", self._removes)) if parts]
+        request = {"TableName": table, "Key": item_key, "UpdateExpression": " ".join(clauses),
+                   "ConditionExpression": " AND ".join(self._conditions), "ExpressionAttributeNames": self._names,
+                   "ReturnValues": "ALL_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        if self._values:
+            request["ExpressionAttributeValues"] = {k: _value(v) for k, v in self._values.items()}
+        return request
 
 
 def _expected(expect: Expected | None, names: dict[str, str], values: dict[str, Any]) -> str:

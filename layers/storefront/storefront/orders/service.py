@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from storefront.cart.service import CartService
@@ -15,8 +15,12 @@ from storefront.limits.models import ClientHold
 from storefront.limits.repository import ClientHoldRepository
 from storefront.limits.service import ClientLimits
 from storefront.observability import count
-from storefront.orders.models import CheckoutRequest, Order, OrderStatus, Reason, StoredOrder, email_key
-from storefront.orders.repository import CartAlreadyOrdered, GuardRefused, OrderRepository, TransitionRefused
+from storefront.orders.models import (
+    ENDED_UNPAID, CheckoutRequest, Order, OrderStatus, PaymentStatus, Reason, StoredOrder, email_key,
+)
+from storefront.orders.repository import (
+    CartAlreadyOrdered, GuardRefused, OrderRepository, TransitionRefused, reconcile_shard,
+)
 from storefront.orders.workflow import OrderWorkflow
 
 # The workflow's status moves, as business metrics (orders placed are counted at checkout).
@@ -26,6 +30,9 @@ ORDER_ENDED_METRICS = {OrderStatus.PAID: "OrdersPaid", OrderStatus.REJECTED: "Or
 ORDER_ID_BYTES = 24  # 192 random bits: order ids are capabilities (and valid execution names)
 # An order holds stock (and its places in its clients' limits) while in these statuses.
 HOLDING_STOCK = frozenset({OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT})
+# How long after its workflow should have ended (payment window + processing grace) the reconciler looks at an
+# order: by then a healthy workflow has settled it, so what the reconciler finds unsettled is stuck.
+RECONCILE_MARGIN = timedelta(minutes=15)
 
 
 class CheckoutService:
@@ -70,6 +77,9 @@ class CheckoutService:
             shipping_address=request.shipping_address, shipping=cart.shipping,
             history=[{"status": OrderStatus.PENDING, "at": now}], created_at=now, updated_at=now,
             client_hold=hold,
+            # On the reconciler's list from the start: an order whose workflow died is found without a Scan.
+            reconcile_shard=reconcile_shard(order_id),
+            reconcile_at=(now + self._workflow.longest_wait + RECONCILE_MARGIN).isoformat(),
         )
         try:
             self._store(order, hold)
@@ -130,21 +140,34 @@ class OrderSteps:
         self._now = now
 
     def move(self, order_id: str, to: OrderStatus, reason: Reason | None = None) -> dict[str, Any]:
+        """Move the order to `to`. An order ends unpaid only if its payment did not succeed meanwhile: then the
+        answer says `paid`, and the workflow goes on as for a paid order."""
         fields = {"reason": reason.model_dump(exclude_none=True)} if reason else {}
         try:
-            order = self._orders.transition(order_id, to, self._now(), **fields)
+            order = self._orders.transition(order_id, to, self._now(), unless_paid=to in ENDED_UNPAID, **fields)
         except TransitionRefused as refused:
             if refused.order is None:
                 raise NotFound(f"order {order_id} does not exist") from refused
             # Already there (a retried step), or moved on by something else: nothing to move. The first attempt
             # may have died before it gave the client's places back, so that is done (again: it is idempotent).
-            self._give_back_places(refused.order)
-            return {"status": refused.order.status.value, "changed": False}
+            current = refused.order
+            self._give_back_places(current)
+            paid = (current.status == OrderStatus.AWAITING_PAYMENT and current.payment is not None
+                    and current.payment.status == PaymentStatus.SUCCEEDED)
+            return {"status": current.status.value, "changed": False, "paid": paid}
         count(ORDER_ENDED_METRICS[to])
         self._give_back_places(order)
-        return {"status": order.status.value, "changed": True}
+        return {"status": order.status.value, "changed": True, "paid": False}
 
     def _give_back_places(self, order: StoredOrder) -> None:
         """An order that no longer holds stock no longer counts against its clients' limits."""
         if order.client_hold is not None and order.status not in HOLDING_STOCK:
             self._holds.release(order.client_hold)
+
+    def needs_repair(self, order_id: str, step: str, error: str) -> dict[str, Any]:
+        """A workflow step failed for good: hand the order to the reconciler, due now, and raise the alarm."""
+        now = self._now()
+        self._orders.mark_due(order_id, now.isoformat(),
+                              repair={"step": step, "error": error[:1000], "at": now.isoformat()})
+        count("SagaRepairsNeeded")
+        return {"repair": step}

@@ -6,6 +6,7 @@ pending, and the client's retry with the same Idempotency-Key finds it and start
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,15 +25,27 @@ class WorkflowBusy(Busy):
 
 
 class OrderWorkflow:
-    def __init__(self, client: Any, state_machine_arn: str, payment_timeout_seconds: int) -> None:
+    def __init__(self, client: Any, state_machine_arn: str, payment_timeout_seconds: int,
+                 payment_grace_seconds: int) -> None:
         self._client = client
         self._arn = state_machine_arn
         self._payment_timeout = payment_timeout_seconds
+        self._payment_grace = payment_grace_seconds
 
-    def start(self, order_id: str, lines: list[dict[str, Any]]) -> None:
+    @property
+    def longest_wait(self) -> timedelta:
+        """How long a workflow can wait for its payment: the window, then a processing payment's grace."""
+        return timedelta(seconds=self._payment_timeout + self._payment_grace)
+
+    def start(self, order_id: str, lines: list[dict[str, Any]], *, name: str | None = None,
+              payment_timeout_seconds: int | None = None) -> None:
+        """Start the order's workflow, named after the order (or `name`, for the reconciler's recovery run, which
+        asks the provider at once: `payment_timeout_seconds`)."""
         try:
-            self._client.start_execution(stateMachineArn=self._arn, name=order_id, input=json.dumps({
-                "order_id": order_id, "lines": lines, "payment_timeout_seconds": self._payment_timeout}))
+            self._client.start_execution(stateMachineArn=self._arn, name=name or order_id, input=json.dumps({
+                "order_id": order_id, "lines": lines,
+                "payment_timeout_seconds": payment_timeout_seconds or self._payment_timeout,
+                "payment_grace_seconds": self._payment_grace}))
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code in _TRANSIENT or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
@@ -43,3 +56,13 @@ class OrderWorkflow:
         except BotoCoreError as error:  # connection errors and timeouts, after the SDK's own retries
             count("CheckoutsBusy")
             raise WorkflowBusy("The shop is very busy; retry with the same Idempotency-Key shortly.") from error
+
+    def status(self, name: str) -> str | None:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; None when there is no such execution."""
+        arn = self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        try:
+            return self._client.describe_execution(executionArn=arn)["status"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise

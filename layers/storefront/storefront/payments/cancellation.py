@@ -1,0 +1,126 @@
+"""Cancelling an order (an operator's request), exactly once under retries, crashes and races.
+
+    pending, awaiting_payment   cancelled by a conditional write (refused if the payment just succeeded); the
+                                running workflow is told (its task token failed with OrderCancelled), or finds out
+                                when it registers its token or creates the payment. The workflow then cancels the
+                                payment at the provider and releases the stock, exactly once, as for any unpaid end.
+    paid, fulfilling            the carrier is asked to cancel the shipment first (it may refuse: 409
+                                shipment_not_cancellable, nothing changed); then the move to cancelled records the
+                                intent (a full refund, its id fixed: cancel-<order id>) in the same conditional write;
+                                then the payment tasks refund it and return the units to on_hand. A crash after the
+                                write is finished by a retry of the request or by the reconciler (the order is on its
+                                list, due soon), each step idempotent by that id.
+    shipped, delivered          409 order_not_cancellable: a refund with restock is the way
+    cancelled                   200, nothing repeated (open work is finished)
+A fulfilment worker that created a shipment for an order cancelled meanwhile cancels it (fulfilment.service).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from storefront.errors import NotFound, StorefrontError
+from storefront.fulfilment.carriers import Carrier, ShipmentNotCancellable as CarrierWillNotCancel
+from storefront.observability import count
+from storefront.orders.models import Cancellation, OrderStatus, PaymentStatus, Reason, StoredOrder
+from storefront.orders.repository import OrderRepository, TransitionRefused, reconcile_shard
+from storefront.payments.records import due
+from storefront.payments.service import ORDER_CANCELLED_ERROR, OrderNotRefundable, PaymentTasks, Workflow
+
+S = OrderStatus
+CANCEL_ATTEMPTS = 5
+
+
+class OrderNotCancellable(StorefrontError):
+    status, code, title = 409, "order_not_cancellable", "Order not cancellable"
+
+
+class ShipmentNotCancellable(StorefrontError):
+    status, code, title = 409, "shipment_not_cancellable", "Shipment not cancellable"
+
+
+class CancellationRace(StorefrontError):
+    """The order is changing under the request (paid this instant, say): retrying shortly decides it."""
+
+    status, code, title = 409, "request_in_progress", "Request in progress"
+    headers = {"Retry-After": "1"}
+
+
+class Cancellations:
+    def __init__(self, orders: OrderRepository, payments: PaymentTasks, workflow: Workflow, carrier: Carrier,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._orders = orders
+        self._payments = payments
+        self._workflow = workflow
+        self._carrier = carrier
+        self._clock = clock
+
+    def cancel(self, order_id: str, reason: str, actor: str | None = None) -> tuple[StoredOrder, bool]:
+        """The cancelled order, and whether this call cancelled it (False: it was cancelled already)."""
+        for _ in range(CANCEL_ATTEMPTS):
+            order = self._orders.get(order_id)
+            if order is None:
+                raise NotFound("There is no such order.")
+            if order.status == S.CANCELLED:
+                return self._finish(order), False
+            if order.status in (S.SHIPPED, S.DELIVERED):
+                raise OrderNotCancellable(f"Order {order_id} is {order.status.value}: refund it with restock instead.")
+            if order.status in (S.REJECTED, S.PAYMENT_FAILED, S.EXPIRED):
+                raise OrderNotCancellable(f"Order {order_id} ended already ({order.status.value}).")
+            now = self._clock()
+            fields = {"reason": Reason(code="cancelled", detail=reason).model_dump(exclude_none=True)}
+            try:
+                if order.status in (S.PENDING, S.AWAITING_PAYMENT):
+                    cancelled = self._cancel_unpaid(order, reason, actor, now, fields)
+                else:
+                    cancelled = self._cancel_paid(order, reason, actor, now, fields)
+            except TransitionRefused as refused:
+                current = refused.order
+                if (current is not None and current.status == S.AWAITING_PAYMENT and current.payment is not None
+                        and current.payment.status == PaymentStatus.SUCCEEDED):
+                    raise CancellationRace("The order was paid this instant; retry to cancel it as a paid order.") \
+                        from refused
+                continue  # it moved on between our read and our write: decide again on what it is now
+            count("OrdersCancelled")
+            return cancelled, True
+        raise CancellationRace("The order kept changing; retry.")
+
+    def _cancel_unpaid(self, order: StoredOrder, reason: str, actor: str | None, now: datetime,
+                       fields: dict[str, object]) -> StoredOrder:
+        cancellation = Cancellation(reason=reason, at=now, actor=actor)
+        cancelled = self._orders.transition(order.id, S.CANCELLED, now, expect={"status": order.status.value},
+                                            unless_paid=True, cancellation=cancellation.model_dump(mode="json",
+                                                                                                   exclude_none=True),
+                                            **fields)
+        if cancelled.task_token:
+            # The workflow waits for the payment: it cancels the payment and releases the stock. A workflow that
+            # has not registered its token yet finds the order cancelled when it does (or when it creates the payment).
+            self._workflow.fail(cancelled.task_token, ORDER_CANCELLED_ERROR, f"cancelled: {reason}")
+        return cancelled
+
+    def _cancel_paid(self, order: StoredOrder, reason: str, actor: str | None, now: datetime,
+                     fields: dict[str, object]) -> StoredOrder:
+        if order.payment is None or order.payment.status != PaymentStatus.SUCCEEDED or order.captured_amount is None:
+            raise OrderNotRefundable(f"Order {order.id} is {order.status.value} without a payment to refund.")
+        if order.status == S.FULFILLING and order.shipment_id:
+            try:
+                self._carrier.cancel_shipment(order.shipment_id)
+            except CarrierWillNotCancel as refused:
+                raise ShipmentNotCancellable(f"The carrier will not cancel the shipment of order {order.id}: "
+                                             f"{refused}") from refused
+        cancellation = Cancellation(reason=reason, at=now, actor=actor, refund_id=f"cancel-{order.id}")
+        cancelled = self._orders.transition(
+            order.id, S.CANCELLED, now, expect={"status": order.status.value},
+            cancellation=cancellation.model_dump(mode="json", exclude_none=True),
+            # The refund and the units still to come back: on the reconciler's list until they have.
+            reconcile_shard=reconcile_shard(order.id), reconcile_at=due(now), **fields)
+        return self._finish(cancelled)
+
+    def _finish(self, order: StoredOrder) -> StoredOrder:
+        if order.cancellation is not None and order.cancellation.refund_id:
+            self._payments.finish(order.id)
+            refreshed = self._orders.get(order.id)
+            assert refreshed is not None
+            return refreshed
+        return order

@@ -1,0 +1,396 @@
+"""Refunds and cancellations on the local cloud: the services the admin routes call (storefront.payments.operations),
+wired to the session's real tables, the local provider (through Stripe's SDK), the local carrier, the running order
+workflows and the stock function. Each test forces its race or fault and checks that no money is refunded twice or
+beyond what was paid, and that stock comes back exactly once; the inventory invariant is checked after every test."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from local_cloud.cloud import LOCAL_CARRIER_API_KEY, LOCAL_PAYMENT_API_KEY, LocalCloud
+from storefront.errors import StorefrontError
+from storefront.fulfilment.carriers import HttpCarrier
+from storefront.idempotency import IdempotencyStore
+from storefront.inventory.invariant import check_inventory
+from storefront.inventory.stock_function import StockFunctionClient
+from storefront.money import Money
+from storefront.orders.audit import AuditLog
+from storefront.orders.models import RefundLine
+from storefront.orders.repository import OrderRepository
+from storefront.payments.cancellation import Cancellations
+from storefront.payments.operations import CancelRequest, OrderOperations, RefundRequest
+from storefront.payments.providers import StepFunctionsWorkflow
+from storefront.payments.service import PaymentTasks
+from storefront.payments.stripe_provider import StripeProvider
+from tests.saga_shop import PAID_OR_LATER, Shop, paid_order
+
+
+@dataclass
+class Desk:
+    """The operator's side: what the admin routes call, and what a test looks at."""
+
+    shop: Shop
+    orders: OrderRepository
+    tasks: PaymentTasks
+    cancellations: Cancellations
+    operations: OrderOperations
+
+    def paid(self, units: int = 5, quantity: int = 2) -> tuple[str, str, dict[str, Any]]:
+        """A paid order (committed, paid, on its way to the carrier): (sku, order id, order)."""
+        sku, order_id, order = paid_order(self.shop, units=units, quantity=quantity)
+        self.shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed")
+        return sku, order_id, self.shop.wait_for_status(order_id, *PAID_OR_LATER)
+
+    def refund(self, order_id: str, key: str | None = None, **body: Any) -> tuple[int, dict[str, Any]]:
+        try:
+            answer = self.operations.refund(order_id, RefundRequest.model_validate({"reason": "test", **body}),
+                                            key or uuid.uuid4().hex, actor="ops@example.com")
+        except StorefrontError as problem:
+            return problem.status, {"code": problem.code, "detail": problem.detail}
+        return answer.status, httpx.Response(200, content=answer.body).json()
+
+    def cancel(self, order_id: str) -> tuple[int, dict[str, Any]]:
+        try:
+            order = self.operations.cancel(order_id, CancelRequest(reason="customer asked"), actor="ops@example.com")
+        except StorefrontError as problem:
+            return problem.status, {"code": problem.code, "detail": problem.detail}
+        return 200, order.model_dump(mode="json")
+
+    def provider_refunds(self, order: dict[str, Any]) -> list[tuple[int, str]]:
+        payments = self.shop.cloud.payments
+        return sorted((r["amount"], r["status"]) for r in payments._refunds.values()  # noqa: SLF001
+                      if r["payment_intent"] == order["payment"]["payment_id"])
+
+
+@pytest.fixture()
+def desk(cloud: LocalCloud, api: httpx.Client) -> Iterator[Desk]:
+    dynamodb = cloud.client("dynamodb")
+    orders = OrderRepository(dynamodb, cloud.physical_id("OrdersTable"))
+    workflow = StepFunctionsWorkflow(cloud.client("stepfunctions"))
+    tasks = PaymentTasks(orders, StripeProvider(cloud.payments.url, LOCAL_PAYMENT_API_KEY, name="fake", timeout=5,
+                                                max_retries=1),
+                         workflow, StockFunctionClient(cloud.client("lambda"), cloud.physical_id("StockFunction")))
+    carrier = HttpCarrier("local", cloud.carrier.url, lambda: LOCAL_CARRIER_API_KEY)
+    cancellations = Cancellations(orders, tasks, workflow, carrier)
+    operations = OrderOperations(tasks, cancellations,
+                                 IdempotencyStore(dynamodb, cloud.physical_id("OrdersTable"), ttl_seconds=3600),
+                                 AuditLog(dynamodb, cloud.physical_id("OrdersTable")))
+    yield Desk(Shop(cloud, api), orders, tasks, cancellations, operations)
+    assert check_inventory(dynamodb, cloud.physical_id("InventoryTable")) == []
+
+
+# ------------------------------------------------------------------ refunds
+
+
+def test_eight_concurrent_partial_refunds_never_exceed_the_payment(desk: Desk) -> None:
+    _, order_id, order = desk.paid(quantity=3)
+    total = order["totals"]["total"]  # 3 x 10.00 + 4.95 shipping = 34.95 EUR
+    part = {"amount": 1000, "currency": "EUR"}
+    fits = total["amount"] // part["amount"]
+    answers: list[tuple[int, dict[str, Any]]] = []
+    start = threading.Barrier(8)
+
+    def refund() -> None:
+        start.wait()
+        answers.append(desk.refund(order_id, amount=part))
+
+    threads = [threading.Thread(target=refund) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    succeeded = [body for status, body in answers if status == 201]
+    refused = [body for status, body in answers if status != 201]
+    assert len(succeeded) == fits == 3
+    assert {body["code"] for body in refused} == {"refund_exceeds_payment"} and len(refused) == 8 - fits
+    assert all(body["status"] == "succeeded" for body in succeeded)
+    order = desk.shop.order(order_id)
+    assert order["refunded"] == {"amount": fits * part["amount"], "currency": "EUR"}
+    assert len(order["refunds"]) == fits
+    assert desk.provider_refunds(order) == [(part["amount"], "succeeded")] * fits
+    # What is left can still be refunded, and not a cent more.
+    assert desk.refund(order_id, amount={"amount": total["amount"] - fits * 1000 + 1, "currency": "EUR"})[0] == 409
+    status, rest = desk.refund(order_id)
+    assert (status, rest["amount"]["amount"]) == (201, total["amount"] - fits * 1000)
+    assert desk.refund(order_id)[1]["code"] == "refund_exceeds_payment"
+
+
+def test_a_refund_replayed_with_its_key_refunds_once(desk: Desk) -> None:
+    _, order_id, order = desk.paid()
+    key = uuid.uuid4().hex
+    first = desk.refund(order_id, key, amount={"amount": 500, "currency": "EUR"})
+    again = desk.refund(order_id, key, amount={"amount": 500, "currency": "EUR"})
+    assert first == again and first[0] == 201
+    answers: list[tuple[int, dict[str, Any]]] = []
+    threads = [threading.Thread(target=lambda: answers.append(desk.refund(order_id, key, amount={
+        "amount": 500, "currency": "EUR"}))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(answer == first or answer[1].get("code") == "request_in_progress" for answer in answers)
+    assert desk.refund(order_id, key, amount={"amount": 600, "currency": "EUR"})[1]["code"] == \
+        "idempotency_key_reused"
+    order = desk.shop.order(order_id)
+    assert [r["id"] for r in order["refunds"]] == [first[1]["id"]]
+    assert desk.provider_refunds(order) == [(500, "succeeded")]
+
+
+def test_a_refund_by_lines_with_restock_returns_the_units_once(desk: Desk) -> None:
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    assert desk.shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+    status, refund = desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)
+    assert status == 201 and refund["amount"] == {"amount": 1000, "currency": "EUR"}
+    assert (refund["lines"], refund["restock"], refund["status"]) == ([{"sku": sku, "quantity": 1}], True, "succeeded")
+    assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
+    desk.tasks.finish(order_id)  # the reconciler's pass: nothing left to do, nothing done twice
+    assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
+    status, problem = desk.refund(order_id, lines=[{"sku": sku, "quantity": 2}], restock=True)
+    assert (status, problem["code"]) == (422, "validation_error")  # only one unit is left to refund
+    assert desk.refund(order_id, lines=[{"sku": "NOT-IN-ORDER", "quantity": 1}])[0] == 422
+
+
+def test_an_order_never_paid_is_not_refundable(desk: Desk) -> None:
+    _, order_id, _ = paid_order(desk.shop)
+    assert desk.refund(order_id) == (409, {"code": "order_not_refundable", "detail": desk.refund(order_id)[1]["detail"]})
+    assert desk.refund("x" * 32)[0] == 404
+    assert desk.refund(order_id, amount={"amount": 100, "currency": "USD"})[0] in (409, 422)
+
+
+def test_a_pending_refund_follows_the_providers_webhooks(desk: Desk, cloud: LocalCloud) -> None:
+    _, order_id, order = desk.paid()
+    cloud.payments.refund_outcome = "pending"
+    try:
+        succeeding = desk.refund(order_id, amount={"amount": 700, "currency": "EUR"})[1]
+        failing = desk.refund(order_id, amount={"amount": 300, "currency": "EUR"})[1]
+    finally:
+        cloud.payments.refund_outcome = "succeeded"
+    assert (succeeding["status"], failing["status"]) == ("pending", "pending")
+    assert desk.shop.order(order_id)["refunded"]["amount"] == 1000  # both reserved while pending
+    by_refund = {r["metadata"]["refund_id"]: r["id"] for r in cloud.payments._refunds.values()}  # noqa: SLF001
+    assert cloud.payments.settle_refund(by_refund[succeeding["id"]], "succeeded") == 200
+    assert cloud.payments.settle_refund(by_refund[failing["id"]], "failed") == 200
+    order = desk.shop.order(order_id)
+    assert {r["id"]: r["status"] for r in order["refunds"]} == {succeeding["id"]: "succeeded",
+                                                               failing["id"]: "failed"}
+    assert order["refunded"]["amount"] == 700  # the failed refund gave its amount back
+    event, _ = cloud.payments.delivered[-2]  # refund.updated (failed), delivered again: nothing changes
+    assert cloud.payments.deliver(event) == 200
+    assert desk.shop.order(order_id)["refunded"]["amount"] == 700
+
+
+# ------------------------------------------------------------------ cancellation, in every status
+
+
+def test_cancel_awaiting_payment_goes_through_the_workflow(desk: Desk, cloud: LocalCloud) -> None:
+    sku, order_id, order = paid_order(desk.shop, units=4, quantity=2)
+    status, cancelled = desk.cancel(order_id)
+    assert (status, cancelled["status"], cancelled["reason"]["code"]) == (200, "cancelled", "cancelled")
+    assert desk.shop.execution(order_id)["status"] == "SUCCEEDED"  # it released the stock, exactly once
+    assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
+    assert cloud.payments.intent(order["payment"]["payment_id"])["status"] == "canceled"
+    assert desk.cancel(order_id)[1]["status"] == "cancelled"  # again: 200, nothing repeated
+    assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
+
+
+def test_cancel_before_the_workflow_waits_ends_the_same_way(desk: Desk, cloud: LocalCloud) -> None:
+    """The cancel lands between CreatePayment and WaitForPayment's token: the token's write sees it."""
+    tasks = cloud.functions["PaymentTasksFunction"].module.tasks
+    await_payment, cancelled_first = tasks.await_payment, []
+
+    def cancel_first(order_id: str, token: str) -> None:
+        if not cancelled_first:
+            cancelled_first.append(desk.cancel(order_id))
+        await_payment(order_id, token)
+
+    sku = desk.shop.product(3)
+    tasks.await_payment = cancel_first
+    try:
+        order_id = desk.shop.checkout(desk.shop.cart((sku, 1))).json()["id"]
+        assert desk.shop.execution(order_id)["status"] == "SUCCEEDED"
+    finally:
+        tasks.await_payment = await_payment
+    assert cancelled_first[0][1]["status"] == "cancelled"
+    order = desk.shop.order(order_id)
+    assert order["status"] == "cancelled" and order["payment"]["status"] == "canceled"
+    assert cloud.payments.intent(order["payment"]["payment_id"])["status"] == "canceled"
+    assert desk.shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+
+
+def test_cancel_pending_before_the_payment_exists(desk: Desk, cloud: LocalCloud) -> None:
+    """The cancel lands while the stock is being reserved: no payment is created, the stock is released."""
+    stock = cloud.functions["StockFunction"].module
+    handle, cancelled_first = stock.service.handle, []
+    sku = desk.shop.product(3)
+
+    def reserve_then_cancel(request: Any) -> Any:
+        outcome = handle(request)
+        if request.action == "reserve" and sku in request.quantities() and not cancelled_first:
+            cancelled_first.append(desk.cancel(request.order_id))
+        return outcome
+
+    stock.service.handle = reserve_then_cancel
+    try:
+        order_id = desk.shop.checkout(desk.shop.cart((sku, 2))).json()["id"]
+        assert desk.shop.execution(order_id)["status"] == "SUCCEEDED"
+    finally:
+        stock.service.handle = handle
+    assert cancelled_first[0][1]["status"] == "cancelled"
+    assert desk.shop.order(order_id)["payment"] is None
+    assert desk.shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+
+
+def test_cancel_paid_refunds_in_full_and_returns_the_stock(desk: Desk, cloud: LocalCloud) -> None:
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    status, cancelled = desk.cancel(order_id)
+    assert (status, cancelled["status"]) == (200, "cancelled")
+    [refund] = cancelled["refunds"]
+    assert (refund["amount"], refund["status"], refund["restock"]) == (order["totals"]["total"], "succeeded", True)
+    assert cancelled["refunded"] == order["totals"]["total"]
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+    assert desk.cancel(order_id)[1]["refunds"] == cancelled["refunds"]  # nothing repeated
+    assert desk.provider_refunds(order) == [(order["totals"]["total"]["amount"], "succeeded")]
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+    assert all(s["status"] == "cancelled" for s in cloud.carrier.shipments.values() if s["reference"] == order_id)
+
+
+def test_a_crash_after_the_cancellation_is_recorded_is_finished_by_a_retry(desk: Desk,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    monkeypatch.setattr(desk.tasks, "finish", lambda _: (_ for _ in ()).throw(ConnectionResetError("died")))
+    with pytest.raises(ConnectionResetError):
+        desk.cancel(order_id)
+    monkeypatch.undo()
+    stored = desk.orders.get(order_id)
+    assert stored is not None and stored.status == "cancelled" and stored.refunds == []
+    assert stored.reconcile_at is not None  # on the reconciler's list, due soon
+    assert desk.shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+    status, cancelled = desk.cancel(order_id)  # the operator retries (or the reconciler's pass does the same)
+    assert status == 200 and [r["status"] for r in cancelled["refunds"]] == ["succeeded"]
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+    assert desk.provider_refunds(order) == [(order["totals"]["total"]["amount"], "succeeded")]
+
+
+def test_cancel_fulfilling_cancels_the_shipment_first(desk: Desk, cloud: LocalCloud) -> None:
+    sku, order_id, order = desk.paid(units=4, quantity=1)
+    desk.shop.wait_for_status(order_id, "fulfilling")
+    status, cancelled = desk.cancel(order_id)
+    assert (status, cancelled["status"]) == (200, "cancelled")
+    [shipment] = [s for s in cloud.carrier.shipments.values() if s["reference"] == order_id]
+    assert shipment["status"] == "cancelled"
+    assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
+
+
+def test_a_carrier_that_will_not_cancel_leaves_the_order_as_it_was(desk: Desk, cloud: LocalCloud) -> None:
+    sku, order_id, order = desk.paid(units=4, quantity=1)
+    desk.shop.wait_for_status(order_id, "fulfilling")
+    [shipment] = [s for s in cloud.carrier.shipments.values() if s["reference"] == order_id]
+    shipment["status"] = "in_transit"  # handed over; its tracking update has not reached us yet
+    status, problem = desk.cancel(order_id)
+    assert (status, problem["code"]) == (409, "shipment_not_cancellable")
+    after = desk.shop.order(order_id)
+    assert (after["status"], after["refunds"]) == ("fulfilling", [])
+    assert desk.shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+
+
+def test_shipped_and_delivered_orders_are_not_cancellable(desk: Desk, cloud: LocalCloud) -> None:
+    _, order_id, _ = desk.paid(units=4, quantity=1)
+    desk.shop.wait_for_status(order_id, "fulfilling")
+    shipment_id = next(s["id"] for s in cloud.carrier.shipments.values() if s["reference"] == order_id)
+    cloud.carrier.advance(shipment_id)
+    desk.shop.wait_for_status(order_id, "shipped")
+    assert desk.cancel(order_id)[1]["code"] == "order_not_cancellable"
+    for _ in range(2):
+        cloud.carrier.advance(shipment_id)
+    desk.shop.wait_for_status(order_id, "delivered")
+    assert desk.cancel(order_id)[1]["code"] == "order_not_cancellable"
+    assert desk.shop.order(order_id)["refunds"] == []
+
+
+def test_a_shipment_created_for_an_order_cancelled_meanwhile_is_cancelled(desk: Desk, cloud: LocalCloud) -> None:
+    """The fulfilment worker asked the carrier while the order was paid; the cancel landed before it wrote back."""
+    fulfilment = cloud.functions["FulfilmentFunction"].module.service
+    carrier = fulfilment._carrier  # noqa: SLF001 - the adapter the function ships with
+    create, cancelled = carrier.create_shipment, []
+
+    def create_then_cancel(request: Any, idempotency_key: str) -> Any:
+        shipment = create(request, idempotency_key)
+        if not cancelled:
+            cancelled.append(desk.cancel(request.reference))
+        return shipment
+
+    carrier.create_shipment = create_then_cancel
+    try:
+        sku, order_id, order = paid_order(desk.shop, units=4, quantity=1)
+        desk.shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed")  # paid, queued, shipped...
+        desk.shop.wait_for(order_id, lambda o: o["status"] == "cancelled" and bool(o["refunds"]))
+        desk.shop.wait_for(order_id, lambda _: any(
+            s["status"] == "cancelled" for s in cloud.carrier.shipments.values() if s["reference"] == order_id))
+    finally:
+        carrier.create_shipment = create
+    assert cancelled[0][1]["status"] == "cancelled"
+    assert desk.shop.order(order_id)["fulfilment"] is None
+    assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
+
+
+def test_an_operator_write_is_audited(desk: Desk, cloud: LocalCloud) -> None:
+    _, order_id, _ = desk.paid()
+    refund = desk.refund(order_id, amount={"amount": 100, "currency": "EUR"})[1]
+    desk.cancel(order_id)
+    items = cloud.client("dynamodb").scan(TableName=cloud.physical_id("OrdersTable"), FilterExpression="target = :t",
+                                          ExpressionAttributeValues={":t": {"S": order_id}})["Items"]
+    actions = sorted((i["action"]["S"], i["actor"]["S"]) for i in items)
+    assert actions == [("order.cancel", "ops@example.com"), ("order.refund", "ops@example.com")]
+    assert any(i["changes"]["M"].get("refund", {}).get("M", {}).get("id", {}).get("S") == refund["id"] for i in items)
+
+
+def test_money_never_goes_negative_or_mixes_currencies(desk: Desk) -> None:
+    _, order_id, _ = desk.paid()
+    assert desk.refund(order_id, amount={"amount": 0, "currency": "EUR"})[0] == 422
+    with pytest.raises(ValueError):
+        RefundRequest(reason="x", lines=[RefundLine(sku="A", quantity=0)])  # type: ignore[list-item]
+    assert Money(amount=1, currency="EUR")  # the Money type itself is tested in tests/unit/test_money.py
+
+
+# ------------------------------------------------------------------ the admin routes (AdminJwt, group admin)
+
+
+def _token(api: httpx.Client, *groups: str) -> dict[str, str]:
+    token = api.post("/dev/auth/token", json={"groups": list(groups)}).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_admin_routes_cancel_and_refund_for_admins_only(desk: Desk, api: httpx.Client) -> None:
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    refund = {"amount": {"amount": 500, "currency": "EUR"}, "reason": "a scratch", "restock": False}
+    assert api.post(f"/admin/orders/{order_id}/refunds", json=refund).status_code == 401  # API Gateway's own answer
+    staff = api.post(f"/admin/orders/{order_id}/refunds", json=refund,
+                     headers={**_token(api, "staff"), "Idempotency-Key": "k-staff"})
+    assert (staff.status_code, staff.json()["code"]) == (403, "forbidden")
+    admin = _token(api, "admin")
+    assert api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers=admin).json()["code"] == \
+        "idempotency_key_required"
+    first = api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers={**admin, "Idempotency-Key": "k-1"})
+    again = api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers={**admin, "Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 201 and first.content == again.content
+    assert first.json()["amount"] == refund["amount"] and first.json()["status"] == "succeeded"
+    invalid = api.post(f"/admin/orders/{order_id}/refunds", json={**refund, "reason": ""},
+                       headers={**admin, "Idempotency-Key": "k-2"})
+    assert invalid.status_code == 422
+    assert api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "x"}, headers=_token(api, "staff")).status_code \
+        == 403
+    cancelled = api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "customer asked"}, headers=admin)
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert body["status"] == "cancelled" and body["refunded"] == order["totals"]["total"]
+    assert [r["amount"]["amount"] for r in body["refunds"]] == [500, order["totals"]["total"]["amount"] - 500]
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+    assert desk.provider_refunds(order) == sorted([(500, "succeeded"),
+                                                  (order["totals"]["total"]["amount"] - 500, "succeeded")])
