@@ -1,17 +1,55 @@
-"""Admin function: the merchant's API under /admin/*. API Gateway's AdminJwt authorizer admits only verified
-tokens of the operators' user pool; each route names the groups it allows (storefront.auth)."""
+"""Admin function: the merchant's API under /admin/* (docs/api.md, "Admin"). API Gateway's AdminJwt authorizer admits
+only verified tokens of the operators' user pool; each route names the groups it allows (storefront.auth): admin may
+do everything, staff may read and adjust stock. Routes only translate HTTP; the rules live in the services."""
 
+from datetime import UTC, datetime
+from typing import Annotated
+
+import boto3
 from aws_lambda_powertools import Logger
-from fastapi import Response
+from fastapi import Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from storefront.auth import Operator
-from storefront.http import create_app, problem_responses, unauthorized_responses
+from storefront.audit.log import AuditLog
+from storefront.audit.models import AuditPage
+from storefront.audit.repository import AuditRepository
+from storefront.auth import AdminOnly, Operator
+from storefront.catalog.admin import CatalogAdmin
+from storefront.catalog.models import (
+    ID_PATTERN, AdminProduct, AdminProductPage, Category, CategoryUpdate, NewCategory, NewProduct,
+    ProductStatus, ProductUpdate,
+)
+from storefront.catalog.repository import CatalogRepository
+from storefront.config import AdminSettings
+from storefront.http import (
+    create_app, parse_if_match, private_json, problem_responses, unauthorized_responses, versioned_json,
+)
+from storefront.inventory.repository import InventoryRepository
 from storefront.observability import http_handler
+from storefront.pagination import MAX_CURSOR_LENGTH, CursorCodec
+from storefront.secrets import get_secret
+from storefront.shop import load_shop_config
 
+MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 20
+
+settings = AdminSettings.from_env()
 logger = Logger()
+dynamodb = boto3.client("dynamodb")
+cursors = CursorCodec(lambda: get_secret(settings.cursor_secret_id))
+audit_repository = AuditRepository(dynamodb, settings.audit_table, settings.audit_retention_days)
+audit = AuditLog(audit_repository, cursors)
+inventory = InventoryRepository(dynamodb, settings.inventory_table)
+catalog = CatalogAdmin(CatalogRepository(dynamodb, settings.catalog_table), inventory, audit_repository, cursors,
+                       load_shop_config().currencies, now=lambda: datetime.now(UTC))
+
 app = create_app("Storefront admin", "The merchant's admin API. Every route takes `Authorization: Bearer <JWT>` "
                                      "of the operators' Cognito user pool.")
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)]
+ProductIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+IfMatch = Annotated[str | None, Header(max_length=64, description="The version you read (an earlier ETag)")]
+ADMIN_ONLY = {**unauthorized_responses(), **problem_responses(403, 500)}
 
 
 class Me(BaseModel):
@@ -23,12 +61,71 @@ class Me(BaseModel):
     groups: list[str]
 
 
-@app.get("/admin/me", response_model=Me, response_model_exclude_none=True,
-         responses={**unauthorized_responses(), **problem_responses(403, 500)})
+@app.get("/admin/me", response_model=Me, response_model_exclude_none=True, responses=ADMIN_ONLY)
 def get_me(actor: Operator) -> Response:
     me = Me(sub=actor.sub, username=actor.username, email=actor.email, groups=list(actor.groups))
     return Response(me.model_dump_json(exclude_none=True), media_type="application/json",
                     headers={"Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------- categories
+
+@app.post("/admin/categories", status_code=201, response_model=Category,
+          responses={**ADMIN_ONLY, **problem_responses(400, 409, 413, 422, 503)})
+def create_category(actor: AdminOnly, body: NewCategory) -> Response:
+    return private_json(catalog.create_category(actor, body), status=201)
+
+
+@app.put("/admin/categories/{category_id}", response_model=Category,
+         responses={**ADMIN_ONLY, **problem_responses(400, 404, 413, 422, 503)})
+def rename_category(actor: AdminOnly, category_id: Annotated[str, Path(pattern=ID_PATTERN)],
+                    body: CategoryUpdate) -> Response:
+    return private_json(catalog.rename_category(actor, category_id, body))
+
+
+# ---------------------------------------------------------------- products
+
+@app.get("/admin/products", response_model=AdminProductPage,
+         responses={**ADMIN_ONLY, **problem_responses(400, 422)})
+def list_products(actor: Operator, status: ProductStatus | None = None, limit: Limit = DEFAULT_PAGE_SIZE,
+                  cursor: Cursor = None) -> Response:
+    return private_json(catalog.list_products(status, limit, cursor))
+
+
+@app.post("/admin/products", status_code=201, response_model=AdminProduct,
+          responses={**ADMIN_ONLY, **problem_responses(400, 409, 413, 422, 503)})
+def create_product(actor: AdminOnly, body: NewProduct) -> Response:
+    product = catalog.create_product(actor, body)
+    return versioned_json(product, product.version, status=201, headers={"Location": f"/admin/products/{product.id}"})
+
+
+@app.get("/admin/products/{product_id}", response_model=AdminProduct,
+         responses={**ADMIN_ONLY, **problem_responses(404, 422)})
+def get_product(actor: Operator, product_id: ProductIdPath) -> Response:
+    product = catalog.get_product(product_id)
+    return versioned_json(product, product.version)
+
+
+@app.put("/admin/products/{product_id}", response_model=AdminProduct,
+         responses={**ADMIN_ONLY, **problem_responses(400, 404, 409, 412, 413, 422, 503)})
+def replace_product(actor: AdminOnly, product_id: ProductIdPath, body: ProductUpdate,
+                    if_match: IfMatch = None) -> Response:
+    product = catalog.replace_product(actor, product_id, body, parse_if_match(if_match))
+    return versioned_json(product, product.version)
+
+
+@app.delete("/admin/products/{product_id}", status_code=204,
+            responses={**ADMIN_ONLY, **problem_responses(404, 412, 422, 503)})
+def archive_product(actor: AdminOnly, product_id: ProductIdPath, if_match: IfMatch = None) -> Response:
+    catalog.archive_product(actor, product_id, parse_if_match(if_match))
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
+# ---------------------------------------------------------------- audit
+
+@app.get("/admin/audit", response_model=AuditPage, responses={**ADMIN_ONLY, **problem_responses(400, 422)})
+def list_audit(actor: AdminOnly, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None) -> Response:
+    return private_json(audit.list(limit, cursor))
 
 
 handler = http_handler(app, logger)

@@ -230,6 +230,12 @@ def parse_if_match(header: str | None) -> int | None:
     return int(value)
 
 
+def private_json(payload: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """An operator's view of the shop's data: JSON that no browser or CDN keeps."""
+    return Response(payload.model_dump_json(), status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store", **(headers or {})})
+
+
 def versioned_json(payload: BaseModel, version: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A private, never-cached resource whose ETag is its version (what If-Match takes back)."""
     return Response(payload.model_dump_json(), status_code=status, media_type="application/json",
