@@ -24,11 +24,12 @@ LOCAL_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
 LOCAL_ADMIN_EMAIL = "admin@example.com"
 
 
-def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None) -> Any:
+def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None, public_url: str = "") -> Any:
+    """`public_url` is where the gateway will serve the API; it serves product images there too, as the edge does."""
     from local_cloud.cloud import LocalCloud
     from local_cloud.demo_data import seed
 
-    overrides = {"AllowedOrigins": LOCAL_ORIGINS}
+    overrides = {"AllowedOrigins": LOCAL_ORIGINS, "ImageBaseUrl": public_url}
     if timeout := os.environ.get("PAYMENT_TIMEOUT_SECONDS"):
         overrides["PaymentTimeoutSeconds"] = timeout
     cloud = LocalCloud(parameter_overrides=overrides, carrier_step_seconds=carrier_step_seconds,
@@ -65,7 +66,8 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     # The local carrier moves every parcel on by itself: in transit, out for delivery, delivered.
     step = float(os.environ.get("LOCAL_CARRIER_STEP_SECONDS", "5"))
-    cloud = _start_cloud(with_demo_data=not args.no_demo_data, carrier_step_seconds=step if step > 0 else None)
+    cloud = _start_cloud(with_demo_data=not args.no_demo_data, carrier_step_seconds=step if step > 0 else None,
+                         public_url=f"http://{args.host}:{args.port}")
     gateway = Gateway(cloud, host=args.host, port=args.port).start()
     url = gateway.url
     try:

@@ -488,7 +488,13 @@ class LocalCloud:
             "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com"}
 
     def _bucket_policy(self, logical_id: str, props: dict[str, Any]) -> None:
-        self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+        # moto enforces a bucket policy's Deny statements. The local cloud speaks plain HTTP on loopback, so a statement
+        # that denies requests without TLS would deny everything: it is left out here (tests/integration/
+        # test_template.py holds the template to it instead); every other statement applies.
+        document = dict(props["PolicyDocument"])
+        document["Statement"] = [s for s in document["Statement"] if not _denies_plain_http(s)]
+        if document["Statement"]:
+            self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
         self.template.physical[logical_id] = {"Ref": props["Bucket"]}
 
     def _start_pollers(self) -> None:
@@ -557,6 +563,11 @@ class LocalCloud:
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
         return moved
+
+
+def _denies_plain_http(statement: dict[str, Any]) -> bool:
+    return (statement.get("Effect") == "Deny"
+            and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}})
 
 
 def _empty_zip() -> bytes:

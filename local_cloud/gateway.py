@@ -12,7 +12,8 @@ update); GET /dev/events, the integration events published so far; POST /dev/que
 moves a dead-letter queue's messages back to their queue (SQS's StartMessageMoveTask); GET /dev/emails and
 GET /dev/emails/{id}, the customer emails sent through the local SES and one email's HTML; POST /dev/auth/token,
 a real access token of the authorizer's user pool for a throwaway user in the groups asked for, and GET
-/dev/auth/config, what a browser page needs to sign in to that pool (local_cloud/user_pool.py); and the demo
+/dev/auth/config, what a browser page needs to sign in to that pool (local_cloud/user_pool.py); GET /images/...,
+the product images from the images bucket, as the CloudFront distribution serves them on AWS; and the demo
 storefront's static files (web/) for GET requests no template route claims, as S3 + CloudFront would serve them
 on AWS.
 """
@@ -46,6 +47,7 @@ log = logging.getLogger("local_cloud.gateway")
 WEB_ROOT = Path(__file__).resolve().parents[1] / "web"  # the demo storefront (static files)
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 API_ID = "localapi"
+IMAGES_BUCKET = "ProductImagesBucket"  # the template's bucket that GET /images/... reads
 Headers = list[tuple[str, str]]
 HttpResponse = tuple[int, Headers, bytes]
 JSON = ("Content-Type", "application/json")
@@ -150,6 +152,9 @@ class Gateway:
             LocalRoute("GET", re.compile(r"^/dev/emails/(?P<email_id>[A-Za-z0-9-]{1,128})$"), self._dev_email),
             LocalRoute("POST", re.compile(r"^/dev/auth/token$"), self._dev_token),
             LocalRoute("GET", re.compile(r"^/dev/auth/config$"), self._dev_auth_config),
+            # Product images, as the edge's /images/* behaviour serves them from the images bucket on AWS.
+            LocalRoute("GET", re.compile(r"^/(?P<key>images/[A-Za-z0-9_.-]{1,128}/[A-Za-z0-9_.-]{1,128})$"),
+                       self._image),
         ]
         api = next(iter(cloud.template.of_type("AWS::Serverless::HttpApi").values()), {}).get("Properties", {})
         cors_config = api.get("CorsConfiguration")
@@ -281,6 +286,20 @@ class Gateway:
         if self.user_pool is None:
             return 404, [JSON], b'{"message":"Not Found"}'
         return 200, [JSON], json.dumps(self.user_pool.settings()).encode()
+
+    def _image(self, groups: dict[str, str], _: bytes) -> HttpResponse:
+        if IMAGES_BUCKET not in self.cloud.template.physical:
+            return 404, [JSON], b'{"message":"Not Found"}'
+        s3 = self.cloud.client("s3")
+        try:
+            found = s3.get_object(Bucket=self.cloud.physical_id(IMAGES_BUCKET), Key=groups["key"])
+        except s3.exceptions.NoSuchKey:
+            return 404, [JSON], b'{"message":"Not Found"}'
+        headers = [("Content-Type", found["ContentType"]), ("ETag", found["ETag"]),
+                   ("X-Content-Type-Options", "nosniff")]
+        if found.get("CacheControl"):
+            headers.append(("Cache-Control", found["CacheControl"]))
+        return 200, headers, found["Body"].read()
 
     def _dev_events(self, _: dict[str, str], __: bytes) -> HttpResponse:
         return 200, [JSON], json.dumps({"items": self.cloud.integration_events()}).encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -18,21 +19,30 @@ os.environ.pop("AWS_SESSION_TOKEN", None)
 
 
 @pytest.fixture(scope="session")
-def cloud() -> Iterator[object]:
+def gateway_port() -> int:
+    """The session gateway's port, chosen before the cloud starts: the admin API makes image URLs with it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def cloud(gateway_port: int) -> Iterator[object]:
     """One local cloud per test session (per xdist worker), provisioned from template.yaml with the demo data."""
     from local_cloud.cloud import LocalCloud
     from local_cloud.demo_data import seed
 
-    with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*"}) as local:
+    with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*",
+                                         "ImageBaseUrl": f"http://127.0.0.1:{gateway_port}"}) as local:
         seed(local)
         yield local
 
 
 @pytest.fixture(scope="session")
-def gateway(cloud: object) -> Iterator[object]:
+def gateway(cloud: object, gateway_port: int) -> Iterator[object]:
     from local_cloud.gateway import Gateway
 
-    gw = Gateway(cloud, port=0).start()  # type: ignore[arg-type]
+    gw = Gateway(cloud, port=gateway_port).start()  # type: ignore[arg-type]
     yield gw
     gw.stop()
 

@@ -3,6 +3,7 @@ only verified tokens of the operators' user pool; each route names the groups it
 do everything, staff may read and adjust stock. Routes only translate HTTP; the rules live in the services."""
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated
 
 import boto3
@@ -15,6 +16,8 @@ from storefront.audit.models import AuditPage
 from storefront.audit.repository import AuditRepository
 from storefront.auth import AdminOnly, Operator
 from storefront.catalog.admin import CatalogAdmin
+from storefront.catalog.image_bucket import S3ImageBucket
+from storefront.catalog.images import ImageUpload, ImageUploadTicket, ProductImages
 from storefront.catalog.models import (
     ID_PATTERN, AdminProduct, AdminProductPage, Category, CategoryUpdate, NewCategory, NewProduct,
     ProductStatus, ProductUpdate,
@@ -41,6 +44,14 @@ audit = AuditLog(audit_repository, cursors)
 inventory = InventoryRepository(dynamodb, settings.inventory_table)
 catalog = CatalogAdmin(CatalogRepository(dynamodb, settings.catalog_table), inventory, audit_repository, cursors,
                        load_shop_config().currencies, now=lambda: datetime.now(UTC))
+
+
+
+@cache
+def images() -> ProductImages:
+    """Built on the first upload: S3's client loads a large service model, which no other route needs."""
+    return ProductImages(S3ImageBucket(boto3.client("s3"), settings.images_bucket), catalog, settings.image_base_url)
+
 
 app = create_app("Storefront admin", "The merchant's admin API. Every route takes `Authorization: Bearer <JWT>` "
                                      "of the operators' Cognito user pool.")
@@ -119,6 +130,12 @@ def replace_product(actor: AdminOnly, product_id: ProductIdPath, body: ProductUp
 def archive_product(actor: AdminOnly, product_id: ProductIdPath, if_match: IfMatch = None) -> Response:
     catalog.archive_product(actor, product_id, parse_if_match(if_match))
     return Response(status_code=204, headers={"Cache-Control": "no-store"})
+
+
+@app.post("/admin/products/{product_id}/images", status_code=201, response_model=ImageUploadTicket,
+          responses={**ADMIN_ONLY, **problem_responses(400, 404, 409, 413, 422, 503)})
+def upload_image(actor: AdminOnly, product_id: ProductIdPath, body: ImageUpload) -> Response:
+    return private_json(images().start_upload(actor, product_id, body), status=201)
 
 
 # ---------------------------------------------------------------- audit
