@@ -8,6 +8,7 @@ from typing import Annotated
 
 import boto3
 from aws_lambda_powertools import Logger
+from botocore.config import Config
 from fastapi import Header, Path, Query, Response
 from pydantic import BaseModel, Field
 
@@ -19,7 +20,7 @@ from storefront.catalog.admin import CatalogAdmin
 from storefront.catalog.image_bucket import S3ImageBucket
 from storefront.catalog.images import ImageUpload, ImageUploadTicket, ProductImages
 from storefront.catalog.models import (
-    ID_PATTERN, AdminProduct, AdminProductPage, Category, CategoryUpdate, NewCategory, NewProduct,
+    ID_PATTERN, SKU_PATTERN, AdminProduct, AdminProductPage, Category, CategoryUpdate, NewCategory, NewProduct,
     ProductStatus, ProductUpdate,
 )
 from storefront.catalog.repository import CatalogRepository
@@ -27,7 +28,11 @@ from storefront.config import AdminSettings
 from storefront.http import (
     create_app, parse_if_match, private_json, problem_responses, unauthorized_responses, versioned_json,
 )
+from storefront.idempotency import IdempotencyStore
+from storefront.inventory.admin import InventoryAdmin
+from storefront.inventory.models import AdjustmentInput, InventoryView, StockLevel, ThresholdInput
 from storefront.inventory.repository import InventoryRepository
+from storefront.inventory.stock_function import StockFunctionClient
 from storefront.observability import http_handler
 from storefront.pagination import MAX_CURSOR_LENGTH, CursorCodec
 from storefront.secrets import get_secret
@@ -42,9 +47,20 @@ cursors = CursorCodec(lambda: get_secret(settings.cursor_secret_id))
 audit_repository = AuditRepository(dynamodb, settings.audit_table, settings.audit_retention_days)
 audit = AuditLog(audit_repository, cursors)
 inventory = InventoryRepository(dynamodb, settings.inventory_table)
-catalog = CatalogAdmin(CatalogRepository(dynamodb, settings.catalog_table), inventory, audit_repository, cursors,
-                       load_shop_config().currencies, now=lambda: datetime.now(UTC))
+catalog_repository = CatalogRepository(dynamodb, settings.catalog_table)
+catalog = CatalogAdmin(catalog_repository, inventory, audit_repository, cursors, load_shop_config().currencies,
+                       now=lambda: datetime.now(UTC))
+idempotency = IdempotencyStore(dynamodb, settings.orders_table, ttl_seconds=settings.idempotency_ttl_hours * 3600)
 
+
+
+@cache
+def stock() -> InventoryAdmin:
+    """Built on the first stock route; one quick retry of a failed Invoke, within the function's timeout."""
+    lambda_client = boto3.client("lambda", config=Config(retries={"mode": "standard", "max_attempts": 2},
+                                                         connect_timeout=2, read_timeout=8))
+    return InventoryAdmin(inventory, catalog_repository, StockFunctionClient(lambda_client, settings.stock_function),
+                          idempotency, cursors)
 
 
 @cache
@@ -59,7 +75,10 @@ app = create_app("Storefront admin", "The merchant's admin API. Every route take
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR_LENGTH)]
 ProductIdPath = Annotated[str, Path(pattern=ID_PATTERN)]
+SkuPath = Annotated[str, Path(pattern=SKU_PATTERN)]
 IfMatch = Annotated[str | None, Header(max_length=64, description="The version you read (an earlier ETag)")]
+IdempotencyKey = Annotated[str | None, Header(min_length=1, max_length=255,
+                                              description="A fresh random value per adjustment; required")]
 ADMIN_ONLY = {**unauthorized_responses(), **problem_responses(403, 500)}
 
 
@@ -136,6 +155,29 @@ def archive_product(actor: AdminOnly, product_id: ProductIdPath, if_match: IfMat
           responses={**ADMIN_ONLY, **problem_responses(400, 404, 409, 413, 422, 503)})
 def upload_image(actor: AdminOnly, product_id: ProductIdPath, body: ImageUpload) -> Response:
     return private_json(images().start_upload(actor, product_id, body), status=201)
+
+
+# ---------------------------------------------------------------- inventory
+
+@app.get("/admin/inventory/{sku}", response_model=InventoryView,
+         responses={**ADMIN_ONLY, **problem_responses(400, 404, 422)})
+def get_inventory(actor: Operator, sku: SkuPath, limit: Limit = DEFAULT_PAGE_SIZE, cursor: Cursor = None) -> Response:
+    return private_json(stock().view(sku, limit, cursor))
+
+
+@app.post("/admin/inventory/{sku}/adjustments", status_code=201, response_model=StockLevel,
+          responses={**ADMIN_ONLY, **problem_responses(400, 404, 409, 413, 422, 503)})
+def adjust_stock(actor: Operator, sku: SkuPath, body: AdjustmentInput,
+                 idempotency_key: IdempotencyKey = None) -> Response:
+    answer = stock().adjust(actor, sku, body, idempotency_key)
+    return Response(answer.body, status_code=answer.status, media_type="application/json",
+                    headers={"Cache-Control": "no-store"})
+
+
+@app.patch("/admin/inventory/{sku}", response_model=StockLevel,
+           responses={**ADMIN_ONLY, **problem_responses(400, 404, 413, 422, 503)})
+def set_low_stock_threshold(actor: Operator, sku: SkuPath, body: ThresholdInput) -> Response:
+    return private_json(stock().set_threshold(actor, sku, body))
 
 
 # ---------------------------------------------------------------- audit
