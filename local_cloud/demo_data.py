@@ -149,20 +149,21 @@ def seed(cloud: LocalCloud) -> int:
     orders = OrderRepository(dynamodb, cloud.physical_id("OrdersTable"))
     address = Address(name="Ada Lovelace", line1="Unter den Linden 1", city="Berlin", postal_code="10117", country="DE")
     orders.create(StoredOrder(
-        id=DEMO_ORDER_ID, status=OrderStatus.PENDING, cart_id=cart.id, email="ada@example.com", lines=cart.lines,
-        totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
-        history=[{"status": OrderStatus.PENDING, "at": now}]))
+        id=DEMO_ORDER_ID, status=OrderStatus.PENDING, cart_id=cart.id, email="ada@example.com",
+        email_key="ada@example.com", lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now,
+        updated_at=now, shipping_address=address, history=[{"status": OrderStatus.PENDING, "at": now}]))
     paid = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
     for order_id, cart_id in ((DEMO_PAID_ORDER_ID, DEMO_PAID_ORDER_CART_ID),
                               (DEMO_FULFILLING_ORDER_ID, DEMO_FULFILLING_ORDER_CART_ID)):
         orders.create(StoredOrder(
-            id=order_id, status=OrderStatus.PAID, cart_id=cart_id, email="ada@example.com", lines=cart.lines,
-            totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
-            history=[{"status": status, "at": now} for status in paid]))
+            id=order_id, status=OrderStatus.PAID, cart_id=cart_id, email="ada@example.com",
+            email_key="ada@example.com", lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now,
+            updated_at=now, shipping_address=address, history=[{"status": status, "at": now} for status in paid]))
     orders.create(StoredOrder(
         id=DEMO_AWAITING_PAYMENT_ORDER_ID, status=OrderStatus.PENDING, cart_id=DEMO_AWAITING_PAYMENT_ORDER_CART_ID,
-        email="ada@example.com", lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now,
-        updated_at=now, shipping_address=address, history=[{"status": OrderStatus.PENDING, "at": now}]))
+        email="ada@example.com", email_key="ada@example.com", lines=cart.lines, totals=cart.totals,
+        shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
+        history=[{"status": OrderStatus.PENDING, "at": now}]))
     # The payments and fulfilment services record the payment and the shipment, as the workflow's
     # CreatePayment step and the fulfilment queue's consumer would; only the provider and carrier answers are fixed.
     payments = PaymentsService(

@@ -34,6 +34,9 @@ from storefront.inventory.models import AdjustmentInput, InventoryView, StockLev
 from storefront.inventory.repository import InventoryRepository
 from storefront.inventory.stock_function import StockFunctionClient
 from storefront.observability import http_handler
+from storefront.orders.admin import AdminOrder, Moment, OrderPage, OrderQuery, OrderSearch
+from storefront.orders.models import OrderStatus
+from storefront.orders.repository import OrderRepository
 from storefront.pagination import MAX_CURSOR_LENGTH, CursorCodec
 from storefront.secrets import get_secret
 from storefront.shop import load_shop_config
@@ -50,6 +53,7 @@ inventory = InventoryRepository(dynamodb, settings.inventory_table)
 catalog_repository = CatalogRepository(dynamodb, settings.catalog_table)
 catalog = CatalogAdmin(catalog_repository, inventory, audit_repository, cursors, load_shop_config().currencies,
                        now=lambda: datetime.now(UTC))
+orders = OrderSearch(OrderRepository(dynamodb, settings.orders_table), audit, cursors)
 idempotency = IdempotencyStore(dynamodb, settings.orders_table, ttl_seconds=settings.idempotency_ttl_hours * 3600)
 
 
@@ -178,6 +182,28 @@ def adjust_stock(actor: Operator, sku: SkuPath, body: AdjustmentInput,
            responses={**ADMIN_ONLY, **problem_responses(400, 404, 413, 422, 503)})
 def set_low_stock_threshold(actor: Operator, sku: SkuPath, body: ThresholdInput) -> Response:
     return private_json(stock().set_threshold(actor, sku, body))
+
+
+# ---------------------------------------------------------------- orders
+
+@app.get("/admin/orders", response_model=OrderPage, responses={**ADMIN_ONLY, **problem_responses(400, 422)})
+def list_orders(
+    actor: Operator,
+    status: OrderStatus | None = None,
+    email: Annotated[str | None, Query(min_length=3, max_length=254, description="Any case; spaces around ignored")] = None,
+    created_from: Annotated[Moment | None, Query(description="A time with its offset, or a date (from its start, UTC)")] = None,
+    created_to: Annotated[Moment | None, Query(description="A time with its offset, or a date (to its end, UTC)")] = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    query = OrderQuery(status=status, email=email, created_from=created_from, created_to=created_to)
+    return private_json(orders.list(query, limit, cursor))
+
+
+@app.get("/admin/orders/{order_id}", response_model=AdminOrder,
+         responses={**ADMIN_ONLY, **problem_responses(404, 422)})
+def get_order(actor: Operator, order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Response:
+    return private_json(orders.get(order_id))
 
 
 # ---------------------------------------------------------------- audit

@@ -19,6 +19,11 @@ from storefront.shop import CountryCode
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,189}\.[A-Za-z]{2,24}$"
 
 
+def email_key(email: str) -> str:
+    """How orders are found by email (the orders table's ByEmail index) and counted per email: trimmed, lower case."""
+    return email.strip().lower()
+
+
 class OrderStatus(StrEnum):
     PENDING = "pending"
     AWAITING_PAYMENT = "awaiting_payment"
@@ -118,6 +123,7 @@ class StoredOrder(Order):
     task_token: str | None = None  # Step Functions' token for WaitForPayment; never shown to clients
     shipment_id: str | None = None  # the carrier's id of the order's shipment; tracking updates must name it
     tracking_at: datetime | None = None  # when the newest tracking update applied happened (the carrier's time)
+    email_key: str | None = None  # the ByEmail index's key (email_key(email)); erasure removes it
 
     def public(self) -> Order:
-        return Order.model_validate(self.model_dump(exclude={"task_token", "shipment_id", "tracking_at"}))
+        return Order.model_validate(self.model_dump(include=set(Order.model_fields)))

@@ -12,7 +12,7 @@ from storefront.cart.service import CartService
 from storefront.errors import InsufficientStock, NotFound, ValidationFailed
 from storefront.inventory.repository import InventoryRepository
 from storefront.observability import count
-from storefront.orders.models import CheckoutRequest, Order, OrderStatus, Reason, StoredOrder
+from storefront.orders.models import CheckoutRequest, Order, OrderStatus, Reason, StoredOrder, email_key
 from storefront.orders.repository import CartAlreadyOrdered, OrderRepository, TransitionRefused
 from storefront.orders.workflow import OrderWorkflow
 
@@ -56,7 +56,8 @@ class CheckoutService:
         now = self._now()
         order = StoredOrder(
             id=secrets.token_urlsafe(ORDER_ID_BYTES), status=OrderStatus.PENDING, cart_id=cart.id,
-            email=request.email, lines=cart.lines, totals=cart.totals, shipping_address=request.shipping_address,
+            email=request.email, email_key=email_key(request.email), lines=cart.lines, totals=cart.totals,
+            shipping_address=request.shipping_address,
             shipping=cart.shipping, history=[{"status": OrderStatus.PENDING, "at": now}], created_at=now, updated_at=now,
         )
         try:
