@@ -1,5 +1,6 @@
 """`python -m local_cloud serve` runs the storefront locally; `python -m local_cloud invoke` is a Docker-free
-`sam local invoke`. Both build everything from template.yaml; see README.md."""
+`sam local invoke`; `python -m local_cloud openapi` prints the API's OpenAPI document. All build everything from
+template.yaml; see README.md."""
 
 from __future__ import annotations
 
@@ -220,6 +221,20 @@ def invoke(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def openapi(args: argparse.Namespace) -> int:
+    """The merged OpenAPI document of the template's routes (openapi.json at the repository's root is this)."""
+    from local_cloud.gateway import merged_openapi
+
+    with contextlib.redirect_stdout(sys.stderr):  # handlers may log to stdout while they load
+        cloud = _start_cloud(with_demo_data=False)
+        try:
+            document = merged_openapi(cloud)
+        finally:
+            cloud.stop()
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_cloud", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
                                help="print an HTTP response's body, parsed, instead of the whole response")
     invoke_parser.add_argument("--no-demo-data", action="store_true", help="start with empty tables")
     invoke_parser.set_defaults(run=invoke)
+    openapi_parser = commands.add_parser("openapi", help="print the API's OpenAPI document (python -m local_cloud "
+                                                         "openapi > openapi.json)")
+    openapi_parser.set_defaults(run=openapi)
     args = parser.parse_args(argv)
     # Powertools says so after every invocation that counted no business event: expected, and noise here.
     warnings.filterwarnings("ignore", "No application metrics to publish")

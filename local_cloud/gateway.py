@@ -325,10 +325,13 @@ class Gateway:
 
 
 def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:
-    """One OpenAPI document for the whole API: every function app's paths, restricted to the template's routes."""
-    routed = {(r.method.lower(), r.path) for r in cloud.template.routes()}
+    """One OpenAPI document for the whole API: every function app's paths, restricted to the template's routes, with
+    the template's JWT authorizers as bearer security schemes on the routes behind them (what API Gateway enforces).
+    `python -m local_cloud openapi` writes it; openapi.json at the repository's root is a copy (a test compares)."""
+    routes = {(r.method.lower(), r.path): r for r in cloud.template.routes()}
     document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": "Storefront API", "version": "1"},
                                 "paths": {}, "components": {"schemas": {}}}
+    schemes: dict[str, Any] = {}
     for function in cloud.functions.values():
         app = getattr(function.module, "app", None)
         if app is None or not hasattr(app, "openapi"):
@@ -336,9 +339,22 @@ def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:
         spec = app.openapi()
         for path, operations in spec.get("paths", {}).items():
             for method, operation in operations.items():
-                if (method, path) in routed:
-                    document["paths"].setdefault(path, {})[method] = operation
-        document["components"]["schemas"].update(spec.get("components", {}).get("schemas", {}))
+                route = routes.get((method, path))
+                if route is None:
+                    continue
+                if route.authorizer is not None:
+                    operation = {**operation, "security": [{route.authorizer: []}]}
+                    schemes[route.authorizer] = {
+                        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                        "description": "An access (or ID) token of the operators' Cognito user pool, checked by API "
+                                       "Gateway's JWT authorizer before the function runs"}
+                document["paths"].setdefault(path, {})[method] = operation
+        for name, schema in spec.get("components", {}).get("schemas", {}).items():
+            known = document["components"]["schemas"].setdefault(name, schema)
+            if known != schema:  # two apps' models of one name: the merged document could describe only one
+                raise ValueError(f"two functions' OpenAPI documents define the schema {name!r} differently")
+    if schemes:
+        document["components"]["securitySchemes"] = schemes
     return document
 
 
