@@ -31,9 +31,9 @@ def listing_shard(order_id: str) -> int:
     return int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % LISTING_SHARDS
 
 
-def listing_sk(order: StoredOrder) -> str:
+def listing_sk(created_at: datetime, order_id: str) -> str:
     """Newest first is descending order of this key: the creation time, then the id (unique, so pages never skip)."""
-    return f"{sortable_time(order.created_at)}#{order.id}"
+    return f"{sortable_time(created_at)}#{order_id}"
 
 
 def status_partition(status: OrderStatus, order_id: str) -> str:
@@ -81,7 +81,7 @@ class OrderRepository:
                 {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
                          "Item": to_item({"pk": f"CART#{order.cart_id}", "sk": "ORDER", "order_id": order.id,
                                           "listing_pk": f"ALL#{listing_shard(order.id)}",
-                                          "listing_sk": listing_sk(order)})}},
+                                          "listing_sk": listing_sk(order.created_at, order.id)})}},
                 {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
                          "Item": self._item(order)}},
             ])
@@ -203,7 +203,8 @@ class OrderRepository:
     @staticmethod
     def _item(order: StoredOrder) -> dict[str, Any]:
         return to_item({"pk": f"ORDER#{order.id}", "sk": "ORDER", **order.model_dump(mode="json"),
-                        "listing_pk": status_partition(order.status, order.id), "listing_sk": listing_sk(order)})
+                        "listing_pk": status_partition(order.status, order.id),
+                        "listing_sk": listing_sk(order.created_at, order.id)})
 
 
 def _expected(expect: Expected | None, names: dict[str, str], values: dict[str, Any]) -> str:
