@@ -353,6 +353,21 @@ def test_persistent_conflict_raises_stock_contention(stock: Stock) -> None:
     stock.invoke(_event("release", order, **{sku: 1}))
 
 
+def test_adjustments_under_crashes_throttling_and_conflicts_happen_once(stock: Stock) -> None:
+    sku = stock.seed(5)
+    stock.use_client(CrashAfterWrite(stock.client, [sku]))
+    assert stock.error_type(_adjust(sku, "crash-1", 3)) == "ReadTimeoutError"  # written, the answer lost
+    assert stock.invoke(_adjust(sku, "crash-1", 3))["level"]["on_hand"] == 8  # the retry: nothing twice
+    refusing = Refusing(stock.client, [sku], _error("ThrottlingException"), times=MAX_ATTEMPTS - 1)
+    stock.use_client(refusing)
+    assert stock.invoke(_adjust(sku, "throttled-1", -2, "damaged"))["level"]["on_hand"] == 6
+    refusing.times = 1000
+    refusing._error = _cancelled("TransactionConflict", "None", "None")
+    assert stock.error_type(_adjust(sku, "conflict-1", 4)) == "StockContention"
+    assert stock.levels(sku) == (6, 0, 6)
+    assert [e.changes["delta"].after for e in stock.audit.for_target(f"sku:{sku}")] == [-2, 3]
+
+
 def test_other_errors_are_not_retried(stock: Stock) -> None:
     sku = stock.seed(3)
     refusing = Refusing(stock.client, [sku], _error("ValidationException"), times=1000)

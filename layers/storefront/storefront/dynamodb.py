@@ -124,6 +124,8 @@ def merged_query(client: Any, table: str, index: str | None, hash_name: str, ran
             high = exclusive if high is None or exclusive <= high else high
         else:
             low = exclusive if low is None or exclusive >= low else low
+    if low is not None and high is not None and low > high:
+        return [], False  # an empty range (DynamoDB refuses a BETWEEN whose bounds are the wrong way round)
     found: list[dict[str, Any]] = []
     for partition in partitions:
         found += _query_partition(client, table, index, hash_name, range_name, partition, limit + 1, low, high,
