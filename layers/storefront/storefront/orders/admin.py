@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, TypeAdapter
 
 from storefront.audit.log import AuditLog
 from storefront.audit.models import AuditEntry
@@ -32,8 +34,15 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
+def _iso_8601(value: object) -> object:
+    """Only ISO 8601 text: pydantic would also take a number of seconds since 1970, which no one means here."""
+    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date (2026-11-27) or a time with its offset (2026-11-27T09:30:00Z)")
+    return value
+
+
 # A bound is a time with its offset, or a date (the whole day in UTC).
-Moment = date | AwareDatetime
+Moment = Annotated[date | AwareDatetime, BeforeValidator(_iso_8601)]
 
 
 class OrderQuery(BaseModel):
