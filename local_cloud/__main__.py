@@ -94,7 +94,9 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
     emails       GET {url}/dev/emails   (customer emails sent through the local SES; /dev/emails/<id> shows one)
     DLQ redrive  POST {url}/dev/queues/FulfilmentDeadLetterQueue/redrive
     OpenAPI      {url}/openapi.json
-  admin          GET {url}/admin/me with Authorization: Bearer <token> (the template's JWT authorizer checks it)
+  admin          {url}/admin/products, /admin/inventory/<sku>, /admin/orders, /admin/audit, ... (docs/api.md, "Admin")
+                 with Authorization: Bearer <token> (the template's JWT authorizer checks it); GET {url}/admin/me
+    images       {url}/images/<product>/<file>   (the images bucket, as the CDN serves it on AWS)
     sign in as   {admin_email} / {admin_password}   (group admin; LOCAL_ADMIN_PASSWORD sets the password)
     Cognito      {pool.endpoint_url}   InitiateAuth USER_PASSWORD_AUTH, client id {pool.client_id},
                  user pool {pool.pool_id}   (all of it: GET {url}/dev/auth/config)
