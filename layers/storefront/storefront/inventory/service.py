@@ -29,7 +29,7 @@ from storefront.dynamodb import backoff
 from storefront.errors import StorefrontError
 from storefront.inventory.models import (
     STATE_AFTER, AdjustRequest, AnyStockRequest, CommitRequest, InvalidStockRequest, Movement, Rejection,
-    ReleaseRequest, ReservationLine, ReserveRequest, ShortLine, StockLevel, StockOutcome, ThresholdRequest,
+    ReservationLine, ReserveRequest, ShortLine, StockLevel, StockOutcome, ThresholdRequest,
 )
 from storefront.inventory.repository import InventoryRepository, MovementRefused, StockContention
 from storefront.observability import count
