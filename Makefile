@@ -29,12 +29,13 @@ $(CHECKOV_VENV)/.installed: pyproject.toml $(VENV)/.installed
 	env -u PYTHONPATH $(CHECKOV_VENV)/bin/python -m pip install --quiet "$$($(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["iac-scan"])')"
 	@touch $@
 
-.PHONY: help setup dev test test-fast fuzz invoke lint build bench capacity load clean
+.PHONY: help setup dev test test-fast fuzz invoke openapi lint build bench capacity load clean
 
 help:
 	@echo "make dev      run the whole storefront locally (local cloud + demo data) on http://127.0.0.1:$${PORT:-3000}"
 	@echo "make test     run every test (unit, integration, end-to-end, browser, template lint, fuzz, sam build)"
 	@echo "make invoke FUNCTION=CatalogFunction EVENT=events/catalog/get-product.json   Docker-free sam local invoke"
+	@echo "make openapi  write openapi.json, the API's OpenAPI document (a test keeps it current)"
 	@echo "make lint     cfn-lint (with AWS's serverless rules), sam validate --lint and checkov on the templates"
 	@echo "make build    sam build (python3.13, arm64)"
 	@echo "make bench    the benchmarks in benchmarks/ (results are recorded in docs/benchmarks.md)"
@@ -66,6 +67,10 @@ invoke:
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<events/...json> [DECODE_BODY=1]" >&2; exit 2; }
 	@$(MAKE) --no-print-directory setup >&2
 	@$(PY) -m local_cloud invoke $(FUNCTION) --event $(EVENT) $(if $(DECODE_BODY),--decode-body)
+
+# The merged OpenAPI document of every route in template.yaml; tests/integration/test_openapi_document.py compares.
+openapi: setup
+	$(PY) -m local_cloud openapi > openapi.json
 
 lint: setup
 	$(VENV)/bin/cfn-lint template.yaml edge/web-acl.yaml

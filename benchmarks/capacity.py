@@ -210,7 +210,8 @@ def load_stack(template: Template | None = None) -> Stack:
         warm, maximum = props.get("WarmThroughput", {}), props.get("OnDemandThroughput", {})
         tables[logical_id] = Table(
             logical_id, props.get("BillingMode", "PROVISIONED"),
-            [i["IndexName"] for i in props.get("GlobalSecondaryIndexes", [])], "StreamSpecification" in props,
+            [i["IndexName"] for i in template.resolve(props.get("GlobalSecondaryIndexes", []))],
+            "StreamSpecification" in props,
             number(warm.get("ReadUnitsPerSecond")), number(warm.get("WriteUnitsPerSecond")),
             number(maximum.get("MaxReadRequestUnits")), number(maximum.get("MaxWriteRequestUnits")))
 

@@ -46,6 +46,10 @@ How each number is counted (all in this process; nothing is sampled):
       ProjectionExpression does not make a read cheaper); writes: 1 KB per unit of the larger of the item before and
       after; transactions (TransactWriteItems/TransactGetItems) 2 per unit; a write refused by its condition still
       costs its units; at least 1 unit (0.5 eventual) per item. On-demand RRU/WRU follow the same rules.
+      Global secondary indexes are charged too: for every item written, each index's entry before and after (its
+      key attributes present or not; its size = the index's keys, the table's keys, the projected attributes and
+      100 bytes) gives a put, a delete, both (its key changed) or an update (a projected attribute changed), 1 WRU
+      per KB each, standard writes also under a transaction (an index is updated after the table, outside it).
   (b) Lambda invocations: LocalFunction.invoke (every way a function runs locally) is wrapped; its in-process
       wall time is the measured duration (billed rounded up to the millisecond).
   (c) Step Functions state transitions: StateEntered events in the execution's get_execution_history, plus a
@@ -166,6 +170,7 @@ class DynamoUse:
     operation: str
     rru: float = 0.0
     wru: float = 0.0
+    index_wru: float = 0.0  # of wru: the writes of the table's global secondary indexes
     moto_reported: float = 0.0
     approximate: bool = False
 
@@ -391,11 +396,20 @@ class Meter:
                 body = json.loads(raw.decode() if isinstance(raw, bytes) else (raw or "{}"))
                 backend = dynamodb_backends[handler.current_account][handler.region]
                 targets = _targets(operation, body, backend)
-                before = [_stored_size(backend, t, DynamoType) for t in targets]
+                before = [_stored(backend, t, DynamoType) for t in targets]
                 response = original_action(handler)
-                after = [_stored_size(backend, t, DynamoType) for t in targets]
+                after = [_stored(backend, t, DynamoType) for t in targets]
             status, _, response_body = response
-            uses = meter._units(tag.split("|", 1)[1], operation, body, targets, before, after, status, response_body)
+            uses = meter._units(tag.split("|", 1)[1], operation, body, targets, [item_size(i) for i in before],
+                                [item_size(i) for i in after], status, response_body)
+            by_table = {use.table: use for use in uses}
+            for target, old, new in zip(targets, before, after, strict=True):
+                if target.kind == "write" and status < 400:
+                    index_wru = _index_write_units(backend.tables.get(target.table), old, new)
+                    use = by_table.get(meter.tables.get(target.table, target.table))
+                    if use is not None:  # billed as the table's write units
+                        use.wru += index_wru
+                        use.index_wru += index_wru
             with meter._lock:
                 meter._pending[tag] = uses
             return response
@@ -487,17 +501,48 @@ def _targets(operation: str, body: dict[str, Any], backend: Any) -> list[Target]
     return []
 
 
-def _stored_size(backend: Any, target: Target, dynamo_type: Any) -> int:
+def _stored(backend: Any, target: Target, dynamo_type: Any) -> dict[str, Any] | None:
+    """The item a target names as it is stored now (its attributes), or None."""
     table = backend.tables.get(target.table)
     if table is None or table.hash_key_attr not in target.key:
-        return 0
+        return None
     range_key = target.key.get(table.range_key_attr) if table.range_key_attr else None
     try:
         item = table.get_item(dynamo_type(target.key[table.hash_key_attr]),
                               dynamo_type(range_key) if range_key is not None else None)
     except Exception:  # noqa: BLE001 - a malformed key: DynamoDB refuses the request, nothing to size
-        return 0
-    return 0 if item is None else sum(len(n.encode()) + value_size(v) for n, v in item.attrs.items())
+        return None
+    return None if item is None else dict(item.attrs)
+
+
+INDEX_ENTRY_OVERHEAD = 100  # bytes DynamoDB adds to every index entry's size
+
+
+def _index_write_units(table: Any, before: dict[str, Any] | None, after: dict[str, Any] | None) -> float:
+    """What one item's write costs in its table's global secondary indexes (see (a) above)."""
+    if table is None:
+        return 0.0
+    table_keys = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    units = 0.0
+    for index in table.global_indexes:
+        old, new = (_index_entry(index, table_keys, item) for item in (before, after))
+        if old == new:
+            continue
+        sizes = [INDEX_ENTRY_OVERHEAD + item_size(entry) for entry in (old, new) if entry is not None]
+        same_key = old is not None and new is not None and all(old[k] == new[k] for k in index.schema_key_attrs)
+        units += (max(1, math.ceil(max(sizes) / 1024)) if same_key  # an update in place
+                  else sum(max(1, math.ceil(size / 1024)) for size in sizes))  # a put, a delete, or both
+    return float(units)
+
+
+def _index_entry(index: Any, table_keys: list[str], item: dict[str, Any] | None) -> dict[str, Any] | None:
+    if item is None or not all(k in item for k in index.schema_key_attrs):
+        return None  # a sparse index holds only items with all its key attributes
+    projection = index.projection.get("ProjectionType", "ALL")
+    if projection == "ALL":
+        return item
+    names = {*index.schema_key_attrs, *table_keys, *(index.projection.get("NonKeyAttributes") or [])}
+    return {name: value for name, value in item.items() if name in names}
 
 
 # ---------------------------------------------------------------- scenarios
@@ -713,6 +758,7 @@ def print_counts(results: list[tuple[Scenario, Usage, str, str]], extra_get: Usa
     row("· of which task retries", [u.retries for u in usages])
     row("**DynamoDB RRU** (computed from item sizes)", [_units(u.rru) for u in usages])
     row("**DynamoDB WRU** (computed from item sizes)", [_units(u.wru) for u in usages])
+    row("· of which global secondary index writes", [_units(sum(d.index_wru for d in u.dynamodb)) for u in usages])
     row("DynamoDB requests", [u.service_calls("dynamodb") for u in usages])
     row("DynamoDB units moto reported (constants: not used)", [_units(sum(d.moto_reported for d in u.dynamodb))
                                                                for u in usages])
@@ -729,8 +775,8 @@ def print_counts(results: list[tuple[Scenario, Usage, str, str]], extra_get: Usa
 
 
 def print_dynamodb(usage: Usage) -> None:
-    print("| caller | table | operation | requests | RRU | WRU |")
-    print("|---|---|---|---:|---:|---:|")
+    print("| caller | table | operation | requests | RRU | WRU | of which index WRU |")
+    print("|---|---|---|---:|---:|---:|---:|")
     grouped: dict[tuple[str, str, str], list[DynamoUse]] = defaultdict(list)
     for use in usage.dynamodb:
         grouped[(use.caller, use.table, use.operation)].append(use)
@@ -738,8 +784,9 @@ def print_dynamodb(usage: Usage) -> None:
         requests = len(uses)  # one entry per request and table it touched
         approx = " (approx.)" if any(u.approximate for u in uses) else ""
         print(f"| {caller} | {table} | {operation}{approx} | {requests} | {_units(sum(u.rru for u in uses))} | "
-              f"{_units(sum(u.wru for u in uses))} |")
-    print(f"| **total** | | | {usage.service_calls('dynamodb')} | {_units(usage.rru)} | {_units(usage.wru)} |")
+              f"{_units(sum(u.wru for u in uses))} | {_units(sum(u.index_wru for u in uses))} |")
+    print(f"| **total** | | | {usage.service_calls('dynamodb')} | {_units(usage.rru)} | {_units(usage.wru)} | "
+          f"{_units(sum(u.index_wru for u in usage.dynamodb))} |")
 
 
 def print_cost(usage: Usage) -> None:

@@ -1,5 +1,6 @@
 """`python -m local_cloud serve` runs the storefront locally; `python -m local_cloud invoke` is a Docker-free
-`sam local invoke`. Both build everything from template.yaml; see README.md."""
+`sam local invoke`; `python -m local_cloud openapi` prints the API's OpenAPI document. All build everything from
+template.yaml; see README.md."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ LOCAL_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
 LOCAL_ADMIN_EMAIL = "admin@example.com"
 
 
-def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None) -> Any:
+def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None, public_url: str = "") -> Any:
+    """`public_url` is where the gateway will serve the API; it serves product images there too, as the edge does."""
     from local_cloud.cloud import LocalCloud
     from local_cloud.demo_data import seed
 
-    overrides = {"AllowedOrigins": LOCAL_ORIGINS}
+    overrides = {"AllowedOrigins": LOCAL_ORIGINS, "ImageBaseUrl": public_url}
     if timeout := os.environ.get("PAYMENT_TIMEOUT_SECONDS"):
         overrides["PaymentTimeoutSeconds"] = timeout
     level = os.environ.get("LOCAL_CLOUD_LOG_LEVEL", "WARNING")
@@ -69,7 +71,8 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     # The local carrier moves every parcel on by itself: in transit, out for delivery, delivered.
     step = float(os.environ.get("LOCAL_CARRIER_STEP_SECONDS", "5"))
-    cloud = _start_cloud(with_demo_data=not args.no_demo_data, carrier_step_seconds=step if step > 0 else None)
+    cloud = _start_cloud(with_demo_data=not args.no_demo_data, carrier_step_seconds=step if step > 0 else None,
+                         public_url=f"http://{args.host}:{args.port}")
     gateway = Gateway(cloud, host=args.host, port=args.port).start()
     url = gateway.url
     try:
@@ -96,7 +99,9 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
     DLQ redrive  POST {url}/dev/queues/FulfilmentDeadLetterQueue/redrive
     schedules    POST {url}/dev/schedules/Reconcile/run   (the reconciler also runs at the template's rate)
     OpenAPI      {url}/openapi.json
-  admin          GET {url}/admin/me with Authorization: Bearer <token> (the template's JWT authorizer checks it)
+  admin          {url}/admin/products, /admin/inventory/<sku>, /admin/orders, /admin/audit, ... (docs/api.md, "Admin")
+                 with Authorization: Bearer <token> (the template's JWT authorizer checks it); GET {url}/admin/me
+    images       {url}/images/<product>/<file>   (the images bucket, as the CDN serves it on AWS)
     sign in as   {admin_email} / {admin_password}   (group admin; LOCAL_ADMIN_PASSWORD sets the password)
     Cognito      {pool.endpoint_url}   InitiateAuth USER_PASSWORD_AUTH, client id {pool.client_id},
                  user pool {pool.pool_id}   (all of it: GET {url}/dev/auth/config)
@@ -223,6 +228,20 @@ def invoke(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def openapi(args: argparse.Namespace) -> int:
+    """The merged OpenAPI document of the template's routes (openapi.json at the repository's root is this)."""
+    from local_cloud.gateway import merged_openapi
+
+    with contextlib.redirect_stdout(sys.stderr):  # handlers may log to stdout while they load
+        cloud = _start_cloud(with_demo_data=False)
+        try:
+            document = merged_openapi(cloud)
+        finally:
+            cloud.stop()
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_cloud", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
                                help="print an HTTP response's body, parsed, instead of the whole response")
     invoke_parser.add_argument("--no-demo-data", action="store_true", help="start with empty tables")
     invoke_parser.set_defaults(run=invoke)
+    openapi_parser = commands.add_parser("openapi", help="print the API's OpenAPI document (python -m local_cloud "
+                                                         "openapi > openapi.json)")
+    openapi_parser.set_defaults(run=openapi)
     args = parser.parse_args(argv)
     # Powertools says so after every invocation that counted no business event: expected, and noise here.
     warnings.filterwarnings("ignore", "No application metrics to publish")

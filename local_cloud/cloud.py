@@ -230,6 +230,8 @@ class LocalCloud:
             "AWS::KMS::Key": self._kms_key,
             "AWS::Backup::BackupVault": self._backup_vault,
             "AWS::Backup::BackupPlan": self._backup_plan,
+            "AWS::S3::Bucket": self._bucket,
+            "AWS::S3::BucketPolicy": self._bucket_policy,
         }.get(kind)
         if creator is None:
             if kind not in NOT_EMULATED:
@@ -474,6 +476,46 @@ class LocalCloud:
                                               "BackupPlanArn": created["BackupPlanArn"],
                                               "VersionId": created["VersionId"]}
 
+    def _bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        # CloudFormation's names are lower case (S3 refuses capitals); each property is its own S3 API call.
+        name = props.get("BucketName") or f"{self.template.stack_name}-{logical_id}".lower()
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=name)
+        if "BucketEncryption" in props:
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                          for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]]})
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+        if "OwnershipControls" in props:
+            s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
+        if "VersioningConfiguration" in props:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
+        if "LifecycleConfiguration" in props:  # CloudFormation's Id is the API's ID; a rule without a filter: Prefix ""
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
+                {"ID": rule["Id"], "Filter": {"Prefix": rule.get("Prefix", "")},
+                 **{k: v for k, v in rule.items() if k not in ("Id", "Prefix")}}
+                for rule in props["LifecycleConfiguration"]["Rules"]]})
+        if "CorsConfiguration" in props:
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
+                {k: rule[k] for k in ("AllowedMethods", "AllowedOrigins", "AllowedHeaders", "ExposeHeaders")
+                 if k in rule} | ({"MaxAgeSeconds": rule["MaxAge"]} if "MaxAge" in rule else {})
+                for rule in props["CorsConfiguration"]["CorsRules"]]})
+        arn = f"arn:aws:s3:::{name}"
+        self.template.physical[logical_id] = {
+            "Ref": name, "Arn": arn, "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com"}
+
+    def _bucket_policy(self, logical_id: str, props: dict[str, Any]) -> None:
+        # moto enforces a bucket policy's Deny statements. The local cloud speaks plain HTTP on loopback, so a statement
+        # that denies requests without TLS would deny everything: it is left out here (tests/integration/
+        # test_template.py holds the template to it instead); every other statement applies.
+        document = dict(props["PolicyDocument"])
+        document["Statement"] = [s for s in document["Statement"] if not _denies_plain_http(s)]
+        if document["Statement"]:
+            self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
+        self.template.physical[logical_id] = {"Ref": props["Bucket"]}
+
     def _start_pollers(self) -> None:
         """Lambda's event source mappings, played by pollers: SQS queues and DynamoDB streams."""
         by_arn = {function.arn: function for function in self.functions.values()}
@@ -549,6 +591,11 @@ def _forget_sdk_clients_of_libraries() -> None:
     from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
     DEFAULT_PROVIDERS.clear()
+
+
+def _denies_plain_http(statement: dict[str, Any]) -> bool:
+    return (statement.get("Effect") == "Deny"
+            and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}})
 
 
 def _empty_zip() -> bytes:

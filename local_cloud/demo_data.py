@@ -1,4 +1,5 @@
-"""The demo data `make dev` serves: five categories, 24 products with variants, prices and stock; and a few
+"""The demo data `make dev` serves: five categories, 24 products with variants, prices, stock and a picture each
+(in the images bucket, when the gateway serves images); and a few
 fixed-id records (a cart; orders pending, awaiting payment, paid and fulfilling; two stock reservations) that the
 sample events in events/ act on.
 
@@ -8,12 +9,19 @@ have exactly the production shape.
 
 from __future__ import annotations
 
+import colorsys
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from storefront.cart.models import StoredCart, StoredLine, StoredShipping
 from storefront.cart.repository import CartRepository
 from storefront.cart.service import CartService
+from storefront.catalog.images import IMAGE_CACHE_CONTROL
 from storefront.catalog.models import Category, StoredProduct, StoredVariant
 from storefront.catalog.repository import CatalogRepository
 from storefront.fulfilment.models import Shipment, ShipmentRequest, TrackingStatus
@@ -79,7 +87,7 @@ def demo_products(currency: str = "EUR") -> list[tuple[StoredProduct, dict[str, 
         stock = {f"{product_id.upper()}-{suffix}": units for suffix, _, units in variants}
         product = StoredProduct(
             id=product_id, name=name, description=description, category=category,
-            images=[f"https://images.example.com/storefront/{product_id}.jpg"],
+            images=[],
             variants=[StoredVariant(sku=f"{product_id.upper()}-{suffix}", title=title,
                                     price=Money(amount=cents, currency=currency)) for suffix, title, _ in variants],
         )
@@ -122,7 +130,10 @@ def seed(cloud: LocalCloud) -> int:
     for category_id, name in CATEGORIES.items():
         catalog.put_category(Category(id=category_id, name=name))
     products = demo_products()
+    image_base_url = cloud.template.parameter("ImageBaseUrl")
     for product, stock in products:
+        if image_base_url:  # served by the local gateway, as the edge serves the images bucket on AWS
+            product = product.model_copy(update={"images": [f"{image_base_url}/{_put_demo_image(cloud, product.id)}"]})
         catalog.put_product(product)
         for sku, units in stock.items():
             inventory.put_level(sku, units)
@@ -142,32 +153,70 @@ def seed(cloud: LocalCloud) -> int:
     address = Address(name="Ada Lovelace", line1="Unter den Linden 1", city="Berlin", postal_code="10117", country="DE")
     orders.create(StoredOrder(
         id=DEMO_ORDER_ID, status=OrderStatus.PENDING, cart_id=cart.id, email="ada@example.com",
-        email_key="ada@example.com", lines=cart.lines,
-        totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
-        history=[{"status": OrderStatus.PENDING, "at": now}]))
+        email_key="ada@example.com", lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now,
+        updated_at=now, shipping_address=address, history=[{"status": OrderStatus.PENDING, "at": now}]))
     paid = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
     for order_id, cart_id in ((DEMO_PAID_ORDER_ID, DEMO_PAID_ORDER_CART_ID),
                               (DEMO_FULFILLING_ORDER_ID, DEMO_FULFILLING_ORDER_CART_ID)):
         orders.create(StoredOrder(
             id=order_id, status=OrderStatus.PAID, cart_id=cart_id, email="ada@example.com",
-            email_key="ada@example.com", lines=cart.lines,
-            totals=cart.totals, shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
-            history=[{"status": status, "at": now} for status in paid]))
+            email_key="ada@example.com", lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now,
+            updated_at=now, shipping_address=address, history=[{"status": status, "at": now} for status in paid]))
     orders.create(StoredOrder(
         id=DEMO_AWAITING_PAYMENT_ORDER_ID, status=OrderStatus.PENDING, cart_id=DEMO_AWAITING_PAYMENT_ORDER_CART_ID,
         email="ada@example.com", email_key="ada@example.com", lines=cart.lines, totals=cart.totals,
-        shipping=cart.shipping, created_at=now,
-        updated_at=now, shipping_address=address, history=[{"status": OrderStatus.PENDING, "at": now}]))
+        shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
+        history=[{"status": OrderStatus.PENDING, "at": now}]))
     # The payment tasks and fulfilment services record the payment and the shipment, as the workflow's
     # CreatePayment step and the fulfilment queue's consumer would; only the provider and carrier answers are fixed.
     payments = PaymentTasks(orders, _FixedPayment(cloud.template.parameter("PaymentProvider")),
                             StepFunctionsWorkflow(cloud.client("stepfunctions")),
                             StockFunctionClient(cloud.client("lambda"), cloud.physical_id("StockFunction")),
                             clock=lambda: now)
-    payments.create_payment(DEMO_AWAITING_PAYMENT_ORDER_ID)
     carrier = _FixedShipment(cloud.template.parameter("CarrierName"), cloud.carrier)
-    FulfilmentService(orders, carrier, webhook_secrets=lambda: [], clock=lambda: now).fulfil(DEMO_FULFILLING_ORDER_ID)
+    with _no_business_metrics():
+        payments.create_payment(DEMO_AWAITING_PAYMENT_ORDER_ID)
+        FulfilmentService(orders, carrier, webhook_secrets=lambda: [], clock=lambda: now).fulfil(
+            DEMO_FULFILLING_ORDER_ID)
     return len(products)
+
+
+@contextmanager
+def _no_business_metrics() -> Iterator[None]:
+    """The demo's own records are no business events; and outside a function no metrics namespace is set, so a
+    count would raise (a benchmark or `make dev` at INFO seeds with metrics on)."""
+    saved = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+        else:
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = saved
+
+
+def _put_demo_image(cloud: LocalCloud, product_id: str) -> str:
+    """A picture for a demo product (a diagonal wash in a colour of its own) in the images bucket; returns its key."""
+    key = f"images/{product_id}/demo.png"
+    cloud.client("s3").put_object(Bucket=cloud.physical_id("ProductImagesBucket"), Key=key, Body=_wash(product_id),
+                                  ContentType="image/png", CacheControl=IMAGE_CACHE_CONTROL)
+    return key
+
+
+def _wash(seed_text: str, size: int = 240) -> bytes:
+    """A PNG of `size` x `size` pixels fading from a colour picked by `seed_text` to white."""
+    hue = (zlib.crc32(seed_text.encode()) % 360) / 360
+    red, green, blue = (round(c * 255) for c in colorsys.hls_to_rgb(hue, 0.55, 0.45))
+    shades = [bytes(round(c + (255 - c) * step / (2 * size)) for c in (red, green, blue)) for step in range(2 * size)]
+    rows = b"".join(b"\x00" + b"".join(shades[x + y] for x in range(size)) for y in range(size))  # filter byte 0
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + \
+        chunk(b"IEND", b"")
 
 
 class _FixedPayment:

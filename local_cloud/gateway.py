@@ -13,7 +13,8 @@ update); GET /dev/events, the integration events published so far; POST /dev/que
 moves a dead-letter queue's messages back to their queue (SQS's StartMessageMoveTask); GET /dev/emails and
 GET /dev/emails/{id}, the customer emails sent through the local SES and one email's HTML; POST /dev/auth/token,
 a real access token of the authorizer's user pool for a throwaway user in the groups asked for, and GET
-/dev/auth/config, what a browser page needs to sign in to that pool (local_cloud/user_pool.py); and the demo
+/dev/auth/config, what a browser page needs to sign in to that pool (local_cloud/user_pool.py); GET /images/...,
+the product images from the images bucket, as the CloudFront distribution serves them on AWS; and the demo
 storefront's static files (web/) for GET requests no template route claims, as S3 + CloudFront would serve them
 on AWS.
 """
@@ -48,6 +49,7 @@ log = logging.getLogger("local_cloud.gateway")
 WEB_ROOT = Path(__file__).resolve().parents[1] / "web"  # the demo storefront (static files)
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 API_ID = "localapi"
+IMAGES_BUCKET = "ProductImagesBucket"  # the template's bucket that GET /images/... reads
 Headers = list[tuple[str, str]]
 HttpResponse = tuple[int, Headers, bytes]
 JSON = ("Content-Type", "application/json")
@@ -199,6 +201,9 @@ class Gateway:
             LocalRoute("GET", re.compile(r"^/dev/emails/(?P<email_id>[A-Za-z0-9-]{1,128})$"), self._dev_email),
             LocalRoute("POST", re.compile(r"^/dev/auth/token$"), self._dev_token),
             LocalRoute("GET", re.compile(r"^/dev/auth/config$"), self._dev_auth_config),
+            # Product images, as the edge's /images/* behaviour serves them from the images bucket on AWS.
+            LocalRoute("GET", re.compile(r"^/(?P<key>images/[A-Za-z0-9_.-]{1,128}/[A-Za-z0-9_.-]{1,128})$"),
+                       self._image),
         ]
         api = next(iter(cloud.template.of_type("AWS::Serverless::HttpApi").values()), {}).get("Properties", {})
         cors_config = api.get("CorsConfiguration")
@@ -337,6 +342,20 @@ class Gateway:
             return 404, [JSON], b'{"message":"Not Found"}'
         return 200, [JSON], json.dumps(self.user_pool.settings()).encode()
 
+    def _image(self, groups: dict[str, str], _: bytes) -> HttpResponse:
+        if IMAGES_BUCKET not in self.cloud.template.physical:
+            return 404, [JSON], b'{"message":"Not Found"}'
+        s3 = self.cloud.client("s3")
+        try:
+            found = s3.get_object(Bucket=self.cloud.physical_id(IMAGES_BUCKET), Key=groups["key"])
+        except s3.exceptions.NoSuchKey:
+            return 404, [JSON], b'{"message":"Not Found"}'
+        headers = [("Content-Type", found["ContentType"]), ("ETag", found["ETag"]),
+                   ("X-Content-Type-Options", "nosniff")]
+        if found.get("CacheControl"):
+            headers.append(("Cache-Control", found["CacheControl"]))
+        return 200, headers, found["Body"].read()
+
     def _dev_events(self, _: dict[str, str], __: bytes) -> HttpResponse:
         return 200, [JSON], json.dumps({"items": self.cloud.integration_events()}).encode()
 
@@ -371,10 +390,13 @@ class Gateway:
 
 
 def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:
-    """One OpenAPI document for the whole API: every function app's paths, restricted to the template's routes."""
-    routed = {(r.method.lower(), r.path) for r in cloud.template.routes()}
+    """One OpenAPI document for the whole API: every function app's paths, restricted to the template's routes, with
+    the template's JWT authorizers as bearer security schemes on the routes behind them (what API Gateway enforces).
+    `python -m local_cloud openapi` writes it; openapi.json at the repository's root is a copy (a test compares)."""
+    routes = {(r.method.lower(), r.path): r for r in cloud.template.routes()}
     document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": "Storefront API", "version": "1"},
                                 "paths": {}, "components": {"schemas": {}}}
+    schemes: dict[str, Any] = {}
     for function in cloud.functions.values():
         app = getattr(function.module, "app", None)
         if app is None or not hasattr(app, "openapi"):
@@ -382,9 +404,22 @@ def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:
         spec = app.openapi()
         for path, operations in spec.get("paths", {}).items():
             for method, operation in operations.items():
-                if (method, path) in routed:
-                    document["paths"].setdefault(path, {})[method] = operation
-        document["components"]["schemas"].update(spec.get("components", {}).get("schemas", {}))
+                route = routes.get((method, path))
+                if route is None:
+                    continue
+                if route.authorizer is not None:
+                    operation = {**operation, "security": [{route.authorizer: []}]}
+                    schemes[route.authorizer] = {
+                        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                        "description": "An access (or ID) token of the operators' Cognito user pool, checked by API "
+                                       "Gateway's JWT authorizer before the function runs"}
+                document["paths"].setdefault(path, {})[method] = operation
+        for name, schema in spec.get("components", {}).get("schemas", {}).items():
+            known = document["components"]["schemas"].setdefault(name, schema)
+            if known != schema:  # two apps' models of one name: the merged document could describe only one
+                raise ValueError(f"two functions' OpenAPI documents define the schema {name!r} differently")
+    if schemes:
+        document["components"]["securitySchemes"] = schemes
     return document
 
 

@@ -21,6 +21,9 @@ fix for each. `apply()` installs them all; LocalCloud.start() calls it.
 6. moto's SESv2 SendEmail keeps only one part of a message with a text and an HTML part (the HTML), and neither
    its message tags nor when it was sent. All of them are kept here, so that GET /dev/emails shows what a mail
    client would, with the order it belongs to (the `order_id` tag).
+7. moto's S3 stores any browser-form (POST) upload, whatever its signed policy says. Here a POST that breaks its
+   policy (expired; a field, the key or the file's size outside the conditions) is refused as S3 refuses it, so
+   the product images' upload limits (5 MB, the declared content type) hold locally too.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ def apply() -> None:
     cache_moto_module_list()
     reuse_step_functions_sdk_clients()
     keep_whole_sesv2_emails()
+    enforce_s3_post_policies()
 
 
 def _once(target: Any, name: str, replacement: Any) -> None:
@@ -183,3 +187,59 @@ def keep_whole_sesv2_emails() -> None:
         return answer
 
     _once(SESV2Response, "send_email", send_email)
+
+
+def enforce_s3_post_policies() -> None:
+    """S3 refuses a browser-form (POST) upload that breaks its signed policy: expired, or a field or the file's
+    size outside the policy's conditions. moto stores any POST; here it is refused as S3 refuses it (the policy's
+    signature is not checked: the local cloud's credentials are not secret anyway)."""
+    from moto.s3.responses import S3Response
+
+    original = S3Response._bucket_response_post
+
+    @functools.wraps(original)
+    def bucket_response_post(self: Any, request: Any, bucket_name: str) -> Any:
+        fields = {name: values[0] for name, values in self.querystring.items() if values}
+        if "policy" in fields and not self.is_delete_keys():
+            refusal = _post_policy_refusal(fields, bucket_name, len(self.body or b""))
+            if refusal is not None:
+                return refusal
+        return original(self, request, bucket_name)
+
+    _once(S3Response, "_bucket_response_post", bucket_response_post)
+
+
+def _post_policy_refusal(fields: dict[str, str], bucket: str, size: int) -> tuple[int, dict[str, str], str] | None:
+    import base64
+
+    def error(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
+        return status, {"Content-Type": "application/xml"}, (
+            f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>")
+
+    try:
+        policy = json.loads(base64.b64decode(fields["policy"]))
+        expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError):
+        return error(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON.")
+    if expires < datetime.now(UTC):
+        return error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+    values = {name.lower(): value for name, value in fields.items()} | {"bucket": bucket}
+    for condition in policy.get("conditions", []):
+        if isinstance(condition, dict):
+            (name, expected), = condition.items()
+            operator, name = "eq", f"${name}"
+        else:
+            operator, name, expected = condition
+        if operator == "content-length-range":
+            low, high = int(name), int(expected)
+            if size > high:
+                return error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+            if size < low:
+                return error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size")
+            continue
+        actual = values.get(name.removeprefix("$").lower())
+        if (operator == "eq" and actual != expected) or (operator == "starts-with" and not
+                                                          str(actual or "").startswith(expected)):
+            return error(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: "
+                                              f"[\"{operator}\", \"{name}\", \"{expected}\"]")
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -40,7 +41,15 @@ def shop_config_without_client_limits(tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def cloud(shop_config_without_client_limits: str) -> Iterator[object]:
+def gateway_port() -> int:
+    """The session gateway's port, chosen before the cloud starts: the admin API makes image URLs with it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def cloud(shop_config_without_client_limits: str, gateway_port: int) -> Iterator[object]:
     """One local cloud per test session (per xdist worker), provisioned from template.yaml with the demo data."""
     from local_cloud.cloud import LocalCloud
     from local_cloud.demo_data import seed
@@ -50,16 +59,16 @@ def cloud(shop_config_without_client_limits: str) -> Iterator[object]:
     unthrottled = {name: "5000" for name in ("CheckoutBurstLimit", "WebhookBurstLimit", "ApiBurstLimit")}
     unthrottled |= {name: "10000" for name in ("CheckoutRateLimit", "WebhookRateLimit", "ApiRateLimit")}
     with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*",
-                                         **unthrottled}) as local:
+                                         "ImageBaseUrl": f"http://127.0.0.1:{gateway_port}", **unthrottled}) as local:
         seed(local)
         yield local
 
 
 @pytest.fixture(scope="session")
-def gateway(cloud: object) -> Iterator[object]:
+def gateway(cloud: object, gateway_port: int) -> Iterator[object]:
     from local_cloud.gateway import Gateway
 
-    gw = Gateway(cloud, port=0).start()  # type: ignore[arg-type]
+    gw = Gateway(cloud, port=gateway_port).start()  # type: ignore[arg-type]
     yield gw
     gw.stop()
 

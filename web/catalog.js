@@ -74,10 +74,10 @@ function productCard(product) {
 }
 
 function thumbnail(product, size = "small") {
-  if (config.showImages && product.images?.[0]) {
+  if (product.images?.[0]) {
     return h("img", { class: `thumb ${size}`, src: product.images[0], alt: "", loading: "lazy" });
   }
-  // A coloured initial stands in for the photo; decorative, so hidden from screen readers.
+  // Without a picture a coloured initial stands in; decorative, so hidden from screen readers.
   const hue = [...product.id].reduce((hash, c) => (hash * 31 + c.charCodeAt(0)) >>> 0, 7) % 6;
   return h("div", { class: `thumb ${size} hue-${hue}`, "aria-hidden": "true" }, product.name.charAt(0));
 }

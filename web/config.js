@@ -12,6 +12,4 @@ export const config = Object.freeze({
   pollIntervalMs: 1000,
   maxPollIntervalMs: 30_000,
   pollForMs: 30 * 60_000,
-  // The demo catalog's image URLs (images.example.com) lead nowhere; set true when yours are real.
-  showImages: false,
 });

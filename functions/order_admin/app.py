@@ -11,14 +11,16 @@ import boto3
 from aws_lambda_powertools import Logger
 from fastapi import Header, Path, Response
 
+from storefront.audit.log import AuditLog
+from storefront.audit.repository import AuditRepository
 from storefront.auth import AdminOnly
 from storefront.config import OrderAdminSettings
 from storefront.fulfilment.carriers import HttpCarrier
 from storefront.http import create_app, problem_responses, unauthorized_responses
 from storefront.idempotency import IdempotencyStore
 from storefront.inventory.stock_function import StockFunctionClient
+from storefront.limits.repository import ClientHoldRepository
 from storefront.observability import http_handler
-from storefront.orders.audit import AuditLog
 from storefront.orders.models import Order, Refund
 from storefront.orders.repository import OrderRepository
 from storefront.payments.cancellation import Cancellations
@@ -41,9 +43,10 @@ payments = PaymentTasks(orders, StripeProvider(settings.payment_api_base,
                         workflow, StockFunctionClient(boto3.client("lambda"), settings.stock_function))
 carrier = HttpCarrier(settings.carrier_name, settings.carrier_api_base,
                       lambda: get_secret(settings.carrier_api_key_secret_id), timeout=3.0, max_retries=0)
-operations = OrderOperations(payments, Cancellations(orders, payments, workflow, carrier),
+operations = OrderOperations(payments, Cancellations(orders, payments, workflow, carrier,
+                                                     ClientHoldRepository(dynamodb, settings.orders_table)),
                              IdempotencyStore(dynamodb, settings.orders_table, ttl_seconds=24 * 3600),
-                             AuditLog(dynamodb, settings.orders_table))
+                             AuditLog(AuditRepository(dynamodb, settings.audit_table, settings.audit_retention_days)))
 
 app = create_app("Storefront order admin", "Cancel and refund orders (operators of the `admin` group).")
 
@@ -51,17 +54,17 @@ OrderId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @app.post("/admin/orders/{order_id}/cancel", response_model=Order,
-          responses={**unauthorized_responses(), **problem_responses(400, 403, 404, 409, 413, 422, 500)})
+          responses={**unauthorized_responses(), **problem_responses(400, 403, 404, 409, 413, 422, 500, 503)})
 def cancel_order(order_id: OrderId, body: CancelRequest, actor: AdminOnly) -> Response:
-    order = operations.cancel(order_id, body, actor.username)
+    order = operations.cancel(order_id, body, actor)
     return Response(order.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 @app.post("/admin/orders/{order_id}/refunds", status_code=201, response_model=Refund,
-          responses={**unauthorized_responses(), **problem_responses(400, 403, 404, 409, 413, 422, 500)})
+          responses={**unauthorized_responses(), **problem_responses(400, 403, 404, 409, 413, 422, 500, 503)})
 def refund_order(order_id: OrderId, body: RefundRequest, actor: AdminOnly,
                  idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None) -> Response:
-    answer = operations.refund(order_id, body, idempotency_key, actor.username)
+    answer = operations.refund(order_id, body, idempotency_key, actor)
     return Response(answer.body, status_code=answer.status, media_type="application/json",
                     headers={"Cache-Control": "no-store"})
 

@@ -1,11 +1,13 @@
-"""Stock function: every stock movement of an order (reserve, commit, release, return); the only writer of stock.
+"""Stock function: every stock movement (reserve, commit, release, return; an operator's adjust, set_threshold), the
+only writer of stock levels.
 
-A plain handler: Step Functions calls it through `lambda:invoke` with the task input as the event,
-{"action": "reserve" | "commit" | "release", "order_id": ..., "lines": [{"sku", "quantity"}, ...]},
-and gets {"outcome": ...} back (storefront.inventory.service); the payment tasks function (refunds with restock,
-cancellations) and the reconciler invoke it the same way, with "return" (and a "return_id") among the actions.
-Errors reach the caller by class name: InvalidStockRequest and ReturnNotAllowed (never retry), StockContention
-(retry with backoff), ReservationNotHeld (decide).
+A plain handler, invoked with the movement as the event: by the order workflow (Step Functions' `lambda:invoke`,
+the task input), {"action": "reserve" | "commit" | "release", "order_id": ..., "lines": [{"sku", "quantity"}, ...]};
+by the payment tasks function (refunds with restock, cancellations), the order admin function and the reconciler
+(Lambda Invoke) with those, or with "return" (and a "return_id"); by the admin function (Lambda Invoke),
+{"action": "adjust" | "set_threshold", "sku": ..., "actor": {...}, ...} (storefront.inventory.models). It answers
+{"outcome": ...} (storefront.inventory.service). Errors reach the caller by class name: InvalidStockRequest and
+ReturnNotAllowed (never retry), StockContention (retry with backoff), ReservationNotHeld (decide).
 """
 
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
+from storefront.audit.repository import AuditRepository
 from storefront.config import StockSettings
 from storefront.inventory.models import parse_stock_request
 from storefront.inventory.repository import InventoryRepository
@@ -22,16 +25,17 @@ from storefront.observability import lambda_handler
 settings = StockSettings.from_env()
 logger = Logger()
 dynamodb = boto3.client("dynamodb")
-service = StockService(InventoryRepository(dynamodb, settings.inventory_table))
+service = StockService(InventoryRepository(dynamodb, settings.inventory_table),
+                       AuditRepository(dynamodb, settings.audit_table, settings.audit_retention_days))
 
 
 def move_stock(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse_stock_request(event)
     outcome = service.handle(request)
     logger.info("stock movement", extra={"action": request.action, "outcome": outcome.outcome,
-                                         "lines": len(request.lines)})
+                                         "skus": len(getattr(request, "lines", ())) or 1})
     return outcome.to_payload()
 
 
-# The order id is the workflow's execution name too: it ties these log lines to the order's other functions.
-handler = lambda_handler(move_stock, logger, correlation_id_path="order_id")
+# The order id (the workflow's execution name too) or the SKU ties these log lines to the caller's.
+handler = lambda_handler(move_stock, logger, correlation_id_path="order_id || sku")

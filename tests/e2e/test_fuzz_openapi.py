@@ -13,11 +13,15 @@ the documented schemathesis 4 Python API) themselves; checks are the same `case.
 
 Routes behind the JWT authorizer (/admin/*) are fuzzed with a valid token of group admin (POST /dev/auth/token),
 so the fuzzing reaches the function; what the authorizer refuses is tested in tests/integration/test_admin_auth.py.
+Their path parameters are also drawn from things that exist (demo products, SKUs, orders), so that valid requests
+get past 404; the admin's writes act on a product, SKU and category of the fuzz's own, never on the demo data other
+tests of this cloud rely on, and valid product bodies name that category and the shop's currency.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -36,6 +40,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from local_cloud.demo_data import DEMO_AWAITING_PAYMENT_ORDER_ID, DEMO_ORDER_ID, DEMO_PAID_ORDER_ID
 from local_cloud.template import Route, Template
 
 MAX_EXAMPLES = int(os.environ.get("STOREFRONT_FUZZ_EXAMPLES", "50"))  # per route and mode; raise it to hunt
@@ -54,6 +59,10 @@ CATALOG_REFUSALS = {400: {"invalid_cursor"}, 404: {"not_found"}}
 def schema(gateway: Any) -> schemathesis.BaseSchema:
     """The merged OpenAPI document, exactly as the local stack serves it to developers and frontends."""
     config = schemathesis.Config()  # explicit: a schemathesis.toml somewhere up the tree must not change the run
+    # The admin routes' bearer scheme is not fuzzed: every admin request carries the real token (admin_headers), so
+    # negative cases are invalid in what they send to the function, never merely in a dropped or mangled token (the
+    # authorizer's refusals are tests/integration/test_admin_auth.py's).
+    config.projects.default.generation.update(with_security_parameters=False)
     return schemathesis.openapi.from_url(f"{gateway.url}/openapi.json", config=config, timeout=30)
 
 
@@ -77,14 +86,50 @@ def admin_headers(gateway: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+@pytest.fixture(scope="module")
+def known(gateway: Any, admin_headers: dict[str, str], demo_product_ids: list[str]) -> dict[str, dict[str, list[str]]]:
+    """Path parameter values that name something, for reads (the demo's) and for writes (the fuzz's own)."""
+    suffix = uuid.uuid4().hex[:8]
+    category, product, sku = f"fuzz-{suffix}", f"fuzz-{suffix}", f"FUZZ-{suffix.upper()}"
+    with httpx.Client(base_url=gateway.url, timeout=30, headers=admin_headers) as client:
+        assert client.post("/admin/categories", json={"id": category, "name": "Fuzz"}).status_code == 201
+        created = client.post("/admin/products", json={
+            "id": product, "name": "Fuzz", "description": "", "category": category, "status": "active", "images": [],
+            "variants": [{"sku": sku, "title": "One", "price": {"amount": 100, "currency": "EUR"}}]})
+        assert created.status_code == 201, created.text
+        demo_skus = [v["sku"] for p in client.get("/products", params={"limit": 100}).json()["items"]
+                     for v in p["variants"]]
+    reads = {"product_id": demo_product_ids, "sku": demo_skus, "category_id": [category],
+             "order_id": [DEMO_ORDER_ID, DEMO_PAID_ORDER_ID, DEMO_AWAITING_PAYMENT_ORDER_ID]}
+    writes = {"product_id": [product], "sku": [sku], "category_id": [category]}
+    return {"read": reads, "write": writes, "category": [category]}
+
+
+def _realistic(case: schemathesis.Case, category: str) -> schemathesis.Case:
+    """A schema-valid product body, made one the shop can take: its category exists, its prices are in the shop's
+    currency and not negative (rules JSON Schema cannot say)."""
+    if isinstance(case.body, dict) and "variants" in case.body and "category" in case.body:
+        variants = [{**v, "price": {"amount": abs(v["price"]["amount"]), "currency": "EUR"}}
+                    if isinstance(v, dict) and isinstance(v.get("price"), dict) and isinstance(v["price"].get("amount"), int)
+                    else v for v in case.body["variants"]]
+        case.body = {**case.body, "category": category, "variants": variants}
+    return case
+
+
 def _strategy(schema: schemathesis.BaseSchema, route: Route, mode: GenerationMode,
-              product_ids: list[str]) -> st.SearchStrategy[Any]:
+              known: dict[str, dict[str, list[str]]]) -> st.SearchStrategy[Any]:
     operation = schema[route.path][route.method]
     generated = operation.as_strategy(generation_mode=mode)
-    if mode is GenerationMode.POSITIVE and "{product_id}" in route.path:
-        known = st.sampled_from(product_ids).flatmap(
-            lambda product_id: operation.as_strategy(generation_mode=mode, path_parameters={"product_id": product_id}))
-        return st.one_of(generated, known)
+    if mode is not GenerationMode.POSITIVE:
+        return generated
+    values = known["write" if route.authorizer is not None and route.method != "GET" else "read"]
+    names = [name for name in values if "{" + name + "}" in route.path]
+    if names:
+        choices = st.fixed_dictionaries({name: st.sampled_from(values[name]) for name in names})
+        generated = st.one_of(generated, choices.flatmap(
+            lambda parameters: operation.as_strategy(generation_mode=mode, path_parameters=parameters)))
+    if route.authorizer is not None and route.method in ("POST", "PUT"):
+        generated = generated.map(lambda case: _realistic(case, known["category"][0]))
     return generated
 
 
@@ -95,7 +140,7 @@ def test_openapi_documents_exactly_the_template_routes(schema: schemathesis.Base
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.route_key)
-def test_fuzz(schema: schemathesis.BaseSchema, demo_product_ids: list[str], admin_headers: dict[str, str],
+def test_fuzz(schema: schemathesis.BaseSchema, known: dict[str, dict[str, list[str]]], admin_headers: dict[str, str],
               route: Route, mode: GenerationMode) -> None:
     definition = schema.raw_schema["paths"][route.path][route.method.lower()]
     if mode is GenerationMode.NEGATIVE and not (definition.get("parameters") or definition.get("requestBody")):
@@ -108,7 +153,7 @@ def test_fuzz(schema: schemathesis.BaseSchema, demo_product_ids: list[str], admi
 
     @hypothesis.settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
                          suppress_health_check=[hypothesis.HealthCheck.too_slow])
-    @hypothesis.given(case=_strategy(schema, route, mode, demo_product_ids))
+    @hypothesis.given(case=_strategy(schema, route, mode, known))
     def fuzz(case: schemathesis.Case) -> None:
         response = case.call_and_validate(headers=headers, checks=checks, timeout=30)
         statuses[response.status_code] += 1

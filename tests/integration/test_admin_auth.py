@@ -24,7 +24,9 @@ from moto.utilities.utils import load_resource
 
 from local_cloud.__main__ import run_invoke
 from local_cloud.cloud import LocalCloud
+from local_cloud.demo_data import DEMO_ORDER_ID
 from local_cloud.gateway import Gateway
+from local_cloud.template import Route, Template
 from local_cloud.user_pool import LocalUserPool, strong_password
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "admin"
@@ -328,3 +330,89 @@ def test_the_aws_cli_reaches_the_local_pool(pool: LocalUserPool) -> None:
     """The same calls the docs give for AWS, against the local endpoint the banner prints."""
     cognito = boto3.client("cognito-idp", region_name=pool.region, endpoint_url=pool.endpoint_url)
     assert {g["GroupName"] for g in cognito.list_groups(UserPoolId=pool.pool_id)["Groups"]} == {"admin", "staff"}
+
+
+# ---------------------------------------------------------------- every admin route, not only /admin/me
+
+ADMIN_ROUTES = [route for route in Template.load().routes() if route.authorizer is not None]
+# The routes only group admin may call; staff may call the others (reads, and stock).
+ADMIN_ONLY = {"POST /admin/categories", "PUT /admin/categories/{category_id}", "POST /admin/products",
+              "PUT /admin/products/{product_id}", "DELETE /admin/products/{product_id}",
+              "POST /admin/products/{product_id}/images", "GET /admin/audit", "POST /admin/orders/{order_id}/cancel",
+              "POST /admin/orders/{order_id}/refunds"}
+PATH_VALUES = {"product_id": "linen-shirt", "sku": "LINEN-SHIRT-M", "order_id": DEMO_ORDER_ID, "category_id": "home"}
+# A valid body for each write, so that a refusal is the token's or the group's, never the body's.
+BODIES: dict[str, Any] = {
+    "POST /admin/categories": {"id": "auth-matrix", "name": "Auth"},
+    "PUT /admin/categories/{category_id}": {"name": "Renamed by a refused call"},
+    "POST /admin/products": {"id": "auth-matrix", "name": "Auth", "description": "", "category": "home",
+                             "status": "active", "images": [], "variants": [
+                                 {"sku": "AUTH-MATRIX", "title": "One", "price": {"amount": 1, "currency": "EUR"}}]},
+    "PUT /admin/products/{product_id}": {"name": "Taken over", "description": "", "category": "home",
+                                         "status": "archived", "images": [], "variants": [
+                                             {"sku": "LINEN-SHIRT-M", "title": "M", "price": {"amount": 1,
+                                                                                             "currency": "EUR"}}]},
+    "POST /admin/products/{product_id}/images": {"content_type": "image/png", "size": 100},
+    "POST /admin/inventory/{sku}/adjustments": {"delta": -1, "reason": "lost"},
+    "PATCH /admin/inventory/{sku}": {"low_stock_threshold": 99},
+    "POST /admin/orders/{order_id}/cancel": {"reason": "a refused call"},
+    "POST /admin/orders/{order_id}/refunds": {"reason": "a refused call", "restock": False},
+}
+MATRIX_CASES = ["no header", "alg none", "tampered payload", "expired", "foreign issuer",
+                "a key not the pool's, with the pool's kid", "wrong client_id"]
+
+
+def _call(api: httpx.Client, route: Route, authorization: str | None) -> httpx.Response:
+    path = route.path.format(**{name: value for name, value in PATH_VALUES.items() if "{" + name + "}" in route.path})
+    headers = {"Idempotency-Key": "auth-matrix", **({"Authorization": authorization} if authorization else {})}
+    return api.request(route.method, path, json=BODIES.get(route.route_key), headers=headers)
+
+
+def test_the_matrix_covers_every_write() -> None:
+    writes = {route.route_key for route in ADMIN_ROUTES if route.method not in ("GET", "DELETE")}
+    assert writes == set(BODIES), "a new admin write needs a body in BODIES"
+
+
+@pytest.mark.parametrize("case", MATRIX_CASES)
+@pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda route: route.route_key)
+def test_every_admin_route_refuses_bad_tokens_before_its_function_runs(
+        route: Route, case: str, api: httpx.Client, pool: LocalUserPool, admin_events: list[dict[str, Any]]) -> None:
+    response = _call(api, route, REFUSED[case](pool))
+    assert (response.status_code, response.json()) == (401, UNAUTHORIZED)
+    assert admin_events == []
+
+
+@pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda route: route.route_key)
+def test_every_admin_route_answers_403_to_a_group_it_does_not_admit_and_writes_nothing(
+        route: Route, api: httpx.Client, cloud: LocalCloud) -> None:
+    before = _snapshot(cloud)
+    callers = [[]] + ([["staff"]] if route.route_key in ADMIN_ONLY else [])
+    for groups in callers:
+        token = api.post("/dev/auth/token", json={"groups": groups}).json()["access_token"]
+        response = _call(api, route, f"Bearer {token}")
+        assert response.status_code == 403, (groups, response.text)
+        assert response.json()["code"] == "forbidden"
+    assert _snapshot(cloud) == before
+
+
+@pytest.mark.parametrize("route", [r for r in ADMIN_ROUTES if r.method == "GET"], ids=lambda route: route.route_key)
+def test_staff_read_everything_but_the_audit_log(route: Route, api: httpx.Client) -> None:
+    token = api.post("/dev/auth/token", json={"groups": ["staff"]}).json()["access_token"]
+    status = _call(api, route, f"Bearer {token}").status_code
+    assert status == (403 if route.route_key in ADMIN_ONLY else 200)
+
+
+def _snapshot(cloud: LocalCloud) -> dict[str, Any]:
+    """What a refused write could have touched: the demo shirt, its stock level, the catalog's categories, the demo
+    order."""
+    dynamodb = cloud.client("dynamodb")
+
+    def item(table: str, pk: str, sk: str) -> Any:
+        return dynamodb.get_item(TableName=cloud.physical_id(table), Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                                 ConsistentRead=True).get("Item")
+
+    return {"product": item("CatalogTable", "PRODUCT#linen-shirt", "PRODUCT"),
+            "new product": item("CatalogTable", "PRODUCT#auth-matrix", "PRODUCT"),
+            "category": item("CatalogTable", "CATEGORY", "home"),
+            "level": item("InventoryTable", "SKU#LINEN-SHIRT-M", "LEVEL"),
+            "order": item("OrdersTable", f"ORDER#{DEMO_ORDER_ID}", "ORDER")}

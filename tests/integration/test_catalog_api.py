@@ -75,7 +75,9 @@ def test_product_shape_matches_the_contract(api: httpx.Client) -> None:
 def test_categories(api: httpx.Client) -> None:
     response = api.get("/categories")
     assert response.status_code == 200
-    assert [c["id"] for c in response.json()["items"]] == ["accessories", "home", "shirts", "shoes", "trousers"]
+    ids = [c["id"] for c in response.json()["items"]]
+    assert ids == sorted(ids)  # the admin API's tests add categories of their own to this cloud
+    assert {"accessories", "home", "shirts", "shoes", "trousers"} <= set(ids)
 
 
 @pytest.mark.parametrize("path", ["/products", "/products/linen-shirt", "/categories"])

@@ -37,6 +37,7 @@ from storefront.limits.repository import HOLDS_SK, ClientHoldRepository
 from storefront.limits.service import client_key
 from storefront.money import Money
 from storefront.shop import DEFAULT_FILE, load_shop_config
+from tests.admin_api import bearer
 from tests.waiting import wait_until
 
 LIMITS = load_shop_config(str(DEFAULT_FILE)).checkout_limits  # the limits the shop ships with
@@ -274,6 +275,28 @@ def test_an_order_that_ends_gives_its_places_back_once_and_the_refused_key_then_
         retried = shop.checkout(client, cart_id, email, retry_key)
         assert retried.status_code == 202, retried.text
     assert len(shop.places("email", email)) == LIMITS.orders_holding_stock_per_email - 1
+
+
+def test_an_order_an_operator_cancels_gives_its_places_back(shop: Shop) -> None:
+    """Cancelled while unpaid, its workflow releases the stock and ends without a status move of its own: the
+    cancellation gives the places back, once however often it is repeated."""
+    sku, email = shop.product(20), _email()
+    with shop.client() as client:
+        orders = [shop.checkout(client, shop.cart(sku), email).json()["id"]
+                  for _ in range(LIMITS.orders_holding_stock_per_email)]
+        for order_id in orders:
+            shop.wait_for_status(order_id, "awaiting_payment")
+        cart_id, retry_key = shop.cart(sku), "limits-cancel-retry-key"
+        assert shop.checkout(client, cart_id, email, retry_key).status_code == 429
+        admin = bearer(client, "admin")
+        for _ in range(2):  # the operator repeats it: nothing more is given back
+            cancelled = client.post(f"/admin/orders/{orders[0]}/cancel", json={"reason": "customer asked"},
+                                    headers=admin)
+            assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled"), cancelled.text
+            assert sorted(m.split("#", 1)[1] for m in shop.places("email", email)) == sorted(orders[1:])
+        retried = shop.checkout(client, cart_id, email, retry_key)
+        assert retried.status_code == 202, retried.text
+    assert len(shop.places("email", email)) == LIMITS.orders_holding_stock_per_email
 
 
 def test_places_never_given_back_lapse_after_the_payment_window(shop: Shop) -> None:

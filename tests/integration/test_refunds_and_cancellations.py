@@ -15,13 +15,16 @@ import httpx
 import pytest
 
 from local_cloud.cloud import LOCAL_CARRIER_API_KEY, LOCAL_PAYMENT_API_KEY, LocalCloud
+from storefront.audit.log import AuditLog
+from storefront.audit.repository import AuditRepository
+from storefront.auth import Actor
 from storefront.errors import StorefrontError
 from storefront.fulfilment.carriers import HttpCarrier
 from storefront.idempotency import IdempotencyStore
 from storefront.inventory.invariant import check_inventory
 from storefront.inventory.stock_function import StockFunctionClient
+from storefront.limits.repository import ClientHoldRepository
 from storefront.money import Money
-from storefront.orders.audit import AuditLog
 from storefront.orders.models import RefundLine
 from storefront.orders.repository import OrderRepository
 from storefront.payments.cancellation import Cancellations
@@ -29,7 +32,10 @@ from storefront.payments.operations import CancelRequest, OrderOperations, Refun
 from storefront.payments.providers import StepFunctionsWorkflow
 from storefront.payments.service import PaymentTasks
 from storefront.payments.stripe_provider import StripeProvider
+from tests.admin_api import bearer
 from tests.saga_shop import PAID_OR_LATER, Shop, paid_order
+
+OPERATOR = Actor(sub="sub-ops", username="ops@example.com", groups=("admin",))
 
 
 @dataclass
@@ -51,14 +57,14 @@ class Desk:
     def refund(self, order_id: str, key: str | None = None, **body: Any) -> tuple[int, dict[str, Any]]:
         try:
             answer = self.operations.refund(order_id, RefundRequest.model_validate({"reason": "test", **body}),
-                                            key or uuid.uuid4().hex, actor="ops@example.com")
+                                            key or uuid.uuid4().hex, actor=OPERATOR)
         except StorefrontError as problem:
             return problem.status, {"code": problem.code, "detail": problem.detail}
         return answer.status, httpx.Response(200, content=answer.body).json()
 
     def cancel(self, order_id: str) -> tuple[int, dict[str, Any]]:
         try:
-            order = self.operations.cancel(order_id, CancelRequest(reason="customer asked"), actor="ops@example.com")
+            order = self.operations.cancel(order_id, CancelRequest(reason="customer asked"), actor=OPERATOR)
         except StorefrontError as problem:
             return problem.status, {"code": problem.code, "detail": problem.detail}
         return 200, order.model_dump(mode="json")
@@ -78,10 +84,11 @@ def desk(cloud: LocalCloud, api: httpx.Client) -> Iterator[Desk]:
                                                 max_retries=1),
                          workflow, StockFunctionClient(cloud.client("lambda"), cloud.physical_id("StockFunction")))
     carrier = HttpCarrier("local", cloud.carrier.url, lambda: LOCAL_CARRIER_API_KEY)
-    cancellations = Cancellations(orders, tasks, workflow, carrier)
+    cancellations = Cancellations(orders, tasks, workflow, carrier,
+                                  ClientHoldRepository(dynamodb, cloud.physical_id("OrdersTable")))
     operations = OrderOperations(tasks, cancellations,
                                  IdempotencyStore(dynamodb, cloud.physical_id("OrdersTable"), ttl_seconds=3600),
-                                 AuditLog(dynamodb, cloud.physical_id("OrdersTable")))
+                                 AuditLog(AuditRepository(dynamodb, cloud.physical_id("AuditTable"), 400)))
     yield Desk(Shop(cloud, api), orders, tasks, cancellations, operations)
     assert check_inventory(dynamodb, cloud.physical_id("InventoryTable")) == []
 
@@ -143,7 +150,7 @@ def test_a_refund_replayed_with_its_key_refunds_once(desk: Desk) -> None:
     assert desk.provider_refunds(order) == [(500, "succeeded")]
 
 
-def test_a_refund_by_lines_with_restock_returns_the_units_once(desk: Desk) -> None:
+def test_a_refund_by_lines_with_restock_returns_the_units_once(desk: Desk, api: httpx.Client) -> None:
     sku, order_id, order = desk.paid(units=5, quantity=2)
     assert desk.shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
     status, refund = desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)
@@ -152,6 +159,10 @@ def test_a_refund_by_lines_with_restock_returns_the_units_once(desk: Desk) -> No
     assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
     desk.tasks.finish(order_id)  # the reconciler's pass: nothing left to do, nothing done twice
     assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
+    # The merchant's ledger shows the return, newest first, after the sale.
+    ledger = api.get(f"/admin/inventory/{sku}", headers=bearer(api, "staff")).json()["ledger"]["items"]
+    assert [(e["delta"], e["reason"], e.get("order_id")) for e in ledger[:2]] == [(1, "returned", order_id),
+                                                                                 (-2, "sold", order_id)]
     status, problem = desk.refund(order_id, lines=[{"sku": sku, "quantity": 2}], restock=True)
     assert (status, problem["code"]) == (422, "validation_error")  # only one unit is left to refund
     assert desk.refund(order_id, lines=[{"sku": "NOT-IN-ORDER", "quantity": 1}])[0] == 422
@@ -340,15 +351,22 @@ def test_a_shipment_created_for_an_order_cancelled_meanwhile_is_cancelled(desk: 
     assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
 
 
-def test_an_operator_write_is_audited(desk: Desk, cloud: LocalCloud) -> None:
+def test_an_operator_write_is_audited_on_the_orders_trail_and_in_the_log(desk: Desk, api: httpx.Client) -> None:
     _, order_id, _ = desk.paid()
     refund = desk.refund(order_id, amount={"amount": 100, "currency": "EUR"})[1]
     desk.cancel(order_id)
-    items = cloud.client("dynamodb").scan(TableName=cloud.physical_id("OrdersTable"), FilterExpression="target = :t",
-                                          ExpressionAttributeValues={":t": {"S": order_id}})["Items"]
-    actions = sorted((i["action"]["S"], i["actor"]["S"]) for i in items)
-    assert actions == [("order.cancel", "ops@example.com"), ("order.refund", "ops@example.com")]
-    assert any(i["changes"]["M"].get("refund", {}).get("M", {}).get("id", {}).get("S") == refund["id"] for i in items)
+    desk.cancel(order_id)  # cancelled already: nothing done, nothing recorded
+    before = desk.shop.order(order_id)["history"][-2]["status"]  # paid, or fulfilling by then
+    admin = bearer(api, "admin")
+    trail = api.get(f"/admin/orders/{order_id}", headers=admin).json()["audit"]  # newest first
+    assert [(e["action"], e["actor"]["username"]) for e in trail] == [("order.cancel", "ops@example.com"),
+                                                                      ("order.refund", "ops@example.com")]
+    cancel, refunded = trail
+    assert cancel["changes"] == {"status": {"before": before, "after": "cancelled"},
+                                 "reason": {"before": None, "after": "customer asked"}}
+    assert refunded["changes"]["refund"]["before"] is None and refunded["changes"]["refund"]["after"]["id"] == refund["id"]
+    log = api.get("/admin/audit", params={"limit": 100}, headers=admin).json()["items"]
+    assert [e for e in log if e["target"] == f"order:{order_id}"] == trail
 
 
 def test_money_never_goes_negative_or_mixes_currencies(desk: Desk) -> None:
@@ -362,19 +380,14 @@ def test_money_never_goes_negative_or_mixes_currencies(desk: Desk) -> None:
 # ------------------------------------------------------------------ the admin routes (AdminJwt, group admin)
 
 
-def _token(api: httpx.Client, *groups: str) -> dict[str, str]:
-    token = api.post("/dev/auth/token", json={"groups": list(groups)}).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_the_admin_routes_cancel_and_refund_for_admins_only(desk: Desk, api: httpx.Client) -> None:
     sku, order_id, order = desk.paid(units=5, quantity=2)
     refund = {"amount": {"amount": 500, "currency": "EUR"}, "reason": "a scratch", "restock": False}
     assert api.post(f"/admin/orders/{order_id}/refunds", json=refund).status_code == 401  # API Gateway's own answer
     staff = api.post(f"/admin/orders/{order_id}/refunds", json=refund,
-                     headers={**_token(api, "staff"), "Idempotency-Key": "k-staff"})
+                     headers={**bearer(api, "staff"), "Idempotency-Key": "k-staff"})
     assert (staff.status_code, staff.json()["code"]) == (403, "forbidden")
-    admin = _token(api, "admin")
+    admin = bearer(api, "admin")
     assert api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers=admin).json()["code"] == \
         "idempotency_key_required"
     first = api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers={**admin, "Idempotency-Key": "k-1"})
@@ -384,7 +397,7 @@ def test_the_admin_routes_cancel_and_refund_for_admins_only(desk: Desk, api: htt
     invalid = api.post(f"/admin/orders/{order_id}/refunds", json={**refund, "reason": ""},
                        headers={**admin, "Idempotency-Key": "k-2"})
     assert invalid.status_code == 422
-    assert api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "x"}, headers=_token(api, "staff")).status_code \
+    assert api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "x"}, headers=bearer(api, "staff")).status_code \
         == 403
     cancelled = api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "customer asked"}, headers=admin)
     assert cancelled.status_code == 200, cancelled.text
@@ -394,3 +407,6 @@ def test_the_admin_routes_cancel_and_refund_for_admins_only(desk: Desk, api: htt
     assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
     assert desk.provider_refunds(order) == sorted([(500, "succeeded"),
                                                   (order["totals"]["total"]["amount"] - 500, "succeeded")])
+    trail = api.get(f"/admin/orders/{order_id}", headers=admin).json()["audit"]  # the function records who did it
+    assert [e["action"] for e in trail] == ["order.cancel", "order.refund"]
+    assert {e["actor"]["sub"] for e in trail} == {api.get("/admin/me", headers=admin).json()["sub"]}

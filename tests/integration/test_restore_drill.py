@@ -282,9 +282,9 @@ def test_dry_run_explains_the_restore_and_changes_nothing(
     # The local cloud's functions run in this process and print their JSON logs and metrics to the same stdout.
     output = "".join(line for line in capsys.readouterr().out.splitlines(keepends=True) if not line.startswith("{"))
     assert _account_state(drill) == state
-    # A point in time restores every table of the stack; backups, the tables the drill backed up.
-    tables = len(drill.cloud.template.of_type("AWS::DynamoDB::Table")) if source == "point in time" else len(TABLES)
-    assert output.startswith(f"Would restore {tables} table(s):")
+    # Point in time: every table of the stack; from backups: the tables backed up.
+    restored = drill.cloud.template.of_type("AWS::DynamoDB::Table") if source == "point in time" else TABLES
+    assert output.startswith(f"Would restore {len(restored)} table(s):")
     for logical_id in TABLES:
         assert f"- {logical_id}: " in output and f"into {drill.table(logical_id)}-dry" in output
     assert "then re-apply PAY_PER_REQUEST; TTL on expires_at_epoch; stream NEW_AND_OLD_IMAGES; point-in-time " \

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from local_cloud.cloud import LocalCloud
+from storefront.audit.repository import AuditRepository
 from storefront.inventory.invariant import check_inventory
 from storefront.inventory.models import parse_stock_request
 from storefront.inventory.repository import InventoryRepository
@@ -37,7 +38,7 @@ def invoke(cloud: LocalCloud, inventory: InventoryRepository) -> Invoke:
     function = cloud.functions.get("StockFunction")
     if function is not None:
         return function.invoke
-    service = StockService(inventory)
+    service = StockService(inventory, AuditRepository(cloud.client("dynamodb"), cloud.physical_id("AuditTable"), 400))
     return lambda event: service.handle(parse_stock_request(event)).to_payload()
 
 

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.functions import FunctionError
+from storefront.audit.repository import AuditRepository
 from storefront.inventory.invariant import check_inventory
 from storefront.inventory.models import parse_stock_request
 from storefront.inventory.repository import MAX_ATTEMPTS, InventoryRepository
@@ -50,7 +51,8 @@ class Stock:
         self.inventory = InventoryRepository(self.client, self.table)
         self._function = cloud.functions.get("StockFunction")
         self._monkeypatch = monkeypatch
-        self._service = StockService(self.inventory)
+        self.audit = AuditRepository(self.client, cloud.physical_id("AuditTable"), retention_days=400)
+        self._service = StockService(self.inventory, self.audit)
         self.skus: list[str] = []
 
     def seed(self, units: int) -> str:
@@ -60,7 +62,7 @@ class Stock:
         return sku
 
     def use_client(self, client: Any) -> None:
-        service = StockService(InventoryRepository(client, self.table))
+        service = StockService(InventoryRepository(client, self.table), self.audit)
         if self._function is not None:
             self._monkeypatch.setattr(self._function.module, "service", service)
         self._service = service
@@ -227,17 +229,26 @@ def test_put_level_keeps_the_ledger_and_the_reservations(stock: Stock) -> None:
     assert stock.levels(sku) == (6, 0, 6)
 
 
-def test_adjustments_are_conditional_and_in_the_ledger(stock: Stock) -> None:
-    from storefront.errors import InsufficientStock
+def _adjust(sku: str, adjustment_id: str, delta: int, reason: str = "received") -> dict[str, Any]:
+    return {"action": "adjust", "sku": sku, "adjustment_id": adjustment_id, "delta": delta, "reason": reason,
+            "actor": {"sub": "sub-1", "username": "ada"}}
 
+
+def test_adjustments_are_conditional_once_per_id_and_in_the_ledger(stock: Stock) -> None:
     sku = stock.seed(3)
-    service = StockService(stock.inventory)
-    assert service.adjust(sku, 4, "delivery").on_hand == 7
+    assert stock.invoke(_adjust(sku, "a1", 4))["level"]["on_hand"] == 7
+    assert stock.invoke(_adjust(sku, "a1", 4))["level"]["on_hand"] == 7  # a retry: nothing twice
     stock.invoke(_event("reserve", _order_id(), **{sku: 5}))
-    with pytest.raises(InsufficientStock):
-        service.adjust(sku, -3, "damaged")
-    assert service.adjust(sku, -2, "damaged").model_dump() == {
+    assert stock.invoke(_adjust(sku, "a2", -3, "damaged")) == {"outcome": "rejected", "reason": {
+        "code": "insufficient_stock", "detail": f"Only 2 of {sku} available: cannot take away 3.",
+        "lines": [{"sku": sku, "requested": 3, "available": 2}]}}
+    assert stock.invoke(_adjust(sku, "a3", -2, "damaged"))["level"] == {
         "sku": sku, "on_hand": 5, "reserved": 5, "available": 0, "low_stock_threshold": 5}
+    ledger, _ = stock.inventory.ledger(sku, 10, None)
+    assert [(item["delta"], item["reason"], item.get("actor")) for item in ledger] == [
+        (-2, "damaged", {"sub": "sub-1", "username": "ada"}), (4, "received", {"sub": "sub-1", "username": "ada"}),
+        (3, "received", None)]
+    assert [e.action for e in stock.audit.for_target(f"sku:{sku}")] == ["inventory.adjust"] * 2
 
 
 # ---------------------------------------------------------------- crashes and retries: exactly once
@@ -340,6 +351,21 @@ def test_persistent_conflict_raises_stock_contention(stock: Stock) -> None:
     refusing.times = 0  # the conflict clears: Step Functions' retry succeeds
     assert stock.invoke(_event("reserve", order, **{sku: 1})) == {"outcome": "reserved"}
     stock.invoke(_event("release", order, **{sku: 1}))
+
+
+def test_adjustments_under_crashes_throttling_and_conflicts_happen_once(stock: Stock) -> None:
+    sku = stock.seed(5)
+    stock.use_client(CrashAfterWrite(stock.client, [sku]))
+    assert stock.error_type(_adjust(sku, "crash-1", 3)) == "ReadTimeoutError"  # written, the answer lost
+    assert stock.invoke(_adjust(sku, "crash-1", 3))["level"]["on_hand"] == 8  # the retry: nothing twice
+    refusing = Refusing(stock.client, [sku], _error("ThrottlingException"), times=MAX_ATTEMPTS - 1)
+    stock.use_client(refusing)
+    assert stock.invoke(_adjust(sku, "throttled-1", -2, "damaged"))["level"]["on_hand"] == 6
+    refusing.times = 1000
+    refusing._error = _cancelled("TransactionConflict", "None", "None")
+    assert stock.error_type(_adjust(sku, "conflict-1", 4)) == "StockContention"
+    assert stock.levels(sku) == (6, 0, 6)
+    assert [e.changes["delta"].after for e in stock.audit.for_target(f"sku:{sku}")] == [-2, 3]
 
 
 def test_other_errors_are_not_retried(stock: Stock) -> None:

@@ -670,3 +670,85 @@ def test_only_the_notifications_function_sends_email_from_the_stacks_identity(te
     assert _ref_target(identity["EmailIdentity"]) == "EmailDomain"
     destination = template.data["Resources"]["EmailFeedbackDestination"]["Properties"]["EventDestination"]
     assert sorted(destination["MatchingEventTypes"]) == ["bounce", "complaint"] and destination["Enabled"] is True
+
+
+# ---------------------------------------------------------------------------------------------- the admin API
+
+
+def _targets_of(resource: Any) -> set[str]:
+    """The logical ids a statement's Resource names (`!GetAtt X.Arn`, `!Ref X`, `!Sub "${X.Arn}/..."`)."""
+    found = set()
+    for value in _as_list(resource):
+        target = _ref_target(value)
+        if target is None and isinstance(value, dict) and "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}]+)\}", text) if not name.startswith("AWS::")}
+        elif target is not None:
+            found.add(target)
+    return found
+
+
+def _grants(template: Template, target: str) -> dict[str, set[str]]:
+    """Per owner, the actions its statements allow on `target` (lower case)."""
+    grants: dict[str, set[str]] = {}
+    for owner, statement in _policy_statements(template):
+        if statement.get("Effect") == "Allow" and target in _targets_of(statement.get("Resource")):
+            grants.setdefault(owner, set()).update(a.lower() for a in _as_list(statement["Action"]))
+    return grants
+
+
+def test_the_images_bucket_is_private_encrypted_and_tls_only(template: Template) -> None:
+    bucket = template.resources["ProductImagesBucket"]
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = bucket["Properties"]
+    assert all(props["PublicAccessBlockConfiguration"][k] is True for k in (
+        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    [cors] = props["CorsConfiguration"]["CorsRules"]
+    assert cors["AllowedMethods"] == ["POST"] and cors["AllowedOrigins"] == {"Ref": "AllowedOrigins"}
+    statements = template.resources["ProductImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    # The edge's read is an Fn::If on EdgeOn (tests/integration/test_template_edge.py): both branches are held here.
+    policy = [branch for s in statements for branch in (s["Fn::If"][1:] if "Fn::If" in s else [s])
+              if branch != {"Ref": "AWS::NoValue"}]
+    assert {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": [{"Fn::GetAtt": ["ProductImagesBucket", "Arn"]}, {"Fn::Sub": "${ProductImagesBucket.Arn}/*"}],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}} in policy
+    assert not [s for s in policy if s["Effect"] == "Allow" and s.get("Principal") == "*"], "a public read"
+
+
+def test_only_the_admin_function_signs_image_uploads_and_only_puts_images(template: Template) -> None:
+    assert _grants(template, "ProductImagesBucket") == {"AdminFunction": {"s3:putobject"}}
+    [statement] = [s for owner, s in _policy_statements(template) if owner == "AdminFunction"
+                   and "ProductImagesBucket" in _targets_of(s.get("Resource"))]
+    assert statement["Resource"] == {"Fn::Sub": "${ProductImagesBucket.Arn}/images/*"}
+
+
+def test_audit_entries_are_only_ever_added(template: Template) -> None:
+    grants = _grants(template, "AuditTable")
+    assert grants == {"AdminFunction": {"dynamodb:putitem", "dynamodb:query"}, "StockFunction": {"dynamodb:putitem"},
+                      "OrderAdminFunction": {"dynamodb:putitem"}}
+    table = template.resources["AuditTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at_epoch", "Enabled": True}
+    retention = template.data["Parameters"]["AuditRetentionDays"]
+    assert retention["MinValue"] >= 365, "PCI DSS 10.5.1: a year of audit history at least"
+
+
+def test_the_admin_function_changes_stock_only_through_the_stock_function(template: Template) -> None:
+    assert _grants(template, "InventoryTable")["AdminFunction"] == {
+        "dynamodb:getitem", "dynamodb:batchgetitem", "dynamodb:query"}
+    assert _grants(template, "StockFunction") == {"AdminFunction": {"lambda:invokefunction"}}
+    writers = {owner for owner, actions in _grants(template, "InventoryTable").items()
+               if actions & {"dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem"}}
+    assert writers == {"StockFunction"}
+
+
+def test_the_admin_function_writes_the_orders_table_only_for_idempotency_keys(template: Template) -> None:
+    for owner, statement in _policy_statements(template):
+        if owner != "AdminFunction" or "OrdersTable" not in _targets_of(statement.get("Resource")):
+            continue
+        writes = {a.lower() for a in _as_list(statement["Action"])} & {
+            "dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem"}
+        if writes:
+            assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IDEMPOTENCY#*"]}}

@@ -38,7 +38,9 @@ def distribution() -> dict[str, Any]:
 
 
 def test_the_edge_exists_only_when_asked_for() -> None:
-    declared = {lid for lid, r in _template().data["Resources"].items() if r["Type"].startswith(EDGE_TYPES)}
+    # The product images bucket is the admin API's, edge or not; the edge only serves it (its /images/* behaviour).
+    declared = {lid for lid, r in _template().data["Resources"].items()
+                if r["Type"].startswith(EDGE_TYPES)} - {"ProductImagesBucket", "ProductImagesBucketPolicy"}
     assert {"EdgeDistribution", "WebBucket", "WebOriginAccessControl", "EdgeWebAcl", "ApiOriginDomain"} <= declared
     assert declared.isdisjoint(_template().resources), "the edge must be off by default (and so locally)"
     on = set(_template(**EDGE_ON).resources)
@@ -97,6 +99,28 @@ def test_the_site_comes_from_a_private_bucket_only_the_distribution_reads(distri
     api = next(o for o in distribution["Origins"] if o["Id"] == "api")
     assert api["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
     assert api["DomainName"] == {"Ref": "ApiOriginDomainName"}, "execute-api is closed: the API's own domain"
+
+
+def test_product_images_come_from_their_private_bucket_through_the_edge(distribution: dict[str, Any]) -> None:
+    behavior = _behavior(distribution, "/images/linen-shirt/x.jpg")
+    assert behavior["TargetOriginId"] == "images" and behavior["AllowedMethods"] == ["GET", "HEAD"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    images = next(o for o in distribution["Origins"] if o["Id"] == "images")
+    assert images["DomainName"] == {"Fn::GetAtt": ["ProductImagesBucket", "RegionalDomainName"]}
+    assert images["OriginAccessControlId"] == {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}
+    statements = _template().data["Resources"]["ProductImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    [(condition, reader, otherwise)] = [s["Fn::If"] for s in statements if "Fn::If" in s]
+    assert (condition, otherwise) == ("EdgeOn", {"Ref": "AWS::NoValue"}), "without the edge nobody may read the bucket"
+    assert reader["Principal"] == {"Service": "cloudfront.amazonaws.com"} and reader["Action"] == "s3:GetObject"
+    assert reader["Resource"] == {"Fn::Sub": "${ProductImagesBucket.Arn}/images/*"}
+    assert "${EdgeDistribution}" in reader["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert all(s["Effect"] == "Deny" for s in statements if "Fn::If" not in s)
+    on, off = _template(**EDGE_ON), _template(ImageBaseUrl="https://cdn.example.com")
+    # The admin API hands out image URLs at the distribution with the edge on; at ImageBaseUrl without it.
+    assert on.resolve(on.function_properties("AdminFunction")["Environment"]["Variables"]["IMAGE_BASE_URL"]) == \
+        "https://shop.example.com"
+    assert off.resolve(off.function_properties("AdminFunction")["Environment"]["Variables"]["IMAGE_BASE_URL"]) == \
+        "https://cdn.example.com"
 
 
 def test_with_the_edge_only_cloudfront_reaches_the_api_and_names_the_client() -> None:

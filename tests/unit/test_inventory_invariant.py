@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 from storefront.dynamodb import to_item
 from storefront.inventory.invariant import check_inventory
 from storefront.inventory.models import history_entry
+from storefront.inventory.repository import ledger_at
+
+T1, T2, T3 = "2026-01-01T09:00:00+00:00", "2026-01-02T09:00:00.250000+00:00", "2026-01-03T10:30:00+00:00"
 
 
 class FakeClient:
@@ -32,9 +36,18 @@ class FakeClient:
 def _line(order: str, state: str, quantity: int, movements: list[str] | None = None) -> dict[str, Any]:
     moves = movements or {"reserved": ["reserve"], "committed": ["reserve", "commit"],
                           "released": ["reserve", "release"]}[state]
-    history = [history_entry(m, quantity, "t").model_dump() for m in moves]  # type: ignore[arg-type]
-    return {"pk": "SKU#A", "sk": f"ORDER#{order}", "order_id": order, "sku": "A", "quantity": quantity,
+    history = [history_entry(m, quantity, T3).model_dump() for m in moves]  # type: ignore[arg-type]
+    line = {"pk": "SKU#A", "sk": f"ORDER#{order}", "order_id": order, "sku": "A", "quantity": quantity,
             "state": state, "history": history}
+    if state == "committed":  # the sale is in the ledger, at the commit's time
+        line["ledger_at"] = ledger_at(datetime.fromisoformat(T3), f"ORDER#{order}")
+    return line
+
+
+def _adjustment(sku: str, name: str, delta: int, at: str, reason: str = "received") -> dict[str, Any]:
+    sk = f"ADJUST#{name}"
+    return {"pk": f"SKU#{sku}", "sk": sk, "sku": sku, "delta": delta, "reason": reason, "at": at,
+            "ledger_at": ledger_at(datetime.fromisoformat(at), sk)}
 
 
 def _consistent() -> list[dict[str, Any]]:
@@ -42,8 +55,7 @@ def _consistent() -> list[dict[str, Any]]:
     return [
         {"pk": "SKU#A", "sk": "LEVEL", "sku": "A", "on_hand": 11, "reserved": 4, "available": 7,
          "low_stock_threshold": 5},
-        {"pk": "SKU#A", "sk": "ADJUST#2026-01-01#x", "sku": "A", "delta": 10, "reason": "opening stock", "at": "t"},
-        {"pk": "SKU#A", "sk": "ADJUST#2026-01-02#y", "sku": "A", "delta": 3, "reason": "delivery", "at": "t"},
+        _adjustment("A", "x", 10, T1), _adjustment("A", "y", 3, T2),
         _line("o1", "committed", 2), _line("o2", "reserved", 4), _line("o3", "released", 5),
         {"pk": "SKU#B", "sk": "LEVEL", "sku": "B", "on_hand": 0, "reserved": 0, "available": 0,
          "low_stock_threshold": 5},
@@ -67,7 +79,7 @@ def _with_level(**changes: int) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"on_hand": 12, "available": 8},
-     "A: on_hand is 12, but adjustments (13) minus committed units (2) plus returns (0) make 11"),
+     "A: on_hand is 12, but its ledger, adjustments (13) minus sales (2) plus returns (0), makes 11"),
     ({"reserved": 3, "available": 8}, "A: reserved is 3, but reserved lines hold 4"),
     ({"available": 8}, "A: available is 8, not on_hand - reserved = 7"),
 ])
@@ -78,7 +90,7 @@ def test_a_corrupted_level_is_detected(changes: dict[str, int], expected: str) -
 def test_negative_levels_are_detected() -> None:
     items = [{"pk": "SKU#N", "sk": "LEVEL", "sku": "N", "on_hand": -1, "reserved": 0, "available": -1,
               "low_stock_threshold": 5},
-             {"pk": "SKU#N", "sk": "ADJUST#t#z", "sku": "N", "delta": -1, "reason": "bug", "at": "t"}]
+             _adjustment("N", "z", -1, T1, reason="lost")]
     assert _check(items) == ["N: on_hand is negative (-1)", "N: available is negative (-1)"]
 
 
@@ -94,7 +106,7 @@ def test_missing_levels_and_malformed_or_unknown_items_are_detected() -> None:
     items = _consistent()
     del items[0]["on_hand"]
     items.append({"pk": "SKU#A", "sk": "RES#1"})
-    items.append({"pk": "SKU#Z", "sk": "ADJUST#t#q", "sku": "Z", "delta": 4, "reason": "x", "at": "t"})
+    items.append(_adjustment("Z", "q", 4, T1))
     violations = _check(items)
     assert any(v.startswith("A: item LEVEL is malformed") for v in violations)
     assert "A: unexpected item RES#1" in violations
@@ -107,7 +119,8 @@ def _returned(items: list[dict[str, Any]], units: int, *, on_line: int | None = 
     items[0] = {**items[0], "on_hand": items[0]["on_hand"] + units, "available": items[0]["available"] + units}
     items[3] = {**items[3], "returned": units if on_line is None else on_line}
     items.append({"pk": "SKU#A", "sk": "RETURN#rf_1", "return_id": "rf_1", "order_id": "o1", "sku": "A",
-                  "quantity": units, "reason": "returned", "at": "t"})
+                  "quantity": units, "reason": "returned", "at": T3,
+                  "ledger_at": ledger_at(datetime.fromisoformat(T3), "RETURN#rf_1")})
     return items
 
 
@@ -123,9 +136,27 @@ def test_a_return_the_line_does_not_know_is_detected() -> None:
 def test_a_level_that_forgot_a_return_is_detected() -> None:
     items = _returned(_consistent(), 1)
     items[0] = {**items[0], "on_hand": 11, "available": 7}
-    assert "A: on_hand is 11, but adjustments (13) minus committed units (2) plus returns (1) make 12" in _check(items)
+    assert "A: on_hand is 11, but its ledger, adjustments (13) minus sales (2) plus returns (1), makes 12" in _check(items)
 
 
 def test_more_returned_than_committed_is_detected() -> None:
     violations = _check(_returned(_consistent(), 3))
     assert "A: line of order o1 is committed with 2 unit(s), yet 3 returned" in violations
+
+
+def test_the_ledger_index_holds_exactly_the_movements_of_on_hand_at_their_times() -> None:
+    items = _consistent()
+    del items[1]["ledger_at"]  # an adjustment the merchant's ledger would not show
+    assert "A: ADJUST#x is in the ledger as None, not at its time '2026-01-01T09:00:00.000000Z#ADJUST#x'" in _check(items)
+    items = _consistent()
+    items[2]["ledger_at"] = ledger_at(datetime.fromisoformat(T1), "ADJUST#y")  # out of its place in time
+    assert any(v.startswith("A: ADJUST#y is in the ledger as") for v in _check(items))
+    items = _consistent()
+    del items[3]["ledger_at"]  # a sale missing from the ledger
+    assert any(v.startswith("A: ORDER#o1 is in the ledger as None") for v in _check(items))
+    items = _consistent()
+    items[5]["ledger_at"] = "2026-01-03T10:30:00.000000Z#ORDER#o3"  # a release is no movement of on_hand
+    assert "A: released line ORDER#o3 is in the ledger, though no unit left" in _check(items)
+    items = _returned(_consistent(), 1)
+    del items[-1]["ledger_at"]  # a return missing from the ledger
+    assert any(v.startswith("A: RETURN#rf_1 is in the ledger as None") for v in _check(items))

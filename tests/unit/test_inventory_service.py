@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from storefront.errors import InsufficientStock, NotFound, ValidationFailed
+from storefront.audit.models import ActorRef, AuditEntry
 from storefront.inventory.models import (
-    STATE_AFTER, InvalidStockRequest, Movement, ReservationLine, StockLevel, history_entry,
+    STATE_AFTER, AdjustRequest, InvalidStockRequest, Movement, ReservationLine, StockLevel, ThresholdRequest,
+    history_entry,
 )
 from storefront.inventory.repository import MovementRefused, StockContention
 from storefront.inventory.service import ReservationNotHeld, StockService
@@ -29,6 +31,8 @@ class FakeInventory:
         self.lines: dict[tuple[str, str], ReservationLine] = {}
         self.refusals_to_inject = 0
         self.writes = 0
+        self.adjustments: dict[tuple[str, str], dict[str, Any]] = {}
+        self.audited: list[dict[str, Any]] = []
 
     def level(self, sku: str) -> StockLevel | None:
         return self.stock.get(sku)
@@ -55,13 +59,28 @@ class FakeInventory:
     def release(self, order_id: str, quantities: dict[str, int], at: datetime) -> None:
         self._settle("release", order_id, quantities)
 
-    def adjust(self, sku: str, delta: int, reason: str, at: datetime) -> None:
+    def adjust(self, sku: str, adjustment_id: str, delta: int, reason: str, at: datetime, note: str | None,
+               actor: dict[str, Any], also: list[dict[str, Any]]) -> None:
         self._maybe_refuse()
-        level = self.stock.get(sku)
-        if level is None or level.available + delta < 0:
+        level = self.stock.get(sku) or StockLevel(sku=sku, on_hand=0, reserved=0, available=0)
+        if (sku, adjustment_id) in self.adjustments or level.available + delta < 0:
             raise MovementRefused()
+        self.adjustments[sku, adjustment_id] = {"delta": delta, "reason": reason, "note": note, "actor": actor}
+        self.audited += also
         self.stock[sku] = level.model_copy(update={"on_hand": level.on_hand + delta,
                                                    "available": level.available + delta})
+
+    def adjustment(self, sku: str, adjustment_id: str) -> dict[str, Any] | None:
+        return self.adjustments.get((sku, adjustment_id))
+
+    def set_threshold(self, sku: str, threshold: int | None, read: StockLevel | None,
+                      also: list[dict[str, Any]]) -> None:
+        self._maybe_refuse()
+        if self.stock.get(sku) != read:
+            raise MovementRefused()
+        level = read or StockLevel(sku=sku, on_hand=0, reserved=0, available=0)
+        self.stock[sku] = level.model_copy(update={"low_stock_threshold": threshold})
+        self.audited += also
 
     def _settle(self, movement: Movement, order_id: str, quantities: dict[str, int]) -> None:
         self._maybe_refuse()
@@ -94,9 +113,16 @@ def inventory() -> FakeInventory:
     return FakeInventory({"A": 5, "B": 2, "C": 0})
 
 
+class FakeAudit:
+    """The audit entry's put, as the repository hands it to the transaction."""
+
+    def put_item(self, entry: AuditEntry) -> dict[str, Any]:
+        return {"Put": entry}
+
+
 @pytest.fixture()
 def service(inventory: FakeInventory) -> StockService:
-    return StockService(inventory, now=lambda: NOW)  # type: ignore[arg-type]
+    return StockService(inventory, FakeAudit(), now=lambda: NOW)  # type: ignore[arg-type]
 
 
 def _levels(inventory: FakeInventory, sku: str) -> tuple[int, int, int]:
@@ -204,22 +230,77 @@ def test_endless_unexplained_refusals_become_contention(service: StockService, i
     assert raised.value.status == 503  # a Busy: the admin API answers 503 with Retry-After
 
 
-def test_adjust_changes_on_hand_and_available(service: StockService) -> None:
-    assert service.adjust("A", 3, "delivery").model_dump() == {
-        "sku": "A", "on_hand": 8, "reserved": 0, "available": 8, "low_stock_threshold": 5}
+ACTOR = ActorRef(sub="sub-1", username="ada", email="ada@example.com")
 
 
-def test_adjust_below_zero_available_is_a_409(service: StockService, inventory: FakeInventory) -> None:
+def adjust(delta: int, adjustment_id: str = "adj-1", sku: str = "A", reason: str = "received",
+           note: str | None = None) -> AdjustRequest:
+    return AdjustRequest(action="adjust", sku=sku, adjustment_id=adjustment_id, delta=delta, reason=reason,
+                         note=note, actor=ACTOR)
+
+
+def test_adjust_changes_on_hand_and_available_and_is_audited_with_it(service: StockService,
+                                                                     inventory: FakeInventory) -> None:
+    outcome = service.adjust(adjust(3, note="pallet 7"))
+    assert outcome.outcome == "adjusted" and outcome.level is not None
+    assert outcome.level.model_dump() == {"sku": "A", "on_hand": 8, "reserved": 0, "available": 8,
+                                          "low_stock_threshold": 5}
+    assert inventory.adjustments["A", "adj-1"]["actor"] == {"sub": "sub-1", "username": "ada",
+                                                            "email": "ada@example.com"}
+    [put] = inventory.audited
+    entry = put["Put"]
+    assert (entry.action, entry.target, entry.at, entry.actor) == ("inventory.adjust", "sku:A", NOW, ACTOR)
+    assert {k: (c.before, c.after) for k, c in entry.changes.items()} == {
+        "delta": (None, 3), "reason": (None, "received"), "note": (None, "pallet 7")}
+
+
+def test_a_retried_adjustment_changes_nothing_and_answers_the_same(service: StockService,
+                                                                   inventory: FakeInventory) -> None:
+    service.adjust(adjust(3))
+    again = service.adjust(adjust(3))  # the admin API crashed before answering, and the operator retried
+    assert again.outcome == "adjusted" and _levels(inventory, "A") == (8, 0, 8)
+    assert len(inventory.audited) == 1
+    with pytest.raises(InvalidStockRequest, match="was another one"):
+        service.adjust(adjust(4))  # the same id for another adjustment: a bug of the caller's
+
+
+def test_adjust_below_zero_available_is_rejected_naming_what_is_available(service: StockService,
+                                                                          inventory: FakeInventory) -> None:
     service.reserve(ORDER, {"A": 4})
-    with pytest.raises(InsufficientStock) as raised:
-        service.adjust("A", -2, "damaged")
-    assert raised.value.status == 409
-    assert raised.value.errors[0]["available"] == 1
-    assert service.adjust("A", -1, "damaged").available == 0
+    outcome = service.adjust(adjust(-2, reason="damaged"))
+    assert outcome.outcome == "rejected" and outcome.reason is not None
+    assert outcome.reason.lines[0].model_dump() == {"sku": "A", "requested": 2, "available": 1}
+    assert _levels(inventory, "A") == (5, 4, 1) and inventory.audited == []
+    assert service.adjust(adjust(-1, "adj-2", reason="damaged")).level.available == 0  # type: ignore[union-attr]
 
 
-def test_adjust_of_an_unknown_sku_or_by_zero(service: StockService) -> None:
-    with pytest.raises(NotFound):
-        service.adjust("NOPE", 1, "delivery")
-    with pytest.raises(ValidationFailed):
-        service.adjust("A", 0, "nothing")
+def test_a_sku_never_stocked_can_receive_but_not_lose_units(service: StockService, inventory: FakeInventory) -> None:
+    assert service.adjust(adjust(-1, sku="NEW", reason="lost")).outcome == "rejected"
+    assert service.adjust(adjust(6, sku="NEW")).level.on_hand == 6  # type: ignore[union-attr]
+
+
+def test_an_unexplained_refusal_of_an_adjustment_is_retried(service: StockService, inventory: FakeInventory) -> None:
+    inventory.refusals_to_inject = 2
+    assert service.adjust(adjust(1)).outcome == "adjusted" and _levels(inventory, "A") == (6, 0, 6)
+
+
+def test_adjustment_requests_are_validated() -> None:
+    with pytest.raises(ValueError, match="must change the stock"):
+        adjust(0)
+    with pytest.raises(ValueError):
+        AdjustRequest.model_validate({**adjust(1).model_dump(), "delta": 1.5})
+    with pytest.raises(ValueError):
+        AdjustRequest.model_validate({**adjust(1).model_dump(), "reason": "stolen"})
+    with pytest.raises(ValueError):
+        AdjustRequest.model_validate({**adjust(1).model_dump(), "delta": 1_000_001})
+
+
+def test_a_threshold_is_set_audited_and_unchanged_writes_nothing(service: StockService,
+                                                                 inventory: FakeInventory) -> None:
+    request = ThresholdRequest(action="set_threshold", sku="A", low_stock_threshold=2, actor=ACTOR)
+    assert service.set_threshold(request).level.low_stock_threshold == 2  # type: ignore[union-attr]
+    assert service.set_threshold(request).outcome == "threshold_set"
+    [put] = inventory.audited
+    assert {k: (c.before, c.after) for k, c in put["Put"].changes.items()} == {"low_stock_threshold": (5, 2)}
+    cleared = service.set_threshold(request.model_copy(update={"low_stock_threshold": None}))
+    assert cleared.level.low_stock_threshold is None  # type: ignore[union-attr]

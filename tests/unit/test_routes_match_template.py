@@ -31,7 +31,10 @@ def _environment(logical_id: str) -> dict[str, str]:
             parameter = TEMPLATE.parameter(value["Ref"])
             value = ",".join(parameter) if isinstance(parameter, list) else parameter
         elif isinstance(value, dict | list):
-            value = f"unit-test-{name.lower().replace('_', '-')}"  # a Ref/GetAtt/Sub of a resource
+            try:
+                value = TEMPLATE.resolve(value)  # made of parameters and conditions only (an Fn::If on the edge)
+            except KeyError:
+                value = f"unit-test-{name.lower().replace('_', '-')}"  # a Ref/GetAtt/Sub of a resource
         environment[name] = str(value)
     return environment
 

@@ -57,6 +57,9 @@ class CheckoutSettings(_EnvSettings):
 
 class StockSettings(_EnvSettings):
     inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=3)
+    # Stock adjustments and thresholds are audited in their own transaction.
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    audit_retention_days: int = Field(alias="AUDIT_RETENTION_DAYS", ge=30, le=3650)
 
 
 class OrderWorkflowSettings(_EnvSettings):
@@ -90,6 +93,9 @@ class OrderAdminSettings(_EnvSettings):
     """Operators' cancel and refund: the provider's key, the carrier's (to cancel a shipment), the stock function."""
 
     orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    # Cancellations and refunds are audited (storefront.audit).
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    audit_retention_days: int = Field(alias="AUDIT_RETENTION_DAYS", ge=30, le=3650)
     payment_provider: str = Field(alias="PAYMENT_PROVIDER", pattern=r"^(stripe|fake)$")
     payment_api_base: str = Field(alias="PAYMENT_API_BASE", pattern=r"^https?://")
     payment_api_key_secret_id: str = Field(alias="PAYMENT_API_KEY_SECRET_ID", min_length=1)
@@ -140,3 +146,20 @@ class NotificationsSettings(_EnvSettings):
     claim_lock_seconds: int = Field(alias="EMAIL_CLAIM_LOCK_SECONDS", ge=1, le=43_200)
     # How long an event's email is remembered, so that a late duplicate (an archive replay) sends nothing.
     record_ttl_days: int = Field(alias="EMAIL_RECORD_TTL_DAYS", ge=1, le=365)
+
+
+class AdminSettings(_EnvSettings):
+    catalog_table: str = Field(alias="CATALOG_TABLE", min_length=3)
+    inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=3)
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=3)
+    # How long an audit entry is kept (the audit table's TTL).
+    audit_retention_days: int = Field(alias="AUDIT_RETENTION_DAYS", ge=30, le=3650)
+    cursor_secret_id: str = Field(alias="CURSOR_SECRET_ID", min_length=1)
+    # The stock function, the only writer of stock: adjustments and thresholds are asked of it.
+    stock_function: str = Field(alias="STOCK_FUNCTION", min_length=1)
+    images_bucket: str = Field(alias="IMAGES_BUCKET", min_length=3)
+    # Where the images bucket is served publicly (the edge's /images/* behaviour); "" when it is not: no uploads.
+    image_base_url: str = Field(alias="IMAGE_BASE_URL", pattern=r"^(https?://[^/\s]+(/[^\s]*[^/\s])?)?$")
+    # How long an adjustment's Idempotency-Key is remembered (as the checkout's).
+    idempotency_ttl_hours: int = Field(alias="IDEMPOTENCY_TTL_HOURS", default=24, ge=1, le=24 * 30)

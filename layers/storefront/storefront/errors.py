@@ -61,3 +61,19 @@ class Forbidden(StorefrontError):
     """A verified caller whose groups do not allow the operation."""
 
     status, code, title = 403, "forbidden", "Forbidden"
+
+
+class Conflict(StorefrontError):
+    """A valid request that the resource's current state refuses (a SKU another product has, a product that exists)."""
+
+    status, title = 409, "Conflict"
+
+    def __init__(self, code: str, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail, errors)
+        self.code = code
+
+
+class NotConfigured(StorefrontError):
+    """The stack was deployed without what this operation needs (a template parameter left empty)."""
+
+    status, code, title = 503, "not_configured", "Not configured"

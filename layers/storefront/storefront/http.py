@@ -120,7 +120,7 @@ async def _on_unexpected_error(_: Request, exc: Exception) -> Response:
                             "Something went wrong on our side. It has been logged; please retry later.")
 
 
-MAX_BODY_BYTES = 16 * 1024  # every request body this API takes is far smaller
+MAX_BODY_BYTES = 16 * 1024  # every shopper's request body is far smaller (the admin's products: create_app's argument)
 
 
 class _BodyTooLarge(Exception):
@@ -168,11 +168,11 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def create_app(title: str, description: str = "") -> FastAPI:
+def create_app(title: str, description: str = "", max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """A FastAPI app whose every error is problem+json, documented as such in its OpenAPI document."""
     app = FastAPI(title=title, description=description, version="1", docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(StorefrontError, _on_storefront_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
@@ -237,6 +237,12 @@ def parse_if_match(header: str | None) -> int | None:
     if not value.isdigit() or len(value) > 12:
         raise VersionConflict("If-Match does not name a version of this resource.")
     return int(value)
+
+
+def private_json(payload: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """An operator's view of the shop's data: JSON that no browser or CDN keeps."""
+    return Response(payload.model_dump_json(), status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def versioned_json(payload: BaseModel, version: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:

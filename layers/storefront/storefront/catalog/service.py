@@ -1,4 +1,5 @@
-"""Catalog rules: listing, lookup and categories, with live availability from the inventory."""
+"""The public catalog's rules: listing, lookup and categories of the products for sale (active), with live
+availability from the inventory. Managing the catalog is storefront.catalog.admin."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class CatalogService:
 
     def get_product(self, product_id: str) -> Product:
         stored = self._catalog.get_product(product_id)
-        if stored is None:
+        if stored is None or stored.status != "active":  # drafts and archived products are not for sale
             raise NotFound(f"There is no product {product_id!r}.")
         return self._with_availability([stored])[0]
 

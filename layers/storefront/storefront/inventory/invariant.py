@@ -1,24 +1,29 @@
 """Proof that the inventory table is consistent: every level equals what its ledger says it should be.
 
-For every SKU:  on_hand   = Σ adjustments - Σ quantities of committed lines + Σ returns
+For every SKU:  on_hand   = Σ deltas of its ledger: adjustments, minus the quantities of committed lines (sales),
+                            plus returns
                 reserved  = Σ quantities of reserved lines
                 available = on_hand - reserved,   and none of them negative;
-every reservation line's history is exactly the movements its state implies, with the deltas its quantity
-implies; and a line's `returned` units are exactly its order's returns of that SKU, never more than it
-committed (only committed lines return anything). Call it when no movement is in flight (after a test): Scan and Query do not read a
-snapshot, so a transaction committing mid-read could show up as a false alarm.
+the ledger a merchant reads (the ByLedger index) holds exactly those movements: every adjustment, every committed
+line and every return carries ledger_at = <the movement's time>#<its sk>, and no other line does; every reservation
+line's history is exactly the movements its state implies, with the deltas its quantity implies; and a line's
+`returned` units are exactly its order's returns of that SKU, never more than it committed (only committed lines
+return anything). Call it when no movement is in flight (after a test): Scan and Query do not read a snapshot, so
+a transaction committing mid-read could show up as a false alarm.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from storefront.dynamodb import from_item
 from storefront.inventory.models import HISTORY_OF, ReservationLine, ReturnEntry, StockLevel, history_entry
+from storefront.inventory.repository import ledger_at
 
 
 def check_inventory(client: Any, table_name: str, skus: Iterable[str] | None = None) -> list[str]:
@@ -47,7 +52,7 @@ def _items(client: Any, table: str, skus: Iterable[str] | None) -> Iterable[dict
 def _check_sku(sku: str, items: list[dict[str, Any]]) -> list[str]:
     problems: list[str] = []
     level: StockLevel | None = None
-    adjusted = committed = held = returned = 0
+    adjusted = sold = held = returned = 0
     returned_by_line: dict[str, int] = defaultdict(int)  # order id -> its returns' units
     lines: dict[str, ReservationLine] = {}
     for item in items:
@@ -57,16 +62,23 @@ def _check_sku(sku: str, items: list[dict[str, Any]]) -> list[str]:
                 level = StockLevel.model_validate(item)
             elif sk.startswith("ADJUST#"):
                 adjusted += int(item["delta"])
+                problems.extend(_check_ledger_at(sku, sk, item.get("ledger_at"), datetime.fromisoformat(item["at"])))
             elif sk.startswith("ORDER#"):
                 line = ReservationLine.model_validate(item)
                 problems.extend(_check_line(sku, sk, line))
                 lines[line.order_id] = line
-                committed += line.quantity if line.state == "committed" else 0
+                if line.state == "committed":
+                    sold += line.quantity
+                    committed_at = datetime.fromisoformat(line.history[-1].at)
+                    problems.extend(_check_ledger_at(sku, sk, item.get("ledger_at"), committed_at))
+                elif "ledger_at" in item:
+                    problems.append(f"{sku}: {line.state} line {sk} is in the ledger, though no unit left")
                 held += line.quantity if line.state == "reserved" else 0
             elif sk.startswith("RETURN#"):
                 entry = ReturnEntry.model_validate(item)
                 returned += entry.quantity
                 returned_by_line[entry.order_id] += entry.quantity
+                problems.extend(_check_ledger_at(sku, sk, item.get("ledger_at"), datetime.fromisoformat(entry.at)))
             else:
                 problems.append(f"{sku}: unexpected item {sk}")
         except (KeyError, TypeError, ValueError, ValidationError) as error:
@@ -82,9 +94,9 @@ def _check_sku(sku: str, items: list[dict[str, Any]]) -> list[str]:
                             f"yet {line.returned} returned")
     if level is None:
         return [*problems, f"{sku}: {len(items)} item(s) but no LEVEL"]
-    if level.on_hand != adjusted - committed + returned:
-        problems.append(f"{sku}: on_hand is {level.on_hand}, but adjustments ({adjusted}) minus committed units "
-                        f"({committed}) plus returns ({returned}) make {adjusted - committed + returned}")
+    if level.on_hand != adjusted - sold + returned:
+        problems.append(f"{sku}: on_hand is {level.on_hand}, but its ledger, adjustments ({adjusted}) minus sales "
+                        f"({sold}) plus returns ({returned}), makes {adjusted - sold + returned}")
     if level.reserved != held:
         problems.append(f"{sku}: reserved is {level.reserved}, but reserved lines hold {held}")
     if level.available != level.on_hand - level.reserved:
@@ -94,6 +106,13 @@ def _check_sku(sku: str, items: list[dict[str, Any]]) -> list[str]:
         if getattr(level, name) < 0:
             problems.append(f"{sku}: {name} is negative ({getattr(level, name)})")
     return problems
+
+
+def _check_ledger_at(sku: str, sk: str, recorded: Any, at: datetime) -> list[str]:
+    """A movement is in the ledger index, at its own time."""
+    if recorded != ledger_at(at, sk):
+        return [f"{sku}: {sk} is in the ledger as {recorded!r}, not at its time {ledger_at(at, sk)!r}"]
+    return []
 
 
 def _check_line(sku: str, sk: str, line: ReservationLine) -> list[str]:

@@ -1,16 +1,24 @@
 """The inventory table: stock levels, the reservation lines of orders, and adjustments. One partition per SKU.
 
-Items: level        pk=SKU#<sku>  sk=LEVEL                     sku, on_hand, reserved, available, low_stock_threshold
-       reservation  pk=SKU#<sku>  sk=ORDER#<order_id>          order_id, sku, quantity, state, history, returned,
-                                                               held_shard + held_at while state is reserved
-       adjustment   pk=SKU#<sku>  sk=ADJUST#<iso time>#<uuid>  sku, delta, reason, at
-       return       pk=SKU#<sku>  sk=RETURN#<return_id>        return_id, order_id, sku, quantity, reason, at
+Items: level        pk=SKU#<sku>  sk=LEVEL              sku, on_hand, reserved, available, low_stock_threshold?
+       reservation  pk=SKU#<sku>  sk=ORDER#<order_id>   order_id, sku, quantity, state, history, returned,
+                                                        held_shard + held_at while state is reserved,
+                                                        ledger_at once committed
+       adjustment   pk=SKU#<sku>  sk=ADJUST#<id>        sku, delta, reason, note?, actor?, at, ledger_at
+       return       pk=SKU#<sku>  sk=RETURN#<return_id> return_id, order_id, sku, quantity, reason, at, ledger_at
 A level is only ever written in one transaction with its ledger entries (an adjustment, a reservation line and
 its history, or a return and its line's `returned`), so the ledger always sums to the level
-(storefront.inventory.invariant proves it). The stock function is the only writer of levels; others read them.
+(storefront.inventory.invariant proves it).
+The ledger a merchant reads is the index ByLedger (sku, ledger_at): every movement of on_hand carries
+ledger_at = <sortable time>#<its sk>, set in the movement's transaction (an adjustment when it is made, a reservation
+line when it is committed: the sale, a return when its units come back), so a SKU's movements read newest first, a
+page at a time, with one Query.
+An adjustment's id is the admin request's (its Idempotency-Key's): the conditional put of ADJUST#<id> is what makes a
+retried adjustment change nothing, whatever crashed between the stock function and the admin API.
 Index ByHeldSince (sparse: reserved lines only; keys and quantity): held_shard (one of HELD_SHARDS, from the order
 id, so every line of an order is in one shard and no partition takes every reservation at peak), held_at. The
 reconciler finds reservations held too long with it, without a Scan.
+The stock function is the only writer of levels; other contexts read them.
 """
 
 from __future__ import annotations
@@ -21,9 +29,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from storefront.dynamodb import RETRYABLE, backoff, batch_get, from_item, key, to_item
+from storefront.dynamodb import (
+    ConditionsFailed, Contention, backoff, batch_get, from_item, key, sortable_time, to_item, transact_write,
+)
 from storefront.errors import Busy
 from storefront.inventory.models import (
     STATE_AFTER, HistoryEntry, Movement, ReservationLine, ReturnEntry, StockLevel, history_entry,
@@ -32,6 +40,7 @@ from storefront.inventory.models import (
 MAX_ATTEMPTS = 6
 HELD_INDEX = "ByHeldSince"
 HELD_SHARDS = 16
+LEDGER_INDEX = "ByLedger"
 
 
 def held_shard(order_id: str) -> str:
@@ -45,6 +54,11 @@ class StockContention(Busy):
 
 class MovementRefused(Exception):
     """A condition of the write failed: not enough stock, or the order's lines are not in the expected state."""
+
+
+def ledger_at(at: datetime, sk: str) -> str:
+    """The ledger index's sort key of the movement an item records: its time, then its own key (unique in its SKU)."""
+    return f"{sortable_time(at)}#{sk}"
 
 
 class InventoryRepository:
@@ -101,7 +115,7 @@ class InventoryRepository:
                                  "ExpressionAttributeValues": to_item({":on_hand": current.on_hand,
                                                                        ":reserved": current.reserved})}}
             delta = on_hand - (current.on_hand if current else 0)
-            entries = [self._adjustment(sku, delta, "opening stock" if current is None else "stock set",
+            entries = [self._adjustment(sku, uuid.uuid4().hex, delta, "received" if current is None else "correction",
                                         datetime.now(UTC))] if delta else []
             try:
                 self._transact([write, *entries])
@@ -112,24 +126,78 @@ class InventoryRepository:
                 current = self.level(sku)
         raise StockContention(f"{sku}: the level kept changing while it was being set")
 
-    def adjust(self, sku: str, delta: int, reason: str, at: datetime) -> None:
-        """Add `delta` to on_hand and available, with its ledger entry; MovementRefused if the SKU has no level
-        or available would go below zero."""
-        self._transact([
-            {"Update": {"TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
-                        "UpdateExpression": "SET #on_hand = #on_hand + :delta, #available = #available + :delta",
-                        # No arithmetic in conditions: available + delta >= 0 is written available >= -delta.
-                        "ConditionExpression": "attribute_exists(pk) AND #available >= :minus_delta",
-                        "ExpressionAttributeNames": _names("on_hand", "available"),
-                        "ExpressionAttributeValues": to_item({":delta": delta, ":minus_delta": -delta})}},
-            self._adjustment(sku, delta, reason, at),
-        ])
+    def adjust(self, sku: str, adjustment_id: str, delta: int, reason: str, at: datetime, note: str | None,
+               actor: dict[str, Any], also: Iterable[dict[str, Any]] = ()) -> None:
+        """Add `delta` to on_hand and available, with its ledger entry ADJUST#<adjustment_id> and `also` (its audit
+        entry), all or nothing. A SKU without a level gets one (only units can be added to it). MovementRefused if
+        available would go below zero, or the adjustment is recorded already."""
+        level: dict[str, Any] = {
+            "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
+            "UpdateExpression": "SET #sku = :sku, #on_hand = if_not_exists(#on_hand, :zero) + :delta, "
+                                "#available = if_not_exists(#available, :zero) + :delta, "
+                                "#reserved = if_not_exists(#reserved, :zero)",
+            "ExpressionAttributeNames": _names("sku", "on_hand", "available", "reserved"),
+            "ExpressionAttributeValues": to_item({":sku": sku, ":delta": delta, ":zero": 0}),
+        }
+        if delta < 0:  # No arithmetic in conditions: available + delta >= 0 is written available >= -delta.
+            level["ConditionExpression"] = "attribute_exists(pk) AND #available >= :minus_delta"
+            level["ExpressionAttributeValues"][":minus_delta"] = {"N": str(-delta)}
+        self._transact([{"Update": level},
+                        self._adjustment(sku, adjustment_id, delta, reason, at, note=note, actor=actor), *also])
 
-    def _adjustment(self, sku: str, delta: int, reason: str, at: datetime) -> dict[str, Any]:
-        stamp = at.isoformat()
-        return {"Put": {"TableName": self._table, "Item": to_item({
-            "pk": f"SKU#{sku}", "sk": f"ADJUST#{stamp}#{uuid.uuid4().hex}", "sku": sku, "delta": delta,
-            "reason": reason, "at": stamp})}}
+    def adjustment(self, sku: str, adjustment_id: str) -> dict[str, Any] | None:
+        """A recorded adjustment (delta, reason, note, ...), or None."""
+        item = self._client.get_item(TableName=self._table, Key=key(pk=f"SKU#{sku}", sk=f"ADJUST#{adjustment_id}"),
+                                     ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
+    def set_threshold(self, sku: str, threshold: int | None, read: StockLevel | None,
+                      also: Iterable[dict[str, Any]] = ()) -> None:
+        """Set (None: remove) the SKU's low_stock_threshold, only if it is still what `read` said, with `also`;
+        a SKU without a level gets one, at zero. MovementRefused if the threshold or the level's existence changed."""
+        names = _names("low_stock_threshold")
+        if read is None:
+            write: dict[str, Any] = {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                             "Item": to_item({"pk": f"SKU#{sku}", "sk": "LEVEL", "sku": sku, "on_hand": 0,
+                                                              "reserved": 0, "available": 0,
+                                                              "low_stock_threshold": threshold})}}
+        else:
+            update: dict[str, Any] = {"TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
+                                      "ExpressionAttributeNames": names, "ExpressionAttributeValues": {}}
+            if threshold is None:
+                update["UpdateExpression"] = "REMOVE #low_stock_threshold"
+            else:
+                update["UpdateExpression"] = "SET #low_stock_threshold = :threshold"
+                update["ExpressionAttributeValues"][":threshold"] = {"N": str(threshold)}
+            if read.low_stock_threshold is None:
+                update["ConditionExpression"] = "attribute_exists(pk) AND attribute_not_exists(#low_stock_threshold)"
+            else:
+                update["ConditionExpression"] = "#low_stock_threshold = :read"
+                update["ExpressionAttributeValues"][":read"] = {"N": str(read.low_stock_threshold)}
+            if not update["ExpressionAttributeValues"]:
+                del update["ExpressionAttributeValues"]
+            write = {"Update": update}
+        self._transact([write, *also])
+
+    def ledger(self, sku: str, limit: int, after: dict[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """Up to `limit` of the SKU's ledger items, newest first, after the index key `after`; and the key to go on
+        from (None on the last page). Eventually consistent, as every index: a movement just made may take a moment."""
+        request: dict[str, Any] = {"TableName": self._table, "IndexName": LEDGER_INDEX, "ScanIndexForward": False,
+                                   "KeyConditionExpression": "#sku = :sku", "ExpressionAttributeNames": _names("sku"),
+                                   "ExpressionAttributeValues": {":sku": {"S": sku}}, "Limit": limit + 1}
+        if after is not None:
+            request["ExclusiveStartKey"] = key(**after)
+        items = [from_item(item) for item in self._client.query(**request).get("Items", [])]
+        page = items[:limit]
+        resume = {name: page[-1][name] for name in ("pk", "sk", "sku", "ledger_at")} if len(items) > limit else None
+        return page, resume
+
+    def _adjustment(self, sku: str, adjustment_id: str, delta: int, reason: str, at: datetime, note: str | None = None,
+                    actor: dict[str, Any] | None = None) -> dict[str, Any]:
+        sk = f"ADJUST#{adjustment_id}"
+        return {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)", "Item": to_item({
+            "pk": f"SKU#{sku}", "sk": sk, "sku": sku, "delta": delta, "reason": reason, "note": note, "actor": actor,
+            "at": at.isoformat(), "ledger_at": ledger_at(at, sk)})}}
 
     # ---------------------------------------------------------------- order movements, one transaction each
 
@@ -161,16 +229,20 @@ class InventoryRepository:
         for sku, quantity in quantities.items():
             entry = history_entry(movement, quantity, at.isoformat())
             items.append(self._level_update(sku, entry))
-            items.append({"Update": {
+            line: dict[str, Any] = {
                 "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk=f"ORDER#{order_id}"),
-                # Settled: off the reconciler's index of held reservations.
-                "UpdateExpression": "SET #state = :to, #history = list_append(#history, :entry) "
-                                    "REMOVE held_shard, held_at",
+                "UpdateExpression": "SET #state = :to, #history = list_append(#history, :entry)",
                 "ConditionExpression": "#state = :reserved AND #quantity = :quantity",
                 "ExpressionAttributeNames": _names("state", "history", "quantity"),
                 "ExpressionAttributeValues": to_item({":to": STATE_AFTER[movement], ":entry": [entry.model_dump()],
                                                       ":reserved": "reserved", ":quantity": quantity}),
-            }})
+            }
+            if movement == "commit":  # the units leave on_hand: the sale enters the SKU's ledger
+                line["UpdateExpression"] += ", #ledger_at = :ledger_at"
+                line["ExpressionAttributeNames"]["#ledger_at"] = "ledger_at"
+                line["ExpressionAttributeValues"][":ledger_at"] = {"S": ledger_at(at, f"ORDER#{order_id}")}
+            line["UpdateExpression"] += " REMOVE held_shard, held_at"  # settled: off the reconciler's held index
+            items.append({"Update": line})
         self._transact(items)
 
     def return_units(self, return_id: str, order_id: str, quantities: dict[str, int],
@@ -195,9 +267,10 @@ class InventoryRepository:
                 "ExpressionAttributeValues": to_item({":committed": "committed", ":now": line.returned + quantity,
                                                       **({":was": line.returned} if line.returned else {})})}})
             entry = ReturnEntry(return_id=return_id, order_id=order_id, sku=sku, quantity=quantity, at=at.isoformat())
+            sk = f"RETURN#{return_id}"
             items.append({"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                                  "Item": to_item({"pk": f"SKU#{sku}", "sk": f"RETURN#{return_id}",
-                                                   **entry.model_dump()})}})
+                                  "Item": to_item({"pk": f"SKU#{sku}", "sk": sk, **entry.model_dump(),
+                                                   "ledger_at": ledger_at(at, sk)})}})  # the units back: in the ledger
         self._transact(items)
 
     def returns(self, return_id: str, skus: Iterable[str]) -> dict[str, ReturnEntry]:
@@ -243,19 +316,12 @@ class InventoryRepository:
     def _transact(self, items: list[dict[str, Any]]) -> None:
         """One TransactWriteItems, retried while DynamoDB refuses it for transient reasons (conflicting
         transactions, throttling); MovementRefused when a condition fails, StockContention when retries run out."""
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                self._client.transact_write_items(TransactItems=items)
-                return
-            except ClientError as error:
-                reasons = {r.get("Code") for r in error.response.get("CancellationReasons") or []}
-                if "ConditionalCheckFailed" in reasons:
-                    raise MovementRefused(sorted(r for r in reasons if r)) from error
-                if not ({error.response["Error"]["Code"]} | reasons) & RETRYABLE:
-                    raise
-            if attempt < MAX_ATTEMPTS - 1:
-                backoff(attempt)
-        raise StockContention("Stock is being changed by many orders at once; retry shortly.")
+        try:
+            transact_write(self._client, items)
+        except ConditionsFailed as refused:
+            raise MovementRefused(sorted(code for code in refused.codes if code)) from refused
+        except Contention:
+            raise StockContention("Stock is being changed by many orders at once; retry shortly.") from None
 
     def _get_consistently(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Strongly consistent BatchGetItem: what a movement just wrote, or just refused on. At most 100 keys

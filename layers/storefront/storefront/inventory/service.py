@@ -13,6 +13,12 @@ order must not come back, so the workflow has to decide (refund, alert).
             finds the return recorded -> "returned"; more units than the order has left to return, or lines
             that are not committed -> ReturnNotAllowed (never retry)
 Stored lines that differ from the request's raise InvalidStockRequest: the request is wrong, never retry it.
+
+An operator's movements (the admin API's, each audited in its own transaction):
+  adjust         units on hand added or removed   -> "adjusted" with the level after it
+                 the adjustment id recorded already, same adjustment -> "adjusted" (a retry): nothing twice
+                 available would go below zero    -> "rejected" (insufficient_stock, with what is available)
+  set_threshold  the SKU's low_stock_threshold     -> "threshold_set" with the level
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from storefront.audit.models import new_entry
+from storefront.audit.repository import AuditRepository
 from storefront.dynamodb import backoff
-from storefront.errors import InsufficientStock, NotFound, StorefrontError, ValidationFailed
+from storefront.errors import StorefrontError
 from storefront.inventory.models import (
-    STATE_AFTER, CommitRequest, InvalidStockRequest, Movement, Rejection, ReleaseRequest, ReservationLine,
-    ReserveRequest, ReturnRequest, ShortLine, StockLevel, StockOutcome,
+    STATE_AFTER, AdjustRequest, AnyStockRequest, CommitRequest, InvalidStockRequest, Movement, Rejection,
+    ReservationLine, ReserveRequest, ReturnRequest, ShortLine, StockLevel, StockOutcome, ThresholdRequest,
 )
 from storefront.inventory.repository import InventoryRepository, MovementRefused, StockContention
 from storefront.observability import count
@@ -51,11 +59,17 @@ class ReturnNotAllowed(StorefrontError):
 
 
 class StockService:
-    def __init__(self, inventory: InventoryRepository, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, inventory: InventoryRepository, audit: AuditRepository,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._inventory = inventory
+        self._audit = audit
         self._now = now
 
-    def handle(self, request: ReserveRequest | CommitRequest | ReleaseRequest | ReturnRequest) -> StockOutcome:
+    def handle(self, request: AnyStockRequest) -> StockOutcome:
+        if isinstance(request, AdjustRequest):
+            return self.adjust(request)
+        if isinstance(request, ThresholdRequest):
+            return self.set_threshold(request)
         if isinstance(request, ReturnRequest):
             return self.return_units(request.return_id, request.order_id, request.quantities())
         if isinstance(request, ReserveRequest):
@@ -161,29 +175,54 @@ class StockService:
         return [ShortLine(sku=sku, requested=quantity, available=available[sku])
                 for sku, quantity in quantities.items() if available[sku] < quantity]
 
-    # ---------------------------------------------------------------- admin
+    # ---------------------------------------------------------------- an operator's movements
 
-    def level(self, sku: str) -> StockLevel:
-        level = self._inventory.level(sku)
-        if level is None:
-            raise NotFound(f"No stock record for {sku}.")
-        return level
-
-    def adjust(self, sku: str, delta: int, reason: str) -> StockLevel:
-        """Add `delta` units on hand (a delivery, a stock count, damage); 409 if available would go below zero."""
-        if delta == 0:
-            raise ValidationFailed("validation_error", "An adjustment must change the stock.",
-                                   [{"field": "delta", "code": "zero", "message": "must not be 0"}])
+    def adjust(self, request: AdjustRequest) -> StockOutcome:
+        """Units on hand added or removed, once per adjustment id, with its ledger entry and audit entry."""
+        sku, delta = request.sku, request.delta
+        recorded = {"delta": delta, "reason": request.reason, "note": request.note}
         for attempt in range(_MAX_ROUNDS):
+            at = self._now()
+            entry = new_entry(request.actor, "inventory.adjust", f"sku:{sku}", None,
+                              {k: v for k, v in recorded.items() if v is not None}, at)
             try:
-                self._inventory.adjust(sku, delta, reason, self._now())
-                return self.level(sku)
+                self._inventory.adjust(sku, request.adjustment_id, delta, request.reason, at, request.note,
+                                       request.actor.model_dump(exclude_none=True), [self._audit.put_item(entry)])
+                count("StockAdjusted")
+                return StockOutcome(outcome="adjusted", level=self._level(sku))
             except MovementRefused:
-                available = self.level(sku).available  # NotFound when the SKU has no stock record
+                earlier = self._inventory.adjustment(sku, request.adjustment_id)
+                if earlier is not None:
+                    if {k: earlier.get(k) for k in recorded} != recorded:
+                        raise InvalidStockRequest(f"Adjustment {request.adjustment_id} of {sku} was another one: "
+                                                  f"{ {k: earlier.get(k) for k in recorded} }.") from None
+                    return StockOutcome(outcome="adjusted", level=self._level(sku))  # a retry: done already
+                available = max(self._level(sku).available, 0)
                 if available + delta < 0:
-                    raise InsufficientStock(
-                        f"Only {available} of {sku} available: cannot remove {-delta}.",
-                        [{"sku": sku, "code": "insufficient_stock", "available": available,
-                          "message": f"{-delta} removed, {available} available"}]) from None
-                backoff(attempt)
+                    return StockOutcome(outcome="rejected", reason=Rejection(
+                        detail=f"Only {available} of {sku} available: cannot take away {-delta}.",
+                        lines=[ShortLine(sku=sku, requested=-delta, available=available)]))
+                backoff(attempt)  # refused on a level that changed meanwhile: try again
         raise StockContention(f"Stock for {sku} kept changing; retry shortly.")
+
+    def set_threshold(self, request: ThresholdRequest) -> StockOutcome:
+        """The SKU's low_stock_threshold (None: no stock.low events for it), audited; nothing written if unchanged."""
+        for attempt in range(_MAX_ROUNDS):
+            read = self._inventory.level(request.sku)
+            before = read.low_stock_threshold if read else None
+            if before == request.low_stock_threshold:
+                return StockOutcome(outcome="threshold_set", level=self._level(request.sku))
+            entry = new_entry(request.actor, "inventory.set_threshold", f"sku:{request.sku}",
+                              {"low_stock_threshold": before}, {"low_stock_threshold": request.low_stock_threshold},
+                              self._now())
+            try:
+                self._inventory.set_threshold(request.sku, request.low_stock_threshold, read,
+                                              [self._audit.put_item(entry)])
+                return StockOutcome(outcome="threshold_set", level=self._level(request.sku))
+            except MovementRefused:
+                backoff(attempt)  # set by someone else meanwhile (or the level just created): read it again
+        raise StockContention(f"The threshold of {request.sku} kept changing; retry shortly.")
+
+    def _level(self, sku: str) -> StockLevel:
+        """The SKU's level; one never stocked has none, which is a level of zero."""
+        return self._inventory.level(sku) or StockLevel(sku=sku, on_hand=0, reserved=0, available=0)

@@ -1,10 +1,16 @@
 """The orders table: orders, the one-order-per-cart claim, and forward-only status transitions.
 
 Items: order       pk=ORDER#<id>  sk=ORDER   the Order fields, task_token, payment and refund bookkeeping,
-                                          email_key (index ByEmail), client_hold
-       cart claim  pk=CART#<id>   sk=ORDER   order_id       (written with the order, in one transaction)
+                                             email_key (index ByEmail), client_hold,
+                                             listing_pk=STATUS#<status>#<shard>, listing_sk=<created>#<id>
+       cart claim  pk=CART#<id>   sk=ORDER   order_id, listing_pk=ALL#<shard>, listing_sk=<created>#<id>
+                                             (written with the order, in one transaction, and never again)
 The same table holds the idempotency records (storefront.idempotency), the seen webhook events and the
 per-client limit items (storefront.limits.repository).
+Index ByListing (keys only) serves the admin's order lists newest first: the claims are every order by creation
+time, the orders themselves the orders of one status (each transition moves the order's listing_pk in the same
+write). LISTING_SHARDS partitions of each, chosen by order id and read as one list, so that neither every new order
+nor every moving one lands on one index partition at peak (docs/architecture.md, "Orders for the merchant").
 Index ByReconcileDue (sparse, keys only): reconcile_shard (one of RECONCILE_SHARDS, from the order id, so no
 single partition takes every order's write at peak), reconcile_at (ISO time the reconciler should look at the
 order). Every order is in it from checkout until the reconciler found it settled; work that must not be lost
@@ -20,12 +26,15 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from storefront.dynamodb import RETRYABLE, backoff, from_item, key, refusal_codes, to_item
+from storefront.dynamodb import (
+    RETRYABLE, SortKeyRange, backoff, batch_get, from_item, key, merged_query, refusal_codes, sortable_time, to_item,
+)
 from storefront.errors import Busy
 from storefront.orders.models import (
     ALLOWED_FROM, OrderStatus, PaymentError, PaymentStatus, StoredOrder, StoredRefund,
 )
 
+MAX_ATTEMPTS = 6
 RECONCILE_INDEX = "ByReconcileDue"
 RECONCILE_SHARDS = 16
 
@@ -33,7 +42,23 @@ RECONCILE_SHARDS = 16
 def reconcile_shard(order_id: str) -> str:
     return str(int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % RECONCILE_SHARDS)
 
-MAX_ATTEMPTS = 6
+
+LISTING_INDEX = "ByListing"
+EMAIL_INDEX = "ByEmail"
+LISTING_SHARDS = 8
+
+
+def listing_shard(order_id: str) -> int:
+    return int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % LISTING_SHARDS
+
+
+def listing_sk(created_at: datetime, order_id: str) -> str:
+    """Newest first is descending order of this key: the creation time, then the id (unique, so pages never skip)."""
+    return f"{sortable_time(created_at)}#{order_id}"
+
+
+def status_partition(status: OrderStatus, order_id: str) -> str:
+    return f"STATUS#{status.value}#{listing_shard(order_id)}"
 
 
 class CartAlreadyOrdered(Exception):
@@ -85,7 +110,9 @@ class OrderRepository:
         fails; conflicts with concurrent transactions and throttling are retried, then Busy (503)."""
         items = [
             {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": to_item({"pk": f"CART#{order.cart_id}", "sk": "ORDER", "order_id": order.id})}},
+                     "Item": to_item({"pk": f"CART#{order.cart_id}", "sk": "ORDER", "order_id": order.id,
+                                      "listing_pk": f"ALL#{listing_shard(order.id)}",
+                                      "listing_sk": listing_sk(order.created_at, order.id)})}},
             {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
                      "Item": self._item(order)}},
             *guards,
@@ -125,13 +152,15 @@ class OrderRepository:
         all in one write. TransitionRefused (with the current order) if not: the caller decides if that is fine.
         `unless_paid`: refused too once the payment succeeded (an order that ends unpaid must really be unpaid)."""
         allowed = sorted(ALLOWED_FROM[to])
-        names = {"#status": "status", "#history": "history", "#updated_at": "updated_at"}
+        names = {"#status": "status", "#history": "history", "#updated_at": "updated_at", "#listing_pk": "listing_pk"}
         values: dict[str, Any] = {
             ":to": to.value, ":now": at.isoformat(),
             ":entry": [{"status": to.value, "at": at.isoformat()}],
+            ":listing": status_partition(to, order_id),  # the order moves to its new status's list
             **{f":from{i}": status.value for i, status in enumerate(allowed)},
         }
-        sets = ["#status = :to", "#history = list_append(#history, :entry)", "#updated_at = :now"]
+        sets = ["#status = :to", "#history = list_append(#history, :entry)", "#updated_at = :now",
+                "#listing_pk = :listing"]
         removes = []
         for i, (name, value) in enumerate(fields.items()):
             names[f"#f{i}"] = name
@@ -321,9 +350,43 @@ class OrderRepository:
                 raise TransitionRefused(_order(old) if old else None) from error
             raise
 
+    # ---------------------------------------------------------------- the admin's lists (no Scan)
+
+    def get_many(self, order_ids: Sequence[str]) -> dict[str, StoredOrder]:
+        """The orders that exist among `order_ids`, by id (one BatchGetItem per 100)."""
+        rows = batch_get(self._client, self._table, [key(pk=f"ORDER#{order_id}", sk="ORDER") for order_id in order_ids])
+        return {row["id"]: _stored(row) for row in rows}
+
+    def list_ids(self, status: OrderStatus | None, limit: int, bounds: SortKeyRange) -> tuple[list[str], str | None]:
+        """Up to `limit` order ids newest first (of one status, or all), within `bounds` of listing_sk, and the
+        listing_sk to go on from (None on the last page)."""
+        partitions = [f"STATUS#{status.value}#{shard}" if status else f"ALL#{shard}" for shard in range(LISTING_SHARDS)]
+        items, more = merged_query(self._client, self._table, LISTING_INDEX, "listing_pk", "listing_sk", partitions,
+                                   limit, bounds, descending=True)
+        keys = [item["listing_sk"]["S"] for item in items]
+        return [k.split("#", 1)[1] for k in keys], keys[-1] if more else None
+
+    def ids_by_email(self, email_key: str, low: str, high: str, limit: int,
+                     after: tuple[str, str] | None) -> tuple[list[tuple[str, str]], bool]:
+        """Up to `limit` (created_at, order id) of one email's orders created within [low, high] (the stored
+        created_at text), newest first, after `after`; and whether more may follow."""
+        request: dict[str, Any] = {
+            "TableName": self._table, "IndexName": EMAIL_INDEX, "ScanIndexForward": False, "Limit": limit,
+            "KeyConditionExpression": "email_key = :email AND created_at BETWEEN :low AND :high",
+            "ExpressionAttributeValues": to_item({":email": email_key, ":low": low, ":high": high}),
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = to_item({"email_key": email_key, "created_at": after[0],
+                                                    "pk": f"ORDER#{after[1]}", "sk": "ORDER"})
+        page = self._client.query(**request)
+        found = [(item["created_at"]["S"], item["pk"]["S"].removeprefix("ORDER#")) for item in page.get("Items", [])]
+        return found, "LastEvaluatedKey" in page
+
     @staticmethod
     def _item(order: StoredOrder) -> dict[str, Any]:
-        return to_item({"pk": f"ORDER#{order.id}", "sk": "ORDER", **order.model_dump(mode="json")})
+        return to_item({"pk": f"ORDER#{order.id}", "sk": "ORDER", **order.model_dump(mode="json"),
+                        "listing_pk": status_partition(order.status, order.id),
+                        "listing_sk": listing_sk(order.created_at, order.id)})
 
 
 class _Update:
@@ -398,5 +461,8 @@ def _value(value: Any) -> dict[str, Any]:
 
 
 def _order(item: dict[str, Any]) -> StoredOrder:
-    values = from_item(item)
+    return _stored(from_item(item))
+
+
+def _stored(values: dict[str, Any]) -> StoredOrder:
     return StoredOrder.model_validate({k: v for k, v in values.items() if k in StoredOrder.model_fields})

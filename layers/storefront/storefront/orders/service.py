@@ -52,16 +52,16 @@ class CheckoutService:
         if existing:
             return self._existing(existing), False
         cart = self._pricing.get(request.cart_id)  # 404 when unknown or expired
-        problems = []
-        if not cart.lines:
+        # An item taken off sale is the reason to give first (its line is no longer priced, so the cart looks empty).
+        problems = [{"sku": w.sku, "code": w.code, "message": w.message}
+                    for w in cart.warnings if w.code == "product_unavailable"]
+        if not cart.lines and not problems:
             problems.append({"field": "cart_id", "code": "empty_cart", "message": "the cart has no items"})
         if cart.shipping is None:
             problems.append({"field": "cart_id", "code": "shipping_required", "message": "choose a shipping method"})
         elif cart.shipping.country != request.shipping_address.country:
             problems.append({"field": "shipping_address.country", "code": "shipping_country_mismatch",
                              "message": f"the shipping method chosen is for {cart.shipping.country}"})
-        problems += [{"sku": w.sku, "code": w.code, "message": w.message}
-                     for w in cart.warnings if w.code == "product_unavailable"]
         if problems:
             raise ValidationFailed(problems[0]["code"], "The cart cannot be checked out yet; see `errors`.", problems)
         self._limits.check_units(cart.lines)

@@ -12,6 +12,9 @@
                                 list, due soon), each step idempotent by that id.
     shipped, delivered          409 order_not_cancellable: a refund with restock is the way
     cancelled                   200, nothing repeated (open work is finished)
+A cancelled order holds no stock: its places in its clients' limits (storefront.limits) are given back, as the
+workflow's own ends give them back (OrderSteps), and again on a retry (giving back is idempotent), since the
+workflow of an order cancelled while unpaid ends by releasing its stock without a status move of its own.
 A fulfilment worker that created a shipment for an order cancelled meanwhile cancels it (fulfilment.service).
 """
 
@@ -22,6 +25,7 @@ from datetime import UTC, datetime
 
 from storefront.errors import NotFound, StorefrontError
 from storefront.fulfilment.carriers import Carrier, ShipmentNotCancellable as CarrierWillNotCancel
+from storefront.limits.repository import ClientHoldRepository
 from storefront.observability import count
 from storefront.orders.models import Cancellation, OrderStatus, PaymentStatus, Reason, StoredOrder
 from storefront.orders.repository import OrderRepository, TransitionRefused, reconcile_shard
@@ -49,11 +53,12 @@ class CancellationRace(StorefrontError):
 
 class Cancellations:
     def __init__(self, orders: OrderRepository, payments: PaymentTasks, workflow: Workflow, carrier: Carrier,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 holds: ClientHoldRepository, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._orders = orders
         self._payments = payments
         self._workflow = workflow
         self._carrier = carrier
+        self._holds = holds
         self._clock = clock
 
     def cancel(self, order_id: str, reason: str, actor: str | None = None) -> tuple[StoredOrder, bool]:
@@ -63,6 +68,7 @@ class Cancellations:
             if order is None:
                 raise NotFound("There is no such order.")
             if order.status == S.CANCELLED:
+                self._give_back_places(order)  # the first attempt may have died before it did
                 return self._finish(order), False
             if order.status in (S.SHIPPED, S.DELIVERED):
                 raise OrderNotCancellable(f"Order {order_id} is {order.status.value}: refund it with restock instead.")
@@ -83,6 +89,7 @@ class Cancellations:
                         from refused
                 continue  # it moved on between our read and our write: decide again on what it is now
             count("OrdersCancelled")
+            self._give_back_places(cancelled)
             return cancelled, True
         raise CancellationRace("The order kept changing; retry.")
 
@@ -116,6 +123,10 @@ class Cancellations:
             # The refund and the units still to come back: on the reconciler's list until they have.
             reconcile_shard=reconcile_shard(order.id), reconcile_at=due(now), **fields)
         return self._finish(cancelled)
+
+    def _give_back_places(self, order: StoredOrder) -> None:
+        if order.client_hold is not None:
+            self._holds.release(order.client_hold)
 
     def _finish(self, order: StoredOrder) -> StoredOrder:
         if order.cancellation is not None and order.cancellation.refund_id:

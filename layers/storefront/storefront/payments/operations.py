@@ -1,20 +1,22 @@
 """What an operator does to an order's money (docs/api.md, "Admin": cancel, refunds), as the HTTP routes call it:
-request shapes, the refund's Idempotency-Key, and an audit entry for every write."""
+request shapes, the refund's Idempotency-Key, and an entry in the admin audit log (storefront.audit) for every
+write, on the order's trail (target order:<id>), so GET /admin/orders/{id} and GET /admin/audit show it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storefront.audit.log import AuditLog
 from storefront.idempotency import IdempotencyStore, StoredResponse, request_hash, require_key
 from storefront.money import Money
-from storefront.orders.audit import AuditLog
-from storefront.orders.models import Order, Refund, RefundLine
+from storefront.orders.models import Order, Refund, RefundLine, StoredOrder
 from storefront.payments.cancellation import Cancellations
 from storefront.payments.service import PaymentTasks
+
+if TYPE_CHECKING:
+    from storefront.auth import Actor
 
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
@@ -34,28 +36,34 @@ class RefundRequest(BaseModel):
 
 class OrderOperations:
     def __init__(self, payments: PaymentTasks, cancellations: Cancellations, idempotency: IdempotencyStore,
-                 audit: AuditLog, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 audit: AuditLog) -> None:
         self._payments = payments
         self._cancellations = cancellations
         self._idempotency = idempotency
         self._audit = audit
-        self._clock = clock
 
-    def cancel(self, order_id: str, request: CancelRequest, actor: str) -> Order:
-        order, cancelled_now = self._cancellations.cancel(order_id, request.reason, actor)
+    def cancel(self, order_id: str, request: CancelRequest, actor: Actor) -> Order:
+        order, cancelled_now = self._cancellations.cancel(order_id, request.reason, actor.username)
         if cancelled_now:
-            self._audit.record(self._clock(), actor, "order.cancel", order_id,
-                               {"reason": request.reason, "status": order.status.value})
+            self._audit.record(actor, "order.cancel", f"order:{order_id}", {"status": _status_before(order)},
+                               {"status": order.status.value, "reason": request.reason})
         return order.public()
 
-    def refund(self, order_id: str, request: RefundRequest, idempotency_key: str | None, actor: str) -> StoredResponse:
+    def refund(self, order_id: str, request: RefundRequest, idempotency_key: str | None,
+               actor: Actor) -> StoredResponse:
         """201 with the Refund; the same key and body replay it, however often (one refund)."""
         def refund() -> StoredResponse:
             made = self._payments.refund(order_id, amount=request.amount, lines=request.lines,
                                          restock=request.restock, reason=request.reason)
             public = Refund.model_validate(made.model_dump())
-            self._audit.record(self._clock(), actor, "order.refund", order_id, {"refund": public.model_dump(mode="json")})
+            self._audit.record(actor, "order.refund", f"order:{order_id}", None,
+                               {"refund": public.model_dump(mode="json")})
             return StoredResponse(status=201, body=public.model_dump_json())
 
         return self._idempotency.run(f"refund:{order_id}", require_key(idempotency_key),
                                      request_hash(request.model_dump(mode="json")), refund)
+
+
+def _status_before(cancelled: StoredOrder) -> str:
+    """The status a cancelled order had: the one history records before `cancelled` (statuses only move forward)."""
+    return cancelled.history[-2].status.value

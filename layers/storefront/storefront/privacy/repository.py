@@ -12,8 +12,7 @@ from botocore.exceptions import ClientError
 
 from storefront.dynamodb import from_item, to_item
 from storefront.orders.models import OrderStatus
-
-EMAIL_INDEX = "ByEmail"
+from storefront.orders.repository import EMAIL_INDEX
 
 
 class ErasureRepository:
