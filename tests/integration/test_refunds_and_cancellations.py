@@ -461,6 +461,61 @@ def test_a_crash_after_the_cancellation_is_recorded_is_finished_by_a_retry(desk:
     assert desk.provider_refunds(order) == [(order["totals"]["total"]["amount"], "succeeded")]
 
 
+def test_a_cancellation_finished_by_concurrent_passes_refunds_and_returns_once(desk: Desk,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancel request died after its write; its retry and the reconciler's passes then finish it at the same
+    time, after a refund by lines with restock: one refund of the rest, every other unit back exactly once."""
+    sku, order_id, order = desk.paid(units=6, quantity=3)
+    assert desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)[0] == 201
+    finish = desk.tasks.finish
+    monkeypatch.setattr(desk.tasks, "finish", lambda _: (_ for _ in ()).throw(ConnectionResetError("died")))
+    with pytest.raises(ConnectionResetError):
+        desk.cancel(order_id)
+    monkeypatch.setattr(desk.tasks, "finish", finish)
+    start, errors = threading.Barrier(4), []
+
+    def finish_it() -> None:
+        start.wait()
+        try:
+            finish(order_id)
+        except Exception as error:  # noqa: BLE001 - a pass that lost a race is retried by the reconciler
+            errors.append(error)
+
+    threads = [threading.Thread(target=finish_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        assert finish(order_id) == 0  # the next reconciler pass
+    stored = desk.orders.get(order_id)
+    assert stored is not None and not stored.money_work_left
+    assert stored.cancellation is not None and stored.cancellation.returned == [RefundLine(sku=sku, quantity=2)]
+    total = order["totals"]["total"]["amount"]
+    assert desk.provider_refunds(order) == sorted([(1000, "succeeded"), (total - 1000, "succeeded")])
+    assert desk.shop.order(order_id)["refunded"]["amount"] == total
+    assert desk.shop.level(sku) == {"on_hand": 6, "reserved": 0, "available": 6}
+
+
+def test_a_restock_racing_a_cancel_never_returns_a_unit_twice(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator's refund with restock read the order paid; the cancel landed before its write: the refund is
+    refused before any money moves (the cancellation returns every unit), and nothing comes back twice."""
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    add_refund, raced = desk.orders.add_refund, []
+
+    def cancel_first(order_id: str, refund: Any, **fields: Any) -> Any:
+        if refund.restock and not raced:
+            raced.append(desk.cancel(order_id))
+        return add_refund(order_id, refund, **fields)
+
+    monkeypatch.setattr(desk.orders, "add_refund", cancel_first)
+    status, problem = desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)
+    assert raced[0][1]["status"] == "cancelled"
+    assert (status, problem["code"]) == (422, "validation_error")
+    assert desk.provider_refunds(order) == [(order["totals"]["total"]["amount"], "succeeded")]
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+
+
 def test_cancel_fulfilling_cancels_the_shipment_first(desk: Desk, cloud: LocalCloud) -> None:
     sku, order_id, order = desk.paid(units=4, quantity=1)
     desk.shop.wait_for_status(order_id, "fulfilling")
