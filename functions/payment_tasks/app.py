@@ -1,6 +1,6 @@
 """Payment tasks function: the order workflow's payment steps, and settling refunds (late payments' too).
 
-A plain handler, invoked by Step Functions (CreatePayment, WaitForPayment, CheckPayment, CancelPayment), by the
+A plain handler, invoked by Step Functions (CreatePayment, WaitForPayment, CancelPayment), by the
 payment webhook function and the reconciler ({"action": "finish"}). The only function holding the provider's
 API key, and the one that imports its SDK. Errors reach the workflow by class name: OrderCancelled,
 PaymentProviderUnavailable (retried), PaymentProviderError (not).
@@ -39,7 +39,7 @@ OrderId = Annotated[str, Field(min_length=1, max_length=64)]
 
 class Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    action: Literal["create_payment", "check_payment", "cancel_payment", "finish"]
+    action: Literal["create_payment", "cancel_payment", "finish"]
     order_id: OrderId
 
 
@@ -58,8 +58,6 @@ def run_task(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     task = Task.model_validate(event)
     if task.action == "create_payment":
         return {"payment_id": tasks.create_payment(task.order_id).payment_id}
-    if task.action == "check_payment":
-        return {"status": tasks.check_payment(task.order_id)}
     if task.action == "cancel_payment":
         return {"outcome": tasks.cancel_payment(task.order_id)}
     open_refunds = tasks.finish(task.order_id)

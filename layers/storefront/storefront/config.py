@@ -70,6 +70,8 @@ class PaymentWebhookSettings(_EnvSettings):
     """The public webhook receiver: the webhook secret, never the provider's API key."""
 
     orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    # The only provider whose webhooks are served (POST /webhooks/payments/<provider>; any other is 404).
+    payment_provider: str = Field(alias="PAYMENT_PROVIDER", pattern=r"^(stripe|fake)$")
     payment_webhook_secret_id: str = Field(alias="PAYMENT_WEBHOOK_SECRET_ID", min_length=1)
     webhook_event_ttl_days: int = Field(alias="WEBHOOK_EVENT_TTL_DAYS", default=30, ge=1, le=365)
     # Declines after which the payment is given up (cancelled) and the order ends payment_failed.

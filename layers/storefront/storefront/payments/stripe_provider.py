@@ -50,11 +50,15 @@ class StripeProvider:
 
     def cancel_payment(self, payment_id: str) -> ProviderPayment:
         """Cancel the intent, so it can never be paid; an intent Stripe will not cancel (it succeeded, is processing,
-        or is canceled already) is returned as it is: the caller decides what its status means."""
+        or is canceled already) is returned as it is: the caller decides what its status means.
+
+        No idempotency key of ours: Stripe replays a key's FIRST answer for 24 hours, errors included, so a key per
+        intent would replay "processing, not cancelable" after the intent went back to requires_payment_method, and
+        leave it payable. Cancelling is idempotent by itself ("canceled already" is read back below); the SDK gives
+        each call a key of its own for its network retries."""
         try:
             return _payment(self._call(lambda client: client.v1.payment_intents.cancel(
-                payment_id, params={"cancellation_reason": "abandoned"},
-                options={"idempotency_key": f"cancel-{payment_id}"})))
+                payment_id, params={"cancellation_reason": "abandoned"})))
         except PaymentProviderError as refused:
             if refused.code != NOT_CANCELABLE or isinstance(refused, PaymentProviderUnavailable):
                 raise
