@@ -87,6 +87,7 @@ bench: setup
 	$(PY) -m benchmarks.checkout_throughput
 	$(PY) -m benchmarks.order_cost
 	$(PY) -m benchmarks.authorizer_latency
+	$(PY) -m benchmarks.edge_gate
 
 capacity: setup
 	$(PY) -m benchmarks.capacity --orders-per-second $${ORDERS:-100} --views-per-second $${VIEWS:-2000}

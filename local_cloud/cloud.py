@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import string
 import sys
 import urllib.request
 from pathlib import Path
@@ -358,7 +359,7 @@ class LocalCloud:
 
     def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("Name"))
-        value = self.secret_values.get(logical_id) or props.get("SecretString") or secrets.token_urlsafe(48)
+        value = self.secret_values.get(logical_id) or props.get("SecretString") or generated_secret_string(props)
         arn = self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
         self.template.physical[logical_id] = {"Ref": arn, "Id": arn}
 
@@ -582,6 +583,18 @@ class LocalCloud:
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
         return moved
+
+
+def generated_secret_string(props: dict[str, Any]) -> str:
+    """What CloudFormation stores for an AWS::SecretsManager::Secret's GenerateSecretString: a random password of
+    PasswordLength characters (letters and digits, punctuation too unless excluded), or, with a SecretStringTemplate,
+    that JSON object with the password under GenerateStringKey."""
+    generate = props.get("GenerateSecretString") or {}
+    alphabet = string.ascii_letters + string.digits + ("" if generate.get("ExcludePunctuation") else string.punctuation)
+    password = "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
+    if "SecretStringTemplate" not in generate:
+        return password
+    return json.dumps({**json.loads(generate["SecretStringTemplate"]), generate["GenerateStringKey"]: password})
 
 
 def _forget_sdk_clients_of_libraries() -> None:

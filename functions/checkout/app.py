@@ -60,7 +60,7 @@ def checkout(
 ) -> Response:
     def place_order() -> StoredResponse:
         started = time.perf_counter()
-        order, created = service.checkout(body, client_ip(request, settings.client_ip_header))
+        order, created = service.checkout(body, client_ip(request))
         milliseconds("CheckoutLatency", (time.perf_counter() - started) * 1000)
         return StoredResponse(status=202 if created else 200, body=order.model_dump_json())
 

@@ -540,13 +540,12 @@ def _settings_classes() -> dict[str, set[str]]:
 
 
 def _settings_imported_by(app_py: Path) -> set[str]:
+    """The settings classes a handler module reads: those it imports, and EdgeSettings, which create_app reads."""
     tree = ast.parse(app_py.read_text())
-    return {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "storefront.config"
-        for alias in node.names
-    }
+    imported = {(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
+    edge = {"EdgeSettings"} if ("storefront.http", "create_app") in imported else set()
+    return {name for module, name in imported if module == "storefront.config"} | edge
 
 
 def test_every_settings_variable_is_set_for_its_function(template: Template) -> None:
