@@ -23,6 +23,8 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 
+pytestmark = pytest.mark.slow("process")
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60
 STOP_SECONDS = 15

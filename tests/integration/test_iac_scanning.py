@@ -51,7 +51,7 @@ def test_every_checkov_skip_says_why() -> None:
         assert len(comment) >= 60, f"{where}: skipping {check} needs a reason, not {comment!r}"
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_checkov_finds_no_failed_check() -> None:
     assert CHECKOV.exists(), "checkov lives in its own virtual environment: run `make setup`"
     started = time.monotonic()
@@ -72,7 +72,7 @@ def test_checkov_finds_no_failed_check() -> None:
     assert elapsed < 60, f"checkov took {elapsed:.0f} s"
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_aws_serverless_rules_are_clean_and_each_exception_is_explained() -> None:
     result = subprocess.run([str(VENV_BIN / "cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--",
                              *TEMPLATES], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300, check=False)

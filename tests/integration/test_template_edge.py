@@ -144,7 +144,7 @@ def _edge_on_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_cfn_lint_and_sam_validate_are_clean_with_the_edge_on(tmp_path: Path) -> None:
     copy = _edge_on_copy(tmp_path)
     assert load_yaml((copy / "template.yaml").read_text())["Parameters"]["Edge"]["Default"] == "true"
