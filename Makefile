@@ -84,22 +84,27 @@ lint: setup
 
 # sam looks for python3.13 on PATH: the .venv's, when it was made with 3.13 (docs/deploy.md, "Prerequisites").
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam
-# samconfig.toml's named environments (its [dev], [prod] tables); ENV picks one, REGION overrides the AWS CLI's.
+# ENV picks one of samconfig.toml's named environments ([dev], [prod]); only from the command line, since some
+# shells export an ENV of their own (POSIX sh's startup file). REGION overrides the AWS CLI's region.
 SAMCONFIG_ENVS := $(shell sed -n 's/^\[\([a-z0-9_-]*\)\]$$/\1/p' samconfig.toml)
-SAM_OPTIONS = $(if $(ENV),--config-env $(ENV)) $(if $(REGION),--region $(REGION))
+DEPLOY_ENV := $(if $(filter command line,$(origin ENV)),$(ENV))
+ifneq ($(DEPLOY_ENV),)
+ifeq ($(filter $(DEPLOY_ENV),$(SAMCONFIG_ENVS)),)
+$(error ENV=$(DEPLOY_ENV): samconfig.toml has the environments $(SAMCONFIG_ENVS))
+endif
+endif
 
 build: setup
-	@test -z "$(ENV)" || echo " $(SAMCONFIG_ENVS) " | grep -q " $(ENV) " || \
-		{ echo "ENV=$(ENV): samconfig.toml has the environments $(SAMCONFIG_ENVS)" >&2; exit 2; }
-	$(SAM) build $(if $(ENV),--config-env $(ENV))
+	$(SAM) build $(if $(DEPLOY_ENV),--config-env $(DEPLOY_ENV))
 
 # Without ENV the first deploy is guided (it asks for the stack name, region and parameters and saves them to
 # samconfig.toml's [default]); with ENV it deploys that environment as samconfig.toml describes it.
 deploy: build
-	$(SAM) deploy $(SAM_OPTIONS) $(if $(ENV),,--guided)
+	$(SAM) deploy $(if $(DEPLOY_ENV),--config-env $(DEPLOY_ENV),--guided) $(if $(REGION),--region $(REGION))
 
-smoke: setup
+smoke:
 	@test -n "$(API)$(STACK)" || { echo "usage: make smoke API=<url> [TOKEN=...] | STACK=<name> [REGION=...] ADMIN_USER=<email>" >&2; exit 2; }
+	@$(MAKE) --no-print-directory setup
 	$(PY) -m ops.smoke $(if $(API),--api $(API)) $(if $(STACK),--stack $(STACK)) $(if $(REGION),--region $(REGION)) \
 		$(if $(ADMIN_USER),--admin-user $(ADMIN_USER)) $(if $(TOKEN),--token $(TOKEN))
 
