@@ -83,8 +83,16 @@ class TableSettings:
         parts += [f"stream {self.stream_view_type}"] if self.stream_view_type else []
         parts += ["point-in-time recovery"] if self.point_in_time_recovery else []
         parts += ["deletion protection"] if self.deletion_protection else []
-        parts += ["tags " + ", ".join(f"{k}={v}" for k, v in sorted(self.tags.items()))] if self.tags else []
+        kept = restored_tags(self.tags)
+        parts += ["tags " + ", ".join(f"{k}={v}" for k, v in sorted(kept.items()))] if kept else []
         return "; ".join(parts)
+
+
+def restored_tags(declared: dict[str, str]) -> dict[str, str]:
+    """The template's tags a restored table gets: all but the stack's backup tag. The backup plan must not copy a
+    restored working copy (with its personal data, under a possible compliance lock, out of reach of a later
+    erasure): the live tables are the ones backed up."""
+    return {k: v for k, v in declared.items() if k != STACK_TAG}
 
 
 def template_settings(stack: str, template_path: Path = TEMPLATE_PATH) -> dict[str, TableSettings]:
@@ -158,19 +166,27 @@ def stack_tables(dynamodb: Any, stack: str) -> dict[str, str]:
 
 
 def plan_point_in_time(dynamodb: Any, tables: list[str], when: datetime | None, suffix: str) -> list[Restore]:
-    """when None: each table's latest restorable instant (a few minutes ago on AWS)."""
-    restores = []
+    """Every table to one instant: `when`, or (None) the latest instant ALL of them can be restored to (each
+    table's latest restorable time differs by seconds; one instant keeps orders and stock consistent)."""
+    windows = {}
     for name in tables:
-        stack, logical_id = parse_table_name(name, _template_tables())
         pitr = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         recovery = pitr.get("PointInTimeRecoveryDescription", {})
         if recovery.get("PointInTimeRecoveryStatus") != "ENABLED":
             raise RestoreError(f"{name} has no point-in-time recovery to restore from")
-        earliest, latest = recovery["EarliestRestorableDateTime"], recovery["LatestRestorableDateTime"]
-        if when is not None and not earliest <= when <= latest:
-            raise RestoreError(f"{name} can be restored to {_iso(earliest)} .. {_iso(latest)}, not {_iso(when)}")
-        restores.append(Restore(logical_id, stack, name, f"{name}-{suffix}",
-                                restore_point=_iso(latest if when is None else when)))
+        windows[name] = (recovery["EarliestRestorableDateTime"], recovery["LatestRestorableDateTime"])
+    instant = when if when is not None else min(latest for _, latest in windows.values())
+    restores = []
+    for name, (earliest, latest) in windows.items():
+        point = instant
+        if when is None:
+            # Only where a table's window is narrower than the tables' spread (moto's is the single instant "now")
+            # does the common instant fall outside it; AWS keeps 35 days.
+            point = min(max(instant, earliest), latest)
+        if not earliest <= point <= latest:
+            raise RestoreError(f"{name} can be restored to {_iso(earliest)} .. {_iso(latest)}, not {_iso(point)}")
+        stack, logical_id = parse_table_name(name, _template_tables())
+        restores.append(Restore(logical_id, stack, name, f"{name}-{suffix}", restore_point=_iso(point)))
     return restores
 
 
@@ -278,7 +294,8 @@ def reapply_settings(dynamodb: Any, restore: Restore) -> list[str]:
         dynamodb.update_table(TableName=table, DeletionProtectionEnabled=True)
         wait_until_active(dynamodb, table)
         applied.append("deletion protection")
-    tags = {**settings.tags, RESTORED_FROM_TAG: restore.source_table, RESTORE_POINT_TAG: restore.restore_point}
+    tags = {**restored_tags(settings.tags), RESTORED_FROM_TAG: restore.source_table,
+            RESTORE_POINT_TAG: restore.restore_point}
     dynamodb.tag_resource(ResourceArn=description["TableArn"],
                           Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())])
     applied.append(f"{len(tags)} tags")

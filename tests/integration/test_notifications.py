@@ -53,7 +53,7 @@ class Mail:
 
     def order(self, status: OrderStatus = OrderStatus.SHIPPED, email: str | None = None, **extra: Any) -> str:
         """An order written as the workflow leaves it (from the demo paid order's lines), with `extra` attributes
-        the contract gives orders (refunds, refunded, the payment's attempts) in the same write: a later change of
+        the contract gives orders (refunds and the refunded amount, the payment's attempts) in the same write: a later change of
         them would be news of its own (order.refunded, order.payment_declined) and send its own email."""
         template = self.orders.get(DEMO_PAID_ORDER_ID)
         assert template is not None
@@ -168,7 +168,7 @@ def test_each_subscribed_event_sends_its_email_once_even_when_delivered_twice(ma
                           refunds=[{"id": "re_1", "amount": {"amount": 1200, "currency": "EUR"}, "status": "succeeded",
                                     "lines": [], "restock": False, "reason": "requested_by_customer",
                                     "created_at": datetime.now(UTC).isoformat()}],
-                          refunded={"amount": 1200, "currency": "EUR"})
+                          captured_amount=4190, refunded_amount=1200)  # as the refunds write them
     event_ids = []
     for event_type in EMAIL_FOR_EVENT:
         event_ids.append(mail.publish(event_type, order_id))
@@ -179,7 +179,7 @@ def test_each_subscribed_event_sends_its_email_once_even_when_delivered_twice(ma
     assert len(sent) == len(EMAIL_FOR_EVENT), [e["subject"] for e in sent]
     assert {r["kind"] for r in records} == {kind.value for kind in EMAIL_FOR_EVENT.values()}
     refund = next(e for e in sent if "Refund" in e["subject"])
-    assert "€12.00" in refund["text"]
+    assert "We have refunded €12.00 of your order's" in refund["text"]  # the headline, not only the refund's line
     assert mail.queued(mail.dlq_url) == 0
 
 

@@ -663,7 +663,8 @@ def test_only_the_notifications_function_sends_email_from_the_stacks_identity(te
     resources = [r["Fn::Sub"] for r in statement["Resource"]]
     assert [r.rsplit(":", 1)[1] for r in resources] == ["identity/${EmailIdentity}",
                                                         "configuration-set/${NotificationsConfigurationSet}"]
-    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "EmailFromAddress"}}}
+    # The From address is built at the verified domain: a From elsewhere could never be sent.
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Fn::Sub": "${EmailFromLocalPart}@${EmailDomain}"}}}
     identity = template.data["Resources"]["EmailIdentity"]["Properties"]
     assert identity["DkimAttributes"] == {"SigningEnabled": True}
     assert _ref_target(identity["EmailIdentity"]) == "EmailDomain"

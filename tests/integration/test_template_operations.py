@@ -162,6 +162,20 @@ def _dashboard(template: Template) -> dict[str, Any]:
     return json.loads(_dashboard_source(template))  # ${...} placeholders sit inside JSON strings
 
 
+def test_every_dashboard_metric_row_is_what_put_dashboard_accepts(template: Template) -> None:
+    """PutDashboard refuses a metrics row that is not strings with at most one options object, last (a row nested
+    in another once rolled a whole stack back at deploy; no linter looks inside DashboardBody)."""
+    for widget in _dashboard(template)["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            where = f"{widget['properties'].get('title')}: {row}"
+            assert isinstance(row, list) and row, where
+            *names, last = row
+            assert all(isinstance(name, str) for name in names), where
+            assert isinstance(last, (str, dict)), where
+            if isinstance(last, dict) and "expression" in last:
+                assert names == [], where  # an expression row holds the options object alone
+
+
 def test_the_dashboard_shows_every_function_table_queue_and_route_group(template: Template) -> None:
     source = _dashboard_source(template)
     body = _dashboard(template)

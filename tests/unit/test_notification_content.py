@@ -40,7 +40,6 @@ def order(**changes: Any) -> MailableOrder:
                        "tracking_url": TRACKING_URL},
         "refunds": [{"amount": {"amount": 4200, "currency": "EUR"}, "status": "succeeded",
                      "created_at": "2026-12-05T10:00:00+00:00"}],
-        "refunded": {"amount": 4200, "currency": "EUR"},
         "created_at": "2026-11-30T10:00:00+00:00",
     }
     data.update(changes)
@@ -135,16 +134,27 @@ def test_a_tracking_link_that_is_not_http_is_not_linked() -> None:
         assert web_link(url) is None
 
 
-@pytest.mark.parametrize(("locale", "expected"), [("de-DE", "42,00\u00a0€"), ("en-GB", "€42.00")])
-def test_the_refund_mail_has_the_refunded_amount(locale: str, expected: str) -> None:
+@pytest.mark.parametrize(("locale", "headline"), [
+    ("de-DE", "wir haben Ihnen 42,00\u00a0€ des Bestellwerts"), ("en-GB", "We have refunded €42.00 of your order's")])
+def test_the_refund_mail_has_the_refunded_amount(locale: str, headline: str) -> None:
     _, text, html = render(EmailKind.ORDER_REFUNDED, locale)
-    assert expected in text and expected in html
+    assert headline in text  # the headline sums the refunds that succeeded, not only each refund's own line
+    assert headline.replace("€42.00", "<strong>€42.00</strong>").replace("42,00\u00a0€", "<strong>42,00\u00a0€</strong>") in html
+
+
+def test_the_refund_mail_counts_only_refunds_that_succeeded() -> None:
+    refunds = [{"amount": {"amount": 1000, "currency": "EUR"}, "status": "succeeded", "created_at": "2026-12-05T10:00"},
+               {"amount": {"amount": 500, "currency": "EUR"}, "status": "succeeded", "created_at": "2026-12-06T10:00"},
+               {"amount": {"amount": 900, "currency": "EUR"}, "status": "pending", "created_at": "2026-12-07T10:00"},
+               {"amount": {"amount": 700, "currency": "EUR"}, "status": "failed", "created_at": "2026-12-07T11:00"}]
+    _, text, _ = render(EmailKind.ORDER_REFUNDED, "en-GB", order(refunds=refunds))
+    assert "We have refunded €15.00 of your order's €191.90" in text
 
 
 def test_a_cancelled_paid_order_says_it_is_refunded_an_unpaid_one_that_nothing_was_charged() -> None:
     _, refunded, _ = render(EmailKind.ORDER_CANCELLED, "en-GB")
     assert "We have refunded €42.00" in refunded
-    _, unpaid, _ = render(EmailKind.ORDER_CANCELLED, "en-GB", order(payment=None, refunds=[], refunded=None))
+    _, unpaid, _ = render(EmailKind.ORDER_CANCELLED, "en-GB", order(payment=None, refunds=[]))
     assert "You have not been charged." in unpaid
 
 

@@ -14,6 +14,9 @@ import re
 MAX_LENGTH = 254  # RFC 5321's path limit, less the angle brackets
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# The top-level domain that never resolves, by definition (RFC 2606): a mail there can only bounce, which counts
+# against the SES account's bounce rate.
+_NEVER_DELIVERED = frozenset({"invalid"})
 
 
 def deliverable(address: str) -> str | None:
@@ -28,5 +31,7 @@ def deliverable(address: str) -> str | None:
     labels = ascii_domain.split(".")
     if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
         return None
+    if labels[-1] in _NEVER_DELIVERED:
+        return None  # e.g. an erased order's address (ops.erase_customer): a send would only bounce
     result = f"{local}@{ascii_domain}"
     return result if len(result) <= MAX_LENGTH else None

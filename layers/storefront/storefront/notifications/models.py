@@ -135,8 +135,14 @@ class MailableOrder(BaseModel):
     payment: MailPayment | None = None
     fulfilment: Fulfilment | None = None
     refunds: list[MailRefund] = []
-    refunded: Money | None = None
     created_at: datetime
+
+    @property
+    def refunded(self) -> Money | None:
+        """What the provider has refunded so far (the refunds that succeeded); None before the first one. Computed
+        from the refunds themselves, not from the order's bookkeeping of amounts reserved for pending ones."""
+        done = [refund.amount for refund in self.refunds if refund.status == "succeeded"]
+        return sum(done[1:], done[0]) if done else None
 
 
 # The order's attributes read for an email (a projection: the task token, the payment's client secret and the

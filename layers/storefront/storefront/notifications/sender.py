@@ -21,7 +21,12 @@ from storefront.notifications.models import Email
 
 
 class SendRefused(Exception):
-    """SES refused this message for good (its content or its recipient); sending it again would not help."""
+    """SES refused this message for good (its content or its recipient); sending it again would not help. `code` is
+    SES's error code, safe to log; the message itself may quote the recipient's address."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class SesSender:
@@ -56,7 +61,7 @@ class SesSender:
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "MessageRejected":
-                raise SendRefused(error.response["Error"].get("Message", "")) from error
+                raise SendRefused("MessageRejected", error.response["Error"].get("Message", "")) from error
             raise
         return str(response["MessageId"])
 

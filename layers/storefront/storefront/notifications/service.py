@@ -108,7 +108,13 @@ class NotificationService:
             count("EmailsDeferred")
             raise
         fields = {"message_id": message_id} if message_id else {}
-        if not self._records.finish(event.event_id, claim, outcome.value, **fields):
+        try:
+            finished = self._records.finish(event.event_id, claim, outcome.value, **fields)
+        except Exception:  # the mail is out: raising would redeliver the event and, after the lock, send it again
+            log.exception("email handled but its record not written; a late redelivery may send a second copy",
+                          extra={"event_id": event.event_id, "order_id": event.order.id})
+            finished = True
+        if not finished:
             # Our lock expired mid-send and another delivery took over: it may send a second copy (see above).
             log.warning("email claim was taken over", extra={"event_id": event.event_id, "order_id": event.order.id})
         return self._counted(outcome, event, kind)
@@ -128,8 +134,9 @@ class NotificationService:
         try:
             return Outcome.SENT, self._sender.send(email)
         except SendRefused as refused:
+            # The error code only: SES's message can name the recipient ("... failed the check: ada@...").
             log.error("SES refused the email", extra={"order_id": order.id, "kind": kind.value,
-                                                       "reason": str(refused)[:200]})
+                                                       "reason": refused.code})
             return Outcome.REJECTED, None
 
     @staticmethod
