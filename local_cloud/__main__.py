@@ -1,5 +1,5 @@
 """`python -m local_cloud serve` runs the storefront locally; `python -m local_cloud invoke` is a Docker-free
-`sam local invoke`. Both build everything from template.yaml; see README.md."""
+`sam local invoke`. Both build everything from template.yaml; see docs/local-cloud.md."""
 
 from __future__ import annotations
 

@@ -525,7 +525,7 @@ class LocalCloud:
 
     def redrive(self, dead_letter_queue: str) -> int:
         """Move every message of a dead-letter queue (a logical id) back to its source queue, as SQS's
-        StartMessageMoveTask does on AWS (README, "Operations"); returns how many moved."""
+        StartMessageMoveTask does on AWS (docs/operations.md, "Day to day"); returns how many moved."""
         sqs = self.client("sqs")
         dlq_url = self.physical_id(dead_letter_queue, "QueueUrl")
         sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
