@@ -19,7 +19,7 @@ TESTS = ROOT / "tests"
 SLOW_MODULES = {"tests/browser/test_storefront.py": "browser", "tests/e2e/test_fuzz_openapi.py": "fuzz"}
 SIGNS = {
     "template": ('"cfn-lint"', '"sam"', "CHECKOV"),
-    "process": ('"local_cloud", "serve"', '"local_cloud", "invoke"', '"make"'),
+    "process": ('"local_cloud", "serve"', '"local_cloud", "invoke"', '"make", "--no-print-directory", "invoke"'),
 }
 
 
