@@ -111,9 +111,13 @@ def cognito_access_token(client_id: str, username: str, password: str, *, region
                          endpoint_url: str | None = None, mfa_code: str | None = None) -> str:
     """Sign in as the admin page does: InitiateAuth USER_PASSWORD_AUTH with the pool's public client."""
     import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    cognito = boto3.client("cognito-idp", region_name=region, endpoint_url=endpoint_url)
+    # Unsigned, as the admin page calls it: signing in needs no AWS credentials, only the public client's id.
+    cognito = boto3.client("cognito-idp", region_name=region, endpoint_url=endpoint_url,
+                           config=Config(signature_version=UNSIGNED))
     try:
         answer = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
                                        AuthParameters={"USERNAME": username, "PASSWORD": password})
