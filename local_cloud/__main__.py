@@ -1,6 +1,6 @@
 """`python -m local_cloud serve` runs the storefront locally; `python -m local_cloud invoke` is a Docker-free
 `sam local invoke`; `python -m local_cloud openapi` prints the API's OpenAPI document. All build everything from
-template.yaml; see README.md."""
+template.yaml; see docs/local-cloud.md."""
 
 from __future__ import annotations
 
@@ -203,6 +203,12 @@ def decoded_body(result: Any) -> Any:
         return text
 
 
+def printed_result(result: Any, failed: bool, decode_body: bool) -> str:
+    """What `invoke` prints on stdout: the function's result (an HTTP response's body alone, parsed, with
+    --decode-body), as JSON, so that `make invoke ... | jq .` works."""
+    return json.dumps(decoded_body(result) if decode_body and not failed else result, indent=2)
+
+
 def invoke(args: argparse.Namespace) -> int:
     """Like `sam local invoke`: the function's logs go to stderr, its result alone to stdout (JSON)."""
     try:
@@ -224,7 +230,7 @@ def invoke(args: argparse.Namespace) -> int:
                       f"{email['text']}")
         finally:
             cloud.stop()
-    print(json.dumps(decoded_body(result) if args.decode_body and not failed else result, indent=2))
+    print(printed_result(result, failed, args.decode_body))
     return 1 if failed else 0
 
 

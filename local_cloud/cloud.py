@@ -558,17 +558,20 @@ class LocalCloud:
         return [event for _, event in sorted(found, key=lambda pair: (pair[0], pair[1].get("time", "")))]
 
     def sent_emails(self) -> list[dict[str, Any]]:
-        """Every email sent through the local SES (moto's, shared by the local clouds of this process), newest first."""
+        """Every email this cloud's functions sent through the local SES, newest first. moto's SES is shared by the
+        local clouds of this process: an email is this cloud's when it went through one of its configuration sets."""
         from moto.ses.models import ses_backends
 
-        sent = [m for m in list(ses_backends[ACCOUNT_ID][self.region].sent_messages) if hasattr(m, "sent_at")]
+        mine = {self.physical_id(c) for c in self.template.of_type("AWS::SES::ConfigurationSet")}
+        sent = [m for m in list(ses_backends[ACCOUNT_ID][self.region].sent_messages)
+                if hasattr(m, "sent_at") and getattr(m, "configuration_set", None) in mine]
         return [{"id": m.id, "to": ", ".join(m.destinations.get("ToAddresses", [])), "subject": m.subject,
                  "text": m.text, "html": m.html, "order_id": m.tags.get("order_id"), "at": m.sent_at}
                 for m in reversed(sent)]
 
     def redrive(self, dead_letter_queue: str) -> int:
         """Move every message of a dead-letter queue (a logical id) back to its source queue, as SQS's
-        StartMessageMoveTask does on AWS (README, "Operations"); returns how many moved."""
+        StartMessageMoveTask does on AWS (docs/operations.md, "Day to day"); returns how many moved."""
         sqs = self.client("sqs")
         dlq_url = self.physical_id(dead_letter_queue, "QueueUrl")
         sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])

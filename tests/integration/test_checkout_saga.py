@@ -159,6 +159,7 @@ def _metric(output: str, name: str) -> list[float]:
     return values
 
 
+@pytest.mark.slow("waits")
 def test_a_throttled_mark_paid_is_retried_and_the_order_ends_paid_and_queued(shop: Shop, cloud: LocalCloud) -> None:
     from botocore.exceptions import ClientError
 
@@ -200,6 +201,7 @@ def short_shop() -> Iterator[Shop]:
             assert check_inventory(short.client("dynamodb"), short.physical_id("InventoryTable")) == []
 
 
+@pytest.mark.slow("waits")
 def test_no_payment_in_time_cancels_the_payment_expires_the_order_and_returns_the_stock(short_shop: Shop) -> None:
     shop = short_shop
     sku = shop.product(3)
@@ -217,6 +219,7 @@ def test_no_payment_in_time_cancels_the_payment_expires_the_order_and_returns_th
     assert shop.order(order_id)["status"] == "expired"
 
 
+@pytest.mark.slow("waits")
 def test_a_shopper_who_paid_by_the_timeout_gets_a_paid_order_even_without_the_webhook(short_shop: Shop) -> None:
     shop = short_shop
     sku = shop.product(3)
@@ -229,6 +232,7 @@ def test_a_shopper_who_paid_by_the_timeout_gets_a_paid_order_even_without_the_we
     assert shop.level(sku) == {"on_hand": 2, "reserved": 0, "available": 2}
 
 
+@pytest.mark.slow("waits")
 def test_a_payment_that_succeeds_after_the_order_expired_is_refunded_in_full(short_shop: Shop) -> None:
     """A delayed method still processing at the timeout and after the grace (the provider will not cancel it):
     the order expires and its stock is released; when the payment succeeds after all, it is refunded in full."""
@@ -402,6 +406,7 @@ def _race(shop: Shop, gateway: Any, sku: str, orders: int) -> list[dict[str, Any
     return placed + [{"status": "refused"}] * len(refused)
 
 
+@pytest.mark.slow("race")
 def test_fifty_checkouts_for_one_unit_sell_it_once(shop: Shop, gateway: Any) -> None:
     sku = shop.product(1)
     orders = _race(shop, gateway, sku, 50)
@@ -414,6 +419,7 @@ def test_fifty_checkouts_for_one_unit_sell_it_once(shop: Shop, gateway: Any) -> 
     assert shop.level(sku) == {"on_hand": 1, "reserved": 1, "available": 0}
 
 
+@pytest.mark.slow("race")
 def test_two_hundred_checkouts_for_fifty_units_hold_exactly_fifty(shop: Shop, gateway: Any) -> None:
     sku = shop.product(50)
     orders = _race(shop, gateway, sku, 200)
@@ -498,6 +504,7 @@ def test_a_cart_current_stock_cannot_fill_is_refused_at_once_with_no_order_and_n
     assert shop.wait_for_status(again.json()["id"], "awaiting_payment")["id"] in _executions(cloud)
 
 
+@pytest.mark.slow("waits")
 def test_a_throttled_workflow_start_is_a_503_and_the_retry_with_the_same_key_makes_one_order(
         shop: Shop, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.core.exceptions import JsonRESTError

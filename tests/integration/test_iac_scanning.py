@@ -69,7 +69,7 @@ def _checkov(directory: Path) -> tuple[list[str], set[tuple[str, str]], int, flo
     return failed, skipped, sum(r["summary"]["passed"] for r in reports), elapsed
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_checkov_finds_no_failed_check_with_the_edge_off_or_on(tmp_path: Path) -> None:
     """checkov leaves out resources whose Condition is false with the defaults, so the edge (off by default) is
     scanned in a copy with it on."""
@@ -84,7 +84,7 @@ def test_checkov_finds_no_failed_check_with_the_edge_off_or_on(tmp_path: Path) -
     assert used == {(where.split(":")[-1], check) for where, check, _ in _skips()}, "a skip checkov did not use"
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_aws_serverless_rules_are_clean_and_each_exception_is_explained() -> None:
     result = subprocess.run([str(VENV_BIN / "cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--",
                              *TEMPLATES], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300, check=False)

@@ -129,6 +129,7 @@ def test_step_functions_catch_matches_the_exception_class_name(bridge: LocalClou
     assert json.loads(execution["output"]) == {"rejected": True, "error": "OutOfStock"}
 
 
+@pytest.mark.slow("waits")
 def test_step_functions_retry_matches_the_exception_class_name(bridge: LocalCloud) -> None:
     execution = _run_flow(bridge, {"flaky_until": 3, "key": uuid.uuid4().hex})
     assert execution["status"] == "SUCCEEDED"  # two Flaky failures retried, the third attempt succeeds
@@ -140,6 +141,7 @@ def test_an_uncaught_error_fails_the_execution(bridge: LocalCloud) -> None:
     assert execution["error"] == "RuntimeError"
 
 
+@pytest.mark.slow("waits")
 def test_sqs_batches_honour_partial_failures_and_the_dead_letter_queue(bridge: LocalCloud) -> None:
     sqs, dynamodb = bridge.client("sqs"), bridge.client("dynamodb")
     run = uuid.uuid4().hex[:8]
@@ -163,6 +165,7 @@ def test_sqs_batches_honour_partial_failures_and_the_dead_letter_queue(bridge: L
 
 # ------------------------------------------------------------------ moto's DynamoDB under concurrency
 
+@pytest.mark.slow("race")
 def test_concurrent_conditional_writes_never_oversell(cloud: LocalCloud) -> None:
     """200 concurrent transactions decrement 100 units: exactly 100 succeed and none goes below zero.
     Without local_cloud.moto_fixes.serialize_dynamodb this oversells (LOCAL_CLOUD_UNSAFE_DYNAMODB=1)."""

@@ -66,6 +66,7 @@ class ReservationNotHeld(Exception):
     """Named like the stock function's error the workflow does not retry: CommitStock fails at once, for good."""
 
 
+@pytest.mark.slow("waits")
 def test_a_commit_that_failed_for_good_is_repaired_by_the_reconciler(shop: Shop, cloud: LocalCloud,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     stock = cloud.functions["StockFunction"].module
@@ -94,6 +95,7 @@ def test_a_commit_that_failed_for_good_is_repaired_by_the_reconciler(shop: Shop,
     assert stored is not None and stored.repair is None and stored.reconcile_at is None
 
 
+@pytest.mark.slow("waits")
 def test_an_order_whose_workflow_is_gone_is_finished_by_a_recovery_run(shop: Shop, cloud: LocalCloud) -> None:
     """The order awaits payment, the shopper paid but the webhook was lost, and the execution in charge of the order
     is gone (moto cannot stop a running one: the order names one that does not exist). The reconciler starts a
@@ -157,6 +159,7 @@ def test_a_release_left_for_repair_on_an_order_that_was_paid_is_dropped(shop: Sh
     assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
 
 
+@pytest.mark.slow("waits")
 def test_an_order_whose_workflow_never_started_is_ended_and_its_stock_released(shop: Shop, cloud: LocalCloud) -> None:
     """Checkout stored the order and died before starting its workflow, and the shopper never came back."""
     from storefront.orders.models import StoredOrder

@@ -454,6 +454,7 @@ def test_cancel_paid_refunds_in_full_and_returns_the_stock(desk: Desk, cloud: Lo
     assert all(s["status"] == "cancelled" for s in cloud.carrier.shipments.values() if s["reference"] == order_id)
 
 
+@pytest.mark.slow("waits")
 def test_a_crash_after_the_cancellation_is_recorded_is_finished_by_a_retry(desk: Desk,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     sku, order_id, order = desk.paid(units=5, quantity=2)

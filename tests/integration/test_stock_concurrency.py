@@ -97,6 +97,7 @@ def _race(calls: list[Callable[[], Any]], workers: int = 50) -> list[Any]:
         return list(pool.map(run, range(len(calls))))
 
 
+@pytest.mark.slow("race")
 def test_200_single_unit_orders_for_50_units(invoke: Invoke, seed: Callable[[int], str],
                                              inventory: InventoryRepository) -> None:
     sku = seed(50)
@@ -125,6 +126,7 @@ def test_50_orders_for_the_last_unit(invoke: Invoke, seed: Callable[[int], str],
     assert inventory.available([sku]) == {sku: 0}
 
 
+@pytest.mark.slow("race")
 def test_multi_line_orders_racing_for_overlapping_skus(invoke: Invoke, seed: Callable[[int], str],
                                                        inventory: InventoryRepository) -> None:
     skus = [seed(6) for _ in range(4)]

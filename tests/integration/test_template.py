@@ -166,7 +166,7 @@ def _run(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess
 # ---------------------------------------------------------------------------------------------- lint and build
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_cfn_lint_is_clean() -> None:
     # Default rule set: errors and warnings both fail (cfn-lint exits 2 or 4). Informational rules (I*) are
     # advice, not defects, and are left out, as cfn-lint itself does by default.
@@ -174,7 +174,7 @@ def test_cfn_lint_is_clean() -> None:
     assert result.returncode == 0, f"cfn-lint exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_sam_validate_lint_is_clean() -> None:
     result = _run([str(VENV_BIN / "sam"), "validate", "--lint", "--template", "template.yaml"], _tool_env())
     assert result.returncode == 0, f"sam validate --lint exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
@@ -184,7 +184,7 @@ def test_sam_validate_lint_is_clean() -> None:
 PYTHON313_BIN = _find_python313()
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 @pytest.mark.skipif(
     PYTHON313_BIN is None,
     reason="no working python3.13 interpreter on PATH or under ~/.pyenv/versions/3.13*: "

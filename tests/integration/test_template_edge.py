@@ -242,7 +242,7 @@ def test_the_web_acl_limits_rates_and_runs_aws_managed_rules() -> None:
         "Fn::If": ["EdgeMakesWebAcl", {"Fn::GetAtt": ["EdgeWebAcl", "Outputs.WebAclArn"]}, {"Ref": "EdgeWebAclArn"}]}
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_cfn_lint_and_sam_validate_are_clean_with_the_edge_on(tmp_path: Path) -> None:
     copy = edge_on_copy(tmp_path)
     assert load_yaml((copy / "template.yaml").read_text())["Parameters"]["Edge"]["Default"] == "true"
