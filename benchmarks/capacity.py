@@ -240,11 +240,11 @@ def _int(value: float | None) -> int | None:
 
 
 def _ref(value: Any) -> str | None:
-    """The logical id a !Ref, !GetAtt or ${X.Arn} points at."""
+    """The logical id a !Ref, !GetAtt or ${X.Arn} points at (a function's, for SAM's `!Ref X.Alias`)."""
     if isinstance(value, dict) and len(value) == 1:
         (name, arg), = value.items()
         if name == "Ref":
-            return str(arg)
+            return str(arg).removesuffix(".Alias")
         if name == "Fn::GetAtt":
             return str(arg[0] if isinstance(arg, list) else arg.split(".")[0])
         if name == "Fn::Sub" and isinstance(arg, str) and arg.startswith("${") and arg.endswith("}"):

@@ -21,7 +21,7 @@ import boto3
 
 from local_cloud import moto_fixes
 from local_cloud.functions import (
-    LocalFunction, QueuePoller, SchedulePoller, StreamPoller, install_lambda_hook, register,
+    LocalFunction, QueuePoller, SchedulePoller, StreamPoller, install_lambda_hook, lookup, register,
 )
 from local_cloud.template import ACCOUNT_ID, TEMPLATE_PATH, Template
 
@@ -413,6 +413,11 @@ class LocalCloud:
             MemorySize=int(props.get("MemorySize", 128)), Environment={"Variables": environment},
         )["FunctionArn"]
         self.template.physical[logical_id] = {"Ref": name, "Arn": arn}
+        if "AutoPublishAlias" in props:  # what SAM makes of it: a version, and an alias pointing at it
+            lambda_client = self.client("lambda")
+            version = lambda_client.publish_version(FunctionName=name)["Version"]
+            self.template.physical[logical_id]["Alias"] = lambda_client.create_alias(
+                FunctionName=name, Name=props["AutoPublishAlias"], FunctionVersion=version)["AliasArn"]
         function = LocalFunction(logical_id=logical_id, name=name, arn=arn,
                                  code_dir=(self.template_path.parent / props["CodeUri"]).resolve(),
                                  handler=props["Handler"], environment=environment,
@@ -476,11 +481,11 @@ class LocalCloud:
 
     def _start_pollers(self) -> None:
         """Lambda's event source mappings, played by pollers: SQS queues and DynamoDB streams."""
-        by_arn = {function.arn: function for function in self.functions.values()}
-        by_arn.update({function.name: function for function in self.functions.values()})
         sqs = self.client("sqs")
-        for props in self.event_source_mappings.values():
-            function = by_arn[props["FunctionName"]]
+        for logical_id, props in self.event_source_mappings.items():
+            function = lookup(props["FunctionName"])  # a name, an ARN, or a qualified (alias) ARN
+            if function is None:
+                raise KeyError(f"{logical_id}: no function {props['FunctionName']}")
             source = props["EventSourceArn"]
             partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
             poller: QueuePoller | StreamPoller
