@@ -155,6 +155,33 @@ def importtime_breakdown(target: Target, runs: int) -> tuple[list[tuple[str, flo
     return _by_median(cumulative), _by_median(per_package)
 
 
+# The yardsticks each handler is divided by, from the same run: boto3 alone, and boto3 with the one client every
+# handler makes at import (a function that calls no AWS service needs no boto3 at all).
+YARDSTICKS = {"`import boto3`": "× `import boto3`",
+              "`import boto3` + `boto3.client('dynamodb')`": "× `import boto3` + a client"}
+
+
+def print_ratios(targets: list[Target], handlers: list[Target], max_ratio: float) -> bool:
+    """Each handler's median import over each yardstick's median (same run); True when none is over max_ratio."""
+    medians = {t.label: statistics.median(t.import_ms) for t in targets if t.import_ms}
+    yardsticks = {label: medians[label] for label in YARDSTICKS if label in medians}
+    timed = [h for h in handlers if h.import_ms and not h.blocked]
+    if not yardsticks or not timed:
+        return True
+    print(f"\nHandlers over the same run's yardsticks (medians; at most {max_ratio:g}x is the bar):\n")
+    print("| handler | " + " | ".join(YARDSTICKS[label] for label in yardsticks) + " |")
+    print("|---|" + "---:|" * len(yardsticks))
+    worst = {label: (0.0, "") for label in yardsticks}
+    for handler in timed:
+        ratios = {label: medians[handler.label] / ms for label, ms in yardsticks.items()}
+        worst = {label: max(worst[label], (ratios[label], handler.function)) for label in yardsticks}
+        print(f"| {handler.function} | " + " | ".join(f"{r:.2f}" for r in ratios.values()) + " |")
+    for label, (ratio, function) in worst.items():
+        print(f"Worst {YARDSTICKS[label]}: {function} at {ratio:.2f}x "
+              f"({'within' if ratio <= max_ratio else 'OVER'} the {max_ratio:g}x bar)")
+    return all(ratio <= max_ratio for ratio, _ in worst.values())
+
+
 def _by_median(samples: dict[str, list[float]]) -> list[tuple[str, float]]:
     return sorted(((name, statistics.median(ms)) for name, ms in samples.items()), key=lambda item: -item[1])
 
@@ -166,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--importtime", nargs="*", default=["CatalogFunction"], metavar="FUNCTION",
                         help="functions to break down with -X importtime (logical ids; default CatalogFunction)")
     parser.add_argument("--importtime-runs", type=int, default=3, help="-X importtime processes per function")
+    parser.add_argument("--max-ratio", type=float, default=2.0,
+                        help="the bar for each handler's import over the yardsticks of the same run (ratios printed)")
     parser.add_argument("--deployed-like", action="store_true",
                         help="also time each handler without awscrt and pyOpenSSL, as in a deployed function")
     args = parser.parse_args(argv)
@@ -197,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nLoad average after the runs: {os.getloadavg()[0]:.2f} (other work on the machine inflates every row)",
           flush=True)
+    print_ratios(targets, handlers, args.max_ratio)
 
     for target in (t for t in handlers if t.function in args.importtime and not t.error):
         top, packages = importtime_breakdown(target, args.importtime_runs)

@@ -9,8 +9,9 @@ restore this module therefore:
   collide again, in step, on the hot item they retry;
 - clears Powertools' parameter caches (storefront.secrets): a secret cached before the snapshot may have been
   rotated since. (Init reads no secret today; this keeps it so if one ever does.)
-Before the snapshot it imports what `prime` was given: modules deferred so that a plain cold start, or a function
-that rarely needs them, does not pay for them (the Stripe SDK), but which a restored copy should already hold.
+Before the snapshot it runs what `prime` was given: imports and clients deferred so that a plain cold start, or a
+function that rarely needs them, does not pay for them (the Stripe SDK, storefront.aws.LazyClient), but which a
+restored copy should already hold.
 
 Not needed: boto3 clients made at init fetch their credentials from the container credentials endpoint under
 SnapStart, and refresh them; their connection pools are empty (init calls nothing) and urllib3 reconnects anyway.
@@ -26,23 +27,28 @@ from __future__ import annotations
 import importlib
 import random
 import sys
+from collections.abc import Callable
+from typing import Any
 
 try:
     from snapshot_restore_py import register_after_restore, register_before_snapshot
 except ImportError:  # not the Lambda runtime: no snapshot is ever taken
     register_after_restore = register_before_snapshot = None
 
-_to_prime: list[str] = []
+_to_prime: list[str | Callable[[], Any]] = []
 
 
-def prime(*modules: str) -> None:
-    """Import these modules before the snapshot is taken (they are left out of the import for plain cold starts)."""
-    _to_prime.extend(m for m in modules if m not in _to_prime)
+def prime(*steps: str | Callable[[], Any]) -> None:
+    """Before the snapshot is taken, import these modules (names) or call these (plain cold starts do neither)."""
+    _to_prime.extend(step for step in steps if step not in _to_prime)
 
 
 def before_snapshot() -> None:
-    for module in _to_prime:
-        importlib.import_module(module)
+    for step in _to_prime:
+        if isinstance(step, str):
+            importlib.import_module(step)
+        else:
+            step()
 
 
 def after_restore() -> None:
