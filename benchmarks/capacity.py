@@ -570,7 +570,8 @@ class Model:
                                 f"{mapping.logical_id} -> {mapping.function}", needed, mapping.max_concurrency,
                                 "executions", "yes: it is the template's",
                                 "template.yaml: the mapping's ScalingConfig.MaximumConcurrency (and "
-                                + ("SES's sending rate)" if email else "the carrier's own rate limit)"), "template.yaml",
+                                + ("SES's sending rate)" if email else "the carrier's own rate limit)"),
+                                "template.yaml",
                                 "past it the queue grows and " + ("mail goes out later" if email else
                                                                   "orders ship later") + "; nothing fails",
                                 effect="queued", waits="email" if email else "shipping"))
@@ -649,8 +650,7 @@ class Model:
 
         # SES
         if self.stack.email_send_rate is not None and total.emails:
-            mails = ", ".join(f"{name} {sum(e in types for e in EVENTS[name] for q, types in self.stack.event_queues.items() if q in self.stack.email_queues):g}"
-                              for name in self.paths)
+            mails = ", ".join(f"{name} {self._emails(name):g}" for name in self.paths)
             add("ses_send_rate", "customer emails", total.emails, limit=self.stack.email_send_rate,
                 note=f"emails per order: {mails} (EVENTS and the template's rules); the notifications function "
                      "paces itself to EmailSendRate, so past it mail waits in its queue, nothing fails",
@@ -717,6 +717,11 @@ class Model:
             if entry["one_level_item"]["wru"]:  # work that writes the level does so in a transaction
                 level["transactions"] += entry["calls"].get("dynamodb:TransactWriteItems", 0) * rate
         return level, partition
+
+    def _emails(self, path: str) -> int:
+        """Emails an order on `path` sends: its events that a rule puts on a queue whose consumer sends email."""
+        return sum(event in self.stack.event_queues.get(queue, set())
+                   for event in EVENTS[path] for queue in self.stack.email_queues)
 
     def item_transaction_limit(self, exhausted: float, attempts: int | None = None) -> float:
         """Transactions/s on one item at which `exhausted` of the reservations run out of their attempts (all of

@@ -64,8 +64,9 @@ def _wait_for_all(shop: Shop, order_ids: list[str], *statuses: str, timeout: flo
             if order["status"] in statuses:
                 done[order_id] = order
                 pending.discard(order_id)
+        if pending and time.monotonic() > deadline:
+            raise AssertionError(f"{len(pending)} orders stuck: {[shop.order(o)['status'] for o in pending]}")
         if pending:
-            assert time.monotonic() < deadline, f"{len(pending)} orders stuck: {[shop.order(o)['status'] for o in pending]}"
             time.sleep(0.5)
     return done
 
