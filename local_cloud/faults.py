@@ -47,13 +47,8 @@ class TransactionRefusals:
         self._lock = threading.Lock()
         self._original: Any = None
         self.refused: Counter[str] = Counter()  # code -> transactions refused with it
-        self.committed = 0  # transactions on the chosen items let through (they may still fail a condition)
         # What each transaction tried: its other items' keys (a reservation line names its order) -> attempts.
         self.attempts: Counter[str] = Counter()
-
-    def add(self, partition: str) -> None:
-        with self._lock:
-            self._partitions.add(partition)
 
     def __enter__(self) -> TransactionRefusals:
         import moto.dynamodb.models as models
@@ -88,7 +83,6 @@ class TransactionRefusals:
         with self._lock:
             self.attempts[other] += 1
             if self._random.random() >= self.share:
-                self.committed += 1
                 return None
             code = self._codes[sum(self.refused.values()) % len(self._codes)]
             self.refused[code] += 1
