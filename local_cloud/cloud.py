@@ -162,7 +162,7 @@ class LocalCloud:
 
     def _aws(self, service: str) -> Any:
         """The cloud's own client for `service`, made once: provisioning makes some 80 calls over 20 services, and a
-        new client each time (its API model loaded again) was a third of a local cloud's start."""
+        new client for each (its API model loaded again) cost about a tenth of a local cloud's start."""
         if service not in self._clients:
             self._clients[service] = self.client(service)
         return self._clients[service]
