@@ -12,6 +12,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field
 
+from storefront.aws import LazyClient
 from storefront.config import PaymentTasksSettings
 from storefront.inventory.stock_function import StockFunctionClient
 from storefront.observability import lambda_handler
@@ -31,7 +32,7 @@ tasks = PaymentTasks(
     StripeProvider(settings.payment_api_base, lambda: get_secret(settings.payment_api_key_secret_id),
                    name=settings.payment_provider, timeout=4.0, max_retries=1),
     StepFunctionsWorkflow(boto3.client("stepfunctions")),
-    StockFunctionClient(boto3.client("lambda"), settings.stock_function),
+    StockFunctionClient(LazyClient("lambda"), settings.stock_function),  # returns, with refunds only
 )
 
 OrderId = Annotated[str, Field(min_length=1, max_length=64)]

@@ -10,6 +10,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from fastapi import Header, Path, Request
 
+from storefront.aws import LazyClient
 from storefront.config import PaymentWebhookSettings
 from storefront.http import create_app, problem_responses
 from storefront.observability import http_handler
@@ -31,7 +32,7 @@ service = PaymentWebhooks(
     webhook_secrets=lambda: parse_secrets(get_secret(settings.payment_webhook_secret_id)),
     provider=settings.payment_provider,
     max_attempts=settings.max_payment_attempts,
-    finish_later=RefundHandover(boto3.client("lambda"), settings.payment_tasks_function).finish_later,
+    finish_later=RefundHandover(LazyClient("lambda"), settings.payment_tasks_function).finish_later,  # refunds
 )
 
 app = create_app("Storefront payment webhooks", "Payment provider webhooks.")

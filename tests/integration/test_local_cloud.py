@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_cloud.cloud import LocalCloud
+from storefront.inventory.repository import InventoryRepository
 
 BRIDGE_TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "bridge" / "template.yaml"
 
@@ -113,6 +114,21 @@ def test_direct_invoke_reports_a_raised_exception_as_a_function_error(bridge: Lo
     payload = json.loads(response["Payload"].read())
     assert payload["errorType"] == "RuntimeError"
     assert payload["errorMessage"] == "boom"
+
+
+def test_a_function_is_invoked_through_its_alias_arn_as_the_template_references_it(cloud: LocalCloud) -> None:
+    """`!Ref StockFunction.Alias` resolves to the alias the local cloud made through the Lambda API, and invoking
+    that qualified ARN runs the real handler (as the workflow's tasks and the payment tasks function do)."""
+    alias = cloud.template.resolve({"Ref": "StockFunction.Alias"})
+    assert alias.endswith(f"function:{cloud.physical_id('StockFunction')}:live")
+    described = cloud.client("lambda").get_alias(FunctionName=cloud.physical_id("StockFunction"), Name="live")
+    assert described["AliasArn"] == alias
+    sku = f"ALIAS-{uuid.uuid4().hex[:8]}".upper()
+    InventoryRepository(cloud.client("dynamodb"), cloud.physical_id("InventoryTable")).put_level(sku, 1)
+    order = {"order_id": uuid.uuid4().hex, "lines": [{"sku": sku, "quantity": 1}]}
+    for action, outcome in (("reserve", "reserved"), ("release", "released")):
+        response = cloud.client("lambda").invoke(FunctionName=alias, Payload=json.dumps({"action": action, **order}))
+        assert json.loads(response["Payload"].read()) == {"outcome": outcome}
 
 
 def test_step_functions_task_reaches_the_handler(bridge: LocalCloud) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import sys
 from typing import Any, Self
 
 from fastapi import FastAPI, Request, Response
@@ -19,6 +20,12 @@ from starlette.exceptions import HTTPException
 from storefront.config import EdgeSettings
 from storefront.errors import Busy, Forbidden, StorefrontError, VersionConflict
 from storefront.secrets import get_secret
+
+# FastAPI 0.165 imports pydantic's whole v1 compatibility package (~35 ms of every HTTP function's cold start,
+# docs/benchmarks.md part 7) only to refuse pydantic.v1 models, which this project never defines. Marked absent, it
+# makes FastAPI take its own branch for a pydantic without v1 (fastapi/_compat/shared.py: ImportError -> not a v1
+# model). tests/unit/test_http.py keeps the project off pydantic.v1.
+sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:storefront:problem:"

@@ -10,13 +10,17 @@ later with the same key.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
-
+from storefront import snapstart
 from storefront.money import Money
 from storefront.payments.models import CreatedPayment, ProviderPayment, ProviderRefund
 from storefront.payments.providers import PaymentProviderError, PaymentProviderUnavailable
+
+if TYPE_CHECKING:
+    import stripe
+
+snapstart.prime("stripe")  # imported at the first request (below), or before a SnapStart snapshot
 
 # Stripe's answer when an intent cannot be canceled in its state (succeeded, processing, canceled already).
 NOT_CANCELABLE = "payment_intent_unexpected_state"
@@ -75,6 +79,10 @@ class StripeProvider:
         return _refund(self._call(lambda client: client.v1.refunds.retrieve(refund_id)))
 
     def _call(self, request: Callable[[stripe.StripeClient], Any]) -> Any:
+        # The SDK is imported at the first request, not with the module: ~70 ms of a cold start that the order admin
+        # function needs only for refunds (docs/benchmarks.md, part 7); SnapStart copies have it from their snapshot.
+        import stripe
+
         try:
             return request(self._client())
         except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as error:
@@ -87,6 +95,8 @@ class StripeProvider:
 
     def _client(self) -> stripe.StripeClient:
         """A client per API key: a rotated key gets its own (the old one is dropped)."""
+        import stripe
+
         api_key = self._api_key()
         client = self._clients.get(api_key)
         if client is None:
