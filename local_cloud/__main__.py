@@ -25,6 +25,10 @@ LOCAL_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
 LOCAL_ADMIN_EMAIL = "admin@example.com"
 
 
+# Where `make dev` serves the API (and the images) unless PORT says otherwise: what `invoke` configures the stack with.
+LOCAL_DEV_URL = f"http://127.0.0.1:{os.environ.get('PORT', '3000')}"
+
+
 def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None, public_url: str = "") -> Any:
     """`public_url` is where the gateway will serve the API; it serves product images there too, as the edge does."""
     from local_cloud.cloud import LocalCloud
@@ -217,7 +221,8 @@ def invoke(args: argparse.Namespace) -> int:
         print(f"python -m local_cloud invoke: cannot read the event {args.event}: {error}", file=sys.stderr)
         return 2
     with contextlib.redirect_stdout(sys.stderr):  # handlers log to stdout, as on Lambda
-        cloud = _start_cloud(with_demo_data=not args.no_demo_data)
+        # Configured as `make dev` would be (images served at its address), though no gateway runs here.
+        cloud = _start_cloud(with_demo_data=not args.no_demo_data, public_url=LOCAL_DEV_URL)
         try:
             if args.function not in cloud.functions:
                 print(f"python -m local_cloud invoke: no function {args.function!r}; the template has "

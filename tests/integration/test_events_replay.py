@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from local_cloud.__main__ import printed_result, run_invoke
+from local_cloud.__main__ import LOCAL_DEV_URL, printed_result, run_invoke
 from local_cloud.cloud import LocalCloud
 from local_cloud.demo_data import seed
 from local_cloud.gateway import CompiledRoute
@@ -257,7 +257,8 @@ class DemoData:
 @pytest.fixture(scope="module")
 def demo_data() -> Iterator[DemoData]:
     with LocalCloud(stack_name="samples", poll_queues=False,
-                    parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*"}) as cloud:
+                    parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*",
+                                         "ImageBaseUrl": LOCAL_DEV_URL}) as cloud:  # as `make invoke` runs it
         seed(cloud)
         yield DemoData(cloud)
 
