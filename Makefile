@@ -64,7 +64,7 @@ test: setup
 
 # Everything but the tests marked slow (tests/README.md, "Slow tests"); says how long it took.
 test-fast: setup
-	@started=$$(date +%s); $(PY) -m pytest -n $(TEST_WORKERS) -m "not slow" --durations=5; status=$$?; \
+	@started=$$(date +%s); STOREFRONT_TEST_BUDGET_ENFORCED=1 $(PY) -m pytest -n $(TEST_WORKERS) -m "not slow" --durations=5; status=$$?; \
 	echo "make test-fast took $$(( $$(date +%s) - started )) s; make test runs the slow tests too"; exit $$status
 
 # The OpenAPI fuzz at random, for longer than `make test` runs it (which uses fixed examples).

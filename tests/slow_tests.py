@@ -3,7 +3,9 @@
 A test is marked `@pytest.mark.slow("<kind>")` (or its module `pytestmark = pytest.mark.slow("<kind>")`) when it is
 one of the kinds below, or takes more than about two seconds on an idle machine; `make test-fast` runs `-m "not slow"`. Two checks
 keep the marks honest: a slow mark must name one of KINDS (else the run stops at collection), and a test without
-one whose call takes longer than BUDGET_SECONDS fails the run, naming itself.
+one whose call takes longer than BUDGET_SECONDS is named at the end of the run — and fails it where the budget is
+enforced (STOREFRONT_TEST_BUDGET_ENFORCED=1: `make test-fast`, whose point is to stay fast). `make test`, which CI
+runs, only reports it: a test that runs long on a busy machine must not block a landing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ KINDS = {
 # Unmarked tests take under two seconds on an idle machine; a busy one (two cores shared by several test runs) was
 # measured to stretch them nearly four times, hence the margin.
 BUDGET_SECONDS = float(os.environ.get("STOREFRONT_TEST_BUDGET_SECONDS", "10"))
+ENFORCED = os.environ.get("STOREFRONT_TEST_BUDGET_ENFORCED") == "1"
 _over_budget: list[tuple[str, float]] = []
 
 
@@ -50,5 +53,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if _over_budget and not hasattr(session.config, "workerinput") and session.exitstatus == pytest.ExitCode.OK:
+    if ENFORCED and _over_budget and not hasattr(session.config, "workerinput") \
+            and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -58,10 +58,11 @@ def test_every_test_of_a_slow_kind_is_marked_with_it() -> None:
     assert {kind for _, _, kind, _ in tests if kind} <= set(KINDS)
 
 
-def _pytest(tmp_path: Path, test_source: str, budget: str) -> subprocess.CompletedProcess[str]:
+def _pytest(tmp_path: Path, test_source: str, budget: str, enforced: bool = True) -> subprocess.CompletedProcess[str]:
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow(kind): see tests/slow_tests.py\n")
     (tmp_path / "test_sample.py").write_text(test_source)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "STOREFRONT_TEST_BUDGET_SECONDS": budget,
+           "STOREFRONT_TEST_BUDGET_ENFORCED": "1" if enforced else "0",
            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # the installed plugins (schemathesis, xdist) are not under test
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.slow_tests", "-p", "no:cacheprovider",
                            "-q", str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
@@ -76,6 +77,9 @@ def test_an_unmarked_test_over_the_budget_fails_the_run_and_a_marked_one_does_no
     assert "2 passed" in run.stdout, run.stdout
     summary = run.stdout.split("tests over the budget of unmarked tests", 1)[-1]
     assert "test_sample.py::test_unmarked" in summary and "test_marked" not in summary, run.stdout
+    # `make test` (CI) names it but lets the run pass: a busy machine's slowness must not block a landing.
+    relaxed = _pytest(tmp_path, (tmp_path / "test_sample.py").read_text(), budget="0.2", enforced=False)
+    assert relaxed.returncode == 0 and "test_sample.py::test_unmarked" in relaxed.stdout, relaxed.stdout
 
 
 @pytest.mark.parametrize("mark", ["@pytest.mark.slow", "@pytest.mark.slow('sluggish')", "@pytest.mark.slow(reason='x')"])
