@@ -1,6 +1,7 @@
 """What a merchant's CloudWatch would receive from one afternoon of the shop, on a local cloud of its own: a full
-purchase to delivery, an order rejected for stock, a declined payment, a webhook with a wrong signature, a sold-out
-checkout and a shopper over the checkout limit. Everything the functions print (log lines and the EMF metric blobs)
+purchase to delivery and a partial refund of it, an order rejected for stock, a declined payment, a webhook with a
+wrong signature, a sold-out checkout, a shopper over the checkout limit and one of their orders cancelled by the
+merchant. Everything the functions print (log lines and the EMF metric blobs)
 and every integration event published are captured, then
 
   - every business metric is found with exactly its value (Powertools' examples/metrics/src/
@@ -148,6 +149,7 @@ class Afternoon:
     cloud: LocalCloud
     shoppers: list[Shopper] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    emails: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Shop:
@@ -190,7 +192,12 @@ EXPECTED = {  # business metric -> its total over the afternoon
     "OrdersDelivered": 1, "OrdersRejected": 1, "StockReservationsRejected": 1,
     "PaymentsDeclined": DECLINES_TO_FAIL,
     "OrdersPaymentFailed": 1, "WebhookSignaturesInvalid": 1, "CheckoutsRefusedSoldOut": 1, "CheckoutsRateLimited": 1,
+    "RefundsSucceeded": 1, "OrdersCancelled": 1,
 }
+# Emails the afternoon sends (docs/emails.md): the buyer's confirmation, shipping, delivery and refund mails; the
+# declined racer's mails (one per retryable decline, then the failure mail); the cancelled hoarder's cancellation mail. EmailsSent must
+# count exactly the mails the local SES holds.
+EXPECTED_EMAILS = 4 + DECLINES_TO_FAIL + 1
 
 
 def _values(value: float | list[float]) -> list[float]:
@@ -202,7 +209,7 @@ def _business_totals(capture: Capture) -> Counter[str]:
     for blob in capture.emf_blobs():
         for directive in blob["_aws"]["CloudWatchMetrics"]:
             for metric in directive["Metrics"]:
-                if metric["Name"] in EXPECTED:
+                if metric["Name"] in EXPECTED or metric["Name"] == "EmailsSent":
                     totals[metric["Name"]] += int(sum(_values(blob[metric["Name"]])))
     return totals
 
@@ -223,7 +230,9 @@ def afternoon() -> Iterator[Afternoon]:
             with httpx.Client(base_url=gateway.url, timeout=60) as api:
                 day = Afternoon(capture, cloud)
                 _play(Shop(cloud, api), day)
-                wait_until(lambda: _business_totals(capture) == Counter(EXPECTED), "every business metric", 60)
+                wait_until(lambda: _business_totals(capture) == Counter(EXPECTED, EmailsSent=EXPECTED_EMAILS),
+                           "every business metric", 60)
+                day.emails = api.get("/dev/emails").json()["items"]
                 day.events = cloud.integration_events()
             yield day
         finally:
@@ -242,6 +251,11 @@ def _play(shop: Shop, day: Afternoon) -> None:
     for _ in range(3):
         assert api.post(f"/dev/shipments/{tracking}/advance").status_code == 200
     shop.wait_for(order["id"], "delivered")
+    #    The merchant refunds part of it.
+    admin = {"Authorization": "Bearer " + api.post("/dev/auth/token", json={"groups": ["admin"]}).json()["access_token"]}
+    refund = api.post(f"/admin/orders/{order['id']}/refunds", headers={**admin, "Idempotency-Key": uuid.uuid4().hex},
+                      json={"amount": {"amount": 500, "currency": "EUR"}, "restock": False, "reason": "scratched"})
+    assert refund.status_code == 201 and refund.json()["status"] == "succeeded", refund.text
 
     # 2. Two shoppers check out the last unit before either reservation runs: one order is rejected; the other's
     #    payment is then declined.
@@ -282,13 +296,18 @@ def _play(shop: Shop, day: Afternoon) -> None:
     # 5. A shopper holding as many unpaid orders as one email may, and trying once more.
     hoarder = Shopper.new("barbara")
     sku = shop.product(20)
-    assert [shop.checkout(shop.cart(sku), hoarder).status_code for _ in range(EMAIL_LIMIT)] == [202] * EMAIL_LIMIT
+    placed_by_hoarder = [shop.checkout(shop.cart(sku), hoarder) for _ in range(EMAIL_LIMIT)]
+    assert [response.status_code for response in placed_by_hoarder] == [202] * EMAIL_LIMIT
+    hoarded = [response.json()["id"] for response in placed_by_hoarder]
     assert shop.checkout(shop.cart(sku), hoarder).status_code == 429
+    #    The merchant cancels one of them.
+    cancel = api.post(f"/admin/orders/{hoarded[0]}/cancel", headers=admin, json={"reason": "duplicate order"})
+    assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled", cancel.text
     day.shoppers = [buyer, *racers, sold_out, hoarder]
 
 
 def test_every_business_event_is_one_metric_with_its_exact_value(afternoon: Afternoon) -> None:
-    assert _business_totals(afternoon.capture) == Counter(EXPECTED)
+    assert _business_totals(afternoon.capture) == Counter(EXPECTED, EmailsSent=EXPECTED_EMAILS)
     blobs = afternoon.capture.emf_blobs()
     namespace = f"Storefront/{afternoon.cloud.template.stack_name}"  # template.yaml: Storefront/${AWS::StackName}
     business = [b for b in blobs if "ColdStart" not in b]
@@ -299,7 +318,9 @@ def test_every_business_event_is_one_metric_with_its_exact_value(afternoon: Afte
         assert directive["Namespace"] == namespace
         assert directive["Dimensions"] == [list(BUSINESS_DIMENSIONS)]
         assert {k: blob[k] for k in BUSINESS_DIMENSIONS} == BUSINESS_DIMENSIONS
-    assert not {"OrdersExpired", "OrdersCancelled", "CheckoutsBusy"} & {m["Name"] for b in business
+    assert len(afternoon.emails) == EXPECTED_EMAILS
+    # Nothing expired (the unit tests of storefront.orders count OrdersExpired) and nothing was busy.
+    assert not {"OrdersExpired", "CheckoutsBusy"} & {m["Name"] for b in business
                                                                        for d in b["_aws"]["CloudWatchMetrics"]
                                                                        for m in d["Metrics"]}
     # Powertools keeps its cold-start flag per process, and the local cloud runs every function in one: here the
