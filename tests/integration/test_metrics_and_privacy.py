@@ -194,9 +194,9 @@ EXPECTED = {  # business metric -> its total over the afternoon
     "OrdersPaymentFailed": 1, "WebhookSignaturesInvalid": 1, "CheckoutsRefusedSoldOut": 1, "CheckoutsRateLimited": 1,
     "RefundsSucceeded": 1, "OrdersCancelled": 1,
 }
-# Emails the afternoon sends (docs/emails.md): the buyer's confirmation, shipping, delivery and refund mails; the
-# declined racer's mails (one per retryable decline, then the failure mail); the cancelled hoarder's cancellation mail. EmailsSent must
-# count exactly the mails the local SES holds.
+# Emails the afternoon sends (docs/notifications.md): the buyer's confirmation, shipping, delivery and refund mails; the
+# declined racer's mails (one per retryable decline, then the failure mail); the hoarder's cancellation mail.
+# EmailsSent must count exactly the mails the local SES holds.
 EXPECTED_EMAILS = 4 + DECLINES_TO_FAIL + 1
 
 
