@@ -1,7 +1,7 @@
 """The demo data `make dev` serves: five categories, 24 products with variants, prices, stock and a picture each
 (in the images bucket, when the gateway serves images); and a few
-fixed-id records (a cart; orders pending, awaiting payment, paid and fulfilling; two stock reservations) that the
-sample events in events/ act on.
+fixed-id records (a cart; orders pending, awaiting payment, paid and fulfilling, each holding the stock its status
+implies) that the sample events in events/ act on.
 
 Written through the same repositories (and, for payments and shipments, services) the functions use, so the items
 have exactly the production shape.
@@ -116,11 +116,13 @@ DEMO_FULFILLING_ORDER_ID = "Fu1fIlL1nG0rDeR4nB6vC1xZ9qWDm0kJ"
 DEMO_FULFILLING_ORDER_CART_ID = "Ca2tOfTh3Fu1fIlL1nG0rDeR5aS8nB1v"
 DEMO_SHIPMENT_ID = "shp_Lq8Vn3Rt6Yw1Zb4Xc7Pd"
 DEMO_TRACKING_NUMBER = "LC402871599316"
-# Reservations held for two demo orders, so that events/stock/commit.json and release.json work as they are.
+# Two orders awaiting payment whose reservations events/stock/commit.json and release.json settle as they are
+# (order id -> its cart id); each holds a Linen shirt (M) and two mugs.
 DEMO_RESERVATIONS = {
-    "Qx7mN2pL9vK4rT8wZ1yB5cD3fG6hJ0sA": {"LINEN-SHIRT-M": 1, "CERAMIC-MUG-ONE": 2},
-    "Rl4sE9dM2nB6vC1xZ7kJ3hG8fD5aS0qW": {"LINEN-SHIRT-M": 1, "CERAMIC-MUG-ONE": 2},
+    "Qx7mN2pL9vK4rT8wZ1yB5cD3fG6hJ0sA": "Ca2tOfTh3Qx7mN2pL9vK4rT8wZ1yB5cD",
+    "Rl4sE9dM2nB6vC1xZ7kJ3hG8fD5aS0qW": "Ca2tOfTh3Rl4sE9dM2nB6vC1xZ7kJ3hG",
 }
+RESERVED_LINES = {"LINEN-SHIRT-M": 1, "CERAMIC-MUG-ONE": 2}
 
 
 def seed(cloud: LocalCloud) -> int:
@@ -139,13 +141,13 @@ def seed(cloud: LocalCloud) -> int:
         for sku, units in stock.items():
             inventory.put_level(sku, units)
     now = datetime.now(UTC)
-    for order_id, quantities in DEMO_RESERVATIONS.items():
-        inventory.reserve(order_id, quantities, now)
     carts = CartRepository(dynamodb, cloud.physical_id("CartTable"))
-    for cart_id in (DEMO_CART_ID, DEMO_ORDER_CART_ID):
+    prices = {variant.sku: variant.price for product, _ in products for variant in product.variants}
+    for cart_id, units in [(DEMO_CART_ID, {"LINEN-SHIRT-M": 1}), (DEMO_ORDER_CART_ID, {"LINEN-SHIRT-M": 1}),
+                           *((cart_id, RESERVED_LINES) for cart_id in DEMO_RESERVATIONS.values())]:
         carts.create(StoredCart(
             id=cart_id, currency="EUR", version=3, created_at=now, updated_at=now, expires_at=now + timedelta(days=30),
-            lines=[StoredLine(sku="LINEN-SHIRT-M", quantity=1, seen_price=Money(amount=5900, currency="EUR"))],
+            lines=[StoredLine(sku=sku, quantity=quantity, seen_price=prices[sku]) for sku, quantity in units.items()],
             shipping=StoredShipping(country="DE", method="standard")))
     pricing = CartService(carts, catalog, inventory, load_shop_config(), timedelta(days=30), lambda: now)
     cart = pricing.get(DEMO_ORDER_CART_ID)
@@ -163,11 +165,27 @@ def seed(cloud: LocalCloud) -> int:
             id=order_id, status=OrderStatus.PAID, cart_id=cart_id, email="ada@example.com",
             email_key="ada@example.com", lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now,
             updated_at=now, shipping_address=address, history=[{"status": status, "at": now} for status in paid]))
+    for order_id, reserved_cart_id in DEMO_RESERVATIONS.items():
+        reserved = pricing.get(reserved_cart_id)
+        orders.create(StoredOrder(
+            id=order_id, status=OrderStatus.AWAITING_PAYMENT, cart_id=reserved_cart_id, email="ada@example.com",
+            email_key="ada@example.com", lines=reserved.lines, totals=reserved.totals, shipping=reserved.shipping,
+            created_at=now, updated_at=now, shipping_address=address,
+            history=[{"status": status, "at": now} for status in paid[:2]]))
     orders.create(StoredOrder(
         id=DEMO_AWAITING_PAYMENT_ORDER_ID, status=OrderStatus.PENDING, cart_id=DEMO_AWAITING_PAYMENT_ORDER_CART_ID,
         email="ada@example.com", email_key="ada@example.com", lines=cart.lines, totals=cart.totals,
         shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
         history=[{"status": OrderStatus.PENDING, "at": now}]))
+    # The stock each order holds, as its status implies (storefront/orders/reservations_check.py), so that the
+    # demo data passes the restore tool's verification: paid orders' units committed, unpaid ones' reserved.
+    for order_id, held in [(DEMO_PAID_ORDER_ID, cart.lines), (DEMO_FULFILLING_ORDER_ID, cart.lines),
+                           (DEMO_AWAITING_PAYMENT_ORDER_ID, cart.lines)]:
+        inventory.reserve(order_id, {line.sku: line.quantity for line in held}, now)
+    for order_id in (DEMO_PAID_ORDER_ID, DEMO_FULFILLING_ORDER_ID):
+        inventory.commit(order_id, {line.sku: line.quantity for line in cart.lines}, now)
+    for order_id in DEMO_RESERVATIONS:
+        inventory.reserve(order_id, RESERVED_LINES, now)
     # The payment tasks and fulfilment services record the payment and the shipment, as the workflow's
     # CreatePayment step and the fulfilment queue's consumer would; only the provider and carrier answers are fixed.
     payments = PaymentTasks(orders, _FixedPayment(cloud.template.parameter("PaymentProvider")),
