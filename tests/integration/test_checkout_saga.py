@@ -202,8 +202,10 @@ def short_shop() -> Iterator[Shop]:
 
 
 @pytest.mark.slow("waits")
-def test_no_payment_in_time_cancels_the_payment_expires_the_order_and_returns_the_stock(short_shop: Shop) -> None:
+def test_no_payment_in_time_cancels_the_payment_expires_the_order_and_returns_the_stock(
+        short_shop: Shop, capsys: pytest.CaptureFixture[str]) -> None:
     shop = short_shop
+    capsys.readouterr()
     sku = shop.product(3)
     order_id = shop.checkout(shop.cart((sku, 2))).json()["id"]
     payment_id = shop.wait_for_status(order_id, "awaiting_payment")["payment"]["payment_id"]
@@ -217,6 +219,10 @@ def test_no_payment_in_time_cancels_the_payment_expires_the_order_and_returns_th
     with pytest.raises(PaymentStateError):
         shop.cloud.payments.succeed(payment_id)
     assert shop.order(order_id)["status"] == "expired"
+    # The business metric (EMF, as the functions print it): this one order expired, counted once.
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    expired = [blob["OrdersExpired"] for blob in blobs if "OrdersExpired" in blob]
+    assert expired in ([1.0], [[1.0]]), expired  # EMF allows one value or an array of them
 
 
 @pytest.mark.slow("waits")
