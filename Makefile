@@ -29,18 +29,26 @@ $(CHECKOV_VENV)/.installed: pyproject.toml $(VENV)/.installed
 	env -u PYTHONPATH $(CHECKOV_VENV)/bin/python -m pip install --quiet "$$($(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["iac-scan"])')"
 	@touch $@
 
-.PHONY: help setup dev test test-fast fuzz invoke openapi lint build bench capacity load clean
+.PHONY: help setup dev test test-fast fuzz invoke openapi lint build deploy smoke bench capacity load clean
 
+# Every target, one line each (tests/unit/test_makefile.py holds this list to the targets below).
 help:
-	@echo "make dev      run the whole storefront locally (local cloud + demo data) on http://127.0.0.1:$${PORT:-3000}"
-	@echo "make test     run every test (unit, integration, end-to-end, browser, template lint, fuzz, sam build)"
-	@echo "make invoke FUNCTION=CatalogFunction EVENT=events/catalog/get-product.json   Docker-free sam local invoke"
-	@echo "make openapi  write openapi.json, the API's OpenAPI document (a test keeps it current)"
-	@echo "make lint     cfn-lint (with AWS's serverless rules), sam validate --lint and checkov on the templates"
-	@echo "make build    sam build (python3.13, arm64)"
-	@echo "make bench    the benchmarks in benchmarks/ (results are recorded in docs/benchmarks.md)"
+	@echo "make dev        run the whole storefront locally (local cloud + demo data) on http://127.0.0.1:$${PORT:-3000}"
+	@echo "make test       run every test (unit, integration, end-to-end, browser, fuzz, template lint, sam build)"
+	@echo "make test-fast  the tests without the slow ones (browser, fuzz, races, template build/lint/scan, child processes)"
+	@echo "make invoke FUNCTION=CatalogFunction EVENT=events/catalog/get-product.json [DECODE_BODY=1]   Docker-free sam local invoke"
+	@echo "make fuzz       the OpenAPI fuzz with random examples, longer than make test runs it"
+	@echo "make openapi    write openapi.json, the API's OpenAPI document (a test keeps it current)"
+	@echo "make lint       cfn-lint (with AWS's serverless rules), sam validate --lint and checkov on the templates"
+	@echo "make build      sam build (python3.13, arm64) [ENV=dev|prod]"
+	@echo "make deploy     sam build + sam deploy: ENV=dev|prod (samconfig.toml), or --guided without ENV [REGION=...]"
+	@echo "make smoke API=<url> | STACK=<name> ADMIN_USER=<email>   the smoke test of a running stack (docs/deploy.md)"
+	@echo "make bench      the benchmarks in benchmarks/ (results are recorded in docs/benchmarks.md)"
 	@echo "make capacity ORDERS=100 VIEWS=2000   the quotas a peak meets, the first limit, the ceiling (docs/capacity.md)"
 	@echo "make load HOST=http://127.0.0.1:3000 USERS=20 RUN_TIME=60s   the Locust load test against a running stack"
+	@echo "make setup      create .venv (and .venv-checkov) with the pinned dependencies (the targets that need them run it)"
+	@echo "make clean      remove the virtual environments, the sam build and the test caches"
+	@echo "make help       this list"
 
 setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 
@@ -54,9 +62,10 @@ test: setup
 	scripts/install-chromium  # the browser tests drive Debian's chromium; installed here when missing
 	$(PY) -m pytest -n $(TEST_WORKERS) --durations=10
 
+# Everything but the tests marked slow (tests/README.md, "Slow tests"); says how long it took.
 test-fast: setup
-	scripts/install-chromium
-	$(PY) -m pytest -n $(TEST_WORKERS) -m "not slow"
+	@started=$$(date +%s); STOREFRONT_TEST_BUDGET_ENFORCED=1 $(PY) -m pytest -n $(TEST_WORKERS) -m "not slow" --durations=5; status=$$?; \
+	echo "make test-fast took $$(( $$(date +%s) - started )) s; make test runs the slow tests too"; exit $$status
 
 # The OpenAPI fuzz at random, for longer than `make test` runs it (which uses fixed examples).
 fuzz: setup
@@ -78,8 +87,31 @@ lint: setup
 	$(VENV)/bin/sam validate --lint
 	env -u PYTHONPATH HTTPS_PROXY=http://127.0.0.1:9 $(CHECKOV_VENV)/bin/checkov -f template.yaml -f edge/web-acl.yaml --framework cloudformation --skip-download --compact --quiet
 
+# sam looks for python3.13 on PATH: the .venv's, when it was made with 3.13 (docs/deploy.md, "Prerequisites").
+SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam
+# ENV picks one of samconfig.toml's named environments ([dev], [prod]); only from the command line, since some
+# shells export an ENV of their own (POSIX sh's startup file). REGION overrides the AWS CLI's region.
+SAMCONFIG_ENVS := $(shell sed -n 's/^\[\([a-z0-9_-]*\)\]$$/\1/p' samconfig.toml)
+DEPLOY_ENV := $(if $(filter command line,$(origin ENV)),$(ENV))
+ifneq ($(DEPLOY_ENV),)
+ifeq ($(filter $(DEPLOY_ENV),$(SAMCONFIG_ENVS)),)
+$(error ENV=$(DEPLOY_ENV): samconfig.toml has the environments $(SAMCONFIG_ENVS))
+endif
+endif
+
 build: setup
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build  # sam looks for python3.13 on PATH
+	$(SAM) build $(if $(DEPLOY_ENV),--config-env $(DEPLOY_ENV))
+
+# Without ENV the first deploy is guided (it asks for the stack name, region and parameters and saves them to
+# samconfig.toml's [default]); with ENV it deploys that environment as samconfig.toml describes it.
+deploy: build
+	$(SAM) deploy $(if $(DEPLOY_ENV),--config-env $(DEPLOY_ENV),--guided) $(if $(REGION),--region $(REGION))
+
+smoke:
+	@test -n "$(API)$(STACK)" || { echo "usage: make smoke API=<url> [TOKEN=...] | STACK=<name> [REGION=...] ADMIN_USER=<email>" >&2; exit 2; }
+	@$(MAKE) --no-print-directory setup
+	$(PY) -m ops.smoke $(if $(API),--api $(API)) $(if $(STACK),--stack $(STACK)) $(if $(REGION),--region $(REGION)) \
+		$(if $(ADMIN_USER),--admin-user $(ADMIN_USER)) $(if $(TOKEN),--token $(TOKEN))
 
 bench: setup
 	$(PY) -m benchmarks.import_time
@@ -87,6 +119,7 @@ bench: setup
 	$(PY) -m benchmarks.checkout_throughput
 	$(PY) -m benchmarks.order_cost
 	$(PY) -m benchmarks.authorizer_latency
+	$(PY) -m benchmarks.edge_gate
 
 capacity: setup
 	$(PY) -m benchmarks.capacity --orders-per-second $${ORDERS:-100} --views-per-second $${VIEWS:-2000}

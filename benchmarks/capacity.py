@@ -34,9 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.capacity_asl import Path as WorkflowPath
-from benchmarks.capacity_asl import PathError, PathSpec, walk
-from benchmarks.capacity_quotas import CHECKED, QUOTAS, TRANSACTIONS_COST_DOUBLE, Quota
+from benchmarks.capacity_asl import PathError, PathSpec, invocations_on_error, walk
+from benchmarks.capacity_quotas import CHECKED, QUOTAS, TRANSACTION_HOLD_MS, TRANSACTIONS_COST_DOUBLE, Quota
 from local_cloud.template import TEMPLATE_PATH, Template
+from storefront.integration_events import ORDER_EVENT_TYPES
+from storefront.inventory.repository import MAX_ATTEMPTS
 from storefront.secrets import SECRET_CACHE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +76,21 @@ CUSTOMER_SECONDS = 120
 OPEN_SECONDS = {"paid": CUSTOMER_SECONDS, "declined": CUSTOMER_SECONDS, "expired": None, "rejected": 1}
 # The HTTP route that completes each callback task (the provider's webhook sends SendTaskSuccess/Failure).
 CALLBACK_ROUTES = {"await_payment": "POST /webhooks/payments/{provider}"}
+# The integration events each path publishes within the peak (storefront/integration_events.py: one per status the
+# order enters). A paid order ships within the hour, as the fulfilment mapping drains; order.delivered comes days
+# later and is left out. Which of them reach a queue (and an email) is the template's rules' business.
+EVENTS = {
+    "paid": ("order.placed", "order.paid", "order.shipped"),
+    "declined": ("order.placed", "order.payment_failed"),
+    "expired": ("order.placed", "order.expired"),
+    "rejected": ("order.placed", "order.rejected"),
+}
+# One hot item: the share of orders that may run out of the stock function's and the workflow's retries on
+# TransactionConflict before the model calls the item full (docs/capacity.md, "One hot SKU").
+ORDERS_LOST_TO_CONTENTION = 0.001
+# ... and the share of stock invocations that may run out of their own retries (MAX_ATTEMPTS) and wait seconds for
+# the workflow's Retry: past it, reservations of the hot SKU slow down (a note, not a limit).
+INVOCATIONS_RETRIED_BY_THE_WORKFLOW = 0.01
 
 # ---------------------------------------------------------------- what shoppers do (declared)
 
@@ -93,6 +110,9 @@ JOURNEY = {
 VIEW_MIX = {"GET /products/{product_id}": 0.70, "GET /products": 0.25, "GET /categories": 0.05}
 # The doorbuster: a share of orders and of product pages is one SKU, and it is on every listing page.
 DEFAULT_HOT_SKU_SHARE = 0.2
+# The catalog's cache hit ratio at a sale's peak behind the optional edge (Edge=true): docs/observability.md, "The
+# edge", derives it (about 50 cacheable catalog URLs, 30 s max-age, 13 regional edge caches).
+EDGE_HIT_RATIO = 0.9
 
 # ---------------------------------------------------------------- how long work takes on AWS (an estimate)
 
@@ -166,6 +186,9 @@ class Stack:
     payment_timeout_s: float
     has_cdn: bool
     payment_provider: str = "stripe"
+    event_queues: dict[str, set[str]] = field(default_factory=dict)  # queue -> event types its rules send it
+    email_queues: set[str] = field(default_factory=set)  # queues whose consumer sends an email per message
+    email_send_rate: float | None = None  # the template's EmailSendRate (SES's sending rate for the account)
 
     def resource_of(self, target: str) -> str:
         name = target.removeprefix("${").removesuffix("}")
@@ -185,7 +208,9 @@ def load_stack(template: Template | None = None) -> Stack:
     functions = {}
     for logical_id in template.of_type("AWS::Serverless::Function"):
         props = template.function_properties(logical_id)
-        provisioned = (props.get("ProvisionedConcurrencyConfig") or {}).get("ProvisionedConcurrentExecutions")
+        # An !If on ProvisionedConcurrency: resolved with the parameters (AWS::NoValue drops the key)
+        config = template.resolve({"config": props.get("ProvisionedConcurrencyConfig")}).get("config") or {}
+        provisioned = config.get("ProvisionedConcurrentExecutions")
         functions[logical_id] = Function(
             logical_id, int(number(props.get("MemorySize", 128)) or 128), number(props.get("Timeout", 3)) or 3,
             _int(number(props.get("ReservedConcurrentExecutions"))), _int(number(provisioned)),
@@ -224,6 +249,18 @@ def load_stack(template: Template | None = None) -> Stack:
                          "EventSourceArn": event["Properties"].get("Queue") or event["Properties"].get("Stream")}
                 mappings.append(_mapping(f"{logical_id}.{name}", props, template, number))
 
+    event_queues: dict[str, set[str]] = defaultdict(set)
+    for rule in template.of_type("AWS::Events::Rule").values():
+        types = rule["Properties"].get("EventPattern", {}).get("detail-type", [])
+        for target in rule["Properties"].get("Targets", []):
+            queue = _ref(target.get("Arn"))
+            if queue in resources and resources[queue]["Type"] == "AWS::SQS::Queue":
+                event_queues[queue].update(types)
+    # A queue's consumer sends email when its environment carries SES's sending rate (EMAIL_SEND_RATE).
+    email_queues = {m.source for m in mappings if "EMAIL_SEND_RATE" in template.function_properties(m.function).get(
+        "Environment", {}).get("Variables", {})}
+    send_rate = template.parameter("EmailSendRate") if "EmailSendRate" in template.data.get("Parameters", {}) else None
+
     machines = {lid: r["Properties"] for lid, r in template.of_type("AWS::Serverless::StateMachine").items()}
     workflows = {lid: p for lid, p in machines.items() if "DefinitionUri" in p}
     if len(workflows) != 1:
@@ -233,7 +270,8 @@ def load_stack(template: Template | None = None) -> Stack:
     substitutions = {name: _ref(value) or "" for name, value in machine.get("DefinitionSubstitutions", {}).items()}
     return Stack(functions, routes, tables, mappings, definition, substitutions,
                  float(template.parameter("PaymentTimeoutSeconds")),
-                 bool(template.of_type("AWS::CloudFront::Distribution")), str(template.parameter("PaymentProvider")))
+                 bool(template.of_type("AWS::CloudFront::Distribution")), str(template.parameter("PaymentProvider")),
+                 dict(event_queues), email_queues, None if send_rate is None else float(send_rate))
 
 
 def _int(value: float | None) -> int | None:
@@ -241,11 +279,11 @@ def _int(value: float | None) -> int | None:
 
 
 def _ref(value: Any) -> str | None:
-    """The logical id a !Ref, !GetAtt or ${X.Arn} points at."""
+    """The logical id a !Ref, !GetAtt or ${X.Arn} points at (a function's, for SAM's `!Ref X.Alias`)."""
     if isinstance(value, dict) and len(value) == 1:
         (name, arg), = value.items()
         if name == "Ref":
-            return str(arg)
+            return str(arg).removesuffix(".Alias")
         if name == "Fn::GetAtt":
             return str(arg[0] if isinstance(arg, list) else arg.split(".")[0])
         if name == "Fn::Sub" and isinstance(arg, str) and arg.startswith("${") and arg.endswith("}"):
@@ -294,6 +332,7 @@ class Demand:
     send_task_failure: float = 0.0
     messages: Counter[str] = field(default_factory=Counter)  # queue -> messages sent
     hot: Counter[str] = field(default_factory=Counter)  # work that touches the hot SKU -> count
+    emails: float = 0.0
 
     def add(self, other: Demand, weight: float) -> None:
         for mine, theirs in ((self.work, other.work), (self.routes, other.routes), (self.messages, other.messages),
@@ -304,6 +343,7 @@ class Demand:
         self.transitions += other.transitions * weight
         self.send_task_success += other.send_task_success * weight
         self.send_task_failure += other.send_task_failure * weight
+        self.emails += other.emails * weight
 
 
 def workflow_paths(stack: Stack, specs: list[PathSpec] = PATHS) -> dict[str, WorkflowPath]:
@@ -337,7 +377,26 @@ def order_demand(stack: Stack, path: WorkflowPath, profile: dict[str, Any]) -> D
             demand.send_task_failure += 1
     demand.hot.update(demand.work)  # every unit of an order on the hot SKU touches it as far as its profile says
     _stream_records(stack, demand, profile)
+    _events(stack, demand, path.name)
     return demand
+
+
+def _events(stack: Stack, demand: Demand, path: str) -> None:
+    """The path's integration events that the template's rules put on a queue: a message each (an email each when
+    the queue's consumer sends email)."""
+    if path not in EVENTS:
+        raise ModelError(f"EVENTS does not say which integration events path {path!r} publishes")
+    unknown = set(EVENTS[path]) - set(ORDER_EVENT_TYPES.values())
+    if unknown:
+        raise ModelError(f"EVENTS names {sorted(unknown)}, which storefront/integration_events.py does not publish")
+    for event in EVENTS[path]:
+        for queue, types in stack.event_queues.items():
+            if event not in types:
+                continue
+            demand.messages[queue] += 1
+            demand.emails += queue in stack.email_queues
+            for mapping in (m for m in stack.mappings if m.source == queue):
+                demand.work[f"{mapping.function}: {mapping.kind}"] += 1
 
 
 def view_demand(stack: Stack, hot_share: float) -> Demand:
@@ -382,7 +441,7 @@ def _profile_entry(profile: dict[str, Any], work: str) -> dict[str, Any]:
 class Peak:
     orders_per_second: float
     views_per_second: float
-    hit_ratio: float = 0.0  # of catalog GETs served by a CDN in front of the API
+    hit_ratio: float = 0.0  # of catalog GETs served by a CDN in front of the API (EDGE_HIT_RATIO with Edge=true)
     region: str = "us-east-1"
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     hot_sku_share: float = DEFAULT_HOT_SKU_SHARE
@@ -402,6 +461,7 @@ class Row:
     note: str = ""
     effect: str = "throttled"  # past the limit requests fail or are throttled; "queued": work waits, none is lost
     fixed: bool = False  # set by the template, not by the load
+    waits: str = ""  # for "queued" rows, what waits past the limit: "shipping" or "email"
 
     @property
     def utilization(self) -> float:
@@ -415,15 +475,19 @@ class Model:
     paths: dict[str, WorkflowPath]
     quotas: dict[str, Quota]
     durations: dict[str, float]  # work -> ms on AWS (per invocation; per record for batches)
+    transaction_hold_ms: float = TRANSACTION_HOLD_MS
+    # How often the workflow invokes the stock function for a reservation that keeps meeting StockContention.
+    reserve_invocations: int = 1
 
     @classmethod
     def build(cls, stack: Stack | None = None, profile: dict[str, Any] | None = None,
               quotas: dict[str, Quota] | None = None, duration_overrides: dict[str, float] | None = None,
-              specs: list[PathSpec] | None = None) -> Model:
+              specs: list[PathSpec] | None = None, transaction_hold_ms: float = TRANSACTION_HOLD_MS) -> Model:
         stack = stack or load_stack()
         profile = profile or json.loads(PROFILE_PATH.read_text())
         paths = workflow_paths(stack, specs or PATHS)
-        model = cls(stack, profile, paths, quotas or QUOTAS, {})
+        model = cls(stack, profile, paths, quotas or QUOTAS, {}, transaction_hold_ms,
+                    invocations_on_error(stack.workflow, "reserve", "StockContention"))
         for name, entry in profile["work"].items():
             calls = sum(n for call, n in entry["calls"].items() if not call.startswith("secretsmanager:"))
             model.durations[name] = entry["duration_ms"] + calls * AWS_CALL_MS + EXTERNAL_MS.get(name, 0)
@@ -457,11 +521,11 @@ class Model:
         rows: list[Row] = []
 
         def add(key: str, scope: str, load: float, note: str = "", limit: float | None = None,
-                to_raise: str = "", fixed: bool = False) -> None:
+                to_raise: str = "", fixed: bool = False, effect: str = "throttled", waits: str = "") -> None:
             q = quota[key]
             rows.append(Row(q.service, q.name, scope, load, q.value(region) if limit is None else limit, q.unit,
                             q.adjustable, to_raise or q.how_to_raise, q.source.cite(), note or q.burst,
-                            fixed=fixed))
+                            effect=effect, fixed=fixed, waits=waits))
 
         # API Gateway
         add("apigw_account_rps", "all routes", sum(total.routes.values()))
@@ -502,12 +566,16 @@ class Model:
             if mapping.kind == "SQS batch" and mapping.max_concurrency:
                 needed = total.work[f"{mapping.function}: {mapping.kind}"] * self._seconds(
                     f"{mapping.function}: {mapping.kind}")
+                email = mapping.source in self.stack.email_queues
                 rows.append(Row("Lambda", "SQS event source mapping MaximumConcurrency (template.yaml)",
                                 f"{mapping.logical_id} -> {mapping.function}", needed, mapping.max_concurrency,
                                 "executions", "yes: it is the template's",
-                                "template.yaml: the mapping's ScalingConfig.MaximumConcurrency (and the carrier's "
-                                "own rate limit)", "template.yaml",
-                                "past it the queue grows and orders ship later; nothing fails", effect="queued"))
+                                "template.yaml: the mapping's ScalingConfig.MaximumConcurrency (and "
+                                + ("SES's sending rate)" if email else "the carrier's own rate limit)"),
+                                "template.yaml",
+                                "past it the queue grows and " + ("mail goes out later" if email else
+                                                                  "orders ship later") + "; nothing fails",
+                                effect="queued", waits="email" if email else "shipping"))
 
         # Step Functions
         add("sfn_start_execution", "order workflow", total.executions)
@@ -547,6 +615,15 @@ class Model:
                          "storefront/catalog/repository.py)",
                     to_raise="no quota: shard the listing key, or cache listings (a CDN)")
         level, partition = self._hot(hot)
+        add("ddb_item_transactions", "hot SKU: its level item", level["transactions"],
+            limit=self.item_transaction_limit(ORDERS_LOST_TO_CONTENTION),
+            note=f"every reserve, commit and release of the SKU is a transaction on this item; held "
+                 f"{self.transaction_hold_ms:g} ms each (assumed), one that finds it held is cancelled "
+                 f"(TransactionConflict) and retried: {MAX_ATTEMPTS} attempts per stock invocation, "
+                 f"{self.reserve_invocations} invocations per reservation (the ASL's Retry). At this limit "
+                 f"{ORDERS_LOST_TO_CONTENTION:.1%} of the orders run out of them; past "
+                 f"{self.item_transaction_limit(INVOCATIONS_RETRIED_BY_THE_WORKFLOW, MAX_ATTEMPTS):.0f}/s already "
+                 f"{INVOCATIONS_RETRIED_BY_THE_WORKFLOW:.0%} of the invocations wait seconds for the workflow's Retry")
         add("ddb_partition_wcu", "hot SKU: its level item", level["wru"],
             note="every reserve, commit and release of the SKU writes this one item, transactionally (2 units)",
             to_raise="no quota: split the SKU's stock over shards (issue 14 item 3)")
@@ -571,6 +648,14 @@ class Model:
                 add("stripe_endpoint", endpoint, load)
             add("stripe_global", "all requests to Stripe", sum(endpoints.values()),
                 note="only the requests the workflow makes; the shoppers' own (Stripe.js) come on top")
+
+        # SES
+        if self.stack.email_send_rate is not None and total.emails:
+            mails = ", ".join(f"{name} {self._emails(name):g}" for name in self.paths)
+            add("ses_send_rate", "customer emails", total.emails, limit=self.stack.email_send_rate,
+                note=f"emails per order: {mails} (EVENTS and the template's rules); the notifications function "
+                     "paces itself to EmailSendRate, so past it mail waits in its queue, nothing fails",
+                effect="queued", waits="email")
 
         # SQS, EventBridge, Secrets Manager
         for mapping in self.stack.mappings:
@@ -623,14 +708,29 @@ class Model:
         return units
 
     def _hot(self, hot: Demand) -> tuple[dict[str, float], dict[str, float]]:
-        level = {"rru": 0.0, "wru": 0.0}
+        level = {"rru": 0.0, "wru": 0.0, "transactions": 0.0}
         partition = {"rru": 0.0, "wru": 0.0}
         for work, rate in hot.work.items():
             entry = _profile_entry(self.profile, work)
             for figures, item in ((level, entry["one_level_item"]), (partition, entry["one_sku_partition"])):
                 figures["rru"] += item["rru"] * rate
                 figures["wru"] += item["wru"] * rate
+            if entry["one_level_item"]["wru"]:  # work that writes the level does so in a transaction
+                level["transactions"] += entry["calls"].get("dynamodb:TransactWriteItems", 0) * rate
         return level, partition
+
+    def _emails(self, path: str) -> int:
+        """Emails an order on `path` sends: its events that a rule puts on a queue whose consumer sends email."""
+        return sum(event in self.stack.event_queues.get(queue, set())
+                   for event in EVENTS[path] for queue in self.stack.email_queues)
+
+    def item_transaction_limit(self, exhausted: float, attempts: int | None = None) -> float:
+        """Transactions/s on one item at which `exhausted` of the reservations run out of their attempts (all of
+        them, the stock function's times the workflow's, unless `attempts` says otherwise). An attempt conflicts when
+        another transaction holds the item: with probability p = rate x hold (the item's busy share); all attempts
+        conflict with p ** attempts, so p = exhausted ** (1 / attempts)."""
+        attempts = attempts or MAX_ATTEMPTS * self.reserve_invocations
+        return exhausted ** (1 / attempts) / (self.transaction_hold_ms / 1000)
 
     def _secrets(self, concurrency: dict[str, float]) -> tuple[float, float]:
         steady = scaling = 0.0
@@ -673,9 +773,11 @@ class Ceilings:
     orders: tuple[float, Row, list[Row]]
     orders_on_aws: tuple[float, Row, list[Row]]  # with the payment provider's limits raised out of the way
     orders_shipped_without_backlog: tuple[float, Row, list[Row]]
+    orders_mailed_without_backlog: tuple[float, Row, list[Row]] | None  # None: no function sends email
     views: tuple[float, Row, list[Row]]
     views_with_cdn: tuple[float, Row, list[Row]]
-    hot_sku_orders: tuple[float, Row, list[Row]]  # on AWS alone, like orders_on_aws
+    hot_sku_orders: tuple[float, Row, list[Row]]  # every order on one SKU, the payment provider's limits included
+    hot_sku_orders_on_aws: tuple[float, Row, list[Row]]  # the same on AWS alone, like orders_on_aws
 
 
 def ceilings(model: Model, peak: Peak, cdn_hit_ratio: float) -> Ceilings:
@@ -685,10 +787,13 @@ def ceilings(model: Model, peak: Peak, cdn_hit_ratio: float) -> Ceilings:
     return Ceilings(
         orders=ceiling(lambda n: at(orders=n)),
         orders_on_aws=ceiling(lambda n: [r for r in at(orders=n) if r.service != "Stripe"]),
-        orders_shipped_without_backlog=ceiling(lambda n: at(orders=n), effect="queued"),
+        orders_shipped_without_backlog=ceiling(lambda n: [r for r in at(orders=n) if r.waits != "email"], "queued"),
+        orders_mailed_without_backlog=ceiling(lambda n: [r for r in at(orders=n) if r.waits != "shipping"], "queued")
+        if model.stack.email_queues else None,
         views=ceiling(lambda m: at(views=m)),
         views_with_cdn=ceiling(lambda m: at(views=m, hit=cdn_hit_ratio)),
-        hot_sku_orders=ceiling(lambda n: [r for r in at(orders=n, hot=1.0) if r.service != "Stripe"]))
+        hot_sku_orders=ceiling(lambda n: at(orders=n, hot=1.0)),
+        hot_sku_orders_on_aws=ceiling(lambda n: [r for r in at(orders=n, hot=1.0) if r.service != "Stripe"]))
 
 
 # ---------------------------------------------------------------- report
@@ -728,14 +833,21 @@ def print_report(model: Model, peak: Peak, rows: list[Row], limits: Ceilings, cd
         if first.note:
             print(f"  {first.note}")
     print(f"\nThe stack's ceiling as deployed ({peak.region}; each alone, the others at zero):")
-    for label, (value, row, at_ceiling) in [("orders/s (spread over many SKUs)", limits.orders),
+    for label, found in [("orders/s (spread over many SKUs)", limits.orders),
                                             ("orders/s on AWS alone (the payment provider's limits raised)",
                                              limits.orders_on_aws),
                                 ("orders/s shipped as fast as they come (no fulfilment backlog)",
                                  limits.orders_shipped_without_backlog),
+                                ("orders/s mailed as fast as they come (no email backlog)",
+                                 limits.orders_mailed_without_backlog),
                                 ("catalog views/s, no CDN", limits.views),
-                                (f"catalog views/s, CDN hit ratio {cdn_hit_ratio:.0%}", limits.views_with_cdn),
-                                ("orders/s of one hot SKU (on AWS alone)", limits.hot_sku_orders)]:
+                                (f"catalog views/s, CDN hit ratio {cdn_hit_ratio:.0%} (Edge=true)",
+                                 limits.views_with_cdn),
+                                ("orders/s of one hot SKU (every order on it)", limits.hot_sku_orders),
+                                ("orders/s of one hot SKU on AWS alone", limits.hot_sku_orders_on_aws)]:
+        if found is None:
+            continue
+        value, row, at_ceiling = found
         print(f"- {label}: {_amount(value)}; first limit: {row.service} {row.quota} ({row.scope}); to raise: "
               f"{row.to_raise}")
         following = [r for r in sorted(at_ceiling, key=lambda r: -r.utilization)
@@ -765,8 +877,9 @@ def to_json(model: Model, peak: Peak, rows: list[Row], limits: Ceilings) -> dict
         "rows": [row_json(r) for r in sorted(rows, key=lambda r: -r.utilization)],
         "first_limit": row_json(first_limit(rows)),
         "first_backlog": row_json(first_limit(rows, "queued")),
-        "ceilings": {f.name: {"value": getattr(limits, f.name)[0], "first_limit": row_json(getattr(limits, f.name)[1])}
-                     for f in fields(limits)},
+        "ceilings": {name: {"value": found[0], "first_limit": row_json(found[1])}
+                     for name, found in ((f.name, getattr(limits, f.name)) for f in fields(limits))
+                     if found is not None},
         "durations_ms": model.durations,
         "profile": {k: model.profile[k] for k in ("measured", "commit", "command", "machine")},
         "quotas_checked": CHECKED,
@@ -787,10 +900,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders-per-second", type=float, required=True)
     parser.add_argument("--views-per-second", type=float, required=True, help="catalog views (GETs) per second")
-    parser.add_argument("--hit-ratio", type=float, default=0.0,
-                        help="share of catalog views a CDN answers (template.yaml has none today: 0)")
-    parser.add_argument("--cdn-hit-ratio", type=float, default=0.9,
-                        help="the hit ratio of the 'with a CDN' views ceiling")
+    parser.add_argument("--hit-ratio", type=float, default=None,
+                        help=f"share of catalog views the edge answers (default {EDGE_HIT_RATIO:g} with "
+                             "--parameter Edge=true, else 0)")
+    parser.add_argument("--cdn-hit-ratio", type=float, default=EDGE_HIT_RATIO,
+                        help="the hit ratio of the 'with the edge' views ceiling")
+    parser.add_argument("--transaction-hold-ms", type=float, default=TRANSACTION_HOLD_MS,
+                        help="how long a DynamoDB transaction holds its items (an assumption; docs/capacity.md)")
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--mix", default=",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()),
                         help="how orders end: paid=...,declined=...,expired=...,rejected=... (sums to 1)")
@@ -815,8 +931,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--parameter: expected NAME=VALUE")
     try:
         model = Model.build(load_stack(Template.load(TEMPLATE_PATH, parameter_overrides=overrides)), quotas=quotas,
-                            duration_overrides=_pairs(args.duration, "--duration"))
-        peak = Peak(args.orders_per_second, args.views_per_second, args.hit_ratio, args.region,
+                            duration_overrides=_pairs(args.duration, "--duration"),
+                            transaction_hold_ms=args.transaction_hold_ms)
+        hit_ratio = args.hit_ratio if args.hit_ratio is not None else EDGE_HIT_RATIO if model.stack.has_cdn else 0.0
+        peak = Peak(args.orders_per_second, args.views_per_second, hit_ratio, args.region,
                     _pairs(args.mix.split(","), "--mix"), args.hot_sku_share)
         rows = model.rows(peak)
         limits = ceilings(model, peak, args.cdn_hit_ratio)

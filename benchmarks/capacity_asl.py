@@ -243,3 +243,17 @@ def _check(spec: PathSpec, walker: _Walker, ends: str) -> None:
         raise PathError(f"path {spec.name!r} runs {unexpected}, which it must not: {' -> '.join(walker.states)}")
     if ends != spec.ends:
         raise PathError(f"path {spec.name!r} {ends}, expected to have {spec.ends}: {' -> '.join(walker.states)}")
+
+
+def invocations_on_error(definition: dict[str, Any], action: str, error: str) -> int:
+    """How many times the task that runs `action` runs when it keeps failing with `error`: once, plus the attempts of
+    the first Retry that matches (Step Functions' rule). PathError if no task runs it."""
+    def runs(state: dict[str, Any]) -> bool:
+        payload = (state.get("Parameters") or state.get("Arguments") or {}).get("Payload") or {}
+        return state.get("Type") == "Task" and isinstance(payload, dict) and payload.get("action") == action
+
+    tasks = [state for state in definition["States"].values() if runs(state)]
+    if not tasks:
+        raise PathError(f"no task of the workflow runs {action!r}")
+    retrier = next((r for r in tasks[0].get("Retry", []) if _matches(r["ErrorEquals"], error)), None)
+    return 1 + (int(retrier.get("MaxAttempts", 3)) if retrier else 0)

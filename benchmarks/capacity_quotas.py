@@ -78,6 +78,23 @@ SFN_QUOTAS_ARCHIVED = Source(
     "(commit 28a1c16); the current page's table could not be read, its note that 'new AWS accounts have reduced "
     "state transition quotas' was; AWS may have raised these since: check Service Quotas")
 
+TRANSACTION_CONFLICTS = Source(
+    "Amazon DynamoDB Transactions: How it works, 'Transaction conflict handling in DynamoDB'",
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html",
+    "verified (archived copy, awsdocs/amazon-dynamodb-developer-guide doc_source/transaction-apis.md): an item "
+    "within a TransactWriteItems request that is part of another ongoing TransactWriteItems request conflicts, and the "
+    "request fails with TransactionCanceledException; GetItem does not conflict. How long a transaction holds its "
+    "items is not published: TRANSACTION_HOLD_MS is an assumption")
+# How long one transaction holds its items, so that another on the same item conflicts (an assumption: AWS publishes no
+# figure). A transaction prepares every item, then commits them (two rounds to the storage nodes); the hold spans
+# about one transaction's own latency, taken as 10 ms. `--transaction-hold-ms` changes it; docs/capacity.md shows
+# what 5 and 20 ms would mean.
+TRANSACTION_HOLD_MS = 10.0
+SES_QUOTAS = Source(
+    "Service quotas in Amazon SES, 'Sending quotas'", "https://docs.aws.amazon.com/ses/latest/dg/quotas.html",
+    "verified: 1 email per second in the sandbox; out of the sandbox the sending rate 'varies based on your specific "
+    "use case' (SES no longer publishes a starting figure): the template's EmailSendRate is the account's")
+
 QUOTAS: dict[str, Quota] = {q.key: q for q in [
     Quota("apigw_account_rps", "API Gateway", "Throttle rate", "requests/s", 10_000, "yes",
           Source("Amazon API Gateway quotas", "https://docs.aws.amazon.com/apigateway/latest/developerguide/"
@@ -121,6 +138,12 @@ QUOTAS: dict[str, Quota] = {q.key: q for q in [
           "no", WARM_THROUGHPUT, to_raise="no quota: spread the writes over more partition keys"),
     Quota("ddb_partition_rcu", "DynamoDB", "Read throughput of one partition (and of one item)", "RCU/s", 3_000,
           "no", WARM_THROUGHPUT, to_raise="no quota: spread the reads over more keys, or cache them"),
+    Quota("ddb_item_transactions", "DynamoDB",
+          "Transactions one item takes before its orders run out of retries (TransactionConflict)", "transactions/s",
+          1000 / TRANSACTION_HOLD_MS, "no", TRANSACTION_CONFLICTS,
+          to_raise="no quota: split the SKU's stock over shards (docs/capacity.md, 'One hot SKU')"),
+    Quota("ses_send_rate", "SES", "Sending rate (emails per second)", "emails/s", 1, "yes (an SES limit increase)",
+          SES_QUOTAS, to_raise="the SES console: a sending-rate increase, then the template's EmailSendRate"),
     Quota("ddb_stream_readers", "DynamoDB Streams", "Processes reading one stream shard at a time", "readers", 2,
           "no", Source("AWS SDK for Kotlin, DynamoDB LimitExceededException",
                        "https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/dynamodb/"
@@ -159,4 +182,6 @@ QUOTAS: dict[str, Quota] = {q.key: q for q in [
 TRANSACTIONS_COST_DOUBLE = Source(
     "Amazon DynamoDB Transactions: How it works, 'Capacity management for transactions'",
     "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html",
-    "the page and its section were found; the section's text was not in the excerpt read")
+    "verified (archived copy, awsdocs/amazon-dynamodb-developer-guide doc_source/transaction-apis.md): 'DynamoDB "
+    "performs two underlying reads or writes of every item in the transaction: one to prepare the transaction and "
+    "one to commit the transaction'")

@@ -224,6 +224,9 @@ def start_cloud(parameter_overrides: dict[str, str] | None = None) -> tuple[Any,
     from local_cloud.demo_data import seed
     from local_cloud.gateway import Gateway
 
+    # As `make dev` runs quiet: no EMF blobs (the demo data's own service calls count business metrics outside any
+    # function, where no namespace is set). Metrics cost no AWS request, so nothing measured here changes.
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     cloud = LocalCloud(parameter_overrides={"AllowedOrigins": LOCAL_ORIGINS, **(parameter_overrides or {})})
     cloud.start()
     seed(cloud)

@@ -30,6 +30,12 @@ scenario is what a shopper and the shop do for one order, over HTTP:
                        processing()), past the grace too (--payment-timeout s, PaymentProcessingGraceSeconds), so
                        the order expires; then it succeeds, and the shop refunds it in full automatically (until
                        order.refunded is published).
+  refunded by an operator  delivered as above, then one of its two units comes back: an operator's
+                       POST /admin/orders/{id}/refunds (by lines, restock; the admin's token is fetched before the
+                       meter starts: signing in is not per order), until order.refunded is published.
+  cancelled after payment  paid and on its way to the carrier (fulfilling), then an operator's
+                       POST /admin/orders/{id}/cancel: the shipment cancelled, the payment refunded, the units
+                       returned, until order.refunded is published.
   one more GET /orders/{id}  what each extra status poll by a frontend adds.
 
 The runner's own reads (waiting for statuses, execution history) use boto3 clients that are not counted.
@@ -584,6 +590,7 @@ class Scenario:
     payments: tuple[str, ...]  # what the shopper does, in order: succeed | fail (POST /dev/payments/{id}/...)
     final: str  # the order's expected last status
     late_payment: bool = False  # the payment is processing at the timeout and succeeds after the order expired
+    operator: str | None = None  # what an operator does once it is paid: "refund" (a return, after delivery), "cancel"
 
 
 STEADY = "delivered (steady state)"
@@ -595,6 +602,8 @@ SCENARIOS = [
     Scenario("out of stock", 1, 2, (), "rejected"),
     Scenario("expired (nobody pays)", 5, 2, (), "expired"),
     Scenario("refunded (paid after it expired)", 5, 2, (), "expired", late_payment=True),
+    Scenario("refunded by an operator (one unit returned)", 5, 2, ("succeed",), "delivered", operator="refund"),
+    Scenario("cancelled after payment", 5, 2, ("succeed",), "cancelled", operator="cancel"),
 ]
 
 
@@ -608,6 +617,7 @@ class Context:
     api: Api
     timeout: float
     logs: Any = None  # unmetered: reads the integration events' log group
+    admin_token: str = ""  # an operator's access token (POST /dev/auth/token, fetched before any meter runs)
 
 
 def run_scenario(ctx: Context, scenario: Scenario) -> tuple[Usage, str, str]:
@@ -632,6 +642,9 @@ def run_scenario(ctx: Context, scenario: Scenario) -> tuple[Usage, str, str]:
                 order = api.order(order_id)  # the shop shows the decline; the shopper tries again
         if scenario.late_payment:  # a bank debit: processing at the timeout and after the grace, then it succeeds
             ctx.cloud.payments.processing(order["payment"]["payment_id"])
+        if scenario.operator == "cancel":
+            _wait(shop, order_id, {"fulfilling"}, ctx.timeout)  # handed to the carrier: the cancel stops it
+            _operator(ctx, "POST", f"/admin/orders/{order_id}/cancel", {"reason": "the customer asked"})
         if scenario.final == "delivered":
             _wait(shop, order_id, {"fulfilling"}, ctx.timeout)  # shipped by the fulfilment function
             carrier = ctx.cloud.carrier
@@ -645,6 +658,12 @@ def run_scenario(ctx: Context, scenario: Scenario) -> tuple[Usage, str, str]:
         if scenario.payments:
             order = api.order(order_id)  # the result page
         _wait_for_event(ctx, f"order.{scenario.final}", order_id)
+        if scenario.operator == "refund":
+            refund = _operator(ctx, "POST", f"/admin/orders/{order_id}/refunds", {
+                "lines": [{"sku": sku, "quantity": 1}], "restock": True, "reason": "returned by the customer"})
+            _wait_for_event(ctx, "order.refunded", refund["id"])
+        if scenario.operator == "cancel":
+            _wait_for_event(ctx, "order.refunded", f"cancel-{order_id}")
         if scenario.late_payment:
             ctx.cloud.payments.succeed(order["payment"]["payment_id"])  # webhook -> refund in full, automatically
             refund_id = f"late-{order['payment']['payment_id']}"
@@ -658,6 +677,16 @@ def run_scenario(ctx: Context, scenario: Scenario) -> tuple[Usage, str, str]:
     usage.states, usage.retries = _states_entered(ctx, execution["executionArn"])
     usage.transitions = len(usage.states) + usage.retries
     return usage, execution["status"], order_id
+
+
+def _operator(ctx: Context, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An operator's request to the admin API, with its token and a fresh Idempotency-Key."""
+    status, answer = ctx.api.call(method, path, json.dumps(body).encode(), {
+        "Content-Type": "application/json", "Authorization": f"Bearer {ctx.admin_token}",
+        "Idempotency-Key": uuid.uuid4().hex})
+    if status not in (200, 201):
+        raise RuntimeError(f"{method} {path} answered {status}: {answer}")
+    return answer
 
 
 def _checkout_past_the_fast_path(ctx: Context, cart_id: str) -> str:
@@ -831,8 +860,13 @@ def main(argv: list[str] | None = None) -> int:
             client._not_metered = True
             return client
 
+        api = Api(gateway.url)
+        status, token = api.call("POST", "/dev/auth/token", json.dumps({"groups": ["admin"]}).encode(),
+                                 {"Content-Type": "application/json"})
+        if status != 200:
+            raise RuntimeError(f"POST /dev/auth/token answered {status}: {token}")
         ctx = Context(cloud, gateway, Shop(cloud, unmetered("dynamodb")), unmetered("stepfunctions"), meter,
-                      Api(gateway.url), timeout=30, logs=unmetered("logs"))
+                      api, timeout=30, logs=unmetered("logs"), admin_token=token["access_token"])
         print(f"Local cloud up (PaymentTimeoutSeconds={args.payment_timeout}), gateway on {gateway.url}: "
               f"{time.perf_counter() - started:.1f} s\n", flush=True)
         results = []

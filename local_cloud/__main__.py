@@ -1,6 +1,6 @@
 """`python -m local_cloud serve` runs the storefront locally; `python -m local_cloud invoke` is a Docker-free
 `sam local invoke`; `python -m local_cloud openapi` prints the API's OpenAPI document. All build everything from
-template.yaml; see README.md."""
+template.yaml; see docs/local-cloud.md."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ from typing import Any
 
 LOCAL_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
 LOCAL_ADMIN_EMAIL = "admin@example.com"
+
+
+# Where `make dev` serves the API (and the images) unless PORT says otherwise: what `invoke` configures the stack with.
+LOCAL_DEV_URL = f"http://127.0.0.1:{os.environ.get('PORT', '3000')}"
 
 
 def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None, public_url: str = "") -> Any:
@@ -203,6 +207,12 @@ def decoded_body(result: Any) -> Any:
         return text
 
 
+def printed_result(result: Any, failed: bool, decode_body: bool) -> str:
+    """What `invoke` prints on stdout: the function's result (an HTTP response's body alone, parsed, with
+    --decode-body), as JSON, so that `make invoke ... | jq .` works."""
+    return json.dumps(decoded_body(result) if decode_body and not failed else result, indent=2)
+
+
 def invoke(args: argparse.Namespace) -> int:
     """Like `sam local invoke`: the function's logs go to stderr, its result alone to stdout (JSON)."""
     try:
@@ -211,7 +221,8 @@ def invoke(args: argparse.Namespace) -> int:
         print(f"python -m local_cloud invoke: cannot read the event {args.event}: {error}", file=sys.stderr)
         return 2
     with contextlib.redirect_stdout(sys.stderr):  # handlers log to stdout, as on Lambda
-        cloud = _start_cloud(with_demo_data=not args.no_demo_data)
+        # Configured as `make dev` would be (images served at its address), though no gateway runs here.
+        cloud = _start_cloud(with_demo_data=not args.no_demo_data, public_url=LOCAL_DEV_URL)
         try:
             if args.function not in cloud.functions:
                 print(f"python -m local_cloud invoke: no function {args.function!r}; the template has "
@@ -224,7 +235,7 @@ def invoke(args: argparse.Namespace) -> int:
                       f"{email['text']}")
         finally:
             cloud.stop()
-    print(json.dumps(decoded_body(result) if args.decode_body and not failed else result, indent=2))
+    print(printed_result(result, failed, args.decode_body))
     return 1 if failed else 0
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import string
 import sys
 import urllib.request
 from pathlib import Path
@@ -21,7 +22,7 @@ import boto3
 
 from local_cloud import moto_fixes
 from local_cloud.functions import (
-    LocalFunction, QueuePoller, SchedulePoller, StreamPoller, install_lambda_hook, register,
+    LocalFunction, QueuePoller, SchedulePoller, StreamPoller, install_lambda_hook, lookup, register,
 )
 from local_cloud.template import ACCOUNT_ID, TEMPLATE_PATH, Template
 
@@ -77,6 +78,7 @@ class LocalCloud:
         # WARNING out of the way unless the developer asks for them (LOCAL_CLOUD_LOG_LEVEL=INFO).
         self._function_log_level = function_log_level
         self._saved_environ: dict[str, str | None] = {}
+        self._clients: dict[str, Any] = {}  # _aws()'s, for this cloud's endpoint
         self.endpoint_url = ""
 
     # ---------------------------------------------------------------- life cycle
@@ -141,6 +143,7 @@ class LocalCloud:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        self._clients.clear()  # they point at the endpoint that just stopped
         for name, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -157,6 +160,13 @@ class LocalCloud:
 
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+
+    def _aws(self, service: str) -> Any:
+        """The cloud's own client for `service`, made once: provisioning makes some 80 calls over 20 services, and a
+        new client for each (its API model loaded again) cost about a tenth of a local cloud's start."""
+        if service not in self._clients:
+            self._clients[service] = self.client(service)
+        return self._clients[service]
 
     def _point_sdk_here(self, port: int) -> None:
         """Every boto3 client in this process, the handlers' included, talks to moto (AWS_ENDPOINT_URL).
@@ -250,7 +260,7 @@ class LocalCloud:
         # moto's Lambda checks that the execution role exists; IAM itself is not emulated beyond that.
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                          "Principal": {"Service": "lambda.amazonaws.com"}}]}
-        iam = self.client("iam")
+        iam = self._aws("iam")
         try:
             iam.create_role(RoleName=LAMBDA_ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(trust))
         except iam.exceptions.EntityAlreadyExistsException:
@@ -275,7 +285,7 @@ class LocalCloud:
             sse = props["SSESpecification"]
             request["SSESpecification"] = {"Enabled": sse["SSEEnabled"],
                                            **{k: sse[k] for k in ("SSEType", "KMSMasterKeyId") if k in sse}}
-        dynamodb = self.client("dynamodb")
+        dynamodb = self._aws("dynamodb")
         table = dynamodb.create_table(TableName=name, **request)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
@@ -295,14 +305,14 @@ class LocalCloud:
                       if k in {"VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
                                "ReceiveMessageWaitTimeSeconds", "RedrivePolicy", "FifoQueue",
                                "ContentBasedDeduplication"}}
-        sqs = self.client("sqs")
+        sqs = self._aws("sqs")
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.template.physical[logical_id] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
 
     def _queue_policy(self, logical_id: str, props: dict[str, Any]) -> None:
         # Stored as on AWS; moto's SQS does not enforce it (template tests check what it allows).
-        sqs = self.client("sqs")
+        sqs = self._aws("sqs")
         for url in props["Queues"]:
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
         self.template.physical[logical_id] = {"Ref": f"{self.template.stack_name}-{logical_id}"}
@@ -314,31 +324,31 @@ class LocalCloud:
             request["DkimSigningAttributes"] = props["DkimSigningAttributes"]
         if "ConfigurationSetAttributes" in props:
             request["ConfigurationSetName"] = props["ConfigurationSetAttributes"]["ConfigurationSetName"]
-        self.client("sesv2").create_email_identity(**request)
+        self._aws("sesv2").create_email_identity(**request)
         self.template.physical[logical_id] = {"Ref": props["EmailIdentity"]}
 
     def _email_configuration_set(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("Name"))
         options = {k: props[k] for k in ("ReputationOptions", "SendingOptions", "SuppressionOptions", "DeliveryOptions",
                                          "TrackingOptions") if k in props}
-        self.client("sesv2").create_configuration_set(ConfigurationSetName=name, **options)
+        self._aws("sesv2").create_configuration_set(ConfigurationSetName=name, **options)
         self.template.physical[logical_id] = {"Ref": name}
 
     def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("TopicName"))
-        arn = self.client("sns").create_topic(Name=name)["TopicArn"]
+        arn = self._aws("sns").create_topic(Name=name)["TopicArn"]
         self.template.physical[logical_id] = {"Ref": arn, "TopicArn": arn, "TopicName": name}
 
     def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("Name"))
-        arn = self.client("events").create_event_bus(Name=name)["EventBusArn"]
+        arn = self._aws("events").create_event_bus(Name=name)["EventBusArn"]
         self.template.physical[logical_id] = {"Ref": name, "Arn": arn, "Name": name}
 
     def _event_rule(self, logical_id: str, props: dict[str, Any]) -> None:
         # Rules route for real in moto: to log groups, queues, other buses (the targets the template uses).
         name = self._name(logical_id, props.get("Name"))
         bus = props.get("EventBusName", "default")
-        events = self.client("events")
+        events = self._aws("events")
         arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]),
                               State=props.get("State", "ENABLED"))["RuleArn"]
         events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in props["Targets"]])
@@ -347,7 +357,7 @@ class LocalCloud:
 
     def _log_group(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("LogGroupName"))
-        self.client("logs").create_log_group(logGroupName=name)
+        self._aws("logs").create_log_group(logGroupName=name)
         arn = f"arn:aws:logs:{self.region}:{ACCOUNT_ID}:log-group:{name}:*"
         self.template.physical[logical_id] = {"Ref": name, "Arn": arn}
 
@@ -358,13 +368,13 @@ class LocalCloud:
 
     def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("Name"))
-        value = self.secret_values.get(logical_id) or props.get("SecretString") or secrets.token_urlsafe(48)
-        arn = self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+        value = self.secret_values.get(logical_id) or props.get("SecretString") or generated_secret_string(props)
+        arn = self._aws("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
         self.template.physical[logical_id] = {"Ref": arn, "Id": arn}
 
     def _ssm_parameter(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("Name"))
-        self.client("ssm").put_parameter(Name=name, Value=str(props["Value"]), Type=props.get("Type", "String"),
+        self._aws("ssm").put_parameter(Name=name, Value=str(props["Value"]), Type=props.get("Type", "String"),
                                          Overwrite=True)
         self.template.physical[logical_id] = {"Ref": name, "Type": props.get("Type", "String"),
                                               "Value": str(props["Value"])}
@@ -373,7 +383,7 @@ class LocalCloud:
         # CloudFormation's properties are CreateUserPool's, but for the name, and MFA, which the API sets apart
         # (SetUserPoolMfaConfig) and CloudFormation takes as MfaConfiguration + EnabledMfas.
         request = {k: v for k, v in props.items() if k not in {"UserPoolName", "MfaConfiguration", "EnabledMfas"}}
-        cognito = self.client("cognito-idp")
+        cognito = self._aws("cognito-idp")
         pool = cognito.create_user_pool(PoolName=self._name(logical_id, props.get("UserPoolName")), **request)["UserPool"]
         if props.get("MfaConfiguration", "OFF") != "OFF":
             cognito.set_user_pool_mfa_config(
@@ -386,12 +396,12 @@ class LocalCloud:
     def _user_pool_client(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("ClientName"))
         request = {k: v for k, v in props.items() if k != "ClientName"}
-        client = self.client("cognito-idp").create_user_pool_client(ClientName=name, **request)["UserPoolClient"]
+        client = self._aws("cognito-idp").create_user_pool_client(ClientName=name, **request)["UserPoolClient"]
         self.template.physical[logical_id] = {"Ref": client["ClientId"], "ClientId": client["ClientId"], "Name": name,
                                               "ClientSecret": client.get("ClientSecret", "")}
 
     def _user_pool_group(self, logical_id: str, props: dict[str, Any]) -> None:
-        group = self.client("cognito-idp").create_group(**props)["Group"]
+        group = self._aws("cognito-idp").create_group(**props)["Group"]
         self.template.physical[logical_id] = {"Ref": group["GroupName"]}
 
     def _layer(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -409,12 +419,16 @@ class LocalCloud:
             environment["POWERTOOLS_LOG_LEVEL"] = self._function_log_level.upper()
             if logging.getLevelName(self._function_log_level.upper()) > logging.INFO:
                 environment["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF blobs are log lines too (INFO shows them)
-        arn = self.client("lambda").create_function(
+        arn = self._aws("lambda").create_function(
             FunctionName=name, Runtime=props["Runtime"], Role=LAMBDA_ROLE, Handler=props["Handler"],
             Code={"ZipFile": _EMPTY_ZIP}, Timeout=int(props.get("Timeout", 3)),
             MemorySize=int(props.get("MemorySize", 128)), Environment={"Variables": environment},
         )["FunctionArn"]
         self.template.physical[logical_id] = {"Ref": name, "Arn": arn}
+        if "AutoPublishAlias" in props:  # what SAM makes of it: a version, and an alias pointing at it
+            version = self._aws("lambda").publish_version(FunctionName=name)["Version"]
+            self.template.physical[logical_id]["Alias"] = self._aws("lambda").create_alias(
+                FunctionName=name, Name=props["AutoPublishAlias"], FunctionVersion=version)["AliasArn"]
         function = LocalFunction(logical_id=logical_id, name=name, arn=arn,
                                  code_dir=(self.template_path.parent / props["CodeUri"]).resolve(),
                                  handler=props["Handler"], environment=environment,
@@ -430,7 +444,7 @@ class LocalCloud:
             definition = json.dumps(props["Definition"])
         for key, value in props.get("DefinitionSubstitutions", {}).items():
             definition = definition.replace("${" + key + "}", str(value))
-        arn = self.client("stepfunctions").create_state_machine(
+        arn = self._aws("stepfunctions").create_state_machine(
             name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-states",
             type=props.get("Type", "STANDARD"),
         )["stateMachineArn"]
@@ -450,7 +464,7 @@ class LocalCloud:
 
     def _kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
         request = {"Description": props.get("Description", ""), "Policy": json.dumps(props["KeyPolicy"])}
-        kms = self.client("kms")
+        kms = self._aws("kms")
         key = kms.create_key(**request)["KeyMetadata"]
         if props.get("EnableKeyRotation"):
             kms.enable_key_rotation(KeyId=key["KeyId"])
@@ -458,7 +472,7 @@ class LocalCloud:
 
     def _backup_vault(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props["BackupVaultName"]
-        backup = self.client("backup")
+        backup = self._aws("backup")
         request = {"BackupVaultName": name, **({"EncryptionKeyArn": props["EncryptionKeyArn"]}
                                                if "EncryptionKeyArn" in props else {})}
         arn = backup.create_backup_vault(**request)["BackupVaultArn"]
@@ -468,7 +482,7 @@ class LocalCloud:
 
     def _backup_plan(self, logical_id: str, props: dict[str, Any]) -> None:
         plan = props["BackupPlan"]
-        created = self.client("backup").create_backup_plan(BackupPlan={
+        created = self._aws("backup").create_backup_plan(BackupPlan={
             "BackupPlanName": plan["BackupPlanName"],
             "Rules": [{"TargetBackupVaultName": rule.pop("TargetBackupVault"), **rule} for rule in plan["BackupPlanRule"]],
         })  # CloudFormation's BackupPlanRule / TargetBackupVault are the API's Rules / TargetBackupVaultName
@@ -518,11 +532,11 @@ class LocalCloud:
 
     def _start_pollers(self) -> None:
         """Lambda's event source mappings, played by pollers: SQS queues and DynamoDB streams."""
-        by_arn = {function.arn: function for function in self.functions.values()}
-        by_arn.update({function.name: function for function in self.functions.values()})
-        sqs = self.client("sqs")
-        for props in self.event_source_mappings.values():
-            function = by_arn[props["FunctionName"]]
+        sqs = self._aws("sqs")
+        for logical_id, props in self.event_source_mappings.items():
+            function = lookup(props["FunctionName"])  # a name, an ARN, or a qualified (alias) ARN
+            if function is None:
+                raise KeyError(f"{logical_id}: no function {props['FunctionName']}")
             source = props["EventSourceArn"]
             partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
             poller: QueuePoller | StreamPoller
@@ -531,7 +545,7 @@ class LocalCloud:
                 poller = QueuePoller(sqs, function, queue_url, source, int(props.get("BatchSize", 10)), partial)
             else:
                 on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-                poller = StreamPoller(self.client("dynamodbstreams"), sqs, function, source,
+                poller = StreamPoller(self._aws("dynamodbstreams"), sqs, function, source,
                                       int(props.get("BatchSize", 100)), int(props.get("MaximumRetryAttempts", -1)),
                                       sqs.get_queue_url(QueueName=on_failure.split(":")[-1])["QueueUrl"] if on_failure else None)
             poller.start()
@@ -544,7 +558,7 @@ class LocalCloud:
 
     def integration_events(self) -> list[dict[str, Any]]:
         """Every EventBridge event the template's rules copied to log groups, oldest first."""
-        logs = self.client("logs")
+        logs = self._aws("logs")
         found = []
         for group in self.event_log_groups:
             request: dict[str, Any] = {"logGroupName": group}
@@ -557,18 +571,21 @@ class LocalCloud:
         return [event for _, event in sorted(found, key=lambda pair: (pair[0], pair[1].get("time", "")))]
 
     def sent_emails(self) -> list[dict[str, Any]]:
-        """Every email sent through the local SES (moto's, shared by the local clouds of this process), newest first."""
+        """Every email this cloud's functions sent through the local SES, newest first. moto's SES is shared by the
+        local clouds of this process: an email is this cloud's when it went through one of its configuration sets."""
         from moto.ses.models import ses_backends
 
-        sent = [m for m in list(ses_backends[ACCOUNT_ID][self.region].sent_messages) if hasattr(m, "sent_at")]
+        mine = {self.physical_id(c) for c in self.template.of_type("AWS::SES::ConfigurationSet")}
+        sent = [m for m in list(ses_backends[ACCOUNT_ID][self.region].sent_messages)
+                if hasattr(m, "sent_at") and getattr(m, "configuration_set", None) in mine]
         return [{"id": m.id, "to": ", ".join(m.destinations.get("ToAddresses", [])), "subject": m.subject,
                  "text": m.text, "html": m.html, "order_id": m.tags.get("order_id"), "at": m.sent_at}
                 for m in reversed(sent)]
 
     def redrive(self, dead_letter_queue: str) -> int:
         """Move every message of a dead-letter queue (a logical id) back to its source queue, as SQS's
-        StartMessageMoveTask does on AWS (README, "Operations"); returns how many moved."""
-        sqs = self.client("sqs")
+        StartMessageMoveTask does on AWS (docs/operations.md, "Day to day"); returns how many moved."""
+        sqs = self._aws("sqs")
         dlq_url = self.physical_id(dead_letter_queue, "QueueUrl")
         sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
         if len(sources) != 1:
@@ -582,6 +599,18 @@ class LocalCloud:
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
         return moved
+
+
+def generated_secret_string(props: dict[str, Any]) -> str:
+    """What CloudFormation stores for an AWS::SecretsManager::Secret's GenerateSecretString: a random password of
+    PasswordLength characters (letters and digits, punctuation too unless excluded), or, with a SecretStringTemplate,
+    that JSON object with the password under GenerateStringKey."""
+    generate = props.get("GenerateSecretString") or {}
+    alphabet = string.ascii_letters + string.digits + ("" if generate.get("ExcludePunctuation") else string.punctuation)
+    password = "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
+    if "SecretStringTemplate" not in generate:
+        return password
+    return json.dumps({**json.loads(generate["SecretStringTemplate"]), generate["GenerateStringKey"]: password})
 
 
 def _forget_sdk_clients_of_libraries() -> None:

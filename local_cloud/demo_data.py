@@ -98,13 +98,14 @@ def demo_products(currency: str = "EUR") -> list[tuple[StoredProduct, dict[str, 
 # A cart with a known id, so that every sample event in events/cart/ works as it is. Only in demo data:
 # real cart ids are random capabilities.
 DEMO_CART_ID = "Zq3K9xV2mB7nR4tY8wE1uI6oP0aS5dFg"
-# A pending order (of another cart), so that events/order_workflow/ and GET /orders/{id} have one to act on.
+# A pending order (of another cart), for GET /orders/{id} and the samples that reject or cancel it (events/).
 DEMO_ORDER_ID = "Dm0oRdEr7kJ3hG8fD5aS2nB6vC1xZ9qW"
 DEMO_ORDER_CART_ID = "Ca2tOfTh3DeM0OrDeR5aS8nB1vC4xZ7q"
 # A paid order not yet shipped, so that events/fulfilment/ has one to ship (the local carrier ships it).
 DEMO_PAID_ORDER_ID = "Pa1dOrDeR3nB6vC1xZ9qWDm0kJ3hG8fD"
 DEMO_PAID_ORDER_CART_ID = "Ca2tOfTh3Pa1dOrDeR5aS8nB1vC4xZ7q"
-# An order awaiting payment with the payment that events/payment_webhook/webhook-payment-succeeded*.json report succeeded.
+# An order awaiting payment with the payment that events/payment_webhook/webhook-payment-succeeded*.json report
+# succeeded, and that events/order_workflow/mark-paid.json and mark-expired.json move on.
 DEMO_AWAITING_PAYMENT_ORDER_ID = "b5Xq0J3nW8rT2vY7kZ4mC9pL1sD6fG0h"
 DEMO_AWAITING_PAYMENT_ORDER_CART_ID = "Ca2tOfTh3AwA1tPaYmEnT5aS8nB1vC4x"
 DEMO_PAYMENT_ID = "pi_3QxYzAbCdEfGhIjKlMnOpQrS"

@@ -10,19 +10,24 @@ exercises the real code paths: API key, idempotency keys, ids, client secrets, s
     fake.succeed("pi_...")        # what a customer paying looks like: Stripe's payment_intent.succeeded
     fake.fail("pi_...")           # a declined card: payment_intent.payment_failed (the intent may be paid again)
     fake.processing("pi_...")     # a delayed method (SEPA, ...): payment_intent.processing; succeed/fail later
-    fake.refund_outcome = "pending"   # new refunds stay pending until settle_refund("re_...", "succeeded"|"failed")
+    fake.refund_outcome = "pending"   # new refunds stay pending until settle_refund("re_...", <status>)
     fake.inject_failures(503, 503)    # the next API requests answer these statuses (then it works again)
     fake.deliver(event)           # resend any event (duplicates, out-of-order deliveries)
     fake.stop()
 
-The API (form-encoded, as Stripe's; every call needs the API key; POSTs honour Idempotency-Key):
+The API (form-encoded, as Stripe's; every call needs the API key). POSTs honour Idempotency-Key as Stripe does
+(docs.stripe.com/idempotency): the first answer to a key, success or error, is saved once the endpoint ran and
+replayed for any later request with that key (Idempotent-Replayed: true); the same key with other parameters is
+400 idempotency_error. Answers injected by inject_failures() come before the endpoint runs and are not saved.
     POST /v1/payment_intents               create (status requires_payment_method)
     GET  /v1/payment_intents/{id}          retrieve
     POST /v1/payment_intents/{id}/cancel   cancel; refused (400 payment_intent_unexpected_state) once succeeded,
                                            while processing, or when already canceled -> payment_intent.canceled
     POST /v1/refunds                       refund a succeeded intent (payment_intent, amount?, metadata[...]);
                                            more than is left -> 400 amount_too_large -> refund.created, and
-                                           charge.refunded once it succeeded
+                                           charge.refunded once it succeeded; settle_refund() moves a pending one
+                                           to succeeded, failed, canceled (both give the amount back) or
+                                           requires_action (then to any of the others)
     GET  /v1/refunds/{id}                  retrieve
 Webhooks that an API call causes are sent from a background thread, as Stripe sends them after answering;
 the control methods above (succeed, fail, processing, settle_refund) send theirs before returning.
@@ -52,6 +57,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import Callable
 from copy import deepcopy
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -144,7 +150,9 @@ class FakePaymentProvider:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API request, answered or not
         self._intents: dict[str, dict[str, Any]] = {}
         self._refunds: dict[str, dict[str, Any]] = {}
-        self._by_idempotency_key: dict[tuple[str, str], tuple[dict[str, str], str]] = {}  # (path, key) -> (params, id)
+        # (path, key) -> (params, status, answer): the first answer to each key, errors included
+        self._idempotent: dict[tuple[str, str], tuple[dict[str, str], int, dict[str, Any]]] = {}
+        self._idempotency_lock = threading.Lock()  # one request per key at a time (taken before _lock)
         self._failures: deque[int] = deque()
         self._lock = threading.Lock()
         self._http = BackgroundServer(host, port, _handler_class(self), "fake-payments")
@@ -182,19 +190,41 @@ class FakePaymentProvider:
 
     # ---------------------------------------------------------------- the API (called by the HTTP handler)
 
-    def create_intent(self, params: dict[str, str], idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
-        """POST /v1/payment_intents; returns (intent, replayed)."""
+    def idempotent(self, path: str, params: dict[str, str], idempotency_key: str | None,
+                   endpoint: Callable[[], dict[str, Any]]) -> tuple[int, dict[str, Any], bool]:
+        """Run a POST endpoint as Stripe's idempotency layer does: (status, answer, replayed). The first answer to a
+        key is saved, errors included (a parameter error, found before the endpoint ran, is not), and replayed."""
+        if not idempotency_key:
+            return *self._answer(endpoint), False
+        with self._idempotency_lock:
+            saved = self._idempotent.get((path, idempotency_key))
+            if saved is not None:
+                first_params, status, answer = saved
+                if first_params != params:
+                    raise StripeApiError(400, "Keys for idempotent requests can only be used with the same parameters "
+                                         "they were first used with.", type_="idempotency_error")
+                return status, deepcopy(answer), True
+            status, answer = self._answer(endpoint)
+            if not str(answer.get("error", {}).get("code", "")).startswith("parameter_"):
+                self._idempotent[(path, idempotency_key)] = (params, status, deepcopy(answer))
+            return status, answer, False
+
+    @staticmethod
+    def _answer(endpoint: Callable[[], dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        try:
+            return 200, endpoint()
+        except StripeApiError as error:
+            return error.status, error.body
+
+    def create_intent(self, params: dict[str, str]) -> dict[str, Any]:
+        """POST /v1/payment_intents."""
         with self._lock:
-            replay = self._replay("/v1/payment_intents", params, idempotency_key, self._intents)
-            if replay is not None:
-                return replay, True
             intent = self._new_intent(params)
             # Where the shopper pays: this emulator's hosted page (Stripe's redirect_to_url next action).
             intent["next_action"] = {"type": "redirect_to_url", "redirect_to_url": {
                 "url": f"{self.url}/pay/{intent['id']}", "return_url": None}}
             self._intents[intent["id"]] = intent
-            self._remember("/v1/payment_intents", params, idempotency_key, intent["id"])
-            return deepcopy(intent), False
+            return deepcopy(intent)
 
     def intent(self, payment_id: str) -> dict[str, Any]:
         """GET /v1/payment_intents/{id}; KeyError if there is no such intent."""
@@ -218,12 +248,9 @@ class FakePaymentProvider:
         self._send_later(self.event("payment_intent.canceled", canceled))
         return canceled
 
-    def create_refund(self, params: dict[str, str], idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
-        """POST /v1/refunds: a refund of a succeeded intent, at most what is left of it; returns (refund, replayed)."""
+    def create_refund(self, params: dict[str, str]) -> dict[str, Any]:
+        """POST /v1/refunds: a refund of a succeeded intent, at most what is left of it."""
         with self._lock:
-            replay = self._replay("/v1/refunds", params, idempotency_key, self._refunds)
-            if replay is not None:
-                return replay, True
             payment_id = params.get("payment_intent")
             intent = self._intents.get(payment_id or "")
             if intent is None:
@@ -251,35 +278,20 @@ class FakePaymentProvider:
                 "metadata": _metadata(params),
             }
             self._refunds[refund["id"]] = refund
-            self._remember("/v1/refunds", params, idempotency_key, refund["id"])
             created, charge = deepcopy(refund), self._charge(intent)
         self._send_later(self.event("refund.created", created),
                          *([self.event("charge.refunded", charge)] if created["status"] == "succeeded" else []))
-        return created, False
+        return created
 
     def refund(self, refund_id: str) -> dict[str, Any]:
         """GET /v1/refunds/{id}; KeyError if there is no such refund."""
         with self._lock:
             return deepcopy(self._refunds[refund_id])
 
-    def _replay(self, path: str, params: dict[str, str], idempotency_key: str | None,
-                objects: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-        if not idempotency_key or (path, idempotency_key) not in self._by_idempotency_key:
-            return None
-        first_params, object_id = self._by_idempotency_key[(path, idempotency_key)]
-        if first_params != params:
-            raise StripeApiError(400, "Keys for idempotent requests can only be used with the same parameters they "
-                                 "were first used with.", type_="idempotency_error")
-        return deepcopy(objects[object_id])
-
-    def _remember(self, path: str, params: dict[str, str], idempotency_key: str | None, object_id: str) -> None:
-        if idempotency_key:
-            self._by_idempotency_key[(path, idempotency_key)] = (params, object_id)
-
     def _refunded(self, payment_id: str) -> int:
-        """What is refunded of the intent, or on its way back (pending); failed refunds gave theirs back."""
+        """What is refunded of the intent, or on its way back; failed and canceled refunds gave theirs back."""
         return sum(r["amount"] for r in self._refunds.values()
-                   if r["payment_intent"] == payment_id and r["status"] != "failed")
+                   if r["payment_intent"] == payment_id and r["status"] not in ("failed", "canceled"))
 
     def _charge(self, intent: dict[str, Any]) -> dict[str, Any]:
         """The intent's charge as charge.refunded shows it (what the storefront reads of it: ids and amounts)."""
@@ -334,14 +346,17 @@ class FakePaymentProvider:
         return self.deliver(self.event("payment_intent.processing", intent))
 
     def settle_refund(self, refund_id: str, status: str) -> int:
-        """A pending refund succeeds or fails at the bank: refund.updated (and charge.refunded when it succeeded)."""
-        if status not in ("succeeded", "failed"):
-            raise ValueError("a refund settles as succeeded or failed")
+        """A pending refund moves on at the bank: refund.updated (and charge.refunded when it succeeded). It may wait
+        for the customer first (requires_action), then succeed, fail, or be canceled (Stripe cancels one whose
+        customer never acts)."""
+        if status not in ("succeeded", "failed", "canceled", "requires_action"):
+            raise ValueError("a refund moves to succeeded, failed, canceled or requires_action")
         with self._lock:
             refund = self._refunds[refund_id]
-            if refund["status"] != "pending":
+            if refund["status"] not in ("pending", "requires_action") or refund["status"] == status:
                 raise PaymentStateError(f"refund {refund_id} is already {refund['status']}")
-            refund.update(status=status, failure_reason="lost_or_stolen_card" if status == "failed" else None)
+            refund.update(status=status, failure_reason={"failed": "lost_or_stolen_card",
+                                                         "canceled": "merchant_request"}.get(status))
             updated, charge = deepcopy(refund), self._charge(self._intents[refund["payment_intent"]])
         answer = self.deliver(self.event("refund.updated", updated))
         if status == "succeeded":
@@ -512,31 +527,38 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
                 injected = provider.next_failure(self.command, target.path)
                 if injected is not None:
                     raise StripeApiError(injected, "Injected failure.", type_="api_error")
-                status, answer, replayed = 200, *self._route(target.path, body)
+                status, answer, replayed = self._route(target.path, body)
                 if replayed:
                     extra["Idempotent-Replayed"] = "true"
             except StripeApiError as error:
                 status, answer = error.status, error.body
             self._reply(status, answer, extra)
 
-        def _route(self, path: str, body: str) -> tuple[dict[str, Any], bool]:
-            """(the answer, whether it is an idempotent replay); StripeApiError for anything Stripe would refuse."""
+        def _route(self, path: str, body: str) -> tuple[int, dict[str, Any], bool]:
+            """(status, the answer, whether it is an idempotent replay); StripeApiError for a request Stripe refuses
+            before any endpoint runs."""
             params = dict(parse_qsl(body, keep_blank_values=True))
             key = self.headers.get("Idempotency-Key")
-            try:
-                if self.command == "POST" and path == "/v1/payment_intents":
-                    return provider.create_intent(params, key)
-                if self.command == "GET" and (match := _INTENT_PATH.match(path)):
-                    return provider.intent(match["id"]), False
-                if self.command == "POST" and (match := _CANCEL_PATH.match(path)):
-                    return provider.cancel_intent(match["id"], params), False
-                if self.command == "POST" and path == "/v1/refunds":
-                    return provider.create_refund(params, key)
-                if self.command == "GET" and (match := _REFUND_PATH.match(path)):
-                    return provider.refund(match["id"]), False
-            except KeyError as missing:
-                kind = "refund" if path.startswith("/v1/refunds") else "payment_intent"
-                raise StripeApiError(404, f"No such {kind}: {missing}", code="resource_missing", param="id") from None
+            kind = "refund" if path.startswith("/v1/refunds") else "payment_intent"
+
+            def found(read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+                try:
+                    return read()
+                except KeyError as missing:
+                    raise StripeApiError(404, f"No such {kind}: {missing}", code="resource_missing",
+                                         param="id") from None
+
+            if self.command == "GET" and (match := _INTENT_PATH.match(path)):
+                return 200, found(lambda: provider.intent(match["id"])), False
+            if self.command == "GET" and (match := _REFUND_PATH.match(path)):
+                return 200, found(lambda: provider.refund(match["id"])), False
+            if self.command == "POST" and path == "/v1/payment_intents":
+                return provider.idempotent(path, params, key, lambda: provider.create_intent(params))
+            if self.command == "POST" and (match := _CANCEL_PATH.match(path)):
+                return provider.idempotent(path, params, key,
+                                           lambda: found(lambda: provider.cancel_intent(match["id"], params)))
+            if self.command == "POST" and path == "/v1/refunds":
+                return provider.idempotent(path, params, key, lambda: provider.create_refund(params))
             raise StripeApiError(404, f"Unrecognized request URL ({self.command}: {path}).")
 
         def _authenticate(self) -> None:

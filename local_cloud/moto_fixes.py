@@ -187,6 +187,7 @@ def keep_whole_sesv2_emails() -> None:
             message.text = simple["Body"].get("Text", {}).get("Data")
             message.html = simple["Body"].get("Html", {}).get("Data")
             message.tags = {tag["Name"]: tag["Value"] for tag in request.get("EmailTags", [])}
+            message.configuration_set = request.get("ConfigurationSetName")  # whose stack sent it
             message.sent_at = datetime.now(UTC).isoformat()
         return answer
 

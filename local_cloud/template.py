@@ -205,6 +205,8 @@ class Template:
             return pseudo
         if name in self.data.get("Parameters", {}):
             return self.parameter(name)
+        if name.endswith(".Alias"):  # SAM: `!Ref MyFunction.Alias` is the ARN of the AutoPublishAlias alias
+            return self._physical(name.removesuffix(".Alias"))["Alias"]
         return self._physical(name)["Ref"]
 
     def _physical(self, logical_id: str) -> dict[str, str]:

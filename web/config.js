@@ -1,4 +1,4 @@
-// Settings of the demo storefront: the only file to edit when deploying it (README, "The demo storefront").
+// Settings of the demo storefront: the only file to edit when deploying it (docs/demo-shop.md).
 // What the shop is (name, locale, currency, countries) comes from the API's GET /shop (web/shop.js).
 export const config = Object.freeze({
   // The Storefront API's base URL. "" means the origin that serves this page, which is

@@ -185,7 +185,7 @@ function payment(order, total) {
   const redirect = safeUrl(order.payment?.redirect_url);
   if (!redirect && order.payment?.client_secret) {
     // A provider without a hosted page (Stripe) is paid with its own script and the client secret; this demo
-    // page has none (README, "The demo storefront").
+    // page has none (docs/demo-shop.md).
     return h("p", {}, `Your items are reserved, but this shop cannot take payments with ${order.payment.provider}. `
       + "Unpaid orders expire and their items are released; you will not be charged.");
   }

@@ -9,6 +9,7 @@ from botocore.config import Config
 from aws_lambda_powertools import Logger
 from fastapi import Header, Path, Request, Response
 
+from storefront.aws import LazyClient
 from storefront.cart.repository import CartRepository
 from storefront.cart.service import CartService
 from storefront.catalog.repository import CatalogRepository
@@ -36,8 +37,8 @@ service = CheckoutService(
                 inventory, shop, idle_lifetime=timedelta(hours=1), now=now),
     OrderRepository(dynamodb, settings.orders_table),
     # A few quick retries of a throttled start fit the function's timeout; past them the shopper gets 503 + Retry-After.
-    OrderWorkflow(boto3.client("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 3},
-                                                              connect_timeout=2, read_timeout=5)),
+    OrderWorkflow(LazyClient("stepfunctions", config=Config(retries={"mode": "standard", "max_attempts": 3},
+                                                            connect_timeout=2, read_timeout=5)),  # not for GET /orders
                   settings.order_workflow_arn, settings.payment_timeout_seconds, settings.payment_grace_seconds),
     inventory,
     # An order holds stock for at most the payment window and, for a payment still processing then, the grace.
@@ -60,7 +61,7 @@ def checkout(
 ) -> Response:
     def place_order() -> StoredResponse:
         started = time.perf_counter()
-        order, created = service.checkout(body, client_ip(request, settings.client_ip_header))
+        order, created = service.checkout(body, client_ip(request))
         milliseconds("CheckoutLatency", (time.perf_counter() - started) * 1000)
         return StoredResponse(status=202 if created else 200, body=order.model_dump_json())
 

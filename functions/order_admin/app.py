@@ -14,6 +14,7 @@ from fastapi import Header, Path, Response
 from storefront.audit.log import AuditLog
 from storefront.audit.repository import AuditRepository
 from storefront.auth import AdminOnly
+from storefront.aws import LazyClient
 from storefront.config import OrderAdminSettings
 from storefront.fulfilment.carriers import HttpCarrier
 from storefront.http import create_app, problem_responses, unauthorized_responses
@@ -34,13 +35,13 @@ settings = OrderAdminSettings.from_env()
 logger = Logger()
 dynamodb = boto3.client("dynamodb")
 orders = OrderRepository(dynamodb, settings.orders_table)
-workflow = StepFunctionsWorkflow(boto3.client("stepfunctions"))
+workflow = StepFunctionsWorkflow(LazyClient("stepfunctions"))  # cancellations of unpaid orders only
 # Two attempts of 4 s for the provider and one 3 s call to the carrier fit the function's timeout; a refund the
 # provider did not answer stays pending and the reconciler finishes it.
 payments = PaymentTasks(orders, StripeProvider(settings.payment_api_base,
                                                lambda: get_secret(settings.payment_api_key_secret_id),
                                                name=settings.payment_provider, timeout=4.0, max_retries=1),
-                        workflow, StockFunctionClient(boto3.client("lambda"), settings.stock_function))
+                        workflow, StockFunctionClient(LazyClient("lambda"), settings.stock_function))
 carrier = HttpCarrier(settings.carrier_name, settings.carrier_api_base,
                       lambda: get_secret(settings.carrier_api_key_secret_id), timeout=3.0, max_retries=0)
 operations = OrderOperations(payments, Cancellations(orders, payments, workflow, carrier,

@@ -1,6 +1,6 @@
 """Payment tasks function: the order workflow's payment steps, and settling refunds (late payments' too).
 
-A plain handler, invoked by Step Functions (CreatePayment, WaitForPayment, CheckPayment, CancelPayment), by the
+A plain handler, invoked by Step Functions (CreatePayment, WaitForPayment, CancelPayment), by the
 payment webhook function and the reconciler ({"action": "finish"}). The only function holding the provider's
 API key, and the one that imports its SDK. Errors reach the workflow by class name: OrderCancelled,
 PaymentProviderUnavailable (retried), PaymentProviderError (not).
@@ -12,6 +12,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field
 
+from storefront.aws import LazyClient
 from storefront.config import PaymentTasksSettings
 from storefront.inventory.stock_function import StockFunctionClient
 from storefront.observability import lambda_handler
@@ -31,7 +32,7 @@ tasks = PaymentTasks(
     StripeProvider(settings.payment_api_base, lambda: get_secret(settings.payment_api_key_secret_id),
                    name=settings.payment_provider, timeout=4.0, max_retries=1),
     StepFunctionsWorkflow(boto3.client("stepfunctions")),
-    StockFunctionClient(boto3.client("lambda"), settings.stock_function),
+    StockFunctionClient(LazyClient("lambda"), settings.stock_function),  # returns, with refunds only
 )
 
 OrderId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -39,7 +40,7 @@ OrderId = Annotated[str, Field(min_length=1, max_length=64)]
 
 class Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    action: Literal["create_payment", "check_payment", "cancel_payment", "finish"]
+    action: Literal["create_payment", "cancel_payment", "finish"]
     order_id: OrderId
 
 
@@ -58,8 +59,6 @@ def run_task(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     task = Task.model_validate(event)
     if task.action == "create_payment":
         return {"payment_id": tasks.create_payment(task.order_id).payment_id}
-    if task.action == "check_payment":
-        return {"status": tasks.check_payment(task.order_id)}
     if task.action == "cancel_payment":
         return {"outcome": tasks.cancel_payment(task.order_id)}
     open_refunds = tasks.finish(task.order_id)

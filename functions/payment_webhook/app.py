@@ -10,11 +10,12 @@ import boto3
 from aws_lambda_powertools import Logger
 from fastapi import Header, Path, Request
 
+from storefront.aws import LazyClient
 from storefront.config import PaymentWebhookSettings
 from storefront.http import create_app, problem_responses
 from storefront.observability import http_handler
 from storefront.orders.repository import OrderRepository
-from storefront.payments.providers import PaymentTasksFunction, StepFunctionsWorkflow
+from storefront.payments.providers import RefundHandover, StepFunctionsWorkflow
 from storefront.payments.repository import ProcessedEvents
 from storefront.payments.webhooks import PaymentWebhooks
 from storefront.secrets import get_secret
@@ -29,8 +30,9 @@ service = PaymentWebhooks(
     ProcessedEvents(dynamodb, settings.orders_table, settings.webhook_event_ttl_days),
     StepFunctionsWorkflow(boto3.client("stepfunctions")),
     webhook_secrets=lambda: parse_secrets(get_secret(settings.payment_webhook_secret_id)),
+    provider=settings.payment_provider,
     max_attempts=settings.max_payment_attempts,
-    finish_later=PaymentTasksFunction(boto3.client("lambda"), settings.payment_tasks_function).finish_later,
+    finish_later=RefundHandover(LazyClient("lambda"), settings.payment_tasks_function).finish_later,  # refunds
 )
 
 app = create_app("Storefront payment webhooks", "Payment provider webhooks.")
@@ -43,7 +45,8 @@ RAW_EVENT_BODY = {"requestBody": {"required": True, "content": {"application/jso
           responses=problem_responses(400, 404, 413, 500))
 async def receive_webhook(
     request: Request,
-    provider: Annotated[str, Path(description="stripe, or fake (the local cloud's provider)")],
+    provider: Annotated[str, Path(description="the provider the stack is configured for: stripe, or fake (the local "
+                                              "cloud's); any other is 404")],
     # Not constrained here: a missing or malformed signature is a 400 invalid_signature, not a 422.
     stripe_signature: Annotated[str | None, Header(description="t=<unix seconds>,v1=<hex HMAC-SHA256>")] = None,
 ) -> WebhookReceipt:

@@ -15,12 +15,15 @@ from typing import Any
 
 import boto3
 import httpx
+import pytest
 from playwright.sync_api import Locator, Page, Request, Route, expect
 
 from storefront.orders.models import OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
 
 from storefront_browser import WEB, Console, Stack, override_config, screenshot, static_site
+
+pytestmark = pytest.mark.slow("browser")
 
 ADDRESS = {"Full name": "Ada Lovelace", "Address": "Unter den Linden 1", "Postal code": "10117", "City": "Berlin"}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

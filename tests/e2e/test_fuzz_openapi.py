@@ -43,6 +43,8 @@ from schemathesis.checks import (
 from local_cloud.demo_data import DEMO_AWAITING_PAYMENT_ORDER_ID, DEMO_ORDER_ID, DEMO_PAID_ORDER_ID
 from local_cloud.template import Route, Template
 
+pytestmark = pytest.mark.slow("fuzz")
+
 MAX_EXAMPLES = int(os.environ.get("STOREFRONT_FUZZ_EXAMPLES", "50"))  # per route and mode; raise it to hunt
 # `make test` fuzzes the same examples every run, so no landing is blocked by a random find; `make fuzz` explores at
 # random (STOREFRONT_FUZZ_RANDOM=1) with many more examples, and what it finds becomes a test of its own.

@@ -23,6 +23,8 @@ import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
 
+pytestmark = pytest.mark.slow("process")
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60
 STOP_SECONDS = 15
@@ -213,6 +215,22 @@ def test_the_printed_admin_signs_in_and_is_admitted(stack: Served, http: httpx.C
     assert me.status_code == 200, me.text
     assert me.json()["groups"] == ["admin"]
     assert http.get("/admin/me").json() == {"message": "Unauthorized"}
+
+
+def test_the_smoke_test_passes_against_make_dev_as_its_operator(stack: Served) -> None:
+    """docs/deploy.md's smoke test against `make dev`, signed in as the operator the banner prints, from a shell
+    with no AWS settings: every step ok, the order it made cancelled again."""
+    admin = ADMIN_LINE.search(stack.output())
+    assert admin, stack.output()
+    email, password = admin.groups()
+    run = subprocess.run([sys.executable, "-m", "ops.smoke", "--api", stack.url, "--admin-user", email], cwd=ROOT,
+                         env=_environment(STOREFRONT_ADMIN_PASSWORD=password), stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    assert f"Cognito InitiateAuth as {email}" in run.stdout and "Smoke test passed" in run.stdout, run.stdout
+    order_id = re.search(r"POST /checkout: order (\S+) ", run.stdout).group(1)  # type: ignore[union-attr]
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        assert http.get(f"/orders/{order_id}").json()["status"] == "cancelled"
 
 
 def test_sigterm_stops_it_cleanly(stack: Served) -> None:

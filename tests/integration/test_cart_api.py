@@ -109,6 +109,7 @@ def test_stock_falling_under_a_line_shows_as_a_warning(cloud: LocalCloud, api: h
         inventory.put_level("WOOL-THROW-ONE", 5)
 
 
+@pytest.mark.slow("race")
 def test_twenty_concurrent_writers_lose_no_line(api: httpx.Client, gateway: Any) -> None:
     """20 clients add 20 different SKUs at once with If-Match; those that get 412 reload and retry."""
     skus = [p.variants[0].sku for p, stock in demo_products() if stock[p.variants[0].sku] > 0][:20]

@@ -156,6 +156,7 @@ def test_an_email_over_its_limit_gets_429_with_retry_after_while_another_shopper
     assert len(shop.places("email", email)) == LIMITS.orders_holding_stock_per_email
 
 
+@pytest.mark.slow("waits")
 def test_a_source_address_over_its_limit_gets_429_while_other_addresses_check_out(shop: Shop) -> None:
     sku = shop.product(100)
     with shop.client() as crowded, shop.client() as elsewhere:

@@ -71,6 +71,7 @@ def _run(cloud: LocalCloud, capsys: pytest.CaptureFixture[str], *args: str) -> t
     return code, capsys.readouterr().out
 
 
+@pytest.mark.slow("waits")
 def test_erasure_keeps_the_figures_waits_for_orders_in_progress_and_leaves_an_audit(
         cloud: LocalCloud, api: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
     email = f"Erin.{uuid.uuid4().hex[:8]}@Example.com"

@@ -114,6 +114,7 @@ def fast_redelivery(fulfilment: Fulfilment) -> Iterator[None]:
 # ------------------------------------------------------------------ the whole journey
 
 
+@pytest.mark.slow("waits")
 def test_a_paid_order_is_delivered_with_each_integration_event_once(fulfilment: Fulfilment) -> None:
     sku = "CERAMIC-MUG-ONE"
     cart = fulfilment.api.post("/carts").json()
@@ -182,6 +183,7 @@ def test_the_same_message_twice_makes_one_shipment(fulfilment: Fulfilment, cloud
     assert [h["status"] for h in order["history"]].count("fulfilling") == 1
 
 
+@pytest.mark.slow("waits")
 @pytest.mark.usefixtures("fast_redelivery")
 def test_a_poison_message_ends_in_the_dlq_without_holding_back_its_batch(fulfilment: Fulfilment, cloud: LocalCloud,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:

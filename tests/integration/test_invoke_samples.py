@@ -217,6 +217,7 @@ def test_only_stale_signatures_made_with_the_local_secret_are_resigned() -> None
 # ---------------------------------------------------------------- the documented command line
 
 
+@pytest.mark.slow("process")
 def test_make_invoke_with_the_carrier_sample_answers_200() -> None:
     """`python -m local_cloud invoke FulfilmentFunction -e events/fulfilment/carrier-webhook-in-transit.json`, as
     `make invoke` runs it: a fresh local cloud with the demo data, the response alone on stdout."""
@@ -232,6 +233,7 @@ def test_make_invoke_with_the_carrier_sample_answers_200() -> None:
     assert len(notes) == 1 and "carrier-signature" in notes[0], run.stderr
 
 
+@pytest.mark.slow("process")
 def test_make_invoke_prints_only_json_and_decodes_bodies_on_request() -> None:
     """`make invoke ... | jq .` works: stdout is the function's result alone (setup and logs go to stderr), with
     DECODE_BODY=1 the HTTP body parsed; a REPORT line on stderr; a missing EVENT is a usage error, not a traceback."""

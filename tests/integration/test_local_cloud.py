@@ -16,6 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_cloud.cloud import LocalCloud
+from storefront.inventory.repository import InventoryRepository
 
 BRIDGE_TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "bridge" / "template.yaml"
 
@@ -115,6 +116,21 @@ def test_direct_invoke_reports_a_raised_exception_as_a_function_error(bridge: Lo
     assert payload["errorMessage"] == "boom"
 
 
+def test_a_function_is_invoked_through_its_alias_arn_as_the_template_references_it(cloud: LocalCloud) -> None:
+    """`!Ref StockFunction.Alias` resolves to the alias the local cloud made through the Lambda API, and invoking
+    that qualified ARN runs the real handler (as the workflow's tasks and the payment tasks function do)."""
+    alias = cloud.template.resolve({"Ref": "StockFunction.Alias"})
+    assert alias.endswith(f"function:{cloud.physical_id('StockFunction')}:live")
+    described = cloud.client("lambda").get_alias(FunctionName=cloud.physical_id("StockFunction"), Name="live")
+    assert described["AliasArn"] == alias
+    sku = f"ALIAS-{uuid.uuid4().hex[:8]}".upper()
+    InventoryRepository(cloud.client("dynamodb"), cloud.physical_id("InventoryTable")).put_level(sku, 1)
+    order = {"order_id": uuid.uuid4().hex, "lines": [{"sku": sku, "quantity": 1}]}
+    for action, outcome in (("reserve", "reserved"), ("release", "released")):
+        response = cloud.client("lambda").invoke(FunctionName=alias, Payload=json.dumps({"action": action, **order}))
+        assert json.loads(response["Payload"].read()) == {"outcome": outcome}
+
+
 def test_step_functions_task_reaches_the_handler(bridge: LocalCloud) -> None:
     execution = _run_flow(bridge, {"order": 1})
     assert execution["status"] == "SUCCEEDED"
@@ -129,6 +145,7 @@ def test_step_functions_catch_matches_the_exception_class_name(bridge: LocalClou
     assert json.loads(execution["output"]) == {"rejected": True, "error": "OutOfStock"}
 
 
+@pytest.mark.slow("waits")
 def test_step_functions_retry_matches_the_exception_class_name(bridge: LocalCloud) -> None:
     execution = _run_flow(bridge, {"flaky_until": 3, "key": uuid.uuid4().hex})
     assert execution["status"] == "SUCCEEDED"  # two Flaky failures retried, the third attempt succeeds
@@ -140,6 +157,7 @@ def test_an_uncaught_error_fails_the_execution(bridge: LocalCloud) -> None:
     assert execution["error"] == "RuntimeError"
 
 
+@pytest.mark.slow("waits")
 def test_sqs_batches_honour_partial_failures_and_the_dead_letter_queue(bridge: LocalCloud) -> None:
     sqs, dynamodb = bridge.client("sqs"), bridge.client("dynamodb")
     run = uuid.uuid4().hex[:8]
@@ -163,6 +181,7 @@ def test_sqs_batches_honour_partial_failures_and_the_dead_letter_queue(bridge: L
 
 # ------------------------------------------------------------------ moto's DynamoDB under concurrency
 
+@pytest.mark.slow("race")
 def test_concurrent_conditional_writes_never_oversell(cloud: LocalCloud) -> None:
     """200 concurrent transactions decrement 100 units: exactly 100 succeed and none goes below zero.
     Without local_cloud.moto_fixes.serialize_dynamodb this oversells (LOCAL_CLOUD_UNSAFE_DYNAMODB=1)."""

@@ -234,6 +234,7 @@ def throttled_ses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield refused
 
 
+@pytest.mark.slow("waits")
 @pytest.mark.usefixtures("fast_redelivery")
 def test_a_throttled_ses_delays_the_email_and_it_is_sent_once(mail: Mail, throttled_ses: list[int]) -> None:
     order_id = mail.order()
@@ -334,6 +335,7 @@ def test_the_bounce_sample_suppresses_its_address(mail: Mail) -> None:
     assert mail.suppressions.contains("gone@example.com")
 
 
+@pytest.mark.slow("process")
 def test_make_invoke_with_the_order_paid_sample_shows_the_email() -> None:
     """`python -m local_cloud invoke NotificationsFunction -e events/notifications/order-paid.json`, as `make invoke`
     runs it: the function's answer on stdout, the email the local SES sent on stderr."""

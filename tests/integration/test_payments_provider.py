@@ -110,6 +110,41 @@ def test_an_intent_that_succeeded_or_is_processing_is_not_canceled(fake: FakePay
     assert fake.intent(processing)["status"] == "processing"
 
 
+def test_the_emulator_replays_a_keys_first_answer_errors_included(fake: FakePaymentProvider) -> None:
+    """As Stripe does (docs.stripe.com/idempotency): the first answer to a key is saved once the endpoint ran and
+    replayed, a refusal too, whatever the object's state is now; other parameters with the key are refused. An
+    outage injected before the endpoint ran is not saved."""
+    payment_id = StripeProvider(fake.url, API_KEY).create_payment("order-i1", TOTAL, "k-i1").payment_id
+    fake._move(payment_id, status="processing")  # noqa: SLF001 - a bank debit: Stripe will not cancel it now
+    cancel = f"{fake.url}/v1/payment_intents/{payment_id}/cancel"
+    headers = {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "cancel-i1"}
+    first = httpx.post(cancel, headers=headers)
+    assert (first.status_code, first.json()["error"]["code"]) == (400, "payment_intent_unexpected_state")
+    fake._move(payment_id, status="requires_payment_method")  # noqa: SLF001 - the debit failed: cancelable again
+    again = httpx.post(cancel, headers=headers)
+    assert (again.status_code, again.json(), again.headers["Idempotent-Replayed"]) == (400, first.json(), "true")
+    assert fake.intent(payment_id)["status"] == "requires_payment_method"
+    other = httpx.post(cancel, headers=headers, data={"cancellation_reason": "duplicate"})
+    assert (other.status_code, other.json()["error"]["type"]) == (400, "idempotency_error")
+    fake.inject_failures(500)
+    assert httpx.post(cancel, headers={**headers, "Idempotency-Key": "cancel-i1b"}).status_code == 500
+    canceled = httpx.post(cancel, headers={**headers, "Idempotency-Key": "cancel-i1b"})
+    assert (canceled.status_code, canceled.json()["status"]) == (200, "canceled")
+    assert "Idempotent-Replayed" not in canceled.headers
+
+
+def test_cancel_is_asked_afresh_each_time_not_replayed(fake: FakePaymentProvider) -> None:
+    """Refused while processing, the intent became payable again: the next cancel must cancel it (a key of ours per
+    intent would replay the refusal for 24 hours and leave it payable)."""
+    provider = StripeProvider(fake.url, API_KEY)
+    payment_id = provider.create_payment("order-i2", TOTAL, "k-i2").payment_id
+    fake._move(payment_id, status="processing")  # noqa: SLF001
+    assert provider.cancel_payment(payment_id).status == "processing"
+    fake._move(payment_id, status="requires_payment_method")  # noqa: SLF001
+    assert provider.cancel_payment(payment_id).status == "canceled"
+    assert fake.intent(payment_id)["status"] == "canceled"
+
+
 def test_refunds_up_to_what_was_paid_once_per_key(fake: FakePaymentProvider) -> None:
     provider = StripeProvider(fake.url, API_KEY)
     payment_id = _paid(fake, "order-r1")

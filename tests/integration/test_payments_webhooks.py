@@ -37,6 +37,7 @@ from storefront.payments.service import OrderCancelled, OrderNotAwaitingPayment,
 from storefront.payments.stripe_provider import StripeProvider
 from storefront.payments.webhooks import PaymentWebhooks
 from storefront.secrets import get_secret
+from storefront.webhooks import UnknownWebhookSender
 from storefront.webhooks.signatures import parse_secrets, sign
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,7 +139,7 @@ def _function(name: str, environment: dict[str, str]) -> LocalFunction:
 def function(cloud: Any, orders_table: str, secret_ids: dict[str, str]) -> LocalFunction:
     """The public webhook receiver: no API key in its environment."""
     return _function("payment_webhook", {
-        "ORDERS_TABLE": orders_table, "PAYMENT_WEBHOOK_SECRET_ID": secret_ids["webhook"],
+        "ORDERS_TABLE": orders_table, "PAYMENT_PROVIDER": "fake", "PAYMENT_WEBHOOK_SECRET_ID": secret_ids["webhook"],
         "WEBHOOK_EVENT_TTL_DAYS": "7", "MAX_PAYMENT_ATTEMPTS": str(MAX_ATTEMPTS),
         "PAYMENT_TASKS_FUNCTION": "payments-tests-PaymentTasksFunction"})
 
@@ -252,7 +253,7 @@ def world(cloud: Any, orders_table: str, fake: FakePaymentProvider, function: Lo
     finish_later: list[str] = []
     service = PaymentWebhooks(orders, events, StepFunctionsWorkflow(sfn),
                               webhook_secrets=lambda: parse_secrets(get_secret(secret_ids["webhook"])),
-                              max_attempts=MAX_ATTEMPTS, finish_later=finish_later.append)
+                              provider="fake", max_attempts=MAX_ATTEMPTS, finish_later=finish_later.append)
     monkeypatch.setattr(function.module, "service", service)
     monkeypatch.setattr(tasks_function.module, "tasks", tasks)
     return World(cloud, orders_table, orders, events, sfn, service, tasks, fake, function, tasks_function, stock,
@@ -342,11 +343,20 @@ def test_payment_failed_after_succeeded_leaves_it_succeeded(world: World) -> Non
 
 @pytest.mark.parametrize("changes", [{"amount": 6489}, {"amount": 64900}, {"currency": "usd"}, {"currency": "jpy"}],
                          ids=["a cent short", "ten times", "other currency", "other exponent"])
-def test_an_event_that_does_not_match_the_order_does_not_mark_it(world: World, changes: dict[str, Any]) -> None:
+def test_an_event_that_does_not_match_the_order_is_refunded_not_paid(world: World, changes: dict[str, Any]) -> None:
     order = world.place_order()
-    assert world.fake.deliver(_succeeded_event(world, order, **changes)) == 200  # a retry would not fix it
-    assert world.order(order.id).payment.status == "pending"  # type: ignore[union-attr]
-    assert world.sfn.calls == []
+    event = _succeeded_event(world, order, **changes)
+    captured = Money(amount=event["data"]["object"]["amount"], currency=event["data"]["object"]["currency"].upper())
+    assert world.fake.deliver(event) == 200  # a retry would not fix it
+    assert world.fake.deliver(event) == 200  # a redelivery: nothing twice
+    failed = world.order(order.id)
+    assert failed.status == OrderStatus.AWAITING_PAYMENT and failed.payment is not None
+    assert (failed.payment.status, failed.payment.last_error.code) == ("failed", "amount_mismatch")  # type: ignore[union-attr]
+    [refund] = failed.refunds
+    assert (refund.reason, refund.amount, refund.status, refund.lines) == ("amount_mismatch", captured, "pending", [])
+    assert (failed.captured_amount, failed.refunded_amount) == (captured.amount, captured.amount)
+    assert world.finish_later == [order.id]  # the payment tasks make the refund (the webhook holds no API key)
+    assert [(kind, call["error"]) for kind, _, call in world.sfn.calls] == [("failure", "PaymentFailed")]
 
 
 def test_currency_is_compared_case_insensitively(world: World) -> None:
@@ -560,10 +570,23 @@ def test_an_unknown_provider_is_404(world: World) -> None:
     assert (status, problem["code"]) == (404, "not_found")
 
 
-def test_the_stripe_provider_path_is_served_too(world: World) -> None:
+def test_only_the_configured_provider_is_served(world: World, secret_ids: dict[str, str]) -> None:
+    """One signed event must not be processed once per path (deduplication is per provider): a stack configured for
+    `fake` answers 404 on /stripe and changes nothing, and one configured for `stripe` the other way round."""
     order = world.place_order()
     body = json.dumps(_succeeded_event(world, order)).encode()
-    assert _invoke_http(world, body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET)}, provider="stripe")[0] == 200
+    headers = {"Stripe-Signature": sign(body, WEBHOOK_SECRET)}
+    status, problem = _invoke_http(world, body, headers, provider="stripe")
+    assert (status, problem["code"]) == (404, "not_found")
+    assert world.event_item(json.loads(body)["id"], provider="stripe") is None
+    assert world.order(order.id).payment.status == "pending"  # type: ignore[union-attr]
+    on_stripe = PaymentWebhooks(world.orders, world.events, StepFunctionsWorkflow(world.sfn),
+                                webhook_secrets=lambda: parse_secrets(get_secret(secret_ids["webhook"])),
+                                provider="stripe", max_attempts=MAX_ATTEMPTS, finish_later=world.finish_later.append)
+    with pytest.raises(UnknownWebhookSender):
+        on_stripe.receive("fake", body, headers["Stripe-Signature"])
+    on_stripe.receive("stripe", body, headers["Stripe-Signature"])
+    assert world.order(order.id).payment.status == "succeeded"  # type: ignore[union-attr]
     assert world.event_item(json.loads(body)["id"], provider="stripe") is not None
 
 

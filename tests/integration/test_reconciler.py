@@ -66,6 +66,7 @@ class ReservationNotHeld(Exception):
     """Named like the stock function's error the workflow does not retry: CommitStock fails at once, for good."""
 
 
+@pytest.mark.slow("waits")
 def test_a_commit_that_failed_for_good_is_repaired_by_the_reconciler(shop: Shop, cloud: LocalCloud,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     stock = cloud.functions["StockFunction"].module
@@ -94,6 +95,7 @@ def test_a_commit_that_failed_for_good_is_repaired_by_the_reconciler(shop: Shop,
     assert stored is not None and stored.repair is None and stored.reconcile_at is None
 
 
+@pytest.mark.slow("waits")
 def test_an_order_whose_workflow_is_gone_is_finished_by_a_recovery_run(shop: Shop, cloud: LocalCloud) -> None:
     """The order awaits payment, the shopper paid but the webhook was lost, and the execution in charge of the order
     is gone (moto cannot stop a running one: the order names one that does not exist). The reconciler starts a
@@ -111,6 +113,53 @@ def test_an_order_whose_workflow_is_gone_is_finished_by_a_recovery_run(shop: Sho
     assert reconcile(shop)["ReconcilerWorkflowsRestarted"] == 0  # not started twice: it is paid now
 
 
+def test_a_recovery_run_started_as_the_order_was_paid_finishes_it_as_paid(shop: Shop, cloud: LocalCloud,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The reconciler read the order awaiting payment; before it asked Step Functions, the shopper paid and the
+    workflow ended (paid, committed, shipped). The recovery run it starts finds the order paid: its steps answer
+    `paid` (commit again: a no-op), not `unpaid` (a release of stock that left with the order, refused for good)."""
+    sku, order_id, order = paid_order(shop, units=4, quantity=1)
+    orders = OrderRepository(cloud.client("dynamodb"), cloud.physical_id("OrdersTable"))
+    orders.mark_due(order_id, datetime.now(UTC).isoformat())
+    workflow = cloud.functions["ReconcilerFunction"].module.reconciler._workflow  # noqa: SLF001
+    status = workflow.status
+
+    def paid_meanwhile(name: str) -> str | None:
+        shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed")
+        shop.wait_for_status(order_id, *PAID_OR_LATER)
+        shop.execution(order_id)
+        return status(name)
+
+    monkeypatch.setattr(workflow, "status", paid_meanwhile)
+    capsys.readouterr()
+    assert reconcile(shop)["ReconcilerWorkflowsRestarted"] == 1
+    recovery = orders.get(order_id).execution_name  # type: ignore[union-attr]
+    assert recovery is not None and shop.execution(recovery)["status"] == "SUCCEEDED"
+    stored = orders.get(order_id)
+    assert stored is not None and stored.repair is None and stored.status in PAID_OR_LATER
+    assert metrics(capsys.readouterr().out, "SagaRepairsNeeded") == []
+    assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+    assert shop.shipments_for(order_id) == 1
+
+
+def test_a_release_left_for_repair_on_an_order_that_was_paid_is_dropped(shop: Shop, cloud: LocalCloud) -> None:
+    """A release handed to the reconciler for an order that turned out paid (its units committed): releasing it would
+    be refused for ever; the reconciler releases only orders that ended unpaid, so the repair is dropped."""
+    sku, order_id, order = paid_order(shop, units=4, quantity=1)
+    shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed")
+    shop.wait_for_status(order_id, *PAID_OR_LATER)
+    shop.execution(order_id)
+    orders = OrderRepository(cloud.client("dynamodb"), cloud.physical_id("OrdersTable"))
+    now = datetime.now(UTC).isoformat()
+    orders.mark_due(order_id, now, repair={"step": "release", "error": "ReservationNotHeld", "at": now})
+    assert reconcile(shop)["ReconcilerRepairsDone"] == 1
+    stored = orders.get(order_id)
+    assert stored is not None and stored.repair is None and stored.reconcile_at is None
+    assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
+
+
+@pytest.mark.slow("waits")
 def test_an_order_whose_workflow_never_started_is_ended_and_its_stock_released(shop: Shop, cloud: LocalCloud) -> None:
     """Checkout stored the order and died before starting its workflow, and the shopper never came back."""
     from storefront.orders.models import StoredOrder
@@ -129,8 +178,10 @@ def test_an_order_whose_workflow_never_started_is_ended_and_its_stock_released(s
     assert reconcile(shop)["ReconcilerWorkflowsRestarted"] == 1
     ended = shop.wait_for_status(lost, "expired")
     assert ended["payment"]["status"] == "canceled" and ended["history"][-1]["status"] == "expired"
-    # The workflow releases the stock right after it marks the order expired: only the first order holds one then.
-    wait_until(lambda: shop.level(sku) == {"on_hand": 4, "reserved": 1, "available": 3}, "the lost order's release")
+    recovery = orders.get(lost).execution_name  # type: ignore[union-attr]
+    assert recovery is not None
+    shop.execution(recovery)  # its ReleaseStock comes after MarkExpired: wait for the run's end
+    assert shop.level(sku) == {"on_hand": 4, "reserved": 1, "available": 3}  # only the first order holds one
 
 
 def test_an_order_with_nothing_left_to_do_leaves_the_list(shop: Shop, cloud: LocalCloud) -> None:

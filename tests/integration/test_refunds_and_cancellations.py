@@ -13,22 +13,24 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from local_cloud.cloud import LOCAL_CARRIER_API_KEY, LOCAL_PAYMENT_API_KEY, LocalCloud
 from storefront.audit.log import AuditLog
 from storefront.audit.repository import AuditRepository
 from storefront.auth import Actor
+from storefront.dynamodb import from_item, key
 from storefront.errors import StorefrontError
 from storefront.fulfilment.carriers import HttpCarrier
 from storefront.idempotency import IdempotencyStore
 from storefront.inventory.invariant import check_inventory
-from storefront.inventory.stock_function import StockFunctionClient
-from storefront.limits.repository import ClientHoldRepository
+from storefront.inventory.stock_function import StockFunctionClient, StockFunctionFailed
+from storefront.limits.repository import HOLDS_SK, ClientHoldRepository
 from storefront.money import Money
 from storefront.orders.models import RefundLine
 from storefront.orders.repository import OrderRepository
 from storefront.payments.cancellation import Cancellations
-from storefront.payments.operations import CancelRequest, OrderOperations, RefundRequest
+from storefront.payments.operations import CancelRequest, OrderOperations, RefundRequest, refund_id_for
 from storefront.payments.providers import StepFunctionsWorkflow
 from storefront.payments.service import PaymentTasks
 from storefront.payments.stripe_provider import StripeProvider
@@ -168,6 +170,141 @@ def test_a_refund_by_lines_with_restock_returns_the_units_once(desk: Desk, api: 
     assert desk.refund(order_id, lines=[{"sku": "NOT-IN-ORDER", "quantity": 1}])[0] == 422
 
 
+def _throttled(operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, operation)
+
+
+@pytest.mark.parametrize("fault", ["the stock return", "the restocked write", "the audit write"])
+def test_a_refund_retried_with_its_key_after_a_failure_half_way_refunds_once(desk: Desk, fault: str,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider refunded, then a later step failed (500): the operator's retry with the same key finishes that
+    refund (the same id: the provider's idempotency key and the return's id) instead of refunding again."""
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    injected: list[str] = []
+
+    def once(real: Any, error: Exception, applies: Any = lambda *_, **__: True) -> Any:
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            if not injected and applies(*args, **kwargs):
+                injected.append(fault)
+                raise error
+            return real(*args, **kwargs)
+        return failing
+
+    if fault == "the stock return":
+        stock = desk.tasks._stock  # noqa: SLF001 - the stock function's client the payment tasks use
+        monkeypatch.setattr(stock, "return_units", once(stock.return_units, StockFunctionFailed("StockContention: x")))
+    elif fault == "the restocked write":
+        monkeypatch.setattr(desk.orders, "update_refund", once(desk.orders.update_refund, _throttled("UpdateItem"),
+                                                               lambda *_, **changes: "restocked" in changes))
+    else:
+        audit = desk.operations._audit  # noqa: SLF001
+        monkeypatch.setattr(audit, "record", once(audit.record, _throttled("PutItem")))
+    key = uuid.uuid4().hex
+    with pytest.raises((StockFunctionFailed, ClientError)):
+        desk.refund(order_id, key, lines=[{"sku": sku, "quantity": 1}], restock=True)
+    assert injected == [fault]
+    assert desk.refund(order_id, key, lines=[{"sku": sku, "quantity": 2}], restock=True)[1]["code"] == \
+        "idempotency_key_reused"  # the key stays bound to the body whose refund is on the order
+    status, refund = desk.refund(order_id, key, lines=[{"sku": sku, "quantity": 1}], restock=True)
+    assert (status, refund["id"], refund["status"]) == (201, refund_id_for(order_id, key), "succeeded")
+    assert desk.refund(order_id, key, lines=[{"sku": sku, "quantity": 1}], restock=True) == (status, refund)
+    after = desk.shop.order(order_id)
+    assert [r["id"] for r in after["refunds"]] == [refund["id"]] and after["refunded"]["amount"] == 1000
+    assert desk.provider_refunds(order) == [(1000, "succeeded")]
+    assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}  # returned once
+
+
+@pytest.mark.parametrize("restock", [False, True], ids=["without restock", "with restock"])
+def test_a_cancel_after_a_refund_by_lines_refunds_the_rest_and_returns_every_unit_once(desk: Desk,
+                                                                                      restock: bool) -> None:
+    """The cancellation refunds the remaining amount and returns the units no refund returned: a line refunded
+    without restock does not make it ask for more units than the order has left (it used to be refused, for ever)."""
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    total = order["totals"]["total"]["amount"]
+    assert desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=restock)[0] == 201
+    assert desk.shop.level(sku)["on_hand"] == (4 if restock else 3)
+    status, cancelled = desk.cancel(order_id)
+    assert (status, cancelled["status"]) == (200, "cancelled")
+    assert [(r["amount"]["amount"], r["status"], r["reason"]) for r in cancelled["refunds"]] == [
+        (1000, "succeeded", "test"), (total - 1000, "succeeded", "cancelled")]
+    assert cancelled["refunded"] == order["totals"]["total"]
+    assert desk.provider_refunds(order) == sorted([(1000, "succeeded"), (total - 1000, "succeeded")])
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+    stored = desk.orders.get(order_id)
+    assert stored is not None and stored.cancellation is not None
+    assert stored.cancellation.returned == ([RefundLine(sku=sku, quantity=1)] if restock else
+                                            [RefundLine(sku=sku, quantity=2)])
+    assert not stored.money_work_left  # the reconciler takes it off its list
+    assert desk.tasks.finish(order_id) == 0 and desk.cancel(order_id)[0] == 200  # nothing repeated
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+    status, problem = desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)
+    assert (status, problem["code"]) == (422, "validation_error")  # the cancellation returned every unit
+
+
+def test_a_refund_that_failed_returns_no_units_and_its_retry_refunds_and_returns_them_once(desk: Desk,
+                                                                                        cloud: LocalCloud) -> None:
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    cloud.payments.refund_outcome = "failed"
+    try:
+        status, failed = desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)
+    finally:
+        cloud.payments.refund_outcome = "succeeded"
+    assert (status, failed["status"]) == (201, "failed")
+    assert desk.shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}  # not taken back: nothing returned
+    status, retried = desk.refund(order_id, lines=[{"sku": sku, "quantity": 2}], restock=True)
+    assert (status, retried["status"]) == (201, "succeeded")
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+    assert desk.tasks.finish(order_id) == 0  # the reconciler's pass: the failed refund has nothing left to do
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+    assert desk.provider_refunds(order) == sorted([(1000, "failed"), (2000, "succeeded")])
+
+
+def test_units_returned_before_their_refund_failed_are_not_returned_twice(desk: Desk, cloud: LocalCloud) -> None:
+    """A pending refund's units come back at once; when the provider then fails it, they stay back (the goods were
+    taken back): a retry may refund the money but not return them again, and is refused before any money moves."""
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    cloud.payments.refund_outcome = "pending"
+    try:
+        pending = desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)[1]
+    finally:
+        cloud.payments.refund_outcome = "succeeded"
+    assert desk.shop.level(sku)["on_hand"] == 4
+    by_refund = {r["metadata"]["refund_id"]: r["id"] for r in cloud.payments._refunds.values()}  # noqa: SLF001
+    assert cloud.payments.settle_refund(by_refund[pending["id"]], "failed") == 200
+    assert desk.shop.order(order_id)["refunds"][0]["status"] == "failed"
+    status, problem = desk.refund(order_id, lines=[{"sku": sku, "quantity": 2}], restock=True)
+    assert (status, problem["code"]) == (422, "validation_error")  # one of the two is back already
+    assert desk.provider_refunds(order) == [(1000, "failed")]  # refused before the provider was asked
+    assert desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=False)[1]["status"] == "succeeded"
+    assert desk.shop.level(sku)["on_hand"] == 4
+    status, cancelled = desk.cancel(order_id)  # the other unit comes back with the cancellation, the rest is refunded
+    assert (status, cancelled["refunded"]) == (200, order["totals"]["total"])
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
+
+
+@pytest.mark.parametrize("provider_status", ["canceled", "requires_action"])
+def test_a_refund_canceled_at_the_provider_fails_and_one_waiting_for_the_customer_stays_open(
+        desk: Desk, cloud: LocalCloud, provider_status: str) -> None:
+    _, order_id, order = desk.paid()
+    cloud.payments.refund_outcome = "pending"
+    try:
+        refund = desk.refund(order_id, amount={"amount": 700, "currency": "EUR"})[1]
+    finally:
+        cloud.payments.refund_outcome = "succeeded"
+    by_refund = {r["metadata"]["refund_id"]: r["id"] for r in cloud.payments._refunds.values()}  # noqa: SLF001
+    assert cloud.payments.settle_refund(by_refund[refund["id"]], provider_status) == 200
+    after = desk.shop.order(order_id)
+    if provider_status == "canceled":  # Stripe's end for a refund whose customer never acted: failed, amount back
+        assert (after["refunds"][0]["status"], after["refunded"]["amount"]) == ("failed", 0)
+        assert desk.tasks.finish(order_id) == 0
+    else:  # still open: the reconciler keeps asking until the provider settles it
+        assert (after["refunds"][0]["status"], after["refunded"]["amount"]) == ("pending", 700)
+        assert desk.tasks.finish(order_id) == 1
+        assert cloud.payments.settle_refund(by_refund[refund["id"]], "succeeded") == 200
+        assert desk.shop.order(order_id)["refunds"][0]["status"] == "succeeded"
+        assert desk.tasks.finish(order_id) == 0
+
+
 def test_an_order_never_paid_is_not_refundable(desk: Desk) -> None:
     _, order_id, _ = paid_order(desk.shop)
     assert desk.refund(order_id) == (409, {"code": "order_not_refundable", "detail": desk.refund(order_id)[1]["detail"]})
@@ -209,6 +346,51 @@ def test_cancel_awaiting_payment_goes_through_the_workflow(desk: Desk, cloud: Lo
     assert cloud.payments.intent(order["payment"]["payment_id"])["status"] == "canceled"
     assert desk.cancel(order_id)[1]["status"] == "cancelled"  # again: 200, nothing repeated
     assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
+
+
+def test_a_cancel_whose_workflow_was_not_told_is_told_by_the_retry(desk: Desk, cloud: LocalCloud,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancellation was written, then telling the waiting workflow failed (throttled): the operator's retry
+    tells it, so the stock is released now, not when the payment window ends."""
+    sku, order_id, order = paid_order(desk.shop, units=4, quantity=2)
+    workflow = desk.cancellations._workflow  # noqa: SLF001
+    tell, told = workflow.fail, []
+
+    def throttled_once(token: str, error: str, cause: str) -> bool:
+        told.append(error)
+        if len(told) == 1:
+            raise _throttled("SendTaskFailure")
+        return tell(token, error, cause)
+
+    monkeypatch.setattr(workflow, "fail", throttled_once)
+    with pytest.raises(ClientError):
+        desk.cancel(order_id)
+    assert desk.shop.order(order_id)["status"] == "cancelled"
+    assert desk.shop.level(sku)["reserved"] == 2  # the workflow still waits for a payment
+    status, cancelled = desk.cancel(order_id)
+    assert (status, cancelled["status"]) == (200, "cancelled")
+    assert desk.shop.execution(order_id, timeout=20)["status"] == "SUCCEEDED"
+    assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
+    assert cloud.payments.intent(order["payment"]["payment_id"])["status"] == "canceled"
+    assert desk.cancel(order_id)[0] == 200  # once more: the spent token is no error
+    assert told == ["OrderCancelled"] * 3
+
+
+def test_an_operator_cancel_of_an_unpaid_order_gives_its_client_places_back(desk: Desk, cloud: LocalCloud) -> None:
+    _, order_id, _ = paid_order(desk.shop, units=4, quantity=1)
+    stored = desk.orders.get(order_id)
+    assert stored is not None and stored.client_hold is not None
+    hold, dynamodb = stored.client_hold, cloud.client("dynamodb")
+
+    def holding() -> list[bool]:
+        items = [dynamodb.get_item(TableName=cloud.physical_id("OrdersTable"), Key=key(pk=pk, sk=HOLDS_SK),
+                                   ConsistentRead=True).get("Item") for pk in hold.keys]
+        return [hold.member in (from_item(item).get("holds", set()) if item else set()) for item in items]
+
+    assert holding() == [True, True]
+    assert desk.cancel(order_id)[1]["status"] == "cancelled"
+    assert desk.shop.execution(order_id)["status"] == "SUCCEEDED"
+    assert holding() == [False, False]
 
 
 def test_cancel_before_the_workflow_waits_ends_the_same_way(desk: Desk, cloud: LocalCloud) -> None:
@@ -262,8 +444,8 @@ def test_cancel_paid_refunds_in_full_and_returns_the_stock(desk: Desk, cloud: Lo
     sku, order_id, order = desk.paid(units=5, quantity=2)
     status, cancelled = desk.cancel(order_id)
     assert (status, cancelled["status"]) == (200, "cancelled")
-    [refund] = cancelled["refunds"]
-    assert (refund["amount"], refund["status"], refund["restock"]) == (order["totals"]["total"], "succeeded", True)
+    [refund] = cancelled["refunds"]  # the money; the units are the cancellation's to return
+    assert (refund["amount"], refund["status"], refund["lines"]) == (order["totals"]["total"], "succeeded", [])
     assert cancelled["refunded"] == order["totals"]["total"]
     assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
     assert desk.cancel(order_id)[1]["refunds"] == cancelled["refunds"]  # nothing repeated
@@ -272,6 +454,7 @@ def test_cancel_paid_refunds_in_full_and_returns_the_stock(desk: Desk, cloud: Lo
     assert all(s["status"] == "cancelled" for s in cloud.carrier.shipments.values() if s["reference"] == order_id)
 
 
+@pytest.mark.slow("waits")
 def test_a_crash_after_the_cancellation_is_recorded_is_finished_by_a_retry(desk: Desk,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     sku, order_id, order = desk.paid(units=5, quantity=2)
@@ -287,6 +470,61 @@ def test_a_crash_after_the_cancellation_is_recorded_is_finished_by_a_retry(desk:
     assert status == 200 and [r["status"] for r in cancelled["refunds"]] == ["succeeded"]
     assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
     assert desk.provider_refunds(order) == [(order["totals"]["total"]["amount"], "succeeded")]
+
+
+def test_a_cancellation_finished_by_concurrent_passes_refunds_and_returns_once(desk: Desk,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancel request died after its write; its retry and the reconciler's passes then finish it at the same
+    time, after a refund by lines with restock: one refund of the rest, every other unit back exactly once."""
+    sku, order_id, order = desk.paid(units=6, quantity=3)
+    assert desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)[0] == 201
+    finish = desk.tasks.finish
+    monkeypatch.setattr(desk.tasks, "finish", lambda _: (_ for _ in ()).throw(ConnectionResetError("died")))
+    with pytest.raises(ConnectionResetError):
+        desk.cancel(order_id)
+    monkeypatch.setattr(desk.tasks, "finish", finish)
+    start, errors = threading.Barrier(4), []
+
+    def finish_it() -> None:
+        start.wait()
+        try:
+            finish(order_id)
+        except Exception as error:  # noqa: BLE001 - a pass that lost a race is retried by the reconciler
+            errors.append(error)
+
+    threads = [threading.Thread(target=finish_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        assert finish(order_id) == 0  # the next reconciler pass
+    stored = desk.orders.get(order_id)
+    assert stored is not None and not stored.money_work_left
+    assert stored.cancellation is not None and stored.cancellation.returned == [RefundLine(sku=sku, quantity=2)]
+    total = order["totals"]["total"]["amount"]
+    assert desk.provider_refunds(order) == sorted([(1000, "succeeded"), (total - 1000, "succeeded")])
+    assert desk.shop.order(order_id)["refunded"]["amount"] == total
+    assert desk.shop.level(sku) == {"on_hand": 6, "reserved": 0, "available": 6}
+
+
+def test_a_restock_racing_a_cancel_never_returns_a_unit_twice(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator's refund with restock read the order paid; the cancel landed before its write: the refund is
+    refused before any money moves (the cancellation returns every unit), and nothing comes back twice."""
+    sku, order_id, order = desk.paid(units=5, quantity=2)
+    add_refund, raced = desk.orders.add_refund, []
+
+    def cancel_first(order_id: str, refund: Any, **fields: Any) -> Any:
+        if refund.restock and not raced:
+            raced.append(desk.cancel(order_id))
+        return add_refund(order_id, refund, **fields)
+
+    monkeypatch.setattr(desk.orders, "add_refund", cancel_first)
+    status, problem = desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)
+    assert raced[0][1]["status"] == "cancelled"
+    assert (status, problem["code"]) == (422, "validation_error")
+    assert desk.provider_refunds(order) == [(order["totals"]["total"]["amount"], "succeeded")]
+    assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
 
 
 def test_cancel_fulfilling_cancels_the_shipment_first(desk: Desk, cloud: LocalCloud) -> None:

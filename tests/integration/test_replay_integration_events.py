@@ -25,6 +25,8 @@ from storefront.orders.models import HistoryEntry, OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.slow("waits")
+
 FUNCTION = "IntegrationEventsFunction"
 
 

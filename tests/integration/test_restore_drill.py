@@ -32,6 +32,8 @@ from storefront.money import Money
 from storefront.orders.reservations_check import check_orders_against_reservations
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.slow("waits")
+
 TABLES = ("CatalogTable", "InventoryTable", "OrdersTable", "CartTable")
 ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
            "country": "DE"}

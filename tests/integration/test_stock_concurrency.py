@@ -1,11 +1,15 @@
 """Orders racing for the same stock through the stock function, on the local cloud: never oversold, all or
-nothing per order, available never below zero while they race, and the invariant checker clean afterwards."""
+nothing per order, available never below zero while they race, and the invariant checker clean afterwards; then
+the same with DynamoDB refusing a share of the transactions on the SKU's level (conflicts, throttling), which
+the stock function retries a bounded number of times before the workflow's Retry takes over."""
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,10 +18,14 @@ from typing import Any
 import pytest
 
 from local_cloud.cloud import LocalCloud
+from local_cloud.faults import TransactionRefusals
+from local_cloud.functions import FunctionError
+from local_cloud.template import ROOT
+from storefront.dynamodb import BACKOFF_BASE_SECONDS
 from storefront.audit.repository import AuditRepository
 from storefront.inventory.invariant import check_inventory
 from storefront.inventory.models import parse_stock_request
-from storefront.inventory.repository import InventoryRepository
+from storefront.inventory.repository import MAX_ATTEMPTS, InventoryRepository
 from storefront.inventory.service import StockService
 
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
@@ -97,6 +105,7 @@ def _race(calls: list[Callable[[], Any]], workers: int = 50) -> list[Any]:
         return list(pool.map(run, range(len(calls))))
 
 
+@pytest.mark.slow("race")
 def test_200_single_unit_orders_for_50_units(invoke: Invoke, seed: Callable[[int], str],
                                              inventory: InventoryRepository) -> None:
     sku = seed(50)
@@ -125,6 +134,7 @@ def test_50_orders_for_the_last_unit(invoke: Invoke, seed: Callable[[int], str],
     assert inventory.available([sku]) == {sku: 0}
 
 
+@pytest.mark.slow("race")
 def test_multi_line_orders_racing_for_overlapping_skus(invoke: Invoke, seed: Callable[[int], str],
                                                        inventory: InventoryRepository) -> None:
     skus = [seed(6) for _ in range(4)]
@@ -161,3 +171,82 @@ def test_multi_line_orders_racing_for_overlapping_skus(invoke: Invoke, seed: Cal
     for sku in skus:
         sold = sum(lines.get(sku, 0) for lines in paid.values())
         assert (levels[sku].on_hand, levels[sku].reserved, levels[sku].available) == (6 - sold, 0, 6 - sold)
+
+
+# ------------------------------------------------------------------ DynamoDB refusing transactions on the level
+
+
+def _workflow_invocations(state: str) -> int:
+    """How many times the order workflow invokes the stock function for `state` when it keeps raising
+    StockContention: once, plus the attempts of the Retry that matches it (statemachines/order.asl.json)."""
+    asl = json.loads((ROOT / "statemachines/order.asl.json").read_text())
+    retrier = next(r for r in asl["States"][state]["Retry"]
+                   if "StockContention" in r["ErrorEquals"] or "States.ALL" in r["ErrorEquals"])
+    return 1 + int(retrier["MaxAttempts"])
+
+
+def _as_the_workflow_does(invoke: Invoke, event: dict[str, Any], invocations: int) -> tuple[dict[str, Any], int]:
+    """Invoke until an outcome, as ReserveStock's Retry does on StockContention (without its waits); returns the
+    outcome and the invocations it took. Anything else, or contention past the Retry's attempts, fails the test."""
+    for invocation in range(1, invocations + 1):
+        try:
+            return invoke(event), invocation
+        except FunctionError as error:
+            assert error.payload["errorType"] == "StockContention", error.payload
+    raise AssertionError(f"{event['order_id']}: still contended after {invocations} invocations")
+
+
+def test_reservations_with_30_percent_of_level_transactions_refused_never_oversell(
+        invoke: Invoke, seed: Callable[[int], str], inventory: InventoryRepository) -> None:
+    """200 single-unit orders for 50 units while DynamoDB refuses 30 % of the transactions on the level
+    (TransactionConflict and ThrottlingError, alternately): exactly 50 reserved and 150 rejected, every order
+    decided within the workflow's invocations, each invocation within the repository's MAX_ATTEMPTS; then every
+    reservation released twice at once, under the same refusals, comes back exactly once."""
+    sku = seed(50)
+    orders = [secrets.token_urlsafe(24) for _ in range(200)]
+    invocations = _workflow_invocations("ReserveStock")
+    with TransactionRefusals(share=0.3, partitions={f"SKU#{sku}"}) as refusals, \
+            LevelWatcher(inventory, [sku]) as watcher:
+        results = _race([lambda o=o: _as_the_workflow_does(invoke, _event("reserve", o, {sku: 1}), invocations)
+                         for o in orders])
+        outcomes = [outcome for outcome, _ in results]
+        reserved = [o for o, outcome in zip(orders, outcomes, strict=True) if outcome["outcome"] == "reserved"]
+        assert (len(reserved), len(outcomes) - len(reserved)) == (50, 150)
+        assert {outcome["outcome"] for outcome in outcomes} == {"reserved", "rejected"}
+        assert watcher.impossible == []
+        # Bounded: no order's reservation made more transaction attempts than its invocations allow.
+        for order_id, (_, took) in zip(orders, results, strict=True):
+            assert refusals.attempts[f"SKU#{sku}/ORDER#{order_id}"] <= took * MAX_ATTEMPTS
+        assert refusals.refused["TransactionConflict"] > 0 and refusals.refused["ThrottlingError"] > 0
+        assert refusals.total_refused >= 0.2 * sum(refusals.attempts.values())  # the share was refused, roughly
+
+        released = _race([lambda o=o: _as_the_workflow_does(invoke, _event("release", o, {sku: 1}), invocations)
+                          for o in reserved for _ in range(2)])
+    assert {outcome["outcome"] for outcome, _ in released} == {"released"}
+    level = inventory.level(sku)
+    assert level is not None and (level.on_hand, level.reserved, level.available) == (50, 0, 50)
+
+
+def test_a_level_that_refuses_every_transaction_gives_stock_contention_after_bounded_attempts(
+        invoke: Invoke, seed: Callable[[int], str], inventory: InventoryRepository) -> None:
+    """Every transaction on the level refused: the stock function gives up after MAX_ATTEMPTS transactions and its
+    jittered backoff (at most BACKOFF_BASE_SECONDS x (2^(MAX_ATTEMPTS-1) - 1) of sleep), raising StockContention for
+    the workflow's Retry, and changes nothing; once DynamoDB takes transactions again, the retry reserves."""
+    sku = seed(5)
+    order_id = secrets.token_urlsafe(24)
+    event = _event("reserve", order_id, {sku: 2})
+    with TransactionRefusals(share=1.0, partitions={f"SKU#{sku}"}) as refusals:
+        started = time.monotonic()
+        with pytest.raises(FunctionError) as raised:
+            invoke(event)
+        elapsed = time.monotonic() - started
+    assert raised.value.payload["errorType"] == "StockContention"
+    assert refusals.attempts[f"SKU#{sku}/ORDER#{order_id}"] == MAX_ATTEMPTS
+    longest_sleep = BACKOFF_BASE_SECONDS * (2 ** (MAX_ATTEMPTS - 1) - 1)
+    assert elapsed < longest_sleep + 2  # the sleeps, plus six local transactions
+    level = inventory.level(sku)
+    assert level is not None and (level.on_hand, level.reserved, level.available) == (5, 0, 5)
+    assert inventory.reservation_lines(order_id, [sku]) == {}
+
+    assert invoke(event) == {"outcome": "reserved"}  # the workflow's next attempt
+    assert inventory.available([sku]) == {sku: 3}

@@ -9,7 +9,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,7 @@ from storefront.inventory.invariant import check_inventory
 from storefront.inventory.models import parse_stock_request
 from storefront.inventory.repository import MAX_ATTEMPTS, InventoryRepository
 from storefront.inventory.service import StockService
-
-EVENTS = Path(__file__).resolve().parents[2] / "events" / "stock"
+from tests.samples import sample_events
 
 
 # ---------------------------------------------------------------- helpers
@@ -158,7 +156,7 @@ def _error(code: str) -> ClientError:
 # ---------------------------------------------------------------- the movements
 
 def test_the_sample_events_are_valid_requests() -> None:
-    for path in sorted(EVENTS.glob("*.json")):
+    for path in sample_events("stock/*.json"):
         assert parse_stock_request(json.loads(path.read_text())).action in path.name
 
 

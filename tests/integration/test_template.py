@@ -89,10 +89,10 @@ def _is_intrinsic(value: Any) -> bool:
 
 
 def _ref_target(value: Any) -> str | None:
-    """The logical id a `!Ref X` or `!GetAtt X.Attr` points at, else None."""
+    """The logical id a `!Ref X` (SAM's `!Ref X.Alias` included) or `!GetAtt X.Attr` points at, else None."""
     if isinstance(value, dict) and len(value) == 1:
         if "Ref" in value:
-            return str(value["Ref"])
+            return str(value["Ref"]).removesuffix(".Alias")
         if "Fn::GetAtt" in value:
             arg = value["Fn::GetAtt"]
             return str(arg[0] if isinstance(arg, list) else arg.split(".", 1)[0])
@@ -166,7 +166,7 @@ def _run(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess
 # ---------------------------------------------------------------------------------------------- lint and build
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_cfn_lint_is_clean() -> None:
     # Default rule set: errors and warnings both fail (cfn-lint exits 2 or 4). Informational rules (I*) are
     # advice, not defects, and are left out, as cfn-lint itself does by default.
@@ -174,7 +174,7 @@ def test_cfn_lint_is_clean() -> None:
     assert result.returncode == 0, f"cfn-lint exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_sam_validate_lint_is_clean() -> None:
     result = _run([str(VENV_BIN / "sam"), "validate", "--lint", "--template", "template.yaml"], _tool_env())
     assert result.returncode == 0, f"sam validate --lint exit {result.returncode}:\n{result.stdout}\n{result.stderr}"
@@ -184,7 +184,7 @@ def test_sam_validate_lint_is_clean() -> None:
 PYTHON313_BIN = _find_python313()
 
 
-@pytest.mark.slow
+@pytest.mark.slow("template")
 @pytest.mark.skipif(
     PYTHON313_BIN is None,
     reason="no working python3.13 interpreter on PATH or under ~/.pyenv/versions/3.13*: "
@@ -540,13 +540,12 @@ def _settings_classes() -> dict[str, set[str]]:
 
 
 def _settings_imported_by(app_py: Path) -> set[str]:
+    """The settings classes a handler module reads: those it imports, and EdgeSettings, which create_app reads."""
     tree = ast.parse(app_py.read_text())
-    return {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "storefront.config"
-        for alias in node.names
-    }
+    imported = {(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
+    edge = {"EdgeSettings"} if ("storefront.http", "create_app") in imported else set()
+    return {name for module, name in imported if module == "storefront.config"} | edge
 
 
 def test_every_settings_variable_is_set_for_its_function(template: Template) -> None:
@@ -752,3 +751,50 @@ def test_the_admin_function_writes_the_orders_table_only_for_idempotency_keys(te
             "dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem"}
         if writes:
             assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IDEMPOTENCY#*"]}}
+
+
+# ---------------------------------------------------------------------------------------------- cold starts
+
+# The functions a shopper waits on at a cold start (docs/architecture.md, "Cold starts" says why these and no others).
+SHOPPER_WAITS_ON = {"CatalogFunction", "CartFunction", "CheckoutFunction", "PaymentTasksFunction"}
+
+
+def test_every_function_is_called_through_its_alias(template: Template) -> None:
+    """SnapStart and provisioned concurrency exist only on published versions: the workflow's tasks, the event source
+    mappings and the functions that invoke one another call the AutoPublishAlias (SAM points the API's routes and
+    the schedules at it by itself). A `!Ref Function` or `!GetAtt Function.Arn` would call $LATEST."""
+    assert template.data["Globals"]["Function"]["AutoPublishAlias"] == "live"
+    functions = set(_functions(template))
+    resources = template.data["Resources"]
+    callers = {f"{lid}.DefinitionSubstitutions": props.get("DefinitionSubstitutions", {})
+               for lid, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"
+               for props in [r["Properties"]]}
+    callers |= {f"{lid}.FunctionName": {"FunctionName": r["Properties"]["FunctionName"]}
+                for lid, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    callers |= {f"{lid}.Environment": r["Properties"].get("Environment", {}).get("Variables", {})
+                for lid, r in _functions(template).items()}
+    checked = 0
+    for where, values in callers.items():
+        for name, value in values.items():
+            target = _ref_target(value)
+            if target in functions:
+                checked += 1
+                assert value == {"Ref": f"{target}.Alias"}, f"{where}: {name} calls {value}, not {target}'s alias"
+    assert checked >= 10  # the workflow's three, the four mappings, the functions that invoke another
+
+
+def test_the_functions_a_shopper_waits_on_start_from_snapstart_or_provisioned_concurrency(template: Template) -> None:
+    for logical_id, function in _functions(template).items():
+        props = function["Properties"]
+        if logical_id not in SHOPPER_WAITS_ON:
+            assert "SnapStart" not in props and "ProvisionedConcurrencyConfig" not in props, logical_id
+            continue
+        # Lambda refuses SnapStart with provisioned concurrency: exactly one of them, by the parameter.
+        assert props["SnapStart"] == {"Fn::If": ["HasProvisionedConcurrency", {"Ref": "AWS::NoValue"},
+                                                 {"ApplyOn": "PublishedVersions"}]}, logical_id
+        assert props["ProvisionedConcurrencyConfig"] == {"Fn::If": [
+            "HasProvisionedConcurrency", {"ProvisionedConcurrentExecutions": {"Ref": "ProvisionedConcurrency"}},
+            {"Ref": "AWS::NoValue"}]}, logical_id
+    assert template.data["Conditions"]["HasProvisionedConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ProvisionedConcurrency"}, 0]}]}
+    assert template.data["Parameters"]["ProvisionedConcurrency"]["Default"] == 0  # SnapStart unless asked

@@ -5,26 +5,31 @@ and the execute-api endpoint closed. Off by default (the local cloud then has no
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+from aws_lambda_powertools import Logger
+from moto import mock_aws
 
+from local_cloud.cloud import generated_secret_string
+from local_cloud.functions import LambdaContext
 from local_cloud.template import Template, load_yaml
+from storefront.config import EdgeSettings
+from storefront.http import ORIGIN_SECRET_HEADER, OriginSecret, create_app
+from storefront.observability import http_handler
+from tests.edge_stack import EDGE_ON, edge_on_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # AWS's managed origin request policy
-EDGE_ON = {
-    "Edge": "true",
-    "ApiOriginDomainName": "api-origin.shop.example.com",
-    "ApiOriginCertificateArn": "arn:aws:acm:eu-central-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
-    "EdgeDomainName": "shop.example.com",
-    "EdgeCertificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
-}
 EDGE_TYPES = ("AWS::CloudFront::", "AWS::S3::", "AWS::WAFv2::", "AWS::ApiGatewayV2::", "AWS::CloudFormation::Stack")
 
 
@@ -123,14 +128,100 @@ def test_product_images_come_from_their_private_bucket_through_the_edge(distribu
         "https://cdn.example.com"
 
 
-def test_with_the_edge_only_cloudfront_reaches_the_api_and_names_the_client() -> None:
+def _http_functions(template: Template) -> set[str]:
+    return {route.function for route in template.routes()}
+
+
+def test_with_the_edge_every_http_function_answers_only_what_cloudfront_sent() -> None:
+    """The execute-api endpoint is closed and the API's own domain is public: every function behind a route holds
+    the origin secret's id (and may read it: no other function may), and CloudFront sends one of its values."""
     template = _template()
-    api = template.data["Resources"]["HttpApi"]["Properties"]
+    resources = template.data["Resources"]
+    api = resources["HttpApi"]["Properties"]
     assert api["DisableExecuteApiEndpoint"] == {"Fn::If": ["EdgeOn", True, False]}
-    checkout = template.function_properties("CheckoutFunction")["Environment"]["Variables"]
-    assert checkout["CLIENT_IP_HEADER"] == {"Fn::If": ["EdgeOn", "cloudfront-viewer-address", ""]}
     assert _template(**EDGE_ON).resolve(api["DisableExecuteApiEndpoint"]) is True
     assert _template().resolve(api["DisableExecuteApiEndpoint"]) is False
+    http = _http_functions(template)
+    assert {"CatalogFunction", "CheckoutFunction", "PaymentWebhookFunction", "AdminFunction"} <= http
+    secret_id = {"Fn::If": ["EdgeOn", {"Ref": "EdgeOriginSecret"}, ""]}
+    for function in template.of_type("AWS::Serverless::Function"):
+        variables = template.function_properties(function).get("Environment", {}).get("Variables", {})
+        assert variables.get("EDGE_ORIGIN_SECRET_ID") == (secret_id if function in http else None), function
+        assert "CLIENT_IP_HEADER" not in variables, "the viewer's address is trusted only with the origin secret"
+    readers = resources["EdgeOriginSecretReaders"]
+    assert readers["Condition"] == "EdgeOn"
+    assert {role["Ref"] for role in readers["Properties"]["Roles"]} == {f"{f}Role" for f in http}
+    assert readers["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": {"Ref": "EdgeOriginSecret"}}]
+    permissions = {lid: r["Properties"].get("Policies", []) if r["Type"] == "AWS::Serverless::Function"
+                   else r["Properties"] for lid, r in resources.items()
+                   if r["Type"] == "AWS::Serverless::Function" or r["Type"].startswith("AWS::IAM::")}
+    granted = {lid for lid, policies in permissions.items() if "EdgeOriginSecret" in json.dumps(policies)}
+    assert granted == {"EdgeOriginSecretReaders"}
+
+
+def test_the_origin_header_cloudfront_sends_is_one_the_functions_accept(distribution: dict[str, Any],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header's name, the slots the secret is generated with and the parameter that picks one agree with
+    storefront.http; resolved as CloudFormation resolves it, CloudFront's value opens the API, and nothing else."""
+    template = _template()
+    resources = template.data["Resources"]
+    api = next(o for o in distribution["Origins"] if o["Id"] == "api")
+    (header,) = api["OriginCustomHeaders"]
+    assert header["HeaderName"].lower() == ORIGIN_SECRET_HEADER
+    secret = resources["EdgeOriginSecret"]
+    assert secret["Condition"] == "EdgeOn"
+    generate = secret["Properties"]["GenerateSecretString"]
+    slots = set(json.loads(generate["SecretStringTemplate"])) | {generate["GenerateStringKey"]}
+    assert slots == set(OriginSecret.model_fields) == set(template.data["Parameters"]["EdgeOriginHeaderSlot"][
+        "AllowedValues"])
+    assert generate["ExcludePunctuation"] is True and 32 <= generate["PasswordLength"] <= 256
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto in-process, whatever local cloud the session runs
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = client.create_secret(Name="edge-origin", SecretString=generated_secret_string(secret["Properties"]))["ARN"]
+        on = _template(**EDGE_ON)
+        on.physical["EdgeOriginSecret"] = {"Ref": arn}
+        sent = _resolve_secretsmanager_reference(on.resolve(header["HeaderValue"]), client)
+        variables = on.function_properties("CheckoutFunction")["Environment"]["Variables"]
+        settings = EdgeSettings(EDGE_ORIGIN_SECRET_ID=on.resolve(variables["EDGE_ORIGIN_SECRET_ID"]))
+        assert settings.origin_secret_id == arn
+        DEFAULT_PROVIDERS.clear()
+        try:
+            statuses = _through_the_edge_only(settings, sent)
+        finally:
+            DEFAULT_PROVIDERS.clear()
+    assert statuses == {"from cloudfront": 200, "from anyone else": 403}
+
+
+def _resolve_secretsmanager_reference(text: str, client: Any) -> str:
+    """{{resolve:secretsmanager:<secret id>:SecretString:<json key>}} as CloudFormation resolves it at deploy time."""
+    match = re.fullmatch(r"\{\{resolve:secretsmanager:(?P<id>.+):SecretString:(?P<key>[A-Za-z0-9_-]+)\}\}", text)
+    assert match, text
+    return str(json.loads(client.get_secret_value(SecretId=match["id"])["SecretString"])[match["key"]])
+
+
+def _through_the_edge_only(settings: EdgeSettings, sent: str) -> dict[str, int]:
+    """GET /shop of a function configured so, asked as CloudFront asks it and as anyone else would: the statuses."""
+    app = create_app("edge", edge=settings)
+
+    @app.get("/shop")
+    def shop() -> dict[str, str]:
+        return {}
+
+    handler = http_handler(app, Logger(service="edge"))
+    context = LambdaContext("edge", "arn:aws:lambda:us-east-1:123456789012:function:edge", 128, 3)
+
+    def status(headers: dict[str, str]) -> int:
+        event = {"version": "2.0", "routeKey": "GET /shop", "rawPath": "/shop", "rawQueryString": "",
+                 "headers": {"host": EDGE_ON["ApiOriginDomainName"], **headers}, "isBase64Encoded": False,
+                 "requestContext": {"http": {"method": "GET", "path": "/shop", "protocol": "HTTP/1.1",
+                                             "sourceIp": "130.176.0.10", "userAgent": "Amazon CloudFront"},
+                                    "requestId": "r", "routeKey": "GET /shop", "stage": "$default"}}
+        return int(handler(event, context)["statusCode"])
+
+    return {"from cloudfront": status({ORIGIN_SECRET_HEADER: sent}), "from anyone else": status({})}
 
 
 def test_the_web_acl_limits_rates_and_runs_aws_managed_rules() -> None:
@@ -151,26 +242,9 @@ def test_the_web_acl_limits_rates_and_runs_aws_managed_rules() -> None:
         "Fn::If": ["EdgeMakesWebAcl", {"Fn::GetAtt": ["EdgeWebAcl", "Outputs.WebAclArn"]}, {"Ref": "EdgeWebAclArn"}]}
 
 
-def _edge_on_copy(tmp_path: Path) -> Path:
-    """template.yaml with the edge switched on by its defaults (linters lint one parameter set: the defaults), next
-    to links to everything it names (code, state machine, the web ACL's template)."""
-    data = (ROOT / "template.yaml").read_text()
-    for name, value in EDGE_ON.items():
-        marker = f"\n  {name}:\n"
-        start = data.index(marker)
-        default = data.index("    Default:", start)
-        end = data.index("\n", default)
-        data = data[:default] + f'    Default: "{value}"' + data[end:]
-    for entry in ROOT.iterdir():
-        if entry.name not in {"template.yaml", ".git", ".venv", ".aws-sam"}:
-            (tmp_path / entry.name).symlink_to(entry)
-    (tmp_path / "template.yaml").write_text(data)
-    return tmp_path
-
-
-@pytest.mark.slow
+@pytest.mark.slow("template")
 def test_cfn_lint_and_sam_validate_are_clean_with_the_edge_on(tmp_path: Path) -> None:
-    copy = _edge_on_copy(tmp_path)
+    copy = edge_on_copy(tmp_path)
     assert load_yaml((copy / "template.yaml").read_text())["Parameters"]["Edge"]["Default"] == "true"
     env = dict(os.environ, SAM_CLI_TELEMETRY="0", PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     for command in ([str(VENV_BIN / "cfn-lint"), "--", "template.yaml", "edge/web-acl.yaml"],

@@ -33,7 +33,7 @@ def _task(action: str, target: str, next_state: str | None = None, **extra: Any)
 FIXTURE_ASL: dict[str, Any] = {
     "StartAt": "Reserve",
     "States": {
-        "Reserve": _task("reserve", "${StockArn}", "Ok?"),
+        "Reserve": _task("reserve", "${StockArn}", "Ok?", Retry=[{"ErrorEquals": ["StockContention"], "MaxAttempts": 2}]),
         "Ok?": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": False, "Next": "Rejected"}],
                 "Default": "Pay"},
         "Pay": {**_task("await_payment", "${PayArn}", "Enqueue"),
@@ -132,7 +132,9 @@ def test_hand_computed_peak(hand_model: Model) -> None:
     Orders WRU: 100 x 4 + 100 x 2 + 80 x 2 + 80 x 2 = 920; RRU 200 x 1 = 200. Stock WRU 100 x 4 + 20 x 4 = 480;
     RRU 500 x 0.5 = 250.
     Hot SKU (50 orders/s, 250 product pages/s): level item WRU 50 x 2 + 10 x 2 = 120, RRU 250 x 0.5 = 125;
-    partition key WRU 50 x 4 + 10 x 4 = 240.
+    partition key WRU 50 x 4 + 10 x 4 = 240; transactions on the level item 50 (reserve) + 10 (release) = 60/s, of the
+    68.1/s at which 0.1 % of reservations run out of their 18 attempts (6 per invocation x 3 invocations, the
+    fixture's Retry): 0.001 ** (1 / 18) / 10 ms.
     Secrets: steady ceil(21.5) x 1 / 300 + ceil(6.8) x 2 / 300 = 22/300 + 14/300 = 0.12/s; scaling up
     21.5 / 10 x 1 + 6.8 / 10 x 2 = 3.51/s.
     """
@@ -160,6 +162,8 @@ def test_hand_computed_peak(hand_model: Model) -> None:
     assert _row(rows, "ddb_partition_rcu", "hot SKU: its level item").load == pytest.approx(125)
     assert _row(rows, "ddb_partition_wcu",
                 "hot SKU: its partition key (level + reservation lines)").load == pytest.approx(240)
+    conflicts = _row(rows, "ddb_item_transactions", "hot SKU: its level item")
+    assert (conflicts.load, conflicts.limit) == (pytest.approx(60), pytest.approx(0.001 ** (1 / 18) / 0.010))
     assert _row(rows, "secrets_get_secret_value", "steady state").load == pytest.approx(0.12)
     assert _row(rows, "secrets_get_secret_value", "while scaling up").load == pytest.approx(3.51)
     backlog = first_limit(rows, "queued")
@@ -171,16 +175,21 @@ def test_hand_computed_peak(hand_model: Model) -> None:
 def test_hand_computed_ceilings(hand_model: Model) -> None:
     """Orders alone: per order 1 StartExecution (refill 300/s) -> 300 orders/s, before transitions (1,500 / 4 =
     375), the order reads' route (1,000 / 2 = 500) or the Orders table's warm writes (4,000 / 9.2 = 435).
-    Views alone: the product route's 400/s; with a CDN answering 90 %, 4,000/s. One hot SKU alone: its partition
-    key takes 4 + 0.2 x 4 = 4.8 WCU per order: 1,000 / 4.8 = 208 orders/s. Shipping without a backlog: 2
-    executions / (0.8 messages x 0.1 s) = 25 orders/s."""
+    Views alone: the product route's 400/s; with a CDN answering 90 %, 4,000/s. One hot SKU alone: its level item
+    takes 1 + 0.2 = 1.2 transactions per order (reserve, and release for the expired), of 68.1/s (see above): 56.8
+    orders/s, before its partition key's 4 + 0.2 x 4 = 4.8 WCU per order allow 1,000 / 4.8 = 208. Shipping without
+    a backlog: 2 executions / (0.8 messages x 0.1 s) = 25 orders/s."""
     limits = ceilings(hand_model, Peak(0, 0, mix={"paid": 0.8, "expired": 0.2}), cdn_hit_ratio=0.9)
     assert limits.orders[0] == pytest.approx(300, rel=1e-6)
     assert limits.orders[1].quota == QUOTAS["sfn_start_execution"].name
     assert limits.views[0] == pytest.approx(400, rel=1e-6)
     assert limits.views_with_cdn[0] == pytest.approx(4000, rel=1e-6)
-    assert limits.hot_sku_orders[0] == pytest.approx(1000 / 4.8, rel=1e-6)
-    assert limits.hot_sku_orders[1].scope == "hot SKU: its partition key (level + reservation lines)"
+    assert limits.hot_sku_orders_on_aws[0] == pytest.approx(0.001 ** (1 / 18) / 0.010 / 1.2, rel=1e-6)
+    assert limits.hot_sku_orders_on_aws[1].quota == QUOTAS["ddb_item_transactions"].name
+    partition = _row(limits.hot_sku_orders_on_aws[2], "ddb_partition_wcu",
+                     "hot SKU: its partition key (level + reservation lines)")
+    assert partition.load / limits.hot_sku_orders_on_aws[0] == pytest.approx(4.8)  # 208 orders/s would be next
+    assert limits.orders_mailed_without_backlog is None  # the fixture sends no email
     assert limits.orders_shipped_without_backlog[0] == pytest.approx(25, rel=1e-6)
 
 
@@ -340,3 +349,29 @@ def test_payment_provider_requests_are_counted_only_for_stripe(monkeypatch: pyte
     assert first_limit(rows).scope == "POST /v1/payment_intents"
     hand_model.stack.payment_provider = "fake"
     assert not [r for r in hand_model.rows(Peak(100, 0, mix={"paid": 0.8, "expired": 0.2})) if r.service == "Stripe"]
+
+
+def test_hand_computed_emails(hand_model: Model) -> None:
+    """A queue the rules feed order.paid and order.expired, consumed by a function that sends email (EMAIL_SEND_RATE
+    in its environment), at 14 emails/s: 100 orders/s (80 % paid, 20 % expired) are 80 + 20 = 100 emails/s, 7x the
+    sending rate, a backlog, not a failure; one message each for the Mail mapping (2 at a time, 50 ms a message, so
+    100 x 0.05 = 5 executions needed). Without a backlog: 14 emails/s at 1 email per order = 14 orders/s."""
+    stack = hand_model.stack
+    stack.mappings.append(Mapping("MailMapping", "Mail", "MailQ", "SQS batch", 10, 2))
+    stack.functions["Mail"] = Function("Mail", 1024, 30, None, None, 0)
+    stack.event_queues = {"MailQ": {"order.paid", "order.expired", "order.refunded"}}
+    stack.email_queues = {"MailQ"}
+    stack.email_send_rate = 14
+    profile = copy.deepcopy(HAND_PROFILE)
+    profile["work"]["Mail: SQS batch"] = _entry(50)
+    model = Model.build(stack, profile, QUOTAS, specs=FIXTURE_PATHS)
+    rows = model.rows(Peak(100, 0, mix={"paid": 0.8, "expired": 0.2}))
+    ses = _row(rows, "ses_send_rate")
+    assert (ses.load, ses.limit, ses.effect) == (pytest.approx(100), 14, "queued")
+    mapping = next(r for r in rows if r.scope == "MailMapping -> Mail")
+    assert (mapping.load, mapping.limit, mapping.waits) == (pytest.approx(5), 2, "email")
+    limits = ceilings(model, Peak(0, 0, mix={"paid": 0.8, "expired": 0.2}), cdn_hit_ratio=0.9)
+    assert limits.orders_mailed_without_backlog is not None
+    mailed, first, _ = limits.orders_mailed_without_backlog
+    assert (mailed, first.quota) == (pytest.approx(14, rel=1e-6), QUOTAS["ses_send_rate"].name)  # before 2 / 0.05 = 40
+    assert limits.orders_shipped_without_backlog[0] == pytest.approx(25, rel=1e-6)  # mail waits apart from shipping

@@ -157,6 +157,7 @@ def test_if_match_makes_a_stale_writer_fail_with_412(world: World) -> None:
         world.service.add_item(cart.id, "SKU-2", 1, if_match=2)
 
 
+@pytest.mark.slow("race")
 def test_without_if_match_lost_races_are_retried_and_then_reported_busy(world: World) -> None:
     cart = world.service.create(None)
     world.carts.conflicts_to_inject = 3

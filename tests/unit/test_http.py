@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -149,3 +152,17 @@ def test_openapi_documents_errors_as_problem_json(status: str) -> None:
     responses = app.openapi()["paths"]["/x/{y}"]["get"]["responses"]
     if status in responses:
         assert set(responses[status]["content"]) == {"application/problem+json"}
+
+
+def test_nothing_here_uses_pydantic_v1_which_storefront_http_marks_absent() -> None:
+    """storefront.http spares every HTTP function FastAPI's import of pydantic.v1: that holds only while no code of
+    the project (the layer, the functions) imports it."""
+    root = Path(__file__).resolve().parents[2]
+    sources = [*(root / "layers" / "storefront").rglob("*.py"), *(root / "functions").rglob("*.py")]
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+                     if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n == "pydantic.v1" or n.startswith("pydantic.v1.") for n in names), source
+    assert sys.modules["pydantic.v1"] is None  # and the marker is in place once storefront.http is imported

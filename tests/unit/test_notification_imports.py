@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks.import_time import handler_targets
 from local_cloud.template import ROOT, Template
 
@@ -26,6 +28,7 @@ print(json.dumps(found))
 """
 
 
+@pytest.mark.slow("process")
 def test_only_the_notifications_function_imports_jinja2_and_babel() -> None:
     targets = [t for t in handler_targets(Template.load(), deployed_like=False) if t.function != "NotificationsFunction"]
     assert len(targets) >= 5, [t.function for t in targets]
@@ -38,6 +41,7 @@ def test_only_the_notifications_function_imports_jinja2_and_babel() -> None:
     assert found == {t.function: [] for t in targets}, "a handler imports what only customer emails need"
 
 
+@pytest.mark.slow("process")
 def test_the_notifications_function_does_import_them() -> None:
     """The check above can fail: the same import of the notifications handler finds them."""
     (target,) = [t for t in handler_targets(Template.load(), deployed_like=False) if t.function == "NotificationsFunction"]

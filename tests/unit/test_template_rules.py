@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from local_cloud.template import load_yaml
+from tests.edge_stack import EDGE_ON
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_yaml((ROOT / "template.yaml").read_text())
@@ -95,10 +96,10 @@ def rule_violations(values: dict[str, Any]) -> set[str]:
     return found
 
 
-def refusals(overrides: dict[str, str]) -> set[str]:
-    """Why CloudFormation would refuse to deploy these parameters (empty: it would deploy)."""
+def refusals(overrides: dict[str, str], region: str = "eu-central-1") -> set[str]:
+    """Why CloudFormation would refuse to deploy these parameters in `region` (empty: it would deploy)."""
     values = parameter_values(overrides)
-    return parameter_violations(values) | rule_violations(values)
+    return parameter_violations(values) | rule_violations({**values, "AWS::Region": region})
 
 
 def _description(rule: str, words: str) -> str:
@@ -173,6 +174,17 @@ def test_samconfig_prod_is_refused_until_the_merchant_sets_their_origin_and_alar
     merchant = {"AllowedOrigins": "https://shop.mystore.de", "AlarmEmail": "ops@mystore.de",
                 "CarrierName": "parcelco", "CarrierApiBase": "https://api.parcelco.de"}
     assert refusals({**overrides, **merchant}) == set()
+
+
+def test_an_edge_deploy_takes_either_origin_header_slot_and_no_other() -> None:
+    edge = {**GOOD_PROD, **EDGE_ON}
+    for slot in ("blue", "green"):
+        assert refusals({**edge, "EdgeOriginHeaderSlot": slot}, region="us-east-1") == set()
+    assert refusals({**edge, "EdgeOriginHeaderSlot": "red"}, region="us-east-1") == {
+        "EdgeOriginHeaderSlot: AllowedValues"}
+    # Elsewhere the web ACL comes from us-east-1 (edge/web-acl.yaml): the edge's own rule says so.
+    assert refusals(edge) == {_description("EdgeOutsideUsEast1NeedsAWebAcl", "us-east-1")}
+    assert refusals({**edge, "EdgeWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/shop/1"}) == set()
 
 
 # ---------------------------------------------------------------- the pattern and the rule agree

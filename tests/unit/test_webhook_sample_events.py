@@ -16,14 +16,14 @@ from local_cloud.cloud import DEFAULT_WEBHOOK_SECRET, LOCAL_CARRIER_WEBHOOK_SECR
 from storefront.fulfilment.models import TrackingEvent
 from storefront.payments.models import PaymentIntentEvent
 from storefront.webhooks.signatures import InvalidSignature, verify
+from tests.samples import sample_events
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 # (sample, signature header, the local secret that signs it, the event model its body is)
 SAMPLES: list[tuple[Path, str, str, type[BaseModel]]] = [
     *((p, "stripe-signature", DEFAULT_WEBHOOK_SECRET, PaymentIntentEvent)
-      for p in sorted((EVENTS / "payment_webhook").glob("webhook-*.json"))),
+      for p in sample_events("payment_webhook/webhook-*.json")),
     *((p, "carrier-signature", LOCAL_CARRIER_WEBHOOK_SECRET, TrackingEvent)
-      for p in sorted((EVENTS / "fulfilment").glob("carrier-webhook-*.json"))),
+      for p in sample_events("fulfilment/carrier-webhook-*.json")),
 ]
 
 

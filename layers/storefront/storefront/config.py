@@ -14,11 +14,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _EnvSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # defer_build: each function validates one of these classes; the others are never built (cold start).
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         return cls.model_validate(dict(os.environ if environ is None else environ))
+
+
+class EdgeSettings(_EnvSettings):
+    """Every HTTP function's view of the optional edge (template.yaml's Edge; docs/observability.md, "The edge")."""
+
+    # The Secrets Manager secret (ARN) of the values CloudFront adds to every request it sends to the API; empty: no
+    # edge, API Gateway's own endpoint is the way in (and the local cloud's gateway).
+    origin_secret_id: str = Field(alias="EDGE_ORIGIN_SECRET_ID", default="")
 
 
 class CatalogSettings(_EnvSettings):
@@ -48,9 +57,6 @@ class CheckoutSettings(_EnvSettings):
     idempotency_ttl_hours: int = Field(alias="IDEMPOTENCY_TTL_HOURS", default=24, ge=1, le=24 * 30)
     # How long the workflow waits for the payment provider's webhook before the order expires.
     payment_timeout_seconds: int = Field(alias="PAYMENT_TIMEOUT_SECONDS", default=1800, ge=1, le=7 * 24 * 3600)
-    # A request header that names the client's address, set by a proxy in front of the API (CloudFront's
-    # cloudfront-viewer-address); empty: API Gateway's own sourceIp. Only set it where that proxy is the way in.
-    client_ip_header: str = Field(alias="CLIENT_IP_HEADER", default="", pattern=r"^[a-z0-9-]{0,64}$")
     # How much longer a payment still processing at the timeout (a bank debit) may take before the order expires.
     payment_grace_seconds: int = Field(alias="PAYMENT_PROCESSING_GRACE_SECONDS", default=3600, ge=1, le=7 * 24 * 3600)
 
@@ -70,6 +76,8 @@ class PaymentWebhookSettings(_EnvSettings):
     """The public webhook receiver: the webhook secret, never the provider's API key."""
 
     orders_table: str = Field(alias="ORDERS_TABLE", min_length=3)
+    # The only provider whose webhooks are served (POST /webhooks/payments/<provider>; any other is 404).
+    payment_provider: str = Field(alias="PAYMENT_PROVIDER", pattern=r"^(stripe|fake)$")
     payment_webhook_secret_id: str = Field(alias="PAYMENT_WEBHOOK_SECRET_ID", min_length=1)
     webhook_event_ttl_days: int = Field(alias="WEBHOOK_EVENT_TTL_DAYS", default=30, ge=1, le=365)
     # Declines after which the payment is given up (cancelled) and the order ends payment_failed.

@@ -20,7 +20,7 @@ _deserializer = TypeDeserializer()
 
 BATCH_GET_LIMIT = 100
 _MAX_UNPROCESSED_RETRIES = 8
-_BACKOFF_BASE_SECONDS = 0.025
+BACKOFF_BASE_SECONDS = 0.025
 # Transient refusals, as a whole-request error code or as a transaction's cancellation reason: retry them.
 RETRYABLE = frozenset({
     "TransactionConflictException", "TransactionConflict", "ThrottlingException", "ThrottlingError",
@@ -30,7 +30,7 @@ RETRYABLE = frozenset({
 
 def backoff(attempt: int) -> None:
     """Full jitter: concurrent losers of the same race spread out instead of colliding again."""
-    time.sleep(random.uniform(0, _BACKOFF_BASE_SECONDS * 2**attempt))
+    time.sleep(random.uniform(0, BACKOFF_BASE_SECONDS * 2**attempt))
 
 
 def refusal_codes(error: Any) -> set[str]:

@@ -6,16 +6,26 @@ Handlers stay thin: they parse the request, call a service, and return through t
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
-from typing import Any
+import sys
+from typing import Any, Self
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException
 
-from storefront.errors import StorefrontError, VersionConflict
+from storefront.config import EdgeSettings
+from storefront.errors import Busy, Forbidden, StorefrontError, VersionConflict
+from storefront.secrets import get_secret
+
+# FastAPI 0.165 imports pydantic's whole v1 compatibility package (~35 ms of every HTTP function's cold start,
+# docs/benchmarks.md part 7) only to refuse pydantic.v1 models, which this project never defines. Marked absent, it
+# makes FastAPI take its own branch for a pydantic without v1 (fastapi/_compat/shared.py: ImportError -> not a v1
+# model). tests/unit/test_http.py keeps the project off pydantic.v1.
+sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:storefront:problem:"
@@ -50,11 +60,11 @@ def problem_response(status: int, code: str, title: str, detail: str, errors: li
                     headers=headers)
 
 
-def client_ip(request: Request, trusted_header: str = "") -> str:
-    """The client's IP address: API Gateway's `sourceIp`; or, behind a proxy that is the only way in (CloudFront,
-    when the template puts it there), the address that proxy names in `trusted_header` ("<ip>:<port>")."""
-    if trusted_header and (named := request.headers.get(trusted_header)):
-        return named.rsplit(":", 1)[0].strip("[]")
+def client_ip(request: Request) -> str:
+    """The client's IP address: API Gateway's `sourceIp`; behind the edge (where that is CloudFront's), the viewer's
+    address as CloudFront names it ("<ip>:<port>"), which EdgeOnly hands on only from a request it verified."""
+    if viewer := request.scope.get(_VIEWER_ADDRESS):
+        return str(viewer).rsplit(":", 1)[0].strip("[]")
     source = (request.scope.get("aws.event") or {}).get("requestContext", {}).get("http", {}).get("sourceIp")
     return source or (request.client.host if request.client else "")
 
@@ -91,9 +101,13 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+def error_response(exc: StorefrontError) -> Response:
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors, headers=exc.headers or None)
+
+
 async def _on_storefront_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StorefrontError)
-    return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors, headers=exc.headers or None)
+    return error_response(exc)
 
 
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
@@ -168,11 +182,83 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def create_app(title: str, description: str = "", max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """A FastAPI app whose every error is problem+json, documented as such in its OpenAPI document."""
+# --- the optional edge (template.yaml's Edge; docs/observability.md, "The edge") ---------------------------------
+# CloudFront adds ORIGIN_SECRET_HEADER to every request it sends to the API (EdgeDistribution's OriginCustomHeaders)
+# and names the viewer in VIEWER_ADDRESS_HEADER. The API's own domain is public, so either header may also come from
+# anyone who calls that domain directly: only the first proves where a request came from.
+ORIGIN_SECRET_HEADER = "x-origin-verify"
+VIEWER_ADDRESS_HEADER = "cloudfront-viewer-address"
+_VIEWER_ADDRESS = "storefront.viewer_address"  # ASGI scope key: set by EdgeOnly, for a verified request only
+_SLOT_VALUE = r"^([A-Za-z0-9]{32,256})?$"  # what the stack generates: 64 letters and digits; empty: a slot not in use
+
+
+class OriginSecret(BaseModel):
+    """The origin secret's value: two slots. CloudFront sends the one the stack's EdgeOriginHeaderSlot parameter
+    names, the API accepts either, so a rotation fills the idle slot, flips the parameter, then empties the old one
+    (docs/observability.md, "Rotating the origin header")."""
+
+    # hide_input_in_errors: a validation error's message must never carry a value into the logs.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    blue: str = Field(default="", pattern=_SLOT_VALUE)
+    green: str = Field(default="", pattern=_SLOT_VALUE)
+
+    @model_validator(mode="after")
+    def _a_slot_in_use(self) -> Self:
+        if not (self.blue or self.green):
+            raise ValueError("both slots are empty: CloudFront's requests would all be refused")
+        return self
+
+    def accepts(self, presented: bytes) -> bool:
+        # Constant time, and every slot compared: the answer's timing tells nothing about the values.
+        matches = [hmac.compare_digest(presented, value.encode("ascii")) for value in (self.blue, self.green) if value]
+        return any(matches)
+
+
+class EdgeOnly:
+    """ASGI middleware: with the edge on (settings.origin_secret_id set), the API answers only requests that carry
+    the origin secret (403 `forbidden` otherwise, before anything reads the request), and only from those does it
+    take the viewer's address CloudFront names; with the edge off it changes nothing and trusts no such header.
+    The secret comes through storefront.secrets (cached per execution environment, SECRET_CACHE_SECONDS)."""
+
+    def __init__(self, app: Any, settings: EdgeSettings) -> None:
+        self.app = app
+        self.secret_id = settings.origin_secret_id
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.secret_id:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        refusal = self._refusal(headers.get(ORIGIN_SECRET_HEADER.encode("ascii")))
+        if refusal is not None:
+            await error_response(refusal)(scope, receive, send)
+            return
+        viewer = headers.get(VIEWER_ADDRESS_HEADER.encode("ascii"), b"").decode("latin-1")
+        await self.app({**scope, _VIEWER_ADDRESS: viewer}, receive, send)
+
+    def _refusal(self, presented: bytes | None) -> StorefrontError | None:
+        """Why a request may not pass; None when it came through the edge."""
+        if presented is None:  # refused without reading the secret: a flood of plain requests costs no secret reads
+            return Forbidden(_NOT_THROUGH_THE_EDGE)
+        try:
+            secret = OriginSecret.model_validate_json(get_secret(self.secret_id))
+        except Exception:  # unreadable (Secrets Manager throttled, down) or malformed: nothing can be verified
+            _logger.exception("the edge's origin secret cannot be read")
+            return Busy("The API cannot verify requests right now; please retry shortly.")
+        return None if secret.accepts(presented) else Forbidden(_NOT_THROUGH_THE_EDGE)
+
+
+_NOT_THROUGH_THE_EDGE = "This API answers only through the shop's CloudFront distribution: call the shop's address."
+
+
+def create_app(title: str, description: str = "", edge: EdgeSettings | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """A FastAPI app whose every error is problem+json, documented as such in its OpenAPI document, behind the edge
+    when the function's environment says it has one (`edge`: EdgeSettings.from_env() unless given)."""
     app = FastAPI(title=title, description=description, version="1", docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(EdgeOnly, settings=edge or EdgeSettings.from_env())  # the outermost: refuses first
     app.add_exception_handler(StorefrontError, _on_storefront_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)

@@ -6,7 +6,10 @@ request with a key claims it (a conditional put, status in_progress), runs the o
   same body, in progress    -> 409 request_in_progress (unless its lock expired: the first one crashed)
   another body              -> 422 idempotency_key_reused
 A request that fails with a 4xx before doing anything, or with a 5xx, gives its claim back, so the client
-may fix the problem and retry with the same key.
+may fix the problem and retry with the same key; unless its effects had begun (the caller says how to tell: a
+refund already on its order): then the key stays bound to its body, unlocked, and a retry with that body runs the
+operation again, which finishes what the first left (the operation must be idempotent by the key, as a refund is
+by its id); another body is 422.
 
 Item: pk=IDEMPOTENCY#<sha256(scope:key)> sk=REQUEST  status, request_hash, response_status, response_body,
       locked_until (epoch s), expires_at_epoch (the table's TTL attribute; reads also treat it as gone)
@@ -64,17 +67,22 @@ class IdempotencyStore:
         self._ttl = ttl_seconds
         self._lock = lock_seconds  # longer than the function's timeout: a live request never loses its claim
 
-    def run(self, scope: str, idempotency_key: str, body_hash: str,
-            operation: Callable[[], StoredResponse]) -> StoredResponse:
+    def run(self, scope: str, idempotency_key: str, body_hash: str, operation: Callable[[], StoredResponse], *,
+            effects_began: Callable[[], bool] = lambda: False) -> StoredResponse:
         """The response of the first request with this key (replayed), or `operation()`'s, stored for the next.
-        If the operation raises, the claim is given back: nothing happened worth replaying, so a retry may run."""
+        If the operation raises, the claim is given back (nothing happened worth replaying, so a retry may run), or,
+        if `effects_began()` (asked then; an error asking counts as yes), kept for this body and unlocked: a retry
+        with the same body runs the operation again at once, to finish it."""
         replay = self.claim(scope, idempotency_key, body_hash)
         if replay is not None:
             return replay
         try:
             response = operation()
         except Exception:
-            self.release(scope, idempotency_key)
+            if _began(effects_began):
+                self.unlock(scope, idempotency_key)
+            else:
+                self.release(scope, idempotency_key)
             raise
         self.complete(scope, idempotency_key, response)
         return response
@@ -128,7 +136,27 @@ class IdempotencyStore:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
+    def unlock(self, scope: str, idempotency_key: str) -> None:
+        """Keep the claim for its body but let the next request with it take over now (its lock ran out)."""
+        try:
+            self._client.update_item(TableName=self._table, Key=self._key(scope, idempotency_key),
+                                     UpdateExpression="SET locked_until = :unlocked",
+                                     ConditionExpression="#status = :in_progress",
+                                     ExpressionAttributeNames={"#status": "status"},
+                                     ExpressionAttributeValues={":in_progress": {"S": "in_progress"},
+                                                                ":unlocked": {"N": "0"}})
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     @staticmethod
     def _key(scope: str, idempotency_key: str) -> dict[str, Any]:
         digest = hashlib.sha256(f"{scope}:{idempotency_key}".encode()).hexdigest()
         return key(pk=f"IDEMPOTENCY#{digest}", sk="REQUEST")
+
+
+def _began(effects_began: Callable[[], bool]) -> bool:
+    try:
+        return effects_began()
+    except Exception:  # noqa: BLE001 - cannot tell: keep the key bound, the safe side when money may have moved
+        return True

@@ -31,6 +31,8 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
+from storefront import snapstart  # noqa: F401 - every function imports this module: SnapStart's hooks register here
+
 Handler = Callable[[Any, Any], Any]
 # The one dimension of every business metric (see above); template.yaml's alarms and dashboard name it.
 BUSINESS_DIMENSIONS = {"service": "storefront"}

@@ -6,6 +6,7 @@ every write checks it with a DynamoDB condition, so a late or duplicated event c
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -73,8 +74,10 @@ class CheckoutRequest(BaseModel):
 
 # Orders that ended without being paid: a payment that succeeds for one of them is refunded in full.
 ENDED_UNPAID = frozenset({S.REJECTED, S.PAYMENT_FAILED, S.EXPIRED, S.CANCELLED})
-# Orders whose payment may be refunded (cancelled ones too: a cancellation after payment refunds it).
-REFUNDABLE = frozenset({S.PAID, S.FULFILLING, S.SHIPPED, S.DELIVERED, S.CANCELLED})
+# Orders that were paid and whose units left with them (committed): the workflow's work is done, and a refund may
+# return units to on_hand (restock). A cancelled order is not among them: its cancellation returns every unit.
+# Money, though, may be refunded from any order that captured some (captured_amount), whatever its status.
+PAID_ON = frozenset({S.PAID, S.FULFILLING, S.SHIPPED, S.DELIVERED})
 
 
 class PaymentStatus(StrEnum):
@@ -134,9 +137,15 @@ class StoredRefund(Refund):
     restocked: bool = False  # the lines' units are back on hand (stock function, ledger reason "returned")
 
     @property
+    def to_restock(self) -> bool:
+        """Its units are still to come back on hand. A refund that failed before they came back returns none (the
+        goods were not taken back); one that fails after they came back leaves them there (see units_returned)."""
+        return self.restock and bool(self.lines) and not self.restocked and self.status != "failed"
+
+    @property
     def open(self) -> bool:
         """Work is left: the provider has not settled it, or its units are not back yet."""
-        return self.status == "pending" or (self.restock and bool(self.lines) and not self.restocked)
+        return self.status == "pending" or self.to_restock
 
 
 class Cancellation(BaseModel):
@@ -145,7 +154,13 @@ class Cancellation(BaseModel):
     reason: str
     at: datetime
     actor: str | None = None
-    refund_id: str | None = None  # the full refund of an order cancelled after payment
+    refund_id: str | None = None  # the refund of what is left of the payment, for an order cancelled after payment
+    # The units the cancellation put back on hand (return id = refund_id), once it has: those no refund returned.
+    returned: list[RefundLine] | None = None
+
+    @property
+    def after_payment(self) -> bool:
+        return self.refund_id is not None
 
 
 class Fulfilment(BaseModel):
@@ -213,6 +228,48 @@ class StoredOrder(Order):
     @property
     def currency(self) -> str:
         return self.totals.total.currency
+
+    def units_ordered(self) -> Counter[str]:
+        ordered: Counter[str] = Counter()
+        for line in self.lines:
+            ordered[line.sku] += line.quantity
+        return ordered
+
+    def units_refunded(self) -> Counter[str]:
+        """Units whose money is refunded or on its way back: the lines of every refund that did not fail. An
+        operator's refund by lines may name at most the units ordered minus these."""
+        refunded: Counter[str] = Counter()
+        for refund in self.refunds:
+            if refund.status != "failed":
+                for line in refund.lines:
+                    refunded[line.sku] += line.quantity
+        return refunded
+
+    def units_returned(self) -> Counter[str]:
+        """Units back on hand, or on their way there: the lines of refunds that restocked them or still will
+        (whatever became of the refund's money afterwards), and the cancellation's return. A restock may name at
+        most the units ordered minus these; a cancellation returns exactly the rest."""
+        returned: Counter[str] = Counter()
+        for refund in self.refunds:
+            if refund.restocked or refund.to_restock:
+                for line in refund.lines:
+                    returned[line.sku] += line.quantity
+        for line in (self.cancellation.returned or []) if self.cancellation else []:
+            returned[line.sku] += line.quantity
+        return returned
+
+    @property
+    def money_work_left(self) -> bool:
+        """A refund not settled or not restocked, or a cancellation after payment whose refund (of what is left, if
+        anything is) or return is not done: the payment tasks' `finish` has work (the reconciler hands it over)."""
+        cancellation = self.cancellation
+        if cancellation is None or cancellation.refund_id is None:
+            cancellation_owes = False
+        else:
+            refund_missing = all(refund.id != cancellation.refund_id for refund in self.refunds)
+            cancellation_owes = cancellation.returned is None or (
+                refund_missing and (self.captured_amount or 0) > self.refunded_amount)
+        return cancellation_owes or any(refund.open for refund in self.refunds)
 
     def public(self) -> Order:
         """What the API shows: an allow-list (the Order's fields), so new bookkeeping never leaks by default."""

@@ -247,13 +247,17 @@ class OrderRepository:
             update.set("captured_amount", captured_amount)
         return self._apply(order_id, update)
 
-    def add_refund(self, order_id: str, refund: StoredRefund, *, captured_amount: int, statuses: set[OrderStatus],
-                   refunds_read: int | None, due: str, late_payment: bool = False) -> StoredOrder:
+    def add_refund(self, order_id: str, refund: StoredRefund, *, captured_amount: int,
+                   statuses: set[OrderStatus] | None, refunds_read: int | None, due: str,
+                   captures: PaymentStatus | None = None, last_error: PaymentError | None = None) -> StoredOrder:
         """Record a refund, reserving its amount, in one conditional write: refunded_amount + amount never exceeds
-        `captured_amount`, however many refunds race (the condition is DynamoDB's, not a read). `refunds_read`:
-        refused too if another refund was recorded since the caller read that many (its lines were counted).
-        `late_payment`: the order ended unpaid and its payment just succeeded; recorded in the same write, once.
-        The order becomes due for the reconciler at `due` until the refund is settled. TransitionRefused otherwise."""
+        `captured_amount`, however many refunds race (the condition is DynamoDB's, not a read). `statuses`: only
+        while the order is in one of them (None: any). `refunds_read`: refused too if another refund was recorded
+        since the caller read that many (its lines were counted). `captures`: the refund is of a payment captured
+        just now, which the order cannot keep (a late or mismatched payment): the payment's status (`captures`,
+        `last_error`) and captured_amount are recorded in the same write, once; without it the order must have
+        captured money already. The order becomes due for the reconciler at `due` until the refund is settled.
+        TransitionRefused otherwise."""
         update = _Update()
         limit = captured_amount - refund.amount.amount
         if limit < 0:
@@ -264,17 +268,20 @@ class OrderRepository:
         update.set_raw(refunded, f"if_not_exists({refunded}, {update.value(0)}) + {update.value(refund.amount.amount)}")
         update.set("reconcile_shard", reconcile_shard(order_id))
         update.set("reconcile_at", due)
-        update.condition(f"{update.name('status')} IN ({update.values_of(s.value for s in sorted(statuses))})")
+        if statuses is not None:
+            update.condition(f"{update.name('status')} IN ({update.values_of(s.value for s in sorted(statuses))})")
         update.condition(f"(attribute_not_exists({refunded}) OR {refunded} <= {update.value(limit)})")
         if refunds_read is not None:
             read = f"size({refunds}) = {update.value(refunds_read)}"
             update.condition(f"(attribute_not_exists({refunds}) OR {read})" if refunds_read == 0 else read)
-        if late_payment:
-            update.set("payment.status", PaymentStatus.SUCCEEDED.value)
+        if captures is not None:
+            update.set("payment.status", captures.value)
+            if last_error is not None:
+                update.set("payment.last_error", last_error.model_dump())
             update.set("captured_amount", captured_amount)
-            update.condition(f"{update.name('payment.status')} <> {update.value(PaymentStatus.SUCCEEDED.value)}")
+            update.condition(f"attribute_not_exists({update.name('captured_amount')})")
         else:
-            update.condition(f"{update.name('payment.status')} = {update.value(PaymentStatus.SUCCEEDED.value)}")
+            update.condition(f"attribute_exists({update.name('captured_amount')})")
         return self._apply(order_id, update)
 
     def update_refund(self, order_id: str, index: int, refund_id: str, *, expect_status: str | None = None,
@@ -291,6 +298,13 @@ class OrderRepository:
         if give_back:
             refunded = update.name("refunded_amount")
             update.set_raw(refunded, f"{refunded} - {update.value(give_back)}")
+        return self._apply(order_id, update)
+
+    def record_cancellation_return(self, order_id: str, lines: list[dict[str, Any]]) -> StoredOrder:
+        """Note the units the cancellation put back on hand, once: TransitionRefused if they are noted already."""
+        update = _Update()
+        update.set("cancellation.returned", lines)
+        update.condition(f"attribute_not_exists({update.name('cancellation.returned')})")
         return self._apply(order_id, update)
 
     # ---------------------------------------------------------------- the reconciler's work list

@@ -16,7 +16,7 @@ from storefront.limits.repository import ClientHoldRepository
 from storefront.limits.service import ClientLimits
 from storefront.observability import count
 from storefront.orders.models import (
-    ENDED_UNPAID, CheckoutRequest, Order, OrderStatus, PaymentStatus, Reason, StoredOrder, email_key,
+    ENDED_UNPAID, PAID_ON, CheckoutRequest, Order, OrderStatus, PaymentStatus, Reason, StoredOrder, email_key,
 )
 from storefront.orders.repository import (
     CartAlreadyOrdered, GuardRefused, OrderRepository, TransitionRefused, reconcile_shard,
@@ -141,7 +141,9 @@ class OrderSteps:
 
     def move(self, order_id: str, to: OrderStatus, reason: Reason | None = None) -> dict[str, Any]:
         """Move the order to `to`. An order ends unpaid only if its payment did not succeed meanwhile: then the
-        answer says `paid`, and the workflow goes on as for a paid order."""
+        answer says `paid`, and the workflow goes on as for a paid order. So it does for an order already past
+        payment (a recovery run the reconciler started a moment after the order was paid): its stock is committed,
+        and committing it again is a no-op where releasing it would fail."""
         fields = {"reason": reason.model_dump(exclude_none=True)} if reason else {}
         try:
             order = self._orders.transition(order_id, to, self._now(), unless_paid=to in ENDED_UNPAID, **fields)
@@ -152,8 +154,9 @@ class OrderSteps:
             # may have died before it gave the client's places back, so that is done (again: it is idempotent).
             current = refused.order
             self._give_back_places(current)
-            paid = (current.status == OrderStatus.AWAITING_PAYMENT and current.payment is not None
-                    and current.payment.status == PaymentStatus.SUCCEEDED)
+            paid = current.status in PAID_ON or (current.status == OrderStatus.AWAITING_PAYMENT
+                                                 and current.payment is not None
+                                                 and current.payment.status == PaymentStatus.SUCCEEDED)
             return {"status": current.status.value, "changed": False, "paid": paid}
         count(ORDER_ENDED_METRICS[to])
         self._give_back_places(order)

@@ -6,12 +6,14 @@
                                 payment at the provider and releases the stock, exactly once, as for any unpaid end.
     paid, fulfilling            the carrier is asked to cancel the shipment first (it may refuse: 409
                                 shipment_not_cancellable, nothing changed); then the move to cancelled records the
-                                intent (a full refund, its id fixed: cancel-<order id>) in the same conditional write;
-                                then the payment tasks refund it and return the units to on_hand. A crash after the
-                                write is finished by a retry of the request or by the reconciler (the order is on its
-                                list, due soon), each step idempotent by that id.
+                                intent (its id fixed: cancel-<order id>) in the same conditional write; then the
+                                payment tasks refund what is left of the payment and return every unit no refund
+                                returned to on_hand (PaymentTasks.finish). A crash after the write is finished by a
+                                retry of the request or by the reconciler (the order is on its list, due soon), each
+                                step idempotent by that id.
     shipped, delivered          409 order_not_cancellable: a refund with restock is the way
-    cancelled                   200, nothing repeated (open work is finished)
+    cancelled                   200, nothing repeated; what a failed request left is finished (the refund and
+                                the return, or telling the workflow: each step is idempotent)
 A cancelled order holds no stock: its places in its clients' limits (storefront.limits) are given back, as the
 workflow's own ends give them back (OrderSteps), and again on a retry (giving back is idempotent), since the
 workflow of an order cancelled while unpaid ends by releasing its stock without a status move of its own.
@@ -100,11 +102,7 @@ class Cancellations:
                                             unless_paid=True, cancellation=cancellation.model_dump(mode="json",
                                                                                                    exclude_none=True),
                                             **fields)
-        if cancelled.task_token:
-            # The workflow waits for the payment: it cancels the payment and releases the stock. A workflow that
-            # has not registered its token yet finds the order cancelled when it does (or when it creates the payment).
-            self._workflow.fail(cancelled.task_token, ORDER_CANCELLED_ERROR, f"cancelled: {reason}")
-        return cancelled
+        return self._finish(cancelled)
 
     def _cancel_paid(self, order: StoredOrder, reason: str, actor: str | None, now: datetime,
                      fields: dict[str, object]) -> StoredOrder:
@@ -129,9 +127,19 @@ class Cancellations:
             self._holds.release(order.client_hold)
 
     def _finish(self, order: StoredOrder) -> StoredOrder:
-        if order.cancellation is not None and order.cancellation.refund_id:
+        """What the cancellation owes, each step idempotent, so a repeated request finishes what a failed one left
+        (its write landed, then it died). After payment: the refund of what is left and the units' return. Before:
+        the workflow waiting for the payment is told (a spent token is no error); it cancels the payment and releases
+        the stock. A workflow that has not registered its token yet finds the order cancelled when it does (or when
+        it creates the payment)."""
+        cancellation = order.cancellation
+        if cancellation is None:
+            return order  # ended by its workflow, not by an operator: nothing of ours to finish
+        if cancellation.after_payment:
             self._payments.finish(order.id)
             refreshed = self._orders.get(order.id)
             assert refreshed is not None
             return refreshed
+        if order.task_token:
+            self._workflow.fail(order.task_token, ORDER_CANCELLED_ERROR, f"cancelled: {cancellation.reason}")
         return order

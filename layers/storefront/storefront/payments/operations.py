@@ -4,6 +4,7 @@ write, on the order's trail (target order:<id>), so GET /admin/orders/{id} and G
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,19 +52,30 @@ class OrderOperations:
 
     def refund(self, order_id: str, request: RefundRequest, idempotency_key: str | None,
                actor: Actor) -> StoredResponse:
-        """201 with the Refund; the same key and body replay it, however often (one refund)."""
+        """201 with the Refund; the same key and body replay it, however often: one refund. The refund's id comes
+        from the order and the key, so a retry after a failure half way (the money moved, then the stock return or
+        a write failed) finds the same refund and finishes it, and the provider (idempotency key = the refund's id)
+        refunds once; once that refund is on the order, the key stays bound to this body."""
+        key = require_key(idempotency_key)
+        refund_id = refund_id_for(order_id, key)
+
         def refund() -> StoredResponse:
             made = self._payments.refund(order_id, amount=request.amount, lines=request.lines,
-                                         restock=request.restock, reason=request.reason)
+                                         restock=request.restock, reason=request.reason, refund_id=refund_id)
             public = Refund.model_validate(made.model_dump())
             self._audit.record(actor, "order.refund", f"order:{order_id}", None,
                                {"refund": public.model_dump(mode="json")})
             return StoredResponse(status=201, body=public.model_dump_json())
 
-        return self._idempotency.run(f"refund:{order_id}", require_key(idempotency_key),
-                                     request_hash(request.model_dump(mode="json")), refund)
+        return self._idempotency.run(f"refund:{order_id}", key, request_hash(request.model_dump(mode="json")), refund,
+                                     effects_began=lambda: self._payments.has_refund(order_id, refund_id))
 
 
 def _status_before(cancelled: StoredOrder) -> str:
     """The status a cancelled order had: the one history records before `cancelled` (statuses only move forward)."""
     return cancelled.history[-2].status.value
+
+
+def refund_id_for(order_id: str, idempotency_key: str) -> str:
+    """The id of the refund an operator's request with this key makes: one refund per order and key."""
+    return "rf_" + hashlib.sha256(f"{order_id}:{idempotency_key}".encode()).hexdigest()[:32]

@@ -52,7 +52,7 @@ class PaymentProviderUnavailable(PaymentProviderError):
 SPENT_TOKEN_ERRORS = frozenset({"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"})
 
 
-class PaymentTasksFunction:
+class RefundHandover:
     """Hands an order's open refunds to the payment tasks function (asynchronous Invoke: Lambda retries it twice,
     and the reconciler finds the order again if even that fails)."""
 

@@ -10,13 +10,17 @@ later with the same key.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
-
+from storefront import snapstart
 from storefront.money import Money
 from storefront.payments.models import CreatedPayment, ProviderPayment, ProviderRefund
 from storefront.payments.providers import PaymentProviderError, PaymentProviderUnavailable
+
+if TYPE_CHECKING:
+    import stripe
+
+snapstart.prime("stripe")  # imported at the first request (below), or before a SnapStart snapshot
 
 # Stripe's answer when an intent cannot be canceled in its state (succeeded, processing, canceled already).
 NOT_CANCELABLE = "payment_intent_unexpected_state"
@@ -50,11 +54,15 @@ class StripeProvider:
 
     def cancel_payment(self, payment_id: str) -> ProviderPayment:
         """Cancel the intent, so it can never be paid; an intent Stripe will not cancel (it succeeded, is processing,
-        or is canceled already) is returned as it is: the caller decides what its status means."""
+        or is canceled already) is returned as it is: the caller decides what its status means.
+
+        No idempotency key of ours: Stripe replays a key's FIRST answer for 24 hours, errors included, so a key per
+        intent would replay "processing, not cancelable" after the intent went back to requires_payment_method, and
+        leave it payable. Cancelling is idempotent by itself ("canceled already" is read back below); the SDK gives
+        each call a key of its own for its network retries."""
         try:
             return _payment(self._call(lambda client: client.v1.payment_intents.cancel(
-                payment_id, params={"cancellation_reason": "abandoned"},
-                options={"idempotency_key": f"cancel-{payment_id}"})))
+                payment_id, params={"cancellation_reason": "abandoned"})))
         except PaymentProviderError as refused:
             if refused.code != NOT_CANCELABLE or isinstance(refused, PaymentProviderUnavailable):
                 raise
@@ -71,6 +79,10 @@ class StripeProvider:
         return _refund(self._call(lambda client: client.v1.refunds.retrieve(refund_id)))
 
     def _call(self, request: Callable[[stripe.StripeClient], Any]) -> Any:
+        # The SDK is imported at the first request, not with the module: ~70 ms of a cold start that the order admin
+        # function needs only for refunds (docs/benchmarks.md, part 7); SnapStart copies have it from their snapshot.
+        import stripe
+
         try:
             return request(self._client())
         except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as error:
@@ -83,6 +95,8 @@ class StripeProvider:
 
     def _client(self) -> stripe.StripeClient:
         """A client per API key: a rotated key gets its own (the old one is dropped)."""
+        import stripe
+
         api_key = self._api_key()
         client = self._clients.get(api_key)
         if client is None:

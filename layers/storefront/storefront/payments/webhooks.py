@@ -6,12 +6,16 @@ reserved there by a conditional write, and handed to the payment tasks function 
 finishes it if that hand-over is lost.
 
     payment_intent.succeeded       paid: the workflow's WaitForPayment is told (or finds it when it registers);
-                                   an order that ended unpaid gets a full refund, reason late_payment
+                                   an order that ended unpaid gets a full refund, reason late_payment; a payment
+                                   of another amount or currency is refunded in full too (amount_mismatch), and
+                                   the workflow told the payment failed
     payment_intent.payment_failed  a decline: the order keeps awaiting payment (attempts, last_error) until
                                    MaxPaymentAttempts, then the workflow is told PaymentFailed
     payment_intent.processing      a delayed method; payment_intent.canceled: recorded
     refund.created/updated/failed  the refund's status, from the provider
 Every payment write is conditional (PAYMENT_MOVES), so a late or duplicated failure never undoes a success.
+Only the provider the stack is configured for is served (PaymentProvider: stripe on AWS, fake locally); any other
+path is 404, so one signed event is never processed once per path.
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ from storefront.payments.models import (
     ProviderPayment, RefundEvent, HANDLED_EVENT_TYPES,
 )
 from storefront.payments.records import find_refund, settle_refund
-from storefront.payments.service import PAYMENT_FAILED_ERROR, Workflow, record_late_payment
+from storefront.payments.service import (
+    PAYMENT_FAILED_ERROR, Workflow, matches_order, record_late_payment, record_mismatched_payment,
+)
 from storefront.webhooks import UnknownWebhookSender, parse_event, verify_signature
 
 log = logging.getLogger("storefront.payments")
 
-WEBHOOK_PROVIDERS = frozenset({"stripe", "fake"})  # both sign the Stripe way
 DECLINE_WRITE_ATTEMPTS = 5
 
 
@@ -45,8 +50,9 @@ class Events(Protocol):
 
 class PaymentWebhooks:
     def __init__(self, orders: OrderRepository, events: Events, workflow: Workflow,
-                 webhook_secrets: Callable[[], list[str]], *, max_attempts: int, finish_later: Callable[[str], None],
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 webhook_secrets: Callable[[], list[str]], *, provider: str, max_attempts: int,
+                 finish_later: Callable[[str], None], clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._provider = provider  # the one this stack is configured for (stripe and fake both sign the Stripe way)
         self._orders = orders
         self._events = events
         self._workflow = workflow
@@ -57,7 +63,7 @@ class PaymentWebhooks:
 
     def receive(self, provider: str, payload: bytes, signature_header: str | None) -> None:
         """Verify, deduplicate and apply one provider event. Raising means "not processed": the provider retries."""
-        if provider not in WEBHOOK_PROVIDERS:
+        if provider != self._provider:
             raise UnknownWebhookSender(f"No payment provider named {provider!r}.")
         verify_signature(payload, signature_header, self._webhook_secrets(), header_name="Stripe-Signature",
                          sender="payment provider")
@@ -88,13 +94,8 @@ class PaymentWebhooks:
         if order.status in ENDED_UNPAID:
             self._late_payment(order, intent)
             return
-        expected = order.totals.total
-        if intent.amount != expected.amount or intent.currency.upper() != expected.currency:
-            # Not paid what the order costs. A redelivery would carry the same numbers, so answer 2xx and
-            # leave it to a person: the order times out (expired) unless someone intervenes.
-            log.error("payment %s for order %s is %s %s, the order totals %s: not marking it paid",
-                      intent.id, order.id, intent.amount, intent.currency, expected,
-                      extra={"order_id": order.id, "payment_id": intent.id})
+        if not matches_order(order, _payment(intent)):
+            self._mismatched_payment(order, intent)
             return
         if order.status != OrderStatus.AWAITING_PAYMENT:
             return  # paid already, or on its way (fulfilling, ...): nothing left to decide
@@ -152,11 +153,20 @@ class PaymentWebhooks:
             self._record(order, PaymentStatus.CANCELED, set(OrderStatus))
 
     def _late_payment(self, order: StoredOrder, intent: PaymentIntent) -> None:
-        payment = ProviderPayment(payment_id=intent.id, status=intent.status, amount=intent.amount,
-                                  currency=intent.currency.upper())
-        recorded = record_late_payment(self._orders, order, payment, self._clock())
-        if find_refund(recorded, f"late-{intent.id}") is not None:
+        recorded = record_late_payment(self._orders, order, _payment(intent), self._clock())
+        if recorded.money_work_left:
             self._finish_later(order.id)
+
+    def _mismatched_payment(self, order: StoredOrder, intent: PaymentIntent) -> None:
+        """Not paid what the order costs: refunded in full (the payment tasks make the refund), and the workflow told
+        the payment failed, so the order ends payment_failed and its stock is released."""
+        recorded = record_mismatched_payment(self._orders, order, _payment(intent), self._clock())
+        if recorded.money_work_left:
+            self._finish_later(order.id)
+        if (recorded.status == OrderStatus.AWAITING_PAYMENT and recorded.task_token and recorded.payment is not None
+                and recorded.payment.status == PaymentStatus.FAILED):
+            self._workflow.fail(recorded.task_token, PAYMENT_FAILED_ERROR,
+                                f"the payment did not match the order: {intent.amount} {intent.currency}")
 
     # ---------------------------------------------------------------- refunds
 
@@ -189,3 +199,8 @@ class PaymentWebhooks:
             self._orders.record_payment(order.id, status, statuses=statuses)
         except TransitionRefused:
             pass  # it moved on (succeeded, say): what it says now wins
+
+
+def _payment(intent: PaymentIntent) -> ProviderPayment:
+    return ProviderPayment(payment_id=intent.id, status=intent.status, amount=intent.amount,
+                           currency=intent.currency.upper())

@@ -8,8 +8,9 @@ dashboard shows it ran).
                       still in flight (pending, awaiting_payment) and its workflow not running any more (it timed
                         out, was stopped, or never started) -> a recovery execution, which asks the provider at
                         once; every step of the saga is idempotent, so it finishes the order where it was left
-                      a failed workflow step (repair) -> done now: commit or release through the stock function,
-                        the fulfilment message sent
+                      a failed workflow step (repair) -> done now: commit or release through the stock function
+                        (as the order's end says: release only an order that ended unpaid), the fulfilment message
+                        sent
                       refunds not settled, a cancellation's refund missing -> the payment tasks function settles them
                       nothing left -> off the list (a conditional write: new work put on it meanwhile wins)
   held reservations reservation lines still reserved longer than the payment window and its grace allow
@@ -27,7 +28,7 @@ from typing import Any, Protocol
 
 from storefront.inventory.repository import HELD_SHARDS, InventoryRepository
 from storefront.observability import count
-from storefront.orders.models import ENDED_UNPAID, OrderStatus, PaymentStatus, StoredOrder
+from storefront.orders.models import ENDED_UNPAID, PAID_ON, OrderStatus, StoredOrder
 from storefront.orders.repository import RECONCILE_SHARDS, OrderRepository
 from storefront.orders.workflow import OrderWorkflow
 
@@ -35,7 +36,6 @@ log = logging.getLogger("storefront.reconciler")
 
 S = OrderStatus
 IN_FLIGHT = frozenset({S.PENDING, S.AWAITING_PAYMENT})
-PAID_ON = frozenset({S.PAID, S.FULFILLING, S.SHIPPED, S.DELIVERED})
 LOOK_AGAIN = timedelta(minutes=15)  # how long before an order whose work is still under way is looked at again
 RECOVERY_PAYMENT_TIMEOUT_SECONDS = 1  # a recovery execution asks the provider at once
 FIXES = ("ReconcilerWorkflowsRestarted", "ReconcilerRepairsDone", "ReconcilerRefundsSettled",
@@ -111,10 +111,7 @@ class Reconciler:
         if order.repair is not None:
             self._repair(order, order.repair["step"])
             fixes["ReconcilerRepairsDone"] += 1
-        open_money = any(refund.open for refund in order.refunds) or (
-            order.cancellation is not None and order.cancellation.refund_id is not None
-            and all(refund.id != order.cancellation.refund_id for refund in order.refunds))
-        if open_money:
+        if order.money_work_left:
             still_open = self._payments.finish(order.id)
             fixes["ReconcilerRefundsSettled"] += 1
             if still_open:
@@ -124,11 +121,12 @@ class Reconciler:
             log.info("order %s got new work while it was reconciled: it stays on the list", order.id)
 
     def _repair(self, order: StoredOrder, step: str) -> None:
+        """Redo the step as the order's end decides (_settlement): a step that no longer fits it (a release for an
+        order that was paid meanwhile, say) is dropped, not repeated for ever."""
         lines = [{"sku": line.sku, "quantity": line.quantity} for line in order.lines]
-        if step == "commit" and order.status in PAID_ON | {S.CANCELLED}:
-            self._stock.move({"action": "commit", "order_id": order.id, "lines": lines})
-        elif step == "release":
-            self._stock.move({"action": "release", "order_id": order.id, "lines": lines})
+        settlement = self._settlement(order)
+        if step in ("commit", "release") and step == settlement:
+            self._stock.move({"action": step, "order_id": order.id, "lines": lines})
         elif step == "enqueue" and order.status == S.PAID:
             self._fulfilment.send(order.id)
         log.warning("order %s: repaired the workflow's %s step", order.id, step, extra={"order_id": order.id})
@@ -161,9 +159,7 @@ class Reconciler:
         """What to do with an old reservation of `order`: release, commit, or nothing (its workflow is on it)."""
         if order is None:
             return "release"  # no order at all: nobody will ever pay for these units
-        paid = order.payment is not None and order.payment.status == PaymentStatus.SUCCEEDED
-        if order.status in PAID_ON or (order.status == S.CANCELLED and paid and order.cancellation is not None
-                                       and order.cancellation.refund_id is not None):
+        if order.status in PAID_ON or (order.cancellation is not None and order.cancellation.after_payment):
             return "commit"  # the units left with a paid order (a cancellation returns them afterwards)
         if order.status in ENDED_UNPAID:
             return "release"
