@@ -88,7 +88,7 @@ def last_audit_entry(api: httpx.Client, admin: dict[str, str]) -> str:
     return api.get("/admin/audit", params={"limit": 1}, headers=admin).json()["items"][0]["id"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow("bulk")
 def test_export_and_import_round_trip(api: httpx.Client, gateway: Any, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     prefix = f"rt{uuid.uuid4().hex[:8]}"
@@ -133,7 +133,7 @@ def test_export_and_import_round_trip(api: httpx.Client, gateway: Any, tmp_path:
     assert sum(r["product_id"].startswith(prefix) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))) == 3
 
 
-@pytest.mark.slow
+@pytest.mark.slow("bulk")
 def test_a_500_row_file_lands_its_good_rows_reports_the_bad_ones_and_a_rerun_changes_nothing(
         api: httpx.Client, gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prefix = f"imp{uuid.uuid4().hex[:8]}"
