@@ -3,7 +3,7 @@
 import { h, replaceChildren } from "../dom.js";
 import { formatMoney, formatTime, majorUnits, minorUnits } from "../format.js";
 import { ProblemError } from "../api.js";
-import { adminApi } from "./catalog-api.js";
+import { adminApi } from "./admin-api.js";
 import { isAdmin } from "./session.js";
 import { actionForm, field, pagedList, statusLabel, table } from "./ui.js";
 

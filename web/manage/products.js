@@ -4,7 +4,7 @@ import { ProblemError } from "../api.js";
 import { announce, h, replaceChildren } from "../dom.js";
 import { formatMoney, majorUnits, minorUnits } from "../format.js";
 import { shop } from "../shop.js";
-import { adminApi } from "./catalog-api.js";
+import { adminApi } from "./admin-api.js";
 import { isAdmin, uploadToBucket } from "./session.js";
 import { actionForm, field, pagedList, table } from "./ui.js";
 

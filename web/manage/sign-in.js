@@ -1,8 +1,9 @@
 // The sign-in form: email and password, then, when Cognito asks, a new password (an account an admin created) or
 // the code of an authenticator app. session.js talks to Cognito; this module only asks and shows.
-import { h, replaceChildren, uniqueId } from "../dom.js";
+import { h, replaceChildren } from "../dom.js";
 import { describe } from "../messages.js";
 import { answerChallenge, signIn, SignInError } from "./session.js";
+import { field } from "./ui.js";
 
 // Cognito's refusals, as sentences; anything else keeps Cognito's own message.
 const SIGN_IN_PROBLEMS = {
@@ -14,12 +15,6 @@ const SIGN_IN_PROBLEMS = {
   CodeMismatchException: "The code is not right. Try the newest one.",
   TooManyRequestsException: "Too many attempts. Wait a minute and try again.",
 };
-
-function field(label, attributes) {
-  const id = uniqueId("field");
-  const input = h("input", { id, required: true, ...attributes });
-  return { input, element: h("div", { class: "field" }, h("label", { for: id }, label), input) };
-}
 
 function showProblem(box, error) {
   if (error instanceof SignInError) {
@@ -43,17 +38,17 @@ function stepForm(view, { heading, intro, fields, button, notice, send, next }) 
     submit.disabled = true;
     alert.replaceChildren();
     try {
-      await next(await send(fields.map((f) => f.input.value)));
+      await next(await send(fields.map((f) => f.control.value)));
     } catch (error) {
       showProblem(alert, error);
       submit.disabled = false;
-      fields.at(-1).input.select();
+      fields.at(-1).control.select();
     }
   });
   replaceChildren(view, h("h1", { tabindex: "-1" }, heading),
     notice ? h("p", { class: "notice", role: "status" }, notice) : null,
     intro ? h("p", {}, intro) : null, form);
-  return fields[0].input;
+  return fields[0].control;
 }
 
 export function signInView(view, { notice, signedIn }) {
@@ -63,20 +58,22 @@ export function signInView(view, { notice, signedIn }) {
       ? {
         heading: "Choose your password", button: "Save password and sign in",
         intro: "This is your first sign-in: choose a password of your own.",
-        fields: [field("New password", { type: "password", autocomplete: "new-password" })],
+        fields: [field("New password", "new_password", { type: "password", autocomplete: "new-password", required: true })],
       }
       : {
         heading: "Enter your code", button: "Sign in",
         intro: "Enter the six-digit code your authenticator app shows.",
-        fields: [field("Code", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6 })],
+        fields: [field("Code", "code", { inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6,
+          required: true })],
       };
     stepForm(view, { ...challenge, send: ([answer]) => answerChallenge(step, answer), next: afterAnswer })
       .focus();
   };
   const first = stepForm(view, {
     heading: "Sign in", button: "Sign in", notice,
-    fields: [field("Email", { type: "email", autocomplete: "username" }),
-      field("Password", { type: "password", autocomplete: "current-password" })],
+    fields: [field("Email", "email", { type: "email", autocomplete: "username", required: true }),
+      field("Password", "password", { type: "password", autocomplete: "current-password",
+        required: true })],
     send: ([email, password]) => signIn(email.trim(), password),
     next: afterAnswer,
   });

@@ -1,9 +1,9 @@
 // Stock of one SKU: its level (on hand = reserved + available), an adjustment with a reason, and the ledger of what
 // moved it. Staff may adjust too (docs/api.md): stock is their work. Each adjustment attempt has its own
-// Idempotency-Key (catalog-api.js), so a retry after a lost answer never moves the stock twice.
+// Idempotency-Key (admin-api.js), so a retry after a lost answer never moves the stock twice.
 import { h, replaceChildren } from "../dom.js";
 import { formatTime } from "../format.js";
-import { adminApi } from "./catalog-api.js";
+import { adminApi } from "./admin-api.js";
 import { actionForm, field, pagedList, table } from "./ui.js";
 
 const REASONS = [["received", "Received"], ["correction", "Correction"], ["damaged", "Damaged"], ["lost", "Lost"],
