@@ -14,9 +14,9 @@ moves a dead-letter queue's messages back to their queue (SQS's StartMessageMove
 GET /dev/emails/{id}, the customer emails sent through the local SES and one email's HTML; POST /dev/auth/token,
 a real access token of the authorizer's user pool for a throwaway user in the groups asked for, and GET
 /dev/auth/config, what a browser page needs to sign in to that pool (local_cloud/user_pool.py); GET /images/...,
-the product images from the images bucket, as the CloudFront distribution serves them on AWS; and the demo
-storefront's static files (web/) for GET requests no template route claims, as S3 + CloudFront would serve them
-on AWS.
+the product images from the images bucket, as the CloudFront distribution serves them on AWS; and the static files
+of web/ (the demo storefront, and the admin page at /manage/) for GET requests no template route claims, as S3 +
+CloudFront would serve them on AWS.
 """
 
 from __future__ import annotations
@@ -277,10 +277,17 @@ class Gateway:
 
     @staticmethod
     def _static_file(path: str) -> HttpResponse | None:
-        """A file of the demo storefront, or None; `/` is index.html, and nothing outside web/ is reachable."""
-        relative = unquote(path).lstrip("/") or "index.html"
+        """A file of web/ (the demo shop, and the admin page in web/manage/), or None; a folder's address ending in
+        `/` is its index.html (`/`, `/manage/`), one without is redirected there; nothing outside web/ is reachable."""
+        relative = unquote(path).lstrip("/")
         file = (WEB_ROOT / relative).resolve()
-        if not file.is_relative_to(WEB_ROOT) or not file.is_file():
+        if not file.is_relative_to(WEB_ROOT):
+            return None
+        if file.is_dir():
+            if not path.endswith("/"):  # the page's relative links need the slash
+                return 301, [("Location", f"{path}/")], b""
+            file = file / "index.html"
+        if not file.is_file():
             return None
         content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type in ("application/javascript", "image/svg+xml"):

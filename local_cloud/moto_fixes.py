@@ -24,6 +24,9 @@ fix for each. `apply()` installs them all; LocalCloud.start() calls it.
 7. moto's S3 stores any browser-form (POST) upload, whatever its signed policy says. Here a POST that breaks its
    policy (expired; a field, the key or the file's size outside the conditions) is refused as S3 refuses it, so
    the product images' upload limits (5 MB, the declared content type) hold locally too.
+8. moto's Cognito has no RevokeToken (it answers 500), which the admin page calls when an operator signs out, so
+   that the refresh token in the tab cannot be used again. Here it revokes the refresh token as Cognito does: a
+   later REFRESH_TOKEN_AUTH with it is refused (NotAuthorizedException).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def apply() -> None:
     reuse_step_functions_sdk_clients()
     keep_whole_sesv2_emails()
     enforce_s3_post_policies()
+    revoke_cognito_refresh_tokens()
 
 
 def _once(target: Any, name: str, replacement: Any) -> None:
@@ -244,3 +248,22 @@ def _post_policy_refusal(fields: dict[str, str], bucket: str, size: int) -> tupl
             return error(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: "
                                               f"[\"{operator}\", \"{name}\", \"{expected}\"]")
     return None
+
+
+def revoke_cognito_refresh_tokens() -> None:
+    from moto.cognitoidp.exceptions import NotAuthorizedError
+    from moto.cognitoidp.responses import CognitoIdpResponse
+    from moto.core.responses import EmptyResult
+
+    def revoke_token(self: Any) -> Any:
+        token, client_id = self._get_param("Token"), self._get_param("ClientId")
+        for pool in self.backend.user_pools.values():
+            if client_id in pool.clients and pool.refresh_tokens.get(token) is not None:
+                if pool.refresh_tokens[token][0] != client_id:
+                    raise NotAuthorizedError("The token was not issued to this client.")
+                pool.refresh_tokens[token] = None  # what moto's sign-out does to a user's refresh tokens
+        return EmptyResult()  # Cognito answers the same for a token it no longer knows
+
+    if not hasattr(CognitoIdpResponse, "revoke_token"):  # a moto that implements it keeps its own
+        CognitoIdpResponse.revoke_token = revoke_token
+

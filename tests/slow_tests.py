@@ -21,6 +21,7 @@ KINDS = {
     "template": "builds, lints or scans the template",
     "process": "starts a child process that builds a local cloud or imports the functions' code",
     "waits": "waits for real time to pass: timeouts, retries' backoff, pollers, restore jobs",
+    "bulk": "sends hundreds of requests in sequence through the local API (a bulk import)",
 }
 # Unmarked tests take under two seconds on an idle machine; a busy one (two cores shared by several test runs) was
 # measured to stretch them nearly four times, hence the margin.

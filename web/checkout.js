@@ -1,43 +1,21 @@
 // Checkout: email and address, then POST /checkout with an Idempotency-Key.
 //
-// The key belongs to one checkout attempt: made once, kept in sessionStorage and sent again when the same
-// order is retried (a network error, a reload, a second click), so the API answers with the same order
-// instead of making another. Only a changed form is a new attempt, with a new key.
+// The key belongs to one checkout attempt (idempotency.js): sent again when the same order is retried (a network
+// error, a reload, a second click), so the API answers with the same order instead of making another. Only a
+// changed form is a new attempt, with a new key.
 import { api } from "./api.js";
 import { forgetCart, loadCart } from "./cart.js";
 import { totalsList } from "./cart-view.js";
 import { h, replaceChildren, sleep, uniqueId } from "./dom.js";
 import { countryName, formatMoney, formatWindow } from "./format.js";
+import { attemptDone, keyFor } from "./idempotency.js";
 import { alertBox, clearError, showError } from "./messages.js";
 
 const ATTEMPT = "storefront.checkout-attempt";
 export const LAST_ORDER = "storefront.last-order";
 
-const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-
-function newKey() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  // crypto.randomUUID needs a secure context (https or localhost); 128 random bits do as well.
-  return hex(crypto.getRandomValues(new Uint8Array(16)));
-}
-
-// An attempt is recognised by a SHA-256 of its body, so the shopper's email and address are not stored.
-// (crypto.subtle, too, needs a secure context; on plain http the body itself is compared.)
-async function fingerprint(body) {
-  const text = JSON.stringify(body);
-  return crypto.subtle ? hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))) : text;
-}
-
-async function keyFor(body) {
-  const attempt = await fingerprint(body);
-  const previous = JSON.parse(sessionStorage.getItem(ATTEMPT) ?? "null");
-  const key = previous?.attempt === attempt ? previous.key : newKey();
-  sessionStorage.setItem(ATTEMPT, JSON.stringify({ key, attempt }));
-  return key;
-}
-
 async function placeOrder(body) {
-  const key = await keyFor(body);
+  const key = await keyFor(ATTEMPT, body);
   for (let tries = 1; ; tries += 1) {
     try {
       return (await api.checkout(body, key)).data;
@@ -118,7 +96,7 @@ export async function checkoutView(view, _params, { navigate }) {
     try {
       const order = await placeOrder(body);
       // The cart has become this order: the next purchase starts a new cart.
-      sessionStorage.removeItem(ATTEMPT);
+      attemptDone(ATTEMPT);
       localStorage.setItem(LAST_ORDER, order.id);
       forgetCart();
       navigate(`#/orders/${encodeURIComponent(order.id)}`);

@@ -12,13 +12,26 @@ function moneyFormat(currency) {
 
 // {amount: 4990, currency: "EUR"} -> "€49.90"; JPY has exponent 0, KWD 3 (Intl knows each currency's digits).
 export function formatMoney(money) {
-  const format = moneyFormat(money.currency);
-  const exponent = format.resolvedOptions().maximumFractionDigits;
   // Intl formats decimal strings exactly, so 4990 becomes "49.90" by string surgery, not by dividing floats.
+  return moneyFormat(money.currency).format(majorUnits(money));
+}
+
+// What a person types for an amount of `currency` ("49.90", "49,9", "1200" yen) in minor units (4990), or null when
+// it is not one (a negative amount, more decimals than the currency has, not a number). No floats: string surgery.
+export function minorUnits(text, currency) {
+  const exponent = moneyFormat(currency).resolvedOptions().maximumFractionDigits;
+  const found = String(text).trim().match(/^(\d+)(?:[.,](\d*))?$/);
+  if (!found || (found[2] ?? "").length > exponent) return null;
+  const amount = Number(found[1] + (found[2] ?? "").padEnd(exponent, "0"));
+  return Number.isSafeInteger(amount) ? amount : null;
+}
+
+// {amount: 4990, currency: "EUR"} -> "49.90": the amount as a form field shows it (no symbol, no grouping).
+export function majorUnits(money) {
+  const exponent = moneyFormat(money.currency).resolvedOptions().maximumFractionDigits;
   const digits = String(Math.abs(money.amount)).padStart(exponent + 1, "0");
   const major = digits.slice(0, digits.length - exponent);
-  const decimal = exponent ? `${major}.${digits.slice(-exponent)}` : major;
-  return format.format(`${money.amount < 0 ? "-" : ""}${decimal}`);
+  return `${money.amount < 0 ? "-" : ""}${exponent ? `${major}.${digits.slice(-exponent)}` : major}`;
 }
 
 const dayFormat = new Intl.DateTimeFormat(shop.locale, { weekday: "short", day: "numeric", month: "short", timeZone: "UTC" });

@@ -1,4 +1,5 @@
-// Turns API problems (RFC 9457 problem+json, see api.js) into sentences a shopper can act on.
+// Turns API problems (RFC 9457 problem+json, see api.js) into sentences a shopper (or an operator, on the admin
+// page) can act on.
 import { h, replaceChildren } from "./dom.js";
 
 const FIELD_LABELS = {
@@ -24,18 +25,22 @@ const FIELD_PROBLEMS = {
   shipping_country_mismatch: "must be the country the shipping method is for",
   less_than_equal: "is too large",
   greater_than_equal: "is too small",
+  unknown_category: "is not one of the shop's categories",
+  unsupported_currency: "is not a currency the shop sells in",
 };
 const SPECIFIC = { email: { string_pattern_mismatch: "must be an email address like ada@example.com" } };
 
-export function fieldMessage(error) {
+// `labels(field)` names fields the shop's own labels do not know (the admin page's), or returns undefined.
+export function fieldMessage(error, labels = () => undefined) {
   const field = error.field ?? "";
   const words = SPECIFIC[field]?.[error.code] ?? FIELD_PROBLEMS[error.code] ?? error.message ?? "is not valid";
-  return `${FIELD_LABELS[field] ?? field.replace(/^.*\./, "").replace(/_/g, " ")} ${words}.`;
+  const label = labels(field) ?? FIELD_LABELS[field] ?? field.replace(/^.*\./, "").replace(/_/g, " ");
+  return `${label} ${words}.`;
 }
 
 // {title, items}: a headline and the details, for any ProblemError (or other Error).
-// `names` maps SKUs to what the shopper calls them ("Linen shirt – Medium").
-export function describe(error, names = {}) {
+// `names` maps SKUs to what the shopper calls them ("Linen shirt – Medium"); `labels` as for fieldMessage.
+export function describe(error, names = {}, labels = undefined) {
   const name = (sku) => names[sku] ?? sku;
   switch (error.code) {
     case "network_error":
@@ -52,13 +57,20 @@ export function describe(error, names = {}) {
     case "shipping_required":
     case "shipping_country_mismatch":
     case "product_unavailable":
+    case "unknown_category":
+    case "unsupported_currency":
+    case "too_many_images":
+    case "too_many_variant_changes":
+    case "sku_taken":
       return {
-        title: "Please check the following.",
+        title: error.code === "validation_error" || !error.message ? "Please check the following." : error.message,
         items: error.errors.map((e) => {
-          if (e.field) return fieldMessage(e);
+          if (e.field) return fieldMessage(e, labels);
           return e.sku ? `${name(e.sku)}: ${e.message}` : e.message;
         }),
       };
+    case "forbidden":
+      return { title: "Your account may not do this.", items: [error.message] };
     case "version_conflict":
       return { title: "Your cart was changed in another window.", items: ["It has been reloaded: please try again."] };
     case "not_found":
@@ -66,6 +78,8 @@ export function describe(error, names = {}) {
     case "busy":
     case "request_in_progress":
       return { title: "The shop is busy.", items: ["Please try again in a moment."] };
+    case "idempotency_key_reused":
+      return { title: "This was sent before with other details.", items: ["Check the form and send it again."] };
     default:
       if (error.status >= 500) {
         return { title: "Something went wrong on our side.", items: ["Please try again in a moment."] };
@@ -80,8 +94,8 @@ export function alertBox() {
 }
 
 // Shows the error in `box` (from alertBox) and marks the form fields it names; returns the first such field.
-export function showError(box, error, { names = {}, fields = {} } = {}) {
-  const { title, items } = describe(error, names);
+export function showError(box, error, { names = {}, fields = {}, labels = undefined } = {}) {
+  const { title, items } = describe(error, names, labels);
   replaceChildren(box, h("p", { class: "alert-title" }, title),
     items.length ? h("ul", {}, items.map((item) => h("li", {}, item))) : null);
   let firstInvalid = null;
@@ -91,7 +105,7 @@ export function showError(box, error, { names = {}, fields = {} } = {}) {
     input.setAttribute("aria-invalid", "true");
     const hint = document.getElementById(input.getAttribute("aria-errormessage"));
     if (hint) {
-      hint.textContent = fieldMessage(e);
+      hint.textContent = fieldMessage(e, labels);
       hint.hidden = false;
     }
     firstInvalid ??= input;

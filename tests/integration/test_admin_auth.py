@@ -302,6 +302,34 @@ def test_a_browser_page_can_sign_in_to_the_local_pool(api: httpx.Client, pool: L
     assert _me(api, f"Bearer {access_token}").json()["groups"] == ["admin"]
 
 
+def test_signing_out_revokes_the_refresh_token(pool: LocalUserPool) -> None:
+    """The admin page's sign-out: RevokeToken, which moto lacks (local_cloud/moto_fixes.py, 8). A refresh token
+    refreshes until it is revoked, and never after; another client's token is not revoked through this client."""
+    from botocore.exceptions import ClientError
+
+    email, password = "signing-out@example.com", strong_password()
+    pool.create_user(email, password, ["staff"])
+    refresh = pool.sign_in(email, password)["RefreshToken"]
+
+    def refreshed() -> bool:
+        try:
+            pool.cognito.initiate_auth(ClientId=pool.client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                       AuthParameters={"REFRESH_TOKEN": refresh})
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "NotAuthorizedException"
+            return False
+        return True
+
+    assert refreshed()
+    other = pool.cognito.create_user_pool_client(UserPoolId=pool.pool_id, ClientName="other")["UserPoolClient"]
+    with pytest.raises(ClientError, match="NotAuthorizedException"):
+        pool.cognito.revoke_token(Token=refresh, ClientId=other["ClientId"])
+    assert refreshed()
+    pool.cognito.revoke_token(Token=refresh, ClientId=pool.client_id)
+    assert not refreshed()
+    pool.cognito.revoke_token(Token=refresh, ClientId=pool.client_id)  # again: answered as Cognito does, 200
+
+
 def test_concurrent_callers_each_get_their_own_answer(api: httpx.Client, pool: LocalUserPool) -> None:
     """Forged and valid tokens at once, the key set shared: nobody is let in on someone else's verification."""
     admin = api.post("/dev/auth/token", json={"groups": ["admin"]}).json()["access_token"]

@@ -243,3 +243,19 @@ def test_a_cancelled_transaction_changes_nothing(cloud: LocalCloud) -> None:
     items = dynamodb.query(TableName=table, KeyConditionExpression="pk = :pk",
                            ExpressionAttributeValues={":pk": {"S": f"ROLLBACK#{run}"}})["Items"]
     assert items == [{**existing, "n": {"N": "1"}}]
+
+
+def test_the_gateway_serves_the_shop_and_the_admin_page_beside_the_api(api: Any) -> None:
+    """web/ for GETs no route claims: a folder's address is its index.html (the admin page at /manage/, whose
+    relative links need the slash), nothing outside web/ is reachable, and the API keeps /admin/* to itself."""
+    assert api.get("/").headers["content-type"].startswith("text/html")
+    redirected = api.get("/manage")
+    assert (redirected.status_code, redirected.headers["location"]) == (301, "/manage/")
+    page = api.get("/manage/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="app.js">' in page.text
+    assert api.get("/manage/session.js").headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    for outside in ("/../pyproject.toml", "/%2e%2e/pyproject.toml", "/manage/%2e%2e/%2e%2e/template.yaml"):
+        assert api.get(outside).status_code == 404, outside
+    unauthorized = api.get("/admin/products")
+    assert (unauthorized.status_code, unauthorized.json()) == (401, {"message": "Unauthorized"})

@@ -39,11 +39,16 @@ _WRITE_ATTEMPTS = 4  # writes without If-Match go over a concurrent one: a few r
 _STATUSES: tuple[ProductStatus, ...] = ("active", "archived", "draft")
 
 
-def product_id_from(name: str) -> str:
-    """An id for a product created without one: its name in lower-case ASCII words joined by dashes."""
+def name_slug(name: str) -> str:
+    """A name in lower-case ASCII words joined by dashes ("Grüne Mütze" -> "grune-mutze"); "" when it has none."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:56].strip("-")
-    return slug or f"product-{secrets.token_hex(4)}"
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name).strip("-")[:56].strip("-")
+
+
+def product_id_from(name: str) -> str:
+    """An id for a product created without one: its name's slug, or a random one for a name without ASCII letters
+    or digits (python -m ops.import_catalog refuses those rather than make a new id on every run)."""
+    return name_slug(name) or f"product-{secrets.token_hex(4)}"
 
 
 def planned_update(current: StoredProduct, request: ProductUpdate, if_match: int | None,
