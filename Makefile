@@ -29,7 +29,7 @@ $(CHECKOV_VENV)/.installed: pyproject.toml $(VENV)/.installed
 	env -u PYTHONPATH $(CHECKOV_VENV)/bin/python -m pip install --quiet "$$($(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["iac-scan"])')"
 	@touch $@
 
-.PHONY: help setup dev test test-fast fuzz invoke openapi lint build deploy smoke bench capacity load clean
+.PHONY: help setup dev test test-fast fuzz invoke openapi lint format build deploy smoke bench capacity load clean
 
 # Every target, one line each (tests/unit/test_makefile.py holds this list to the targets below).
 help:
@@ -39,7 +39,8 @@ help:
 	@echo "make invoke FUNCTION=CatalogFunction EVENT=events/catalog/get-product.json [DECODE_BODY=1]   Docker-free sam local invoke"
 	@echo "make fuzz       the OpenAPI fuzz with random examples, longer than make test runs it"
 	@echo "make openapi    write openapi.json, the API's OpenAPI document (a test keeps it current)"
-	@echo "make lint       cfn-lint (with AWS's serverless rules), sam validate --lint and checkov on the templates"
+	@echo "make lint       ruff (lint + format check), mypy (strict on the layer and handlers), cfn-lint, sam validate --lint, checkov"
+	@echo "make format     ruff format + ruff check --fix: rewrite the code the way make lint wants it"
 	@echo "make build      sam build (python3.13, arm64) [ENV=dev|prod]"
 	@echo "make deploy     sam build + sam deploy: ENV=dev|prod (samconfig.toml), or --guided without ENV [REGION=...]"
 	@echo "make smoke API=<url> | STACK=<name> ADMIN_USER=<email>   the smoke test of a running stack (docs/deploy.md)"
@@ -81,11 +82,19 @@ invoke:
 openapi: setup
 	$(PY) -m local_cloud openapi > openapi.json
 
+# The Python checks first (seconds; mypy keeps its cache in .mypy_cache), then the templates.
 lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml edge/web-acl.yaml
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml edge/web-acl.yaml
 	$(VENV)/bin/sam validate --lint
 	env -u PYTHONPATH HTTPS_PROXY=http://127.0.0.1:9 $(CHECKOV_VENV)/bin/checkov -f template.yaml -f edge/web-acl.yaml --framework cloudformation --skip-download --compact --quiet
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 # sam looks for python3.13 on PATH: the .venv's, when it was made with 3.13 (docs/deploy.md, "Prerequisites").
 SAM := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam
@@ -129,4 +138,4 @@ load: setup
 		--spawn-rate $${SPAWN_RATE:-5} --run-time $${RUN_TIME:-60s}
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .hypothesis .mypy_cache .ruff_cache *.egg-info

@@ -1,6 +1,6 @@
 """Catalog function: GET /products, GET /products/{product_id}, GET /categories (public, cacheable)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -29,7 +29,7 @@ service = CatalogService(
 shop = load_shop_config().public()  # validated at cold start, like every function that reads shop.json
 app = create_app("Storefront catalog", "The shop's settings, products with live availability, and categories.")
 IfNoneMatch = Annotated[str | None, Header(max_length=1024, description="An ETag from an earlier response")]
-CACHED = {304: {"description": "Not modified: the ETag in If-None-Match is current"}}
+CACHED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified: the ETag in If-None-Match is current"}}
 
 
 @app.get("/products", response_model=ProductPage, responses={**CACHED, **problem_responses(400, 422, 500)})

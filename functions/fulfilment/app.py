@@ -11,6 +11,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from fastapi import Header, Path, Request
 
 from storefront.config import FulfilmentSettings
@@ -82,7 +83,7 @@ def fulfil(record: SQSRecord, lambda_context: Any) -> None:
 http = asgi(app)
 
 
-def route(event: Any, context: Any) -> Any:
+def route(event: Any, context: LambdaContext) -> Any:
     if isinstance(event, dict) and "Records" in event:
         return process_partial_response(event=event, record_handler=fulfil, processor=processor, context=context)
     return http(event, context)

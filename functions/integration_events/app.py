@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from storefront.config import IntegrationEventsSettings
 from storefront.integration_events import EventBridgePublisher, events_for
@@ -19,7 +20,7 @@ logger = Logger()
 publisher = EventBridgePublisher(boto3.client("events"), settings.event_bus_name)
 
 
-def publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def publish(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for record in event["Records"]:
         try:
             events = events_for(record)

@@ -16,6 +16,8 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from storefront.config import NotificationsSettings
@@ -73,7 +75,7 @@ def handle(record: SQSRecord, lambda_context: Any) -> None:
         raise
 
 
-def consume(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def consume(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
 
 

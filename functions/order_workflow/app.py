@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from storefront.config import OrderWorkflowSettings
@@ -40,7 +41,7 @@ class Repair(BaseModel):
     error: Annotated[str, Field(max_length=32768)]
 
 
-def run_step(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def run_step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("action") == "needs_repair":
         repair = Repair.model_validate(event)
         logger.error("workflow step failed for good: the reconciler repairs it",

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from storefront.aws import LazyClient
@@ -51,7 +52,7 @@ class AwaitTask(BaseModel):
     task_token: Annotated[str, Field(min_length=1, max_length=2048)]
 
 
-def run_task(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+def run_task(event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
     if event.get("action") == "await_payment":
         waiting = AwaitTask.model_validate(event)
         tasks.await_payment(waiting.order_id, waiting.task_token)

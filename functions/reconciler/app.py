@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from storefront.config import ReconcilerSettings
 from storefront.inventory.repository import InventoryRepository
@@ -49,7 +50,7 @@ reconciler = Reconciler(
 )
 
 
-def reconcile(event: dict[str, Any], context: Any) -> dict[str, int]:
+def reconcile(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     fixes = reconciler.run()
     logger.info("reconciled", extra={"fixes": fixes})
     return fixes

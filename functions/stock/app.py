@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from storefront.audit.repository import AuditRepository
@@ -35,7 +36,7 @@ service = StockService(InventoryRepository(dynamodb, settings.inventory_table),
                        AuditRepository(dynamodb, settings.audit_table, settings.audit_retention_days))
 
 
-def move_stock(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def move_stock(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_stock_request(event)
     outcome = service.handle(request)
     logger.info("stock movement", extra={"action": request.action, "outcome": outcome.outcome,

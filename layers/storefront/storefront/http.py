@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import logging
 import sys
+from collections.abc import Mapping
 from typing import Any, Self
 
 from fastapi import FastAPI, Request, Response
@@ -53,7 +54,7 @@ class Problem(BaseModel):
 
 
 def problem_response(status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
-                     headers: dict[str, str] | None = None) -> Response:
+                     headers: Mapping[str, str] | None = None) -> Response:
     body = Problem(type=PROBLEM_TYPE_BASE + code, title=title, status=status, detail=detail, code=code,
                    errors=[ProblemItem(**e) for e in errors or []])
     return Response(body.model_dump_json(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE,

@@ -28,12 +28,14 @@ from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from storefront import snapstart  # noqa: F401 - every function imports this module: SnapStart's hooks register here
 
-Handler = Callable[[Any, Any], Any]
+# What Lambda calls: the event (a JSON object for every function here) and Powertools' typed context.
+Handler = Callable[[dict[str, Any], LambdaContext], Any]
 # The one dimension of every business metric (see above); template.yaml's alarms and dashboard name it.
 BUSINESS_DIMENSIONS = {"service": "storefront"}
 # The namespace of the function being invoked, read with its environment at import, like its Logger and Metrics
@@ -49,7 +51,7 @@ def lambda_handler(entry: Handler, logger: Logger, correlation_id_path: str | No
     cold_start = not is_metrics_disabled()
 
     @wraps(entry)
-    def in_namespace(event: Any, context: Any) -> Any:
+    def in_namespace(event: dict[str, Any], context: LambdaContext) -> Any:
         token = _namespace.set(metrics.namespace)
         try:
             return entry(event, context)

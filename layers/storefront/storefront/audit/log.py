@@ -11,6 +11,7 @@ order.refund); `target` is "<kind>:<id>"; `before` and `after` are the fields of
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -40,5 +41,5 @@ class AuditLog:
         entries, resume = self._repository.page(limit, after)
         return AuditPage(items=entries, next_cursor=cursors.encode({"sk": resume}, _CURSOR_SCOPE) if resume else None)
 
-    def for_target(self, target: str) -> list[AuditEntry]:
+    def for_target(self, target: str) -> builtins.list[AuditEntry]:
         return self._repository.for_target(target)

@@ -11,6 +11,7 @@ A cursor holds where the page stopped, for the query it was issued for: reused w
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -109,7 +110,7 @@ class OrderSearch:
                          next_cursor=self._cursors.encode(resume, query.scope()) if resume else None)
 
     def _by_listing(self, query: OrderQuery, limit: int,
-                    position: dict[str, str] | None) -> tuple[list[StoredOrder], dict[str, str] | None]:
+                    position: dict[str, str] | None) -> tuple[builtins.list[StoredOrder], dict[str, str] | None]:
         # Both bounds inclusive: "~" sorts after every character of an order id.
         bounds = SortKeyRange(low=sortable_time(query.low()), high=sortable_time(query.high()) + "#~",
                               after=position["after"] if position else None)
@@ -119,7 +120,7 @@ class OrderSearch:
         return orders, {"after": resume} if resume else None
 
     def _by_email(self, query: OrderQuery, limit: int,
-                  position: dict[str, str] | None) -> tuple[list[StoredOrder], dict[str, str] | None]:
+                  position: dict[str, str] | None) -> tuple[builtins.list[StoredOrder], dict[str, str] | None]:
         assert query.email is not None
         # The index's created_at is the order's own text, whose precision varies: a second either side, then exact.
         low = _stored_time(query.low() - timedelta(seconds=1))
