@@ -33,13 +33,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from storefront.integration_events import ORDER_EVENT_TYPES
+from storefront.inventory.repository import MAX_ATTEMPTS
+from storefront.secrets import SECRET_CACHE_SECONDS
+
 from benchmarks.capacity_asl import Path as WorkflowPath
 from benchmarks.capacity_asl import PathError, PathSpec, invocations_on_error, walk
 from benchmarks.capacity_quotas import CHECKED, QUOTAS, TRANSACTION_HOLD_MS, TRANSACTIONS_COST_DOUBLE, Quota
 from local_cloud.template import TEMPLATE_PATH, Template
-from storefront.integration_events import ORDER_EVENT_TYPES
-from storefront.inventory.repository import MAX_ATTEMPTS
-from storefront.secrets import SECRET_CACHE_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE_PATH = Path(__file__).with_name("capacity_profile.json")  # written by benchmarks/capacity_profile.py

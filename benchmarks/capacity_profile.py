@@ -47,9 +47,16 @@ from typing import Any
 from benchmarks.capacity import BATCH_KINDS, PROFILE_PATH
 from benchmarks.checkout_throughput import Shop, start_cloud
 from benchmarks.order_cost import (
-    SCENARIOS, Api, Context, Meter, Target, Usage, _event_kind, run_scenario, target_units,
+    SCENARIOS,
+    Api,
+    Context,
+    Meter,
+    Target,
+    Usage,
+    _event_kind,
+    run_scenario,
+    target_units,
 )
-
 
 
 class ProfileMeter(Meter):

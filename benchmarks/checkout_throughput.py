@@ -268,8 +268,9 @@ class CpuBreakdown:
         self._baseline: dict[threading.Thread, float] = {}
 
     def install(self) -> None:
-        from local_cloud.functions import LocalFunction
         from moto.dynamodb.responses import DynamoHandler
+
+        from local_cloud.functions import LocalFunction
 
         breakdown = self
         original_action, original_invoke = DynamoHandler.call_action, LocalFunction.invoke

@@ -30,11 +30,11 @@ ORIGIN_HEADER_VALUE = secrets.token_hex(32)
 def _function(secret_id: str) -> Callable[[dict[str, str]], dict[str, Any]]:
     """A minimal HTTP function (create_app, http_handler) whose one route answers the client's address."""
     from aws_lambda_powertools import Logger
-
-    from local_cloud.functions import LambdaContext
     from storefront.config import EdgeSettings
     from storefront.http import client_ip, create_app
     from storefront.observability import http_handler
+
+    from local_cloud.functions import LambdaContext
 
     app = create_app("bench", edge=EdgeSettings(EDGE_ORIGIN_SECRET_ID=secret_id))
 

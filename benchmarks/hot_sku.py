@@ -108,10 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15, help="how long each level runs")
     args = parser.parse_args(argv)
 
-    from benchmarks.checkout_throughput import quiet_handlers
-    from local_cloud.cloud import LocalCloud
     from storefront.inventory.invariant import check_inventory
     from storefront.inventory.repository import InventoryRepository
+
+    from benchmarks.checkout_throughput import quiet_handlers
+    from local_cloud.cloud import LocalCloud
 
     print(f"One hot SKU through the stock function, {args.seconds:g} s per level (Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f})\n", flush=True)

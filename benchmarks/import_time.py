@@ -177,7 +177,7 @@ def print_ratios(targets: list[Target], handlers: list[Target], max_ratio: float
           "the bar):\n")
     print("| handler | " + " | ".join(YARDSTICKS[label] for label in yardsticks) + " |")
     print("|---|" + "---:|" * len(yardsticks))
-    worst = {label: (0.0, "") for label in yardsticks}
+    worst = dict.fromkeys(yardsticks, (0.0, ""))
     for handler in timed:
         ratios = {label: medians[handler.label] / ms for label, ms in yardsticks.items()}
         worst = {label: max(worst[label], (ratios[label], handler.function)) for label in yardsticks}

@@ -306,12 +306,13 @@ class Meter:
 
     def install(self, cloud: Any) -> None:
         from botocore.client import BaseClient
-        from local_cloud import moto_fixes
-        from local_cloud.functions import LocalFunction
-        from local_cloud.gateway import Gateway
         from moto.dynamodb.models import dynamodb_backends
         from moto.dynamodb.models.dynamo_type import DynamoType
         from moto.dynamodb.responses import DynamoHandler
+
+        from local_cloud import moto_fixes
+        from local_cloud.functions import LocalFunction
+        from local_cloud.gateway import Gateway
 
         self.tables = {cloud.physical_id(t): t for t in cloud.template.of_type("AWS::DynamoDB::Table")}
         meter = self

@@ -22,7 +22,13 @@ import boto3
 
 from local_cloud import moto_fixes
 from local_cloud.functions import (
-    LocalFunction, QueuePoller, SchedulePoller, StreamPoller, install_lambda_hook, lookup, register,
+    LocalFunction,
+    QueuePoller,
+    SchedulePoller,
+    StreamPoller,
+    install_lambda_hook,
+    lookup,
+    register,
 )
 from local_cloud.template import ACCOUNT_ID, TEMPLATE_PATH, Template
 

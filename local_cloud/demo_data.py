@@ -27,10 +27,10 @@ from storefront.catalog.repository import CatalogRepository
 from storefront.fulfilment.models import Shipment, ShipmentRequest, TrackingStatus
 from storefront.fulfilment.service import FulfilmentService
 from storefront.inventory.repository import InventoryRepository
+from storefront.inventory.stock_function import StockFunctionClient
 from storefront.money import Money
 from storefront.orders.models import Address, OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
-from storefront.inventory.stock_function import StockFunctionClient
 from storefront.payments.models import CreatedPayment
 from storefront.payments.providers import StepFunctionsWorkflow
 from storefront.payments.service import PaymentTasks
@@ -195,7 +195,7 @@ def seed(cloud: LocalCloud) -> int:
     carrier = _FixedShipment(cloud.template.parameter("CarrierName"), cloud.carrier)
     with _no_business_metrics():
         payments.create_payment(DEMO_AWAITING_PAYMENT_ORDER_ID)
-        FulfilmentService(orders, carrier, webhook_secrets=lambda: [], clock=lambda: now).fulfil(
+        FulfilmentService(orders, carrier, webhook_secrets=list, clock=lambda: now).fulfil(
             DEMO_FULFILLING_ORDER_ID)
     return len(products)
 

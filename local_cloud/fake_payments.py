@@ -63,9 +63,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from local_cloud.servers import BackgroundServer
 from storefront.money import CURRENCY_EXPONENTS
 from storefront.webhooks.signatures import sign
+
+from local_cloud.servers import BackgroundServer
 
 log = logging.getLogger("local_cloud.payments")
 
@@ -502,10 +503,10 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
         protocol_version = "HTTP/1.1"
         server_version = "fake-stripe"
 
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
+        def do_POST(self) -> None:
             self._serve()
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._serve()
 
         def _serve(self) -> None:
@@ -595,7 +596,7 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("fake payments: " + format, *args)
 
     return Handler

@@ -117,7 +117,7 @@ class LocalFunction:
         try:
             with _event_loop():
                 return self._entry(event, context)
-        except Exception as exc:  # noqa: BLE001 - every handler error becomes a Lambda function error
+        except Exception as exc:
             log.warning("%s raised %s: %s", self.logical_id, type(exc).__name__, exc)
             raise FunctionError(exc) from exc
         finally:
@@ -223,7 +223,7 @@ class QueuePoller:
         while not self._stopped.is_set():
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 - a poller must outlive a failing receive
+            except Exception:
                 if not self._stopped.is_set():
                     log.exception("polling %s failed", self._queue_url)
                     self._stopped.wait(1)
@@ -306,7 +306,7 @@ class StreamPoller:
             try:
                 if not self.poll_once():
                     self._stopped.wait(self._interval)
-            except Exception:  # noqa: BLE001 - a poller must outlive a failing read
+            except Exception:
                 if not self._stopped.is_set():
                     log.exception("polling %s failed", self._stream_arn)
                     self._stopped.wait(1)

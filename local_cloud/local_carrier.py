@@ -37,8 +37,9 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local_cloud.servers import BackgroundServer
 from storefront.webhooks.signatures import sign
+
+from local_cloud.servers import BackgroundServer
 
 log = logging.getLogger("local_cloud.carrier")
 
@@ -238,7 +239,7 @@ def _handler_class(carrier: LocalCarrier) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "local-carrier"
 
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             cancel = re.fullmatch(r"/v1/shipments/(shp_[A-Za-z0-9]{1,64})/cancel", self.path)
@@ -270,7 +271,7 @@ def _handler_class(carrier: LocalCarrier) -> type[BaseHTTPRequestHandler]:
                 return self._json(error.status, error.body)
             return self._json(200 if replayed else 201, shipment)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path.startswith("/track/"):
                 status, page = carrier.tracking_page(self.path.removeprefix("/track/"))
                 payload = page.encode()
@@ -295,7 +296,7 @@ def _handler_class(carrier: LocalCarrier) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)
 
     return Handler

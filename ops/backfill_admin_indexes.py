@@ -25,12 +25,12 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-
-from ops.restore import RestoreError, stack_tables
 from storefront.dynamodb import from_item, to_item
 from storefront.inventory.repository import ledger_at
 from storefront.orders.models import OrderStatus, email_key
 from storefront.orders.repository import listing_shard, listing_sk, status_partition
+
+from ops.restore import RestoreError, stack_tables
 
 
 def backfill_orders(dynamodb: Any, table: str, dry_run: bool) -> Counter[str]:

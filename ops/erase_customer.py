@@ -27,7 +27,6 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
-
 from storefront.limits.repository import ClientHoldRepository
 from storefront.orders.models import EMAIL_PATTERN
 from storefront.orders.repository import OrderRepository

@@ -45,9 +45,10 @@ from botocore.exceptions import ClientError
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "storefront"))  # the storefront package, as the tests and Lambda see it
 
-from local_cloud.template import TEMPLATE_PATH, Template  # noqa: E402 - the template's loader and resolver
 from storefront.inventory.invariant import check_inventory  # noqa: E402
 from storefront.orders.reservations_check import check_orders_against_reservations  # noqa: E402
+
+from local_cloud.template import TEMPLATE_PATH, Template  # noqa: E402 - the template's loader and resolver
 
 STACK_TAG = "storefront:stack"  # every table of a stack carries it (template.yaml); the backup plan selects by it
 RESTORED_FROM_TAG = "storefront:restored-from"

@@ -56,8 +56,8 @@ def cloud(shop_config_without_client_limits: str, gateway_port: int) -> Iterator
 
     # The route throttles at their maxima: many tests race hundreds of checkouts through one gateway, which is not
     # what they test; tests/integration/test_route_throttles.py runs the template's own buckets.
-    unthrottled = {name: "5000" for name in ("CheckoutBurstLimit", "WebhookBurstLimit", "ApiBurstLimit")}
-    unthrottled |= {name: "10000" for name in ("CheckoutRateLimit", "WebhookRateLimit", "ApiRateLimit")}
+    unthrottled = dict.fromkeys(("CheckoutBurstLimit", "WebhookBurstLimit", "ApiBurstLimit"), "5000")
+    unthrottled |= dict.fromkeys(("CheckoutRateLimit", "WebhookRateLimit", "ApiRateLimit"), "10000")
     with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*",
                                          "ImageBaseUrl": f"http://127.0.0.1:{gateway_port}", **unthrottled}) as local:
         seed(local)
@@ -73,7 +73,7 @@ def gateway(cloud: object, gateway_port: int) -> Iterator[object]:
     gw.stop()
 
 
-@pytest.fixture()
+@pytest.fixture
 def api(gateway: object) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=30) as client:  # type: ignore[attr-defined]
         yield client

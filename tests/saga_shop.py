@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-
-from local_cloud.cloud import LocalCloud
 from storefront.cart.models import StoredCart, StoredLine, StoredShipping
 from storefront.cart.repository import CartRepository
 from storefront.catalog.models import StoredProduct, StoredVariant
 from storefront.catalog.repository import CatalogRepository
 from storefront.inventory.repository import InventoryRepository
 from storefront.money import Money
+
+from local_cloud.cloud import LocalCloud
 
 ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
            "country": "DE"}

@@ -11,7 +11,6 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from fastapi import Header, Path, Query, Response
 from pydantic import BaseModel, Field
-
 from storefront.audit.log import AuditLog
 from storefront.audit.models import AuditPage
 from storefront.audit.repository import AuditRepository
@@ -20,13 +19,26 @@ from storefront.catalog.admin import CatalogAdmin
 from storefront.catalog.image_bucket import S3ImageBucket
 from storefront.catalog.images import ImageUpload, ImageUploadTicket, ProductImages
 from storefront.catalog.models import (
-    ID_PATTERN, SKU_PATTERN, AdminProduct, AdminProductPage, Category, CategoryUpdate, NewCategory, NewProduct,
-    ProductStatus, ProductUpdate,
+    ID_PATTERN,
+    SKU_PATTERN,
+    AdminProduct,
+    AdminProductPage,
+    Category,
+    CategoryUpdate,
+    NewCategory,
+    NewProduct,
+    ProductStatus,
+    ProductUpdate,
 )
 from storefront.catalog.repository import CatalogRepository
 from storefront.config import AdminSettings
 from storefront.http import (
-    create_app, parse_if_match, private_json, problem_responses, unauthorized_responses, versioned_json,
+    create_app,
+    parse_if_match,
+    private_json,
+    problem_responses,
+    unauthorized_responses,
+    versioned_json,
 )
 from storefront.idempotency import IdempotencyStore
 from storefront.inventory.admin import InventoryAdmin

@@ -6,7 +6,6 @@ from typing import Annotated
 import boto3
 from aws_lambda_powertools import Logger
 from fastapi import Header, Path, Query, Response
-
 from storefront.cart.models import AddItem, Cart, ChooseShipping, CreateCart, SetQuantity, ShippingMethodList
 from storefront.cart.repository import CartRepository
 from storefront.cart.service import CartService

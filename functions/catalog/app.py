@@ -5,7 +5,6 @@ from typing import Annotated, Any
 import boto3
 from aws_lambda_powertools import Logger
 from fastapi import Header, Path, Query, Request, Response
-
 from storefront.catalog.models import ID_PATTERN, CategoryList, Product, ProductPage
 from storefront.catalog.repository import CatalogRepository
 from storefront.catalog.service import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CatalogService

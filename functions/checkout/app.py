@@ -5,10 +5,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import boto3
-from botocore.config import Config
 from aws_lambda_powertools import Logger
+from botocore.config import Config
 from fastapi import Header, Path, Request, Response
-
 from storefront.aws import LazyClient
 from storefront.cart.repository import CartRepository
 from storefront.cart.service import CartService

@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from fastapi import Header, Path, Request
-
 from storefront.config import FulfilmentSettings
 from storefront.fulfilment.carriers import HttpCarrier
 from storefront.fulfilment.models import FulfilmentRequest

@@ -10,7 +10,6 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from storefront.config import IntegrationEventsSettings
 from storefront.integration_events import EventBridgePublisher, events_for
 from storefront.observability import lambda_handler

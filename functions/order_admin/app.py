@@ -10,7 +10,6 @@ from typing import Annotated
 import boto3
 from aws_lambda_powertools import Logger
 from fastapi import Header, Path, Response
-
 from storefront.audit.log import AuditLog
 from storefront.audit.repository import AuditRepository
 from storefront.auth import AdminOnly

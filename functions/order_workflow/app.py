@@ -9,7 +9,6 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
-
 from storefront.config import OrderWorkflowSettings
 from storefront.limits.repository import ClientHoldRepository
 from storefront.observability import lambda_handler

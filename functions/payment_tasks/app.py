@@ -12,7 +12,6 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
-
 from storefront.aws import LazyClient
 from storefront.config import PaymentTasksSettings
 from storefront.inventory.stock_function import StockFunctionClient

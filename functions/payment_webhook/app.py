@@ -9,7 +9,6 @@ from typing import Annotated
 import boto3
 from aws_lambda_powertools import Logger
 from fastapi import Header, Path, Request
-
 from storefront.aws import LazyClient
 from storefront.config import PaymentWebhookSettings
 from storefront.http import create_app, problem_responses

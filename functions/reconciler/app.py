@@ -8,7 +8,6 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from storefront.config import ReconcilerSettings
 from storefront.inventory.repository import InventoryRepository
 from storefront.inventory.stock_function import StockFunctionClient

@@ -16,7 +16,6 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-
 from storefront.audit.repository import AuditRepository
 from storefront.config import StockSettings
 from storefront.inventory.models import parse_stock_request

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
-
 from storefront_browser import CHROMIUM, LAUNCH_ARGS, SCREENSHOTS, Console, Stack, local_stack
 
 expect.set_options(timeout=10_000)
@@ -47,7 +46,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
-@pytest.fixture()
+@pytest.fixture
 def api(stack: Stack) -> Iterator[httpx.Client]:
     """The API as another shopper (or the test) uses it, beside the browser."""
     with httpx.Client(base_url=stack.url, timeout=30) as client:
@@ -81,12 +80,12 @@ def _page(browser: Browser, request: pytest.FixtureRequest, stack: Stack, width:
         context.close()
 
 
-@pytest.fixture()
+@pytest.fixture
 def desktop(browser: Browser, request: pytest.FixtureRequest, stack: Stack) -> Iterator[tuple[Page, Console]]:
     yield from _page(browser, request, stack, 1100, 900)
 
 
-@pytest.fixture()
+@pytest.fixture
 def phone(browser: Browser, request: pytest.FixtureRequest, stack: Stack) -> Iterator[tuple[Page, Console]]:
     """A phone-sized screen: 375 CSS pixels wide."""
     yield from _page(browser, request, stack, 375, 740)

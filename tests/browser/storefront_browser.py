@@ -134,7 +134,7 @@ def static_site(directory: Path, api: str) -> Iterator[str]:
             self.send_header("Content-Security-Policy", policy)
             super().end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Files, directory=str(directory)))

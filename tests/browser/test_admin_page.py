@@ -15,7 +15,6 @@ import boto3
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
-
 from storefront_browser import Console, Stack, screenshot
 
 pytestmark = pytest.mark.slow("browser")

@@ -17,10 +17,8 @@ import boto3
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, Request, Route, expect
-
 from storefront.orders.models import OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
-
 from storefront_browser import WEB, Console, Stack, override_config, screenshot, static_site
 
 pytestmark = pytest.mark.slow("browser")

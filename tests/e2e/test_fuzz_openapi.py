@@ -25,8 +25,8 @@ import uuid
 from collections import Counter
 from typing import Any
 
-import hypothesis
 import httpx
+import hypothesis
 import pytest
 import schemathesis
 from hypothesis import strategies as st

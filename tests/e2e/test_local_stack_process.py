@@ -106,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 served.kill()
 
 
-@pytest.fixture()
+@pytest.fixture
 def http(stack: Served) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.url, timeout=30) as client:
         yield client

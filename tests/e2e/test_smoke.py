@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-
-from ops import smoke
 from storefront.inventory.repository import InventoryRepository
 from storefront.orders.models import OrderStatus
 from storefront.orders.repository import OrderRepository
+
+from ops import smoke
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER_LINE = re.compile(r"POST /checkout: order (\S+) ")

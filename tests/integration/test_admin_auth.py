@@ -41,7 +41,7 @@ def pool(gateway: Gateway) -> LocalUserPool:
     return gateway.user_pool
 
 
-@pytest.fixture()
+@pytest.fixture
 def admin_events(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every event the admin function receives during the test."""
     function = cloud.functions["AdminFunction"]

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from storefront.inventory.repository import InventoryRepository
 
 from local_cloud.cloud import LocalCloud
-from storefront.inventory.repository import InventoryRepository
 from tests.admin_api import assert_problem, bearer, create_category, create_product, product_body, unique
 
 ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",

@@ -30,7 +30,7 @@ def admin(gateway: Any) -> dict[str, str]:
         return bearer(api, "admin")
 
 
-@pytest.fixture()
+@pytest.fixture
 def product(api: httpx.Client, admin: dict[str, str]) -> dict[str, Any]:
     return create_product(api, admin, create_category(api, admin))
 

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ReadTimeoutError
-
-from local_cloud.cloud import LocalCloud
 from storefront.inventory.invariant import check_inventory
 from storefront.inventory.stock_function import StockFunctionClient
+
+from local_cloud.cloud import LocalCloud
 from tests.admin_api import assert_problem, bearer, create_category, create_product
 from tests.waiting import wait_until
 
@@ -36,7 +36,7 @@ def staff(gateway: Any) -> dict[str, str]:
         return bearer(api, "staff")
 
 
-@pytest.fixture()
+@pytest.fixture
 def sku(api: httpx.Client, admin: dict[str, str], cloud: LocalCloud) -> Any:
     """A new product's SKU, never stocked; the invariant must hold for it after the test."""
     product = create_product(api, admin, create_category(api, admin))

@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-
-from local_cloud.cloud import LocalCloud
-from local_cloud.demo_data import DEMO_ORDER_ID
 from storefront.audit.log import AuditLog
 from storefront.audit.repository import AuditRepository
 from storefront.auth import Actor
 from storefront.orders.models import HistoryEntry, OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.demo_data import DEMO_ORDER_ID
 from tests.admin_api import assert_problem, bearer
 
 # Orders of a spring long past: no other test's orders (made now) fall into their time range.
@@ -30,7 +30,7 @@ def admin(gateway: Any) -> dict[str, str]:
         return bearer(api, "admin")
 
 
-@pytest.fixture()
+@pytest.fixture
 def orders(cloud: LocalCloud) -> OrderRepository:
     return OrderRepository(cloud.client("dynamodb"), cloud.physical_id("OrdersTable"))
 

@@ -11,20 +11,20 @@ from typing import Any
 
 import httpx
 import pytest
+from storefront.dynamodb import from_item, to_item
+from storefront.inventory.invariant import check_inventory
+from storefront.inventory.models import history_entry
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.demo_data import DEMO_ORDER_ID
 from ops.backfill_admin_indexes import main
-from storefront.dynamodb import from_item, to_item
-from storefront.inventory.invariant import check_inventory
-from storefront.inventory.models import history_entry
 from tests.admin_api import bearer
 
 SOLD_AT = datetime(2025, 6, 1, 8, 30, tzinfo=UTC)
 RETURNED_AT = "2025-06-03T10:00:00+00:00"
 
 
-@pytest.fixture()
+@pytest.fixture
 def legacy(cloud: LocalCloud) -> dict[str, str]:
     """Items in the shape a stack deployed before the admin API wrote them."""
     dynamodb = cloud.client("dynamodb")

@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-
-from local_cloud.cloud import LocalCloud
-from local_cloud.demo_data import demo_products
 from storefront.cart.models import StoredCart
 from storefront.cart.repository import CartRepository
 from storefront.catalog.models import StoredProduct, StoredVariant
 from storefront.catalog.repository import CatalogRepository
 from storefront.inventory.repository import InventoryRepository
 from storefront.money import Money
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.demo_data import demo_products
 
 
 def new_cart(api: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -181,7 +181,7 @@ BAD_ITEM_BODIES = [
 ]
 
 
-@pytest.fixture()
+@pytest.fixture
 def filled_cart(api: httpx.Client) -> dict[str, Any]:
     cart = new_cart(api)
     add(api, cart["id"], "LINEN-SHIRT-M", 1)

@@ -22,9 +22,6 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-
-from local_cloud.cloud import LocalCloud
-from local_cloud.gateway import Gateway
 from storefront.cart.models import StoredCart, StoredLine, StoredShipping
 from storefront.cart.repository import CartRepository
 from storefront.catalog.models import StoredProduct, StoredVariant
@@ -37,6 +34,9 @@ from storefront.limits.repository import HOLDS_SK, ClientHoldRepository
 from storefront.limits.service import client_key
 from storefront.money import Money
 from storefront.shop import DEFAULT_FILE, load_shop_config
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.gateway import Gateway
 from tests.admin_api import bearer
 from tests.waiting import wait_until
 

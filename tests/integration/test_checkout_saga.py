@@ -17,19 +17,19 @@ from typing import Any
 
 import httpx
 import pytest
+from storefront.cart.models import StoredCart, StoredShipping
+from storefront.idempotency import IdempotencyStore, request_hash
+from storefront.inventory.invariant import check_inventory
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.demo_data import seed
 from local_cloud.fake_payments import PaymentStateError
 from local_cloud.gateway import Gateway
-from storefront.cart.models import StoredCart, StoredShipping
-from storefront.idempotency import IdempotencyStore, request_hash
-from storefront.inventory.invariant import check_inventory
 from tests.saga_shop import ADDRESS, FINAL, PAID_OR_LATER, Shop, paid_order
 from tests.waiting import wait_until
 
 
-@pytest.fixture()
+@pytest.fixture
 def shop(cloud: LocalCloud, api: httpx.Client) -> Iterator[Shop]:
     yield Shop(cloud, api)
     assert check_inventory(cloud.client("dynamodb"), cloud.physical_id("InventoryTable")) == []
@@ -95,7 +95,7 @@ def test_concurrent_failed_and_succeeded_webhooks_always_end_paid(shop: Shop, cl
     sku, order_id, order = paid_order(shop, units=3, quantity=1)
     payment_id, payments = order["payment"]["payment_id"], cloud.payments
     receiver = cloud.functions["PaymentWebhookFunction"].module.service
-    orders = receiver._orders  # noqa: SLF001 - the repository the function writes with
+    orders = receiver._orders
     write = orders.record_payment
     racing: list[str] = []
 
@@ -133,7 +133,7 @@ def test_a_payment_of_another_amount_is_refunded_in_full_and_the_order_ends_unpa
     paid, what was captured is refunded in full (reason amount_mismatch, counted), the stock released."""
     sku, order_id, order = paid_order(shop, units=3, quantity=1)
     payment_id, total = order["payment"]["payment_id"], order["totals"]["total"]["amount"]
-    cloud.payments._intents[payment_id]["amount"] = total + 100  # noqa: SLF001 - not what the order costs
+    cloud.payments._intents[payment_id]["amount"] = total + 100
     capsys.readouterr()
     assert shop.api.post(f"/dev/payments/{payment_id}/succeed").status_code == 200
     ended = shop.wait_for(order_id, lambda o: o["status"] == "payment_failed" and bool(o["refunds"])
@@ -144,7 +144,7 @@ def test_a_payment_of_another_amount_is_refunded_in_full_and_the_order_ends_unpa
     assert (refund["reason"], refund["amount"]["amount"]) == ("amount_mismatch", total + 100)
     assert ended["refunded"]["amount"] == total + 100
     assert (ended["payment"]["status"], ended["payment"]["last_error"]["code"]) == ("failed", "amount_mismatch")
-    assert [(r["amount"], r["status"]) for r in cloud.payments._refunds.values()  # noqa: SLF001
+    assert [(r["amount"], r["status"]) for r in cloud.payments._refunds.values()
             if r["payment_intent"] == payment_id] == [(total + 100, "succeeded")]
     assert _metric(capsys.readouterr().out, "MismatchedPaymentsRefunded") == [1.0]
 
@@ -231,7 +231,7 @@ def test_a_shopper_who_paid_by_the_timeout_gets_a_paid_order_even_without_the_we
     sku = shop.product(3)
     order_id = shop.checkout(shop.cart((sku, 1))).json()["id"]
     payment_id = shop.wait_for_status(order_id, "awaiting_payment")["payment"]["payment_id"]
-    shop.cloud.payments._move(payment_id, status="succeeded")  # noqa: SLF001 - paid; the webhook is delayed
+    shop.cloud.payments._move(payment_id, status="succeeded")
     order = shop.wait_for_status(order_id, *PAID_OR_LATER, timeout=30)
     assert shop.execution(order_id)["status"] == "SUCCEEDED"
     assert order["payment"]["status"] == "succeeded" and order["refunds"] == []
@@ -257,7 +257,7 @@ def test_a_payment_that_succeeds_after_the_order_expired_is_refunded_in_full(sho
     [refund] = order["refunds"]
     assert (refund["reason"], refund["amount"]) == ("late_payment", order["totals"]["total"])
     assert order["refunded"] == order["totals"]["total"]
-    refunds = [r for r in shop.cloud.payments._refunds.values() if r["payment_intent"] == payment_id]  # noqa: SLF001
+    refunds = [r for r in shop.cloud.payments._refunds.values() if r["payment_intent"] == payment_id]
     assert [(r["amount"], r["status"]) for r in refunds] == [(order["totals"]["total"]["amount"], "succeeded")]
     assert shop.cloud.payments.deliver(shop.cloud.payments.delivered[-1][0]) == 200  # a redelivery: still one
     assert len(shop.order(order_id)["refunds"]) == 1
@@ -288,7 +288,7 @@ def test_a_late_payment_whose_refund_failed_is_refunded_by_an_operator(short_sho
     assert (refunded.json()["amount"], refunded.json()["status"]) == (total, "succeeded")
     order = shop.order(order_id)
     assert (order["status"], order["refunded"]) == ("expired", total)
-    assert sorted((r["amount"], r["status"]) for r in shop.cloud.payments._refunds.values()  # noqa: SLF001
+    assert sorted((r["amount"], r["status"]) for r in shop.cloud.payments._refunds.values()
                   if r["payment_intent"] == payment_id) == [(total["amount"], "failed"), (total["amount"], "succeeded")]
     restock = shop.api.post(f"/admin/orders/{order_id}/refunds", headers={**admin, "Idempotency-Key": "restock"},
                             json={"reason": "x", "lines": [{"sku": sku, "quantity": 1}], "restock": True})

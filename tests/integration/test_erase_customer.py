@@ -12,9 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-from local_cloud.cloud import LocalCloud
-from ops.erase_customer import main
 from storefront.cart.models import StoredCart, StoredLine, StoredShipping
 from storefront.cart.repository import CartRepository
 from storefront.catalog.models import StoredProduct, StoredVariant
@@ -25,6 +22,9 @@ from storefront.limits.repository import HOLDS_SK
 from storefront.limits.service import client_key
 from storefront.money import Money
 from storefront.privacy.repository import ErasureRepository
+
+from local_cloud.cloud import LocalCloud
+from ops.erase_customer import main
 from tests.waiting import wait_until
 
 ADDRESS = {"name": "Erin Erasure", "line1": "Löschweg 7", "line2": "Hinterhaus", "city": "Potsdam",

@@ -19,14 +19,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from storefront.orders.models import OrderStatus
+from storefront.orders.repository import OrderRepository
 
 from local_cloud.__main__ import LOCAL_DEV_URL, printed_result, run_invoke
 from local_cloud.cloud import LocalCloud
 from local_cloud.demo_data import seed
 from local_cloud.gateway import CompiledRoute
 from local_cloud.template import Route, Template
-from storefront.orders.models import OrderStatus
-from storefront.orders.repository import OrderRepository
 from tests.samples import EVENTS, RESPONSE_SUFFIX, response_file, sample_events
 
 EVENT_FILES = sample_events()
@@ -147,7 +147,7 @@ def _assert_well_formed(name: str, response: Any) -> None:
     parsed = json.loads(body)  # every response of this API is JSON
     if status >= 400:
         assert content_type == "application/problem+json", f"{name}: a {status} is problem+json, got {content_type!r}"
-        assert PROBLEM_FIELDS <= set(parsed), f"{name}: problem lacks {PROBLEM_FIELDS - set(parsed)}: {parsed}"
+        assert set(parsed) >= PROBLEM_FIELDS, f"{name}: problem lacks {PROBLEM_FIELDS - set(parsed)}: {parsed}"
         assert parsed["status"] == status, f"{name}: problem status {parsed['status']} != statusCode {status}"
     else:
         assert content_type == "application/json", f"{name}: expected application/json, got {content_type!r}"

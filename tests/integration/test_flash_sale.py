@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from storefront.inventory.invariant import check_inventory
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.faults import TransactionRefusals
-from storefront.inventory.invariant import check_inventory
 from tests.saga_shop import PAID_OR_LATER, Shop
 
 BUYERS = 500
@@ -26,7 +26,7 @@ CONCURRENCY = 50  # buyers whose checkouts are in flight at once (one keep-alive
 REFUSED_SHARE = 0.3
 
 
-@pytest.fixture()
+@pytest.fixture
 def shop(cloud: LocalCloud, api: httpx.Client) -> Iterator[Shop]:
     yield Shop(cloud, api)
     assert check_inventory(cloud.client("dynamodb"), cloud.physical_id("InventoryTable")) == []

@@ -15,15 +15,15 @@ from typing import Any
 
 import httpx
 import pytest
-
-from local_cloud.cloud import LOCAL_CARRIER_WEBHOOK_SECRET, LocalCloud
-from local_cloud.demo_data import DEMO_PAID_ORDER_ID
-from local_cloud.functions import LambdaContext
 from storefront.fulfilment.carriers import CarrierRejected, CarrierUnavailable, HttpCarrier
 from storefront.fulfilment.models import ShipmentRequest
 from storefront.orders.models import HistoryEntry, OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
 from storefront.webhooks.signatures import sign
+
+from local_cloud.cloud import LOCAL_CARRIER_WEBHOOK_SECRET, LocalCloud
+from local_cloud.demo_data import DEMO_PAID_ORDER_ID
+from local_cloud.functions import LambdaContext
 from tests.waiting import wait_until
 
 ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
@@ -91,13 +91,13 @@ class Fulfilment:
             "Content-Type": "application/json", "Carrier-Signature": sign(body, secret)})
 
 
-@pytest.fixture()
+@pytest.fixture
 def fulfilment(cloud: LocalCloud, api: httpx.Client) -> Iterator[Fulfilment]:
     yield Fulfilment(cloud, api)
     cloud.carrier.hang = False
 
 
-@pytest.fixture()
+@pytest.fixture
 def fast_redelivery(fulfilment: Fulfilment) -> Iterator[None]:
     """The fulfilment queue with a 1 s visibility timeout and 3 receives before the DLQ (the template says
     180 s and 5), so retries and dead-lettering happen within a test; put back afterwards."""
@@ -282,7 +282,7 @@ def test_the_carrier_adapter_retries_5xx_with_one_idempotency_key(fulfilment: Fu
 # ------------------------------------------------------------------ tracking webhooks
 
 
-@pytest.fixture()
+@pytest.fixture
 def fulfilling(fulfilment: Fulfilment) -> dict[str, Any]:
     order_id = fulfilment.paid_order()
     fulfilment.send(json.dumps({"order_id": order_id}))

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ops import export_catalog, import_catalog
 from local_cloud.demo_data import PRODUCTS as DEMO_PRODUCTS
+from ops import export_catalog, import_catalog
 from ops.catalog_file import CSV_COLUMNS
 from ops.catalog_file import write_csv as write_csv_export
 from tests.admin_api import bearer

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from storefront.orders.models import OrderStatus, PaymentStatus, StoredOrder
+from storefront.orders.repository import OrderRepository
+from storefront.payments.repository import ProcessedEvents
+from storefront.webhooks.signatures import sign, verify
 
 from local_cloud.__main__ import resign_stale_webhook, run_invoke
 from local_cloud.cloud import DEFAULT_WEBHOOK_SECRET, LOCAL_CARRIER_WEBHOOK_SECRET, LocalCloud
@@ -26,10 +30,6 @@ from local_cloud.demo_data import (
     DEMO_SHIPMENT_ID,
     DEMO_TRACKING_NUMBER,
 )
-from storefront.orders.models import OrderStatus, PaymentStatus, StoredOrder
-from storefront.orders.repository import OrderRepository
-from storefront.payments.repository import ProcessedEvents
-from storefront.webhooks.signatures import sign, verify
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -56,7 +56,7 @@ def _notes(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith(NOTE)]
 
 
-@pytest.fixture()
+@pytest.fixture
 def orders(cloud: LocalCloud) -> OrderRepository:
     return OrderRepository(cloud.client("dynamodb"), cloud.physical_id("OrdersTable"))
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from storefront.inventory.repository import InventoryRepository
 
 from local_cloud.cloud import LocalCloud
-from storefront.inventory.repository import InventoryRepository
 
 BRIDGE_TEMPLATE = Path(__file__).resolve().parent.parent / "fixtures" / "bridge" / "template.yaml"
 

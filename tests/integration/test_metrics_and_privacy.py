@@ -28,10 +28,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-from local_cloud.cloud import LocalCloud
-from local_cloud.gateway import Gateway
-from local_cloud.template import Template
 from storefront.cart.models import StoredCart, StoredLine, StoredShipping
 from storefront.cart.repository import CartRepository
 from storefront.catalog.models import StoredProduct, StoredVariant
@@ -40,6 +36,10 @@ from storefront.inventory.repository import InventoryRepository
 from storefront.money import Money
 from storefront.observability import BUSINESS_DIMENSIONS
 from storefront.shop import DEFAULT_FILE, load_shop_config
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.gateway import Gateway
+from local_cloud.template import Template
 from tests.waiting import wait_until
 
 EMAIL_LIMIT = load_shop_config(str(DEFAULT_FILE)).checkout_limits.orders_holding_stock_per_email

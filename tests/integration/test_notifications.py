@@ -20,14 +20,14 @@ from typing import Any
 import httpx
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
-from local_cloud.cloud import LocalCloud
-from local_cloud.demo_data import DEMO_PAID_ORDER_ID
-from local_cloud.functions import LambdaContext
 from storefront.notifications.models import EMAIL_FOR_EVENT
 from storefront.notifications.repository import EmailRecords, SuppressionList
 from storefront.orders.models import HistoryEntry, OrderStatus, StoredOrder
 from storefront.orders.repository import OrderRepository
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.demo_data import DEMO_PAID_ORDER_ID
+from local_cloud.functions import LambdaContext
 from tests.waiting import wait_until
 
 HOSTILE_NAME = "<script>alert('x')</script> Ada \u202eecalevoL"
@@ -100,12 +100,12 @@ class Mail:
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-@pytest.fixture()
+@pytest.fixture
 def mail(cloud: LocalCloud, api: httpx.Client) -> Mail:
     return Mail(cloud, api)
 
 
-@pytest.fixture()
+@pytest.fixture
 def fast_redelivery(mail: Mail) -> Iterator[None]:
     """The notifications queue with a 1 s visibility timeout (the template says 180 s), so that a retry happens
     within a test; put back afterwards."""
@@ -212,7 +212,7 @@ def test_concurrent_deliveries_of_one_message_send_one_email(mail: Mail) -> None
 # ------------------------------------------------------------------ SES trouble, bounces, unknown orders
 
 
-@pytest.fixture()
+@pytest.fixture
 def throttled_ses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """moto's SES answers 429 TooManyRequestsException (SES's "Maximum sending rate exceeded") while the list
     holds a truthy value; it counts the refused calls in it."""

@@ -14,12 +14,12 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-
-from local_cloud.fake_payments import FakePaymentProvider, PaymentStateError, format_amount
 from storefront.money import Money
 from storefront.payments.providers import PaymentProviderError, PaymentProviderUnavailable
 from storefront.payments.stripe_provider import StripeProvider
 from storefront.webhooks.signatures import verify
+
+from local_cloud.fake_payments import FakePaymentProvider, PaymentStateError, format_amount
 
 API_KEY = "sk_test_provider_tests"
 TOTAL = Money(amount=4990, currency="EUR")
@@ -85,7 +85,7 @@ def test_zero_decimal_currencies_are_sent_in_their_minor_unit(fake: FakePaymentP
 def _paid(fake: FakePaymentProvider, order_id: str) -> str:
     payment_id = StripeProvider(fake.url, API_KEY).create_payment(order_id, TOTAL, f"k-{order_id}").payment_id
     fake.webhook_url = None  # no shop listening in these tests: the control methods need none
-    fake._move(payment_id, status="succeeded")  # noqa: SLF001 - the shopper paid, silently
+    fake._move(payment_id, status="succeeded")
     return payment_id
 
 
@@ -105,7 +105,7 @@ def test_an_intent_that_succeeded_or_is_processing_is_not_canceled(fake: FakePay
     provider = StripeProvider(fake.url, API_KEY)
     assert provider.cancel_payment(_paid(fake, "order-c2")).status == "succeeded"
     processing = provider.create_payment("order-c3", TOTAL, "k-c3").payment_id
-    fake._move(processing, status="processing")  # noqa: SLF001
+    fake._move(processing, status="processing")
     assert provider.cancel_payment(processing).status == "processing"
     assert fake.intent(processing)["status"] == "processing"
 
@@ -115,12 +115,12 @@ def test_the_emulator_replays_a_keys_first_answer_errors_included(fake: FakePaym
     replayed, a refusal too, whatever the object's state is now; other parameters with the key are refused. An
     outage injected before the endpoint ran is not saved."""
     payment_id = StripeProvider(fake.url, API_KEY).create_payment("order-i1", TOTAL, "k-i1").payment_id
-    fake._move(payment_id, status="processing")  # noqa: SLF001 - a bank debit: Stripe will not cancel it now
+    fake._move(payment_id, status="processing")
     cancel = f"{fake.url}/v1/payment_intents/{payment_id}/cancel"
     headers = {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "cancel-i1"}
     first = httpx.post(cancel, headers=headers)
     assert (first.status_code, first.json()["error"]["code"]) == (400, "payment_intent_unexpected_state")
-    fake._move(payment_id, status="requires_payment_method")  # noqa: SLF001 - the debit failed: cancelable again
+    fake._move(payment_id, status="requires_payment_method")
     again = httpx.post(cancel, headers=headers)
     assert (again.status_code, again.json(), again.headers["Idempotent-Replayed"]) == (400, first.json(), "true")
     assert fake.intent(payment_id)["status"] == "requires_payment_method"
@@ -138,9 +138,9 @@ def test_cancel_is_asked_afresh_each_time_not_replayed(fake: FakePaymentProvider
     intent would replay the refusal for 24 hours and leave it payable)."""
     provider = StripeProvider(fake.url, API_KEY)
     payment_id = provider.create_payment("order-i2", TOTAL, "k-i2").payment_id
-    fake._move(payment_id, status="processing")  # noqa: SLF001
+    fake._move(payment_id, status="processing")
     assert provider.cancel_payment(payment_id).status == "processing"
-    fake._move(payment_id, status="requires_payment_method")  # noqa: SLF001
+    fake._move(payment_id, status="requires_payment_method")
     assert provider.cancel_payment(payment_id).status == "canceled"
     assert fake.intent(payment_id)["status"] == "canceled"
 
@@ -210,7 +210,7 @@ class _Scripted:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 request = {"headers": dict(self.headers.items()), "form": dict(parse_qsl(body)), "body": body}
                 scripted.requests.append(request)
@@ -240,7 +240,7 @@ class _Scripted:
         self.server.server_close()
 
 
-@pytest.fixture()
+@pytest.fixture
 def scripted() -> Iterator[Callable[..., _Scripted]]:
     servers: list[_Scripted] = []
 
@@ -325,20 +325,20 @@ WEBHOOK_SECRET = "whsec_page_tests"
 RETURN_URL = "http://127.0.0.1:3000/#/orders/order-p"
 
 
-@pytest.fixture()
+@pytest.fixture
 def shop(scripted: Callable[..., _Scripted]) -> _Scripted:
     """The storefront's webhook endpoint: records what the provider sends and accepts it."""
     return scripted(lambda attempt, request: (200, {"received": True}, {}))
 
 
-@pytest.fixture()
+@pytest.fixture
 def hosted(shop: _Scripted) -> Iterator[FakePaymentProvider]:
     with FakePaymentProvider(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET,
                              webhook_url=f"{shop.url}/webhooks/payments/fake") as provider:
         yield provider
 
 
-@pytest.fixture()
+@pytest.fixture
 def browser(hosted: FakePaymentProvider) -> Iterator[httpx.Client]:
     """A client without the API key (a shopper has none) that, like a test, does not follow redirects itself."""
     with httpx.Client(base_url=hosted.url, timeout=30, follow_redirects=False) as client:

@@ -19,11 +19,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from local_cloud.fake_payments import FakePaymentProvider
-from local_cloud.functions import FunctionError, LocalFunction
-from local_cloud.gateway import build_event, to_http_response
-from local_cloud.template import Route
 from storefront.cart.delivery import DeliveryWindow
 from storefront.cart.models import CartLine, CartShipping
 from storefront.cart.pricing import Totals
@@ -33,12 +28,17 @@ from storefront.orders.models import Address, HistoryEntry, OrderStatus, Payment
 from storefront.orders.repository import OrderRepository
 from storefront.payments.providers import StepFunctionsWorkflow
 from storefront.payments.repository import ProcessedEvents
-from storefront.payments.service import OrderCancelled, OrderNotAwaitingPayment, OrderNotFound, PaymentTasks
+from storefront.payments.service import OrderNotAwaitingPayment, OrderNotFound, PaymentTasks
 from storefront.payments.stripe_provider import StripeProvider
 from storefront.payments.webhooks import PaymentWebhooks
 from storefront.secrets import get_secret
 from storefront.webhooks import UnknownWebhookSender
 from storefront.webhooks.signatures import parse_secrets, sign
+
+from local_cloud.fake_payments import FakePaymentProvider
+from local_cloud.functions import FunctionError, LocalFunction
+from local_cloud.gateway import build_event, to_http_response
+from local_cloud.template import Route
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_test_webhook_tests"
@@ -159,7 +159,7 @@ def webhook_url(function: LocalFunction, fake: FakePaymentProvider) -> Iterator[
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             matched = pattern.match(self.path)
             assert matched, self.path
@@ -237,7 +237,7 @@ class World:
         return from_item(item) if item else None
 
 
-@pytest.fixture()
+@pytest.fixture
 def world(cloud: Any, orders_table: str, fake: FakePaymentProvider, function: LocalFunction,
           tasks_function: LocalFunction, webhook_url: str, secret_ids: dict[str, str],
           monkeypatch: pytest.MonkeyPatch) -> World:

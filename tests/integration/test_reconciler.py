@@ -12,15 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-
-from local_cloud.cloud import LocalCloud
 from storefront.inventory.invariant import check_inventory
 from storefront.orders.repository import OrderRepository
+
+from local_cloud.cloud import LocalCloud
 from tests.saga_shop import PAID_OR_LATER, Shop, paid_order
-from tests.waiting import wait_until
 
 
-@pytest.fixture()
+@pytest.fixture
 def shop(cloud: LocalCloud, api: httpx.Client) -> Iterator[Shop]:
     yield Shop(cloud, api)
     assert check_inventory(cloud.client("dynamodb"), cloud.physical_id("InventoryTable")) == []
@@ -101,7 +100,7 @@ def test_an_order_whose_workflow_is_gone_is_finished_by_a_recovery_run(shop: Sho
     is gone (moto cannot stop a running one: the order names one that does not exist). The reconciler starts a
     recovery run, which asks the provider at once and finishes the order as paid, the stock committed once."""
     sku, order_id, order = paid_order(shop, units=4, quantity=1)
-    cloud.payments._move(order["payment"]["payment_id"], status="succeeded")  # noqa: SLF001 - paid, webhook lost
+    cloud.payments._move(order["payment"]["payment_id"], status="succeeded")
     orders = OrderRepository(cloud.client("dynamodb"), cloud.physical_id("OrdersTable"))
     orders.mark_due(order_id, datetime.now(UTC).isoformat(), execution_name=f"{order_id}-gone")
     assert reconcile(shop)["ReconcilerWorkflowsRestarted"] == 1
@@ -122,7 +121,7 @@ def test_a_recovery_run_started_as_the_order_was_paid_finishes_it_as_paid(shop: 
     sku, order_id, order = paid_order(shop, units=4, quantity=1)
     orders = OrderRepository(cloud.client("dynamodb"), cloud.physical_id("OrdersTable"))
     orders.mark_due(order_id, datetime.now(UTC).isoformat())
-    workflow = cloud.functions["ReconcilerFunction"].module.reconciler._workflow  # noqa: SLF001
+    workflow = cloud.functions["ReconcilerFunction"].module.reconciler._workflow
     status = workflow.status
 
     def paid_meanwhile(name: str) -> str | None:

@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-
-from local_cloud.cloud import LOCAL_CARRIER_API_KEY, LOCAL_PAYMENT_API_KEY, LocalCloud
 from storefront.audit.log import AuditLog
 from storefront.audit.repository import AuditRepository
 from storefront.auth import Actor
@@ -34,6 +32,8 @@ from storefront.payments.operations import CancelRequest, OrderOperations, Refun
 from storefront.payments.providers import StepFunctionsWorkflow
 from storefront.payments.service import PaymentTasks
 from storefront.payments.stripe_provider import StripeProvider
+
+from local_cloud.cloud import LOCAL_CARRIER_API_KEY, LOCAL_PAYMENT_API_KEY, LocalCloud
 from tests.admin_api import bearer
 from tests.saga_shop import PAID_OR_LATER, Shop, paid_order
 
@@ -73,11 +73,11 @@ class Desk:
 
     def provider_refunds(self, order: dict[str, Any]) -> list[tuple[int, str]]:
         payments = self.shop.cloud.payments
-        return sorted((r["amount"], r["status"]) for r in payments._refunds.values()  # noqa: SLF001
+        return sorted((r["amount"], r["status"]) for r in payments._refunds.values()
                       if r["payment_intent"] == order["payment"]["payment_id"])
 
 
-@pytest.fixture()
+@pytest.fixture
 def desk(cloud: LocalCloud, api: httpx.Client) -> Iterator[Desk]:
     dynamodb = cloud.client("dynamodb")
     orders = OrderRepository(dynamodb, cloud.physical_id("OrdersTable"))
@@ -191,13 +191,13 @@ def test_a_refund_retried_with_its_key_after_a_failure_half_way_refunds_once(des
         return failing
 
     if fault == "the stock return":
-        stock = desk.tasks._stock  # noqa: SLF001 - the stock function's client the payment tasks use
+        stock = desk.tasks._stock
         monkeypatch.setattr(stock, "return_units", once(stock.return_units, StockFunctionFailed("StockContention: x")))
     elif fault == "the restocked write":
         monkeypatch.setattr(desk.orders, "update_refund", once(desk.orders.update_refund, _throttled("UpdateItem"),
                                                                lambda *_, **changes: "restocked" in changes))
     else:
-        audit = desk.operations._audit  # noqa: SLF001
+        audit = desk.operations._audit
         monkeypatch.setattr(audit, "record", once(audit.record, _throttled("PutItem")))
     key = uuid.uuid4().hex
     with pytest.raises((StockFunctionFailed, ClientError)):
@@ -269,7 +269,7 @@ def test_units_returned_before_their_refund_failed_are_not_returned_twice(desk: 
     finally:
         cloud.payments.refund_outcome = "succeeded"
     assert desk.shop.level(sku)["on_hand"] == 4
-    by_refund = {r["metadata"]["refund_id"]: r["id"] for r in cloud.payments._refunds.values()}  # noqa: SLF001
+    by_refund = {r["metadata"]["refund_id"]: r["id"] for r in cloud.payments._refunds.values()}
     assert cloud.payments.settle_refund(by_refund[pending["id"]], "failed") == 200
     assert desk.shop.order(order_id)["refunds"][0]["status"] == "failed"
     status, problem = desk.refund(order_id, lines=[{"sku": sku, "quantity": 2}], restock=True)
@@ -291,7 +291,7 @@ def test_a_refund_canceled_at_the_provider_fails_and_one_waiting_for_the_custome
         refund = desk.refund(order_id, amount={"amount": 700, "currency": "EUR"})[1]
     finally:
         cloud.payments.refund_outcome = "succeeded"
-    by_refund = {r["metadata"]["refund_id"]: r["id"] for r in cloud.payments._refunds.values()}  # noqa: SLF001
+    by_refund = {r["metadata"]["refund_id"]: r["id"] for r in cloud.payments._refunds.values()}
     assert cloud.payments.settle_refund(by_refund[refund["id"]], provider_status) == 200
     after = desk.shop.order(order_id)
     if provider_status == "canceled":  # Stripe's end for a refund whose customer never acted: failed, amount back
@@ -322,7 +322,7 @@ def test_a_pending_refund_follows_the_providers_webhooks(desk: Desk, cloud: Loca
         cloud.payments.refund_outcome = "succeeded"
     assert (succeeding["status"], failing["status"]) == ("pending", "pending")
     assert desk.shop.order(order_id)["refunded"]["amount"] == 1000  # both reserved while pending
-    by_refund = {r["metadata"]["refund_id"]: r["id"] for r in cloud.payments._refunds.values()}  # noqa: SLF001
+    by_refund = {r["metadata"]["refund_id"]: r["id"] for r in cloud.payments._refunds.values()}
     assert cloud.payments.settle_refund(by_refund[succeeding["id"]], "succeeded") == 200
     assert cloud.payments.settle_refund(by_refund[failing["id"]], "failed") == 200
     order = desk.shop.order(order_id)
@@ -353,7 +353,7 @@ def test_a_cancel_whose_workflow_was_not_told_is_told_by_the_retry(desk: Desk, c
     """The cancellation was written, then telling the waiting workflow failed (throttled): the operator's retry
     tells it, so the stock is released now, not when the payment window ends."""
     sku, order_id, order = paid_order(desk.shop, units=4, quantity=2)
-    workflow = desk.cancellations._workflow  # noqa: SLF001
+    workflow = desk.cancellations._workflow
     tell, told = workflow.fail, []
 
     def throttled_once(token: str, error: str, cause: str) -> bool:
@@ -566,7 +566,7 @@ def test_shipped_and_delivered_orders_are_not_cancellable(desk: Desk, cloud: Loc
 def test_a_shipment_created_for_an_order_cancelled_meanwhile_is_cancelled(desk: Desk, cloud: LocalCloud) -> None:
     """The fulfilment worker asked the carrier while the order was paid; the cancel landed before it wrote back."""
     fulfilment = cloud.functions["FulfilmentFunction"].module.service
-    carrier = fulfilment._carrier  # noqa: SLF001 - the adapter the function ships with
+    carrier = fulfilment._carrier
     create, cancelled = carrier.create_shipment, []
 
     def create_then_cancel(request: Any, idempotency_key: str) -> Any:

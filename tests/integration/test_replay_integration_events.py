@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from storefront.integration_events import IntegrationEvent, PublishFailed
+from storefront.inventory.repository import InventoryRepository
+from storefront.orders.models import HistoryEntry, OrderStatus, StoredOrder
+from storefront.orders.repository import OrderRepository
 
 from local_cloud.cloud import LAMBDA_ROLE, LocalCloud
 from local_cloud.demo_data import DEMO_PAID_ORDER_ID
 from local_cloud.functions import StreamPoller
 from ops.replay_integration_events import main, replay
-from storefront.integration_events import IntegrationEvent, PublishFailed
-from storefront.inventory.repository import InventoryRepository
-from storefront.orders.models import HistoryEntry, OrderStatus, StoredOrder
-from storefront.orders.repository import OrderRepository
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow("waits")
@@ -114,7 +114,7 @@ class Outage:
                 "--endpoint-url", self.cloud.endpoint_url, "--region", self.cloud.region, *extra]
 
 
-@pytest.fixture()
+@pytest.fixture
 def outage(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outage]:
     broken = Outage(cloud, monkeypatch)
     assert broken.queued() == 0, "IntegrationEventsDeadLetterQueue is not empty before the test"

@@ -20,16 +20,16 @@ from typing import Any
 
 import httpx
 import pytest
-
-from local_cloud.cloud import LocalCloud
-from local_cloud.gateway import Gateway
-from ops.restore import RESTORE_POINT_TAG, RESTORED_FROM_TAG, STACK_TAG, main
 from storefront.catalog.models import StoredProduct, StoredVariant
 from storefront.catalog.repository import CatalogRepository
 from storefront.inventory.invariant import check_inventory
 from storefront.inventory.repository import InventoryRepository
 from storefront.money import Money
 from storefront.orders.reservations_check import check_orders_against_reservations
+
+from local_cloud.cloud import LocalCloud
+from local_cloud.gateway import Gateway
+from ops.restore import RESTORE_POINT_TAG, RESTORED_FROM_TAG, STACK_TAG, main
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow("waits")

@@ -23,12 +23,12 @@ class Clock:
         return self.now
 
 
-@pytest.fixture()
+@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture()
+@pytest.fixture
 def throttled(cloud: LocalCloud, clock: Clock) -> Iterator[httpx.Client]:
     """A second gateway on the session's cloud, built with a checkout bucket of 3 refilling at 2 per second."""
     overrides = cloud.template.parameter_overrides

@@ -16,17 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from storefront.audit.repository import AuditRepository
+from storefront.dynamodb import BACKOFF_BASE_SECONDS
+from storefront.inventory.invariant import check_inventory
+from storefront.inventory.models import parse_stock_request
+from storefront.inventory.repository import MAX_ATTEMPTS, InventoryRepository
+from storefront.inventory.service import StockService
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.faults import TransactionRefusals
 from local_cloud.functions import FunctionError
 from local_cloud.template import ROOT
-from storefront.dynamodb import BACKOFF_BASE_SECONDS
-from storefront.audit.repository import AuditRepository
-from storefront.inventory.invariant import check_inventory
-from storefront.inventory.models import parse_stock_request
-from storefront.inventory.repository import MAX_ATTEMPTS, InventoryRepository
-from storefront.inventory.service import StockService
 
 Invoke = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -35,12 +35,12 @@ def _event(action: str, order_id: str, lines: dict[str, int]) -> dict[str, Any]:
     return {"action": action, "order_id": order_id, "lines": [{"sku": s, "quantity": q} for s, q in lines.items()]}
 
 
-@pytest.fixture()
+@pytest.fixture
 def inventory(cloud: LocalCloud) -> InventoryRepository:
     return InventoryRepository(cloud.client("dynamodb"), cloud.physical_id("InventoryTable"))
 
 
-@pytest.fixture()
+@pytest.fixture
 def invoke(cloud: LocalCloud, inventory: InventoryRepository) -> Invoke:
     """The real handler once the template declares StockFunction; until then the service it builds."""
     function = cloud.functions.get("StockFunction")
@@ -50,7 +50,7 @@ def invoke(cloud: LocalCloud, inventory: InventoryRepository) -> Invoke:
     return lambda event: service.handle(parse_stock_request(event)).to_payload()
 
 
-@pytest.fixture()
+@pytest.fixture
 def seed(cloud: LocalCloud, inventory: InventoryRepository) -> Iterator[Callable[[int], str]]:
     """Fresh SKUs for this test only; the invariant checker runs over them at the end."""
     skus: list[str] = []

@@ -13,16 +13,15 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
-
-from local_cloud.cloud import LocalCloud
-from local_cloud.functions import FunctionError
 from storefront.audit.repository import AuditRepository
 from storefront.inventory.invariant import check_inventory
 from storefront.inventory.models import parse_stock_request
 from storefront.inventory.repository import MAX_ATTEMPTS, InventoryRepository
 from storefront.inventory.service import StockService
-from tests.samples import sample_events
 
+from local_cloud.cloud import LocalCloud
+from local_cloud.functions import FunctionError
+from tests.samples import sample_events
 
 # ---------------------------------------------------------------- helpers
 
@@ -85,7 +84,7 @@ class Stock:
         return level.on_hand, level.reserved, level.available
 
 
-@pytest.fixture()
+@pytest.fixture
 def stock(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stock]:
     helper = Stock(cloud, monkeypatch)
     yield helper

@@ -15,16 +15,16 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from moto import mock_aws
+from storefront.config import EdgeSettings
+from storefront.http import ORIGIN_SECRET_HEADER, OriginSecret, create_app
+from storefront.observability import http_handler
 
 from local_cloud.cloud import generated_secret_string
 from local_cloud.functions import LambdaContext
 from local_cloud.template import Template, load_yaml
-from storefront.config import EdgeSettings
-from storefront.http import ORIGIN_SECRET_HEADER, OriginSecret, create_app
-from storefront.observability import http_handler
 from tests.edge_stack import EDGE_ON, edge_on_copy
 
 ROOT = Path(__file__).resolve().parents[2]

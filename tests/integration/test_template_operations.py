@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from storefront.observability import BUSINESS_DIMENSIONS
 
 from local_cloud.template import Template, load_yaml
-from storefront.observability import BUSINESS_DIMENSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / "docs" / "observability.md"

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
-
-from local_cloud.functions import LambdaContext
-from local_cloud.gateway import build_event
-from local_cloud.template import Route
 from storefront.auth import ADMIN, STAFF, Actor, AdminOnly, Operator, actor_from_event, parse_groups
 from storefront.errors import Unauthorized
 from storefront.http import create_app
 from storefront.observability import http_handler
+
+from local_cloud.functions import LambdaContext
+from local_cloud.gateway import build_event
+from local_cloud.template import Route
 
 CONTEXT = LambdaContext("test", "arn:aws:lambda:us-east-1:123456789012:function:test", 128, 3)
 # An access token's claims as API Gateway passes them (numbers as strings, the groups array as "[...]").

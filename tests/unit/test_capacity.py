@@ -13,7 +13,19 @@ import pytest
 
 from benchmarks import capacity
 from benchmarks.capacity import (
-    PATHS, Function, Mapping, Model, ModelError, Peak, Route, Row, Stack, Table, ceilings, first_limit, load_stack,
+    PATHS,
+    Function,
+    Mapping,
+    Model,
+    ModelError,
+    Peak,
+    Route,
+    Row,
+    Stack,
+    Table,
+    ceilings,
+    first_limit,
+    load_stack,
 )
 from benchmarks.capacity_asl import PathError, PathSpec, walk
 from benchmarks.capacity_quotas import QUOTAS

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from storefront.cart.pricing import divide_rounding_half_away_from_zero, tax_of, totals
 from storefront.money import CURRENCY_EXPONENTS, CurrencyMismatch, Money
 

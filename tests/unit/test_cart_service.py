@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from storefront.cart.models import MAX_LINES, StoredCart
 from storefront.cart.repository import StaleVersion
 from storefront.cart.service import CartService
@@ -79,7 +78,7 @@ class World:
                                    timedelta(hours=72), lambda: self.now)
 
 
-@pytest.fixture()
+@pytest.fixture
 def world() -> World:
     return World()
 

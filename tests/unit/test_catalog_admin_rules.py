@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-
 from storefront.audit.models import Change, changes
 from storefront.catalog.admin import planned_update, product_id_from
-from storefront.catalog.models import STATUS_CHANGES, ID_PATTERN, NewProduct, ProductUpdate, StoredProduct
+from storefront.catalog.models import ID_PATTERN, STATUS_CHANGES, NewProduct, ProductUpdate, StoredProduct
 from storefront.catalog.repository import CatalogRepository
 from storefront.errors import Conflict, VersionConflict
 

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from ops.catalog_file import (
-    CSV_COLUMNS, FileError, major_units, minor_units, parse_csv, parse_json, read_catalog, stock_count, write_csv,
+    CSV_COLUMNS,
+    FileError,
+    major_units,
+    minor_units,
+    parse_csv,
+    parse_json,
+    read_catalog,
+    stock_count,
+    write_csv,
 )
 from ops.import_catalog import ImportReport, _matches, stock_key
 

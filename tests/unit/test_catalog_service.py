@@ -7,12 +7,12 @@ from collections.abc import Iterable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from local_cloud.demo_data import demo_products
 from storefront.catalog.models import Category, StoredProduct
 from storefront.catalog.service import CatalogService
 from storefront.errors import InvalidCursor, NotFound
 from storefront.pagination import CursorCodec
+
+from local_cloud.demo_data import demo_products
 
 
 class FakeCatalog:
@@ -44,7 +44,7 @@ class FakeInventory:
         return {sku: self.levels.get(sku, 0) for sku in skus}
 
 
-@pytest.fixture()
+@pytest.fixture
 def service() -> CatalogService:
     return _service()
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from fastapi import Request
-
 from storefront.cart.models import CartLine
 from storefront.errors import ValidationFailed
 from storefront.http import client_ip

@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from storefront.cart.delivery import add_business_days, delivery_window, dispatch_date
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -18,11 +18,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from fastapi import Request
 from moto import mock_aws
-
-from local_cloud.functions import LambdaContext
 from storefront.config import EdgeSettings
 from storefront.http import ORIGIN_SECRET_HEADER, VIEWER_ADDRESS_HEADER, client_ip, create_app
 from storefront.observability import http_handler
+
+from local_cloud.functions import LambdaContext
 
 CONTEXT = LambdaContext("test", "arn:aws:lambda:us-east-1:123456789012:function:test", 128, 3)
 API_GATEWAY_SOURCE = "130.176.0.10"  # behind the edge: a CloudFront address
@@ -61,7 +61,7 @@ class Function:
         return response
 
 
-@pytest.fixture()
+@pytest.fixture
 def secrets_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a local cloud of the same session must not catch these
     with mock_aws():

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from storefront import integration_events
 from storefront.integration_events import EVENT_TYPES, ORDER_EVENT_TYPES, PUBLISHED_ORDER_FIELDS, SCHEMA_VERSION
 from storefront.orders.models import Order

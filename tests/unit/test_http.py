@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
+from aws_lambda_powertools import Logger
 from fastapi import Header, Query, Request
 from pydantic import BaseModel
-
 from storefront.errors import NotFound
 from storefront.http import cacheable_json, create_app, strong_etag
 from storefront.observability import http_handler
-from aws_lambda_powertools import Logger
+
 from local_cloud.functions import LambdaContext
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from storefront.dynamodb import to_item
 from storefront.integration_events import EVENT_TYPES, events_for
 

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-
 from storefront.dynamodb import to_item
 from storefront.inventory.invariant import check_inventory
 from storefront.inventory.models import history_entry

@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from storefront.inventory.models import (
-    CommitRequest, InvalidStockRequest, ReleaseRequest, ReserveRequest, StockOutcome, history_entry,
+    CommitRequest,
+    InvalidStockRequest,
+    ReleaseRequest,
+    ReserveRequest,
+    StockOutcome,
+    history_entry,
     parse_stock_request,
 )
 

@@ -8,10 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from storefront.audit.models import ActorRef, AuditEntry
 from storefront.inventory.models import (
-    STATE_AFTER, AdjustRequest, InvalidStockRequest, Movement, ReservationLine, StockLevel, ThresholdRequest,
+    STATE_AFTER,
+    AdjustRequest,
+    InvalidStockRequest,
+    Movement,
+    ReservationLine,
+    StockLevel,
+    ThresholdRequest,
     history_entry,
 )
 from storefront.inventory.repository import MovementRefused, StockContention
@@ -108,7 +113,7 @@ class FakeInventory:
             raise MovementRefused()
 
 
-@pytest.fixture()
+@pytest.fixture
 def inventory() -> FakeInventory:
     return FakeInventory({"A": 5, "B": 2, "C": 0})
 
@@ -120,7 +125,7 @@ class FakeAudit:
         return {"Put": entry}
 
 
-@pytest.fixture()
+@pytest.fixture
 def service(inventory: FakeInventory) -> StockService:
     return StockService(inventory, FakeAudit(), now=lambda: NOW)  # type: ignore[arg-type]
 

@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 import pytest
-
 from storefront import aws, snapstart
 
 
@@ -22,7 +21,7 @@ class Made:
         return type("Client", (), {"send_message": lambda self, **kw: ("sent", kw)})()
 
 
-@pytest.fixture()
+@pytest.fixture
 def made(monkeypatch: pytest.MonkeyPatch) -> Made:
     made = Made()
     monkeypatch.setattr(aws.boto3, "client", made.client)

@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-
 from storefront.money import CURRENCY_EXPONENTS, CurrencyMismatch, Money
 
 

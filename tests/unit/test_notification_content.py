@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from babel.numbers import get_currency_precision
-
 from storefront.money import CURRENCY_EXPONENTS, Money
 from storefront.notifications.addresses import deliverable
 from storefront.notifications.content import TEMPLATES, EmailContent, languages, printable, web_link

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from storefront.notifications.models import Email
 from storefront.notifications.sender import SendRefused, SesSender
 

@@ -6,14 +6,12 @@ queue and SES of the local cloud.)"""
 from __future__ import annotations
 
 import logging
-
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from storefront.notifications import service as service_module
 from storefront.notifications.content import EmailContent
 from storefront.notifications.models import (
@@ -28,6 +26,7 @@ from storefront.notifications.models import (
 from storefront.notifications.sender import SendRefused
 from storefront.notifications.service import NotificationService
 from storefront.shop import load_shop_config
+
 from tests.unit.test_notification_content import ORDER_ID, order
 
 LOCK_SECONDS = 60
@@ -122,7 +121,7 @@ class World:
                                            lock_seconds=LOCK_SECONDS, ttl_seconds=90 * 86400, clock=lambda: self.now)
 
 
-@pytest.fixture()
+@pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> World:
     created = World()
     monkeypatch.setattr(service_module, "count", lambda name, value=1: created.metrics.extend([name] * value))

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics.provider.cold_start import reset_cold_start_flag
+from storefront.observability import count, lambda_handler, milliseconds
 
 from local_cloud.functions import LambdaContext
-from storefront.observability import count, lambda_handler, milliseconds
 
 
 def _emf_blobs(output: str) -> list[dict[str, Any]]:

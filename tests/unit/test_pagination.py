@@ -3,14 +3,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from storefront.errors import InvalidCursor
 from storefront.pagination import MAX_CURSOR_LENGTH, CursorCodec
 
 KEY = {"pk": "PRODUCT#linen-shirt", "sk": "PRODUCT", "listing_pk": "PRODUCTS", "listing_sk": "shirts#linen-shirt"}
 
 
-@pytest.fixture()
+@pytest.fixture
 def codec() -> CursorCodec:
     return CursorCodec(lambda: "test-secret")
 

@@ -7,13 +7,11 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-
 from storefront.shop import DEFAULT_FILE, ShopConfig, load_shop_config
 
 
 def test_the_shipped_configuration_is_valid() -> None:
     from babel import Locale
-
     from storefront.notifications.content import languages
 
     shop = load_shop_config()
@@ -73,7 +71,6 @@ def test_the_committed_json_schema_is_the_models() -> None:
 
 def test_the_json_schema_accepts_shop_json_and_refuses_what_the_model_refuses() -> None:
     import jsonschema
-
     from storefront.shop import SCHEMA_FILE
 
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text(encoding="utf-8")))

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parameters import secrets as powertools_secrets
-
 from storefront import snapstart as imported_without_the_runtime  # noqa: F401 - what each test puts back
 from storefront.secrets import get_secret
 
@@ -40,7 +39,7 @@ class Runtime:
             hook()
 
 
-@pytest.fixture()
+@pytest.fixture
 def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     before: list[Callable[[], Any]] = []
     after: list[Callable[[], Any]] = []

@@ -30,7 +30,7 @@ Resources:
 """
 
 
-@pytest.fixture()
+@pytest.fixture
 def template() -> Template:
     t = Template(load_yaml(DOC), stack_name="s", parameter_overrides={"Stage": "prod"})
     t.physical.update({"Table": {"Ref": "s-Table", "Arn": "arn:table"}, "Layer": {"Ref": "L1"}, "Other": {"Ref": "L2"}})

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
-
-from local_cloud.cloud import DEFAULT_WEBHOOK_SECRET, LOCAL_CARRIER_WEBHOOK_SECRET
 from storefront.fulfilment.models import TrackingEvent
 from storefront.payments.models import PaymentIntentEvent
 from storefront.webhooks.signatures import InvalidSignature, verify
+
+from local_cloud.cloud import DEFAULT_WEBHOOK_SECRET, LOCAL_CARRIER_WEBHOOK_SECRET
 from tests.samples import sample_events
 
 # (sample, signature header, the local secret that signs it, the event model its body is)

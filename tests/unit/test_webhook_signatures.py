@@ -6,7 +6,6 @@ import hashlib
 import hmac
 
 import pytest
-
 from storefront.webhooks.signatures import TOLERANCE_SECONDS, InvalidSignature, parse_secrets, sign, verify
 
 SECRET = "whsec_test_secret"

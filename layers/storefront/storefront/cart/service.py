@@ -15,8 +15,16 @@ from datetime import datetime, timedelta
 
 from storefront.cart.delivery import DeliveryWindow, delivery_window
 from storefront.cart.models import (
-    MAX_LINES, MAX_QUANTITY, Cart, CartLine, CartShipping, ShippingMethod, StoredCart, StoredLine,
-    StoredShipping, Warning,
+    MAX_LINES,
+    MAX_QUANTITY,
+    Cart,
+    CartLine,
+    CartShipping,
+    ShippingMethod,
+    StoredCart,
+    StoredLine,
+    StoredShipping,
+    Warning,
 )
 from storefront.cart.pricing import totals
 from storefront.cart.repository import CartRepository, StaleVersion

@@ -26,8 +26,19 @@ from typing import Any
 from storefront.audit.models import new_entry
 from storefront.audit.repository import AuditRepository
 from storefront.catalog.models import (
-    MAX_IMAGES, STATUS_CHANGES, AdminProduct, AdminProductPage, Category, CategoryUpdate, NewCategory, NewProduct,
-    ProductStatus, ProductUpdate, StoredProduct, StoredVariant, Variant,
+    MAX_IMAGES,
+    STATUS_CHANGES,
+    AdminProduct,
+    AdminProductPage,
+    Category,
+    CategoryUpdate,
+    NewCategory,
+    NewProduct,
+    ProductStatus,
+    ProductUpdate,
+    StoredProduct,
+    StoredVariant,
+    Variant,
 )
 from storefront.catalog.repository import MAX_TRANSACTION_ITEMS, CatalogRepository
 from storefront.dynamodb import ConditionsFailed, backoff

@@ -23,7 +23,13 @@ from typing import Any
 
 from storefront.catalog.models import Category, StoredProduct, VariantInfo
 from storefront.dynamodb import (
-    SortKeyRange, batch_get, from_item, key, merged_query, to_item, transact_write,
+    SortKeyRange,
+    batch_get,
+    from_item,
+    key,
+    merged_query,
+    to_item,
+    transact_write,
 )
 
 LISTING_INDEX = "ByListing"

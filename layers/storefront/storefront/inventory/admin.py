@@ -17,7 +17,13 @@ from storefront.catalog.repository import CatalogRepository
 from storefront.errors import InsufficientStock, NotFound
 from storefront.idempotency import IdempotencyStore, StoredResponse, request_hash, require_key
 from storefront.inventory.models import (
-    AdjustmentInput, InventoryView, Ledger, LedgerEntry, StockLevel, StockOutcome, ThresholdInput,
+    AdjustmentInput,
+    InventoryView,
+    Ledger,
+    LedgerEntry,
+    StockLevel,
+    StockOutcome,
+    ThresholdInput,
 )
 from storefront.inventory.repository import InventoryRepository
 from storefront.inventory.stock_function import StockFunctionClient

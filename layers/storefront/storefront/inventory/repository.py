@@ -30,11 +30,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storefront.dynamodb import (
-    ConditionsFailed, Contention, backoff, batch_get, from_item, key, sortable_time, to_item, transact_write,
+    ConditionsFailed,
+    Contention,
+    backoff,
+    batch_get,
+    from_item,
+    key,
+    sortable_time,
+    to_item,
+    transact_write,
 )
 from storefront.errors import Busy
 from storefront.inventory.models import (
-    STATE_AFTER, HistoryEntry, Movement, ReservationLine, ReturnEntry, StockLevel, history_entry,
+    STATE_AFTER,
+    HistoryEntry,
+    Movement,
+    ReservationLine,
+    ReturnEntry,
+    StockLevel,
+    history_entry,
 )
 
 MAX_ATTEMPTS = 6

@@ -31,8 +31,20 @@ from storefront.audit.repository import AuditRepository
 from storefront.dynamodb import backoff
 from storefront.errors import StorefrontError
 from storefront.inventory.models import (
-    STATE_AFTER, AdjustRequest, AnyStockRequest, CommitRequest, InvalidStockRequest, Movement, Rejection,
-    ReservationLine, ReserveRequest, ReturnRequest, ShortLine, StockLevel, StockOutcome, ThresholdRequest,
+    STATE_AFTER,
+    AdjustRequest,
+    AnyStockRequest,
+    CommitRequest,
+    InvalidStockRequest,
+    Movement,
+    Rejection,
+    ReservationLine,
+    ReserveRequest,
+    ReturnRequest,
+    ShortLine,
+    StockLevel,
+    StockOutcome,
+    ThresholdRequest,
 )
 from storefront.inventory.repository import InventoryRepository, MovementRefused, StockContention
 from storefront.observability import count

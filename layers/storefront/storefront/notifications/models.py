@@ -67,25 +67,25 @@ class OrderEventDetail(BaseModel):
 
 class BouncedRecipient(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    emailAddress: str  # noqa: N815 - SES's field name
+    emailAddress: str
 
 
 class Bounce(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    bounceType: str  # noqa: N815 - Permanent | Transient | Undetermined
-    bouncedRecipients: list[BouncedRecipient]  # noqa: N815
+    bounceType: str
+    bouncedRecipients: list[BouncedRecipient]
 
 
 class Complaint(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    complainedRecipients: list[BouncedRecipient]  # noqa: N815
+    complainedRecipients: list[BouncedRecipient]
 
 
 class SesFeedback(BaseModel):
     """SES's "Email Bounced" / "Email Complaint Received" event detail (event publishing to EventBridge)."""
 
     model_config = ConfigDict(extra="ignore")
-    eventType: str  # noqa: N815 - Bounce | Complaint
+    eventType: str
     bounce: Bounce | None = None
     complaint: Complaint | None = None
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from storefront.cart.models import CartLine, CartShipping
 from storefront.cart.pricing import Totals
 from storefront.catalog.models import Sku
-from storefront.money import Money
 from storefront.limits.models import ClientHold
+from storefront.money import Money
 from storefront.shop import CountryCode
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,189}\.[A-Za-z]{2,24}$"

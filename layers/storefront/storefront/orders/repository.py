@@ -27,11 +27,25 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from storefront.dynamodb import (
-    RETRYABLE, SortKeyRange, backoff, batch_get, from_item, key, merged_query, refusal_codes, sortable_time, to_item,
+    RETRYABLE,
+    SortKeyRange,
+    backoff,
+    batch_get,
+    from_item,
+    key,
+    merged_query,
+    refusal_codes,
+    sortable_time,
+    to_item,
 )
 from storefront.errors import Busy
 from storefront.orders.models import (
-    ALLOWED_FROM, OrderStatus, PaymentError, PaymentStatus, StoredOrder, StoredRefund,
+    ALLOWED_FROM,
+    OrderStatus,
+    PaymentError,
+    PaymentStatus,
+    StoredOrder,
+    StoredRefund,
 )
 
 MAX_ATTEMPTS = 6

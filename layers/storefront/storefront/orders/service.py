@@ -16,10 +16,22 @@ from storefront.limits.repository import ClientHoldRepository
 from storefront.limits.service import ClientLimits
 from storefront.observability import count
 from storefront.orders.models import (
-    ENDED_UNPAID, PAID_ON, CheckoutRequest, Order, OrderStatus, PaymentStatus, Reason, StoredOrder, email_key,
+    ENDED_UNPAID,
+    PAID_ON,
+    CheckoutRequest,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    Reason,
+    StoredOrder,
+    email_key,
 )
 from storefront.orders.repository import (
-    CartAlreadyOrdered, GuardRefused, OrderRepository, TransitionRefused, reconcile_shard,
+    CartAlreadyOrdered,
+    GuardRefused,
+    OrderRepository,
+    TransitionRefused,
+    reconcile_shard,
 )
 from storefront.orders.workflow import OrderWorkflow
 

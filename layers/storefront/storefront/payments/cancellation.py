@@ -26,7 +26,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from storefront.errors import NotFound, StorefrontError
-from storefront.fulfilment.carriers import Carrier, ShipmentNotCancellable as CarrierWillNotCancel
+from storefront.fulfilment.carriers import Carrier
+from storefront.fulfilment.carriers import ShipmentNotCancellable as CarrierWillNotCancel
 from storefront.limits.repository import ClientHoldRepository
 from storefront.observability import count
 from storefront.orders.models import Cancellation, OrderStatus, PaymentStatus, Reason, StoredOrder

@@ -31,7 +31,15 @@ from storefront.errors import NotFound, StorefrontError, ValidationFailed
 from storefront.money import Money
 from storefront.observability import count
 from storefront.orders.models import (
-    ENDED_UNPAID, PAID_ON, OrderStatus, Payment, PaymentError, PaymentStatus, RefundLine, StoredOrder, StoredRefund,
+    ENDED_UNPAID,
+    PAID_ON,
+    OrderStatus,
+    Payment,
+    PaymentError,
+    PaymentStatus,
+    RefundLine,
+    StoredOrder,
+    StoredRefund,
 )
 from storefront.orders.repository import OrderRepository, TransitionRefused
 from storefront.payments.models import ProviderPayment

@@ -29,12 +29,25 @@ from storefront.observability import count
 from storefront.orders.models import ENDED_UNPAID, OrderStatus, PaymentError, PaymentStatus, StoredOrder
 from storefront.orders.repository import OrderRepository, TransitionRefused
 from storefront.payments.models import (
-    CANCELED, FAILED, INTENT_EVENT_TYPES, PROCESSING, SUCCEEDED, EventEnvelope, PaymentIntent, PaymentIntentEvent,
-    ProviderPayment, RefundEvent, HANDLED_EVENT_TYPES,
+    CANCELED,
+    FAILED,
+    HANDLED_EVENT_TYPES,
+    INTENT_EVENT_TYPES,
+    PROCESSING,
+    SUCCEEDED,
+    EventEnvelope,
+    PaymentIntent,
+    PaymentIntentEvent,
+    ProviderPayment,
+    RefundEvent,
 )
 from storefront.payments.records import find_refund, settle_refund
 from storefront.payments.service import (
-    PAYMENT_FAILED_ERROR, Workflow, matches_order, record_late_payment, record_mismatched_payment,
+    PAYMENT_FAILED_ERROR,
+    Workflow,
+    matches_order,
+    record_late_payment,
+    record_mismatched_payment,
 )
 from storefront.webhooks import UnknownWebhookSender, parse_event, verify_signature
 

@@ -69,7 +69,7 @@ class Reconciler:
         self._held_too_long = workflow.longest_wait + LOOK_AGAIN
 
     def run(self) -> dict[str, int]:
-        fixes: Counter[str] = Counter({name: 0 for name in FIXES})
+        fixes: Counter[str] = Counter(dict.fromkeys(FIXES, 0))
         self.sweep_orders(fixes)
         self.sweep_reservations(fixes)
         for name, number in fixes.items():
