@@ -70,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     from local_cloud.authorizer import jwt_authorizers
     from local_cloud.gateway import Gateway
 
-    print(f"The local JWT authorizer on GET /admin/me (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f})\n", flush=True)
+    print(
+        f"The local JWT authorizer on GET /admin/me (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f})\n",
+        flush=True,
+    )
     with contextlib.ExitStack() as stack:
         cloud = _start_cloud(with_demo_data=False)
         stack.callback(cloud.stop)
@@ -134,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         print(_row("first verification of a new authorizer (discovery + key set fetched from moto)", cold))
         added_http = statistics.median(samples["http+"]) - statistics.median(samples["http-"])
         added_handle = statistics.median(samples["handle+"]) - statistics.median(samples["handle-"])
-        print(f"\nAdded by verification, difference of medians: {added_http:.2f} ms over HTTP, "
-              f"{added_handle:.2f} ms in-process; verification alone {statistics.median(verification):.2f} ms.")
+        print(
+            f"\nAdded by verification, difference of medians: {added_http:.2f} ms over HTTP, "
+            f"{added_handle:.2f} ms in-process; verification alone {statistics.median(verification):.2f} ms."
+        )
         print(f"Load average after the runs: {os.getloadavg()[0]:.2f}")
     return 0
 

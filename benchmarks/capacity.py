@@ -53,21 +53,39 @@ class ModelError(Exception):
 # ---------------------------------------------------------------- the order workflow's paths
 
 PATHS = [
-    PathSpec("paid", "reserved, paid, committed and enqueued for fulfilment",
-             facts={"$.stock.outcome": ["reserved"]},
-             must_run=("reserve", "create_payment", "await_payment", "commit", "mark_paid", "sqs:sendMessage")),
-    PathSpec("declined", "reserved, declined MaxPaymentAttempts times, the payment cancelled, the stock released",
-             facts={"$.stock.outcome": ["reserved"], "$.marked.Payload.paid": [False]},
-             failures={"await_payment": ["PaymentFailed"]},
-             must_run=("reserve", "cancel_payment", "mark_payment_failed", "release"), must_not_run=("commit",)),
-    PathSpec("expired", "reserved, nobody paid in time, the payment cancelled, the stock released",
-             facts={"$.stock.outcome": ["reserved"], "$.cancel.outcome": ["canceled", "canceled"],
-                    "$.marked.Payload.paid": [False]},
-             failures={"await_payment": ["States.Timeout"]},
-             must_run=("reserve", "cancel_payment", "mark_expired", "release"), must_not_run=("commit",)),
-    PathSpec("rejected", "not enough stock at reservation",
-             facts={"$.stock.outcome": ["rejected"]},
-             must_run=("reserve", "mark_rejected"), must_not_run=("create_payment",)),
+    PathSpec(
+        "paid",
+        "reserved, paid, committed and enqueued for fulfilment",
+        facts={"$.stock.outcome": ["reserved"]},
+        must_run=("reserve", "create_payment", "await_payment", "commit", "mark_paid", "sqs:sendMessage"),
+    ),
+    PathSpec(
+        "declined",
+        "reserved, declined MaxPaymentAttempts times, the payment cancelled, the stock released",
+        facts={"$.stock.outcome": ["reserved"], "$.marked.Payload.paid": [False]},
+        failures={"await_payment": ["PaymentFailed"]},
+        must_run=("reserve", "cancel_payment", "mark_payment_failed", "release"),
+        must_not_run=("commit",),
+    ),
+    PathSpec(
+        "expired",
+        "reserved, nobody paid in time, the payment cancelled, the stock released",
+        facts={
+            "$.stock.outcome": ["reserved"],
+            "$.cancel.outcome": ["canceled", "canceled"],
+            "$.marked.Payload.paid": [False],
+        },
+        failures={"await_payment": ["States.Timeout"]},
+        must_run=("reserve", "cancel_payment", "mark_expired", "release"),
+        must_not_run=("commit",),
+    ),
+    PathSpec(
+        "rejected",
+        "not enough stock at reservation",
+        facts={"$.stock.outcome": ["rejected"]},
+        must_run=("reserve", "mark_rejected"),
+        must_not_run=("create_payment",),
+    ),
 ]
 # How orders end on the day (an assumption: measure yours). A flash sale rejects more.
 DEFAULT_MIX = {"paid": 0.85, "declined": 0.05, "expired": 0.07, "rejected": 0.03}
@@ -213,9 +231,13 @@ def load_stack(template: Template | None = None) -> Stack:
         config = template.resolve({"config": props.get("ProvisionedConcurrencyConfig")}).get("config") or {}
         provisioned = config.get("ProvisionedConcurrentExecutions")
         functions[logical_id] = Function(
-            logical_id, int(number(props.get("MemorySize", 128)) or 128), number(props.get("Timeout", 3)) or 3,
-            _int(number(props.get("ReservedConcurrentExecutions"))), _int(number(provisioned)),
-            _secrets(props.get("Policies", [])))
+            logical_id,
+            int(number(props.get("MemorySize", 128)) or 128),
+            number(props.get("Timeout", 3)) or 3,
+            _int(number(props.get("ReservedConcurrentExecutions"))),
+            _int(number(provisioned)),
+            _secrets(props.get("Policies", [])),
+        )
 
     routes = {}
     api_settings = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::Serverless::HttpApi"}
@@ -227,27 +249,40 @@ def load_stack(template: Template | None = None) -> Stack:
             key = f"{props['Method'].upper()} {props['Path']}"
             api = api_settings.get(_ref(props.get("ApiId")) or "", {})
             settings = {**api.get("DefaultRouteSettings", {}), **api.get("RouteSettings", {}).get(key, {})}
-            routes[key] = Route(key, logical_id, number(settings.get("ThrottlingRateLimit")),
-                                number(settings.get("ThrottlingBurstLimit")))
+            routes[key] = Route(
+                key,
+                logical_id,
+                number(settings.get("ThrottlingRateLimit")),
+                number(settings.get("ThrottlingBurstLimit")),
+            )
 
     tables = {}
     for logical_id, resource in template.of_type("AWS::DynamoDB::Table").items():
         props = resource["Properties"]
         warm, maximum = props.get("WarmThroughput", {}), props.get("OnDemandThroughput", {})
         tables[logical_id] = Table(
-            logical_id, props.get("BillingMode", "PROVISIONED"),
+            logical_id,
+            props.get("BillingMode", "PROVISIONED"),
             [i["IndexName"] for i in template.resolve(props.get("GlobalSecondaryIndexes", []))],
             "StreamSpecification" in props,
-            number(warm.get("ReadUnitsPerSecond")), number(warm.get("WriteUnitsPerSecond")),
-            number(maximum.get("MaxReadRequestUnits")), number(maximum.get("MaxWriteRequestUnits")))
+            number(warm.get("ReadUnitsPerSecond")),
+            number(warm.get("WriteUnitsPerSecond")),
+            number(maximum.get("MaxReadRequestUnits")),
+            number(maximum.get("MaxWriteRequestUnits")),
+        )
 
-    mappings = [_mapping(lid, r["Properties"], template, number)
-                for lid, r in template.of_type("AWS::Lambda::EventSourceMapping").items()]
+    mappings = [
+        _mapping(lid, r["Properties"], template, number)
+        for lid, r in template.of_type("AWS::Lambda::EventSourceMapping").items()
+    ]
     for logical_id in template.of_type("AWS::Serverless::Function"):
         for name, event in resources[logical_id]["Properties"].get("Events", {}).items():
             if event["Type"] in ("SQS", "DynamoDB"):
-                props = {**event["Properties"], "FunctionName": {"Ref": logical_id},
-                         "EventSourceArn": event["Properties"].get("Queue") or event["Properties"].get("Stream")}
+                props = {
+                    **event["Properties"],
+                    "FunctionName": {"Ref": logical_id},
+                    "EventSourceArn": event["Properties"].get("Queue") or event["Properties"].get("Stream"),
+                }
                 mappings.append(_mapping(f"{logical_id}.{name}", props, template, number))
 
     event_queues: dict[str, set[str]] = defaultdict(set)
@@ -258,8 +293,11 @@ def load_stack(template: Template | None = None) -> Stack:
             if queue in resources and resources[queue]["Type"] == "AWS::SQS::Queue":
                 event_queues[queue].update(types)
     # A queue's consumer sends email when its environment carries SES's sending rate (EMAIL_SEND_RATE).
-    email_queues = {m.source for m in mappings if "EMAIL_SEND_RATE" in template.function_properties(m.function).get(
-        "Environment", {}).get("Variables", {})}
+    email_queues = {
+        m.source
+        for m in mappings
+        if "EMAIL_SEND_RATE" in template.function_properties(m.function).get("Environment", {}).get("Variables", {})
+    }
     send_rate = template.parameter("EmailSendRate") if "EmailSendRate" in template.data.get("Parameters", {}) else None
 
     machines = {lid: r["Properties"] for lid, r in template.of_type("AWS::Serverless::StateMachine").items()}
@@ -269,10 +307,20 @@ def load_stack(template: Template | None = None) -> Stack:
     (machine,) = workflows.values()
     definition = json.loads((ROOT / machine["DefinitionUri"]).read_text())
     substitutions = {name: _ref(value) or "" for name, value in machine.get("DefinitionSubstitutions", {}).items()}
-    return Stack(functions, routes, tables, mappings, definition, substitutions,
-                 float(template.parameter("PaymentTimeoutSeconds")),
-                 bool(template.of_type("AWS::CloudFront::Distribution")), str(template.parameter("PaymentProvider")),
-                 dict(event_queues), email_queues, None if send_rate is None else float(send_rate))
+    return Stack(
+        functions,
+        routes,
+        tables,
+        mappings,
+        definition,
+        substitutions,
+        float(template.parameter("PaymentTimeoutSeconds")),
+        bool(template.of_type("AWS::CloudFront::Distribution")),
+        str(template.parameter("PaymentProvider")),
+        dict(event_queues),
+        email_queues,
+        None if send_rate is None else float(send_rate),
+    )
 
 
 def _int(value: float | None) -> int | None:
@@ -282,7 +330,7 @@ def _int(value: float | None) -> int | None:
 def _ref(value: Any) -> str | None:
     """The logical id a !Ref, !GetAtt or ${X.Arn} points at (a function's, for SAM's `!Ref X.Alias`)."""
     if isinstance(value, dict) and len(value) == 1:
-        (name, arg), = value.items()
+        ((name, arg),) = value.items()
         if name == "Ref":
             return str(arg).removesuffix(".Alias")
         if name == "Fn::GetAtt":
@@ -314,8 +362,14 @@ def _mapping(logical_id: str, props: dict[str, Any], template: Template, number:
         raise ModelError(f"{logical_id}: cannot tell its function and source")
     kind = "SQS batch" if template.resources[source]["Type"] == "AWS::SQS::Queue" else "DynamoDB stream batch"
     default_batch = 10 if kind == "SQS batch" else 100
-    return Mapping(logical_id, function, source, kind, int(number(props.get("BatchSize")) or default_batch),
-                   _int(number((props.get("ScalingConfig") or {}).get("MaximumConcurrency"))))
+    return Mapping(
+        logical_id,
+        function,
+        source,
+        kind,
+        int(number(props.get("BatchSize")) or default_batch),
+        _int(number((props.get("ScalingConfig") or {}).get("MaximumConcurrency"))),
+    )
 
 
 # ---------------------------------------------------------------- what one order and one view do
@@ -336,8 +390,12 @@ class Demand:
     emails: float = 0.0
 
     def add(self, other: Demand, weight: float) -> None:
-        for mine, theirs in ((self.work, other.work), (self.routes, other.routes), (self.messages, other.messages),
-                             (self.hot, other.hot)):
+        for mine, theirs in (
+            (self.work, other.work),
+            (self.routes, other.routes),
+            (self.messages, other.messages),
+            (self.hot, other.hot),
+        ):
             for key, value in theirs.items():
                 mine[key] += value * weight
         self.executions += other.executions * weight
@@ -365,12 +423,15 @@ def order_demand(stack: Stack, path: WorkflowPath, profile: dict[str, Any]) -> D
             for mapping in (m for m in stack.mappings if m.source == queue):
                 demand.work[f"{mapping.function}: {mapping.kind}"] += 1
         else:
-            raise ModelError(f"path {path.name!r}: task {task.state!r} uses {task.integration}, which the model "
-                             "does not count yet (add it to order_demand)")
+            raise ModelError(
+                f"path {path.name!r}: task {task.state!r} uses {task.integration}, which the model "
+                "does not count yet (add it to order_demand)"
+            )
     for task in path.callbacks:
         if task.action not in CALLBACK_ROUTES:
-            raise ModelError(f"callback task {task.state!r} ({task.action}): CALLBACK_ROUTES does not say which "
-                             "request completes it")
+            raise ModelError(
+                f"callback task {task.state!r} ({task.action}): CALLBACK_ROUTES does not say which request completes it"
+            )
         _request(stack, demand, CALLBACK_ROUTES[task.action], 1)
         if task.error is None:
             demand.send_task_success += 1
@@ -481,14 +542,27 @@ class Model:
     reserve_invocations: int = 1
 
     @classmethod
-    def build(cls, stack: Stack | None = None, profile: dict[str, Any] | None = None,
-              quotas: dict[str, Quota] | None = None, duration_overrides: dict[str, float] | None = None,
-              specs: list[PathSpec] | None = None, transaction_hold_ms: float = TRANSACTION_HOLD_MS) -> Model:
+    def build(
+        cls,
+        stack: Stack | None = None,
+        profile: dict[str, Any] | None = None,
+        quotas: dict[str, Quota] | None = None,
+        duration_overrides: dict[str, float] | None = None,
+        specs: list[PathSpec] | None = None,
+        transaction_hold_ms: float = TRANSACTION_HOLD_MS,
+    ) -> Model:
         stack = stack or load_stack()
         profile = profile or json.loads(PROFILE_PATH.read_text())
         paths = workflow_paths(stack, specs or PATHS)
-        model = cls(stack, profile, paths, quotas or QUOTAS, {}, transaction_hold_ms,
-                    invocations_on_error(stack.workflow, "reserve", "StockContention"))
+        model = cls(
+            stack,
+            profile,
+            paths,
+            quotas or QUOTAS,
+            {},
+            transaction_hold_ms,
+            invocations_on_error(stack.workflow, "reserve", "StockContention"),
+        )
         for name, entry in profile["work"].items():
             calls = sum(n for call, n in entry["calls"].items() if not call.startswith("secretsmanager:"))
             model.durations[name] = entry["duration_ms"] + calls * AWS_CALL_MS + EXTERNAL_MS.get(name, 0)
@@ -521,77 +595,159 @@ class Model:
         region = peak.region
         rows: list[Row] = []
 
-        def add(key: str, scope: str, load: float, note: str = "", limit: float | None = None,
-                to_raise: str = "", fixed: bool = False, effect: str = "throttled", waits: str = "") -> None:
+        def add(
+            key: str,
+            scope: str,
+            load: float,
+            note: str = "",
+            limit: float | None = None,
+            to_raise: str = "",
+            fixed: bool = False,
+            effect: str = "throttled",
+            waits: str = "",
+        ) -> None:
             q = quota[key]
-            rows.append(Row(q.service, q.name, scope, load, q.value(region) if limit is None else limit, q.unit,
-                            q.adjustable, to_raise or q.how_to_raise, q.source.cite(), note or q.burst,
-                            effect=effect, fixed=fixed, waits=waits))
+            rows.append(
+                Row(
+                    q.service,
+                    q.name,
+                    scope,
+                    load,
+                    q.value(region) if limit is None else limit,
+                    q.unit,
+                    q.adjustable,
+                    to_raise or q.how_to_raise,
+                    q.source.cite(),
+                    note or q.burst,
+                    effect=effect,
+                    fixed=fixed,
+                    waits=waits,
+                )
+            )
 
         # API Gateway
         add("apigw_account_rps", "all routes", sum(total.routes.values()))
         for key, route in sorted(self.stack.routes.items()):
             if total.routes[key] and route.rate is not None:
-                rows.append(Row("API Gateway", "Route throttle (template.yaml)", key, total.routes[key], route.rate,
-                                "requests/s", "yes: it is the template's", "template.yaml: the HttpApi's "
-                                "DefaultRouteSettings (or RouteSettings for this route) ThrottlingRateLimit",
-                                "template.yaml", f"burst {route.burst:g}" if route.burst else ""))
+                rows.append(
+                    Row(
+                        "API Gateway",
+                        "Route throttle (template.yaml)",
+                        key,
+                        total.routes[key],
+                        route.rate,
+                        "requests/s",
+                        "yes: it is the template's",
+                        "template.yaml: the HttpApi's "
+                        "DefaultRouteSettings (or RouteSettings for this route) ThrottlingRateLimit",
+                        "template.yaml",
+                        f"burst {route.burst:g}" if route.burst else "",
+                    )
+                )
 
         # Lambda
         concurrency = self._concurrency(total)
-        add("lambda_concurrency", "all functions (account, per region)", sum(concurrency.values()),
-            note="rate x duration per function: " + ", ".join(f"{f} {c:.0f}" for f, c in
-                                                            sorted(concurrency.items(), key=lambda i: -i[1]) if c))
+        add(
+            "lambda_concurrency",
+            "all functions (account, per region)",
+            sum(concurrency.values()),
+            note="rate x duration per function: "
+            + ", ".join(f"{f} {c:.0f}" for f, c in sorted(concurrency.items(), key=lambda i: -i[1]) if c),
+        )
         for function in self.stack.functions.values():
             if function.reserved is not None:
-                rows.append(Row("Lambda", "Reserved concurrency (template.yaml)", function.logical_id,
-                                concurrency.get(function.logical_id, 0), function.reserved, "executions",
-                                "yes: it is the template's", "template.yaml: ReservedConcurrentExecutions",
-                                "template.yaml"))
+                rows.append(
+                    Row(
+                        "Lambda",
+                        "Reserved concurrency (template.yaml)",
+                        function.logical_id,
+                        concurrency.get(function.logical_id, 0),
+                        function.reserved,
+                        "executions",
+                        "yes: it is the template's",
+                        "template.yaml: ReservedConcurrentExecutions",
+                        "template.yaml",
+                    )
+                )
         longest: dict[str, tuple[float, str]] = {}
         for work, rate in total.work.items():
             function = work.split(": ", 1)[0]
             if rate and not work.endswith(BATCH_KINDS):  # a batch's time grows with its size; per record here
                 longest[function] = max(longest.get(function, (0.0, "")), (self._seconds(work), work))
         for function, (seconds, work) in sorted(longest.items()):
-            rows.append(Row("Lambda", "Function timeout (template.yaml)", work, seconds,
-                            self.stack.functions[function].timeout_s, "s per invocation", "yes: it is the template's",
-                            "template.yaml: the function's Timeout", "template.yaml",
-                            f"{self.stack.functions[function].memory_mb} MB; the estimated duration on AWS", fixed=True))
+            rows.append(
+                Row(
+                    "Lambda",
+                    "Function timeout (template.yaml)",
+                    work,
+                    seconds,
+                    self.stack.functions[function].timeout_s,
+                    "s per invocation",
+                    "yes: it is the template's",
+                    "template.yaml: the function's Timeout",
+                    "template.yaml",
+                    f"{self.stack.functions[function].memory_mb} MB; the estimated duration on AWS",
+                    fixed=True,
+                )
+            )
         burst = {f: max(0.0, c - (self.stack.functions[f].provisioned or 0)) for f, c in concurrency.items()}
         if burst:
             busiest = max(burst, key=lambda f: burst[f])
-            add("lambda_scaling", busiest, burst[busiest],
-                note="a step from idle to this peak within 10 s; provisioned concurrency is subtracted")
+            add(
+                "lambda_scaling",
+                busiest,
+                burst[busiest],
+                note="a step from idle to this peak within 10 s; provisioned concurrency is subtracted",
+            )
         for mapping in self.stack.mappings:
             if mapping.kind == "SQS batch" and mapping.max_concurrency:
                 needed = total.work[f"{mapping.function}: {mapping.kind}"] * self._seconds(
-                    f"{mapping.function}: {mapping.kind}")
+                    f"{mapping.function}: {mapping.kind}"
+                )
                 email = mapping.source in self.stack.email_queues
-                rows.append(Row("Lambda", "SQS event source mapping MaximumConcurrency (template.yaml)",
-                                f"{mapping.logical_id} -> {mapping.function}", needed, mapping.max_concurrency,
-                                "executions", "yes: it is the template's",
-                                "template.yaml: the mapping's ScalingConfig.MaximumConcurrency (and "
-                                + ("SES's sending rate)" if email else "the carrier's own rate limit)"),
-                                "template.yaml",
-                                "past it the queue grows and " + ("mail goes out later" if email else
-                                                                  "orders ship later") + "; nothing fails",
-                                effect="queued", waits="email" if email else "shipping"))
+                rows.append(
+                    Row(
+                        "Lambda",
+                        "SQS event source mapping MaximumConcurrency (template.yaml)",
+                        f"{mapping.logical_id} -> {mapping.function}",
+                        needed,
+                        mapping.max_concurrency,
+                        "executions",
+                        "yes: it is the template's",
+                        "template.yaml: the mapping's ScalingConfig.MaximumConcurrency (and "
+                        + ("SES's sending rate)" if email else "the carrier's own rate limit)"),
+                        "template.yaml",
+                        "past it the queue grows and "
+                        + ("mail goes out later" if email else "orders ship later")
+                        + "; nothing fails",
+                        effect="queued",
+                        waits="email" if email else "shipping",
+                    )
+                )
 
         # Step Functions
         add("sfn_start_execution", "order workflow", total.executions)
-        add("sfn_state_transition", "order workflow",
-            total.transitions, note=f"{quota['sfn_state_transition'].burst}; per order: " + ", ".join(
-                f"{name} {path.transitions}" for name, path in self.paths.items()))
+        add(
+            "sfn_state_transition",
+            "order workflow",
+            total.transitions,
+            note=f"{quota['sfn_state_transition'].burst}; per order: "
+            + ", ".join(f"{name} {path.transitions}" for name, path in self.paths.items()),
+        )
         if total.send_task_success:
             add("sfn_send_task_success", "payment webhooks", total.send_task_success)
         if total.send_task_failure:
             add("sfn_send_task_failure", "payment webhooks", total.send_task_failure)
-        open_executions = sum(peak.orders_per_second * share * self.open_seconds(name)
-                              for name, share in peak.mix.items())
-        add("sfn_open_executions", "order workflow", open_executions,
+        open_executions = sum(
+            peak.orders_per_second * share * self.open_seconds(name) for name, share in peak.mix.items()
+        )
+        add(
+            "sfn_open_executions",
+            "order workflow",
+            open_executions,
             note=f"orders/s x how long each stays open (paid/declined {CUSTOMER_SECONDS} s assumed, expired "
-                 f"{self.stack.payment_timeout_s:g} s = PaymentTimeoutSeconds)")
+            f"{self.stack.payment_timeout_s:g} s = PaymentTimeoutSeconds)",
+        )
 
         # DynamoDB
         units = self._units(total)
@@ -600,44 +756,85 @@ class Model:
             if not rru and not wru:
                 continue
             if table.billing == "PAY_PER_REQUEST":
-                add("ddb_table_rru", table.logical_id, rru, limit=min(filter(None, [
-                    quota["ddb_table_rru"].value(region), table.max_rru])))
-                add("ddb_table_wru", table.logical_id, wru, limit=min(filter(None, [
-                    quota["ddb_table_wru"].value(region), table.max_wru])))
-                add("ddb_warm_rru", table.logical_id, rru, limit=table.warm_rru,
+                add(
+                    "ddb_table_rru",
+                    table.logical_id,
+                    rru,
+                    limit=min(filter(None, [quota["ddb_table_rru"].value(region), table.max_rru])),
+                )
+                add(
+                    "ddb_table_wru",
+                    table.logical_id,
+                    wru,
+                    limit=min(filter(None, [quota["ddb_table_wru"].value(region), table.max_wru])),
+                )
+                add(
+                    "ddb_warm_rru",
+                    table.logical_id,
+                    rru,
+                    limit=table.warm_rru,
                     note="what a table that never served more takes at once; the template sets no WarmThroughput"
-                    if table.warm_rru is None else "the template's WarmThroughput")
-                add("ddb_warm_wru", table.logical_id, wru, limit=table.warm_wru,
+                    if table.warm_rru is None
+                    else "the template's WarmThroughput",
+                )
+                add(
+                    "ddb_warm_wru",
+                    table.logical_id,
+                    wru,
+                    limit=table.warm_wru,
                     note="what a table that never served more takes at once; the template sets no WarmThroughput"
-                    if table.warm_wru is None else "the template's WarmThroughput")
+                    if table.warm_wru is None
+                    else "the template's WarmThroughput",
+                )
             for index, rru_index in units[table.logical_id]["indexes"].items():
-                add("ddb_partition_rcu", f"{table.logical_id} index {index}, one partition", rru_index,
+                add(
+                    "ddb_partition_rcu",
+                    f"{table.logical_id} index {index}, one partition",
+                    rru_index,
                     note="every listing queries the same index partition key (listing_pk = PRODUCTS, "
-                         "storefront/catalog/repository.py)",
-                    to_raise="no quota: shard the listing key, or cache listings (a CDN)")
+                    "storefront/catalog/repository.py)",
+                    to_raise="no quota: shard the listing key, or cache listings (a CDN)",
+                )
         level, partition = self._hot(hot)
-        add("ddb_item_transactions", "hot SKU: its level item", level["transactions"],
+        add(
+            "ddb_item_transactions",
+            "hot SKU: its level item",
+            level["transactions"],
             limit=self.item_transaction_limit(ORDERS_LOST_TO_CONTENTION),
             note=f"every reserve, commit and release of the SKU is a transaction on this item; held "
-                 f"{self.transaction_hold_ms:g} ms each (assumed), one that finds it held is cancelled "
-                 f"(TransactionConflict) and retried: {MAX_ATTEMPTS} attempts per stock invocation, "
-                 f"{self.reserve_invocations} invocations per reservation (the ASL's Retry). At this limit "
-                 f"{ORDERS_LOST_TO_CONTENTION:.1%} of the orders run out of them; past "
-                 f"{self.item_transaction_limit(INVOCATIONS_RETRIED_BY_THE_WORKFLOW, MAX_ATTEMPTS):.0f}/s already "
-                 f"{INVOCATIONS_RETRIED_BY_THE_WORKFLOW:.0%} of the invocations wait seconds for the workflow's Retry")
-        add("ddb_partition_wcu", "hot SKU: its level item", level["wru"],
+            f"{self.transaction_hold_ms:g} ms each (assumed), one that finds it held is cancelled "
+            f"(TransactionConflict) and retried: {MAX_ATTEMPTS} attempts per stock invocation, "
+            f"{self.reserve_invocations} invocations per reservation (the ASL's Retry). At this limit "
+            f"{ORDERS_LOST_TO_CONTENTION:.1%} of the orders run out of them; past "
+            f"{self.item_transaction_limit(INVOCATIONS_RETRIED_BY_THE_WORKFLOW, MAX_ATTEMPTS):.0f}/s already "
+            f"{INVOCATIONS_RETRIED_BY_THE_WORKFLOW:.0%} of the invocations wait seconds for the workflow's Retry",
+        )
+        add(
+            "ddb_partition_wcu",
+            "hot SKU: its level item",
+            level["wru"],
             note="every reserve, commit and release of the SKU writes this one item, transactionally (2 units)",
-            to_raise="no quota: split the SKU's stock over shards (issue 14 item 3)")
-        add("ddb_partition_rcu", "hot SKU: its level item", level["rru"],
+            to_raise="no quota: split the SKU's stock over shards (issue 14 item 3)",
+        )
+        add(
+            "ddb_partition_rcu",
+            "hot SKU: its level item",
+            level["rru"],
             note="product pages, listings, carts and checkouts read its availability",
-            to_raise="no quota: cache catalog reads (a CDN), or read availability from a shard")
-        add("ddb_partition_wcu", "hot SKU: its partition key (level + reservation lines)", partition["wru"],
+            to_raise="no quota: cache catalog reads (a CDN), or read availability from a shard",
+        )
+        add(
+            "ddb_partition_wcu",
+            "hot SKU: its partition key (level + reservation lines)",
+            partition["wru"],
             note="one partition until DynamoDB splits it by sort key; the level item alone is the floor",
-            to_raise="no quota: split the SKU's stock over shards")
+            to_raise="no quota: split the SKU's stock over shards",
+        )
         streams = Counter(m.source for m in self.stack.mappings if m.kind == "DynamoDB stream batch")
         for table, readers in sorted(streams.items()):
-            add("ddb_stream_readers", f"{table} stream", readers, note="event source mappings on the stream",
-                fixed=True)
+            add(
+                "ddb_stream_readers", f"{table} stream", readers, note="event source mappings on the stream", fixed=True
+            )
 
         # the payment provider
         if self.stack.payment_provider == "stripe":
@@ -647,32 +844,59 @@ class Model:
                     endpoints[endpoint] += total.work[work] * count
             for endpoint, load in sorted(endpoints.items()):
                 add("stripe_endpoint", endpoint, load)
-            add("stripe_global", "all requests to Stripe", sum(endpoints.values()),
-                note="only the requests the workflow makes; the shoppers' own (Stripe.js) come on top")
+            add(
+                "stripe_global",
+                "all requests to Stripe",
+                sum(endpoints.values()),
+                note="only the requests the workflow makes; the shoppers' own (Stripe.js) come on top",
+            )
 
         # SES
         if self.stack.email_send_rate is not None and total.emails:
             mails = ", ".join(f"{name} {self._emails(name):g}" for name in self.paths)
-            add("ses_send_rate", "customer emails", total.emails, limit=self.stack.email_send_rate,
+            add(
+                "ses_send_rate",
+                "customer emails",
+                total.emails,
+                limit=self.stack.email_send_rate,
                 note=f"emails per order: {mails} (EVENTS and the template's rules); the notifications function "
-                     "paces itself to EmailSendRate, so past it mail waits in its queue, nothing fails",
-                effect="queued", waits="email")
+                "paces itself to EmailSendRate, so past it mail waits in its queue, nothing fails",
+                effect="queued",
+                waits="email",
+            )
 
         # SQS, EventBridge, Secrets Manager
         for mapping in self.stack.mappings:
             if mapping.kind == "SQS batch":
                 in_flight = (mapping.max_concurrency or 1_000) * mapping.batch_size
-                add("sqs_in_flight", mapping.source, in_flight,
-                    note="at most MaximumConcurrency x BatchSize messages are in flight", fixed=True)
+                add(
+                    "sqs_in_flight",
+                    mapping.source,
+                    in_flight,
+                    note="at most MaximumConcurrency x BatchSize messages are in flight",
+                    fixed=True,
+                )
         put_events = sum(self._per_unit(work, "events:PutEvents") * count for work, count in total.work.items())
-        add("eventbridge_put_events", "integration events", put_events,
-            note="one PutEvents per record that yields an event (storefront/integration_events.py)")
+        add(
+            "eventbridge_put_events",
+            "integration events",
+            put_events,
+            note="one PutEvents per record that yields an event (storefront/integration_events.py)",
+        )
         steady, scaling = self._secrets(concurrency)
-        add("secrets_get_secret_value", "steady state", steady,
+        add(
+            "secrets_get_secret_value",
+            "steady state",
+            steady,
             note=f"each execution environment reads each secret its policy names once per "
-                 f"{SECRET_CACHE_SECONDS} s (storefront/secrets.py)")
-        add("secrets_get_secret_value", "while scaling up", scaling,
-            note="new environments (1,000 per 10 s per function at most) each read their secrets once")
+            f"{SECRET_CACHE_SECONDS} s (storefront/secrets.py)",
+        )
+        add(
+            "secrets_get_secret_value",
+            "while scaling up",
+            scaling,
+            note="new environments (1,000 per 10 s per function at most) each read their secrets once",
+        )
         return rows
 
     # ------------------------------------------------------------ helpers
@@ -692,8 +916,9 @@ class Model:
         return float(_profile_entry(self.profile, work)["calls"].get(call, 0))
 
     def _units(self, total: Demand) -> dict[str, dict[str, Any]]:
-        units: dict[str, dict[str, Any]] = {t: {"rru": 0.0, "wru": 0.0, "indexes": Counter()}
-                                            for t in self.stack.tables}
+        units: dict[str, dict[str, Any]] = {
+            t: {"rru": 0.0, "wru": 0.0, "indexes": Counter()} for t in self.stack.tables
+        }
         for work, rate in total.work.items():
             entry = _profile_entry(self.profile, work)
             for table, figures in entry["tables"].items():
@@ -722,8 +947,11 @@ class Model:
 
     def _emails(self, path: str) -> int:
         """Emails an order on `path` sends: its events that a rule puts on a queue whose consumer sends email."""
-        return sum(event in self.stack.event_queues.get(queue, set())
-                   for event in EVENTS[path] for queue in self.stack.email_queues)
+        return sum(
+            event in self.stack.event_queues.get(queue, set())
+            for event in EVENTS[path]
+            for queue in self.stack.email_queues
+        )
 
     def item_transaction_limit(self, exhausted: float, attempts: int | None = None) -> float:
         """Transactions/s on one item at which `exhausted` of the reservations run out of their attempts (all of
@@ -790,11 +1018,13 @@ def ceilings(model: Model, peak: Peak, cdn_hit_ratio: float) -> Ceilings:
         orders_on_aws=ceiling(lambda n: [r for r in at(orders=n) if r.service != "Stripe"]),
         orders_shipped_without_backlog=ceiling(lambda n: [r for r in at(orders=n) if r.waits != "email"], "queued"),
         orders_mailed_without_backlog=ceiling(lambda n: [r for r in at(orders=n) if r.waits != "shipping"], "queued")
-        if model.stack.email_queues else None,
+        if model.stack.email_queues
+        else None,
         views=ceiling(lambda m: at(views=m)),
         views_with_cdn=ceiling(lambda m: at(views=m, hit=cdn_hit_ratio)),
         hot_sku_orders=ceiling(lambda n: at(orders=n, hot=1.0)),
-        hot_sku_orders_on_aws=ceiling(lambda n: [r for r in at(orders=n, hot=1.0) if r.service != "Stripe"]))
+        hot_sku_orders_on_aws=ceiling(lambda n: [r for r in at(orders=n, hot=1.0) if r.service != "Stripe"]),
+    )
 
 
 # ---------------------------------------------------------------- report
@@ -815,56 +1045,77 @@ def _headroom(row: Row) -> str:
 
 
 def print_report(model: Model, peak: Peak, rows: list[Row], limits: Ceilings, cdn_hit_ratio: float) -> None:
-    print(f"Capacity at {_amount(peak.orders_per_second)} orders/s and {_amount(peak.views_per_second)} catalog "
-          f"views/s ({peak.hit_ratio:.0%} of them served by a CDN), {peak.region}; orders end "
-          + ", ".join(f"{k} {v:.0%}" for k, v in peak.mix.items())
-          + f"; {peak.hot_sku_share:.0%} of orders and product pages on one SKU.\n")
+    print(
+        f"Capacity at {_amount(peak.orders_per_second)} orders/s and {_amount(peak.views_per_second)} catalog "
+        f"views/s ({peak.hit_ratio:.0%} of them served by a CDN), {peak.region}; orders end "
+        + ", ".join(f"{k} {v:.0%}" for k, v in peak.mix.items())
+        + f"; {peak.hot_sku_share:.0%} of orders and product pages on one SKU.\n"
+    )
     print("| service | quota | scope | load | limit | headroom | past it | adjustable | to raise |")
     print("|---|---|---|---:|---:|---:|---|---|---|")
     for row in sorted(rows, key=lambda r: -r.utilization):
         limit = f"{_amount(row.limit)} {row.unit}" if row.limit else "none"
-        print(f"| {row.service} | {row.quota} | {row.scope} | {_amount(row.load)} | {limit} | {_headroom(row)} | "
-              f"{row.effect} | {row.adjustable} | {row.to_raise} |")
+        print(
+            f"| {row.service} | {row.quota} | {row.scope} | {_amount(row.load)} | {limit} | {_headroom(row)} | "
+            f"{row.effect} | {row.adjustable} | {row.to_raise} |"
+        )
     for effect, what in (("throttled", "First limit"), ("queued", "First backlog")):
         first = first_limit(rows, effect)
         verdict = "hit" if first.utilization > 1 else "nearest"
-        print(f"\n{what} {verdict}: {first.service} {first.quota} ({first.scope}): {_amount(first.load)} of "
-              f"{_amount(first.limit or 0)} {first.unit} ({_headroom(first)}). To raise: {first.to_raise}"
-              f" (adjustable: {first.adjustable}).")
+        print(
+            f"\n{what} {verdict}: {first.service} {first.quota} ({first.scope}): {_amount(first.load)} of "
+            f"{_amount(first.limit or 0)} {first.unit} ({_headroom(first)}). To raise: {first.to_raise}"
+            f" (adjustable: {first.adjustable})."
+        )
         if first.note:
             print(f"  {first.note}")
     print(f"\nThe stack's ceiling as deployed ({peak.region}; each alone, the others at zero):")
-    for label, found in [("orders/s (spread over many SKUs)", limits.orders),
-                                            ("orders/s on AWS alone (the payment provider's limits raised)",
-                                             limits.orders_on_aws),
-                                ("orders/s shipped as fast as they come (no fulfilment backlog)",
-                                 limits.orders_shipped_without_backlog),
-                                ("orders/s mailed as fast as they come (no email backlog)",
-                                 limits.orders_mailed_without_backlog),
-                                ("catalog views/s, no CDN", limits.views),
-                                (f"catalog views/s, CDN hit ratio {cdn_hit_ratio:.0%} (Edge=true)",
-                                 limits.views_with_cdn),
-                                ("orders/s of one hot SKU (every order on it)", limits.hot_sku_orders),
-                                ("orders/s of one hot SKU on AWS alone", limits.hot_sku_orders_on_aws)]:
+    for label, found in [
+        ("orders/s (spread over many SKUs)", limits.orders),
+        ("orders/s on AWS alone (the payment provider's limits raised)", limits.orders_on_aws),
+        ("orders/s shipped as fast as they come (no fulfilment backlog)", limits.orders_shipped_without_backlog),
+        ("orders/s mailed as fast as they come (no email backlog)", limits.orders_mailed_without_backlog),
+        ("catalog views/s, no CDN", limits.views),
+        (f"catalog views/s, CDN hit ratio {cdn_hit_ratio:.0%} (Edge=true)", limits.views_with_cdn),
+        ("orders/s of one hot SKU (every order on it)", limits.hot_sku_orders),
+        ("orders/s of one hot SKU on AWS alone", limits.hot_sku_orders_on_aws),
+    ]:
         if found is None:
             continue
         value, row, at_ceiling = found
-        print(f"- {label}: {_amount(value)}; first limit: {row.service} {row.quota} ({row.scope}); to raise: "
-              f"{row.to_raise}")
-        following = [r for r in sorted(at_ceiling, key=lambda r: -r.utilization)
-                     if r.effect == row.effect and not r.fixed and r.utilization >= 0.5
-                     and (r.quota, r.scope) != (row.quota, row.scope)]
+        print(
+            f"- {label}: {_amount(value)}; first limit: {row.service} {row.quota} ({row.scope}); to raise: "
+            f"{row.to_raise}"
+        )
+        following = [
+            r
+            for r in sorted(at_ceiling, key=lambda r: -r.utilization)
+            if r.effect == row.effect
+            and not r.fixed
+            and r.utilization >= 0.5
+            and (r.quota, r.scope) != (row.quota, row.scope)
+        ]
         if following:
-            print("  then, at that rate: " + "; ".join(f"{r.service} {r.quota} ({r.scope}) {r.utilization:.0%}"
-                                                       for r in following[:4]))
+            print(
+                "  then, at that rate: "
+                + "; ".join(f"{r.service} {r.quota} ({r.scope}) {r.utilization:.0%}" for r in following[:4])
+            )
     if peak.hit_ratio and not model.stack.has_cdn:
-        print(f"\nNote: a hit ratio of {peak.hit_ratio:.0%} assumes a CDN in front of the catalog that template.yaml "
-              "does not have yet.")
-    print("\nWorkflow paths (from the ASL): " + "; ".join(
-        f"{name}: {path.transitions} transitions ({' > '.join(path.states)})" for name, path in model.paths.items()))
-    print(f"Per-request costs: {PROFILE_PATH.name}, measured {model.profile['measured']} at commit "
-          f"{model.profile['commit']} ({model.profile['command']}). Quota sources (checked {CHECKED}):")
-    for source in sorted({r.source for r in rows if r.source != 'template.yaml'} | {TRANSACTIONS_COST_DOUBLE.cite()}):
+        print(
+            f"\nNote: a hit ratio of {peak.hit_ratio:.0%} assumes a CDN in front of the catalog that template.yaml "
+            "does not have yet."
+        )
+    print(
+        "\nWorkflow paths (from the ASL): "
+        + "; ".join(
+            f"{name}: {path.transitions} transitions ({' > '.join(path.states)})" for name, path in model.paths.items()
+        )
+    )
+    print(
+        f"Per-request costs: {PROFILE_PATH.name}, measured {model.profile['measured']} at commit "
+        f"{model.profile['commit']} ({model.profile['command']}). Quota sources (checked {CHECKED}):"
+    )
+    for source in sorted({r.source for r in rows if r.source != "template.yaml"} | {TRANSACTIONS_COST_DOUBLE.cite()}):
         print(f"- {source}")
 
 
@@ -878,9 +1129,11 @@ def to_json(model: Model, peak: Peak, rows: list[Row], limits: Ceilings) -> dict
         "rows": [row_json(r) for r in sorted(rows, key=lambda r: -r.utilization)],
         "first_limit": row_json(first_limit(rows)),
         "first_backlog": row_json(first_limit(rows, "queued")),
-        "ceilings": {name: {"value": found[0], "first_limit": row_json(found[1])}
-                     for name, found in ((f.name, getattr(limits, f.name)) for f in fields(limits))
-                     if found is not None},
+        "ceilings": {
+            name: {"value": found[0], "first_limit": row_json(found[1])}
+            for name, found in ((f.name, getattr(limits, f.name)) for f in fields(limits))
+            if found is not None
+        },
         "durations_ms": model.durations,
         "profile": {k: model.profile[k] for k in ("measured", "commit", "command", "machine")},
         "quotas_checked": CHECKED,
@@ -901,24 +1154,54 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders-per-second", type=float, required=True)
     parser.add_argument("--views-per-second", type=float, required=True, help="catalog views (GETs) per second")
-    parser.add_argument("--hit-ratio", type=float, default=None,
-                        help=f"share of catalog views the edge answers (default {EDGE_HIT_RATIO:g} with "
-                             "--parameter Edge=true, else 0)")
-    parser.add_argument("--cdn-hit-ratio", type=float, default=EDGE_HIT_RATIO,
-                        help="the hit ratio of the 'with the edge' views ceiling")
-    parser.add_argument("--transaction-hold-ms", type=float, default=TRANSACTION_HOLD_MS,
-                        help="how long a DynamoDB transaction holds its items (an assumption; docs/capacity.md)")
+    parser.add_argument(
+        "--hit-ratio",
+        type=float,
+        default=None,
+        help=f"share of catalog views the edge answers (default {EDGE_HIT_RATIO:g} with --parameter Edge=true, else 0)",
+    )
+    parser.add_argument(
+        "--cdn-hit-ratio", type=float, default=EDGE_HIT_RATIO, help="the hit ratio of the 'with the edge' views ceiling"
+    )
+    parser.add_argument(
+        "--transaction-hold-ms",
+        type=float,
+        default=TRANSACTION_HOLD_MS,
+        help="how long a DynamoDB transaction holds its items (an assumption; docs/capacity.md)",
+    )
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--mix", default=",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()),
-                        help="how orders end: paid=...,declined=...,expired=...,rejected=... (sums to 1)")
-    parser.add_argument("--hot-sku-share", type=float, default=DEFAULT_HOT_SKU_SHARE,
-                        help="share of orders and product pages on one SKU")
-    parser.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
-                        help="a template parameter other than its default")
-    parser.add_argument("--quota", action="append", default=[], metavar="KEY=VALUE",
-                        help="your account's value of a quota (keys: " + ", ".join(QUOTAS) + ")")
-    parser.add_argument("--duration", action="append", default=[], metavar="'<Function>: <kind>=MS'",
-                        help="a measured duration on AWS, per invocation (per record for batches)")
+    parser.add_argument(
+        "--mix",
+        default=",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()),
+        help="how orders end: paid=...,declined=...,expired=...,rejected=... (sums to 1)",
+    )
+    parser.add_argument(
+        "--hot-sku-share",
+        type=float,
+        default=DEFAULT_HOT_SKU_SHARE,
+        help="share of orders and product pages on one SKU",
+    )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a template parameter other than its default",
+    )
+    parser.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="your account's value of a quota (keys: " + ", ".join(QUOTAS) + ")",
+    )
+    parser.add_argument(
+        "--duration",
+        action="append",
+        default=[],
+        metavar="'<Function>: <kind>=MS'",
+        help="a measured duration on AWS, per invocation (per record for batches)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
 
@@ -931,12 +1214,21 @@ def main(argv: list[str] | None = None) -> int:
     if len(overrides) != len(args.parameter):
         raise SystemExit("--parameter: expected NAME=VALUE")
     try:
-        model = Model.build(load_stack(Template.load(TEMPLATE_PATH, parameter_overrides=overrides)), quotas=quotas,
-                            duration_overrides=_pairs(args.duration, "--duration"),
-                            transaction_hold_ms=args.transaction_hold_ms)
+        model = Model.build(
+            load_stack(Template.load(TEMPLATE_PATH, parameter_overrides=overrides)),
+            quotas=quotas,
+            duration_overrides=_pairs(args.duration, "--duration"),
+            transaction_hold_ms=args.transaction_hold_ms,
+        )
         hit_ratio = args.hit_ratio if args.hit_ratio is not None else EDGE_HIT_RATIO if model.stack.has_cdn else 0.0
-        peak = Peak(args.orders_per_second, args.views_per_second, hit_ratio, args.region,
-                    _pairs(args.mix.split(","), "--mix"), args.hot_sku_share)
+        peak = Peak(
+            args.orders_per_second,
+            args.views_per_second,
+            hit_ratio,
+            args.region,
+            _pairs(args.mix.split(","), "--mix"),
+            args.hot_sku_share,
+        )
         rows = model.rows(peak)
         limits = ceilings(model, peak, args.cdn_hit_ratio)
     except (ModelError, PathError) as error:

@@ -105,8 +105,9 @@ class _Walker:
             state = states[name]
             self.visits[name] += 1
             if self.visits[name] > MAX_VISITS:
-                raise PathError(f"path {self.spec.name!r} loops through {name!r}: give it facts or failures "
-                                "that end the loop")
+                raise PathError(
+                    f"path {self.spec.name!r} loops through {name!r}: give it facts or failures that end the loop"
+                )
             self.states.append(name)
             kind = state["Type"]
             if kind == "Succeed":
@@ -122,12 +123,15 @@ class _Walker:
             elif kind == "Parallel":
                 for branch in state["Branches"]:
                     if self.run(branch) == "failed":
-                        raise PathError(f"path {self.spec.name!r}: a branch of {name!r} fails; "
-                                        "Parallel failures are not modelled")
+                        raise PathError(
+                            f"path {self.spec.name!r}: a branch of {name!r} fails; Parallel failures are not modelled"
+                        )
                 name_or_end = state.get("Next")
             else:  # Map: how many iterations is data, not ASL
-                raise PathError(f"path {self.spec.name!r}: {kind} state {name!r} is not modelled (the number of "
-                                "iterations is not in the ASL); extend benchmarks/capacity_asl.py")
+                raise PathError(
+                    f"path {self.spec.name!r}: {kind} state {name!r} is not modelled (the number of "
+                    "iterations is not in the ASL); extend benchmarks/capacity_asl.py"
+                )
             if name_or_end is None:
                 if not state.get("End"):
                     raise PathError(f"{name!r} has neither Next nor End")
@@ -139,8 +143,14 @@ class _Walker:
     def _task(self, name: str, state: dict[str, Any]) -> str | tuple[str] | None:
         payload = (state.get("Parameters") or state.get("Arguments") or {}).get("Payload") or {}
         parameters = state.get("Parameters") or state.get("Arguments") or {}
-        run = TaskRun(name, state["Resource"], parameters.get("FunctionName") or parameters.get("QueueUrl"),
-                      payload.get("action") if isinstance(payload, dict) else None, None, 0)
+        run = TaskRun(
+            name,
+            state["Resource"],
+            parameters.get("FunctionName") or parameters.get("QueueUrl"),
+            payload.get("action") if isinstance(payload, dict) else None,
+            None,
+            0,
+        )
         error = self._failure(run)
         if error is None:
             self.tasks.append(run)
@@ -161,8 +171,10 @@ class _Walker:
         outcomes = self.spec.failures[key]
         index = self.failures_used[key]
         if index >= len(outcomes):
-            raise PathError(f"path {self.spec.name!r}: task {key!r} runs {index + 1} times, its failures say "
-                            f"what happens {len(outcomes)} times")
+            raise PathError(
+                f"path {self.spec.name!r}: task {key!r} runs {index + 1} times, its failures say "
+                f"what happens {len(outcomes)} times"
+            )
         self.failures_used[key] += 1
         return outcomes[index]
 
@@ -185,13 +197,15 @@ class _Walker:
             return not self._holds(name, rule["Not"])
         variable = rule["Variable"]
         if variable not in self.spec.facts:
-            raise PathError(f"path {self.spec.name!r}: Choice {name!r} reads {variable}, which the path's facts do "
-                            "not give")
+            raise PathError(
+                f"path {self.spec.name!r}: Choice {name!r} reads {variable}, which the path's facts do not give"
+            )
         values = self.spec.facts[variable]
         index = self.facts_used[variable]
         if index >= len(values):
-            raise PathError(f"path {self.spec.name!r}: {variable} is read {index + 1} times, its facts give "
-                            f"{len(values)} values")
+            raise PathError(
+                f"path {self.spec.name!r}: {variable} is read {index + 1} times, its facts give {len(values)} values"
+            )
         self.facts_used[variable] += 1
         return _compare(rule, values[index])
 
@@ -206,11 +220,13 @@ def _compare(rule: dict[str, Any], value: Any) -> bool:
             return (value is None) == operand
         if operator.endswith("Path"):
             raise PathError(f"{operator} compares two variables; not modelled")
-        base = operator.removeprefix("String").removeprefix("Numeric").removeprefix("Boolean").removeprefix(
-            "Timestamp")
+        base = operator.removeprefix("String").removeprefix("Numeric").removeprefix("Boolean").removeprefix("Timestamp")
         comparisons = {
-            "Equals": lambda a, b: a == b, "LessThan": lambda a, b: a < b, "GreaterThan": lambda a, b: a > b,
-            "LessThanEquals": lambda a, b: a <= b, "GreaterThanEquals": lambda a, b: a >= b,
+            "Equals": lambda a, b: a == b,
+            "LessThan": lambda a, b: a < b,
+            "GreaterThan": lambda a, b: a > b,
+            "LessThanEquals": lambda a, b: a <= b,
+            "GreaterThanEquals": lambda a, b: a >= b,
         }
         if base not in comparisons:
             raise PathError(f"Choice operator {operator} is not modelled")
@@ -220,19 +236,26 @@ def _compare(rule: dict[str, Any], value: Any) -> bool:
 
 def _matches(error_equals: list[str], error: str) -> bool:
     """ASL: States.ALL matches any error; States.TaskFailed any but States.Timeout."""
-    return (error in error_equals or "States.ALL" in error_equals
-            or ("States.TaskFailed" in error_equals and error != "States.Timeout"))
+    return (
+        error in error_equals
+        or "States.ALL" in error_equals
+        or ("States.TaskFailed" in error_equals and error != "States.Timeout")
+    )
 
 
 def _check(spec: PathSpec, walker: _Walker, ends: str) -> None:
     for key, outcomes in spec.failures.items():
         if walker.failures_used[key] != len(outcomes):
-            raise PathError(f"path {spec.name!r}: task {key!r} was to run {len(outcomes)} time(s), it ran "
-                            f"{walker.failures_used[key]}: the ASL changed")
+            raise PathError(
+                f"path {spec.name!r}: task {key!r} was to run {len(outcomes)} time(s), it ran "
+                f"{walker.failures_used[key]}: the ASL changed"
+            )
     for variable, values in spec.facts.items():
         if walker.facts_used[variable] != len(values):
-            raise PathError(f"path {spec.name!r}: {variable} was to be read {len(values)} time(s), it was read "
-                            f"{walker.facts_used[variable]}: the ASL changed")
+            raise PathError(
+                f"path {spec.name!r}: {variable} was to be read {len(values)} time(s), it was read "
+                f"{walker.facts_used[variable]}: the ASL changed"
+            )
     succeeded = set().union(*(t.names for t in walker.tasks if t.error is None)) if walker.tasks else set()
     ran = set().union(*(t.names for t in walker.tasks)) if walker.tasks else set()
     missing = [m for m in spec.must_run if m not in succeeded]
@@ -248,6 +271,7 @@ def _check(spec: PathSpec, walker: _Walker, ends: str) -> None:
 def invocations_on_error(definition: dict[str, Any], action: str, error: str) -> int:
     """How many times the task that runs `action` runs when it keeps failing with `error`: once, plus the attempts of
     the first Retry that matches (Step Functions' rule). PathError if no task runs it."""
+
     def runs(state: dict[str, Any]) -> bool:
         payload = (state.get("Parameters") or state.get("Arguments") or {}).get("Payload") or {}
         return state.get("Type") == "Task" and isinstance(payload, dict) and payload.get("action") == action

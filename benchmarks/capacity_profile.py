@@ -101,16 +101,26 @@ class ProfileMeter(Meter):
 
         LocalFunction.invoke = invoke  # type: ignore[method-assign]
 
-    def _units(self, caller: str, operation: str, body: dict[str, Any], targets: list[Target], before: list[int],
-               after: list[int], status: int, response_body: Any) -> list[Any]:
+    def _units(
+        self,
+        caller: str,
+        operation: str,
+        body: dict[str, Any],
+        targets: list[Target],
+        before: list[int],
+        after: list[int],
+        status: int,
+        response_body: Any,
+    ) -> list[Any]:
         uses = super()._units(caller, operation, body, targets, before, after, status, response_body)
         text = response_body.decode() if isinstance(response_body, bytes) else str(response_body or "")
         charged = status < 400 or "ConditionalCheckFailed" in text or "TransactionCanceled" in text
         work, invocation = caller.rsplit("#", 1)
         with self._lock:
             if operation == "Query" and body.get("IndexName") and uses:
-                self.index_rru[(work, f"{self.tables.get(body['TableName'], body['TableName'])}/"
-                                      f"{body['IndexName']}")] += uses[0].rru
+                self.index_rru[
+                    (work, f"{self.tables.get(body['TableName'], body['TableName'])}/{body['IndexName']}")
+                ] += uses[0].rru
             for target, size_before, size_after in zip(targets, before, after, strict=True):
                 table = self.tables.get(target.table, target.table)
                 if target.kind == "write" and status < 400:
@@ -175,8 +185,10 @@ def build_profile(usage: Usage, meter: ProfileMeter) -> dict[str, Any]:
 def _one_item(meter: ProfileMeter, name: str, scope: str) -> dict[str, float]:
     """The most read and write units one item (or partition key) took per invocation that touched it."""
     entries = [v for (work, s, _), v in meter.items.items() if work == name and s == scope]
-    return {"rru": max((rru / len(seen) for rru, _, seen in entries), default=0.0),
-            "wru": max((wru / len(seen) for _, wru, seen in entries), default=0.0)}
+    return {
+        "rru": max((rru / len(seen) for rru, _, seen in entries), default=0.0),
+        "wru": max((wru / len(seen) for _, wru, seen in entries), default=0.0),
+    }
 
 
 def _add_units(work: dict[str, dict[str, Any]], usage: Usage) -> None:
@@ -204,11 +216,16 @@ def _views(api: Api, repeat: int) -> None:
 def _cart_journey(api: Api, sku: str) -> None:
     json_headers = {"Content-Type": "application/json"}
     cart = _ok(api.call("POST", "/carts", json.dumps({"currency": "EUR"}).encode(), json_headers), 201)
-    _ok(api.call("POST", f"/carts/{cart['id']}/items", json.dumps({"sku": sku, "quantity": 1}).encode(),
-                 json_headers))
+    _ok(api.call("POST", f"/carts/{cart['id']}/items", json.dumps({"sku": sku, "quantity": 1}).encode(), json_headers))
     methods = _ok(api.call("GET", "/shipping-methods?country=DE"))
-    _ok(api.call("PUT", f"/carts/{cart['id']}/shipping",
-                 json.dumps({"country": "DE", "method": methods["items"][0]["id"]}).encode(), json_headers))
+    _ok(
+        api.call(
+            "PUT",
+            f"/carts/{cart['id']}/shipping",
+            json.dumps({"country": "DE", "method": methods["items"][0]["id"]}).encode(),
+            json_headers,
+        )
+    )
     _ok(api.call("GET", f"/carts/{cart['id']}"))
 
 
@@ -234,15 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         meter.install(cloud)
 
         def unmetered(service: str) -> Any:
-            client = boto3.session.Session().client(service, region_name=cloud.region,
-                                                     endpoint_url=cloud.endpoint_url)
+            client = boto3.session.Session().client(service, region_name=cloud.region, endpoint_url=cloud.endpoint_url)
             client._not_metered = True
             return client
 
         shop = Shop(cloud, unmetered("dynamodb"))
         api = Api(gateway.url)
-        ctx = Context(cloud, gateway, shop, unmetered("stepfunctions"), meter, api, timeout=30,
-                      logs=unmetered("logs"))
+        ctx = Context(cloud, gateway, shop, unmetered("stepfunctions"), meter, api, timeout=30, logs=unmetered("logs"))
         total = Usage()
         dynamodb_uses = []
 
@@ -276,15 +291,16 @@ def main(argv: list[str] | None = None) -> int:
         gateway.stop()
         cloud.stop()
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
     profile = {
         "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "PYTHONPATH=layers/storefront:. .venv/bin/python -m benchmarks.capacity_profile "
-                   f"--repeat {args.repeat}",
+        f"--repeat {args.repeat}",
         "commit": commit,
         "machine": f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
-                   f"{os.getloadavg()[0]:.2f}; the local cloud (moto and the handlers in one process)",
+        f"{os.getloadavg()[0]:.2f}; the local cloud (moto and the handlers in one process)",
         "work": {name: _rounded(entry) for name, entry in sorted(work.items())},
     }
     args.output.write_text(json.dumps(profile, indent=1) + "\n")

@@ -33,21 +33,46 @@ def catalog_rows(prefix: str, products: int, category: str) -> list[dict[str, st
         product_id = f"{prefix}-{number:05d}"
         for size in "SML"[: 1 + number % 3]:
             first = size == "S"
-            rows.append({"product_id": product_id, "name": f"Product {number}" if first else "",
-                         "description": "A product of the import benchmark." if first else "",
-                         "category": category if first else "", "category_name": "Benchmark" if first else "",
-                         "status": "active" if first else "", "images": "", "sku": f"{product_id.upper()}-{size}",
-                         "variant_title": size, "price": f"{5 + number % 90}.{number % 100:02d}", "currency": "EUR",
-                         "stock": str(1 + number % 20)})
+            rows.append(
+                {
+                    "product_id": product_id,
+                    "name": f"Product {number}" if first else "",
+                    "description": "A product of the import benchmark." if first else "",
+                    "category": category if first else "",
+                    "category_name": "Benchmark" if first else "",
+                    "status": "active" if first else "",
+                    "images": "",
+                    "sku": f"{product_id.upper()}-{size}",
+                    "variant_title": size,
+                    "price": f"{5 + number % 90}.{number % 100:02d}",
+                    "currency": "EUR",
+                    "stock": str(1 + number % 20),
+                }
+            )
     return rows
 
 
 def run_import(file: Path, api: str, token: str, concurrency: int) -> tuple[float, str]:
     """(seconds from start to exit, the report) of one run of the command."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ops.import_catalog", str(file), "--api", api, "--token", token,
-                           "--concurrency", str(concurrency)], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'storefront'}{os.pathsep}{ROOT}"})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ops.import_catalog",
+            str(file),
+            "--api",
+            api,
+            "--token",
+            token,
+            "--concurrency",
+            str(concurrency),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'storefront'}{os.pathsep}{ROOT}"},
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"the import failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -63,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     from local_cloud.__main__ import _start_cloud
     from local_cloud.gateway import Gateway
 
-    print(f"Catalog import through the admin API of the local stack (Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f})\n", flush=True)
+    print(
+        f"Catalog import through the admin API of the local stack (Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f})\n",
+        flush=True,
+    )
     with contextlib.ExitStack() as stack:
         cloud = _start_cloud(with_demo_data=False)
         stack.callback(cloud.stop)
@@ -86,8 +114,11 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, report = run_import(file, gateway.url, token, concurrency)
                 if expected not in report:
                     raise RuntimeError(f"unexpected report:\n{report}")
-                print(f"| {concurrency} | {run} | {args.products} | {len(rows)} | {seconds:.1f} | "
-                      f"{len(rows) / seconds:.0f} | {args.products / seconds:.1f} |", flush=True)
+                print(
+                    f"| {concurrency} | {run} | {args.products} | {len(rows)} | {seconds:.1f} | "
+                    f"{len(rows) / seconds:.0f} | {args.products / seconds:.1f} |",
+                    flush=True,
+                )
         print(f"\nLoad average after the runs: {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -69,9 +69,13 @@ def drive(url: str, paths: list[str], clients: int, max_requests: int, time_limi
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
-    return Result(requests=len(samples), errors=sum(not ok for _, ok in samples), seconds=seconds,
-                  latencies_ms=[ms for ms, _ in samples],
-                  stopped_by="request count" if len(samples) >= max_requests else "time limit")
+    return Result(
+        requests=len(samples),
+        errors=sum(not ok for _, ok in samples),
+        seconds=seconds,
+        latencies_ms=[ms for ms, _ in samples],
+        stopped_by="request count" if len(samples) >= max_requests else "time limit",
+    )
 
 
 def percentiles(latencies: list[float]) -> tuple[float, float, float]:
@@ -107,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
 
     product_paths = [f"/products/{product[0]}" for product in PRODUCTS]
     list_paths = ["/products?limit=20"]
-    print(f"Catalog over HTTP against the local cloud (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f})\n", flush=True)
+    print(
+        f"Catalog over HTTP against the local cloud (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f})\n",
+        flush=True,
+    )
 
     with contextlib.ExitStack() as stack:  # unwinds in reverse: load process, gateway, then the cloud
         started = time.perf_counter()
@@ -116,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(cloud.stop)
         gateway = Gateway(cloud, port=0).start()
         stack.callback(gateway.stop)
-        print(f"Local cloud up, demo data seeded, gateway on {gateway.url}: {time.perf_counter() - started:.1f} s\n",
-              flush=True)
+        print(
+            f"Local cloud up, demo data seeded, gateway on {gateway.url}: {time.perf_counter() - started:.1f} s\n",
+            flush=True,
+        )
         load = stack.enter_context(ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")))
 
         def run(paths: list[str], clients: int, requests: int) -> Result:
@@ -125,8 +134,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # Warm-up: the load process's imports and connections, the handler's first calls (secret, clients).
         run(product_paths + list_paths, 1, args.warmup)
-        levels = [(f"`GET /products/{{id}}` ({len(product_paths)} demo ids)", product_paths, c, args.requests)
-                  for c in args.clients]
+        levels = [
+            (f"`GET /products/{{id}}` ({len(product_paths)} demo ids)", product_paths, c, args.requests)
+            for c in args.clients
+        ]
         levels.append(("`GET /products?limit=20`", list_paths, 1, args.list_requests))
         print("| request | clients | requests | errors | requests/s | p50 ms | p90 ms | p99 ms | stopped by |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|---|", flush=True)
@@ -135,24 +146,38 @@ def main(argv: list[str] | None = None) -> int:
             result = run(paths, clients, requests)
             errors += result.errors
             p50, p90, p99 = percentiles(result.latencies_ms)
-            print(f"| {label} | {clients} | {result.requests} | {result.errors} | "
-                  f"{result.requests / result.seconds:.0f} | {p50:.1f} | {p90:.1f} | {p99:.1f} | "
-                  f"{result.stopped_by} |", flush=True)
+            print(
+                f"| {label} | {clients} | {result.requests} | {result.errors} | "
+                f"{result.requests / result.seconds:.0f} | {p50:.1f} | {p90:.1f} | {p99:.1f} | "
+                f"{result.stopped_by} |",
+                flush=True,
+            )
 
         # Where one product request's time goes, without HTTP between client and gateway: the handler alone
         # (payload v2 event in, response out; it calls moto twice), and one of those moto calls alone.
         route = next(r for r in cloud.template.routes() if r.path == "/products/{product_id}")
         product_id = PRODUCTS[0][0]
-        event = build_event(route, "GET", f"/products/{product_id}", [("host", "localhost")], b"",
-                            {"product_id": product_id}, "127.0.0.1")
+        event = build_event(
+            route,
+            "GET",
+            f"/products/{product_id}",
+            [("host", "localhost")],
+            b"",
+            {"product_id": product_id},
+            "127.0.0.1",
+        )
         function = cloud.functions[route.function]
         dynamodb = cloud.client("dynamodb")
         key = {"pk": {"S": f"PRODUCT#{product_id}"}, "sk": {"S": "PRODUCT"}}
         rows = [
-            (f"{route.function} handler invoked in-process with a `GET /products/{{id}}` event",
-             lambda: function.invoke(event)),
-            ("one boto3 `GetItem` to moto over loopback", lambda: dynamodb.get_item(
-                TableName=cloud.physical_id("CatalogTable"), Key=key)),
+            (
+                f"{route.function} handler invoked in-process with a `GET /products/{{id}}` event",
+                lambda: function.invoke(event),
+            ),
+            (
+                "one boto3 `GetItem` to moto over loopback",
+                lambda: dynamodb.get_item(TableName=cloud.physical_id("CatalogTable"), Key=key),
+            ),
         ]
         print(f"\nIn-process breakdown, 1 caller, {args.in_process} calls each\n")
         print("| call | p50 ms | p90 ms | p99 ms |")
@@ -162,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {label} | {p50:.1f} | {p90:.1f} | {p99:.1f} |", flush=True)
         print(f"\nLoad average after the runs: {os.getloadavg()[0]:.2f}")
     return 1 if errors else 0  # a failing request is a regression, not a data point
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -54,8 +54,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
-           "country": "DE"}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "Unter den Linden 1",
+    "city": "Berlin",
+    "postal_code": "10117",
+    "country": "DE",
+}
 LOCAL_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
 SETTLED = {"awaiting_payment", "paid", "rejected", "payment_failed", "expired", "cancelled"}
 
@@ -106,17 +111,28 @@ def drive(url: str, cart_ids: list[str], clients: int, time_limit: float) -> Loa
                 break
             sent_wall, sent = time.time(), time.perf_counter()
             try:
-                connection.request("POST", "/checkout", body=checkout_body(cart_id), headers={
-                    "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})
+                connection.request(
+                    "POST",
+                    "/checkout",
+                    body=checkout_body(cart_id),
+                    headers={"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex},
+                )
                 response = connection.getresponse()
                 body = response.read()  # drain the body, or the keep-alive connection cannot be reused
                 order_id = json.loads(body).get("id") if response.status in (200, 202) else None
-                sample = Sample(cart_id, sent_wall, (time.perf_counter() - sent) * 1000, response.status, order_id,
-                                "" if response.status == 202 else body[:200].decode("utf-8", "replace"))
+                sample = Sample(
+                    cart_id,
+                    sent_wall,
+                    (time.perf_counter() - sent) * 1000,
+                    response.status,
+                    order_id,
+                    "" if response.status == 202 else body[:200].decode("utf-8", "replace"),
+                )
             except (OSError, http.client.HTTPException, ValueError) as error:
                 connection.close()  # http.client reconnects on the next request
-                sample = Sample(cart_id, sent_wall, (time.perf_counter() - sent) * 1000, 0, None,
-                                f"{type(error).__name__}: {error}")
+                sample = Sample(
+                    cart_id, sent_wall, (time.perf_counter() - sent) * 1000, 0, None, f"{type(error).__name__}: {error}"
+                )
             mine.append(sample)
         connection.close()
         with lock:
@@ -130,8 +146,11 @@ def drive(url: str, cart_ids: list[str], clients: int, time_limit: float) -> Loa
     ended = time.perf_counter()
     first_sent = min((s.sent_at for s in samples), default=0.0)
     last_done = max((s.sent_at + s.latency_ms / 1000 for s in samples), default=0.0)
-    return LoadResult(samples, last_done - first_sent if samples else ended - started[0],
-                      "carts used up" if len(samples) == len(cart_ids) else "time limit")
+    return LoadResult(
+        samples,
+        last_done - first_sent if samples else ended - started[0],
+        "carts used up" if len(samples) == len(cart_ids) else "time limit",
+    )
 
 
 # ---------------------------------------------------------------- the shop, written directly
@@ -159,9 +178,16 @@ class Shop:
 
         product_id = f"bench-{uuid.uuid4().hex[:10]}"
         sku = product_id.upper() + "-ONE"
-        self.catalog.put_product(StoredProduct(
-            id=product_id, name="Benchmark product", description="", category="test", images=[],
-            variants=[StoredVariant(sku=sku, title="One", price=Money(amount=price, currency="EUR"))]))
+        self.catalog.put_product(
+            StoredProduct(
+                id=product_id,
+                name="Benchmark product",
+                description="",
+                category="test",
+                images=[],
+                variants=[StoredVariant(sku=sku, title="One", price=Money(amount=price, currency="EUR"))],
+            )
+        )
         self.inventory.put_level(sku, units)
         return sku
 
@@ -172,11 +198,18 @@ class Shop:
 
         now = datetime.now(UTC)
         cart_id = uuid.uuid4().hex
-        self.carts.create(StoredCart(
-            id=cart_id, currency="EUR", version=1, created_at=now, updated_at=now,
-            expires_at=now + timedelta(hours=2),
-            lines=[StoredLine(sku=sku, quantity=quantity, seen_price=Money(amount=price, currency="EUR"))],
-            shipping=StoredShipping(country="DE", method="standard")))
+        self.carts.create(
+            StoredCart(
+                id=cart_id,
+                currency="EUR",
+                version=1,
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(hours=2),
+                lines=[StoredLine(sku=sku, quantity=quantity, seen_price=Money(amount=price, currency="EUR"))],
+                shipping=StoredShipping(country="DE", method="standard"),
+            )
+        )
         return cart_id
 
     def orders(self, order_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -184,23 +217,33 @@ class Shop:
         100 keys per BatchGetItem."""
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(order_ids), 100):
-            pending: dict[str, Any] = {self.orders_table: {
-                "Keys": [{"pk": {"S": f"ORDER#{i}"}, "sk": {"S": "ORDER"}} for i in order_ids[start:start + 100]],
-                "ConsistentRead": True, "ProjectionExpression": "id, #status, history, payment",
-                "ExpressionAttributeNames": {"#status": "status"}}}
+            pending: dict[str, Any] = {
+                self.orders_table: {
+                    "Keys": [{"pk": {"S": f"ORDER#{i}"}, "sk": {"S": "ORDER"}} for i in order_ids[start : start + 100]],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "id, #status, history, payment",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                }
+            }
             while pending:
                 response = self.dynamodb.batch_get_item(RequestItems=pending)
                 for item in response["Responses"].get(self.orders_table, []):
-                    history = [(h["M"]["status"]["S"], datetime.fromisoformat(h["M"]["at"]["S"]))
-                               for h in item.get("history", {}).get("L", [])]
+                    history = [
+                        (h["M"]["status"]["S"], datetime.fromisoformat(h["M"]["at"]["S"]))
+                        for h in item.get("history", {}).get("L", [])
+                    ]
                     payment = item.get("payment", {}).get("M", {})
-                    found[item["id"]["S"]] = {"status": item["status"]["S"], "history": history,
-                                              "payment_id": payment.get("payment_id", {}).get("S")}
+                    found[item["id"]["S"]] = {
+                        "status": item["status"]["S"],
+                        "history": history,
+                        "payment_id": payment.get("payment_id", {}).get("S"),
+                    }
                 pending = response.get("UnprocessedKeys") or {}
         return found
 
-    def wait_until(self, order_ids: list[str], done: set[str], timeout: float, poll: float = 0.5
-                   ) -> dict[str, dict[str, Any]]:
+    def wait_until(
+        self, order_ids: list[str], done: set[str], timeout: float, poll: float = 0.5
+    ) -> dict[str, dict[str, Any]]:
         """Read the orders until every one has a status in `done`, or `timeout` passes; the last reading."""
         deadline = time.monotonic() + timeout
         settled: dict[str, dict[str, Any]] = {}
@@ -344,8 +387,13 @@ class CpuBreakdown:
                 per_kind[self._kind(thread)] += cpu - self._baseline.get(thread, 0.0)
         total = sum(v for k, v in per_kind.items() if k != "runner")
         handlers = regions["handlers"] + per_kind["handlers"]
-        return {"dynamodb": regions["dynamodb"], "handlers": handlers, "sfn": per_kind["sfn"],
-                "rest": total - regions["dynamodb"] - handlers - per_kind["sfn"], "total": total}
+        return {
+            "dynamodb": regions["dynamodb"],
+            "handlers": handlers,
+            "sfn": per_kind["sfn"],
+            "rest": total - regions["dynamodb"] - handlers - per_kind["sfn"],
+            "total": total,
+        }
 
 
 # ---------------------------------------------------------------- reporting
@@ -403,21 +451,27 @@ class Level:
         accepted = self.accepted
         post = [s.latency_ms for s in self.result.samples if s.status == 202]
         waits = self.to_awaiting_ms()
-        last_awaiting = max((t.timestamp() for o in self.orders.values() for s, t in o["history"]
-                             if s == "awaiting_payment"), default=None)
+        last_awaiting = max(
+            (t.timestamp() for o in self.orders.values() for s, t in o["history"] if s == "awaiting_payment"),
+            default=None,
+        )
         first_sent = min((s.sent_at for s in self.result.samples), default=None)
         saga_rate = (len(waits) / (last_awaiting - first_sent)) if waits and last_awaiting and first_sent else 0.0
-        return (f"| {self.clients} | {len(self.result.samples)}/{self.carts} | {len(accepted)} | "
-                f"{len(accepted) / self.result.seconds:.1f} | {ms(quantile(post, 0.5))} | {ms(quantile(post, 0.95))} | "
-                f"{ms(quantile(waits, 0.5))} | {ms(quantile(waits, 0.95))} | {saga_rate:.1f} | "
-                f"{self.cpu_seconds * 1000 / max(len(accepted), 1):.0f} | {self.over_timeout} | {self.errors()} | "
-                f"{self.result.stopped_by} |")
+        return (
+            f"| {self.clients} | {len(self.result.samples)}/{self.carts} | {len(accepted)} | "
+            f"{len(accepted) / self.result.seconds:.1f} | {ms(quantile(post, 0.5))} | {ms(quantile(post, 0.95))} | "
+            f"{ms(quantile(waits, 0.5))} | {ms(quantile(waits, 0.95))} | {saga_rate:.1f} | "
+            f"{self.cpu_seconds * 1000 / max(len(accepted), 1):.0f} | {self.over_timeout} | {self.errors()} | "
+            f"{self.result.stopped_by} |"
+        )
 
 
-HEADER = ("| clients | POSTs sent/carts | 202s | checkouts/s | POST p50 ms | POST p95 ms | "
-          "POST→awaiting_payment p50 ms | p95 ms | orders→awaiting_payment/s | server CPU ms/order | "
-          "invocations over 10 s timeout | errors | stopped by |\n"
-          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+HEADER = (
+    "| clients | POSTs sent/carts | 202s | checkouts/s | POST p50 ms | POST p95 ms | "
+    "POST→awaiting_payment p50 ms | p95 ms | orders→awaiting_payment/s | server CPU ms/order | "
+    "invocations over 10 s timeout | errors | stopped by |\n"
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+)
 
 
 class OverTimeout(logging.Filter):
@@ -438,11 +492,20 @@ class OverTimeout(logging.Filter):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50], help="concurrency levels")
-    parser.add_argument("--checkouts", type=int, nargs="+", default=[30, 100, 150],
-                        help="carts (checkouts) per level, at most; one value per level, or one for all")
+    parser.add_argument(
+        "--checkouts",
+        type=int,
+        nargs="+",
+        default=[30, 100, 150],
+        help="carts (checkouts) per level, at most; one value per level, or one for all",
+    )
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds of sending per level at most")
-    parser.add_argument("--settle-limit", type=float, default=45.0,
-                        help="seconds to wait after a level for its orders to reach awaiting_payment")
+    parser.add_argument(
+        "--settle-limit",
+        type=float,
+        default=45.0,
+        help="seconds to wait after a level for its orders to reach awaiting_payment",
+    )
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between reads of outstanding orders")
     parser.add_argument("--warmup", type=int, default=3, help="checkouts sent and waited for before measuring")
     args = parser.parse_args(argv)
@@ -453,8 +516,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import boto3
 
-    print(f"Checkout over HTTP against the local cloud (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f} before start)\n", flush=True)
+    print(
+        f"Checkout over HTTP against the local cloud (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} before start)\n",
+        flush=True,
+    )
     started = time.perf_counter()
     over_timeout = OverTimeout()
     logging.getLogger("local_cloud").addFilter(over_timeout)
@@ -467,56 +533,70 @@ def main(argv: list[str] | None = None) -> int:
         total = args.warmup + sum(args.checkouts)
         sku = shop.product(units=total + 100)
         carts = [shop.cart(sku) for _ in range(total)]
-        print(f"Local cloud up, demo data seeded, gateway on {gateway.url}, 1 product with {total + 100} units "
-              f"and {total} ready carts written: {time.perf_counter() - started:.1f} s\n", flush=True)
+        print(
+            f"Local cloud up, demo data seeded, gateway on {gateway.url}, 1 product with {total + 100} units "
+            f"and {total} ready carts written: {time.perf_counter() - started:.1f} s\n",
+            flush=True,
+        )
 
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as load:
             # Warm-up: the load process's imports, the handlers' first calls, moto's first execution.
-            warm = load.submit(drive, gateway.url, carts[:args.warmup], 1, args.time_limit).result()
+            warm = load.submit(drive, gateway.url, carts[: args.warmup], 1, args.time_limit).result()
             shop.wait_until([s.order_id for s in warm.samples if s.order_id], SETTLED, args.settle_limit)
             offset = args.warmup
             levels: list[Level] = []
             print(HEADER, flush=True)
             for clients, count in zip(args.clients, args.checkouts, strict=True):
-                batch, offset = carts[offset:offset + count], offset + count
+                batch, offset = carts[offset : offset + count], offset + count
                 cpu, over_timeout.count = time.process_time(), 0
                 breakdown.start()
                 result = load.submit(drive, gateway.url, batch, clients, args.time_limit).result()
                 level = Level(clients, count, result)
                 settle_started = time.monotonic()
-                level.orders = shop.wait_until([s.order_id for s in level.accepted if s.order_id], SETTLED,
-                                               args.settle_limit, args.poll)
+                level.orders = shop.wait_until(
+                    [s.order_id for s in level.accepted if s.order_id], SETTLED, args.settle_limit, args.poll
+                )
                 level.settle_seconds = time.monotonic() - settle_started
                 level.cpu_seconds, level.over_timeout = time.process_time() - cpu, over_timeout.count
                 level.cpu = breakdown.stop()
                 levels.append(level)
                 print(level.row(), flush=True)
 
-        print("\nWhere the server process's CPU went, per accepted checkout, through awaiting_payment "
-              "(ms; see CpuBreakdown)\n\n| clients | DynamoDB (moto) | function handlers | "
-              "Step Functions engine (moto) | the rest | total (threads) | process CPU |\n"
-              "|---:|---:|---:|---:|---:|---:|---:|")
+        print(
+            "\nWhere the server process's CPU went, per accepted checkout, through awaiting_payment "
+            "(ms; see CpuBreakdown)\n\n| clients | DynamoDB (moto) | function handlers | "
+            "Step Functions engine (moto) | the rest | total (threads) | process CPU |\n"
+            "|---:|---:|---:|---:|---:|---:|---:|"
+        )
         for level in levels:
             n = max(len(level.accepted), 1)
             share = {k: v / level.cpu["total"] if level.cpu["total"] else 0 for k, v in level.cpu.items()}
-            print(f"| {level.clients} | " + " | ".join(
-                f"{level.cpu[k] * 1000 / n:.0f} ({share[k]:.0%})" for k in ("dynamodb", "handlers", "sfn", "rest"))
-                + f" | {level.cpu['total'] * 1000 / n:.0f} | {level.cpu_seconds * 1000 / n:.0f} |")
+            print(
+                f"| {level.clients} | "
+                + " | ".join(
+                    f"{level.cpu[k] * 1000 / n:.0f} ({share[k]:.0%})" for k in ("dynamodb", "handlers", "sfn", "rest")
+                )
+                + f" | {level.cpu['total'] * 1000 / n:.0f} | {level.cpu_seconds * 1000 / n:.0f} |"
+            )
 
         from storefront.inventory.invariant import check_inventory
 
         problems = check_inventory(dynamodb, cloud.physical_id("InventoryTable"))
         level_now = shop.inventory.level(sku)
-        print(f"\nInventory invariant after the run (no unit sold twice, ledger = levels): "
-              f"{'ok' if not problems else problems}; the product: "
-              + (f"on_hand {level_now.on_hand}, reserved {level_now.reserved}, available {level_now.available}"
-                 if level_now else "missing"))
+        print(
+            f"\nInventory invariant after the run (no unit sold twice, ledger = levels): "
+            f"{'ok' if not problems else problems}; the product: "
+            + (
+                f"on_hand {level_now.on_hand}, reserved {level_now.reserved}, available {level_now.available}"
+                if level_now
+                else "missing"
+            )
+        )
         for level in levels:
             examples = [s.error for s in level.result.samples if s.status != 202][:2]
             if examples:
                 print(f"Example errors at {level.clients} clients: {examples}")
-        print(f"Load average after the runs: {os.getloadavg()[0]:.2f}; whole run "
-              f"{time.perf_counter() - started:.0f} s")
+        print(f"Load average after the runs: {os.getloadavg()[0]:.2f}; whole run {time.perf_counter() - started:.0f} s")
         failed = any(level.errors() != "0" for level in levels)
     finally:
         gateway.stop()

@@ -46,11 +46,26 @@ def _function(secret_id: str) -> Callable[[dict[str, str]], dict[str, Any]]:
     context = LambdaContext("bench", "arn:aws:lambda:us-east-1:123456789012:function:bench", 1024, 10)
 
     def call(headers: dict[str, str]) -> dict[str, Any]:
-        event = {"version": "2.0", "routeKey": "GET /shop", "rawPath": "/shop", "rawQueryString": "",
-                 "headers": {"host": "api-origin.shop.example.com", **headers}, "isBase64Encoded": False,
-                 "requestContext": {"http": {"method": "GET", "path": "/shop", "protocol": "HTTP/1.1",
-                                             "sourceIp": "130.176.0.10", "userAgent": "Amazon CloudFront"},
-                                    "requestId": "r", "routeKey": "GET /shop", "stage": "$default"}}
+        event = {
+            "version": "2.0",
+            "routeKey": "GET /shop",
+            "rawPath": "/shop",
+            "rawQueryString": "",
+            "headers": {"host": "api-origin.shop.example.com", **headers},
+            "isBase64Encoded": False,
+            "requestContext": {
+                "http": {
+                    "method": "GET",
+                    "path": "/shop",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "130.176.0.10",
+                    "userAgent": "Amazon CloudFront",
+                },
+                "requestId": "r",
+                "routeKey": "GET /shop",
+                "stage": "$default",
+            },
+        }
         return handler(event, context)  # type: ignore[no-any-return]
 
     return call
@@ -69,17 +84,27 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF blob printed per request
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "bench")
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
-    print(f"The edge's gate on GET /shop through Mangum (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f})\n", flush=True)
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    print(
+        f"The edge's gate on GET /shop through Mangum (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f})\n",
+        flush=True,
+    )
     with mock_aws():
         arn = boto3.client("secretsmanager").create_secret(
-            Name="edge-origin", SecretString=json.dumps({"blue": ORIGIN_HEADER_VALUE, "green": ""}))["ARN"]
+            Name="edge-origin", SecretString=json.dumps({"blue": ORIGIN_HEADER_VALUE, "green": ""})
+        )["ARN"]
         off, on = _function(""), _function(arn)
         passed = "edge on, CloudFront's header (secret cached)"
         variants: dict[str, tuple[Callable[[dict[str, str]], dict[str, Any]], dict[str, str], int]] = {
             "edge off": (off, {}, 200),
-            passed: (on, {"x-origin-verify": ORIGIN_HEADER_VALUE, "cloudfront-viewer-address": "198.51.100.7:443"}, 200),
+            passed: (
+                on,
+                {"x-origin-verify": ORIGIN_HEADER_VALUE, "cloudfront-viewer-address": "198.51.100.7:443"},
+                200,
+            ),
             "edge on, no header: refused": (on, {}, 403),
             "edge on, a wrong header: refused": (on, {"x-origin-verify": "x" * 64}, 403),
         }
@@ -102,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         p50, p90, p99 = percentiles(values)
         print(f"| {name} | {len(values)} | {p50:.3f} | {p90:.3f} | {p99:.3f} |")
     base = statistics.median(latencies["edge off"])
-    print(f"\nAdded by the gate to a request it passes, difference of medians: "
-          f"{statistics.median(latencies[passed]) - base:.3f} ms")
+    print(
+        f"\nAdded by the gate to a request it passes, difference of medians: "
+        f"{statistics.median(latencies[passed]) - base:.3f} ms"
+    )
     return 0
 
 

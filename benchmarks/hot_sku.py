@@ -45,11 +45,16 @@ class Run:
 
     def row(self) -> str:
         p50 = statistics.median(self.latencies_ms)
-        p99 = statistics.quantiles(self.latencies_ms, n=100)[98] if len(self.latencies_ms) >= 100 else max(
-            self.latencies_ms)
-        return (f"| {self.workers} | {self.refused_share:.0%} | {self.orders / self.seconds:.1f} | "
-                f"{self.attempts / self.movements:.2f} | {self.refused} of {self.attempts} | {self.contention} | "
-                f"{p50:.0f} | {p99:.0f} |")
+        p99 = (
+            statistics.quantiles(self.latencies_ms, n=100)[98]
+            if len(self.latencies_ms) >= 100
+            else max(self.latencies_ms)
+        )
+        return (
+            f"| {self.workers} | {self.refused_share:.0%} | {self.orders / self.seconds:.1f} | "
+            f"{self.attempts / self.movements:.2f} | {self.refused} of {self.attempts} | {self.contention} | "
+            f"{p50:.0f} | {p99:.0f} |"
+        )
 
 
 def run(stock: Any, sku: str, workers: int, refused_share: float, seconds: float) -> Run:
@@ -103,8 +108,13 @@ def run(stock: Any, sku: str, workers: int, refused_share: float, seconds: float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 8, 32], help="orders in flight at once")
-    parser.add_argument("--refused", type=float, nargs="+", default=[0.0, 0.3],
-                        help="shares of the level's transactions DynamoDB refuses")
+    parser.add_argument(
+        "--refused",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.3],
+        help="shares of the level's transactions DynamoDB refuses",
+    )
     parser.add_argument("--seconds", type=float, default=15, help="how long each level runs")
     args = parser.parse_args(argv)
 
@@ -114,26 +124,34 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.checkout_throughput import quiet_handlers
     from local_cloud.cloud import LocalCloud
 
-    print(f"One hot SKU through the stock function, {args.seconds:g} s per level (Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f})\n", flush=True)
+    print(
+        f"One hot SKU through the stock function, {args.seconds:g} s per level (Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f})\n",
+        flush=True,
+    )
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    with LocalCloud(stack_name=f"hot-sku-{uuid.uuid4().hex[:6]}", poll_queues=False,
-                    function_log_level="WARNING") as cloud:
+    with LocalCloud(
+        stack_name=f"hot-sku-{uuid.uuid4().hex[:6]}", poll_queues=False, function_log_level="WARNING"
+    ) as cloud:
         quiet_handlers(cloud)
         dynamodb = cloud.client("dynamodb")
         table = cloud.physical_id("InventoryTable")
         sku = f"HOT-{uuid.uuid4().hex[:8]}".upper()
         InventoryRepository(dynamodb, table).put_level(sku, UNITS)
         stock = cloud.functions["StockFunction"]
-        print("| orders in flight | level transactions refused | orders/s | DynamoDB attempts per movement | "
-              "refused | movements given up (StockContention), invoked again | order p50 ms | order p99 ms |")
+        print(
+            "| orders in flight | level transactions refused | orders/s | DynamoDB attempts per movement | "
+            "refused | movements given up (StockContention), invoked again | order p50 ms | order p99 ms |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for refused in args.refused:
             for workers in args.workers:
                 print(run(stock, sku, workers, refused, args.seconds).row(), flush=True)
         violations = check_inventory(dynamodb, table, [sku])
-    print(f"\nInventory invariant after every level: {'holds' if not violations else violations}; load average "
-          f"{os.getloadavg()[0]:.2f}")
+    print(
+        f"\nInventory invariant after every level: {'holds' if not violations else violations}; load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
     return 1 if violations else 0
 
 

@@ -33,15 +33,20 @@ BASELINES = [
     ("`from aws_lambda_powertools import Logger`", "", "from aws_lambda_powertools import Logger"),
     # What the notifications function alone adds (storefront/notifications/content.py): templates and CLDR formats.
     ("`import jinja2`", "", "import jinja2"),
-    ("Babel: import, then one amount and one date range in de_DE (loads the locale's data)", "",
-     "import datetime, decimal; from babel.numbers import format_currency; from babel.dates import format_interval; "
-     "format_currency(decimal.Decimal('191.90'), 'EUR', locale='de_DE'); "
-     "format_interval(datetime.date(2026, 12, 1), datetime.date(2026, 12, 3), 'yMMMEd', locale='de_DE')"),
+    (
+        "Babel: import, then one amount and one date range in de_DE (loads the locale's data)",
+        "",
+        "import datetime, decimal; from babel.numbers import format_currency; from babel.dates import format_interval; "
+        "format_currency(decimal.Decimal('191.90'), 'EUR', locale='de_DE'); "
+        "format_interval(datetime.date(2026, 12, 1), datetime.date(2026, 12, 3), 'yMMMEd', locale='de_DE')",
+    ),
     # The handlers leave Tracer out (storefront/observability.py); this row is the reason: what it would add
     # to a process that already has what an HTTP handler imports.
-    ("`Tracer()`, after boto3, fastapi and Logger are imported (not used)",
-     "import boto3, fastapi; from aws_lambda_powertools import Logger",
-     "from aws_lambda_powertools import Tracer; Tracer()"),
+    (
+        "`Tracer()`, after boto3, fastapi and Logger are imported (not used)",
+        "import boto3, fastapi; from aws_lambda_powertools import Logger",
+        "from aws_lambda_powertools import Tracer; Tracer()",
+    ),
 ]
 
 # In this venv, not in a deployed function: aws-sam-cli (a dev dependency) requires boto3[crt] and pyOpenSSL,
@@ -86,15 +91,19 @@ class Target:
         env = dict(os.environ)
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
             env.pop(name, None)
-        env.update({
-            # boto3.client() at import needs a region; dummy credentials guarantee no real account is touched
-            # (nothing calls AWS at import anyway).
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark",
-            # Lambda's /var/task and /opt are read-only and sam build ships the project's own code as .py only,
-            # so it compiles at every cold start: never write bytecode here either (site-packages keep pip's .pyc).
-            "PYTHONDONTWRITEBYTECODE": "1",
-        })
+        env.update(
+            {
+                # boto3.client() at import needs a region; dummy credentials guarantee no real account is touched
+                # (nothing calls AWS at import anyway).
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "benchmark",
+                "AWS_SECRET_ACCESS_KEY": "benchmark",
+                # Lambda's /var/task and /opt are read-only and sam build ships the project's own code as .py only,
+                # so it compiles at every cold start: never write bytecode here either (site-packages keep pip's .pyc).
+                "PYTHONDONTWRITEBYTECODE": "1",
+            }
+        )
         env.update(self.environment)
         return env
 
@@ -123,15 +132,25 @@ def handler_targets(template: Template, deployed_like: bool) -> list[Target]:
         props = template.function_properties(logical_id)
         variables = template.resolve(props.get("Environment", {})).get("Variables", {})
         code_dir = (ROOT / props["CodeUri"]).resolve()
-        layer_dirs = [str((ROOT / template.resources[layer["Ref"]]["Properties"]["ContentUri"]).resolve())
-                      for layer in props.get("Layers", [])
-                      if isinstance(layer, dict) and layer.get("Ref") in template.resources]
+        layer_dirs = [
+            str((ROOT / template.resources[layer["Ref"]]["Properties"]["ContentUri"]).resolve())
+            for layer in props.get("Layers", [])
+            if isinstance(layer, dict) and layer.get("Ref") in template.resources
+        ]
         module, attribute = props["Handler"].rsplit(".", 1)
         label = f"**{logical_id}** (`{props['CodeUri']}{module}.py`)"
         variants = [("", [])] + ([(" without awscrt, pyOpenSSL", NOT_DEPLOYED)] if deployed_like else [])
         for suffix, blocked in variants:
-            targets.append(Target(label + suffix, f"from {module} import {attribute}", [str(code_dir), *layer_dirs],
-                                  {k: str(v) for k, v in variables.items()}, blocked, function=logical_id))
+            targets.append(
+                Target(
+                    label + suffix,
+                    f"from {module} import {attribute}",
+                    [str(code_dir), *layer_dirs],
+                    {k: str(v) for k, v in variables.items()},
+                    blocked,
+                    function=logical_id,
+                )
+            )
     return targets
 
 
@@ -141,14 +160,15 @@ def importtime_breakdown(target: Target, runs: int) -> tuple[list[tuple[str, flo
     cumulative: dict[str, list[float]] = defaultdict(list)
     per_package: dict[str, list[float]] = defaultdict(list)
     for _ in range(runs):
-        done = subprocess.run(target.command("-X", "importtime"), env=target.env(), capture_output=True,
-                              text=True, check=True)
+        done = subprocess.run(
+            target.command("-X", "importtime"), env=target.env(), capture_output=True, text=True, check=True
+        )
         lines = done.stderr.split("--- timed import starts\n", 1)[1].splitlines()
         package_self: dict[str, float] = defaultdict(float)
         for line in lines:
             if not line.startswith("import time:") or "self [us]" in line:
                 continue
-            self_us, cumulative_us, name = line[len("import time:"):].split("|")
+            self_us, cumulative_us, name = line[len("import time:") :].split("|")
             depth = (len(name) - len(name.lstrip()) - 1) // 2
             cumulative["· " * depth + name.strip()].append(int(cumulative_us) / 1000)
             package = name.strip().split(".")[0]
@@ -161,8 +181,10 @@ def importtime_breakdown(target: Target, runs: int) -> tuple[list[tuple[str, flo
 
 # The yardsticks each handler is divided by, from the same run: boto3 alone, and boto3 with the one client every
 # handler makes at import (a function that calls no AWS service needs no boto3 at all).
-YARDSTICKS = {"`import boto3`": "× `import boto3`",
-              "`import boto3` + `boto3.client('dynamodb')`": "× `import boto3` + a client"}
+YARDSTICKS = {
+    "`import boto3`": "× `import boto3`",
+    "`import boto3` + `boto3.client('dynamodb')`": "× `import boto3` + a client",
+}
 
 
 def print_ratios(targets: list[Target], handlers: list[Target], max_ratio: float) -> bool:
@@ -173,8 +195,10 @@ def print_ratios(targets: list[Target], handlers: list[Target], max_ratio: float
     timed = [h for h in handlers if h.import_ms and not h.blocked]
     if not yardsticks or not timed:
         return True
-    print(f"\nHandlers over the same run's yardsticks (medians of the import's CPU time; at most {max_ratio:g}x is "
-          "the bar):\n")
+    print(
+        f"\nHandlers over the same run's yardsticks (medians of the import's CPU time; at most {max_ratio:g}x is "
+        "the bar):\n"
+    )
     print("| handler | " + " | ".join(YARDSTICKS[label] for label in yardsticks) + " |")
     print("|---|" + "---:|" * len(yardsticks))
     worst = dict.fromkeys(yardsticks, (0.0, ""))
@@ -183,8 +207,10 @@ def print_ratios(targets: list[Target], handlers: list[Target], max_ratio: float
         worst = {label: max(worst[label], (ratios[label], handler.function)) for label in yardsticks}
         print(f"| {handler.function} | " + " | ".join(f"{r:.2f}" for r in ratios.values()) + " |")
     for label, (ratio, function) in worst.items():
-        print(f"Worst {YARDSTICKS[label]}: {function} at {ratio:.2f}x "
-              f"({'within' if ratio <= max_ratio else 'OVER'} the {max_ratio:g}x bar)")
+        print(
+            f"Worst {YARDSTICKS[label]}: {function} at {ratio:.2f}x "
+            f"({'within' if ratio <= max_ratio else 'OVER'} the {max_ratio:g}x bar)"
+        )
     return all(ratio <= max_ratio for ratio, _ in worst.values())
 
 
@@ -196,25 +222,42 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per target (at least 10)")
     parser.add_argument("--functions", nargs="+", metavar="FUNCTION", help="time only these handlers (logical ids)")
-    parser.add_argument("--importtime", nargs="*", default=["CatalogFunction"], metavar="FUNCTION",
-                        help="functions to break down with -X importtime (logical ids; default CatalogFunction)")
+    parser.add_argument(
+        "--importtime",
+        nargs="*",
+        default=["CatalogFunction"],
+        metavar="FUNCTION",
+        help="functions to break down with -X importtime (logical ids; default CatalogFunction)",
+    )
     parser.add_argument("--importtime-runs", type=int, default=3, help="-X importtime processes per function")
-    parser.add_argument("--max-ratio", type=float, default=2.0,
-                        help="the bar for each handler's import over the yardsticks of the same run (ratios printed)")
-    parser.add_argument("--deployed-like", action="store_true",
-                        help="also time each handler without awscrt and pyOpenSSL, as in a deployed function")
+    parser.add_argument(
+        "--max-ratio",
+        type=float,
+        default=2.0,
+        help="the bar for each handler's import over the yardsticks of the same run (ratios printed)",
+    )
+    parser.add_argument(
+        "--deployed-like",
+        action="store_true",
+        help="also time each handler without awscrt and pyOpenSSL, as in a deployed function",
+    )
     args = parser.parse_args(argv)
     if args.runs < 10:
         parser.error("--runs must be at least 10: a median of fewer cold processes is too noisy")
 
-    handlers = [t for t in handler_targets(Template.load(), args.deployed_like)
-                if not args.functions or t.function in args.functions]
+    handlers = [
+        t
+        for t in handler_targets(Template.load(), args.deployed_like)
+        if not args.functions or t.function in args.functions
+    ]
     targets = [Target(label, statement, setup=setup) for label, setup, statement in BASELINES]
     targets.append(Target("`import boto3` without awscrt, pyOpenSSL", "import boto3", blocked=NOT_DEPLOYED))
     targets += handlers
-    print(f"Import time, median of {args.runs} fresh processes each ({sys.executable}, "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f})\n",
-          flush=True)
+    print(
+        f"Import time, median of {args.runs} fresh processes each ({sys.executable}, "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f})\n",
+        flush=True,
+    )
     for _ in range(args.runs):
         for target in targets:
             if not target.error:
@@ -227,25 +270,33 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {target.label} | import failed: `{target.error}` | | |")
             continue
         process = f"{statistics.median(target.process_ms):.0f}" + (" (with setup)" if target.setup else "")
-        print(f"| {target.label} | {statistics.median(target.import_ms):.0f} | "
-              f"{min(target.import_ms):.0f}–{max(target.import_ms):.0f} | {statistics.median(target.cpu_ms):.0f} | "
-              f"{process} |")
+        print(
+            f"| {target.label} | {statistics.median(target.import_ms):.0f} | "
+            f"{min(target.import_ms):.0f}–{max(target.import_ms):.0f} | {statistics.median(target.cpu_ms):.0f} | "
+            f"{process} |"
+        )
 
-    print(f"\nLoad average after the runs: {os.getloadavg()[0]:.2f} (other work on the machine inflates every row)",
-          flush=True)
+    print(
+        f"\nLoad average after the runs: {os.getloadavg()[0]:.2f} (other work on the machine inflates every row)",
+        flush=True,
+    )
     print_ratios(targets, handlers, args.max_ratio)
 
     for target in (t for t in handlers if t.function in args.importtime and not t.error):
         top, packages = importtime_breakdown(target, args.importtime_runs)
         total = sum(ms for _, ms in packages)
-        print(f"\n`python -X importtime`, {target.label}: top 10 by cumulative time "
-              f"(median of {args.importtime_runs} runs; -X importtime itself adds overhead)\n")
+        print(
+            f"\n`python -X importtime`, {target.label}: top 10 by cumulative time "
+            f"(median of {args.importtime_runs} runs; -X importtime itself adds overhead)\n"
+        )
         print("| module (· = one level of import nesting) | cumulative ms |")
         print("|---|---:|")
         for name, ms in top[:10]:
             print(f"| {name} | {ms:.0f} |")
-        print(f"\nSelf time summed per top-level package (where the {total:.0f} ms go; "
-              "a module's self time includes its module-level code)\n")
+        print(
+            f"\nSelf time summed per top-level package (where the {total:.0f} ms go; "
+            "a module's self time includes its module-level code)\n"
+        )
         print("| package | self ms | share |")
         print("|---|---:|---:|")
         for name, ms in packages[:12]:

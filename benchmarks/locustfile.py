@@ -33,8 +33,13 @@ from urllib.parse import urlsplit
 
 from locust import HttpUser, between, events, task
 
-ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
-           "country": "DE"}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "Unter den Linden 1",
+    "city": "Berlin",
+    "postal_code": "10117",
+    "country": "DE",
+}
 JSON = {"Content-Type": "application/json"}
 POLL_SECONDS = 0.5
 POLL_LIMIT = 40  # reads of one order before the buyer gives up waiting (20 s)
@@ -42,8 +47,12 @@ POLL_LIMIT = 40  # reads of one order before the buyer gives up waiting (20 s)
 
 @events.init_command_line_parser.add_listener
 def _arguments(parser: Any) -> None:
-    parser.add_argument("--pay", choices=["auto", "local", "skip"], default="auto",
-                        help="pay through the local provider's /dev route (auto: when the host is on loopback)")
+    parser.add_argument(
+        "--pay",
+        choices=["auto", "local", "skip"],
+        default="auto",
+        help="pay through the local provider's /dev route (auto: when the host is on loopback)",
+    )
 
 
 def _pays(environment: Any) -> bool:
@@ -93,8 +102,12 @@ class Buyer(Shopper):
         if cart.status_code != 201:
             return
         cart_id = cart.json()["id"]
-        with self.client.post(f"/carts/{cart_id}/items", json={"sku": random.choice(in_stock), "quantity": 1},
-                              name="POST /carts/{cart_id}/items", catch_response=True) as added:
+        with self.client.post(
+            f"/carts/{cart_id}/items",
+            json={"sku": random.choice(in_stock), "quantity": 1},
+            name="POST /carts/{cart_id}/items",
+            catch_response=True,
+        ) as added:
             if added.status_code == 409:  # sold out since the listing: the shop answering correctly
                 added.success()
                 self._event("POST /carts/{cart_id}/items (sold out)")
@@ -102,13 +115,21 @@ class Buyer(Shopper):
         methods = self.client.get("/shipping-methods?country=DE", name="GET /shipping-methods")
         if not methods.ok:
             return
-        chosen = self.client.put(f"/carts/{cart_id}/shipping", name="PUT /carts/{cart_id}/shipping",
-                                 json={"country": "DE", "method": methods.json()["items"][0]["id"]})
+        chosen = self.client.put(
+            f"/carts/{cart_id}/shipping",
+            name="PUT /carts/{cart_id}/shipping",
+            json={"country": "DE", "method": methods.json()["items"][0]["id"]},
+        )
         if not chosen.ok:
             return
         body = json.dumps({"cart_id": cart_id, "email": "ada@example.com", "shipping_address": ADDRESS})
-        with self.client.post("/checkout", data=body, name="POST /checkout", catch_response=True,
-                              headers={**JSON, "Idempotency-Key": uuid.uuid4().hex}) as checkout:
+        with self.client.post(
+            "/checkout",
+            data=body,
+            name="POST /checkout",
+            catch_response=True,
+            headers={**JSON, "Idempotency-Key": uuid.uuid4().hex},
+        ) as checkout:
             if checkout.status_code == 409:  # the fast path: the cart cannot be filled any more
                 checkout.success()
                 self._event("POST /checkout (sold out)")
@@ -122,8 +143,10 @@ class Buyer(Shopper):
             return
         if not _pays(self.environment):
             return
-        self.client.post(f"/dev/payments/{order['payment']['payment_id']}/succeed",
-                         name="POST /dev/payments/{payment_id}/succeed (local: the shopper pays)")
+        self.client.post(
+            f"/dev/payments/{order['payment']['payment_id']}/succeed",
+            name="POST /dev/payments/{payment_id}/succeed (local: the shopper pays)",
+        )
         if self._wait_for(order_id, {"paid", "fulfilling", "shipped", "delivered"}) is None:
             self._event("GET /orders/{order_id} (payment not seen)")
 
@@ -137,5 +160,6 @@ class Buyer(Shopper):
 
     def _event(self, name: str) -> None:
         """An outcome worth counting that is not a request of its own (Locust counts it as a zero-time request)."""
-        self.environment.events.request.fire(request_type="EVENT", name=name, response_time=0, response_length=0,
-                                             exception=None, context={})
+        self.environment.events.request.fire(
+            request_type="EVENT", name=name, response_time=0, response_length=0, exception=None, context={}
+        )

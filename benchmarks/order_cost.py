@@ -94,15 +94,25 @@ from benchmarks.checkout_throughput import Shop, checkout_body, start_cloud
 PRICES_AS_OF = "2026-11-26"
 # us-east-1 list prices, without free tier, as known on PRICES_AS_OF: verify before relying on them.
 PRICES = {  # key: (USD per unit, as the table shows it, what it is)
-    "dynamodb_rru": (0.125 / 1e6, "$0.125 per million RRU", "DynamoDB on-demand read request unit, Standard table "
-                     "class (the price since AWS halved on-demand throughput prices on 2024-11-01)"),
-    "dynamodb_wru": (0.625 / 1e6, "$0.625 per million WRU", "DynamoDB on-demand write request unit, Standard "
-                     "table class"),
+    "dynamodb_rru": (
+        0.125 / 1e6,
+        "$0.125 per million RRU",
+        "DynamoDB on-demand read request unit, Standard table "
+        "class (the price since AWS halved on-demand throughput prices on 2024-11-01)",
+    ),
+    "dynamodb_wru": (
+        0.625 / 1e6,
+        "$0.625 per million WRU",
+        "DynamoDB on-demand write request unit, Standard table class",
+    ),
     "lambda_request": (0.20 / 1e6, "$0.20 per million", "Lambda requests"),
     "lambda_gb_s": (0.0000133334, "$0.0000133334 per GB-s", "Lambda arm64 duration, first 7.5 billion GB-s a month"),
     "sfn_transition": (0.025 / 1e3, "$0.025 per 1,000", "Step Functions Standard state transitions"),
-    "http_api_request": (1.00 / 1e6, "$1.00 per million", "API Gateway HTTP API requests, first 300 million a "
-                         "month (metered per 512 KB)"),
+    "http_api_request": (
+        1.00 / 1e6,
+        "$1.00 per million",
+        "API Gateway HTTP API requests, first 300 million a month (metered per 512 KB)",
+    ),
     "sqs_request": (0.40 / 1e6, "$0.40 per million", "SQS standard queue requests (per 64 KB chunk)"),
     "secrets_call": (0.05 / 1e4, "$0.05 per 10,000", "Secrets Manager API calls"),
     "eventbridge_event": (1.00 / 1e6, "$1.00 per million", "EventBridge custom events published (per 64 KB chunk)"),
@@ -123,7 +133,7 @@ def value_size(value: Any) -> int:
     if hasattr(value, "type") and hasattr(value, "value"):
         kind, content = value.type, value.value
     else:
-        (kind, content), = value.items()
+        ((kind, content),) = value.items()
     if kind == "S":
         return len(content.encode())
     if kind == "N":
@@ -225,8 +235,14 @@ class Usage:
 
     def signature(self) -> tuple[Any, ...]:
         """Everything counted except durations: equal for two orders that made the same requests."""
-        return (sorted(self.invocations.items()), sorted(self.api.items()), sorted(self.calls.items()),
-                self.transitions, self.rru, self.wru)
+        return (
+            sorted(self.invocations.items()),
+            sorted(self.api.items()),
+            sorted(self.calls.items()),
+            self.transitions,
+            self.rru,
+            self.wru,
+        )
 
     def cost_lines(self) -> list[tuple[str, float, str, float]]:
         """(line, quantity, price key, cost) for one order."""
@@ -372,8 +388,12 @@ class Meter:
                 raise
             finally:
                 meter._local.tag = None
-                idle = (service == "sqs" and operation == "ReceiveMessage" and caller == "Lambda event source mapping"
-                        and not response.get("Messages"))
+                idle = (
+                    service == "sqs"
+                    and operation == "ReceiveMessage"
+                    and caller == "Lambda event source mapping"
+                    and not response.get("Messages")
+                )
                 with meter._lock:
                     if idle:
                         meter.usage.idle_polls += 1
@@ -407,8 +427,16 @@ class Meter:
                 response = original_action(handler)
                 after = [_stored(backend, t, DynamoType) for t in targets]
             status, _, response_body = response
-            uses = meter._units(tag.split("|", 1)[1], operation, body, targets, [item_size(i) for i in before],
-                                [item_size(i) for i in after], status, response_body)
+            uses = meter._units(
+                tag.split("|", 1)[1],
+                operation,
+                body,
+                targets,
+                [item_size(i) for i in before],
+                [item_size(i) for i in after],
+                status,
+                response_body,
+            )
             by_table = {use.table: use for use in uses}
             for target, old, new in zip(targets, before, after, strict=True):
                 if target.kind == "write" and status < 400:
@@ -426,8 +454,17 @@ class Meter:
         BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
         DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
-    def _units(self, caller: str, operation: str, body: dict[str, Any], targets: list[Target], before: list[int],
-               after: list[int], status: int, response_body: Any) -> list[DynamoUse]:
+    def _units(
+        self,
+        caller: str,
+        operation: str,
+        body: dict[str, Any],
+        targets: list[Target],
+        before: list[int],
+        after: list[int],
+        status: int,
+        response_body: Any,
+    ) -> list[DynamoUse]:
         text = response_body.decode() if isinstance(response_body, bytes) else str(response_body or "")
         charged = status < 400 or "ConditionalCheckFailed" in text or "TransactionCanceled" in text
         uses: dict[str, DynamoUse] = {}
@@ -490,11 +527,19 @@ def _targets(operation: str, body: dict[str, Any], backend: Any) -> list[Target]
     if operation in ("UpdateItem", "DeleteItem"):
         return [Target(table, body.get("Key", {}), "write")]
     if operation == "BatchGetItem":
-        return [Target(name, k, "read", bool(request.get("ConsistentRead")))
-                for name, request in body.get("RequestItems", {}).items() for k in request.get("Keys", [])]
+        return [
+            Target(name, k, "read", bool(request.get("ConsistentRead")))
+            for name, request in body.get("RequestItems", {}).items()
+            for k in request.get("Keys", [])
+        ]
     if operation == "BatchWriteItem":
-        return [Target(name, key_of(name, w["PutRequest"]["Item"]) if "PutRequest" in w else w["DeleteRequest"]["Key"],
-                       "write") for name, writes in body.get("RequestItems", {}).items() for w in writes]
+        return [
+            Target(
+                name, key_of(name, w["PutRequest"]["Item"]) if "PutRequest" in w else w["DeleteRequest"]["Key"], "write"
+            )
+            for name, writes in body.get("RequestItems", {}).items()
+            for w in writes
+        ]
     if operation == "TransactWriteItems":
         targets = []
         for entry in body.get("TransactItems", []):
@@ -503,8 +548,11 @@ def _targets(operation: str, body: dict[str, Any], backend: Any) -> list[Target]
                 targets.append(Target(request["TableName"], item_key, "write", transactional=True))
         return targets
     if operation == "TransactGetItems":
-        return [Target(e["Get"]["TableName"], e["Get"]["Key"], "read", transactional=True)
-                for e in body.get("TransactItems", []) if "Get" in e]
+        return [
+            Target(e["Get"]["TableName"], e["Get"]["Key"], "read", transactional=True)
+            for e in body.get("TransactItems", [])
+            if "Get" in e
+        ]
     return []
 
 
@@ -515,8 +563,9 @@ def _stored(backend: Any, target: Target, dynamo_type: Any) -> dict[str, Any] | 
         return None
     range_key = target.key.get(table.range_key_attr) if table.range_key_attr else None
     try:
-        item = table.get_item(dynamo_type(target.key[table.hash_key_attr]),
-                              dynamo_type(range_key) if range_key is not None else None)
+        item = table.get_item(
+            dynamo_type(target.key[table.hash_key_attr]), dynamo_type(range_key) if range_key is not None else None
+        )
     except Exception:  # noqa: BLE001 - a malformed key: DynamoDB refuses the request, nothing to size
         return None
     return None if item is None else dict(item.attrs)
@@ -537,8 +586,11 @@ def _index_write_units(table: Any, before: dict[str, Any] | None, after: dict[st
             continue
         sizes = [INDEX_ENTRY_OVERHEAD + item_size(entry) for entry in (old, new) if entry is not None]
         same_key = old is not None and new is not None and all(old[k] == new[k] for k in index.schema_key_attrs)
-        units += (max(1, math.ceil(max(sizes) / 1024)) if same_key  # an update in place
-                  else sum(max(1, math.ceil(size / 1024)) for size in sizes))  # a put, a delete, or both
+        units += (
+            max(1, math.ceil(max(sizes) / 1024))
+            if same_key  # an update in place
+            else sum(max(1, math.ceil(size / 1024)) for size in sizes)
+        )  # a put, a delete, or both
     return float(units)
 
 
@@ -562,16 +614,21 @@ class Api:
         address = urlsplit(url)
         self.connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
 
-    def call(self, method: str, path: str, body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    def call(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         self.connection.request(method, path, body=body, headers=headers or {})
         response = self.connection.getresponse()
         data = response.read()
         return response.status, (json.loads(data) if data else {})
 
     def checkout(self, cart_id: str) -> dict[str, Any]:
-        status, order = self.call("POST", "/checkout", checkout_body(cart_id), {
-            "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})
+        status, order = self.call(
+            "POST",
+            "/checkout",
+            checkout_body(cart_id),
+            {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex},
+        )
         if status != 202:
             raise RuntimeError(f"POST /checkout answered {status}: {order}")
         return order
@@ -660,8 +717,12 @@ def run_scenario(ctx: Context, scenario: Scenario) -> tuple[Usage, str, str]:
             order = api.order(order_id)  # the result page
         _wait_for_event(ctx, f"order.{scenario.final}", order_id)
         if scenario.operator == "refund":
-            refund = _operator(ctx, "POST", f"/admin/orders/{order_id}/refunds", {
-                "lines": [{"sku": sku, "quantity": 1}], "restock": True, "reason": "returned by the customer"})
+            refund = _operator(
+                ctx,
+                "POST",
+                f"/admin/orders/{order_id}/refunds",
+                {"lines": [{"sku": sku, "quantity": 1}], "restock": True, "reason": "returned by the customer"},
+            )
             _wait_for_event(ctx, "order.refunded", refund["id"])
         if scenario.operator == "cancel":
             _wait_for_event(ctx, "order.refunded", f"cancel-{order_id}")
@@ -682,9 +743,16 @@ def run_scenario(ctx: Context, scenario: Scenario) -> tuple[Usage, str, str]:
 
 def _operator(ctx: Context, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """An operator's request to the admin API, with its token and a fresh Idempotency-Key."""
-    status, answer = ctx.api.call(method, path, json.dumps(body).encode(), {
-        "Content-Type": "application/json", "Authorization": f"Bearer {ctx.admin_token}",
-        "Idempotency-Key": uuid.uuid4().hex})
+    status, answer = ctx.api.call(
+        method,
+        path,
+        json.dumps(body).encode(),
+        {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {ctx.admin_token}",
+            "Idempotency-Key": uuid.uuid4().hex,
+        },
+    )
     if status not in (200, 201):
         raise RuntimeError(f"{method} {path} answered {status}: {answer}")
     return answer
@@ -723,8 +791,10 @@ def _wait_for_event(ctx: Context, event_type: str, key: str) -> None:
     caught up."""
     deadline = time.monotonic() + 30
     wanted = f'"{event_type}:{key}"'  # the event's event_id, as it appears in the logged event
-    while not any(ctx.logs.filter_log_events(logGroupName=group, filterPattern=wanted)["events"]
-                  for group in ctx.cloud.event_log_groups):
+    while not any(
+        ctx.logs.filter_log_events(logGroupName=group, filterPattern=wanted)["events"]
+        for group in ctx.cloud.event_log_groups
+    ):
         if time.monotonic() > deadline:
             raise RuntimeError(f"{event_type} for {key} was not published")
         time.sleep(0.1)
@@ -750,8 +820,9 @@ def _states_entered(ctx: Context, arn: str) -> tuple[list[str], int]:
         events += page["events"]
         if not (token := page.get("nextToken")):
             break
-    states = [e.get("stateEnteredEventDetails", {}).get("name", "?") for e in events
-              if e["type"].endswith("StateEntered")]
+    states = [
+        e.get("stateEnteredEventDetails", {}).get("name", "?") for e in events if e["type"].endswith("StateEntered")
+    ]
     scheduled = sum(e["type"] in ("TaskScheduled", "LambdaFunctionScheduled") for e in events)
     tasks_entered = sum(e["type"] == "TaskStateEntered" for e in events)
     return states, max(0, scheduled - tasks_entered)
@@ -790,15 +861,19 @@ def print_counts(results: list[tuple[Scenario, Usage, str, str]], extra_get: Usa
     row("**DynamoDB WRU** (computed from item sizes)", [_units(u.wru) for u in usages])
     row("· of which global secondary index writes", [_units(sum(d.index_wru for d in u.dynamodb)) for u in usages])
     row("DynamoDB requests", [u.service_calls("dynamodb") for u in usages])
-    row("DynamoDB units moto reported (constants: not used)", [_units(sum(d.moto_reported for d in u.dynamodb))
-                                                               for u in usages])
+    row(
+        "DynamoDB units moto reported (constants: not used)",
+        [_units(sum(d.moto_reported for d in u.dynamodb)) for u in usages],
+    )
     row("**SQS requests**", [u.service_calls("sqs") for u in usages])
     row("**Secrets Manager calls**", [u.service_calls("secretsmanager") for u in usages])
     others = sorted({(s, o) for u in usages for s, o, _ in u.calls if s not in ("dynamodb", "sqs", "secretsmanager")})
     for service, operation in others:
         note = "(the Lambda invocations above)" if service == "lambda" else "(no per-request charge)"
-        row(f"{service} {operation} {note}",
-            [sum(n for (s, o, _), n in u.calls.items() if (s, o) == (service, operation)) for u in usages])
+        row(
+            f"{service} {operation} {note}",
+            [sum(n for (s, o, _), n in u.calls.items() if (s, o) == (service, operation)) for u in usages],
+        )
     row("Lambda duration, sum of ms (in-process)", [f"{u.lambda_ms:.0f}" for u in usages])
     row("application log bytes (handlers' loggers, LOG_LEVEL INFO)", [u.log_bytes for u in usages])
     row("**cost per 1,000 orders** (list prices)", [_money(u.cost() * 1000) for u in usages])
@@ -813,10 +888,14 @@ def print_dynamodb(usage: Usage) -> None:
     for (caller, table, operation), uses in sorted(grouped.items()):
         requests = len(uses)  # one entry per request and table it touched
         approx = " (approx.)" if any(u.approximate for u in uses) else ""
-        print(f"| {caller} | {table} | {operation}{approx} | {requests} | {_units(sum(u.rru for u in uses))} | "
-              f"{_units(sum(u.wru for u in uses))} | {_units(sum(u.index_wru for u in uses))} |")
-    print(f"| **total** | | | {usage.service_calls('dynamodb')} | {_units(usage.rru)} | {_units(usage.wru)} | "
-          f"{_units(sum(u.index_wru for u in usage.dynamodb))} |")
+        print(
+            f"| {caller} | {table} | {operation}{approx} | {requests} | {_units(sum(u.rru for u in uses))} | "
+            f"{_units(sum(u.wru for u in uses))} | {_units(sum(u.index_wru for u in uses))} |"
+        )
+    print(
+        f"| **total** | | | {usage.service_calls('dynamodb')} | {_units(usage.rru)} | {_units(usage.wru)} | "
+        f"{_units(sum(u.index_wru for u in usage.dynamodb))} |"
+    )
 
 
 def print_cost(usage: Usage) -> None:
@@ -829,47 +908,71 @@ def print_cost(usage: Usage) -> None:
         print(f"| {label} | {q} | {shown} | {_money(cost)} | {_money(cost * 1000)} | {cost / total:.0%} |")
     print(f"| **total** | | | **{_money(total)}** | **{_money(total * 1000)}** | 100% |")
     logs = usage.log_bytes / 1e9 * CLOUDWATCH_LOGS_PER_GB
-    print(f"\nNot in the total: CloudWatch Logs ingestion of the handlers' own log lines, {usage.log_bytes} bytes "
-          f"per order, at ${CLOUDWATCH_LOGS_PER_GB:.2f} per GB: {_money(logs)} per order, {_money(logs * 1000)} per "
-          "1,000 orders (Lambda's own START/END/REPORT lines come on top; not emulated here).")
+    print(
+        f"\nNot in the total: CloudWatch Logs ingestion of the handlers' own log lines, {usage.log_bytes} bytes "
+        f"per order, at ${CLOUDWATCH_LOGS_PER_GB:.2f} per GB: {_money(logs)} per order, {_money(logs * 1000)} per "
+        "1,000 orders (Lambda's own START/END/REPORT lines come on top; not emulated here)."
+    )
     print("\nPrices: " + "; ".join(f"{what}: {shown}" for _, shown, what in PRICES.values()) + ".")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--payment-timeout", type=int, default=5,
-                        help="PaymentTimeoutSeconds for this run's cloud: how long the expired scenario waits")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="steady-state paid orders; the one with the median Lambda time is reported")
+    parser.add_argument(
+        "--payment-timeout",
+        type=int,
+        default=5,
+        help="PaymentTimeoutSeconds for this run's cloud: how long the expired scenario waits",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        help="steady-state paid orders; the one with the median Lambda time is reported",
+    )
     args = parser.parse_args(argv)
 
     import boto3
 
-    print(f"Cost of one order on the local cloud (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n",
-          flush=True)
+    print(
+        f"Cost of one order on the local cloud (Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)\n", flush=True
+    )
     started = time.perf_counter()
-    cloud, gateway = start_cloud({"PaymentTimeoutSeconds": str(args.payment_timeout),
-                                  "PaymentProcessingGraceSeconds": str(args.payment_timeout)})
+    cloud, gateway = start_cloud(
+        {"PaymentTimeoutSeconds": str(args.payment_timeout), "PaymentProcessingGraceSeconds": str(args.payment_timeout)}
+    )
     try:
         meter = Meter()
         meter.install(cloud)
         meter.count_logs(cloud)
 
         def unmetered(service: str) -> Any:
-            client = boto3.session.Session().client(service, region_name=cloud.region,
-                                                     endpoint_url=cloud.endpoint_url)
+            client = boto3.session.Session().client(service, region_name=cloud.region, endpoint_url=cloud.endpoint_url)
             client._not_metered = True
             return client
 
         api = Api(gateway.url)
-        status, token = api.call("POST", "/dev/auth/token", json.dumps({"groups": ["admin"]}).encode(),
-                                 {"Content-Type": "application/json"})
+        status, token = api.call(
+            "POST", "/dev/auth/token", json.dumps({"groups": ["admin"]}).encode(), {"Content-Type": "application/json"}
+        )
         if status != 200:
             raise RuntimeError(f"POST /dev/auth/token answered {status}: {token}")
-        ctx = Context(cloud, gateway, Shop(cloud, unmetered("dynamodb")), unmetered("stepfunctions"), meter,
-                      api, timeout=30, logs=unmetered("logs"), admin_token=token["access_token"])
-        print(f"Local cloud up (PaymentTimeoutSeconds={args.payment_timeout}), gateway on {gateway.url}: "
-              f"{time.perf_counter() - started:.1f} s\n", flush=True)
+        ctx = Context(
+            cloud,
+            gateway,
+            Shop(cloud, unmetered("dynamodb")),
+            unmetered("stepfunctions"),
+            meter,
+            api,
+            timeout=30,
+            logs=unmetered("logs"),
+            admin_token=token["access_token"],
+        )
+        print(
+            f"Local cloud up (PaymentTimeoutSeconds={args.payment_timeout}), gateway on {gateway.url}: "
+            f"{time.perf_counter() - started:.1f} s\n",
+            flush=True,
+        )
         results = []
         steady: list[tuple[Usage, str, str]] = []
         for scenario in SCENARIOS:
@@ -882,9 +985,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"- {scenario.name}: execution {status}, states entered: {' → '.join(usage.states)}", flush=True)
             if scenario.name == STEADY:
                 same = all(run[0].signature() == usage.signature() for run in steady)
-                print(f"  {len(steady)} such orders, every count identical: {'yes' if same else 'NO'}; Lambda time "
-                      f"per order (in-process) min {steady[0][0].lambda_ms:.0f} ms, median {usage.lambda_ms:.0f} ms, "
-                      f"max {steady[-1][0].lambda_ms:.0f} ms (the median order is reported)", flush=True)
+                print(
+                    f"  {len(steady)} such orders, every count identical: {'yes' if same else 'NO'}; Lambda time "
+                    f"per order (in-process) min {steady[0][0].lambda_ms:.0f} ms, median {usage.lambda_ms:.0f} ms, "
+                    f"max {steady[-1][0].lambda_ms:.0f} ms (the median order is reported)",
+                    flush=True,
+                )
         paid = next(u for s, u, _, _ in results if s.name == STEADY)
         extra_get = one_more_get(ctx, results[-1][3])
 
@@ -897,8 +1003,10 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---:|---:|")
         for (function, kind), durations in sorted(paid.durations_ms.items()):
             print(f"| {function}: {kind} | {len(durations)} | {' + '.join(f'{d:.0f}' for d in durations)} |")
-        print(f"\nCost of one paid order (steady state) at us-east-1 list prices as known on {PRICES_AS_OF} "
-              "(no free tier; verify before relying)\n")
+        print(
+            f"\nCost of one paid order (steady state) at us-east-1 list prices as known on {PRICES_AS_OF} "
+            "(no free tier; verify before relying)\n"
+        )
         print_cost(paid)
         print(f"\nWhole run {time.perf_counter() - started:.0f} s")
     finally:

@@ -41,8 +41,9 @@ def _start_cloud(with_demo_data: bool, carrier_step_seconds: float | None = None
     if logging.getLevelName(level.upper()) > logging.INFO:
         # Quiet, as the functions are: the demo data's own service calls (a demo shipment) count business metrics too.
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    cloud = LocalCloud(parameter_overrides=overrides, carrier_step_seconds=carrier_step_seconds,
-                       function_log_level=level).start()
+    cloud = LocalCloud(
+        parameter_overrides=overrides, carrier_step_seconds=carrier_step_seconds, function_log_level=level
+    ).start()
     if with_demo_data:
         seed(cloud)
     return cloud
@@ -61,8 +62,10 @@ def seed_admin(gateway: Any, environ: dict[str, str]) -> tuple[str, str]:
     except ClientError as error:
         if error.response["Error"]["Code"] != "InvalidPasswordException":
             raise
-        raise ValueError("LOCAL_ADMIN_PASSWORD does not meet the user pool's password policy (template.yaml, "
-                         "AdminUserPool: at least 12 characters with upper and lower case, a digit and a symbol)") from None
+        raise ValueError(
+            "LOCAL_ADMIN_PASSWORD does not meet the user pool's password policy (template.yaml, "
+            "AdminUserPool: at least 12 characters with upper and lower case, a digit and a symbol)"
+        ) from None
     return LOCAL_ADMIN_EMAIL, password
 
 
@@ -75,8 +78,11 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     # The local carrier moves every parcel on by itself: in transit, out for delivery, delivered.
     step = float(os.environ.get("LOCAL_CARRIER_STEP_SECONDS", "5"))
-    cloud = _start_cloud(with_demo_data=not args.no_demo_data, carrier_step_seconds=step if step > 0 else None,
-                         public_url=f"http://{args.host}:{args.port}")
+    cloud = _start_cloud(
+        with_demo_data=not args.no_demo_data,
+        carrier_step_seconds=step if step > 0 else None,
+        public_url=f"http://{args.host}:{args.port}",
+    )
     gateway = Gateway(cloud, host=args.host, port=args.port).start()
     url = gateway.url
     try:
@@ -87,7 +93,8 @@ def serve(args: argparse.Namespace) -> int:
         cloud.stop()
         return 2
     pool = gateway.user_pool
-    print(f"""
+    print(
+        f"""
 Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, no AWS account.
 
   storefront     {url}/   (web/: the demo shop; buy something and watch it be delivered)
@@ -114,7 +121,9 @@ Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, 
   functions      {", ".join(sorted(cloud.functions))}
   tables         {", ".join(cloud.physical_id(t) for t in sorted(cloud.template.of_type("AWS::DynamoDB::Table")))}
 
-Ctrl-C or SIGTERM stops it.""", flush=True)
+Ctrl-C or SIGTERM stops it.""",
+        flush=True,
+    )
     stop.wait()
     print("Stopping...", flush=True)
     gateway.stop()
@@ -131,8 +140,7 @@ SIGNED_WEBHOOK_ROUTES = {
 }
 
 
-def resign_stale_webhook(event: Any, secret_values: dict[str, str],
-                         now: int | None = None) -> tuple[Any, str | None]:
+def resign_stale_webhook(event: Any, secret_values: dict[str, str], now: int | None = None) -> tuple[Any, str | None]:
     """A sample webhook's signature is stale a few minutes after it was made. If `event` is an API Gateway event
     for a signed webhook route whose signature was made with the local secret (verified at its own timestamp),
     return a copy with the exact same body signed with that secret now, and a line saying so. Anything else (not a
@@ -169,8 +177,10 @@ def resign_stale_webhook(event: Any, secret_values: dict[str, str],
             continue
         fresh = copy.deepcopy(event)
         fresh["headers"][key] = sign(body, secret, current)
-        return fresh, (f"local_cloud invoke: {header_name} was made with the local secret at t={signed_at}, outside "
-                       f"the {TOLERANCE_SECONDS} s tolerance; re-signed the same body with it at t={current}")
+        return fresh, (
+            f"local_cloud invoke: {header_name} was made with the local secret at t={signed_at}, outside "
+            f"the {TOLERANCE_SECONDS} s tolerance; re-signed the same body with it at t={current}"
+        )
     return event, None  # not made with the local secret: left alone, so the function shows its 400
 
 
@@ -191,8 +201,12 @@ def run_invoke(cloud: Any, function: str, event: Any) -> tuple[Any, bool]:
         return error.payload, True
     finally:
         elapsed = (time.perf_counter() - started) * 1000
-        print(f"REPORT RequestId: {request_id}\tDuration: {elapsed:.2f} ms\tBilled Duration: {math.ceil(elapsed)} ms"
-              f"\tMemory Size: {target.memory} MB", file=sys.stderr, flush=True)
+        print(
+            f"REPORT RequestId: {request_id}\tDuration: {elapsed:.2f} ms\tBilled Duration: {math.ceil(elapsed)} ms"
+            f"\tMemory Size: {target.memory} MB",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def decoded_body(result: Any) -> Any:
@@ -225,14 +239,18 @@ def invoke(args: argparse.Namespace) -> int:
         cloud = _start_cloud(with_demo_data=not args.no_demo_data, public_url=LOCAL_DEV_URL)
         try:
             if args.function not in cloud.functions:
-                print(f"python -m local_cloud invoke: no function {args.function!r}; the template has "
-                      f"{', '.join(sorted(cloud.functions))}")
+                print(
+                    f"python -m local_cloud invoke: no function {args.function!r}; the template has "
+                    f"{', '.join(sorted(cloud.functions))}"
+                )
                 return 2
             sent_before = {email["id"] for email in cloud.sent_emails()}
             result, failed = run_invoke(cloud, args.function, event)
             for email in reversed([e for e in cloud.sent_emails() if e["id"] not in sent_before]):
-                print(f"local_cloud invoke: the local SES sent an email to {email['to']}: {email['subject']}\n"
-                      f"{email['text']}")
+                print(
+                    f"local_cloud invoke: the local SES sent an email to {email['to']}: {email['subject']}\n"
+                    f"{email['text']}"
+                )
         finally:
             cloud.stop()
     print(printed_result(result, failed, args.decode_body))
@@ -263,19 +281,28 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.set_defaults(run=serve)
     invoke_parser = commands.add_parser("invoke", help="invoke one function with an event file (like sam local invoke)")
     invoke_parser.add_argument("function", help="the function's logical id in template.yaml, e.g. CatalogFunction")
-    invoke_parser.add_argument("-e", "--event", required=True, help="path of the event JSON file (events/<function>/...)")
-    invoke_parser.add_argument("--decode-body", action="store_true",
-                               help="print an HTTP response's body, parsed, instead of the whole response")
+    invoke_parser.add_argument(
+        "-e", "--event", required=True, help="path of the event JSON file (events/<function>/...)"
+    )
+    invoke_parser.add_argument(
+        "--decode-body",
+        action="store_true",
+        help="print an HTTP response's body, parsed, instead of the whole response",
+    )
     invoke_parser.add_argument("--no-demo-data", action="store_true", help="start with empty tables")
     invoke_parser.set_defaults(run=invoke)
-    openapi_parser = commands.add_parser("openapi", help="print the API's OpenAPI document (python -m local_cloud "
-                                                         "openapi > openapi.json)")
+    openapi_parser = commands.add_parser(
+        "openapi", help="print the API's OpenAPI document (python -m local_cloud openapi > openapi.json)"
+    )
     openapi_parser.set_defaults(run=openapi)
     args = parser.parse_args(argv)
     # Powertools says so after every invocation that counted no business event: expected, and noise here.
     warnings.filterwarnings("ignore", "No application metrics to publish")
-    logging.basicConfig(level=os.environ.get("LOCAL_CLOUD_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=os.environ.get("LOCAL_CLOUD_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
     return args.run(args)
 
 

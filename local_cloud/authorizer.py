@@ -93,11 +93,18 @@ class JwtAuthorizer:
         unsupported = set(settings) - SUPPORTED_SETTINGS
         identity = settings.get("IdentitySource", f"{IDENTITY_HEADER_PREFIX}Authorization")
         if unsupported or "JwtConfiguration" not in settings or not identity.startswith(IDENTITY_HEADER_PREFIX):
-            raise NotImplementedError(f"authorizer {name}: the local gateway emulates JWT authorizers reading a header, "
-                                      f"without {sorted(unsupported) or 'other identity sources'}")
+            raise NotImplementedError(
+                f"authorizer {name}: the local gateway emulates JWT authorizers reading a header, "
+                f"without {sorted(unsupported) or 'other identity sources'}"
+            )
         configuration = settings["JwtConfiguration"]
-        return cls(name=name, issuer=configuration["issuer"], audiences=tuple(configuration["audience"]),
-                   header=identity.removeprefix(IDENTITY_HEADER_PREFIX).lower(), jwks=jwks_of(configuration["issuer"]))
+        return cls(
+            name=name,
+            issuer=configuration["issuer"],
+            audiences=tuple(configuration["audience"]),
+            header=identity.removeprefix(IDENTITY_HEADER_PREFIX).lower(),
+            jwks=jwks_of(configuration["issuer"]),
+        )
 
     def authorize(self, headers: list[tuple[str, str]]) -> dict[str, Any] | None:
         """The event's requestContext.authorizer for a request's headers, or None: refuse it with 401."""
@@ -108,7 +115,9 @@ class JwtAuthorizer:
             return None
         try:
             claims = jwt.decode(token, self._key, algorithms=ALGORITHMS).claims
-            jwt.JWTClaimsRegistry(iss={"essential": True, "value": self.issuer}, exp={"essential": True}).validate(claims)
+            jwt.JWTClaimsRegistry(iss={"essential": True, "value": self.issuer}, exp={"essential": True}).validate(
+                claims
+            )
         except (JoseError, ValueError, TypeError) as error:  # joserfc's errors, and malformed base64 or JSON
             log.info("%s refused a token: %s", self.name, error.__class__.__name__)
             return None
@@ -165,5 +174,7 @@ def jwt_authorizers(api_auth: Mapping[str, Any], region: str, moto_endpoint: str
         discovery = local_discovery_url(issuer, region, moto_endpoint)
         return Jwks(lambda: fetch_json(fetch_json(discovery)["jwks_uri"]))
 
-    return {name: JwtAuthorizer.from_template(name, settings, jwks_of)
-            for name, settings in api_auth.get("Authorizers", {}).items()}
+    return {
+        name: JwtAuthorizer.from_template(name, settings, jwks_of)
+        for name, settings in api_auth.get("Authorizers", {}).items()
+    }

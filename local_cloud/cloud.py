@@ -1,9 +1,9 @@
 """The local cloud: moto on loopback, provisioned from template.yaml, with the real functions in-process.
 
-    cloud = LocalCloud(); cloud.start()      # moto up, every resource created, handlers imported
-    cloud.client("dynamodb").scan(...)       # any boto3 client, pointed at the local cloud
-    cloud.functions["CatalogFunction"].invoke(event)
-    cloud.stop()
+cloud = LocalCloud(); cloud.start()      # moto up, every resource created, handlers imported
+cloud.client("dynamodb").scan(...)       # any boto3 client, pointed at the local cloud
+cloud.functions["CatalogFunction"].invoke(event)
+cloud.stop()
 """
 
 from __future__ import annotations
@@ -40,9 +40,15 @@ MOTO_CONFIG = {
 }
 # Resources with nothing to emulate locally: they get a name so that references to them resolve.
 NOT_EMULATED = {
-    "AWS::CloudWatch::Alarm", "AWS::Serverless::HttpApi", "AWS::IAM::Role", "AWS::IAM::Policy",
-    "AWS::CloudWatch::Dashboard", "AWS::SQS::QueuePolicy",
-    "AWS::SNS::Subscription", "AWS::Events::Archive", "AWS::Logs::ResourcePolicy",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Serverless::HttpApi",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::Subscription",
+    "AWS::Events::Archive",
+    "AWS::Logs::ResourcePolicy",
     # moto's SESv2 has no event destinations (and its SES sends no bounces): locally, SES's bounce and complaint
     # events are put on the default bus by hand (docs/notifications.md), where the template's rule routes them.
     "AWS::SES::ConfigurationSetEventDestination",
@@ -60,13 +66,23 @@ LOCAL_CARRIER_WEBHOOK_SECRET = "carrier_local_webhook_secret"
 
 
 class LocalCloud:
-    def __init__(self, template_path: Path = TEMPLATE_PATH, *, stack_name: str = "storefront-local",
-                 parameter_overrides: dict[str, str] | None = None, secret_values: dict[str, str] | None = None,
-                 moto_port: int = 0, region: str = "us-east-1", poll_queues: bool = True,
-                 carrier_step_seconds: float | None = None, function_log_level: str | None = None) -> None:
+    def __init__(
+        self,
+        template_path: Path = TEMPLATE_PATH,
+        *,
+        stack_name: str = "storefront-local",
+        parameter_overrides: dict[str, str] | None = None,
+        secret_values: dict[str, str] | None = None,
+        moto_port: int = 0,
+        region: str = "us-east-1",
+        poll_queues: bool = True,
+        carrier_step_seconds: float | None = None,
+        function_log_level: str | None = None,
+    ) -> None:
         self.template_path = template_path
-        self.template = Template.load(template_path, stack_name=stack_name, region=region,
-                                      parameter_overrides=dict(parameter_overrides or {}))
+        self.template = Template.load(
+            template_path, stack_name=stack_name, region=region, parameter_overrides=dict(parameter_overrides or {})
+        )
         self.region = region
         self.secret_values = dict(secret_values or {})
         self.functions: dict[str, LocalFunction] = {}
@@ -128,8 +144,11 @@ class LocalCloud:
             return
         from local_cloud.local_carrier import LocalCarrier
 
-        self.carrier = LocalCarrier(api_key=LOCAL_CARRIER_API_KEY, webhook_secret=LOCAL_CARRIER_WEBHOOK_SECRET,
-                                    step_seconds=self._carrier_step_seconds)
+        self.carrier = LocalCarrier(
+            api_key=LOCAL_CARRIER_API_KEY,
+            webhook_secret=LOCAL_CARRIER_WEBHOOK_SECRET,
+            step_seconds=self._carrier_step_seconds,
+        )
         self.carrier.start()
         self.template.parameter_overrides.setdefault("CarrierName", "local")
         self.template.parameter_overrides.setdefault("CarrierApiBase", self.carrier.url)
@@ -253,10 +272,16 @@ class LocalCloud:
             if kind not in NOT_EMULATED:
                 log.info("%s (%s) is not emulated locally", logical_id, kind)
             name = f"{self.template.stack_name}-{logical_id}"
-            self.template.physical[logical_id] = {"Ref": name, "Arn": f"arn:aws:local:{self.region}:{ACCOUNT_ID}:{name}"}
+            self.template.physical[logical_id] = {
+                "Ref": name,
+                "Arn": f"arn:aws:local:{self.region}:{ACCOUNT_ID}:{name}",
+            }
             return
-        properties = (self.template.function_properties(logical_id) if kind == "AWS::Serverless::Function"
-                      else resource.get("Properties", {}))  # functions: with Globals merged, as SAM does
+        properties = (
+            self.template.function_properties(logical_id)
+            if kind == "AWS::Serverless::Function"
+            else resource.get("Properties", {})
+        )  # functions: with Globals merged, as SAM does
         creator(logical_id, self.template.resolve(properties))
 
     def _name(self, logical_id: str, given: str | None) -> str:
@@ -264,8 +289,12 @@ class LocalCloud:
 
     def _lambda_role(self) -> None:
         # moto's Lambda checks that the execution role exists; IAM itself is not emulated beyond that.
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                         "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+            ],
+        }
         iam = self._aws("iam")
         try:
             iam.create_role(RoleName=LAMBDA_ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(trust))
@@ -274,8 +303,17 @@ class LocalCloud:
 
     def _table(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("TableName"))
-        request = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
-                                          "LocalSecondaryIndexes", "StreamSpecification") if k in props}
+        request = {
+            k: props[k]
+            for k in (
+                "AttributeDefinitions",
+                "KeySchema",
+                "GlobalSecondaryIndexes",
+                "LocalSecondaryIndexes",
+                "StreamSpecification",
+            )
+            if k in props
+        }
         if "StreamSpecification" in request:  # CloudFormation implies StreamEnabled; the API wants it said
             request["StreamSpecification"] = {"StreamEnabled": True, **request["StreamSpecification"]}
         request["BillingMode"] = props.get("BillingMode", "PROVISIONED")
@@ -289,28 +327,44 @@ class LocalCloud:
                 request[key] = props[key]
         if "SSESpecification" in props:  # CloudFormation's SSEEnabled is the API's Enabled
             sse = props["SSESpecification"]
-            request["SSESpecification"] = {"Enabled": sse["SSEEnabled"],
-                                           **{k: sse[k] for k in ("SSEType", "KMSMasterKeyId") if k in sse}}
+            request["SSESpecification"] = {
+                "Enabled": sse["SSEEnabled"],
+                **{k: sse[k] for k in ("SSEType", "KMSMasterKeyId") if k in sse},
+            }
         dynamodb = self._aws("dynamodb")
         table = dynamodb.create_table(TableName=name, **request)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         if "PointInTimeRecoverySpecification" in props:  # what ops.restore reads and re-applies
-            dynamodb.update_continuous_backups(TableName=name,
-                                               PointInTimeRecoverySpecification=props["PointInTimeRecoverySpecification"])
-        self.template.physical[logical_id] = {"Ref": name, "Arn": table["TableArn"],
-                                              "StreamArn": table.get("LatestStreamArn", "")}
+            dynamodb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification=props["PointInTimeRecoverySpecification"]
+            )
+        self.template.physical[logical_id] = {
+            "Ref": name,
+            "Arn": table["TableArn"],
+            "StreamArn": table.get("LatestStreamArn", ""),
+        }
 
     def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("QueueName"))
         if props.get("FifoQueue") and not name.endswith(".fifo"):
             name += ".fifo"
-        attributes = {k: (json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v))
-                      for k, v in props.items()
-                      if k in {"VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
-                               "ReceiveMessageWaitTimeSeconds", "RedrivePolicy", "FifoQueue",
-                               "ContentBasedDeduplication"}}
+        attributes = {
+            k: (json.dumps(v) if isinstance(v, dict) else str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in props.items()
+            if k
+            in {
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "DelaySeconds",
+                "MaximumMessageSize",
+                "ReceiveMessageWaitTimeSeconds",
+                "RedrivePolicy",
+                "FifoQueue",
+                "ContentBasedDeduplication",
+            }
+        }
         sqs = self._aws("sqs")
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -335,8 +389,11 @@ class LocalCloud:
 
     def _email_configuration_set(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("Name"))
-        options = {k: props[k] for k in ("ReputationOptions", "SendingOptions", "SuppressionOptions", "DeliveryOptions",
-                                         "TrackingOptions") if k in props}
+        options = {
+            k: props[k]
+            for k in ("ReputationOptions", "SendingOptions", "SuppressionOptions", "DeliveryOptions", "TrackingOptions")
+            if k in props
+        }
         self._aws("sesv2").create_configuration_set(ConfigurationSetName=name, **options)
         self.template.physical[logical_id] = {"Ref": name}
 
@@ -355,10 +412,18 @@ class LocalCloud:
         name = self._name(logical_id, props.get("Name"))
         bus = props.get("EventBusName", "default")
         events = self._aws("events")
-        arn = events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]),
-                              State=props.get("State", "ENABLED"))["RuleArn"]
-        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in props["Targets"]])
-        self.event_log_groups += [t["Arn"].split(":log-group:", 1)[1] for t in props["Targets"] if ":log-group:" in t["Arn"]]
+        arn = events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=props.get("State", "ENABLED"),
+        )["RuleArn"]
+        events.put_targets(
+            Rule=name, EventBusName=bus, Targets=[{"Id": t["Id"], "Arn": t["Arn"]} for t in props["Targets"]]
+        )
+        self.event_log_groups += [
+            t["Arn"].split(":log-group:", 1)[1] for t in props["Targets"] if ":log-group:" in t["Arn"]
+        ]
         self.template.physical[logical_id] = {"Ref": name, "Arn": arn}
 
     def _log_group(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -380,31 +445,48 @@ class LocalCloud:
 
     def _ssm_parameter(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("Name"))
-        self._aws("ssm").put_parameter(Name=name, Value=str(props["Value"]), Type=props.get("Type", "String"),
-                                         Overwrite=True)
-        self.template.physical[logical_id] = {"Ref": name, "Type": props.get("Type", "String"),
-                                              "Value": str(props["Value"])}
+        self._aws("ssm").put_parameter(
+            Name=name, Value=str(props["Value"]), Type=props.get("Type", "String"), Overwrite=True
+        )
+        self.template.physical[logical_id] = {
+            "Ref": name,
+            "Type": props.get("Type", "String"),
+            "Value": str(props["Value"]),
+        }
 
     def _user_pool(self, logical_id: str, props: dict[str, Any]) -> None:
         # CloudFormation's properties are CreateUserPool's, but for the name, and MFA, which the API sets apart
         # (SetUserPoolMfaConfig) and CloudFormation takes as MfaConfiguration + EnabledMfas.
         request = {k: v for k, v in props.items() if k not in {"UserPoolName", "MfaConfiguration", "EnabledMfas"}}
         cognito = self._aws("cognito-idp")
-        pool = cognito.create_user_pool(PoolName=self._name(logical_id, props.get("UserPoolName")), **request)["UserPool"]
+        pool = cognito.create_user_pool(PoolName=self._name(logical_id, props.get("UserPoolName")), **request)[
+            "UserPool"
+        ]
         if props.get("MfaConfiguration", "OFF") != "OFF":
             cognito.set_user_pool_mfa_config(
-                UserPoolId=pool["Id"], MfaConfiguration=props["MfaConfiguration"],
-                SoftwareTokenMfaConfiguration={"Enabled": "SOFTWARE_TOKEN_MFA" in props.get("EnabledMfas", [])})
+                UserPoolId=pool["Id"],
+                MfaConfiguration=props["MfaConfiguration"],
+                SoftwareTokenMfaConfiguration={"Enabled": "SOFTWARE_TOKEN_MFA" in props.get("EnabledMfas", [])},
+            )
         provider = f"cognito-idp.{self.region}.amazonaws.com/{pool['Id']}"  # the issuer of the pool's tokens
-        self.template.physical[logical_id] = {"Ref": pool["Id"], "UserPoolId": pool["Id"], "Arn": pool["Arn"],
-                                              "ProviderName": provider, "ProviderURL": f"https://{provider}"}
+        self.template.physical[logical_id] = {
+            "Ref": pool["Id"],
+            "UserPoolId": pool["Id"],
+            "Arn": pool["Arn"],
+            "ProviderName": provider,
+            "ProviderURL": f"https://{provider}",
+        }
 
     def _user_pool_client(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("ClientName"))
         request = {k: v for k, v in props.items() if k != "ClientName"}
         client = self._aws("cognito-idp").create_user_pool_client(ClientName=name, **request)["UserPoolClient"]
-        self.template.physical[logical_id] = {"Ref": client["ClientId"], "ClientId": client["ClientId"], "Name": name,
-                                              "ClientSecret": client.get("ClientSecret", "")}
+        self.template.physical[logical_id] = {
+            "Ref": client["ClientId"],
+            "ClientId": client["ClientId"],
+            "Name": name,
+            "ClientSecret": client.get("ClientSecret", ""),
+        }
 
     def _user_pool_group(self, logical_id: str, props: dict[str, Any]) -> None:
         group = self._aws("cognito-idp").create_group(**props)["Group"]
@@ -426,19 +508,31 @@ class LocalCloud:
             if logging.getLevelName(self._function_log_level.upper()) > logging.INFO:
                 environment["POWERTOOLS_METRICS_DISABLED"] = "true"  # EMF blobs are log lines too (INFO shows them)
         arn = self._aws("lambda").create_function(
-            FunctionName=name, Runtime=props["Runtime"], Role=LAMBDA_ROLE, Handler=props["Handler"],
-            Code={"ZipFile": _EMPTY_ZIP}, Timeout=int(props.get("Timeout", 3)),
-            MemorySize=int(props.get("MemorySize", 128)), Environment={"Variables": environment},
+            FunctionName=name,
+            Runtime=props["Runtime"],
+            Role=LAMBDA_ROLE,
+            Handler=props["Handler"],
+            Code={"ZipFile": _EMPTY_ZIP},
+            Timeout=int(props.get("Timeout", 3)),
+            MemorySize=int(props.get("MemorySize", 128)),
+            Environment={"Variables": environment},
         )["FunctionArn"]
         self.template.physical[logical_id] = {"Ref": name, "Arn": arn}
         if "AutoPublishAlias" in props:  # what SAM makes of it: a version, and an alias pointing at it
             version = self._aws("lambda").publish_version(FunctionName=name)["Version"]
             self.template.physical[logical_id]["Alias"] = self._aws("lambda").create_alias(
-                FunctionName=name, Name=props["AutoPublishAlias"], FunctionVersion=version)["AliasArn"]
-        function = LocalFunction(logical_id=logical_id, name=name, arn=arn,
-                                 code_dir=(self.template_path.parent / props["CodeUri"]).resolve(),
-                                 handler=props["Handler"], environment=environment,
-                                 timeout=int(props.get("Timeout", 3)), memory=int(props.get("MemorySize", 128)))
+                FunctionName=name, Name=props["AutoPublishAlias"], FunctionVersion=version
+            )["AliasArn"]
+        function = LocalFunction(
+            logical_id=logical_id,
+            name=name,
+            arn=arn,
+            code_dir=(self.template_path.parent / props["CodeUri"]).resolve(),
+            handler=props["Handler"],
+            environment=environment,
+            timeout=int(props.get("Timeout", 3)),
+            memory=int(props.get("MemorySize", 128)),
+        )
         self.functions[logical_id] = function
         register(function)
 
@@ -451,7 +545,9 @@ class LocalCloud:
         for key, value in props.get("DefinitionSubstitutions", {}).items():
             definition = definition.replace("${" + key + "}", str(value))
         arn = self._aws("stepfunctions").create_state_machine(
-            name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-states",
+            name=name,
+            definition=definition,
+            roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-states",
             type=props.get("Type", "STANDARD"),
         )["stateMachineArn"]
         self.template.physical[logical_id] = {"Ref": arn, "Arn": arn, "Name": name}
@@ -479,8 +575,10 @@ class LocalCloud:
     def _backup_vault(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props["BackupVaultName"]
         backup = self._aws("backup")
-        request = {"BackupVaultName": name, **({"EncryptionKeyArn": props["EncryptionKeyArn"]}
-                                               if "EncryptionKeyArn" in props else {})}
+        request = {
+            "BackupVaultName": name,
+            **({"EncryptionKeyArn": props["EncryptionKeyArn"]} if "EncryptionKeyArn" in props else {}),
+        }
         arn = backup.create_backup_vault(**request)["BackupVaultArn"]
         if "LockConfiguration" in props:
             backup.put_backup_vault_lock_configuration(BackupVaultName=name, **props["LockConfiguration"])
@@ -488,13 +586,20 @@ class LocalCloud:
 
     def _backup_plan(self, logical_id: str, props: dict[str, Any]) -> None:
         plan = props["BackupPlan"]
-        created = self._aws("backup").create_backup_plan(BackupPlan={
-            "BackupPlanName": plan["BackupPlanName"],
-            "Rules": [{"TargetBackupVaultName": rule.pop("TargetBackupVault"), **rule} for rule in plan["BackupPlanRule"]],
-        })  # CloudFormation's BackupPlanRule / TargetBackupVault are the API's Rules / TargetBackupVaultName
-        self.template.physical[logical_id] = {"Ref": created["BackupPlanId"], "BackupPlanId": created["BackupPlanId"],
-                                              "BackupPlanArn": created["BackupPlanArn"],
-                                              "VersionId": created["VersionId"]}
+        created = self._aws("backup").create_backup_plan(
+            BackupPlan={
+                "BackupPlanName": plan["BackupPlanName"],
+                "Rules": [
+                    {"TargetBackupVaultName": rule.pop("TargetBackupVault"), **rule} for rule in plan["BackupPlanRule"]
+                ],
+            }
+        )  # CloudFormation's BackupPlanRule / TargetBackupVault are the API's Rules / TargetBackupVaultName
+        self.template.physical[logical_id] = {
+            "Ref": created["BackupPlanId"],
+            "BackupPlanId": created["BackupPlanId"],
+            "BackupPlanArn": created["BackupPlanArn"],
+            "VersionId": created["VersionId"],
+        }
 
     def _bucket(self, logical_id: str, props: dict[str, Any]) -> None:
         # CloudFormation's names are lower case (S3 refuses capitals); each property is its own S3 API call.
@@ -502,29 +607,59 @@ class LocalCloud:
         s3 = self.client("s3")
         s3.create_bucket(Bucket=name)
         if "BucketEncryption" in props:
-            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
-                          for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]]})
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                        for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                    ]
+                },
+            )
         if "PublicAccessBlockConfiguration" in props:
-            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
         if "OwnershipControls" in props:
             s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
         if "VersioningConfiguration" in props:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
         if "LifecycleConfiguration" in props:  # CloudFormation's Id is the API's ID; a rule without a filter: Prefix ""
-            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": [
-                {"ID": rule["Id"], "Filter": {"Prefix": rule.get("Prefix", "")},
-                 **{k: v for k, v in rule.items() if k not in ("Id", "Prefix")}}
-                for rule in props["LifecycleConfiguration"]["Rules"]]})
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={
+                    "Rules": [
+                        {
+                            "ID": rule["Id"],
+                            "Filter": {"Prefix": rule.get("Prefix", "")},
+                            **{k: v for k, v in rule.items() if k not in ("Id", "Prefix")},
+                        }
+                        for rule in props["LifecycleConfiguration"]["Rules"]
+                    ]
+                },
+            )
         if "CorsConfiguration" in props:
-            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
-                {k: rule[k] for k in ("AllowedMethods", "AllowedOrigins", "AllowedHeaders", "ExposeHeaders")
-                 if k in rule} | ({"MaxAgeSeconds": rule["MaxAge"]} if "MaxAge" in rule else {})
-                for rule in props["CorsConfiguration"]["CorsRules"]]})
+            s3.put_bucket_cors(
+                Bucket=name,
+                CORSConfiguration={
+                    "CORSRules": [
+                        {
+                            k: rule[k]
+                            for k in ("AllowedMethods", "AllowedOrigins", "AllowedHeaders", "ExposeHeaders")
+                            if k in rule
+                        }
+                        | ({"MaxAgeSeconds": rule["MaxAge"]} if "MaxAge" in rule else {})
+                        for rule in props["CorsConfiguration"]["CorsRules"]
+                    ]
+                },
+            )
         arn = f"arn:aws:s3:::{name}"
         self.template.physical[logical_id] = {
-            "Ref": name, "Arn": arn, "DomainName": f"{name}.s3.amazonaws.com",
-            "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com"}
+            "Ref": name,
+            "Arn": arn,
+            "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com",
+        }
 
     def _bucket_policy(self, logical_id: str, props: dict[str, Any]) -> None:
         # moto enforces a bucket policy's Deny statements. The local cloud speaks plain HTTP on loopback, so a statement
@@ -551,9 +686,15 @@ class LocalCloud:
                 poller = QueuePoller(sqs, function, queue_url, source, int(props.get("BatchSize", 10)), partial)
             else:
                 on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-                poller = StreamPoller(self._aws("dynamodbstreams"), sqs, function, source,
-                                      int(props.get("BatchSize", 100)), int(props.get("MaximumRetryAttempts", -1)),
-                                      sqs.get_queue_url(QueueName=on_failure.split(":")[-1])["QueueUrl"] if on_failure else None)
+                poller = StreamPoller(
+                    self._aws("dynamodbstreams"),
+                    sqs,
+                    function,
+                    source,
+                    int(props.get("BatchSize", 100)),
+                    int(props.get("MaximumRetryAttempts", -1)),
+                    sqs.get_queue_url(QueueName=on_failure.split(":")[-1])["QueueUrl"] if on_failure else None,
+                )
             poller.start()
             self.pollers.append(poller)
 
@@ -582,11 +723,23 @@ class LocalCloud:
         from moto.ses.models import ses_backends
 
         mine = {self.physical_id(c) for c in self.template.of_type("AWS::SES::ConfigurationSet")}
-        sent = [m for m in list(ses_backends[ACCOUNT_ID][self.region].sent_messages)
-                if hasattr(m, "sent_at") and getattr(m, "configuration_set", None) in mine]
-        return [{"id": m.id, "to": ", ".join(m.destinations.get("ToAddresses", [])), "subject": m.subject,
-                 "text": m.text, "html": m.html, "order_id": m.tags.get("order_id"), "at": m.sent_at}
-                for m in reversed(sent)]
+        sent = [
+            m
+            for m in list(ses_backends[ACCOUNT_ID][self.region].sent_messages)
+            if hasattr(m, "sent_at") and getattr(m, "configuration_set", None) in mine
+        ]
+        return [
+            {
+                "id": m.id,
+                "to": ", ".join(m.destinations.get("ToAddresses", [])),
+                "subject": m.subject,
+                "text": m.text,
+                "html": m.html,
+                "order_id": m.tags.get("order_id"),
+                "at": m.sent_at,
+            }
+            for m in reversed(sent)
+        ]
 
     def redrive(self, dead_letter_queue: str) -> int:
         """Move every message of a dead-letter queue (a logical id) back to its source queue, as SQS's
@@ -597,11 +750,15 @@ class LocalCloud:
         if len(sources) != 1:
             raise KeyError(f"{dead_letter_queue} is the dead-letter queue of {len(sources)} queues, not one")
         moved = 0
-        while messages := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                              MessageAttributeNames=["All"]).get("Messages", []):
+        while messages := sqs.receive_message(
+            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
+        ).get("Messages", []):
             for message in messages:
-                sqs.send_message(QueueUrl=sources[0], MessageBody=message["Body"],
-                                 MessageAttributes=message.get("MessageAttributes", {}))
+                sqs.send_message(
+                    QueueUrl=sources[0],
+                    MessageBody=message["Body"],
+                    MessageAttributes=message.get("MessageAttributes", {}),
+                )
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 moved += 1
         return moved
@@ -629,8 +786,9 @@ def _forget_sdk_clients_of_libraries() -> None:
 
 
 def _denies_plain_http(statement: dict[str, Any]) -> bool:
-    return (statement.get("Effect") == "Deny"
-            and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}})
+    return statement.get("Effect") == "Deny" and statement.get("Condition") == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
 
 
 def _empty_zip() -> bytes:

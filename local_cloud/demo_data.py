@@ -41,7 +41,11 @@ if TYPE_CHECKING:
     from local_cloud.local_carrier import LocalCarrier
 
 CATEGORIES = {
-    "shirts": "Shirts", "trousers": "Trousers", "shoes": "Shoes", "accessories": "Accessories", "home": "Home",
+    "shirts": "Shirts",
+    "trousers": "Trousers",
+    "shoes": "Shoes",
+    "accessories": "Accessories",
+    "home": "Home",
 }
 
 # id, category, name, description, price in cents, variants as (suffix, title, stock)
@@ -58,22 +62,58 @@ PRODUCTS: list[tuple[str, str, str, str, int, list[tuple[str, str, int]]]] = [
     ("wool-trousers", "trousers", "Wool trousers", "Tropical wool, flat front.", 11900, _SIZES),
     ("cargo-pants", "trousers", "Cargo pants", "Ripstop cotton with six pockets.", 8900, _SIZES),
     ("running-shorts", "trousers", "Running shorts", "Light shorts with a zip pocket.", 3500, _SIZES),
-    ("leather-sneakers", "shoes", "Leather sneakers", "Full-grain leather, cup sole.", 13900,
-     [("41", "EU 41", 6), ("42", "EU 42", 9), ("43", "EU 43", 4)]),
-    ("chelsea-boots", "shoes", "Chelsea boots", "Suede Chelsea boots, Goodyear welted.", 21900,
-     [("41", "EU 41", 3), ("42", "EU 42", 5), ("43", "EU 43", 2)]),
-    ("canvas-shoes", "shoes", "Canvas shoes", "Vulcanised canvas low-tops.", 5900,
-     [("41", "EU 41", 10), ("42", "EU 42", 10), ("43", "EU 43", 10)]),
-    ("trail-runners", "shoes", "Trail runners", "Grippy outsole, rock plate.", 14900,
-     [("42", "EU 42", 7), ("43", "EU 43", 0)]),
+    (
+        "leather-sneakers",
+        "shoes",
+        "Leather sneakers",
+        "Full-grain leather, cup sole.",
+        13900,
+        [("41", "EU 41", 6), ("42", "EU 42", 9), ("43", "EU 43", 4)],
+    ),
+    (
+        "chelsea-boots",
+        "shoes",
+        "Chelsea boots",
+        "Suede Chelsea boots, Goodyear welted.",
+        21900,
+        [("41", "EU 41", 3), ("42", "EU 42", 5), ("43", "EU 43", 2)],
+    ),
+    (
+        "canvas-shoes",
+        "shoes",
+        "Canvas shoes",
+        "Vulcanised canvas low-tops.",
+        5900,
+        [("41", "EU 41", 10), ("42", "EU 42", 10), ("43", "EU 43", 10)],
+    ),
+    (
+        "trail-runners",
+        "shoes",
+        "Trail runners",
+        "Grippy outsole, rock plate.",
+        14900,
+        [("42", "EU 42", 7), ("43", "EU 43", 0)],
+    ),
     ("leather-belt", "accessories", "Leather belt", "Vegetable-tanned leather, brass buckle.", 4500, _ONE),
     ("wool-beanie", "accessories", "Wool beanie", "Merino rib-knit beanie.", 2500, _ONE),
     ("canvas-tote", "accessories", "Canvas tote", "Heavy waxed canvas tote bag.", 3900, _ONE),
     ("sunglasses", "accessories", "Sunglasses", "Acetate frames, polarised lenses.", 8900, _ONE),
-    ("last-one-wallet", "accessories", "Card wallet", "Slim leather card wallet: the last one.", 3500,
-     [("ONE", "One size", 1)]),
-    ("sold-out-scarf", "accessories", "Cashmere scarf", "Pure cashmere scarf. Sold out, back soon.", 9900,
-     [("ONE", "One size", 0)]),
+    (
+        "last-one-wallet",
+        "accessories",
+        "Card wallet",
+        "Slim leather card wallet: the last one.",
+        3500,
+        [("ONE", "One size", 1)],
+    ),
+    (
+        "sold-out-scarf",
+        "accessories",
+        "Cashmere scarf",
+        "Pure cashmere scarf. Sold out, back soon.",
+        9900,
+        [("ONE", "One size", 0)],
+    ),
     ("ceramic-mug", "home", "Ceramic mug", "Stoneware mug, 350 ml.", 1800, [("ONE", "One size", 60)]),
     ("linen-napkins", "home", "Linen napkins", "Set of four stonewashed napkins.", 2900, _ONE),
     ("scented-candle", "home", "Scented candle", "Soy wax, cedar and fig.", 2400, _ONE),
@@ -86,10 +126,17 @@ def demo_products(currency: str = "EUR") -> list[tuple[StoredProduct, dict[str, 
     for product_id, category, name, description, cents, variants in PRODUCTS:
         stock = {f"{product_id.upper()}-{suffix}": units for suffix, _, units in variants}
         product = StoredProduct(
-            id=product_id, name=name, description=description, category=category,
+            id=product_id,
+            name=name,
+            description=description,
+            category=category,
             images=[],
-            variants=[StoredVariant(sku=f"{product_id.upper()}-{suffix}", title=title,
-                                    price=Money(amount=cents, currency=currency)) for suffix, title, _ in variants],
+            variants=[
+                StoredVariant(
+                    sku=f"{product_id.upper()}-{suffix}", title=title, price=Money(amount=cents, currency=currency)
+                )
+                for suffix, title, _ in variants
+            ],
         )
         result.append((product, stock))
     return result
@@ -143,44 +190,108 @@ def seed(cloud: LocalCloud) -> int:
     now = datetime.now(UTC)
     carts = CartRepository(dynamodb, cloud.physical_id("CartTable"))
     prices = {variant.sku: variant.price for product, _ in products for variant in product.variants}
-    for cart_id, units in [(DEMO_CART_ID, {"LINEN-SHIRT-M": 1}), (DEMO_ORDER_CART_ID, {"LINEN-SHIRT-M": 1}),
-                           *((cart_id, RESERVED_LINES) for cart_id in DEMO_RESERVATIONS.values())]:
-        carts.create(StoredCart(
-            id=cart_id, currency="EUR", version=3, created_at=now, updated_at=now, expires_at=now + timedelta(days=30),
-            lines=[StoredLine(sku=sku, quantity=quantity, seen_price=prices[sku]) for sku, quantity in units.items()],
-            shipping=StoredShipping(country="DE", method="standard")))
+    for cart_id, units in [
+        (DEMO_CART_ID, {"LINEN-SHIRT-M": 1}),
+        (DEMO_ORDER_CART_ID, {"LINEN-SHIRT-M": 1}),
+        *((cart_id, RESERVED_LINES) for cart_id in DEMO_RESERVATIONS.values()),
+    ]:
+        carts.create(
+            StoredCart(
+                id=cart_id,
+                currency="EUR",
+                version=3,
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(days=30),
+                lines=[
+                    StoredLine(sku=sku, quantity=quantity, seen_price=prices[sku]) for sku, quantity in units.items()
+                ],
+                shipping=StoredShipping(country="DE", method="standard"),
+            )
+        )
     pricing = CartService(carts, catalog, inventory, load_shop_config(), timedelta(days=30), lambda: now)
     cart = pricing.get(DEMO_ORDER_CART_ID)
     assert cart.shipping is not None
     orders = OrderRepository(dynamodb, cloud.physical_id("OrdersTable"))
     address = Address(name="Ada Lovelace", line1="Unter den Linden 1", city="Berlin", postal_code="10117", country="DE")
-    orders.create(StoredOrder(
-        id=DEMO_ORDER_ID, status=OrderStatus.PENDING, cart_id=cart.id, email="ada@example.com",
-        email_key="ada@example.com", lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now,
-        updated_at=now, shipping_address=address, history=[{"status": OrderStatus.PENDING, "at": now}]))
+    orders.create(
+        StoredOrder(
+            id=DEMO_ORDER_ID,
+            status=OrderStatus.PENDING,
+            cart_id=cart.id,
+            email="ada@example.com",
+            email_key="ada@example.com",
+            lines=cart.lines,
+            totals=cart.totals,
+            shipping=cart.shipping,
+            created_at=now,
+            updated_at=now,
+            shipping_address=address,
+            history=[{"status": OrderStatus.PENDING, "at": now}],
+        )
+    )
     paid = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
-    for order_id, cart_id in ((DEMO_PAID_ORDER_ID, DEMO_PAID_ORDER_CART_ID),
-                              (DEMO_FULFILLING_ORDER_ID, DEMO_FULFILLING_ORDER_CART_ID)):
-        orders.create(StoredOrder(
-            id=order_id, status=OrderStatus.PAID, cart_id=cart_id, email="ada@example.com",
-            email_key="ada@example.com", lines=cart.lines, totals=cart.totals, shipping=cart.shipping, created_at=now,
-            updated_at=now, shipping_address=address, history=[{"status": status, "at": now} for status in paid]))
+    for order_id, cart_id in (
+        (DEMO_PAID_ORDER_ID, DEMO_PAID_ORDER_CART_ID),
+        (DEMO_FULFILLING_ORDER_ID, DEMO_FULFILLING_ORDER_CART_ID),
+    ):
+        orders.create(
+            StoredOrder(
+                id=order_id,
+                status=OrderStatus.PAID,
+                cart_id=cart_id,
+                email="ada@example.com",
+                email_key="ada@example.com",
+                lines=cart.lines,
+                totals=cart.totals,
+                shipping=cart.shipping,
+                created_at=now,
+                updated_at=now,
+                shipping_address=address,
+                history=[{"status": status, "at": now} for status in paid],
+            )
+        )
     for order_id, reserved_cart_id in DEMO_RESERVATIONS.items():
         reserved = pricing.get(reserved_cart_id)
-        orders.create(StoredOrder(
-            id=order_id, status=OrderStatus.AWAITING_PAYMENT, cart_id=reserved_cart_id, email="ada@example.com",
-            email_key="ada@example.com", lines=reserved.lines, totals=reserved.totals, shipping=reserved.shipping,
-            created_at=now, updated_at=now, shipping_address=address,
-            history=[{"status": status, "at": now} for status in paid[:2]]))
-    orders.create(StoredOrder(
-        id=DEMO_AWAITING_PAYMENT_ORDER_ID, status=OrderStatus.PENDING, cart_id=DEMO_AWAITING_PAYMENT_ORDER_CART_ID,
-        email="ada@example.com", email_key="ada@example.com", lines=cart.lines, totals=cart.totals,
-        shipping=cart.shipping, created_at=now, updated_at=now, shipping_address=address,
-        history=[{"status": OrderStatus.PENDING, "at": now}]))
+        orders.create(
+            StoredOrder(
+                id=order_id,
+                status=OrderStatus.AWAITING_PAYMENT,
+                cart_id=reserved_cart_id,
+                email="ada@example.com",
+                email_key="ada@example.com",
+                lines=reserved.lines,
+                totals=reserved.totals,
+                shipping=reserved.shipping,
+                created_at=now,
+                updated_at=now,
+                shipping_address=address,
+                history=[{"status": status, "at": now} for status in paid[:2]],
+            )
+        )
+    orders.create(
+        StoredOrder(
+            id=DEMO_AWAITING_PAYMENT_ORDER_ID,
+            status=OrderStatus.PENDING,
+            cart_id=DEMO_AWAITING_PAYMENT_ORDER_CART_ID,
+            email="ada@example.com",
+            email_key="ada@example.com",
+            lines=cart.lines,
+            totals=cart.totals,
+            shipping=cart.shipping,
+            created_at=now,
+            updated_at=now,
+            shipping_address=address,
+            history=[{"status": OrderStatus.PENDING, "at": now}],
+        )
+    )
     # The stock each order holds, as its status implies (storefront/orders/reservations_check.py), so that the
     # demo data passes the restore tool's verification: paid orders' units committed, unpaid ones' reserved.
-    for order_id, held in [(DEMO_PAID_ORDER_ID, cart.lines), (DEMO_FULFILLING_ORDER_ID, cart.lines),
-                           (DEMO_AWAITING_PAYMENT_ORDER_ID, cart.lines)]:
+    for order_id, held in [
+        (DEMO_PAID_ORDER_ID, cart.lines),
+        (DEMO_FULFILLING_ORDER_ID, cart.lines),
+        (DEMO_AWAITING_PAYMENT_ORDER_ID, cart.lines),
+    ]:
         inventory.reserve(order_id, {line.sku: line.quantity for line in held}, now)
     for order_id in (DEMO_PAID_ORDER_ID, DEMO_FULFILLING_ORDER_ID):
         inventory.commit(order_id, {line.sku: line.quantity for line in cart.lines}, now)
@@ -188,15 +299,17 @@ def seed(cloud: LocalCloud) -> int:
         inventory.reserve(order_id, RESERVED_LINES, now)
     # The payment tasks and fulfilment services record the payment and the shipment, as the workflow's
     # CreatePayment step and the fulfilment queue's consumer would; only the provider and carrier answers are fixed.
-    payments = PaymentTasks(orders, _FixedPayment(cloud.template.parameter("PaymentProvider")),
-                            StepFunctionsWorkflow(cloud.client("stepfunctions")),
-                            StockFunctionClient(cloud.client("lambda"), cloud.physical_id("StockFunction")),
-                            clock=lambda: now)
+    payments = PaymentTasks(
+        orders,
+        _FixedPayment(cloud.template.parameter("PaymentProvider")),
+        StepFunctionsWorkflow(cloud.client("stepfunctions")),
+        StockFunctionClient(cloud.client("lambda"), cloud.physical_id("StockFunction")),
+        clock=lambda: now,
+    )
     carrier = _FixedShipment(cloud.template.parameter("CarrierName"), cloud.carrier)
     with _no_business_metrics():
         payments.create_payment(DEMO_AWAITING_PAYMENT_ORDER_ID)
-        FulfilmentService(orders, carrier, webhook_secrets=list, clock=lambda: now).fulfil(
-            DEMO_FULFILLING_ORDER_ID)
+        FulfilmentService(orders, carrier, webhook_secrets=list, clock=lambda: now).fulfil(DEMO_FULFILLING_ORDER_ID)
     return len(products)
 
 
@@ -218,8 +331,13 @@ def _no_business_metrics() -> Iterator[None]:
 def _put_demo_image(cloud: LocalCloud, product_id: str) -> str:
     """A picture for a demo product (a diagonal wash in a colour of its own) in the images bucket; returns its key."""
     key = f"images/{product_id}/demo.png"
-    cloud.client("s3").put_object(Bucket=cloud.physical_id("ProductImagesBucket"), Key=key, Body=_wash(product_id),
-                                  ContentType="image/png", CacheControl=IMAGE_CACHE_CONTROL)
+    cloud.client("s3").put_object(
+        Bucket=cloud.physical_id("ProductImagesBucket"),
+        Key=key,
+        Body=_wash(product_id),
+        ContentType="image/png",
+        CacheControl=IMAGE_CACHE_CONTROL,
+    )
     return key
 
 
@@ -234,8 +352,7 @@ def _wash(seed_text: str, size: int = 240) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)  # 8-bit RGB
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + \
-        chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
 
 
 class _FixedPayment:
@@ -245,8 +362,9 @@ class _FixedPayment:
         self.name = name
 
     def create_payment(self, order_id: str, amount: Money, idempotency_key: str) -> CreatedPayment:
-        return CreatedPayment(payment_id=DEMO_PAYMENT_ID, client_secret=DEMO_PAYMENT_CLIENT_SECRET,
-                              status="requires_payment_method")
+        return CreatedPayment(
+            payment_id=DEMO_PAYMENT_ID, client_secret=DEMO_PAYMENT_CLIENT_SECRET, status="requires_payment_method"
+        )
 
 
 class _FixedShipment:
@@ -259,9 +377,17 @@ class _FixedShipment:
 
     def create_shipment(self, request: ShipmentRequest, idempotency_key: str) -> Shipment:
         if self._local is None:
-            return Shipment(id=DEMO_SHIPMENT_ID, status=TrackingStatus.LABEL_CREATED,
-                            tracking_number=DEMO_TRACKING_NUMBER, reference=request.reference,
-                            tracking_url=f"https://carrier.example/track/{DEMO_TRACKING_NUMBER}")
-        shipment, _ = self._local.create_shipment(request.model_dump(mode="json"), idempotency_key,
-                                                  shipment_id=DEMO_SHIPMENT_ID, tracking_number=DEMO_TRACKING_NUMBER)
+            return Shipment(
+                id=DEMO_SHIPMENT_ID,
+                status=TrackingStatus.LABEL_CREATED,
+                tracking_number=DEMO_TRACKING_NUMBER,
+                reference=request.reference,
+                tracking_url=f"https://carrier.example/track/{DEMO_TRACKING_NUMBER}",
+            )
+        shipment, _ = self._local.create_shipment(
+            request.model_dump(mode="json"),
+            idempotency_key,
+            shipment_id=DEMO_SHIPMENT_ID,
+            tracking_number=DEMO_TRACKING_NUMBER,
+        )
         return Shipment.model_validate(shipment)

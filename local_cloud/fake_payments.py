@@ -83,12 +83,20 @@ class PaymentStateError(ValueError):
 
 
 class StripeApiError(Exception):
-    def __init__(self, status: int, message: str, *, type_: str = "invalid_request_error", code: str | None = None,
-                 param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
-        self.body = {"error": {k: v for k, v in
-                               {"type": type_, "code": code, "param": param, "message": message}.items() if v}}
+        self.body = {
+            "error": {k: v for k, v in {"type": type_, "code": code, "param": param, "message": message}.items() if v}
+        }
 
 
 def _metadata(params: dict[str, str]) -> dict[str, str]:
@@ -139,9 +147,16 @@ def format_amount(amount: int, currency: str) -> str:
 
 
 class FakePaymentProvider:
-    def __init__(self, *, api_key: str = "sk_test_local", webhook_secret: str = "whsec_local_dev_secret",
-                 webhook_url: str | None = None, host: str = "127.0.0.1", port: int = 0,
-                 latency_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "sk_test_local",
+        webhook_secret: str = "whsec_local_dev_secret",
+        webhook_url: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency_seconds: float = 0.0,
+    ) -> None:
         self.api_key = api_key
         self.webhook_secret = webhook_secret
         self.webhook_url = webhook_url
@@ -191,8 +206,9 @@ class FakePaymentProvider:
 
     # ---------------------------------------------------------------- the API (called by the HTTP handler)
 
-    def idempotent(self, path: str, params: dict[str, str], idempotency_key: str | None,
-                   endpoint: Callable[[], dict[str, Any]]) -> tuple[int, dict[str, Any], bool]:
+    def idempotent(
+        self, path: str, params: dict[str, str], idempotency_key: str | None, endpoint: Callable[[], dict[str, Any]]
+    ) -> tuple[int, dict[str, Any], bool]:
         """Run a POST endpoint as Stripe's idempotency layer does: (status, answer, replayed). The first answer to a
         key is saved, errors included (a parameter error, found before the endpoint ran, is not), and replayed."""
         if not idempotency_key:
@@ -202,8 +218,12 @@ class FakePaymentProvider:
             if saved is not None:
                 first_params, status, answer = saved
                 if first_params != params:
-                    raise StripeApiError(400, "Keys for idempotent requests can only be used with the same parameters "
-                                         "they were first used with.", type_="idempotency_error")
+                    raise StripeApiError(
+                        400,
+                        "Keys for idempotent requests can only be used with the same parameters "
+                        "they were first used with.",
+                        type_="idempotency_error",
+                    )
                 return status, deepcopy(answer), True
             status, answer = self._answer(endpoint)
             if not str(answer.get("error", {}).get("code", "")).startswith("parameter_"):
@@ -222,8 +242,10 @@ class FakePaymentProvider:
         with self._lock:
             intent = self._new_intent(params)
             # Where the shopper pays: this emulator's hosted page (Stripe's redirect_to_url next action).
-            intent["next_action"] = {"type": "redirect_to_url", "redirect_to_url": {
-                "url": f"{self.url}/pay/{intent['id']}", "return_url": None}}
+            intent["next_action"] = {
+                "type": "redirect_to_url",
+                "redirect_to_url": {"url": f"{self.url}/pay/{intent['id']}", "return_url": None},
+            }
             self._intents[intent["id"]] = intent
             return deepcopy(intent)
 
@@ -238,13 +260,21 @@ class FakePaymentProvider:
         with self._lock:
             intent = self._intents[payment_id]
             if intent["status"] in ("succeeded", "processing", "canceled"):
-                raise StripeApiError(400, f"You cannot cancel this PaymentIntent because it has a status of "
-                                     f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
-                                     "may be canceled: requires_payment_method, requires_capture, "
-                                     "requires_confirmation, requires_action, processing.",
-                                     code="payment_intent_unexpected_state", param="intent")
-            intent.update(status="canceled", canceled_at=int(time.time()), next_action=None,
-                          cancellation_reason=params.get("cancellation_reason") or "requested_by_customer")
+                raise StripeApiError(
+                    400,
+                    f"You cannot cancel this PaymentIntent because it has a status of "
+                    f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
+                    "may be canceled: requires_payment_method, requires_capture, "
+                    "requires_confirmation, requires_action, processing.",
+                    code="payment_intent_unexpected_state",
+                    param="intent",
+                )
+            intent.update(
+                status="canceled",
+                canceled_at=int(time.time()),
+                next_action=None,
+                cancellation_reason=params.get("cancellation_reason") or "requested_by_customer",
+            )
             canceled = deepcopy(intent)
         self._send_later(self.event("payment_intent.canceled", canceled))
         return canceled
@@ -255,33 +285,53 @@ class FakePaymentProvider:
             payment_id = params.get("payment_intent")
             intent = self._intents.get(payment_id or "")
             if intent is None:
-                raise StripeApiError(400 if payment_id is None else 404,
-                                     f"No such payment_intent: '{payment_id}'" if payment_id else
-                                     "Missing required param: payment_intent.",
-                                     code="resource_missing" if payment_id else "parameter_missing",
-                                     param="payment_intent")
+                raise StripeApiError(
+                    400 if payment_id is None else 404,
+                    f"No such payment_intent: '{payment_id}'"
+                    if payment_id
+                    else "Missing required param: payment_intent.",
+                    code="resource_missing" if payment_id else "parameter_missing",
+                    param="payment_intent",
+                )
             if intent["status"] != "succeeded":
-                raise StripeApiError(400, f"This PaymentIntent ({payment_id}) does not have a successful charge to "
-                                     "refund.", code="charge_not_refundable", param="payment_intent")
+                raise StripeApiError(
+                    400,
+                    f"This PaymentIntent ({payment_id}) does not have a successful charge to refund.",
+                    code="charge_not_refundable",
+                    param="payment_intent",
+                )
             left = intent["amount_received"] - self._refunded(payment_id)
             raw_amount = params.get("amount", str(left))
             if not raw_amount.isdigit() or int(raw_amount) < 1:
-                raise StripeApiError(400, f"Invalid integer: {raw_amount}", code="parameter_invalid_integer",
-                                     param="amount")
+                raise StripeApiError(
+                    400, f"Invalid integer: {raw_amount}", code="parameter_invalid_integer", param="amount"
+                )
             if int(raw_amount) > left:
-                raise StripeApiError(400, f"Refund amount ({int(raw_amount)}) is greater than unrefunded amount on "
-                                     f"charge ({left})", code="amount_too_large" if left else "charge_already_refunded",
-                                     param="amount")
+                raise StripeApiError(
+                    400,
+                    f"Refund amount ({int(raw_amount)}) is greater than unrefunded amount on charge ({left})",
+                    code="amount_too_large" if left else "charge_already_refunded",
+                    param="amount",
+                )
             refund = {
-                "id": _random_id("re_"), "object": "refund", "amount": int(raw_amount), "currency": intent["currency"],
-                "payment_intent": payment_id, "charge": intent["latest_charge"], "status": self.refund_outcome,
-                "reason": params.get("reason"), "created": int(time.time()), "failure_reason": None,
+                "id": _random_id("re_"),
+                "object": "refund",
+                "amount": int(raw_amount),
+                "currency": intent["currency"],
+                "payment_intent": payment_id,
+                "charge": intent["latest_charge"],
+                "status": self.refund_outcome,
+                "reason": params.get("reason"),
+                "created": int(time.time()),
+                "failure_reason": None,
                 "metadata": _metadata(params),
             }
             self._refunds[refund["id"]] = refund
             created, charge = deepcopy(refund), self._charge(intent)
-        self._send_later(self.event("refund.created", created),
-                         *([self.event("charge.refunded", charge)] if created["status"] == "succeeded" else []))
+        self._send_later(
+            self.event("refund.created", created),
+            *([self.event("charge.refunded", charge)] if created["status"] == "succeeded" else []),
+        )
         return created
 
     def refund(self, refund_id: str) -> dict[str, Any]:
@@ -291,17 +341,30 @@ class FakePaymentProvider:
 
     def _refunded(self, payment_id: str) -> int:
         """What is refunded of the intent, or on its way back; failed and canceled refunds gave theirs back."""
-        return sum(r["amount"] for r in self._refunds.values()
-                   if r["payment_intent"] == payment_id and r["status"] not in ("failed", "canceled"))
+        return sum(
+            r["amount"]
+            for r in self._refunds.values()
+            if r["payment_intent"] == payment_id and r["status"] not in ("failed", "canceled")
+        )
 
     def _charge(self, intent: dict[str, Any]) -> dict[str, Any]:
         """The intent's charge as charge.refunded shows it (what the storefront reads of it: ids and amounts)."""
-        refunded = sum(r["amount"] for r in self._refunds.values()
-                       if r["payment_intent"] == intent["id"] and r["status"] == "succeeded")
-        return {"id": intent["latest_charge"], "object": "charge", "amount": intent["amount_received"],
-                "amount_refunded": refunded, "currency": intent["currency"], "payment_intent": intent["id"],
-                "refunded": refunded >= intent["amount_received"], "metadata": deepcopy(intent["metadata"]),
-                "status": "succeeded"}
+        refunded = sum(
+            r["amount"]
+            for r in self._refunds.values()
+            if r["payment_intent"] == intent["id"] and r["status"] == "succeeded"
+        )
+        return {
+            "id": intent["latest_charge"],
+            "object": "charge",
+            "amount": intent["amount_received"],
+            "amount_refunded": refunded,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "refunded": refunded >= intent["amount_received"],
+            "metadata": deepcopy(intent["metadata"]),
+            "status": "succeeded",
+        }
 
     @staticmethod
     def _new_intent(params: dict[str, str]) -> dict[str, Any]:
@@ -313,17 +376,30 @@ class FakePaymentProvider:
         if not amount.isdigit() or int(amount) < 1 or int(amount) > 99_999_999:
             raise StripeApiError(400, "Invalid integer: " + amount, code="parameter_invalid_integer", param="amount")
         if not re.fullmatch(r"[A-Za-z]{3}", currency):
-            raise StripeApiError(400, f"Invalid currency: {currency}.", code="parameter_invalid_string",
-                                 param="currency")
+            raise StripeApiError(
+                400, f"Invalid currency: {currency}.", code="parameter_invalid_string", param="currency"
+            )
         intent_id = _random_id("pi_")
         return {
-            "id": intent_id, "object": "payment_intent", "amount": int(amount), "amount_received": 0,
-            "currency": currency.lower(), "status": "requires_payment_method",
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": int(amount),
+            "amount_received": 0,
+            "currency": currency.lower(),
+            "status": "requires_payment_method",
             "client_secret": f"{intent_id}_secret_{_random_id('', 25)}",
             "automatic_payment_methods": {"enabled": params.get("automatic_payment_methods[enabled]") == "true"},
-            "capture_method": "automatic", "confirmation_method": "automatic", "created": int(time.time()),
-            "livemode": False, "last_payment_error": None, "next_action": None, "payment_method": None,
-            "latest_charge": None, "canceled_at": None, "cancellation_reason": None, "metadata": _metadata(params),
+            "capture_method": "automatic",
+            "confirmation_method": "automatic",
+            "created": int(time.time()),
+            "livemode": False,
+            "last_payment_error": None,
+            "next_action": None,
+            "payment_method": None,
+            "latest_charge": None,
+            "canceled_at": None,
+            "cancellation_reason": None,
+            "metadata": _metadata(params),
         }
 
     # ---------------------------------------------------------------- control (what a paying customer does)
@@ -356,8 +432,10 @@ class FakePaymentProvider:
             refund = self._refunds[refund_id]
             if refund["status"] not in ("pending", "requires_action") or refund["status"] == status:
                 raise PaymentStateError(f"refund {refund_id} is already {refund['status']}")
-            refund.update(status=status, failure_reason={"failed": "lost_or_stolen_card",
-                                                         "canceled": "merchant_request"}.get(status))
+            refund.update(
+                status=status,
+                failure_reason={"failed": "lost_or_stolen_card", "canceled": "merchant_request"}.get(status),
+            )
             updated, charge = deepcopy(refund), self._charge(self._intents[refund["payment_intent"]])
         answer = self.deliver(self.event("refund.updated", updated))
         if status == "succeeded":
@@ -385,26 +463,39 @@ class FakePaymentProvider:
         except ValueError as error:
             return 400, _page("Cannot show this payment", f"<p>{html.escape(str(error))}.</p>"), {}
         except KeyError:
-            return 404, _page("No such payment", "<p>This payment does not exist (or the local cloud was restarted)."
-                                                 "</p>"), {}
+            return (
+                404,
+                _page("No such payment", "<p>This payment does not exist (or the local cloud was restarted).</p>"),
+                {},
+            )
         amount = format_amount(intent["amount"], intent["currency"])
         back = _back_link(return_url)
         if intent["status"] == "succeeded":
             return 200, _page(f"{amount} paid", f"<p>This payment has already succeeded.</p>{back}"), {}
         if intent["status"] == "canceled":
-            return 200, _page("Payment canceled", f"<p>The shop canceled this payment: it cannot be paid any "
-                                                 f"more.</p>{back}"), {}
-        declined = ('<p class="note">An earlier attempt was declined. You may try again.</p>'
-                    if intent["last_payment_error"] else "")
+            return (
+                200,
+                _page("Payment canceled", f"<p>The shop canceled this payment: it cannot be paid any more.</p>{back}"),
+                {},
+            )
+        declined = (
+            '<p class="note">An earlier attempt was declined. You may try again.</p>'
+            if intent["last_payment_error"]
+            else ""
+        )
         order_id = intent["metadata"].get("order_id")
         order = f" for order <code>{html.escape(order_id)}</code>" if order_id else ""
-        form = (f'<form method="post" action="/pay/{quote(payment_id)}">'
-                f'<input type="hidden" name="return_url" value="{html.escape(return_url or "", quote=True)}">'
-                '<button type="submit" name="outcome" value="succeed" class="pay">Pay</button> '
-                '<button type="submit" name="outcome" value="fail" class="decline">Decline</button></form>')
-        body = (f"<p>Payment <code>{html.escape(payment_id)}</code>{order}. This is the local payment provider: "
-                "no card, no money. <strong>Pay</strong> is a successful payment, <strong>Decline</strong> a "
-                f"declined card; either way the shop gets the signed webhook Stripe would send.</p>{declined}{form}{back}")
+        form = (
+            f'<form method="post" action="/pay/{quote(payment_id)}">'
+            f'<input type="hidden" name="return_url" value="{html.escape(return_url or "", quote=True)}">'
+            '<button type="submit" name="outcome" value="succeed" class="pay">Pay</button> '
+            '<button type="submit" name="outcome" value="fail" class="decline">Decline</button></form>'
+        )
+        body = (
+            f"<p>Payment <code>{html.escape(payment_id)}</code>{order}. This is the local payment provider: "
+            "no card, no money. <strong>Pay</strong> is a successful payment, <strong>Decline</strong> a "
+            f"declined card; either way the shop gets the signed webhook Stripe would send.</p>{declined}{form}{back}"
+        )
         return 200, _page(f"Pay {amount}", body), {}
 
     def submit_payment_page(self, payment_id: str, form: dict[str, str]) -> tuple[int, str, dict[str, str]]:
@@ -426,8 +517,15 @@ class FakePaymentProvider:
         except (RuntimeError, OSError) as error:  # no webhook URL, or the shop is not listening
             return 502, _page("The shop could not be told", f"<p>{html.escape(str(error))}</p>{back}"), {}
         if not 200 <= webhook_status < 300:
-            return 502, _page("The shop refused the webhook", f"<p>The storefront answered the signed webhook with HTTP "
-                                                              f"{webhook_status}; see the local cloud's log.</p>{back}"), {}
+            return (
+                502,
+                _page(
+                    "The shop refused the webhook",
+                    f"<p>The storefront answered the signed webhook with HTTP "
+                    f"{webhook_status}; see the local cloud's log.</p>{back}",
+                ),
+                {},
+            )
         if return_url:
             return 303, "", {"Location": return_url}
         done = "Payment succeeded" if outcome == "succeed" else "Payment declined"
@@ -436,18 +534,33 @@ class FakePaymentProvider:
     @staticmethod
     def event(event_type: str, intent: dict[str, Any]) -> dict[str, Any]:
         """A Stripe event around `intent` (a fresh evt_ id each time, as Stripe does for each new event)."""
-        return {"id": _random_id("evt_"), "object": "event", "api_version": API_VERSION, "created": int(time.time()),
-                "livemode": False, "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None},
-                "type": event_type, "data": {"object": intent}}
+        return {
+            "id": _random_id("evt_"),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(time.time()),
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": event_type,
+            "data": {"object": intent},
+        }
 
     def deliver(self, event: dict[str, Any], *, timestamp: int | None = None) -> int:
         """POST `event` to webhook_url, signed as Stripe signs it; returns the response's HTTP status."""
         if not self.webhook_url:
             raise RuntimeError("FakePaymentProvider.webhook_url is not set")
         payload = json.dumps(event, indent=2).encode("utf-8")  # Stripe pretty-prints; the signature covers it
-        request = urllib.request.Request(self.webhook_url, data=payload, method="POST", headers={
-            "Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            "Stripe-Signature": sign(payload, self.webhook_secret, timestamp)})
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=payload,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+                "Stripe-Signature": sign(payload, self.webhook_secret, timestamp),
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
                 status = response.status
@@ -486,12 +599,14 @@ button:focus-visible,a:focus-visible{outline:3px solid #2457c5;outline-offset:2p
 
 def _page(title: str, body: str) -> str:
     """A small, self-contained HTML page: no scripts, nothing fetched from elsewhere."""
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>{html.escape(title)} · Local payment provider</title><link rel="icon" href="data:,">'
-            f"<style>{_PAGE_STYLE}</style></head><body><main>"
-            f'<p class="brand">Local payment provider · test mode</p><h1>{html.escape(title)}</h1>{body}'
-            "</main></body></html>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>{html.escape(title)} · Local payment provider</title><link rel="icon" href="data:,">'
+        f"<style>{_PAGE_STYLE}</style></head><body><main>"
+        f'<p class="brand">Local payment provider · test mode</p><h1>{html.escape(title)}</h1>{body}'
+        "</main></body></html>"
+    )
 
 
 def _back_link(return_url: str | None) -> str:
@@ -546,8 +661,9 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
                 try:
                     return read()
                 except KeyError as missing:
-                    raise StripeApiError(404, f"No such {kind}: {missing}", code="resource_missing",
-                                         param="id") from None
+                    raise StripeApiError(
+                        404, f"No such {kind}: {missing}", code="resource_missing", param="id"
+                    ) from None
 
             if self.command == "GET" and (match := _INTENT_PATH.match(path)):
                 return 200, found(lambda: provider.intent(match["id"])), False
@@ -556,8 +672,9 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
             if self.command == "POST" and path == "/v1/payment_intents":
                 return provider.idempotent(path, params, key, lambda: provider.create_intent(params))
             if self.command == "POST" and (match := _CANCEL_PATH.match(path)):
-                return provider.idempotent(path, params, key,
-                                           lambda: found(lambda: provider.cancel_intent(match["id"], params)))
+                return provider.idempotent(
+                    path, params, key, lambda: found(lambda: provider.cancel_intent(match["id"], params))
+                )
             if self.command == "POST" and path == "/v1/refunds":
                 return provider.idempotent(path, params, key, lambda: provider.create_refund(params))
             raise StripeApiError(404, f"Unrecognized request URL ({self.command}: {path}).")
@@ -588,8 +705,10 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("Cache-Control", "no-store")
             # Inline styles only, no scripts; framing refused, so the page cannot be clickjacked.
-            self.send_header("Content-Security-Policy",
-                             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'")
+            self.send_header(
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+            )
             self.send_header("Referrer-Policy", "no-referrer")
             for name, value in headers.items():
                 self.send_header(name, value)

@@ -28,15 +28,21 @@ REFUSAL_CODES = ("TransactionConflict", "ThrottlingError")
 _REASONS = {
     "TransactionConflict": "Transaction is ongoing for the item",
     "ThrottlingError": "Throughput exceeds the current capacity for one or more global secondary indexes or the "
-                       "table's partition",
+    "table's partition",
 }
 
 
 class TransactionRefusals:
     """Refuse `share` of the transactions that write a chosen item, alternating the reasons in `codes`."""
 
-    def __init__(self, share: float, partitions: Iterable[str], sort_key: str = "LEVEL",
-                 codes: tuple[str, ...] = REFUSAL_CODES, seed: int = 14) -> None:
+    def __init__(
+        self,
+        share: float,
+        partitions: Iterable[str],
+        sort_key: str = "LEVEL",
+        codes: tuple[str, ...] = REFUSAL_CODES,
+        seed: int = 14,
+    ) -> None:
         if not 0 <= share <= 1:
             raise ValueError("share is a fraction of transactions, between 0 and 1")
         self.share = share
@@ -67,8 +73,11 @@ class TransactionRefusals:
             if code is None:
                 return original(backend, transact_items)
             raise TransactionCanceledException(
-                [(code, _REASONS.get(code, code), None) if i in hot else (None, None, None)
-                 for i in range(len(transact_items))])
+                [
+                    (code, _REASONS.get(code, code), None) if i in hot else (None, None, None)
+                    for i in range(len(transact_items))
+                ]
+            )
 
         models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
         return self
@@ -95,7 +104,7 @@ class TransactionRefusals:
 
 def _key(entry: dict[str, Any]) -> tuple[str, str]:
     """(pk, sk) of a TransactItems entry, as strings ("" where absent)."""
-    (kind, operation), = entry.items()
+    ((kind, operation),) = entry.items()
     item = operation.get("Item") if kind == "Put" else operation.get("Key")
     item = item or {}
     return (str((item.get("pk") or {}).get("S", "")), str((item.get("sk") or {}).get("S", "")))

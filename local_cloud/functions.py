@@ -123,8 +123,12 @@ class LocalFunction:
         finally:
             elapsed = time.monotonic() - started
             if elapsed > self.timeout:
-                log.warning("%s ran %.1fs, over its %ss timeout (Lambda would have stopped it)",
-                            self.logical_id, elapsed, self.timeout)
+                log.warning(
+                    "%s ran %.1fs, over its %ss timeout (Lambda would have stopped it)",
+                    self.logical_id,
+                    elapsed,
+                    self.timeout,
+                )
 
 
 @contextlib.contextmanager
@@ -165,8 +169,9 @@ def install_lambda_hook() -> None:
     if getattr(LambdaSimpleBackend.invoke, "_local_cloud", False):
         return
 
-    def invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
-               response_headers: dict[str, str]) -> bytes | None:
+    def invoke(
+        self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: dict[str, str]
+    ) -> bytes | None:
         function = lookup(function_name)
         if function is None:
             return None  # moto answers 404 ResourceNotFound
@@ -200,8 +205,16 @@ class QueuePoller:
     dead-letter queue once SQS has delivered them maxReceiveCount times (moto's SQS does the redrive).
     """
 
-    def __init__(self, sqs: Any, function: LocalFunction, queue_url: str, queue_arn: str, batch_size: int,
-                 report_batch_item_failures: bool, wait_seconds: int = 1) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        function: LocalFunction,
+        queue_url: str,
+        queue_arn: str,
+        batch_size: int,
+        report_batch_item_failures: bool,
+        wait_seconds: int = 1,
+    ) -> None:
         self._sqs = sqs
         self._function = function
         self._queue_url = queue_url
@@ -231,8 +244,11 @@ class QueuePoller:
     def poll_once(self) -> int:
         """Receive one batch, invoke the function, delete what succeeded; returns the batch size."""
         received = self._sqs.receive_message(
-            QueueUrl=self._queue_url, MaxNumberOfMessages=self._batch_size, WaitTimeSeconds=self._wait_seconds,
-            MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=self._wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not received:
             return 0
@@ -246,8 +262,12 @@ class QueuePoller:
             failed = {f.get("itemIdentifier") for f in result.get("batchItemFailures") or []}
         done = [m for m in received if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
-            self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
+            )
         return len(received)
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -257,8 +277,13 @@ class QueuePoller:
             "body": message["Body"],
             "attributes": message.get("Attributes", {}),
             "messageAttributes": {
-                name: {"stringValue": a.get("StringValue"), "binaryValue": a.get("BinaryValue"),
-                       "stringListValues": [], "binaryListValues": [], "dataType": a["DataType"]}
+                name: {
+                    "stringValue": a.get("StringValue"),
+                    "binaryValue": a.get("BinaryValue"),
+                    "stringListValues": [],
+                    "binaryListValues": [],
+                    "dataType": a["DataType"],
+                }
                 for name, a in message.get("MessageAttributes", {}).items()
             },
             "md5OfBody": message["MD5OfBody"],
@@ -273,8 +298,17 @@ class StreamPoller:
     (retry from the first failed record), bounded retries, then the record's position to the on-failure
     destination (an SQS queue), as Lambda sends it."""
 
-    def __init__(self, streams: Any, sqs: Any, function: LocalFunction, stream_arn: str, batch_size: int,
-                 max_retries: int, on_failure_queue_url: str | None, interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        streams: Any,
+        sqs: Any,
+        function: LocalFunction,
+        stream_arn: str,
+        batch_size: int,
+        max_retries: int,
+        on_failure_queue_url: str | None,
+        interval: float = 0.2,
+    ) -> None:
         self._streams = streams
         self._sqs = sqs
         self._function = function
@@ -294,7 +328,8 @@ class StreamPoller:
         shard = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"][0]
         self._shard_id = shard["ShardId"]
         self._iterator = self._streams.get_shard_iterator(
-            StreamArn=self._stream_arn, ShardId=self._shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            StreamArn=self._stream_arn, ShardId=self._shard_id, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
         self._thread.start()
 
     def stop(self) -> None:
@@ -317,7 +352,7 @@ class StreamPoller:
             page = self._streams.get_records(ShardIterator=self._iterator, Limit=1000)
             self._iterator = page.get("NextShardIterator")
             self._pending += [self._record(r) for r in page.get("Records", [])]
-        batch = self._pending[:self._batch_size]
+        batch = self._pending[: self._batch_size]
         if not batch:
             return 0
         try:
@@ -340,13 +375,21 @@ class StreamPoller:
     def _discard(self, record: dict[str, Any]) -> None:
         log.error("stream record %s dropped after %d retries", record["dynamodb"]["SequenceNumber"], self._max_retries)
         if self._on_failure:
-            self._sqs.send_message(QueueUrl=self._on_failure, MessageBody=json.dumps({
-                "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self._function.arn},
-                "DDBStreamBatchInfo": {"streamArn": self._stream_arn, "batchSize": 1,
-                                       **({"shardId": self._shard_id} if self._shard_id else {}),
-                                       "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
-                                       "endSequenceNumber": record["dynamodb"]["SequenceNumber"]},
-            }))
+            self._sqs.send_message(
+                QueueUrl=self._on_failure,
+                MessageBody=json.dumps(
+                    {
+                        "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self._function.arn},
+                        "DDBStreamBatchInfo": {
+                            "streamArn": self._stream_arn,
+                            "batchSize": 1,
+                            **({"shardId": self._shard_id} if self._shard_id else {}),
+                            "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
+                            "endSequenceNumber": record["dynamodb"]["SequenceNumber"],
+                        },
+                    }
+                ),
+            )
 
     def _record(self, record: dict[str, Any]) -> dict[str, Any]:
         change = dict(record["dynamodb"])
@@ -375,9 +418,15 @@ class SchedulePoller:
         self._thread.join(timeout=5)
 
     def run_now(self) -> Any:
-        return self._function.invoke({"source": "aws.scheduler", "detail-type": "Scheduled Event",
-                                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                      "resources": [self.name], "detail": {}})
+        return self._function.invoke(
+            {
+                "source": "aws.scheduler",
+                "detail-type": "Scheduled Event",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "resources": [self.name],
+                "detail": {},
+            }
+        )
 
     def _run(self) -> None:
         while not self._stopped.wait(self._seconds):

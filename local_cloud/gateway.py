@@ -125,8 +125,11 @@ class Cors:
     def preflight_headers(self, origin: str | None) -> Headers:
         headers = self.response_headers(origin)
         if headers:
-            headers += [("Access-Control-Allow-Methods", self.methods), ("Access-Control-Allow-Headers", self.headers),
-                        ("Access-Control-Max-Age", self.max_age)]
+            headers += [
+                ("Access-Control-Allow-Methods", self.methods),
+                ("Access-Control-Allow-Headers", self.headers),
+                ("Access-Control-Max-Age", self.max_age),
+            ]
         return headers
 
 
@@ -137,8 +140,12 @@ class RouteThrottles:
     bucket empty is answered 429 {"message":"Too Many Requests"} and never reaches the function. (The account-level
     limit, 10,000 requests per second by default, is far beyond what a local machine sends.)"""
 
-    def __init__(self, default: tuple[float, float] | None, per_route: dict[str, tuple[float, float]],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        default: tuple[float, float] | None,
+        per_route: dict[str, tuple[float, float]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._default = default  # (rate per second, burst); None: unthrottled
         self._per_route = per_route
         self._clock = clock
@@ -154,8 +161,11 @@ class RouteThrottles:
                 return None
             return float(settings["ThrottlingRateLimit"]), float(settings["ThrottlingBurstLimit"])
 
-        per_route = {route_key: found for route_key, settings in (api_properties.get("RouteSettings") or {}).items()
-                     if (found := limits(settings)) is not None}
+        per_route = {
+            route_key: found
+            for route_key, settings in (api_properties.get("RouteSettings") or {}).items()
+            if (found := limits(settings)) is not None
+        }
         return cls(limits(api_properties.get("DefaultRouteSettings")), per_route)
 
     def limits(self, route_key: str) -> tuple[float, float] | None:
@@ -189,10 +199,16 @@ class Gateway:
         self.local_routes: list[LocalRoute] = [
             LocalRoute("GET", re.compile(r"^/openapi\.json$"), self._openapi),
             # The local payment provider's "customer pays / is declined", as Stripe's test mode would do.
-            LocalRoute("POST", re.compile(r"^/dev/payments/(?P<payment_id>[A-Za-z0-9_]{1,64})/(?P<outcome>succeed|fail)$"),
-                       self._dev_payment),
-            LocalRoute("POST", re.compile(r"^/dev/shipments/(?P<tracking_number>[A-Z0-9]{1,32})/advance$"),
-                       self._dev_advance_shipment),
+            LocalRoute(
+                "POST",
+                re.compile(r"^/dev/payments/(?P<payment_id>[A-Za-z0-9_]{1,64})/(?P<outcome>succeed|fail)$"),
+                self._dev_payment,
+            ),
+            LocalRoute(
+                "POST",
+                re.compile(r"^/dev/shipments/(?P<tracking_number>[A-Z0-9]{1,32})/advance$"),
+                self._dev_advance_shipment,
+            ),
             LocalRoute("GET", re.compile(r"^/dev/events$"), self._dev_events),
             LocalRoute("POST", re.compile(r"^/dev/queues/(?P<queue>[A-Za-z0-9]{1,128})/redrive$"), self._dev_redrive),
             LocalRoute("POST", re.compile(r"^/dev/schedules/(?P<name>[A-Za-z0-9]{1,64})/run$"), self._dev_schedule),
@@ -202,24 +218,38 @@ class Gateway:
             LocalRoute("POST", re.compile(r"^/dev/auth/token$"), self._dev_token),
             LocalRoute("GET", re.compile(r"^/dev/auth/config$"), self._dev_auth_config),
             # Product images, as the edge's /images/* behaviour serves them from the images bucket on AWS.
-            LocalRoute("GET", re.compile(r"^/(?P<key>images/[A-Za-z0-9_.-]{1,128}/[A-Za-z0-9_.-]{1,128})$"),
-                       self._image),
+            LocalRoute(
+                "GET", re.compile(r"^/(?P<key>images/[A-Za-z0-9_.-]{1,128}/[A-Za-z0-9_.-]{1,128})$"), self._image
+            ),
         ]
         api = next(iter(cloud.template.of_type("AWS::Serverless::HttpApi").values()), {}).get("Properties", {})
         cors_config = api.get("CorsConfiguration")
         self.cors = Cors(cloud.template.resolve(cors_config) if cors_config else None)
-        self.authorizers = jwt_authorizers(cloud.template.resolve(api.get("Auth", {})), cloud.region, cloud.endpoint_url)
+        self.authorizers = jwt_authorizers(
+            cloud.template.resolve(api.get("Auth", {})), cloud.region, cloud.endpoint_url
+        )
         for compiled in self.routes:
             if compiled.route.authorizer is not None and compiled.route.authorizer not in self.authorizers:
-                raise KeyError(f"{compiled.route.route_key} names the authorizer {compiled.route.authorizer}, "
-                               f"which the HttpApi does not declare")
+                raise KeyError(
+                    f"{compiled.route.route_key} names the authorizer {compiled.route.authorizer}, "
+                    f"which the HttpApi does not declare"
+                )
         # The dev routes sign in to the pool of the API's (first) authorizer, through its first audience: the app client.
         first = next(iter(self.authorizers.values()), None)
-        self.user_pool = None if first is None else LocalUserPool(
-            cloud.client("cognito-idp"), first.issuer.rsplit("/", 1)[1], first.audiences[0], cloud.region,
-            cloud.endpoint_url)
-        self.throttles = RouteThrottles.of(cloud.template.resolve(
-            {k: v for k, v in api.items() if k in ("DefaultRouteSettings", "RouteSettings")}))
+        self.user_pool = (
+            None
+            if first is None
+            else LocalUserPool(
+                cloud.client("cognito-idp"),
+                first.issuer.rsplit("/", 1)[1],
+                first.audiences[0],
+                cloud.region,
+                cloud.endpoint_url,
+            )
+        )
+        self.throttles = RouteThrottles.of(
+            cloud.template.resolve({k: v for k, v in api.items() if k in ("DefaultRouteSettings", "RouteSettings")})
+        )
         self._http = BackgroundServer(host, port, _handler_class(self), "gateway")
 
     @property
@@ -248,7 +278,11 @@ class Gateway:
     def handle(self, method: str, target: str, headers: Headers, body: bytes, source_ip: str) -> HttpResponse:
         path = urlsplit(target).path
         origin = next((v for k, v in headers if k.lower() == "origin"), None)
-        if method == "OPTIONS" and self.cors.enabled and any(k.lower() == "access-control-request-method" for k, _ in headers):
+        if (
+            method == "OPTIONS"
+            and self.cors.enabled
+            and any(k.lower() == "access-control-request-method" for k, _ in headers)
+        ):
             return 204, self.cors.preflight_headers(origin), b""
         for local in self.local_routes:
             if local.method == method and (found := local.pattern.match(path)):
@@ -309,8 +343,13 @@ class Gateway:
             return 404, [JSON], json.dumps({"message": f"no payment {groups['payment_id']}"}).encode()
         except ValueError as error:  # PaymentStateError: it succeeded or was canceled already
             return 409, [JSON], json.dumps({"message": str(error)}).encode()
-        return 200, [JSON], json.dumps({"payment_id": groups["payment_id"], "outcome": groups["outcome"],
-                                        "webhook_status": webhook_status}).encode()
+        return (
+            200,
+            [JSON],
+            json.dumps(
+                {"payment_id": groups["payment_id"], "outcome": groups["outcome"], "webhook_status": webhook_status}
+            ).encode(),
+        )
 
     def _dev_advance_shipment(self, groups: dict[str, str], _: bytes) -> HttpResponse:
         carrier = self.cloud.carrier
@@ -323,9 +362,18 @@ class Gateway:
             return 404, [JSON], json.dumps({"message": f"no shipment {groups['tracking_number']}"}).encode()
         except ValueError as error:
             return 409, [JSON], json.dumps({"message": str(error)}).encode()
-        return 200, [JSON], json.dumps({"tracking_number": groups["tracking_number"], "shipment_id": shipment_id,
-                                        "status": carrier.shipments[shipment_id]["status"],
-                                        "webhook_status": webhook_status}).encode()
+        return (
+            200,
+            [JSON],
+            json.dumps(
+                {
+                    "tracking_number": groups["tracking_number"],
+                    "shipment_id": shipment_id,
+                    "status": carrier.shipments[shipment_id]["status"],
+                    "webhook_status": webhook_status,
+                }
+            ).encode(),
+        )
 
     def _dev_token(self, _: dict[str, str], body: bytes) -> HttpResponse:
         if self.user_pool is None:
@@ -336,8 +384,13 @@ class Gateway:
             request = None
         groups = request.get("groups") if isinstance(request, dict) and set(request) == {"groups"} else None
         if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
-            return 400, [JSON], json.dumps({"message": 'the body must be {"groups": [group names]}, '
-                                                       'e.g. {"groups": ["admin"]}'}).encode()
+            return (
+                400,
+                [JSON],
+                json.dumps(
+                    {"message": 'the body must be {"groups": [group names]}, e.g. {"groups": ["admin"]}'}
+                ).encode(),
+            )
         try:
             token = self.user_pool.mint_token(groups)
         except ValueError as error:
@@ -357,8 +410,11 @@ class Gateway:
             found = s3.get_object(Bucket=self.cloud.physical_id(IMAGES_BUCKET), Key=groups["key"])
         except s3.exceptions.NoSuchKey:
             return 404, [JSON], b'{"message":"Not Found"}'
-        headers = [("Content-Type", found["ContentType"]), ("ETag", found["ETag"]),
-                   ("X-Content-Type-Options", "nosniff")]
+        headers = [
+            ("Content-Type", found["ContentType"]),
+            ("ETag", found["ETag"]),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
         if found.get("CacheControl"):
             headers.append(("Cache-Control", found["CacheControl"]))
         return 200, headers, found["Body"].read()
@@ -374,9 +430,19 @@ class Gateway:
         if email is None or email["html"] is None:
             return 404, [JSON], json.dumps({"message": f"no email {groups['email_id']}"}).encode()
         # As a careful webmail shows a mail: nothing it could load or run (the templates use inline styles only).
-        return 200, [("Content-Type", "text/html; charset=utf-8"), ("X-Content-Type-Options", "nosniff"),
-                     ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
-                                                 "form-action 'none'; frame-ancestors 'none'")], email["html"].encode()
+        return (
+            200,
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("X-Content-Type-Options", "nosniff"),
+                (
+                    "Content-Security-Policy",
+                    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+                    "form-action 'none'; frame-ancestors 'none'",
+                ),
+            ],
+            email["html"].encode(),
+        )
 
     def _dev_schedule(self, groups: dict[str, str], _: bytes) -> HttpResponse:
         schedule = self.cloud.schedules.get(groups["name"])
@@ -401,8 +467,12 @@ def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:
     the template's JWT authorizers as bearer security schemes on the routes behind them (what API Gateway enforces).
     `python -m local_cloud openapi` writes it; openapi.json at the repository's root is a copy (a test compares)."""
     routes = {(r.method.lower(), r.path): r for r in cloud.template.routes()}
-    document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": "Storefront API", "version": "1"},
-                                "paths": {}, "components": {"schemas": {}}}
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "Storefront API", "version": "1"},
+        "paths": {},
+        "components": {"schemas": {}},
+    }
     schemes: dict[str, Any] = {}
     for function in cloud.functions.values():
         app = getattr(function.module, "app", None)
@@ -417,9 +487,12 @@ def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:
                 if route.authorizer is not None:
                     operation = {**operation, "security": [{route.authorizer: []}]}
                     schemes[route.authorizer] = {
-                        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "JWT",
                         "description": "An access (or ID) token of the operators' Cognito user pool, checked by API "
-                                       "Gateway's JWT authorizer before the function runs"}
+                        "Gateway's JWT authorizer before the function runs",
+                    }
                 document["paths"].setdefault(path, {})[method] = operation
         for name, schema in spec.get("components", {}).get("schemas", {}).items():
             known = document["components"]["schemas"].setdefault(name, schema)
@@ -430,9 +503,16 @@ def merged_openapi(cloud: LocalCloud) -> dict[str, Any]:
     return document
 
 
-def build_event(route: Route, method: str, target: str, headers: Headers, body: bytes,
-                path_parameters: dict[str, str], source_ip: str,
-                authorizer: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_event(
+    route: Route,
+    method: str,
+    target: str,
+    headers: Headers,
+    body: bytes,
+    path_parameters: dict[str, str],
+    source_ip: str,
+    authorizer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The event API Gateway HTTP API sends a Lambda proxy integration (payload format 2.0); `authorizer` is what
     the route's authorizer verified (requestContext.authorizer), absent on public routes."""
     split = urlsplit(target)
@@ -462,8 +542,13 @@ def build_event(route: Route, method: str, target: str, headers: Headers, body: 
             "apiId": API_ID,
             "domainName": merged_headers.get("host", "127.0.0.1"),
             "domainPrefix": merged_headers.get("host", "127").split(".")[0],
-            "http": {"method": method, "path": split.path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                     "userAgent": merged_headers.get("user-agent", "")},
+            "http": {
+                "method": method,
+                "path": split.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": merged_headers.get("user-agent", ""),
+            },
             "requestId": request_id,
             "routeKey": route.route_key,
             "stage": "$default",
@@ -517,8 +602,9 @@ def _handler_class(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 return
             body = self.rfile.read(length) if length else b""
             try:
-                status, headers, payload = gateway.handle(self.command, self.path, list(self.headers.items()), body,
-                                                          self.client_address[0])
+                status, headers, payload = gateway.handle(
+                    self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+                )
             except Exception:
                 log.exception("gateway error on %s %s", self.command, self.path)
                 status, headers, payload = 500, [JSON], b'{"message":"Internal Server Error"}'

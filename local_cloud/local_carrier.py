@@ -56,8 +56,15 @@ class CarrierApiError(Exception):
 
 
 class LocalCarrier:
-    def __init__(self, *, api_key: str, webhook_secret: str, step_seconds: float | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        webhook_secret: str,
+        step_seconds: float | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.api_key = api_key
         self.webhook_secret = webhook_secret
         self.step_seconds = step_seconds
@@ -86,8 +93,14 @@ class LocalCarrier:
 
     # ---------------------------------------------------------------- the API
 
-    def create_shipment(self, body: dict[str, Any], idempotency_key: str | None, *, shipment_id: str | None = None,
-                        tracking_number: str | None = None) -> tuple[dict[str, Any], bool]:
+    def create_shipment(
+        self,
+        body: dict[str, Any],
+        idempotency_key: str | None,
+        *,
+        shipment_id: str | None = None,
+        tracking_number: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
         """POST /v1/shipments; returns (shipment, replayed). The demo data fixes the ids its samples name."""
         if not idempotency_key:
             raise CarrierApiError(400, "idempotency_key_required", "Send an Idempotency-Key header.")
@@ -98,16 +111,23 @@ class LocalCarrier:
             if idempotency_key in self._by_key:
                 first_body, shipment_id = self._by_key[idempotency_key]
                 if first_body != body:
-                    raise CarrierApiError(409, "idempotency_key_reused",
-                                          "This Idempotency-Key was used with a different request.")
+                    raise CarrierApiError(
+                        409, "idempotency_key_reused", "This Idempotency-Key was used with a different request."
+                    )
                 return deepcopy(self.shipments[shipment_id]), True
             shipment_id = shipment_id or "shp_" + _random(string.ascii_letters + string.digits, 20)
             tracking_number = tracking_number or "LC" + _random(string.digits, 12)
             shipment = {
-                "id": shipment_id, "status": "label_created", "reference": body["reference"],
-                "service": body["service"], "tracking_number": tracking_number,
-                "tracking_url": f"{self.url}/track/{tracking_number}", "recipient": body["recipient"],
-                "items": body["items"], "created_at": _now(), "history": [{"status": "label_created", "at": _now()}],
+                "id": shipment_id,
+                "status": "label_created",
+                "reference": body["reference"],
+                "service": body["service"],
+                "tracking_number": tracking_number,
+                "tracking_url": f"{self.url}/track/{tracking_number}",
+                "recipient": body["recipient"],
+                "items": body["items"],
+                "created_at": _now(),
+                "history": [{"status": "label_created", "at": _now()}],
             }
             self.shipments[shipment_id] = shipment
             self._by_key[idempotency_key] = (deepcopy(body), shipment_id)
@@ -122,8 +142,11 @@ class LocalCarrier:
             if shipment is None:
                 raise CarrierApiError(404, "not_found", "No such shipment.")
             if shipment["status"] not in ("label_created", "cancelled"):
-                raise CarrierApiError(409, "shipment_not_cancellable",
-                                      f"The parcel is {shipment['status'].replace('_', ' ')}: it cannot be cancelled.")
+                raise CarrierApiError(
+                    409,
+                    "shipment_not_cancellable",
+                    f"The parcel is {shipment['status'].replace('_', ' ')}: it cannot be cancelled.",
+                )
             if shipment["status"] != "cancelled":
                 shipment["status"] = "cancelled"
                 shipment["history"].append({"status": "cancelled", "at": _now()})
@@ -166,11 +189,18 @@ class LocalCarrier:
 
     @staticmethod
     def event(shipment: dict[str, Any]) -> dict[str, Any]:
-        return {"id": "evt_" + _random(string.ascii_letters + string.digits, 24), "type": "shipment.updated",
-                "created": int(time.time()), "data": {
-                    "shipment_id": shipment["id"], "tracking_number": shipment["tracking_number"],
-                    "reference": shipment["reference"], "status": shipment["status"],
-                    "occurred_at": shipment["history"][-1]["at"]}}
+        return {
+            "id": "evt_" + _random(string.ascii_letters + string.digits, 24),
+            "type": "shipment.updated",
+            "created": int(time.time()),
+            "data": {
+                "shipment_id": shipment["id"],
+                "tracking_number": shipment["tracking_number"],
+                "reference": shipment["reference"],
+                "status": shipment["status"],
+                "occurred_at": shipment["history"][-1]["at"],
+            },
+        }
 
     def deliver(self, event: dict[str, Any], *, timestamp: int | None = None, attempts: int = WEBHOOK_ATTEMPTS) -> int:
         """POST `event` to webhook_url, signed; retried (with backoff) until a 2xx. Returns the last status."""
@@ -179,9 +209,16 @@ class LocalCarrier:
         payload = json.dumps(event).encode("utf-8")
         status = 0
         for attempt in range(attempts):
-            request = urllib.request.Request(self.webhook_url, data=payload, method="POST", headers={
-                "Content-Type": "application/json", "User-Agent": "local-carrier/1.0",
-                "Carrier-Signature": sign(payload, self.webhook_secret, timestamp)})
+            request = urllib.request.Request(
+                self.webhook_url,
+                data=payload,
+                method="POST",
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": "local-carrier/1.0",
+                    "Carrier-Signature": sign(payload, self.webhook_secret, timestamp),
+                },
+            )
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
                     status = response.status
@@ -212,11 +249,16 @@ class LocalCarrier:
             shipment = deepcopy(self.shipments[self.shipment_id(tracking_number)])
         except KeyError:
             return 404, _page("Unknown tracking number", "<p>No parcel has this tracking number.</p>")
-        rows = "".join(f"<li><strong>{html.escape(h['status'].replace('_', ' '))}</strong> "
-                       f"<time>{html.escape(h['at'])}</time></li>" for h in reversed(shipment["history"]))
-        return 200, _page(f"Parcel {html.escape(tracking_number)}",
-                          f"<p>Status: <strong>{html.escape(shipment['status'].replace('_', ' '))}</strong></p>"
-                          f"<ol reversed>{rows}</ol><p>This is the local carrier: no parcel, no van.</p>")
+        rows = "".join(
+            f"<li><strong>{html.escape(h['status'].replace('_', ' '))}</strong> "
+            f"<time>{html.escape(h['at'])}</time></li>"
+            for h in reversed(shipment["history"])
+        )
+        return 200, _page(
+            f"Parcel {html.escape(tracking_number)}",
+            f"<p>Status: <strong>{html.escape(shipment['status'].replace('_', ' '))}</strong></p>"
+            f"<ol reversed>{rows}</ol><p>This is the local carrier: no parcel, no van.</p>",
+        )
 
 
 def _random(alphabet: str, length: int) -> str:
@@ -228,10 +270,12 @@ def _now() -> str:
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width, initial-scale=1"><title>{title}</title><style>body{{font:16px/1.5 '
-            f'system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}</style></head>'
-            f'<body><p>Local carrier</p><h1>{title}</h1>{body}</body></html>')
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        f'content="width=device-width, initial-scale=1"><title>{title}</title><style>body{{font:16px/1.5 '
+        f"system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}</style></head>"
+        f"<body><p>Local carrier</p><h1>{title}</h1>{body}</body></html>"
+    )
 
 
 def _handler_class(carrier: LocalCarrier) -> type[BaseHTTPRequestHandler]:
@@ -253,8 +297,11 @@ def _handler_class(carrier: LocalCarrier) -> type[BaseHTTPRequestHandler]:
                 return None
             if failure is not None:
                 status, retry_after = failure
-                return self._json(status, {"error": {"code": "unavailable", "message": "Injected failure."}},
-                                  {"Retry-After": str(retry_after)} if retry_after is not None else {})
+                return self._json(
+                    status,
+                    {"error": {"code": "unavailable", "message": "Injected failure."}},
+                    {"Retry-After": str(retry_after)} if retry_after is not None else {},
+                )
             if cancel is not None:
                 try:
                     return self._json(200, carrier.cancel(cancel.group(1)))

@@ -83,7 +83,8 @@ def roll_back_transactions_item_by_item() -> None:
 
     original = models.DynamoDBBackend.transact_write_items
     tables_as_they_are = types.SimpleNamespace(
-        deepcopy=lambda obj, memo=None: obj if isinstance(obj, Table) else copy.deepcopy(obj, memo))
+        deepcopy=lambda obj, memo=None: obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+    )
 
     @functools.wraps(original)
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
@@ -218,8 +219,11 @@ def _post_policy_refusal(fields: dict[str, str], bucket: str, size: int) -> tupl
     import base64
 
     def error(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
-        return status, {"Content-Type": "application/xml"}, (
-            f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>")
+        return (
+            status,
+            {"Content-Type": "application/xml"},
+            (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'),
+        )
 
     try:
         policy = json.loads(base64.b64decode(fields["policy"]))
@@ -231,7 +235,7 @@ def _post_policy_refusal(fields: dict[str, str], bucket: str, size: int) -> tupl
     values = {name.lower(): value for name, value in fields.items()} | {"bucket": bucket}
     for condition in policy.get("conditions", []):
         if isinstance(condition, dict):
-            (name, expected), = condition.items()
+            ((name, expected),) = condition.items()
             operator, name = "eq", f"${name}"
         else:
             operator, name, expected = condition
@@ -243,10 +247,14 @@ def _post_policy_refusal(fields: dict[str, str], bucket: str, size: int) -> tupl
                 return error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size")
             continue
         actual = values.get(name.removeprefix("$").lower())
-        if (operator == "eq" and actual != expected) or (operator == "starts-with" and not
-                                                          str(actual or "").startswith(expected)):
-            return error(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: "
-                                              f"[\"{operator}\", \"{name}\", \"{expected}\"]")
+        if (operator == "eq" and actual != expected) or (
+            operator == "starts-with" and not str(actual or "").startswith(expected)
+        ):
+            return error(
+                403,
+                "AccessDenied",
+                f'Invalid according to Policy: Policy Condition failed: ["{operator}", "{name}", "{expected}"]',
+            )
     return None
 
 
@@ -266,4 +274,3 @@ def revoke_cognito_refresh_tokens() -> None:
 
     if not hasattr(CognitoIdpResponse, "revoke_token"):  # a moto that implements it keeps its own
         CognitoIdpResponse.revoke_token = revoke_token
-

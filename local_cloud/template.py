@@ -65,8 +65,9 @@ class Schedule:
         """A rate() expression's period; ValueError for what the local cloud does not play (cron, at)."""
         match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", self.expression.strip())
         if match is None:
-            raise ValueError(f"schedule {self.name}: only rate() expressions are played locally, not "
-                             f"{self.expression!r}")
+            raise ValueError(
+                f"schedule {self.name}: only rate() expressions are played locally, not {self.expression!r}"
+            )
         unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2).rstrip("s")]
         return int(match.group(1)) * unit
 
@@ -87,7 +88,11 @@ class Template:
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
         """The resources this stack has: those whose `Condition` is false do not exist, as in CloudFormation."""
-        return {lid: r for lid, r in self.data["Resources"].items() if "Condition" not in r or self.condition(r["Condition"])}
+        return {
+            lid: r
+            for lid, r in self.data["Resources"].items()
+            if "Condition" not in r or self.condition(r["Condition"])
+        }
 
     def condition(self, name: str) -> bool:
         """A named condition of the template's Conditions section, evaluated with the stack's parameters."""
@@ -96,7 +101,7 @@ class Template:
     def _evaluate(self, value: Any) -> Any:
         """A condition function (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition) or a value to resolve."""
         if isinstance(value, dict) and len(value) == 1:
-            (name, arg), = value.items()
+            ((name, arg),) = value.items()
             if name == "Condition":
                 return self.condition(arg)
             if name == "Fn::Equals":
@@ -144,16 +149,24 @@ class Template:
                     if set(auth) - {"Authorizer"}:
                         raise NotImplementedError(f"{logical_id}: the local cloud does not emulate Auth {sorted(auth)}")
                     authorizer = auth.get("Authorizer")
-                    routes.append(Route(props["Method"].upper(), props["Path"], logical_id,
-                                        None if authorizer in (None, "NONE") else authorizer))
+                    routes.append(
+                        Route(
+                            props["Method"].upper(),
+                            props["Path"],
+                            logical_id,
+                            None if authorizer in (None, "NONE") else authorizer,
+                        )
+                    )
         return routes
 
     def schedules(self) -> list[Schedule]:
         """The functions' schedule events (SAM's ScheduleV2, an EventBridge Scheduler schedule; Schedule, a rule)."""
-        return [Schedule(name, logical_id, str(self.resolve(event["Properties"]["ScheduleExpression"])))
-                for logical_id in self.of_type("AWS::Serverless::Function")
-                for name, event in self.resources[logical_id]["Properties"].get("Events", {}).items()
-                if event["Type"] in ("ScheduleV2", "Schedule")]
+        return [
+            Schedule(name, logical_id, str(self.resolve(event["Properties"]["ScheduleExpression"])))
+            for logical_id in self.of_type("AWS::Serverless::Function")
+            for name, event in self.resources[logical_id]["Properties"].get("Events", {}).items()
+            if event["Type"] in ("ScheduleV2", "Schedule")
+        ]
 
     # ---------------------------------------------------------------- intrinsics
 
@@ -164,7 +177,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (name, arg), = value.items()
+            ((name, arg),) = value.items()
             if name == "Ref" and arg == "AWS::NoValue":
                 return _NO_VALUE
             if name == "Ref":

@@ -42,16 +42,23 @@ class LocalUserPool:
     def create_user(self, email: str, password: str, groups: list[str]) -> None:
         """An operator with a permanent password (no invitation email, no first-sign-in password change)."""
         self.cognito.admin_create_user(
-            UserPoolId=self.pool_id, Username=email, MessageAction="SUPPRESS", TemporaryPassword=strong_password(),
-            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}])
+            UserPoolId=self.pool_id,
+            Username=email,
+            MessageAction="SUPPRESS",
+            TemporaryPassword=strong_password(),
+            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+        )
         self.cognito.admin_set_user_password(UserPoolId=self.pool_id, Username=email, Password=password, Permanent=True)
         for group in groups:
             self.cognito.admin_add_user_to_group(UserPoolId=self.pool_id, Username=email, GroupName=group)
 
     def sign_in(self, username: str, password: str) -> dict[str, Any]:
         """The pool's AuthenticationResult for a user without pending challenges (AccessToken, IdToken, ...)."""
-        answer = self.cognito.initiate_auth(ClientId=self.client_id, AuthFlow="USER_PASSWORD_AUTH",
-                                            AuthParameters={"USERNAME": username, "PASSWORD": password})
+        answer = self.cognito.initiate_auth(
+            ClientId=self.client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": password},
+        )
         if "AuthenticationResult" not in answer:
             raise RuntimeError(f"sign-in of {username} asks for {answer.get('ChallengeName')}")
         return dict(answer["AuthenticationResult"])
@@ -68,5 +75,10 @@ class LocalUserPool:
 
     def settings(self) -> dict[str, str]:
         """What a browser page needs to sign in to this pool (GET /dev/auth/config)."""
-        return {"region": self.region, "user_pool_id": self.pool_id, "client_id": self.client_id,
-                "issuer": self.issuer, "cognito_endpoint": self.endpoint_url}
+        return {
+            "region": self.region,
+            "user_pool_id": self.pool_id,
+            "client_id": self.client_id,
+            "issuer": self.issuer,
+            "cognito_endpoint": self.endpoint_url,
+        }

@@ -59,8 +59,12 @@ class ApiProblem(Exception):
             body = {}
         body = body if isinstance(body, dict) else {}
         errors = body.get("errors") if isinstance(body.get("errors"), list) else []
-        return cls(response.status_code, str(body.get("code") or f"http_{response.status_code}"),
-                   str(body.get("detail") or body.get("message") or response.reason_phrase), errors)
+        return cls(
+            response.status_code,
+            str(body.get("code") or f"http_{response.status_code}"),
+            str(body.get("detail") or body.get("message") or response.reason_phrase),
+            errors,
+        )
 
 
 TokenSource = Callable[[], str]  # a fresh access token each time it is called
@@ -69,16 +73,24 @@ TokenSource = Callable[[], str]  # a fresh access token each time it is called
 class AdminApi:
     """Calls of the admin API with a bearer token, safe to share between threads."""
 
-    def __init__(self, base_url: str, token_source: TokenSource, connections: int = 4, timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token_source: TokenSource,
+        connections: int = 4,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token_source = token_source
         self._token = ""
         self._token_lock = threading.Lock()
         self._sleep = sleep
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout,
-                                  limits=httpx.Limits(max_connections=connections,
-                                                      max_keepalive_connections=connections))
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -95,16 +107,28 @@ class AdminApi:
                 self._token = self._token_source()
             return self._token
 
-    def call(self, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None,
-             params: dict[str, Any] | None = None) -> httpx.Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
         """The 2xx answer, or ApiProblem. A 401 signs in again once (tokens last an hour; an import may take
         longer)."""
         renewed = False
         for attempt in range(ATTEMPTS):
             token = self._bearer()
             try:
-                response = self._http.request(method, path, json=json, params=params,
-                                              headers={**(headers or {}), "Authorization": f"Bearer {token}"})
+                response = self._http.request(
+                    method,
+                    path,
+                    json=json,
+                    params=params,
+                    headers={**(headers or {}), "Authorization": f"Bearer {token}"},
+                )
             except httpx.TransportError as error:
                 if attempt == ATTEMPTS - 1:
                     raise ApiProblem(0, "unreachable", f"{method} {path}: {error!r}") from error
@@ -139,8 +163,11 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def add_sign_in_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", required=True, help="the API's base URL: the stack's ApiUrl output, or the local "
-                                                     "stack's (http://127.0.0.1:3000)")
+    parser.add_argument(
+        "--api",
+        required=True,
+        help="the API's base URL: the stack's ApiUrl output, or the local stack's (http://127.0.0.1:3000)",
+    )
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--token", help="an access token of the operators' user pool")
     who.add_argument("--user", help="an operator's email: sign in to the user pool with the password")
@@ -194,8 +221,9 @@ def pool_settings(args: argparse.Namespace) -> tuple[str, str, str | None]:
     except httpx.TransportError as error:
         raise SignInError(f"cannot reach {args.api}: {error!r}") from None
     if answer.status_code != 200:
-        raise SignInError("give --client-id and --region, or --stack: only the local stack tells its user pool "
-                          "(GET /dev/auth/config)")
+        raise SignInError(
+            "give --client-id and --region, or --stack: only the local stack tells its user pool (GET /dev/auth/config)"
+        )
     config = answer.json()
     return config["client_id"], config["region"], config["cognito_endpoint"]
 
@@ -207,11 +235,16 @@ def cognito_sign_in(user: str, password: str, client_id: str, region: str, endpo
     from botocore.config import Config
     from botocore.exceptions import ClientError
 
-    cognito = boto3.client("cognito-idp", region_name=region, endpoint_url=endpoint,
-                           config=Config(signature_version=UNSIGNED, retries={"mode": "standard"}))
+    cognito = boto3.client(
+        "cognito-idp",
+        region_name=region,
+        endpoint_url=endpoint,
+        config=Config(signature_version=UNSIGNED, retries={"mode": "standard"}),
+    )
     try:
-        answer = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
-                                       AuthParameters={"USERNAME": user, "PASSWORD": password})
+        answer = cognito.initiate_auth(
+            ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": user, "PASSWORD": password}
+        )
     except ClientError as error:
         raise SignInError(f"sign-in refused: {error.response['Error'].get('Message') or error}") from None
     if "AuthenticationResult" in answer:
@@ -223,8 +256,11 @@ def cognito_sign_in(user: str, password: str, client_id: str, region: str, endpo
         code = input("Code from your authenticator app: ").strip()
         try:
             answer = cognito.respond_to_auth_challenge(
-                ClientId=client_id, ChallengeName=challenge, Session=answer["Session"],
-                ChallengeResponses={"USERNAME": user, "SOFTWARE_TOKEN_MFA_CODE": code})
+                ClientId=client_id,
+                ChallengeName=challenge,
+                Session=answer["Session"],
+                ChallengeResponses={"USERNAME": user, "SOFTWARE_TOKEN_MFA_CODE": code},
+            )
         except ClientError as error:
             raise SignInError(f"sign-in refused: {error.response['Error'].get('Message') or error}") from None
         return str(answer["AuthenticationResult"]["AccessToken"])

@@ -43,8 +43,13 @@ def backfill_orders(dynamodb: Any, table: str, dry_run: bool) -> Counter[str]:
             key = listing_sk(datetime.fromisoformat(item["created_at"]), order_id)
             created[order_id] = key
             if "listing_sk" not in item:
-                _set(dynamodb, table, item, {"listing_pk": status_partition(OrderStatus(item["status"]), order_id),
-                                             "listing_sk": key}, dry_run)
+                _set(
+                    dynamodb,
+                    table,
+                    item,
+                    {"listing_pk": status_partition(OrderStatus(item["status"]), order_id), "listing_sk": key},
+                    dry_run,
+                )
                 done["orders listed"] += 1
             if "email_key" not in item and not str(item.get("email", "")).lower().endswith(".invalid"):
                 _set(dynamodb, table, item, {"email_key": email_key(item["email"])}, dry_run)
@@ -54,8 +59,13 @@ def backfill_orders(dynamodb: Any, table: str, dry_run: bool) -> Counter[str]:
     for claim in claims:
         order_id = claim["order_id"]
         if order_id in created:
-            _set(dynamodb, table, claim, {"listing_pk": f"ALL#{listing_shard(order_id)}",
-                                          "listing_sk": created[order_id]}, dry_run)
+            _set(
+                dynamodb,
+                table,
+                claim,
+                {"listing_pk": f"ALL#{listing_shard(order_id)}", "listing_sk": created[order_id]},
+                dry_run,
+            )
             done["orders in the list of all"] += 1
     return done
 
@@ -92,12 +102,14 @@ def _set(dynamodb: Any, table: str, item: dict[str, Any], values: dict[str, str]
     names = {f"#a{i}": name for i, name in enumerate(values)}
     try:
         dynamodb.update_item(
-            TableName=table, Key=to_item({"pk": item["pk"], "sk": item["sk"]}),
+            TableName=table,
+            Key=to_item({"pk": item["pk"], "sk": item["sk"]}),
             UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))),
-            ConditionExpression="attribute_exists(pk) AND " + " AND ".join(
-                f"attribute_not_exists(#a{i})" for i in range(len(values))),
+            ConditionExpression="attribute_exists(pk) AND "
+            + " AND ".join(f"attribute_not_exists(#a{i})" for i in range(len(values))),
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item({f":v{i}": value for i, value in enumerate(values.values())}))
+            ExpressionAttributeValues=to_item({f":v{i}": value for i, value in enumerate(values.values())}),
+        )
     except ClientError as error:
         if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise

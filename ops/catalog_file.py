@@ -22,8 +22,20 @@ from typing import Any, TextIO
 from storefront.catalog.admin import name_slug
 from storefront.money import CURRENCY_EXPONENTS
 
-CSV_COLUMNS = ["product_id", "name", "description", "category", "category_name", "status", "images", "sku",
-               "variant_title", "price", "currency", "stock"]
+CSV_COLUMNS = [
+    "product_id",
+    "name",
+    "description",
+    "category",
+    "category_name",
+    "status",
+    "images",
+    "sku",
+    "variant_title",
+    "price",
+    "currency",
+    "stock",
+]
 PRODUCT_COLUMNS = ["name", "description", "category", "status", "images"]  # the same on every row of a product
 IMAGE_SEPARATOR = "|"  # not a character a URL may contain unencoded (RFC 3986)
 DEFAULT_STATUS = "active"
@@ -114,7 +126,7 @@ def read_catalog(path: Path) -> CatalogFile:
 
 
 def minor_units(price: str, currency: str) -> int:
-    """"49.90" EUR -> 4990, "1200" JPY -> 1200; ValueError for anything else (more decimals than the currency has)."""
+    """ "49.90" EUR -> 4990, "1200" JPY -> 1200; ValueError for anything else (more decimals than the currency has)."""
     exponent = CURRENCY_EXPONENTS[currency]
     if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", price):
         raise ValueError(f"{price!r} is not a price like 49.90")
@@ -137,8 +149,9 @@ def stock_count(value: Any) -> int | None:
     """The units on hand a file asks for: None for blank, else a whole number 0..MAX_STOCK (ValueError otherwise)."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str)
-                                                                   and re.fullmatch("[0-9]+", value))):
+    if isinstance(value, bool) or not (
+        isinstance(value, int) or (isinstance(value, str) and re.fullmatch("[0-9]+", value))
+    ):
         raise ValueError(f"{value!r} is not a number of units (0 or more)")
     count = int(value)
     if not 0 <= count <= MAX_STOCK:
@@ -147,8 +160,13 @@ def stock_count(value: Any) -> int | None:
 
 
 def _span(rows: list[int]) -> str:
-    return f"row {rows[0]}" if len(rows) == 1 else f"rows {rows[0]}-{rows[-1]}" if rows == list(
-        range(rows[0], rows[-1] + 1)) else "rows " + ", ".join(map(str, rows))
+    return (
+        f"row {rows[0]}"
+        if len(rows) == 1
+        else f"rows {rows[0]}-{rows[-1]}"
+        if rows == list(range(rows[0], rows[-1] + 1))
+        else "rows " + ", ".join(map(str, rows))
+    )
 
 
 def _id_of(given: str, name: str) -> str:
@@ -183,8 +201,14 @@ def parse_csv(text: str) -> CatalogFile:
             continue
         product_id = _id_of(cells.get("product_id", ""), cells.get("name", ""))
         if not product_id:
-            refusals.append(Refusal(f"row {number}", "product_id_required", "give the product an id (product_id): "
-                                    "its name has no letters or digits to make one of", "product_id"))
+            refusals.append(
+                Refusal(
+                    f"row {number}",
+                    "product_id_required",
+                    "give the product an id (product_id): its name has no letters or digits to make one of",
+                    "product_id",
+                )
+            )
             continue
         grouped.setdefault(product_id, []).append((number, cells))
     products = []
@@ -193,36 +217,56 @@ def parse_csv(text: str) -> CatalogFile:
     return _check_skus(CatalogFile(categories, products, rows, refusals))
 
 
-def _csv_product(product_id: str, rows: list[tuple[int, dict[str, str]]], categories: dict[str, str],
-                 category_rows: dict[str, int]) -> ProductEntry:
+def _csv_product(
+    product_id: str, rows: list[tuple[int, dict[str, str]]], categories: dict[str, str], category_rows: dict[str, int]
+) -> ProductEntry:
     first_number, first = rows[0]
     defaults = {"status": DEFAULT_STATUS}
     numbers = [number for number, _ in rows]
     fields: dict[str, Any] = {
-        "name": first.get("name", ""), "description": first.get("description", ""),
-        "category": first.get("category", ""), "status": first.get("status") or defaults["status"],
-        "images": [url.strip() for url in first.get("images", "").split(IMAGE_SEPARATOR) if url.strip()]}
+        "name": first.get("name", ""),
+        "description": first.get("description", ""),
+        "category": first.get("category", ""),
+        "status": first.get("status") or defaults["status"],
+        "images": [url.strip() for url in first.get("images", "").split(IMAGE_SEPARATOR) if url.strip()],
+    }
     product = ProductEntry(product_id, fields, [], _span(numbers), len(rows))
     for number, cells in rows:
         where = f"row {number}"
         # A product's own columns may be left blank after its first row; filled in, they must agree with it.
         for column in PRODUCT_COLUMNS:
             if cells.get(column) and cells[column] != (first.get(column) or defaults.get(column, "")):
-                product.refusals.append(Refusal(where, "conflicting_product_fields",
-                                                f"{column} differs from row {first_number} of product {product_id}",
-                                                column))
+                product.refusals.append(
+                    Refusal(
+                        where,
+                        "conflicting_product_fields",
+                        f"{column} differs from row {first_number} of product {product_id}",
+                        column,
+                    )
+                )
         if name := cells.get("category_name"):
             category = cells.get("category") or first.get("category", "")
             if categories.setdefault(category, name) != name:
-                product.refusals.append(Refusal(where, "conflicting_category_name", f"category {category} is named "
-                                                f"{categories[category]!r} in row {category_rows[category]}",
-                                                "category_name"))
+                product.refusals.append(
+                    Refusal(
+                        where,
+                        "conflicting_category_name",
+                        f"category {category} is named {categories[category]!r} in row {category_rows[category]}",
+                        "category_name",
+                    )
+                )
             category_rows.setdefault(category, number)
         currency = cells.get("currency", "").upper()
         price: Any = None
         if currency not in CURRENCY_EXPONENTS:
-            product.refusals.append(Refusal(where, "unsupported_currency", f"{cells.get('currency')!r} is not an "
-                                            f"ISO 4217 code this shop knows", "currency"))
+            product.refusals.append(
+                Refusal(
+                    where,
+                    "unsupported_currency",
+                    f"{cells.get('currency')!r} is not an ISO 4217 code this shop knows",
+                    "currency",
+                )
+            )
         else:
             try:
                 price = {"amount": minor_units(cells.get("price", ""), currency), "currency": currency}
@@ -233,8 +277,7 @@ def _csv_product(product_id: str, rows: list[tuple[int, dict[str, str]]], catego
         except ValueError as error:
             product.refusals.append(Refusal(where, "invalid_stock", str(error), "stock"))
             stock = None
-        product.variants.append(VariantEntry(cells.get("sku", ""), cells.get("variant_title", ""), price, stock,
-                                             where))
+        product.variants.append(VariantEntry(cells.get("sku", ""), cells.get("variant_title", ""), price, stock, where))
     return product
 
 
@@ -246,13 +289,22 @@ def write_csv(catalog: dict[str, Any], out: TextIO) -> None:
     for product in catalog["products"]:
         for variant in product["variants"]:
             price = variant["price"]
-            writer.writerow({
-                "product_id": product["id"], "name": product["name"], "description": product["description"],
-                "category": product["category"], "category_name": names.get(product["category"], ""),
-                "status": product["status"], "images": IMAGE_SEPARATOR.join(product["images"]),
-                "sku": variant["sku"], "variant_title": variant["title"],
-                "price": major_units(price["amount"], price["currency"]), "currency": price["currency"],
-                "stock": "" if variant.get("stock") is None else variant["stock"]})
+            writer.writerow(
+                {
+                    "product_id": product["id"],
+                    "name": product["name"],
+                    "description": product["description"],
+                    "category": product["category"],
+                    "category_name": names.get(product["category"], ""),
+                    "status": product["status"],
+                    "images": IMAGE_SEPARATOR.join(product["images"]),
+                    "sku": variant["sku"],
+                    "variant_title": variant["title"],
+                    "price": major_units(price["amount"], price["currency"]),
+                    "currency": price["currency"],
+                    "stock": "" if variant.get("stock") is None else variant["stock"],
+                }
+            )
 
 
 # ---------------------------------------------------------------- JSON
@@ -268,30 +320,45 @@ def parse_json(text: str) -> CatalogFile:
     categories: dict[str, str] = {}
     refusals: list[Refusal] = []
     for index, category in enumerate(document.get("categories") or []):
-        if not (isinstance(category, dict) and isinstance(category.get("id"), str)
-                and isinstance(category.get("name"), str)):
+        if not (
+            isinstance(category, dict) and isinstance(category.get("id"), str) and isinstance(category.get("name"), str)
+        ):
             raise FileError(f'categories[{index}] is not {{"id": ..., "name": ...}}')
         categories[category["id"]] = category["name"]
     products: list[ProductEntry] = []
     seen: dict[str, str] = {}
     for index, entry in enumerate(document["products"]):
         where = f"products[{index}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("variants"), list) or not all(
-                isinstance(variant, dict) for variant in entry["variants"]):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("variants"), list)
+            or not all(isinstance(variant, dict) for variant in entry["variants"])
+        ):
             refusals.append(Refusal(where, "invalid_entry", "a product is an object with a list of variant objects"))
             continue
         product_id = _id_of(str(entry.get("id") or ""), str(entry.get("name") or ""))
         if not product_id:
-            refusals.append(Refusal(where, "product_id_required", "give the product an id: its name has no letters "
-                                    "or digits to make one of", "id"))
+            refusals.append(
+                Refusal(
+                    where,
+                    "product_id_required",
+                    "give the product an id: its name has no letters or digits to make one of",
+                    "id",
+                )
+            )
             continue
         if product_id in seen:
-            refusals.append(Refusal(where, "duplicate_product", f"product {product_id} is also {seen[product_id]}",
-                                    "id"))
+            refusals.append(
+                Refusal(where, "duplicate_product", f"product {product_id} is also {seen[product_id]}", "id")
+            )
             continue
         seen[product_id] = where
-        fields = {"description": "", "images": [], "status": DEFAULT_STATUS,
-                  **{k: v for k, v in entry.items() if k not in ("id", "variants")}}
+        fields = {
+            "description": "",
+            "images": [],
+            "status": DEFAULT_STATUS,
+            **{k: v for k, v in entry.items() if k not in ("id", "variants")},
+        }
         product = ProductEntry(product_id, fields, [], where, len(entry["variants"]) or 1)
         for number, variant in enumerate(entry["variants"]):
             variant_where = f"{where}.variants[{number}]"
@@ -302,10 +369,17 @@ def parse_json(text: str) -> CatalogFile:
                 stock = None
             unknown = sorted(set(variant) - {"sku", "title", "price", "stock"})
             if unknown:  # the API would refuse them too; said here, as they are not sent
-                product.refusals.append(Refusal(variant_where, "unknown_field", f"a variant has sku, title, price "
-                                                f"and stock, not {', '.join(unknown)}", unknown[0]))
-            product.variants.append(VariantEntry(variant.get("sku"), variant.get("title"), variant.get("price"),
-                                                 stock, variant_where))
+                product.refusals.append(
+                    Refusal(
+                        variant_where,
+                        "unknown_field",
+                        f"a variant has sku, title, price and stock, not {', '.join(unknown)}",
+                        unknown[0],
+                    )
+                )
+            product.variants.append(
+                VariantEntry(variant.get("sku"), variant.get("title"), variant.get("price"), stock, variant_where)
+            )
         products.append(product)
     return _check_skus(CatalogFile(categories, products, sum(p.rows for p in products) + len(refusals), refusals))
 
@@ -323,6 +397,9 @@ def _check_skus(catalog: CatalogFile) -> CatalogFile:
                 continue  # the API says what is wrong with it
             owner = owners.setdefault(variant.sku, (product.id, variant.where))
             if owner[0] != product.id:
-                product.refusals.append(Refusal(variant.where, "duplicate_sku", f"SKU {variant.sku} is product "
-                                                f"{owner[0]}'s ({owner[1]})", "sku"))
+                product.refusals.append(
+                    Refusal(
+                        variant.where, "duplicate_sku", f"SKU {variant.sku} is product {owner[0]}'s ({owner[1]})", "sku"
+                    )
+                )
     return catalog

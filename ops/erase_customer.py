@@ -37,14 +37,20 @@ TABLE_LOGICAL_ID = "OrdersTable"
 
 
 def erase(dynamodb: Any, table: str, email: str, *, actor: str, dry_run: bool) -> ErasureReport:
-    service = ErasureService(OrderRepository(dynamodb, table), ErasureRepository(dynamodb, table),
-                             ClientHoldRepository(dynamodb, table), now=lambda: datetime.now(UTC))
+    service = ErasureService(
+        OrderRepository(dynamodb, table),
+        ErasureRepository(dynamodb, table),
+        ClientHoldRepository(dynamodb, table),
+        now=lambda: datetime.now(UTC),
+    )
     return service.erase(email, actor=actor, dry_run=dry_run)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops.erase_customer", description=(
-        "Erase a shopper's personal data from their orders, keeping the accounting figures."))
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.erase_customer",
+        description=("Erase a shopper's personal data from their orders, keeping the accounting figures."),
+    )
     parser.add_argument("email", help="the shopper's email address (any case)")
     parser.add_argument("--stack", help=f"the stack's name: finds its {TABLE_LOGICAL_ID}")
     parser.add_argument("--table", help="the orders table's name (instead of --stack)")
@@ -64,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         return session.client(service, endpoint_url=args.endpoint_url)
 
     try:
-        table = args.table or client("cloudformation").describe_stack_resource(
-            StackName=args.stack, LogicalResourceId=TABLE_LOGICAL_ID)["StackResourceDetail"]["PhysicalResourceId"]
+        table = (
+            args.table
+            or client("cloudformation").describe_stack_resource(
+                StackName=args.stack, LogicalResourceId=TABLE_LOGICAL_ID
+            )["StackResourceDetail"]["PhysicalResourceId"]
+        )
         actor = args.actor or client("sts").get_caller_identity()["Arn"]
         report = erase(client("dynamodb"), table, args.email, actor=actor, dry_run=args.dry_run)
     except (ClientError, BotoCoreError) as error:
@@ -75,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"table {table}; shopper {report.subject[:16]}… (SHA-256 of the email)")
     print(f"{verb} {len(report.erased)} order(s): {', '.join(report.erased) or '-'}")
     if report.in_progress:
-        print(f"kept {len(report.in_progress)} order(s) still in progress (their address is still needed): "
-              f"{', '.join(report.in_progress)}; run again once they have ended")
+        print(
+            f"kept {len(report.in_progress)} order(s) still in progress (their address is still needed): "
+            f"{', '.join(report.in_progress)}; run again once they have ended"
+        )
     if report.audit_id:
         print(f"audit record ERASURE#{report.audit_id}")
     elif args.dry_run:

@@ -35,12 +35,21 @@ def export_catalog(api: AdminApi, concurrency: int = 4) -> dict[str, Any]:
     products: list[dict[str, Any]] = []
     cursor = None
     while True:
-        page = api.call("GET", "/admin/products", params={"limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})
-                                                          }).json()
-        products += [{"id": p["id"], "name": p["name"], "description": p["description"], "category": p["category"],
-                      "status": p["status"], "images": p["images"],
-                      "variants": [{"sku": v["sku"], "title": v["title"], "price": v["price"]} for v in p["variants"]]}
-                     for p in page["items"]]
+        page = api.call(
+            "GET", "/admin/products", params={"limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})}
+        ).json()
+        products += [
+            {
+                "id": p["id"],
+                "name": p["name"],
+                "description": p["description"],
+                "category": p["category"],
+                "status": p["status"],
+                "images": p["images"],
+                "variants": [{"sku": v["sku"], "title": v["title"], "price": v["price"]} for v in p["variants"]],
+            }
+            for p in page["items"]
+        ]
         cursor = page["next_cursor"]
         if not cursor:
             break
@@ -59,8 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.export_catalog", description=__doc__.split("\n\n")[0])
     add_sign_in_arguments(parser)
     parser.add_argument("--format", choices=("json", "csv"), default="json", help="the file's format (default json)")
-    parser.add_argument("--concurrency", type=int, default=4, choices=range(1, 17), metavar="N",
-                        help="stock levels read at once (1-16, default 4)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        choices=range(1, 17),
+        metavar="N",
+        help="stock levels read at once (1-16, default 4)",
+    )
     args = parser.parse_args(argv)
     try:
         with AdminApi(args.api, token_source(args), connections=args.concurrency) as api:
@@ -74,8 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(catalog, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     n_variants = sum(len(p["variants"]) for p in catalog["products"])
-    print(f"export_catalog: {len(catalog['categories'])} categories, {len(catalog['products'])} products, "
-          f"{n_variants} variants", file=sys.stderr)
+    print(
+        f"export_catalog: {len(catalog['categories'])} categories, {len(catalog['products'])} products, "
+        f"{n_variants} variants",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -70,9 +70,15 @@ class ProductResult:
 
     def refuse(self, where: str, problem: ApiProblem, *, rows: int, what: str = "") -> None:
         first, *_ = problem.errors or [{}]
-        self.refusals.append(Refusal(where, problem.code, f"{what}{problem.detail}" + (
-            f" ({first['message']})" if first.get("message") else ""), first.get("field") or (
-                "sku" if first.get("sku") else None), problem.status))
+        self.refusals.append(
+            Refusal(
+                where,
+                problem.code,
+                f"{what}{problem.detail}" + (f" ({first['message']})" if first.get("message") else ""),
+                first.get("field") or ("sku" if first.get("sku") else None),
+                problem.status,
+            )
+        )
         self.refused_rows += rows
 
 
@@ -89,8 +95,13 @@ class ImportReport:
 
     @property
     def changed(self) -> int:
-        return (self.categories["created"] + self.categories["renamed"] + self.products["created"]
-                + self.products["updated"] + self.stock["set"])
+        return (
+            self.categories["created"]
+            + self.categories["renamed"]
+            + self.products["created"]
+            + self.products["updated"]
+            + self.stock["set"]
+        )
 
     def add(self, result: ProductResult) -> None:
         if result.action:
@@ -104,17 +115,21 @@ class ImportReport:
         def counts(counter: Counter[str], *names: str) -> str:
             return ", ".join(f"{counter[name]} {name}" for name in names if counter[name]) or "none"
 
-        lines = [f"{self.rows} rows{' (dry run: nothing was written)' if self.dry_run else ''}",
-                 f"  categories  {counts(self.categories, 'created', 'renamed', *PLANNED['category'], 'unchanged')}",
-                 f"  products    {counts(self.products, 'created', 'updated', *PLANNED['product'], 'unchanged')}",
-                 f"  stock       {counts(self.stock, 'set', *PLANNED['stock'], 'unchanged', 'set earlier')}"]
+        lines = [
+            f"{self.rows} rows{' (dry run: nothing was written)' if self.dry_run else ''}",
+            f"  categories  {counts(self.categories, 'created', 'renamed', *PLANNED['category'], 'unchanged')}",
+            f"  products    {counts(self.products, 'created', 'updated', *PLANNED['product'], 'unchanged')}",
+            f"  stock       {counts(self.stock, 'set', *PLANNED['stock'], 'unchanged', 'set earlier')}",
+        ]
         lines += [f"  note: {note}" for note in self.notes]
         if self.refusals:
             lines.append(f"Refused: {self.refused_rows} rows ({len(self.refusals)} reasons)")
             lines += [f"  {refusal.line()}" for refusal in self.refusals]
         if not self.dry_run and not self.changed:
-            lines.append("Nothing changed: the stack already had everything in the file"
-                         + (" that was not refused." if self.refusals else "."))
+            lines.append(
+                "Nothing changed: the stack already had everything in the file"
+                + (" that was not refused." if self.refusals else ".")
+            )
         return "\n".join(lines)
 
 
@@ -125,8 +140,12 @@ class Importer:
 
     def run(self, catalog: CatalogFile, concurrency: int = 4, progress: Any = None) -> ImportReport:
         """Import `catalog`; `progress` (a tqdm bar, or None) advances by rows."""
-        report = ImportReport(rows=catalog.rows, dry_run=self._dry_run, refusals=list(catalog.refusals),
-                              refused_rows=len(catalog.refusals))
+        report = ImportReport(
+            rows=catalog.rows,
+            dry_run=self._dry_run,
+            refusals=list(catalog.refusals),
+            refused_rows=len(catalog.refusals),
+        )
         if progress is not None:
             progress.update(len(catalog.refusals))
         self._categories(catalog.categories, report)
@@ -156,8 +175,9 @@ class Importer:
                     report.categories["created"] += 1
             except ApiProblem as problem:  # its products will be refused as unknown_category
                 first, *_ = problem.errors or [{}]
-                report.refusals.append(Refusal(f"category {category_id}", problem.code, problem.detail,
-                                               first.get("field"), problem.status))
+                report.refusals.append(
+                    Refusal(f"category {category_id}", problem.code, problem.detail, first.get("field"), problem.status)
+                )
 
     # ---------------------------------------------------------------- products
 
@@ -172,8 +192,9 @@ class Importer:
             result.action = self._create(entry) if current is None else self._update(entry, current)
         except ApiProblem as problem:
             where = entry.where_of((problem.errors or [{}])[0])
-            result.refuse(where if where == entry.where else f"{where} ({entry.where} not imported)", problem,
-                          rows=entry.rows)
+            result.refuse(
+                where if where == entry.where else f"{where} ({entry.where} not imported)", problem, rows=entry.rows
+            )
             return result
         for variant in entry.variants:
             if variant.stock is not None:
@@ -193,8 +214,9 @@ class Importer:
             return "to create"
         archived = entry.status == "archived"  # POST makes drafts and active products only
         try:
-            created = self._api.call("POST", "/admin/products",
-                                     json={"id": entry.id, **entry.body("draft" if archived else None)}).json()
+            created = self._api.call(
+                "POST", "/admin/products", json={"id": entry.id, **entry.body("draft" if archived else None)}
+            ).json()
         except ApiProblem as problem:
             if problem.code != "product_exists":
                 raise
@@ -204,8 +226,9 @@ class Importer:
                 raise
             return self._update(entry, current)
         if archived:
-            self._api.call("DELETE", f"/admin/products/{quote(entry.id, safe='')}",
-                           headers={"If-Match": f'"{created["version"]}"'})
+            self._api.call(
+                "DELETE", f"/admin/products/{quote(entry.id, safe='')}", headers={"If-Match": f'"{created["version"]}"'}
+            )
         return "created"
 
     def _update(self, entry: ProductEntry, current: dict[str, Any]) -> str:
@@ -215,8 +238,12 @@ class Importer:
             if self._dry_run:
                 return "to update"
             try:
-                written = self._api.call("PUT", f"/admin/products/{quote(entry.id, safe='')}", json=entry.body(),
-                                         headers={"If-Match": f'"{current["version"]}"'}).json()
+                written = self._api.call(
+                    "PUT",
+                    f"/admin/products/{quote(entry.id, safe='')}",
+                    json=entry.body(),
+                    headers={"If-Match": f'"{current["version"]}"'},
+                ).json()
             except ApiProblem as problem:
                 if problem.code != "version_conflict" or attempt:
                     raise
@@ -240,8 +267,12 @@ class Importer:
                 result.stock["to set"] += 1
                 return
             body = {"delta": delta, "reason": "received" if on_hand == 0 else "correction", "note": ADJUSTMENT_NOTE}
-            level = self._api.call("POST", f"{path}/adjustments", json=body,
-                                   headers={"Idempotency-Key": stock_key(variant.sku, variant.stock)}).json()
+            level = self._api.call(
+                "POST",
+                f"{path}/adjustments",
+                json=body,
+                headers={"Idempotency-Key": stock_key(variant.sku, variant.stock)},
+            ).json()
         except ApiProblem as problem:
             if problem.code == "idempotency_key_reused":
                 level = {"on_hand": on_hand}
@@ -250,9 +281,11 @@ class Importer:
                 return
         if level["on_hand"] == on_hand:  # the key was used before: this level was set by an earlier import
             result.stock["set earlier"] += 1
-            result.notes.append(f"{variant.where}: {variant.sku} has {on_hand} on hand, not the file's "
-                                f"{variant.stock}: an earlier import set {variant.stock} (sales and adjustments "
-                                f"since are kept); change the level in the file or on the admin page to set it again")
+            result.notes.append(
+                f"{variant.where}: {variant.sku} has {on_hand} on hand, not the file's "
+                f"{variant.stock}: an earlier import set {variant.stock} (sales and adjustments "
+                f"since are kept); change the level in the file or on the admin page to set it again"
+            )
             return
         result.stock["set"] += 1
 
@@ -269,8 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path, help="the catalog: FILE.csv or FILE.json (docs/catalog-import.md)")
     add_sign_in_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
-    parser.add_argument("--concurrency", type=int, default=4, choices=range(1, 17), metavar="N",
-                        help="products imported at once (1-16, default 4)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        choices=range(1, 17),
+        metavar="N",
+        help="products imported at once (1-16, default 4)",
+    )
     args = parser.parse_args(argv)
     try:
         catalog = read_catalog(args.file)
@@ -280,8 +319,10 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     try:
-        with AdminApi(args.api, token_source(args), connections=args.concurrency) as api, \
-                tqdm(total=catalog.rows, unit="row", desc=args.file.name, disable=None) as bar:
+        with (
+            AdminApi(args.api, token_source(args), connections=args.concurrency) as api,
+            tqdm(total=catalog.rows, unit="row", desc=args.file.name, disable=None) as bar,
+        ):
             report = Importer(api, dry_run=args.dry_run).run(catalog, args.concurrency, bar)
     except SignInError as error:
         print(f"import_catalog: {error}", file=sys.stderr)

@@ -33,8 +33,10 @@ QUEUE_LOGICAL_ID = "IntegrationEventsDeadLetterQueue"
 FUNCTION_LOGICAL_ID = "IntegrationEventsFunction"
 STREAM_RETENTION = "24 hours"
 # What DynamoDB Streams answers when the records, or their whole stream, are no longer there to read.
-GONE = {"TrimmedDataAccessException": "records trimmed from the stream",
-        "ResourceNotFoundException": "the stream or its shard no longer exists"}
+GONE = {
+    "TrimmedDataAccessException": "records trimmed from the stream",
+    "ResourceNotFoundException": "the stream or its shard no longer exists",
+}
 # DynamoDB Streams may answer empty pages before reaching records; this bounds the walk when they are missing.
 MAX_EMPTY_PAGES = 20
 # Messages stay invisible to other readers while this run holds them; those it keeps are released at the end.
@@ -66,9 +68,12 @@ def read_batch(streams: Any, info: dict[str, Any]) -> list[dict[str, Any]]:
     expected = int(info.get("batchSize") or 0)
     try:
         shard_id = info.get("shardId") or _shard_holding(streams, stream_arn, start)
-        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard_id,
-                                              ShardIteratorType="AT_SEQUENCE_NUMBER",
-                                              SequenceNumber=info["startSequenceNumber"])["ShardIterator"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=stream_arn,
+            ShardId=shard_id,
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            SequenceNumber=info["startSequenceNumber"],
+        )["ShardIterator"]
         records: list[dict[str, Any]] = []
         empty_pages = 0
         while iterator and empty_pages < MAX_EMPTY_PAGES:
@@ -115,8 +120,13 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     created = change.get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
         change["ApproximateCreationDateTime"] = int(created.timestamp())  # Lambda sends epoch seconds
-    return {**record, "eventSource": "aws:dynamodb", "awsRegion": stream_arn.split(":")[3],
-            "dynamodb": change, "eventSourceARN": stream_arn}
+    return {
+        **record,
+        "eventSource": "aws:dynamodb",
+        "awsRegion": stream_arn.split(":")[3],
+        "dynamodb": change,
+        "eventSourceARN": stream_arn,
+    }
 
 
 def plural(count: int | str, noun: str) -> str:
@@ -132,54 +142,76 @@ def _json_bytes(value: Any) -> str:
 # ---------------------------------------------------------------- one message
 
 
-def replay_message(streams: Any, lambda_client: Any, function_name: str, body: str, *,
-                   dry_run: bool) -> tuple[str, Outcome]:
+def replay_message(
+    streams: Any, lambda_client: Any, function_name: str, body: str, *, dry_run: bool
+) -> tuple[str, Outcome]:
     """What the message names, and what became of it."""
     try:
         info = json.loads(body)["DDBStreamBatchInfo"]
-        label = (f"{info['streamArn'].split('/')[1]} {info['startSequenceNumber']}..{info['endSequenceNumber']} "
-                 f"({plural(info.get('batchSize', '?'), 'record')})")
+        label = (
+            f"{info['streamArn'].split('/')[1]} {info['startSequenceNumber']}..{info['endSequenceNumber']} "
+            f"({plural(info.get('batchSize', '?'), 'record')})"
+        )
     except (ValueError, KeyError, TypeError, IndexError):
         return "?", Outcome("failed", "not a DynamoDB stream batch failure record; message kept")
     try:
         records = read_batch(streams, info)
     except Expired as gone:
-        return label, Outcome("expired", f"{gone} (a stream keeps records {STREAM_RETENTION}): message kept, "
-                                         "rebuild these events from the table")
+        return label, Outcome(
+            "expired",
+            f"{gone} (a stream keeps records {STREAM_RETENTION}): message kept, rebuild these events from the table",
+        )
     except ClientError as error:
         return label, Outcome("failed", f"reading the stream: {error}; message kept, run again")
     if dry_run:
         kinds = Counter(r["eventName"] for r in records)
-        return label, Outcome("would replay", "still in the stream: " + ", ".join(
-            f"{n} {kind}" for kind, n in sorted(kinds.items())))
+        return label, Outcome(
+            "would replay", "still in the stream: " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+        )
     # One invocation per message: Lambda sent this very batch once, so it fits in one payload.
     event = {"Records": [lambda_record(r, info["streamArn"]) for r in records]}
     try:
-        response = lambda_client.invoke(FunctionName=function_name, InvocationType="RequestResponse",
-                                        Payload=json.dumps(event, default=_json_bytes).encode())
+        response = lambda_client.invoke(
+            FunctionName=function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(event, default=_json_bytes).encode(),
+        )
     except ClientError as error:
         return label, Outcome("failed", f"invoking {function_name}: {error}; message kept")
     payload = response["Payload"].read()
     result = json.loads(payload) if payload else None
     if response.get("FunctionError"):
         error = result if isinstance(result, dict) else {}
-        return label, Outcome("failed", f"{function_name} raised {error.get('errorType')}: "
-                                        f"{error.get('errorMessage')}; message kept")
+        return label, Outcome(
+            "failed", f"{function_name} raised {error.get('errorType')}: {error.get('errorMessage')}; message kept"
+        )
     # The function reports the record it stopped at (ReportBatchItemFailures) rather than raising.
     failures = (result or {}).get("batchItemFailures") if isinstance(result, dict) else None
     if failures:
-        return label, Outcome("failed", f"{function_name} could not publish record "
-                                        f"{failures[0].get('itemIdentifier')} (those before it were); "
-                                        "message kept, see the function's log")
-    return label, Outcome("replayed", f"{plural(len(records), 'record')} republished through {function_name}; "
-                                      "message deleted")
+        return label, Outcome(
+            "failed",
+            f"{function_name} could not publish record "
+            f"{failures[0].get('itemIdentifier')} (those before it were); "
+            "message kept, see the function's log",
+        )
+    return label, Outcome(
+        "replayed", f"{plural(len(records), 'record')} republished through {function_name}; message deleted"
+    )
 
 
 # ---------------------------------------------------------------- the queue
 
 
-def replay(sqs: Any, streams: Any, lambda_client: Any, queue_url: str, function_name: str, *,
-           dry_run: bool = False, max_messages: int | None = None) -> int:
+def replay(
+    sqs: Any,
+    streams: Any,
+    lambda_client: Any,
+    queue_url: str,
+    function_name: str,
+    *,
+    dry_run: bool = False,
+    max_messages: int | None = None,
+) -> int:
     """Replay the queue's messages (at most max_messages); prints a line per message and a total; the exit code."""
     outcomes: list[Outcome] = []
     kept: list[str] = []  # receipt handles of messages left in the queue
@@ -187,13 +219,13 @@ def replay(sqs: Any, streams: Any, lambda_client: Any, queue_url: str, function_
         while max_messages is None or len(outcomes) < max_messages:
             want = 10 if max_messages is None else min(10, max_messages - len(outcomes))
             # Long polling asks every SQS server, so an empty answer means an empty queue.
-            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=want, WaitTimeSeconds=1,
-                                           VisibilityTimeout=VISIBILITY_SECONDS).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=want, WaitTimeSeconds=1, VisibilityTimeout=VISIBILITY_SECONDS
+            ).get("Messages", [])
             if not messages:
                 break
             for message in messages:
-                label, outcome = replay_message(streams, lambda_client, function_name, message["Body"],
-                                                dry_run=dry_run)
+                label, outcome = replay_message(streams, lambda_client, function_name, message["Body"], dry_run=dry_run)
                 if outcome.status == "replayed":
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
                 else:
@@ -206,8 +238,10 @@ def replay(sqs: Any, streams: Any, lambda_client: Any, queue_url: str, function_
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
     counts = Counter(o.status for o in outcomes)
     total = ", ".join(f"{counts[s]} {s}" for s in ("replayed", "would replay", "expired", "failed") if counts[s])
-    print(f"{plural(len(outcomes), 'message')}: {total or 'nothing to replay'}"
-          + (" (dry run: nothing invoked, nothing deleted)" if dry_run else ""))
+    print(
+        f"{plural(len(outcomes), 'message')}: {total or 'nothing to replay'}"
+        + (" (dry run: nothing invoked, nothing deleted)" if dry_run else "")
+    )
     return 0 if all(o.ok for o in outcomes) else 1
 
 
@@ -215,8 +249,10 @@ def replay(sqs: Any, streams: Any, lambda_client: Any, queue_url: str, function_
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops.replay_integration_events", description=(
-        "Republish the integration events of stream batches in IntegrationEventsDeadLetterQueue."))
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.replay_integration_events",
+        description=("Republish the integration events of stream batches in IntegrationEventsDeadLetterQueue."),
+    )
     parser.add_argument("--stack", help="the stack's name: finds the queue and the function by their logical ids")
     parser.add_argument("--queue-url", help=f"the {QUEUE_LOGICAL_ID} URL (instead of --stack)")
     parser.add_argument("--function-name", help=f"the {FUNCTION_LOGICAL_ID} name (instead of --stack)")
@@ -243,8 +279,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot find the stack's resources: {error}", file=sys.stderr)
         return 1
     print(f"queue {queue_url}\nfunction {function_name}")
-    return replay(client("sqs"), client("dynamodbstreams"), client("lambda"), queue_url, function_name,
-                  dry_run=args.dry_run, max_messages=args.max_messages)
+    return replay(
+        client("sqs"),
+        client("dynamodbstreams"),
+        client("lambda"),
+        queue_url,
+        function_name,
+        dry_run=args.dry_run,
+        max_messages=args.max_messages,
+    )
 
 
 def _physical_id(cloudformation: Any, stack: str, logical_id: str) -> str:

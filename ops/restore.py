@@ -108,8 +108,9 @@ def template_settings(stack: str, template_path: Path = TEMPLATE_PATH) -> dict[s
             billing_mode=props.get("BillingMode", "PROVISIONED"),
             ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled") else None,
             stream_view_type=props.get("StreamSpecification", {}).get("StreamViewType"),
-            point_in_time_recovery=bool(props.get("PointInTimeRecoverySpecification", {})
-                                        .get("PointInTimeRecoveryEnabled")),
+            point_in_time_recovery=bool(
+                props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled")
+            ),
             deletion_protection=bool(props.get("DeletionProtectionEnabled")),
             tags={tag["Key"]: str(tag["Value"]) for tag in props.get("Tags", [])},
         )
@@ -121,8 +122,9 @@ def parse_table_name(name: str, logical_ids: list[str]) -> tuple[str, str]:
     for logical_id in logical_ids:
         if match := re.fullmatch(rf"(?P<stack>.+)-{re.escape(logical_id)}(-[A-Za-z0-9]+)?", name):
             return match["stack"], logical_id
-    raise RestoreError(f"{name} is not named <stack>-<LogicalId>[-<random>] for a table of template.yaml "
-                       f"({', '.join(logical_ids)})")
+    raise RestoreError(
+        f"{name} is not named <stack>-<LogicalId>[-<random>] for a table of template.yaml ({', '.join(logical_ids)})"
+    )
 
 
 # ---------------------------------------------------------------- which tables, from where
@@ -204,8 +206,9 @@ def plan_backups(dynamodb: Any, backup: Any, arns: list[str], suffix: str, vault
             source = details["SourceTableDetails"]["TableName"]
             taken = details["BackupDetails"]["BackupCreationDateTime"]
         stack, logical_id = parse_table_name(source, _template_tables())
-        restores.append(Restore(logical_id, stack, source, f"{source}-{suffix}", backup_arn=arn,
-                                restore_point=_iso(taken)))
+        restores.append(
+            Restore(logical_id, stack, source, f"{source}-{suffix}", backup_arn=arn, restore_point=_iso(taken))
+        )
     duplicates = [lid for lid, n in Counter(r.logical_id for r in restores).items() if n > 1]
     if duplicates:
         raise RestoreError(f"more than one backup of {', '.join(duplicates)}: give one per table")
@@ -222,28 +225,39 @@ def _template_tables() -> list[str]:
 def start_restore(dynamodb: Any, backup: Any, restore: Restore, role_arn: str | None) -> None:
     assert restore.settings is not None
     # Restores keep the source's encryption and capacity unless told: these say what the template declares.
-    overrides = {"BillingModeOverride": restore.settings.billing_mode,
-                 "SSESpecificationOverride": {"Enabled": True, "SSEType": "KMS"}}
+    overrides = {
+        "BillingModeOverride": restore.settings.billing_mode,
+        "SSESpecificationOverride": {"Enabled": True, "SSEType": "KMS"},
+    }
     if restore.backup_arn is None:
-        dynamodb.restore_table_to_point_in_time(SourceTableName=restore.source_table,
-                                                TargetTableName=restore.target_table,
-                                                RestoreDateTime=datetime.fromisoformat(restore.restore_point),
-                                                **overrides)
+        dynamodb.restore_table_to_point_in_time(
+            SourceTableName=restore.source_table,
+            TargetTableName=restore.target_table,
+            RestoreDateTime=datetime.fromisoformat(restore.restore_point),
+            **overrides,
+        )
     elif is_recovery_point(restore.backup_arn):
         if role_arn is None:
-            raise RestoreError("an AWS Backup restore job needs a role: give --stack (its BackupRoleArn output) "
-                               "or --role-arn")
+            raise RestoreError(
+                "an AWS Backup restore job needs a role: give --stack (its BackupRoleArn output) or --role-arn"
+            )
         restore_recovery_point(backup, restore.backup_arn, restore.target_table, role_arn)
     else:
-        dynamodb.restore_table_from_backup(TargetTableName=restore.target_table, BackupArn=restore.backup_arn,
-                                           **overrides)
+        dynamodb.restore_table_from_backup(
+            TargetTableName=restore.target_table, BackupArn=restore.backup_arn, **overrides
+        )
 
 
-def restore_recovery_point(backup: Any, recovery_point_arn: str, target_table: str, role_arn: str,
-                           poll_seconds: float = ACTIVE_POLL_SECONDS) -> str:
+def restore_recovery_point(
+    backup: Any, recovery_point_arn: str, target_table: str, role_arn: str, poll_seconds: float = ACTIVE_POLL_SECONDS
+) -> str:
     """An AWS Backup restore job of a DynamoDB recovery point into a new table; waits for it; the table's ARN."""
-    job = backup.start_restore_job(RecoveryPointArn=recovery_point_arn, IamRoleArn=role_arn, ResourceType="DynamoDB",
-                                   Metadata={"targetTableName": target_table, "encryptionType": "Default"})
+    job = backup.start_restore_job(
+        RecoveryPointArn=recovery_point_arn,
+        IamRoleArn=role_arn,
+        ResourceType="DynamoDB",
+        Metadata={"targetTableName": target_table, "encryptionType": "Default"},
+    )
     for _ in range(ACTIVE_POLL_ATTEMPTS):
         state = backup.describe_restore_job(RestoreJobId=job["RestoreJobId"])
         if state["Status"] == "COMPLETED":
@@ -256,7 +270,8 @@ def restore_recovery_point(backup: Any, recovery_point_arn: str, target_table: s
 
 def wait_until_active(dynamodb: Any, table: str) -> None:
     dynamodb.get_waiter("table_exists").wait(
-        TableName=table, WaiterConfig={"Delay": ACTIVE_POLL_SECONDS, "MaxAttempts": ACTIVE_POLL_ATTEMPTS})
+        TableName=table, WaiterConfig={"Delay": ACTIVE_POLL_SECONDS, "MaxAttempts": ACTIVE_POLL_ATTEMPTS}
+    )
     for _ in range(ACTIVE_POLL_ATTEMPTS):  # exists is not enough: updates need ACTIVE
         if dynamodb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE":
             return
@@ -277,28 +292,37 @@ def reapply_settings(dynamodb: Any, restore: Restore) -> list[str]:
         applied.append(f"billing mode {settings.billing_mode}")
     ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
     if settings.ttl_attribute and ttl.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
-        dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={
-            "Enabled": True, "AttributeName": settings.ttl_attribute})
+        dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": settings.ttl_attribute}
+        )
         applied.append(f"TTL on {settings.ttl_attribute}")
     if settings.stream_view_type and not description.get("StreamSpecification", {}).get("StreamEnabled"):
-        dynamodb.update_table(TableName=table, StreamSpecification={
-            "StreamEnabled": True, "StreamViewType": settings.stream_view_type})
+        dynamodb.update_table(
+            TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": settings.stream_view_type}
+        )
         wait_until_active(dynamodb, table)
         applied.append(f"stream {settings.stream_view_type}")
     pitr = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
-    if settings.point_in_time_recovery and pitr.get("PointInTimeRecoveryDescription", {}).get(
-            "PointInTimeRecoveryStatus") != "ENABLED":
-        dynamodb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
-            "PointInTimeRecoveryEnabled": True})
+    if (
+        settings.point_in_time_recovery
+        and pitr.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") != "ENABLED"
+    ):
+        dynamodb.update_continuous_backups(
+            TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
         applied.append("point-in-time recovery")
     if settings.deletion_protection and not description.get("DeletionProtectionEnabled"):
         dynamodb.update_table(TableName=table, DeletionProtectionEnabled=True)
         wait_until_active(dynamodb, table)
         applied.append("deletion protection")
-    tags = {**restored_tags(settings.tags), RESTORED_FROM_TAG: restore.source_table,
-            RESTORE_POINT_TAG: restore.restore_point}
-    dynamodb.tag_resource(ResourceArn=description["TableArn"],
-                          Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())])
+    tags = {
+        **restored_tags(settings.tags),
+        RESTORED_FROM_TAG: restore.source_table,
+        RESTORE_POINT_TAG: restore.restore_point,
+    }
+    dynamodb.tag_resource(
+        ResourceArn=description["TableArn"], Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+    )
     applied.append(f"{len(tags)} tags")
     return applied
 
@@ -318,19 +342,25 @@ def verify(dynamodb: Any, tables: dict[str, str]) -> Verification:
     """Count every item of the tables (by logical id), then check what their data must satisfy."""
     result = Verification()
     for table in tables.values():
-        result.counts[table] = sum(page["Count"] for page in dynamodb.get_paginator("scan").paginate(
-            TableName=table, Select="COUNT", ConsistentRead=True))
+        result.counts[table] = sum(
+            page["Count"]
+            for page in dynamodb.get_paginator("scan").paginate(TableName=table, Select="COUNT", ConsistentRead=True)
+        )
     if INVENTORY in tables:
         violations = check_inventory(dynamodb, tables[INVENTORY])
         result.violations += violations
-        result.checks.append(f"inventory invariant on {tables[INVENTORY]}: "
-                             f"{'holds' if not violations else f'{len(violations)} violation(s)'}")
+        result.checks.append(
+            f"inventory invariant on {tables[INVENTORY]}: "
+            f"{'holds' if not violations else f'{len(violations)} violation(s)'}"
+        )
     if INVENTORY in tables and ORDERS in tables:
         report = check_orders_against_reservations(dynamodb, tables[ORDERS], tables[INVENTORY])
         result.violations += report.violations
         result.in_flight += report.in_flight
-        result.checks.append(f"{report.orders} orders against {report.lines} reservation lines: "
-                             f"{len(report.violations)} violation(s), {len(report.in_flight)} in flight")
+        result.checks.append(
+            f"{report.orders} orders against {report.lines} reservation lines: "
+            f"{len(report.violations)} violation(s), {len(report.in_flight)} in flight"
+        )
     return result
 
 
@@ -364,8 +394,12 @@ def copy_back(dynamodb: Any, restored: str, live: str, *, overwrite: bool) -> Co
     for page in dynamodb.get_paginator("scan").paginate(TableName=restored, ConsistentRead=True):
         for item in page["Items"]:
             try:  # conditional: an item written meanwhile is never clobbered by accident
-                dynamodb.put_item(TableName=live, Item=item, ConditionExpression="attribute_not_exists(#k)",
-                                  ExpressionAttributeNames={"#k": keys[0]})
+                dynamodb.put_item(
+                    TableName=live,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(#k)",
+                    ExpressionAttributeNames={"#k": keys[0]},
+                )
                 result.copied += 1
                 continue
             except ClientError as error:
@@ -385,20 +419,29 @@ def copy_back(dynamodb: Any, restored: str, live: str, *, overwrite: bool) -> Co
 def pointing_steps(restores: list[Restore], live: dict[str, str], args: argparse.Namespace) -> list[str]:
     """What to run next, as commands that exist."""
     where = (f" --region {args.region}" if args.region else "") + (
-        f" --endpoint-url {args.endpoint_url}" if args.endpoint_url else "")
-    source = (f"--to {args.to}" if args.to else f"--backup-arn {args.backup_arn}")
+        f" --endpoint-url {args.endpoint_url}" if args.endpoint_url else ""
+    )
+    source = f"--to {args.to}" if args.to else f"--backup-arn {args.backup_arn}"
     scope = f" --stack {args.stack}" if args.stack else f" --tables {args.tables}" if args.tables else ""
-    steps = [f"Look at what came back: aws dynamodb scan --table-name {r.target_table} --max-items 20{where}"
-             for r in restores]
+    steps = [
+        f"Look at what came back: aws dynamodb scan --table-name {r.target_table} --max-items 20{where}"
+        for r in restores
+    ]
     if all(r.logical_id in live for r in restores):
-        steps.append(f"Copy the missing items back into the live tables (add --overwrite to also replace items that "
-                     f"differ): python -m ops.restore {source}{scope} --suffix {args.suffix} --copy-back{where}")
+        steps.append(
+            f"Copy the missing items back into the live tables (add --overwrite to also replace items that "
+            f"differ): python -m ops.restore {source}{scope} --suffix {args.suffix} --copy-back{where}"
+        )
     else:
-        steps.append("Deploy the stack (sam deploy), then copy into its tables: the same command with "
-                     "--stack <stack> --copy-back")
-    steps.append("When done, drop each restored table: aws dynamodb update-table --table-name <restored table> "
-                 f"--no-deletion-protection-enabled{where} && aws dynamodb delete-table --table-name "
-                 f"<restored table>{where}")
+        steps.append(
+            "Deploy the stack (sam deploy), then copy into its tables: the same command with "
+            "--stack <stack> --copy-back"
+        )
+    steps.append(
+        "When done, drop each restored table: aws dynamodb update-table --table-name <restored table> "
+        f"--no-deletion-protection-enabled{where} && aws dynamodb delete-table --table-name "
+        f"<restored table>{where}"
+    )
     return steps
 
 
@@ -408,8 +451,11 @@ def pointing_steps(restores: list[Restore], live: dict[str, str], args: argparse
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.restore", description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--to", metavar="TIME", help="restore to this instant (ISO 8601 with a time zone, or "
-                        "'latest', each table's latest restorable instant)")
+    source.add_argument(
+        "--to",
+        metavar="TIME",
+        help="restore to this instant (ISO 8601 with a time zone, or 'latest', each table's latest restorable instant)",
+    )
     source.add_argument("--backup-arn", metavar="ARN[,ARN...]", help="restore these backups, one per table")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--stack", help="the stack whose tables are restored (--to) or copied back into")
@@ -452,8 +498,11 @@ def run(args: argparse.Namespace, dynamodb: Any, backup: Any, cloudformation: An
         restores = plan_point_in_time(dynamodb, names, when, args.suffix)
     else:
         arns = [a.strip() for a in args.backup_arn.split(",") if a.strip()]
-        vault = args.vault or (_stack_output(cloudformation, args.stack, "BackupVaultName")
-                               if args.stack and any(map(is_recovery_point, arns)) else None)
+        vault = args.vault or (
+            _stack_output(cloudformation, args.stack, "BackupVaultName")
+            if args.stack and any(map(is_recovery_point, arns))
+            else None
+        )
         restores = plan_backups(dynamodb, backup, arns, args.suffix, vault)
     for restore in restores:  # restored tables take the settings of the stack they will serve
         restore.settings = template_settings(args.stack or restore.stack)[restore.logical_id]
@@ -463,30 +512,40 @@ def run(args: argparse.Namespace, dynamodb: Any, backup: Any, cloudformation: An
     if args.copy_back:
         missing = [r.logical_id for r in restores if r.logical_id not in live]
         if missing:
-            raise RestoreError(f"no live table for {', '.join(missing)} to copy back into: give the --stack to "
-                               "copy into")
+            raise RestoreError(
+                f"no live table for {', '.join(missing)} to copy back into: give the --stack to copy into"
+            )
 
     print(("Would restore" if args.dry_run else "Restoring") + f" {len(restores)} table(s):")
     for restore in restores:
         assert restore.settings is not None
-        print(f"- {restore.logical_id}: {restore.source}\n    into {restore.target_table}"
-              f"\n    then re-apply {restore.settings.summary()}, "  # ends with the template's tags: two more
-              f"{RESTORED_FROM_TAG}={restore.source_table}, {RESTORE_POINT_TAG}={restore.restore_point}")
+        print(
+            f"- {restore.logical_id}: {restore.source}\n    into {restore.target_table}"
+            f"\n    then re-apply {restore.settings.summary()}, "  # ends with the template's tags: two more
+            f"{RESTORED_FROM_TAG}={restore.source_table}, {RESTORE_POINT_TAG}={restore.restore_point}"
+        )
     restored = {r.logical_id: r.target_table for r in restores}
-    print("Checks: every item counted"
-          + ("; the inventory invariant" if INVENTORY in restored else "")
-          + ("; orders against reservation lines" if {INVENTORY, ORDERS} <= set(restored) else ""))
+    print(
+        "Checks: every item counted"
+        + ("; the inventory invariant" if INVENTORY in restored else "")
+        + ("; orders against reservation lines" if {INVENTORY, ORDERS} <= set(restored) else "")
+    )
     if args.copy_back:
-        print("Copy back: " + ", ".join(f"{r.target_table} -> {live[r.logical_id]}" for r in restores)
-              + (" (items missing or different)" if args.overwrite else " (items missing only)")
-              + ", then the same checks on the live tables")
+        print(
+            "Copy back: "
+            + ", ".join(f"{r.target_table} -> {live[r.logical_id]}" for r in restores)
+            + (" (items missing or different)" if args.overwrite else " (items missing only)")
+            + ", then the same checks on the live tables"
+        )
     if args.dry_run:
         print("Dry run: nothing restored, nothing changed.")
         return 0
 
-    role = args.role_arn or (_stack_output(cloudformation, args.stack, "BackupRoleArn")
-                             if args.stack and any(is_recovery_point(r.backup_arn or "") for r in restores)
-                             else None)
+    role = args.role_arn or (
+        _stack_output(cloudformation, args.stack, "BackupRoleArn")
+        if args.stack and any(is_recovery_point(r.backup_arn or "") for r in restores)
+        else None
+    )
     existing = set(_all_tables(dynamodb))
     for restore in restores:
         if restore.target_table in existing:
@@ -504,8 +563,10 @@ def run(args: argparse.Namespace, dynamodb: Any, backup: Any, cloudformation: An
     if args.copy_back:
         for restore in restores:
             outcome = copy_back(dynamodb, restore.target_table, live[restore.logical_id], overwrite=args.overwrite)
-            print(f"{live[restore.logical_id]}: {outcome.copied} items copied back, {outcome.replaced} replaced, "
-                  f"{outcome.kept} differing kept, {outcome.unchanged} unchanged")
+            print(
+                f"{live[restore.logical_id]}: {outcome.copied} items copied back, {outcome.replaced} replaced, "
+                f"{outcome.kept} differing kept, {outcome.unchanged} unchanged"
+            )
         print("Verifying the live tables:")
         after = verify(dynamodb, {lid: live[lid] for lid in restored})
         print_verification(after)

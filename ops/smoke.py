@@ -73,13 +73,15 @@ class Report:
 
 def _json(response: httpx.Response, *expected: int) -> Any:
     if response.status_code not in expected:
-        raise StepFailed(f"{response.request.method} {response.request.url.path} answered {response.status_code}: "
-                         f"{response.text[:300]}")
+        raise StepFailed(
+            f"{response.request.method} {response.request.url.path} answered {response.status_code}: "
+            f"{response.text[:300]}"
+        )
     return response.json() if response.content else None
 
 
 def _money(money: dict[str, Any], exponent: int = 2) -> str:
-    return f"{money['currency']} {money['amount'] / 10 ** exponent:.{exponent}f}"
+    return f"{money['currency']} {money['amount'] / 10**exponent:.{exponent}f}"
 
 
 def _wait_for(what: str, check: Callable[[], Any], seconds: float = WAIT_SECONDS) -> Any:
@@ -107,8 +109,15 @@ def _stack_outputs(stack: str, region: str | None) -> dict[str, str]:
     return {output["OutputKey"]: output["OutputValue"] for output in described["Stacks"][0].get("Outputs", [])}
 
 
-def cognito_access_token(client_id: str, username: str, password: str, *, region: str | None,
-                         endpoint_url: str | None = None, mfa_code: str | None = None) -> str:
+def cognito_access_token(
+    client_id: str,
+    username: str,
+    password: str,
+    *,
+    region: str | None,
+    endpoint_url: str | None = None,
+    mfa_code: str | None = None,
+) -> str:
     """Sign in as the admin page does: InitiateAuth USER_PASSWORD_AUTH with the pool's public client."""
     import boto3
     from botocore import UNSIGNED
@@ -116,22 +125,31 @@ def cognito_access_token(client_id: str, username: str, password: str, *, region
     from botocore.exceptions import BotoCoreError, ClientError
 
     # Unsigned, as the admin page calls it: signing in needs no AWS credentials, only the public client's id.
-    cognito = boto3.client("cognito-idp", region_name=region, endpoint_url=endpoint_url,
-                           config=Config(signature_version=UNSIGNED))
+    cognito = boto3.client(
+        "cognito-idp", region_name=region, endpoint_url=endpoint_url, config=Config(signature_version=UNSIGNED)
+    )
     try:
-        answer = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
-                                       AuthParameters={"USERNAME": username, "PASSWORD": password})
+        answer = cognito.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": username, "PASSWORD": password},
+        )
         if answer.get("ChallengeName") == "SOFTWARE_TOKEN_MFA" and mfa_code:
             answer = cognito.respond_to_auth_challenge(
-                ClientId=client_id, ChallengeName="SOFTWARE_TOKEN_MFA", Session=answer["Session"],
-                ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": mfa_code})
+                ClientId=client_id,
+                ChallengeName="SOFTWARE_TOKEN_MFA",
+                Session=answer["Session"],
+                ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": mfa_code},
+            )
     except (BotoCoreError, ClientError) as error:
         raise StepFailed(f"Cognito refused the sign-in of {username}: {error}") from error
     if "AuthenticationResult" not in answer:
         challenge = answer.get("ChallengeName")
-        hint = {"NEW_PASSWORD_REQUIRED": "sign in once with the temporary password and choose a permanent one "
-                                         "(docs/deploy.md, \"The first admin\")",
-                "SOFTWARE_TOKEN_MFA": "pass --mfa-code with the current code of the operator's TOTP app"}
+        hint = {
+            "NEW_PASSWORD_REQUIRED": "sign in once with the temporary password and choose a permanent one "
+            '(docs/deploy.md, "The first admin")',
+            "SOFTWARE_TOKEN_MFA": "pass --mfa-code with the current code of the operator's TOTP app",
+        }
         raise StepFailed(f"Cognito asks {username} for {challenge}: {hint.get(challenge, 'answer it first')}")
     return str(answer["AuthenticationResult"]["AccessToken"])
 
@@ -141,21 +159,26 @@ def admin_token(api: httpx.Client, args: argparse.Namespace, outputs: dict[str, 
     if args.token:
         return args.token, "--token"
     if args.admin_user:
-        password = args.admin_password or os.environ.get(PASSWORD_VARIABLE) or getpass.getpass(
-            f"Password of {args.admin_user}: ")
+        password = (
+            args.admin_password
+            or os.environ.get(PASSWORD_VARIABLE)
+            or getpass.getpass(f"Password of {args.admin_user}: ")
+        )
         if outputs:
             client_id, endpoint = outputs["AdminUserPoolClientId"], None
         else:  # the local stack says where its user pool is
             config = _json(api.get("/dev/auth/config"), 200)
             client_id, endpoint = config["client_id"], config["cognito_endpoint"]
             args.region = args.region or config["region"]
-        token = cognito_access_token(client_id, args.admin_user, password, region=args.region, endpoint_url=endpoint,
-                                     mfa_code=args.mfa_code)
+        token = cognito_access_token(
+            client_id, args.admin_user, password, region=args.region, endpoint_url=endpoint, mfa_code=args.mfa_code
+        )
         return token, f"Cognito InitiateAuth as {args.admin_user}"
     response = api.post("/dev/auth/token", json={"groups": ["admin"]})
     if response.status_code == 404:
-        raise StepFailed("POST /dev/auth/token exists only on the local stack: on AWS pass --admin-user "
-                         "(with --stack) or --token")
+        raise StepFailed(
+            "POST /dev/auth/token exists only on the local stack: on AWS pass --admin-user (with --stack) or --token"
+        )
     return _json(response, 200)["access_token"], "POST /dev/auth/token (local stack)"
 
 
@@ -176,8 +199,12 @@ def run(api: httpx.Client, args: argparse.Namespace, outputs: dict[str, str], ou
 
     def pick_variant() -> str:
         products = _json(api.get("/products", params={"limit": 100}), 200)["items"]
-        in_stock = [(variant["available"], product["id"], variant["sku"])
-                    for product in products for variant in product["variants"] if variant["in_stock"]]
+        in_stock = [
+            (variant["available"], product["id"], variant["sku"])
+            for product in products
+            for variant in product["variants"]
+            if variant["in_stock"]
+        ]
         if not in_stock:
             raise StepFailed(f"GET /products: none of {len(products)} products has a variant in stock")
         made.available_before, made.product_id, made.sku = max(in_stock)  # the most plentiful: the least in the way
@@ -206,9 +233,17 @@ def run(api: httpx.Client, args: argparse.Namespace, outputs: dict[str, str], ou
         return f"{len(methods)} methods to {country}; {method}: total {_money(cart['totals']['total'])}"
 
     def check_out() -> str:
-        body = {"cart_id": cart["id"], "email": args.email,
-                "shipping_address": {"name": "Storefront smoke test", "line1": "1 Test Street", "city": "Testing",
-                                     "postal_code": "10117", "country": shop["default_country"]}}
+        body = {
+            "cart_id": cart["id"],
+            "email": args.email,
+            "shipping_address": {
+                "name": "Storefront smoke test",
+                "line1": "1 Test Street",
+                "city": "Testing",
+                "postal_code": "10117",
+                "country": shop["default_country"],
+            },
+        }
         order = _json(api.post("/checkout", json=body, headers={"idempotency-key": str(uuid.uuid4())}), 202)
         made.order_id = order["id"]
         return f"POST /checkout: order {order['id']} {order['status']}"
@@ -226,8 +261,9 @@ def run(api: httpx.Client, args: argparse.Namespace, outputs: dict[str, str], ou
 
     def cancel() -> str:
         def cancelled() -> dict[str, Any] | None:
-            response = api.post(f"/admin/orders/{made.order_id}/cancel", json={"reason": CANCEL_REASON},
-                                headers=headers)
+            response = api.post(
+                f"/admin/orders/{made.order_id}/cancel", json={"reason": CANCEL_REASON}, headers=headers
+            )
             if response.status_code == 409 and response.json().get("code") == "request_in_progress":
                 return None  # the order is moving this instant: ask again
             return _json(response, 200)
@@ -244,14 +280,22 @@ def run(api: httpx.Client, args: argparse.Namespace, outputs: dict[str, str], ou
             units = next(v["available"] for v in product["variants"] if v["sku"] == made.sku)
             return units if units >= made.available_before else None
 
-        units = _wait_for(f"{made.sku} available again ({made.available_before}; a sale meanwhile keeps it lower)",
-                          available)
+        units = _wait_for(
+            f"{made.sku} available again ({made.available_before}; a sale meanwhile keeps it lower)", available
+        )
         return f"GET /products/{made.product_id}: {made.sku} has {units} available again"
 
     steps: list[tuple[str, Callable[[], str]]] = [
-        ("shop", read_shop), ("catalog", pick_variant), ("admin token", sign_in), ("cart", fill_cart),
-        ("shipping", choose_shipping), ("checkout", check_out), ("payment", await_payment), ("cancel", cancel),
-        ("stock", stock_released)]
+        ("shop", read_shop),
+        ("catalog", pick_variant),
+        ("admin token", sign_in),
+        ("cart", fill_cart),
+        ("shipping", choose_shipping),
+        ("checkout", check_out),
+        ("payment", await_payment),
+        ("cancel", cancel),
+        ("stock", stock_released),
+    ]
     try:
         for name, step in steps:
             report.step(name, step)
@@ -274,8 +318,9 @@ def _cancel_after_failure(api: httpx.Client, order_id: str, headers: dict[str, s
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m ops.smoke", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.smoke", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--api", help="the API's base URL (default: the stack's ApiUrl output)")
     parser.add_argument("--stack", help="a deployed stack: its outputs give ApiUrl and AdminUserPoolClientId")
     parser.add_argument("--region", help="the stack's region (default: the AWS CLI's)")

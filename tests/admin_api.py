@@ -20,10 +20,17 @@ def unique(prefix: str) -> str:
 
 
 def product_body(category: str, *skus: str, status: str = "active", price: int = 1500, **fields: Any) -> dict[str, Any]:
-    return {"name": fields.pop("name", "Test product"), "description": "Made by a test.", "category": category,
-            "status": status, "images": [], **fields,
-            "variants": [{"sku": sku, "title": f"Variant {sku}", "price": {"amount": price, "currency": "EUR"}}
-                         for sku in skus]}
+    return {
+        "name": fields.pop("name", "Test product"),
+        "description": "Made by a test.",
+        "category": category,
+        "status": status,
+        "images": [],
+        **fields,
+        "variants": [
+            {"sku": sku, "title": f"Variant {sku}", "price": {"amount": price, "currency": "EUR"}} for sku in skus
+        ],
+    }
 
 
 def create_category(api: httpx.Client, admin: dict[str, str]) -> str:
@@ -33,13 +40,15 @@ def create_category(api: httpx.Client, admin: dict[str, str]) -> str:
     return category
 
 
-def create_product(api: httpx.Client, admin: dict[str, str], category: str, *skus: str,
-                   **fields: Any) -> dict[str, Any]:
+def create_product(
+    api: httpx.Client, admin: dict[str, str], category: str, *skus: str, **fields: Any
+) -> dict[str, Any]:
     """A new product (id and SKUs unique unless given) through POST /admin/products."""
     product_id = fields.pop("id", unique("product"))
     skus = skus or (product_id.upper() + "-ONE",)
-    response = api.post("/admin/products", json={"id": product_id, **product_body(category, *skus, **fields)},
-                        headers=admin)
+    response = api.post(
+        "/admin/products", json={"id": product_id, **product_body(category, *skus, **fields)}, headers=admin
+    )
     assert response.status_code == 201, response.text
     return response.json()
 

@@ -27,8 +27,9 @@ def shop_config_without_client_limits(tmp_path_factory: pytest.TempPathFactory) 
     from storefront.shop import DEFAULT_FILE
 
     config = json.loads(DEFAULT_FILE.read_text())
-    config["checkout_limits"].update(orders_holding_stock_per_email=1000, orders_holding_stock_per_ip=100_000,
-                                     units_per_sku=99)
+    config["checkout_limits"].update(
+        orders_holding_stock_per_email=1000, orders_holding_stock_per_ip=100_000, units_per_sku=99
+    )
     path = tmp_path_factory.mktemp("shop") / "shop.json"
     path.write_text(json.dumps(config))
     previous = os.environ.get("SHOP_CONFIG_FILE")
@@ -58,8 +59,13 @@ def cloud(shop_config_without_client_limits: str, gateway_port: int) -> Iterator
     # what they test; tests/integration/test_route_throttles.py runs the template's own buckets.
     unthrottled = dict.fromkeys(("CheckoutBurstLimit", "WebhookBurstLimit", "ApiBurstLimit"), "5000")
     unthrottled |= dict.fromkeys(("CheckoutRateLimit", "WebhookRateLimit", "ApiRateLimit"), "10000")
-    with LocalCloud(parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*",
-                                         "ImageBaseUrl": f"http://127.0.0.1:{gateway_port}", **unthrottled}) as local:
+    with LocalCloud(
+        parameter_overrides={
+            "AllowedOrigins": "http://localhost:*,http://127.0.0.1:*",
+            "ImageBaseUrl": f"http://127.0.0.1:{gateway_port}",
+            **unthrottled,
+        }
+    ) as local:
         seed(local)
         yield local
 

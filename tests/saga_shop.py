@@ -18,8 +18,13 @@ from storefront.money import Money
 
 from local_cloud.cloud import LocalCloud
 
-ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
-           "country": "DE"}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "Unter den Linden 1",
+    "city": "Berlin",
+    "postal_code": "10117",
+    "country": "DE",
+}
 # Paid orders move straight on: the fulfilment function ships them (the session's carrier then waits to be told).
 PAID_OR_LATER = ("paid", "fulfilling", "shipped", "delivered")
 FINAL = {"awaiting_payment", *PAID_OR_LATER, "rejected", "payment_failed", "expired", "cancelled"}
@@ -40,9 +45,16 @@ class Shop:
         """A new product with one SKU and `units` in stock; returns the SKU."""
         product_id = f"saga-{uuid.uuid4().hex[:10]}"
         sku = product_id.upper() + "-ONE"
-        self.catalog.put_product(StoredProduct(id=product_id, name="Saga test", description="", category="test",
-                                               images=[], variants=[StoredVariant(
-                                                   sku=sku, title="One", price=Money(amount=price, currency="EUR"))]))
+        self.catalog.put_product(
+            StoredProduct(
+                id=product_id,
+                name="Saga test",
+                description="",
+                category="test",
+                images=[],
+                variants=[StoredVariant(sku=sku, title="One", price=Money(amount=price, currency="EUR"))],
+            )
+        )
         self.inventory.put_level(sku, units)
         return sku
 
@@ -50,14 +62,25 @@ class Shop:
         """A cart ready for checkout, written directly (the cart API is tested elsewhere)."""
         now = datetime.now(UTC)
         cart_id = uuid.uuid4().hex
-        self.carts.create(StoredCart(
-            id=cart_id, currency="EUR", version=1, created_at=now, updated_at=now, expires_at=now + timedelta(hours=1),
-            lines=[StoredLine(sku=sku, quantity=q, seen_price=Money(amount=price, currency="EUR")) for sku, q in lines],
-            shipping=StoredShipping(country="DE", method="standard")))
+        self.carts.create(
+            StoredCart(
+                id=cart_id,
+                currency="EUR",
+                version=1,
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(hours=1),
+                lines=[
+                    StoredLine(sku=sku, quantity=q, seen_price=Money(amount=price, currency="EUR")) for sku, q in lines
+                ],
+                shipping=StoredShipping(country="DE", method="standard"),
+            )
+        )
         return cart_id
 
-    def checkout(self, cart_id: str, key: str | None = None, client: httpx.Client | None = None,
-                 **changes: Any) -> httpx.Response:
+    def checkout(
+        self, cart_id: str, key: str | None = None, client: httpx.Client | None = None, **changes: Any
+    ) -> httpx.Response:
         body = {"cart_id": cart_id, "email": "ada@example.com", "shipping_address": ADDRESS, **changes}
         return (client or self.api).post("/checkout", json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex})
 
@@ -66,7 +89,9 @@ class Shop:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def wait_for(self, order_id: str, condition: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
+    def wait_for(
+        self, order_id: str, condition: Callable[[dict[str, Any]], bool], timeout: float = 60
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             order = self.order(order_id)
@@ -80,9 +105,11 @@ class Shop:
         return self.wait_for(order_id, lambda o: o["status"] in statuses, timeout)
 
     def level(self, sku: str) -> dict[str, int]:
-        item = self.cloud.client("dynamodb").get_item(TableName=self.cloud.physical_id("InventoryTable"),
-                                                      Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": "LEVEL"}},
-                                                      ConsistentRead=True)["Item"]
+        item = self.cloud.client("dynamodb").get_item(
+            TableName=self.cloud.physical_id("InventoryTable"),
+            Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": "LEVEL"}},
+            ConsistentRead=True,
+        )["Item"]
         return {k: int(item[k]["N"]) for k in ("on_hand", "reserved", "available")}
 
     def shipments_for(self, order_id: str) -> int:

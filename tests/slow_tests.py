@@ -35,8 +35,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for mark in item.iter_markers("slow"):
             if len(mark.args) != 1 or mark.args[0] not in KINDS or mark.kwargs:
                 raise pytest.UsageError(
-                    f"{item.nodeid}: mark it slow with one of {sorted(KINDS)}, e.g. @pytest.mark.slow(\"race\"); "
-                    f"got slow{mark.args or ''}{mark.kwargs or ''}")
+                    f'{item.nodeid}: mark it slow with one of {sorted(KINDS)}, e.g. @pytest.mark.slow("race"); '
+                    f"got slow{mark.args or ''}{mark.kwargs or ''}"
+                )
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -49,11 +50,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("tests over the budget of unmarked tests", red=True)
         for nodeid, seconds in sorted(_over_budget, key=lambda pair: -pair[1]):
             terminalreporter.line(f"{seconds:6.1f} s  {nodeid}")
-        terminalreporter.line(f"Each took longer than {BUDGET_SECONDS:g} s without a slow mark: make it faster, or "
-                              f"mark it @pytest.mark.slow(<kind>) with one of {sorted(KINDS)} (tests/README.md).")
+        terminalreporter.line(
+            f"Each took longer than {BUDGET_SECONDS:g} s without a slow mark: make it faster, or "
+            f"mark it @pytest.mark.slow(<kind>) with one of {sorted(KINDS)} (tests/README.md)."
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if ENFORCED and _over_budget and not hasattr(session.config, "workerinput") \
-            and session.exitstatus == pytest.ExitCode.OK:
+    if (
+        ENFORCED
+        and _over_budget
+        and not hasattr(session.config, "workerinput")
+        and session.exitstatus == pytest.ExitCode.OK
+    ):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

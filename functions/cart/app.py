@@ -78,8 +78,9 @@ def shipping_methods(
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
 ) -> Response:
     listing = ShippingMethodList(items=service.shipping_methods(country, currency))
-    return Response(listing.model_dump_json(), media_type="application/json",
-                    headers={"Cache-Control": "public, max-age=60"})
+    return Response(
+        listing.model_dump_json(), media_type="application/json", headers={"Cache-Control": "public, max-age=60"}
+    )
 
 
 handler = http_handler(app, logger)

@@ -28,10 +28,12 @@ settings = FulfilmentSettings.from_env()
 logger = Logger()
 # Three attempts of at most 5 s each (HttpCarrier's defaults); after that the message goes back to the queue
 # and is retried with the same idempotency key, so never a second parcel.
-carrier = HttpCarrier(settings.carrier_name, settings.carrier_api_base,
-                      lambda: get_secret(settings.carrier_api_key_secret_id))
+carrier = HttpCarrier(
+    settings.carrier_name, settings.carrier_api_base, lambda: get_secret(settings.carrier_api_key_secret_id)
+)
 service = FulfilmentService(
-    OrderRepository(boto3.client("dynamodb"), settings.orders_table), carrier,
+    OrderRepository(boto3.client("dynamodb"), settings.orders_table),
+    carrier,
     webhook_secrets=lambda: parse_secrets(get_secret(settings.carrier_webhook_secret_id)),
 )
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -41,12 +43,27 @@ SECONDS_PER_MESSAGE = carrier.longest_call_seconds + 2
 
 app = create_app("Storefront fulfilment", "Carrier tracking webhooks.")
 
-RAW_EVENT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "description": "A shipment.updated event, verified byte for byte against Carrier-Signature"}}}}}
+RAW_EVENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "A shipment.updated event, verified byte for byte against Carrier-Signature",
+                }
+            }
+        },
+    }
+}
 
 
-@app.post("/webhooks/carriers/{carrier}", response_model=WebhookReceipt, openapi_extra=RAW_EVENT_BODY,
-          responses=problem_responses(400, 404, 409, 413, 500))
+@app.post(
+    "/webhooks/carriers/{carrier}",
+    response_model=WebhookReceipt,
+    openapi_extra=RAW_EVENT_BODY,
+    responses=problem_responses(400, 404, 409, 413, 500),
+)
 async def receive_tracking_update(
     request: Request,
     carrier: Annotated[str, Path(description="the carrier's name (CarrierName in the template; local locally)")],
@@ -73,8 +90,10 @@ def fulfil(record: SQSRecord, lambda_context: Any) -> None:
         outcome = service.fulfil(order_id)
     except Exception:
         # Why a message is retried, and in the end dead-lettered, is in the log (the DLQ alarm points here).
-        logger.exception("fulfilment failed", extra={"order_id": order_id, "message_id": record.message_id,
-                                                     "receive_count": receive_count})
+        logger.exception(
+            "fulfilment failed",
+            extra={"order_id": order_id, "message_id": record.message_id, "receive_count": receive_count},
+        )
         raise
     logger.info("fulfilment", extra={"order_id": order_id, "outcome": outcome, "receive_count": receive_count})
 

@@ -25,8 +25,10 @@ def publish(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             events = events_for(record)
             publisher.publish(events)
         except Exception:
-            logger.exception("integration events not published; the stream retries from this record",
-                             extra={"sequence_number": record["dynamodb"]["SequenceNumber"]})
+            logger.exception(
+                "integration events not published; the stream retries from this record",
+                extra={"sequence_number": record["dynamodb"]["SequenceNumber"]},
+            )
             return {"batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]}
         for published in events:
             logger.info("integration event", extra={"type": published.type, "event_id": published.detail["event_id"]})

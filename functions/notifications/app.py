@@ -34,22 +34,36 @@ shop = load_shop_config()
 dynamodb = boto3.client("dynamodb")
 # One retry inside the call; a longer throttle or outage is the queue's to wait out (visibility timeout).
 SES_CONNECT_SECONDS, SES_READ_SECONDS, SES_ATTEMPTS = 2, 5, 2
-ses = boto3.client("sesv2", config=Config(connect_timeout=SES_CONNECT_SECONDS, read_timeout=SES_READ_SECONDS,
-                                          retries={"mode": "standard", "max_attempts": SES_ATTEMPTS}))
+ses = boto3.client(
+    "sesv2",
+    config=Config(
+        connect_timeout=SES_CONNECT_SECONDS,
+        read_timeout=SES_READ_SECONDS,
+        retries={"mode": "standard", "max_attempts": SES_ATTEMPTS},
+    ),
+)
 service = NotificationService(
     EmailRecords(dynamodb, settings.notifications_table),
     MailableOrders(dynamodb, settings.orders_table),
     SuppressionList(dynamodb, settings.notifications_table),
     EmailContent(shop),
-    SesSender(ses, from_address=settings.from_address, from_name=shop.name, reply_to=shop.support.email,
-              configuration_set=settings.configuration_set,
-              min_interval_seconds=settings.senders / settings.send_rate),
-    lock_seconds=settings.claim_lock_seconds, ttl_seconds=settings.record_ttl_days * 86_400,
+    SesSender(
+        ses,
+        from_address=settings.from_address,
+        from_name=shop.name,
+        reply_to=shop.support.email,
+        configuration_set=settings.configuration_set,
+        min_interval_seconds=settings.senders / settings.send_rate,
+    ),
+    lock_seconds=settings.claim_lock_seconds,
+    ttl_seconds=settings.record_ttl_days * 86_400,
 )
 processor = BatchProcessor(event_type=EventType.SQS)
 # The longest one message may take: SES's attempts at their timeouts, the pause between sends, a few reads and
 # writes. A message that might not finish in the time left is not started (a timeout would fail the whole batch).
-SECONDS_PER_MESSAGE = SES_ATTEMPTS * (SES_CONNECT_SECONDS + SES_READ_SECONDS) + settings.senders / settings.send_rate + 2
+SECONDS_PER_MESSAGE = (
+    SES_ATTEMPTS * (SES_CONNECT_SECONDS + SES_READ_SECONDS) + settings.senders / settings.send_rate + 2
+)
 
 
 class NotEnoughTimeLeft(Exception):
@@ -68,9 +82,14 @@ def handle(record: SQSRecord, lambda_context: Any) -> None:
             service.notify(OrderEventDetail.model_validate(event["detail"]))
     except Exception:
         # Why a message is retried, and in the end dead-lettered, is here (the DLQ alarm points at this log).
-        logger.exception("notification failed", extra={
-            "message_id": record.message_id, "detail_type": event.get("detail-type"),
-            "receive_count": record.attributes.approximate_receive_count})
+        logger.exception(
+            "notification failed",
+            extra={
+                "message_id": record.message_id,
+                "detail_type": event.get("detail-type"),
+                "receive_count": record.attributes.approximate_receive_count,
+            },
+        )
         raise
 
 

@@ -19,12 +19,19 @@ from storefront.orders.service import OrderSteps
 settings = OrderWorkflowSettings.from_env()
 logger = Logger()
 dynamodb = boto3.client("dynamodb")
-steps = OrderSteps(OrderRepository(dynamodb, settings.orders_table), ClientHoldRepository(dynamodb, settings.orders_table),
-                   now=lambda: datetime.now(UTC))
+steps = OrderSteps(
+    OrderRepository(dynamodb, settings.orders_table),
+    ClientHoldRepository(dynamodb, settings.orders_table),
+    now=lambda: datetime.now(UTC),
+)
 
-MOVES = {"mark_rejected": OrderStatus.REJECTED, "mark_paid": OrderStatus.PAID,
-         "mark_payment_failed": OrderStatus.PAYMENT_FAILED, "mark_expired": OrderStatus.EXPIRED,
-         "mark_cancelled": OrderStatus.CANCELLED}
+MOVES = {
+    "mark_rejected": OrderStatus.REJECTED,
+    "mark_paid": OrderStatus.PAID,
+    "mark_payment_failed": OrderStatus.PAYMENT_FAILED,
+    "mark_expired": OrderStatus.EXPIRED,
+    "mark_cancelled": OrderStatus.CANCELLED,
+}
 
 
 class Step(BaseModel):
@@ -43,8 +50,10 @@ class Repair(BaseModel):
 def run_step(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("action") == "needs_repair":
         repair = Repair.model_validate(event)
-        logger.error("workflow step failed for good: the reconciler repairs it",
-                     extra={"order_id": repair.order_id, "step": repair.step, "error": repair.error})
+        logger.error(
+            "workflow step failed for good: the reconciler repairs it",
+            extra={"order_id": repair.order_id, "step": repair.step, "error": repair.error},
+        )
         return steps.needs_repair(repair.order_id, repair.step, repair.error)
     step = Step.model_validate(event)
     result = steps.move(step.order_id, MOVES[step.action], step.reason)

@@ -29,8 +29,13 @@ tasks = PaymentTasks(
     # "fake" is the local cloud's Stripe emulator: same SDK, another base address. Two attempts of 4 s fit the
     # function's timeout; longer outages are the workflow's to retry (PaymentProviderUnavailable), with the same
     # idempotency keys, so never a second PaymentIntent or refund.
-    StripeProvider(settings.payment_api_base, lambda: get_secret(settings.payment_api_key_secret_id),
-                   name=settings.payment_provider, timeout=4.0, max_retries=1),
+    StripeProvider(
+        settings.payment_api_base,
+        lambda: get_secret(settings.payment_api_key_secret_id),
+        name=settings.payment_provider,
+        timeout=4.0,
+        max_retries=1,
+    ),
     StepFunctionsWorkflow(boto3.client("stepfunctions")),
     StockFunctionClient(LazyClient("lambda"), settings.stock_function),  # returns, with refunds only
 )

@@ -36,16 +36,36 @@ service = PaymentWebhooks(
 
 app = create_app("Storefront payment webhooks", "Payment provider webhooks.")
 
-RAW_EVENT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "description": "A Stripe-shaped event, verified byte for byte against Stripe-Signature"}}}}}
+RAW_EVENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "A Stripe-shaped event, verified byte for byte against Stripe-Signature",
+                }
+            }
+        },
+    }
+}
 
 
-@app.post("/webhooks/payments/{provider}", response_model=WebhookReceipt, openapi_extra=RAW_EVENT_BODY,
-          responses=problem_responses(400, 404, 413, 500))
+@app.post(
+    "/webhooks/payments/{provider}",
+    response_model=WebhookReceipt,
+    openapi_extra=RAW_EVENT_BODY,
+    responses=problem_responses(400, 404, 413, 500),
+)
 async def receive_webhook(
     request: Request,
-    provider: Annotated[str, Path(description="the provider the stack is configured for: stripe, or fake (the local "
-                                              "cloud's); any other is 404")],
+    provider: Annotated[
+        str,
+        Path(
+            description="the provider the stack is configured for: stripe, or fake (the local "
+            "cloud's); any other is 404"
+        ),
+    ],
     # Not constrained here: a missing or malformed signature is a 400 invalid_signature, not a 422.
     stripe_signature: Annotated[str | None, Header(description="t=<unix seconds>,v1=<hex HMAC-SHA256>")] = None,
 ) -> WebhookReceipt:

@@ -27,8 +27,10 @@ class PaymentTasksFunction:
     """The payment tasks function's finish, invoked synchronously: it settles an order's refunds."""
 
     def finish(self, order_id: str) -> int:
-        response = lambda_client.invoke(FunctionName=settings.payment_tasks_function,
-                                        Payload=json.dumps({"action": "finish", "order_id": order_id}).encode())
+        response = lambda_client.invoke(
+            FunctionName=settings.payment_tasks_function,
+            Payload=json.dumps({"action": "finish", "order_id": order_id}).encode(),
+        )
         payload = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
             raise RuntimeError(f"finish {order_id}: {payload.get('errorType')}: {payload.get('errorMessage')}")
@@ -41,10 +43,16 @@ class FulfilmentQueue:
 
 
 reconciler = Reconciler(
-    OrderRepository(dynamodb, settings.orders_table), InventoryRepository(dynamodb, settings.inventory_table),
-    StockFunctionClient(lambda_client, settings.stock_function), PaymentTasksFunction(),
-    OrderWorkflow(boto3.client("stepfunctions"), settings.order_workflow_arn, settings.payment_timeout_seconds,
-                  settings.payment_grace_seconds),
+    OrderRepository(dynamodb, settings.orders_table),
+    InventoryRepository(dynamodb, settings.inventory_table),
+    StockFunctionClient(lambda_client, settings.stock_function),
+    PaymentTasksFunction(),
+    OrderWorkflow(
+        boto3.client("stepfunctions"),
+        settings.order_workflow_arn,
+        settings.payment_timeout_seconds,
+        settings.payment_grace_seconds,
+    ),
     FulfilmentQueue(),
 )
 

@@ -31,15 +31,19 @@ logger = Logger()
 # legacy mode's nine (25 s for DynamoDB): the worst invocation, ~7 s, ends inside the 10 s timeout
 # (docs/architecture.md, "Inventory").
 dynamodb = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 2}))
-service = StockService(InventoryRepository(dynamodb, settings.inventory_table),
-                       AuditRepository(dynamodb, settings.audit_table, settings.audit_retention_days))
+service = StockService(
+    InventoryRepository(dynamodb, settings.inventory_table),
+    AuditRepository(dynamodb, settings.audit_table, settings.audit_retention_days),
+)
 
 
 def move_stock(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_stock_request(event)
     outcome = service.handle(request)
-    logger.info("stock movement", extra={"action": request.action, "outcome": outcome.outcome,
-                                         "skus": len(getattr(request, "lines", ())) or 1})
+    logger.info(
+        "stock movement",
+        extra={"action": request.action, "outcome": outcome.outcome, "skus": len(getattr(request, "lines", ())) or 1},
+    )
     return outcome.to_payload()
 
 

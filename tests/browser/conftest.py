@@ -61,9 +61,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-def _page(browser: Browser, request: pytest.FixtureRequest, stack: Stack, width: int, height: int
-          ) -> Iterator[tuple[Page, Console]]:
-    context = browser.new_context(locale="en-US", timezone_id="Europe/Berlin", viewport={"width": width, "height": height})
+def _page(
+    browser: Browser, request: pytest.FixtureRequest, stack: Stack, width: int, height: int
+) -> Iterator[tuple[Page, Console]]:
+    context = browser.new_context(
+        locale="en-US", timezone_id="Europe/Berlin", viewport={"width": width, "height": height}
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     console = Console()

@@ -25,8 +25,14 @@ ROOT = Path(__file__).resolve().parents[2]
 # Debian's chromium (scripts/install-chromium installs it where apt-get exists); elsewhere (macOS, say) the script
 # downloads Playwright's own chromium instead, which the browser fixture then uses.
 CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WEB = ROOT / "web"
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"  # gitignored; look here after a run
 STARTUP_SECONDS = 60
@@ -34,8 +40,10 @@ API_LINE = re.compile(r"^\s*API\s+(http://\S+)\s*$", re.MULTILINE)
 MOTO_LINE = re.compile(r"^\s*AWS \(moto\)\s+(http://\S+)", re.MULTILINE)
 # What Chromium logs for every 4xx/5xx answer to fetch() and every request that fails on the network; a test
 # says which of these it provokes on purpose.
-FAILED_LOAD_LOG = re.compile(r"^console\.error: Failed to load resource: "
-                             r"(?:the server responded with a status of (\d{3})\b|net::(ERR_[A-Z_]+))")
+FAILED_LOAD_LOG = re.compile(
+    r"^console\.error: Failed to load resource: "
+    r"(?:the server responded with a status of (\d{3})\b|net::(ERR_[A-Z_]+))"
+)
 
 
 @dataclass
@@ -59,12 +67,23 @@ def local_stack(log: Path) -> Iterator[Stack]:
     """`python -m local_cloud serve` on a free port with the demo data; the local carrier moves a parcel on
     every second. Stopped with SIGTERM, as Ctrl-C would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_")) and k != "PORT"}
-    env.update({"PYTHONPATH": f"{ROOT / 'layers' / 'storefront'}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1",
-                "LOCAL_CARRIER_STEP_SECONDS": "1"})
+    env.update(
+        {
+            "PYTHONPATH": f"{ROOT / 'layers' / 'storefront'}{os.pathsep}{ROOT}",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "LOCAL_CARRIER_STEP_SECONDS": "1",
+        }
+    )
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "local_cloud", "serve", "--port", str(_free_port())],
-                                   cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_cloud", "serve", "--port", str(_free_port())],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         output = ""
@@ -149,6 +168,7 @@ def static_site(directory: Path, api: str) -> Iterator[str]:
 
 def override_config(page: Page, **settings: object) -> None:
     """Serves the page a web/config.js whose `settings` are replaced, as a deployment edits that file."""
+
     def edit(route: Route) -> None:
         text = route.fetch().text()
         for name, value in settings.items():

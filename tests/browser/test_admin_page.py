@@ -20,7 +20,9 @@ from storefront_browser import Console, Stack, screenshot
 pytestmark = pytest.mark.slow("browser")
 
 # A 1x1 PNG: what the admin uploads as the product's image.
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 SIGN_IN_LINE = re.compile(r"^\s*sign in as\s+(\S+) / (\S+)\s", re.MULTILINE)
 
 
@@ -52,7 +54,8 @@ def assert_clean(console: Console) -> None:
 
 
 def test_an_admin_creates_a_product_the_shop_sells_then_restocks_and_archives_it(
-        desktop: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
+    desktop: tuple[Page, Console], stack: Stack, api: httpx.Client
+) -> None:
     page, console = desktop
     suffix = secrets.token_hex(3)
     name, sku, shopper = f"Admin mug {suffix}", f"ADMIN-MUG-{suffix.upper()}", f"buyer-{suffix}@example.com"
@@ -102,8 +105,12 @@ def test_an_admin_creates_a_product_the_shop_sells_then_restocks_and_archives_it
     expect(shop.locator("[data-total=shipping]")).to_have_text("€4.95")
     shop.get_by_role("link", name="Proceed to checkout").click()
     shop.get_by_label("Email").fill(shopper)
-    for label, value in {"Full name": "Ada Lovelace", "Address": "Unter den Linden 1", "Postal code": "10117",
-                         "City": "Berlin"}.items():
+    for label, value in {
+        "Full name": "Ada Lovelace",
+        "Address": "Unter den Linden 1",
+        "Postal code": "10117",
+        "City": "Berlin",
+    }.items():
         shop.get_by_label(label, exact=True).fill(value)
     shop.get_by_role("button", name=re.compile("^Place order")).click()
     shop.get_by_role("link", name=re.compile("^Pay €")).click()
@@ -119,8 +126,9 @@ def test_an_admin_creates_a_product_the_shop_sells_then_restocks_and_archives_it
     page.get_by_role("row").nth(1).get_by_role("link").click()
     expect(heading(page)).to_contain_text("Order ")
     expect(page.get_by_role("row", name=re.compile(f"^{sku}"))).to_contain_text("€12.50")
-    expect(page.locator("[data-order-status]")).to_have_attribute("data-order-status",
-                                                                  re.compile("paid|fulfilling|shipped|delivered"))
+    expect(page.locator("[data-order-status]")).to_have_attribute(
+        "data-order-status", re.compile("paid|fulfilling|shipped|delivered")
+    )
     expect(page.get_by_role("button", name="Cancel order")).to_be_enabled()
     expect(page.get_by_role("button", name="Refund")).to_be_enabled()
     screenshot(page, "admin-2-order")
@@ -159,14 +167,25 @@ def test_an_admin_creates_a_product_the_shop_sells_then_restocks_and_archives_it
 
 
 def test_staff_choose_their_password_and_see_the_catalog_read_only_on_a_phone(
-        phone: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
+    phone: tuple[Page, Console], stack: Stack, api: httpx.Client
+) -> None:
     page, console = phone
     pool = api.get("/dev/auth/config").json()
-    cognito = boto3.client("cognito-idp", region_name=pool["region"], endpoint_url=stack.moto_url,
-                           aws_access_key_id="local", aws_secret_access_key="local")
+    cognito = boto3.client(
+        "cognito-idp",
+        region_name=pool["region"],
+        endpoint_url=stack.moto_url,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
     email, temporary = f"staff-{secrets.token_hex(3)}@example.com", "Temporary-Pass-123!"
-    cognito.admin_create_user(UserPoolId=pool["user_pool_id"], Username=email, TemporaryPassword=temporary,
-                              UserAttributes=[{"Name": "email", "Value": email}], MessageAction="SUPPRESS")
+    cognito.admin_create_user(
+        UserPoolId=pool["user_pool_id"],
+        Username=email,
+        TemporaryPassword=temporary,
+        UserAttributes=[{"Name": "email", "Value": email}],
+        MessageAction="SUPPRESS",
+    )
     cognito.admin_add_user_to_group(UserPoolId=pool["user_pool_id"], Username=email, GroupName="staff")
 
     sign_in(page, stack, email, temporary)  # an account an admin made: Cognito asks for a password of their own

@@ -88,10 +88,13 @@ def statuses_shown(page: Page) -> list[str]:
 
 def set_tab_hidden(page: Page, hidden: bool) -> None:
     """What the page sees when the shopper switches to another tab and back."""
-    page.evaluate("""(hidden) => {
+    page.evaluate(
+        """(hidden) => {
         Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
         document.dispatchEvent(new Event("visibilitychange"));
-    }""", hidden)
+    }""",
+        hidden,
+    )
 
 
 def assert_fits(page: Page, width: int) -> None:
@@ -103,8 +106,9 @@ def assert_clean(console: Console) -> None:
     assert console.unexpected() == [], "\n".join(console.unexpected())
 
 
-def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console], stack: Stack,
-                                                  api: httpx.Client) -> None:
+def test_a_purchase_from_the_catalog_to_delivered(
+    desktop: tuple[Page, Console], stack: Stack, api: httpx.Client
+) -> None:
     page, console = desktop
     record_statuses(page)
     page.goto(stack.url + "/")
@@ -117,8 +121,10 @@ def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console],
     pictures = page.locator(".product-card img.thumb")
     expect(pictures).to_have_count(24)
     page.wait_for_function("[...document.querySelectorAll('.product-card img.thumb')].every(i => i.complete)")
-    assert page.evaluate("[...document.querySelectorAll('.product-card img.thumb')].map(i => i.naturalWidth)") \
+    assert (
+        page.evaluate("[...document.querySelectorAll('.product-card img.thumb')].map(i => i.naturalWidth)")
         == [240] * 24
+    )
     screenshot(page, "1-catalog")
 
     add_to_cart(page, "Shirts", "Linen shirt", 2, variant="Medium")
@@ -153,7 +159,9 @@ def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console],
     expect(page.get_by_label("Country")).to_have_value("DE")
     standard = page.get_by_role("radio", name=re.compile("^Standard"))
     # Dates in the shop's locale (GET /shop: en-IE), e.g. "Wed 2 – Fri 4 Dec" or "Mon 30 Nov – Wed 2 Dec".
-    expect(standard).to_have_accessible_name(re.compile(r"Free Arrives \w{3} \d+( \w{3})? – \w{3} \d+ \w{3} \(1–3 business days\)"))
+    expect(standard).to_have_accessible_name(
+        re.compile(r"Free Arrives \w{3} \d+( \w{3})? – \w{3} \d+ \w{3} \(1–3 business days\)")
+    )
     page.get_by_role("radio", name=re.compile("^Express")).check()
     expect(page.locator("[data-total=shipping]")).to_have_text("€14.90")
     expect(page.locator("[data-total=tax]")).to_have_text("€30.64")
@@ -200,11 +208,18 @@ def test_a_purchase_from_the_catalog_to_delivered(desktop: tuple[Page, Console],
     assert shown[-2:] == ["shipped", "delivered"] and shown == sorted(shown, key=PROGRESS.index), shown
     order = api.get(f"/orders/{order_id}").json()
     assert [h["status"] for h in order["history"]] == [
-        "pending", "awaiting_payment", "paid", "fulfilling", "shipped", "delivered"]
+        "pending",
+        "awaiting_payment",
+        "paid",
+        "fulfilling",
+        "shipped",
+        "delivered",
+    ]
     fulfilment = order["fulfilment"]
     expect(status_panel(page).locator(".tracking-number")).to_have_text(fulfilment["tracking_number"])
     expect(status_panel(page).get_by_role("link", name=re.compile("^Track your parcel"))).to_have_attribute(
-        "href", fulfilment["tracking_url"])
+        "href", fulfilment["tracking_url"]
+    )
     expect(page.locator(".history li")).to_have_count(6)
     expect(page.get_by_role("list", name="Order progress").locator("[aria-current=step]")).to_have_text("Delivered")
     screenshot(page, "6-delivered")
@@ -239,8 +254,9 @@ def read_email(page: Page, emails: Locator, subject: str) -> Page:
     return email
 
 
-def test_a_declined_payment_then_a_retry_on_a_phone(phone: tuple[Page, Console], stack: Stack,
-                                                    api: httpx.Client) -> None:
+def test_a_declined_payment_then_a_retry_on_a_phone(
+    phone: tuple[Page, Console], stack: Stack, api: httpx.Client
+) -> None:
     page, console = phone
     page.goto(stack.url + "/")
     expect(heading(page)).to_have_text("All products")
@@ -311,17 +327,29 @@ def place_order_through_the_api(api: httpx.Client, sku: str) -> str:
     cart = api.post("/carts", json={}).json()
     assert api.post(f"/carts/{cart['id']}/items", json={"sku": sku, "quantity": 1}).status_code == 200
     assert api.put(f"/carts/{cart['id']}/shipping", json={"country": "DE", "method": "standard"}).status_code == 200
-    placed = api.post("/checkout", headers={"Idempotency-Key": f"other-shopper-{cart['id']}"}, json={
-        "cart_id": cart["id"], "email": "other@example.com",
-        "shipping_address": {"name": "Other", "line1": "Main St 2", "city": "Berlin", "postal_code": "10115",
-                             "country": "DE"}})
+    placed = api.post(
+        "/checkout",
+        headers={"Idempotency-Key": f"other-shopper-{cart['id']}"},
+        json={
+            "cart_id": cart["id"],
+            "email": "other@example.com",
+            "shipping_address": {
+                "name": "Other",
+                "line1": "Main St 2",
+                "city": "Berlin",
+                "postal_code": "10115",
+                "country": "DE",
+            },
+        },
+    )
     assert placed.status_code == 202, placed.text
     wait_for_order(api, placed.json()["id"], "awaiting_payment")  # its stock is reserved now
     return placed.json()["id"]
 
 
-def test_a_checkout_that_lost_the_last_item_is_refused_at_once(desktop: tuple[Page, Console], stack: Stack,
-                                                               api: httpx.Client) -> None:
+def test_a_checkout_that_lost_the_last_item_is_refused_at_once(
+    desktop: tuple[Page, Console], stack: Stack, api: httpx.Client
+) -> None:
     page, console = desktop
     page.goto(stack.url + "/#/category/accessories")
     expect(heading(page)).to_have_text("Accessories")
@@ -357,8 +385,9 @@ def test_a_checkout_that_lost_the_last_item_is_refused_at_once(desktop: tuple[Pa
     assert_clean(console)
 
 
-def test_an_order_the_reservation_rejected_says_why(desktop: tuple[Page, Console], stack: Stack,
-                                                    api: httpx.Client) -> None:
+def test_an_order_the_reservation_rejected_says_why(
+    desktop: tuple[Page, Console], stack: Stack, api: httpx.Client
+) -> None:
     """An order can still end `rejected` (availability changed between the checkout's fast path and the reservation,
     which alone is exact); no browser can force that race, so the order is written as the workflow leaves it."""
     page, console = desktop
@@ -378,33 +407,65 @@ def write_rejected_order(stack: Stack, api: httpx.Client, sku: str) -> str:
     cart = api.post("/carts", json={}).json()
     api.post(f"/carts/{cart['id']}/items", json={"sku": sku, "quantity": 1})
     cart = api.put(f"/carts/{cart['id']}/shipping", json={"country": "DE", "method": "standard"}).json()
-    dynamodb = boto3.client("dynamodb", endpoint_url=stack.moto_url, region_name="us-east-1",
-                            aws_access_key_id="local", aws_secret_access_key="local")
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
     table = next(name for name in dynamodb.list_tables()["TableNames"] if name.endswith("-OrdersTable"))
     orders = OrderRepository(dynamodb, table)
     now = datetime.now(UTC)
-    order = StoredOrder(id=secrets.token_urlsafe(24), status=OrderStatus.PENDING, cart_id=cart["id"],
-                        email="rejected@example.com", lines=cart["lines"], totals=cart["totals"],
-                        shipping_address={"name": "Ada", "line1": "Main St 1", "city": "Berlin",
-                                          "postal_code": "10115", "country": "DE"},
-                        shipping=cart["shipping"], history=[{"status": "pending", "at": now}],
-                        created_at=now, updated_at=now)
+    order = StoredOrder(
+        id=secrets.token_urlsafe(24),
+        status=OrderStatus.PENDING,
+        cart_id=cart["id"],
+        email="rejected@example.com",
+        lines=cart["lines"],
+        totals=cart["totals"],
+        shipping_address={
+            "name": "Ada",
+            "line1": "Main St 1",
+            "city": "Berlin",
+            "postal_code": "10115",
+            "country": "DE",
+        },
+        shipping=cart["shipping"],
+        history=[{"status": "pending", "at": now}],
+        created_at=now,
+        updated_at=now,
+    )
     orders.create(order)
-    orders.transition(order.id, OrderStatus.REJECTED, now, reason={
-        "code": "insufficient_stock", "detail": f"Not enough stock: {sku} (1 requested, 0 available).",
-        "lines": [{"sku": sku, "requested": 1, "available": 0}]})
+    orders.transition(
+        order.id,
+        OrderStatus.REJECTED,
+        now,
+        reason={
+            "code": "insufficient_stock",
+            "detail": f"Not enough stock: {sku} (1 requested, 0 available).",
+            "lines": [{"sku": sku, "requested": 1, "available": 0}],
+        },
+    )
     return order.id
 
 
 def test_a_shop_on_another_origin_gets_its_lost_checkout_answer_by_retrying(
-        desktop: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
+    desktop: tuple[Page, Console], stack: Stack, api: httpx.Client
+) -> None:
     """web/ deployed apart from the API (as on S3 + CloudFront): every call is cross-origin, with CORS preflights
     for JSON bodies, If-Match and Idempotency-Key. The answer to the checkout is lost on the way back; the
     shopper clicks again, the same key goes out, and the API answers with the order it already made."""
     page, console = desktop
     origins: set[str | None] = set()
-    page.on("response", lambda r: origins.add(r.headers.get("access-control-allow-origin"))  # the API's answers
-            if r.url.startswith(stack.url) and r.request.resource_type == "fetch" else None)  # (images are no CORS)
+    page.on(
+        "response",
+        lambda r: (
+            origins.add(r.headers.get("access-control-allow-origin"))  # the API's answers
+            if r.url.startswith(stack.url) and r.request.resource_type == "fetch"
+            else None
+        ),
+    )  # (images are no CORS)
     with static_site(WEB, api=stack.url) as site:  # a CSP violation would fail the test (console)
         override_config(page, apiBase=stack.url + "/")  # a trailing slash, as people paste it
         page.goto(site + "/#/products/linen-shirt")
@@ -447,7 +508,8 @@ def test_a_shop_on_another_origin_gets_its_lost_checkout_answer_by_retrying(
 
 
 def test_the_order_page_polls_gently_and_stops_when_nothing_moves(
-        desktop: tuple[Page, Console], stack: Stack, api: httpx.Client) -> None:
+    desktop: tuple[Page, Console], stack: Stack, api: httpx.Client
+) -> None:
     """Polling pauses in a background tab, slows down while the order stands still and stops after a while
     (a parcel can take days), with a button that follows the order again."""
     page, console = desktop
@@ -482,13 +544,19 @@ def test_the_order_page_polls_gently_and_stops_when_nothing_moves(
     assert_clean(console)
 
 
-def test_the_page_takes_the_shops_name_locale_and_countries_from_the_api(desktop: tuple[Page, Console],
-                                                                         stack: Stack, api: httpx.Client) -> None:
+def test_the_page_takes_the_shops_name_locale_and_countries_from_the_api(
+    desktop: tuple[Page, Console], stack: Stack, api: httpx.Client
+) -> None:
     """web/ hard-codes nothing the backend knows: a shop.json with another name, locale and fewer countries shows up
     as such (GET /shop answered here as such a shop's API would)."""
     page, console = desktop
-    other = {**api.get("/shop").json(), "name": "Kaffeehaus", "locale": "de-AT",
-             "countries": [{"code": "AT", "name": "Austria"}, {"code": "DE", "name": "Germany"}], "default_country": "AT"}
+    other = {
+        **api.get("/shop").json(),
+        "name": "Kaffeehaus",
+        "locale": "de-AT",
+        "countries": [{"code": "AT", "name": "Austria"}, {"code": "DE", "name": "Germany"}],
+        "default_country": "AT",
+    }
     page.route(re.compile(r"/shop$"), lambda route: route.fulfill(json=other))
     page.goto(stack.url + "/")
     add_to_cart(page, "Home", "Ceramic mug", 1)

@@ -50,8 +50,13 @@ MAX_EXAMPLES = int(os.environ.get("STOREFRONT_FUZZ_EXAMPLES", "50"))  # per rout
 # random (STOREFRONT_FUZZ_RANDOM=1) with many more examples, and what it finds becomes a test of its own.
 DERANDOMIZE = os.environ.get("STOREFRONT_FUZZ_RANDOM") != "1"
 ROUTES = sorted(Template.load().routes(), key=lambda r: (r.path, r.method))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 # Schema-valid requests the catalog may still refuse, by problem code: a cursor is opaque and signed, so any
 # string the schema allows is valid input but almost never a cursor this API issued (400 invalid_cursor).
 CATALOG_REFUSALS = {400: {"invalid_cursor"}, 404: {"not_found"}}
@@ -95,14 +100,28 @@ def known(gateway: Any, admin_headers: dict[str, str], demo_product_ids: list[st
     category, product, sku = f"fuzz-{suffix}", f"fuzz-{suffix}", f"FUZZ-{suffix.upper()}"
     with httpx.Client(base_url=gateway.url, timeout=30, headers=admin_headers) as client:
         assert client.post("/admin/categories", json={"id": category, "name": "Fuzz"}).status_code == 201
-        created = client.post("/admin/products", json={
-            "id": product, "name": "Fuzz", "description": "", "category": category, "status": "active", "images": [],
-            "variants": [{"sku": sku, "title": "One", "price": {"amount": 100, "currency": "EUR"}}]})
+        created = client.post(
+            "/admin/products",
+            json={
+                "id": product,
+                "name": "Fuzz",
+                "description": "",
+                "category": category,
+                "status": "active",
+                "images": [],
+                "variants": [{"sku": sku, "title": "One", "price": {"amount": 100, "currency": "EUR"}}],
+            },
+        )
         assert created.status_code == 201, created.text
-        demo_skus = [v["sku"] for p in client.get("/products", params={"limit": 100}).json()["items"]
-                     for v in p["variants"]]
-    reads = {"product_id": demo_product_ids, "sku": demo_skus, "category_id": [category],
-             "order_id": [DEMO_ORDER_ID, DEMO_PAID_ORDER_ID, DEMO_AWAITING_PAYMENT_ORDER_ID]}
+        demo_skus = [
+            v["sku"] for p in client.get("/products", params={"limit": 100}).json()["items"] for v in p["variants"]
+        ]
+    reads = {
+        "product_id": demo_product_ids,
+        "sku": demo_skus,
+        "category_id": [category],
+        "order_id": [DEMO_ORDER_ID, DEMO_PAID_ORDER_ID, DEMO_AWAITING_PAYMENT_ORDER_ID],
+    }
     writes = {"product_id": [product], "sku": [sku], "category_id": [category]}
     return {"read": reads, "write": writes, "category": [category]}
 
@@ -111,15 +130,19 @@ def _realistic(case: schemathesis.Case, category: str) -> schemathesis.Case:
     """A schema-valid product body, made one the shop can take: its category exists, its prices are in the shop's
     currency and not negative (rules JSON Schema cannot say)."""
     if isinstance(case.body, dict) and "variants" in case.body and "category" in case.body:
-        variants = [{**v, "price": {"amount": abs(v["price"]["amount"]), "currency": "EUR"}}
-                    if isinstance(v, dict) and isinstance(v.get("price"), dict) and isinstance(v["price"].get("amount"), int)
-                    else v for v in case.body["variants"]]
+        variants = [
+            {**v, "price": {"amount": abs(v["price"]["amount"]), "currency": "EUR"}}
+            if isinstance(v, dict) and isinstance(v.get("price"), dict) and isinstance(v["price"].get("amount"), int)
+            else v
+            for v in case.body["variants"]
+        ]
         case.body = {**case.body, "category": category, "variants": variants}
     return case
 
 
-def _strategy(schema: schemathesis.BaseSchema, route: Route, mode: GenerationMode,
-              known: dict[str, dict[str, list[str]]]) -> st.SearchStrategy[Any]:
+def _strategy(
+    schema: schemathesis.BaseSchema, route: Route, mode: GenerationMode, known: dict[str, dict[str, list[str]]]
+) -> st.SearchStrategy[Any]:
     operation = schema[route.path][route.method]
     generated = operation.as_strategy(generation_mode=mode)
     if mode is not GenerationMode.POSITIVE:
@@ -128,8 +151,10 @@ def _strategy(schema: schemathesis.BaseSchema, route: Route, mode: GenerationMod
     names = [name for name in values if "{" + name + "}" in route.path]
     if names:
         choices = st.fixed_dictionaries({name: st.sampled_from(values[name]) for name in names})
-        generated = st.one_of(generated, choices.flatmap(
-            lambda parameters: operation.as_strategy(generation_mode=mode, path_parameters=parameters)))
+        generated = st.one_of(
+            generated,
+            choices.flatmap(lambda parameters: operation.as_strategy(generation_mode=mode, path_parameters=parameters)),
+        )
     if route.authorizer is not None and route.method in ("POST", "PUT"):
         generated = generated.map(lambda case: _realistic(case, known["category"][0]))
     return generated
@@ -142,8 +167,13 @@ def test_openapi_documents_exactly_the_template_routes(schema: schemathesis.Base
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.route_key)
-def test_fuzz(schema: schemathesis.BaseSchema, known: dict[str, dict[str, list[str]]], admin_headers: dict[str, str],
-              route: Route, mode: GenerationMode) -> None:
+def test_fuzz(
+    schema: schemathesis.BaseSchema,
+    known: dict[str, dict[str, list[str]]],
+    admin_headers: dict[str, str],
+    route: Route,
+    mode: GenerationMode,
+) -> None:
     definition = schema.raw_schema["paths"][route.path][route.method.lower()]
     if mode is GenerationMode.NEGATIVE and not (definition.get("parameters") or definition.get("requestBody")):
         # An operation without any input has no invalid request (Hypothesis would report Unsatisfiable).
@@ -153,8 +183,13 @@ def test_fuzz(schema: schemathesis.BaseSchema, known: dict[str, dict[str, list[s
     checks = CHECKS + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
     headers = admin_headers if route.authorizer is not None else None
 
-    @hypothesis.settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=DERANDOMIZE,
-                         suppress_health_check=[hypothesis.HealthCheck.too_slow])
+    @hypothesis.settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=DERANDOMIZE,
+        suppress_health_check=[hypothesis.HealthCheck.too_slow],
+    )
     @hypothesis.given(case=_strategy(schema, route, mode, known))
     def fuzz(case: schemathesis.Case) -> None:
         response = case.call_and_validate(headers=headers, checks=checks, timeout=30)
@@ -162,7 +197,8 @@ def test_fuzz(schema: schemathesis.BaseSchema, known: dict[str, dict[str, list[s
         if mode is GenerationMode.POSITIVE and route.function == "CatalogFunction" and response.status_code >= 400:
             code = response.json().get("code")
             assert code in CATALOG_REFUSALS.get(response.status_code, set()), (
-                f"schema-valid request refused with {response.status_code} {code}: {response.text}")
+                f"schema-valid request refused with {response.status_code} {code}: {response.text}"
+            )
             if code == "invalid_cursor":
                 assert case.query and "cursor" in case.query, "invalid_cursor without a cursor"
 

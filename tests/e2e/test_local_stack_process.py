@@ -42,8 +42,14 @@ def _free_port() -> int:
 
 def _environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_")) and k != "PORT"}
-    env.update({"PYTHONPATH": f"{ROOT / 'layers' / 'storefront'}{os.pathsep}{ROOT}", "SAM_CLI_TELEMETRY": "0",
-                "PYTHONDONTWRITEBYTECODE": "1", **extra})
+    env.update(
+        {
+            "PYTHONPATH": f"{ROOT / 'layers' / 'storefront'}{os.pathsep}{ROOT}",
+            "SAM_CLI_TELEMETRY": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            **extra,
+        }
+    )
     return env
 
 
@@ -74,9 +80,15 @@ class Served:
 
 def start(log: Path, args: list[str], env: dict[str, str]) -> Served:
     with log.open("wb") as out:  # the child keeps its own descriptor
-        process = subprocess.Popen([sys.executable, "-m", "local_cloud", "serve", *args], cwd=ROOT, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # no controlling terminal, as under make in CI
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_cloud", "serve", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # no controlling terminal, as under make in CI
     served = Served(process, log)
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
@@ -186,8 +198,14 @@ def test_unknown_product_is_404(http: httpx.Client) -> None:
 
 
 def test_cors_preflight_from_a_local_frontend(http: httpx.Client) -> None:
-    preflight = http.options("/products", headers={
-        "Origin": FRONTEND, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "if-none-match"})
+    preflight = http.options(
+        "/products",
+        headers={
+            "Origin": FRONTEND,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "if-none-match",
+        },
+    )
     assert 200 <= preflight.status_code < 300, preflight.text
     assert preflight.headers["access-control-allow-origin"] == FRONTEND
     assert "GET" in [m.strip() for m in preflight.headers["access-control-allow-methods"].split(",")]
@@ -195,7 +213,9 @@ def test_cors_preflight_from_a_local_frontend(http: httpx.Client) -> None:
     actual = http.get("/products", params={"limit": 1}, headers={"Origin": FRONTEND})
     assert actual.headers["access-control-allow-origin"] == FRONTEND
     assert "etag" in actual.headers["access-control-expose-headers"].lower()
-    foreign = http.options("/products", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    foreign = http.options(
+        "/products", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
     assert "access-control-allow-origin" not in foreign.headers
 
 
@@ -207,10 +227,12 @@ def test_the_printed_admin_signs_in_and_is_admitted(stack: Served, http: httpx.C
     email, password = admin.groups()
     endpoint, client_id = cognito_line.groups()
     assert email == "admin@example.com" and len(password) >= 12
-    cognito = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=endpoint,
-                           config=Config(signature_version=UNSIGNED))
-    tokens = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
-                                   AuthParameters={"USERNAME": email, "PASSWORD": password})["AuthenticationResult"]
+    cognito = boto3.client(
+        "cognito-idp", region_name="us-east-1", endpoint_url=endpoint, config=Config(signature_version=UNSIGNED)
+    )
+    tokens = cognito.initiate_auth(
+        ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": email, "PASSWORD": password}
+    )["AuthenticationResult"]
     me = http.get("/admin/me", headers={"Authorization": f"Bearer {tokens['AccessToken']}"})
     assert me.status_code == 200, me.text
     assert me.json()["groups"] == ["admin"]
@@ -223,9 +245,16 @@ def test_the_smoke_test_passes_against_make_dev_as_its_operator(stack: Served) -
     admin = ADMIN_LINE.search(stack.output())
     assert admin, stack.output()
     email, password = admin.groups()
-    run = subprocess.run([sys.executable, "-m", "ops.smoke", "--api", stack.url, "--admin-user", email], cwd=ROOT,
-                         env=_environment(STOREFRONT_ADMIN_PASSWORD=password), stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "ops.smoke", "--api", stack.url, "--admin-user", email],
+        cwd=ROOT,
+        env=_environment(STOREFRONT_ADMIN_PASSWORD=password),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     assert f"Cognito InitiateAuth as {email}" in run.stdout and "Smoke test passed" in run.stdout, run.stdout
     order_id = re.search(r"POST /checkout: order (\S+) ", run.stdout).group(1)  # type: ignore[union-attr]

@@ -45,8 +45,11 @@ def _assert_undone(cloud: Any, order_id: str, sku: str) -> None:
 
 def _orders_of(cloud: Any, email: str) -> list[dict[str, Any]]:
     answer = cloud.client("dynamodb").query(
-        TableName=cloud.physical_id("OrdersTable"), IndexName="ByEmail",
-        KeyConditionExpression="email_key = :email", ExpressionAttributeValues={":email": {"S": email}})
+        TableName=cloud.physical_id("OrdersTable"),
+        IndexName="ByEmail",
+        KeyConditionExpression="email_key = :email",
+        ExpressionAttributeValues={":email": {"S": email}},
+    )
     return list(answer["Items"])
 
 
@@ -62,20 +65,36 @@ def test_the_smoke_test_passes_against_the_local_stack_and_leaves_no_stock_held(
     """As docs/deploy.md runs it, in a process of its own: every step ok, exit 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
     env.update({"PYTHONPATH": f"{ROOT / 'layers' / 'storefront'}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"})
-    run = subprocess.run([sys.executable, "-m", "ops.smoke", "--api", gateway.url], cwd=ROOT, env=env,
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "ops.smoke", "--api", gateway.url],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
     assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     steps = [line.split()[:2] for line in run.stdout.splitlines() if line.startswith("  ")]
     assert [status for status, _ in steps] == ["ok"] * 9, run.stdout
-    assert [name for _, name in steps] == ["shop", "catalog", "admin", "cart", "shipping", "checkout", "payment",
-                                           "cancel", "stock"], run.stdout
+    assert [name for _, name in steps] == [
+        "shop",
+        "catalog",
+        "admin",
+        "cart",
+        "shipping",
+        "checkout",
+        "payment",
+        "cancel",
+        "stock",
+    ], run.stdout
     assert "Smoke test passed" in run.stdout
     _assert_undone(cloud, *_order_and_sku(run.stdout))
 
 
-def test_an_operator_signs_in_through_the_user_pool(gateway: Any, cloud: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_operator_signs_in_through_the_user_pool(gateway: Any, cloud: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """--admin-user: InitiateAuth USER_PASSWORD_AUTH with the pool's client, as on AWS; the password from the
     environment, never asked for when it is there."""
     email, password = f"smoke-{uuid.uuid4().hex[:8]}@example.com", "Smoke-test-passw0rd!"
@@ -129,9 +148,13 @@ def test_a_run_that_fails_after_checkout_cancels_its_order(gateway: Any, cloud: 
 
 
 def test_usage_errors_say_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv, said in (([], "give --api URL, or --stack NAME"),
-                       (["--api", "http://127.0.0.1:9", "--token", "t", "--admin-user", "a@example.com"],
-                        "give --token or --admin-user, not both")):
+    for argv, said in (
+        ([], "give --api URL, or --stack NAME"),
+        (
+            ["--api", "http://127.0.0.1:9", "--token", "t", "--admin-user", "a@example.com"],
+            "give --token or --admin-user, not both",
+        ),
+    ):
         with pytest.raises(SystemExit) as exit_:
             smoke.main(argv)
         assert exit_.value.code == 2

@@ -63,9 +63,20 @@ def _b64(data: dict[str, Any]) -> str:
 def _claims(pool: LocalUserPool, **changes: Any) -> dict[str, Any]:
     """An access token's claims as the pool issues them, changed as asked."""
     now = int(time.time())
-    claims = {"iss": pool.issuer, "sub": "hand-made-sub", "username": "hand-made-user", "client_id": pool.client_id,
-              "token_use": "access", "scope": "aws.cognito.signin.user.admin", "auth_time": now, "iat": now,
-              "exp": now + 600, "jti": "hand-made", "cognito:groups": ["admin"], **changes}
+    claims = {
+        "iss": pool.issuer,
+        "sub": "hand-made-sub",
+        "username": "hand-made-user",
+        "client_id": pool.client_id,
+        "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin",
+        "auth_time": now,
+        "iat": now,
+        "exp": now + 600,
+        "jti": "hand-made",
+        "cognito:groups": ["admin"],
+        **changes,
+    }
     return {name: value for name, value in claims.items() if value is not DROP}
 
 
@@ -75,8 +86,9 @@ def _sign(claims: dict[str, Any], key: Any = POOL_KEY, alg: str = "RS256", kid: 
 
 
 def _me(api: httpx.Client, authorization: str | None, **headers: str) -> httpx.Response:
-    return api.get("/admin/me", headers={**({"Authorization": authorization} if authorization is not None else {}),
-                                         **headers})
+    return api.get(
+        "/admin/me", headers={**({"Authorization": authorization} if authorization is not None else {}), **headers}
+    )
 
 
 def _without_alg(key: RSAKey) -> RSAKey:
@@ -149,8 +161,9 @@ def test_a_token_made_like_the_refused_ones_but_right_is_accepted(api: httpx.Cli
 
 
 @pytest.mark.parametrize("case", REFUSED)
-def test_the_authorizer_refuses_before_the_function_runs(case: str, api: httpx.Client, pool: LocalUserPool,
-                                                         admin_events: list[dict[str, Any]]) -> None:
+def test_the_authorizer_refuses_before_the_function_runs(
+    case: str, api: httpx.Client, pool: LocalUserPool, admin_events: list[dict[str, Any]]
+) -> None:
     response = _me(api, REFUSED[case](pool), Origin="http://localhost:5173")
     assert response.status_code == 401, response.text
     assert response.json() == UNAUTHORIZED
@@ -161,8 +174,9 @@ def test_the_authorizer_refuses_before_the_function_runs(case: str, api: httpx.C
 
 
 @pytest.mark.parametrize("groups", [["admin"], ["staff"], ["admin", "staff"]])
-def test_dev_tokens_of_operators_are_admitted(groups: list[str], api: httpx.Client,
-                                              admin_events: list[dict[str, Any]]) -> None:
+def test_dev_tokens_of_operators_are_admitted(
+    groups: list[str], api: httpx.Client, admin_events: list[dict[str, Any]]
+) -> None:
     minted = api.post("/dev/auth/token", json={"groups": groups})
     assert minted.status_code == 200, minted.text
     token = minted.json()
@@ -198,12 +212,20 @@ def test_a_valid_token_of_no_group_is_forbidden(api: httpx.Client, admin_events:
     assert "cognito:groups" not in admin_events[0]["requestContext"]["authorizer"]["jwt"]["claims"]
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    (b"", "the body must be"), (b"not json", "the body must be"), (b"[]", "the body must be"),
-    (b'{"groups": "admin"}', "the body must be"), (b'{"groups": [1]}', "the body must be"),
-    (b'{"groups": ["admin"], "user": "x"}', "the body must be"), (b"{}", "the body must be"),
-    (b'{"groups": ["root"]}', "unknown group(s) root"), (b'{"groups": ["admin", "Admin"]}', "unknown group(s) Admin"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "the body must be"),
+        (b"not json", "the body must be"),
+        (b"[]", "the body must be"),
+        (b'{"groups": "admin"}', "the body must be"),
+        (b'{"groups": [1]}', "the body must be"),
+        (b'{"groups": ["admin"], "user": "x"}', "the body must be"),
+        (b"{}", "the body must be"),
+        (b'{"groups": ["root"]}', "unknown group(s) root"),
+        (b'{"groups": ["admin", "Admin"]}', "unknown group(s) Admin"),
+    ],
+)
 def test_dev_token_refuses_bad_bodies(body: bytes, message: str, api: httpx.Client) -> None:
     response = api.post("/dev/auth/token", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400, response.text
@@ -223,22 +245,34 @@ def test_the_first_admin_signs_in_as_the_docs_say(api: httpx.Client, pool: Local
     """docs/architecture.md, "Admin sign-in": admin-create-user with a temporary password, admin-add-user-to-group,
     then the page's USER_PASSWORD_AUTH sign-in, the NEW_PASSWORD_REQUIRED challenge, and /admin/me."""
     cognito, email = pool.cognito, "first-admin@example.com"
-    cognito.admin_create_user(UserPoolId=pool.pool_id, Username=email, TemporaryPassword="Temp-Passw0rd-1!",
-                              UserAttributes=[{"Name": "email", "Value": email},
-                                              {"Name": "email_verified", "Value": "true"}],
-                              DesiredDeliveryMediums=["EMAIL"])
+    cognito.admin_create_user(
+        UserPoolId=pool.pool_id,
+        Username=email,
+        TemporaryPassword="Temp-Passw0rd-1!",
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+        DesiredDeliveryMediums=["EMAIL"],
+    )
     cognito.admin_add_user_to_group(UserPoolId=pool.pool_id, Username=email, GroupName="admin")
-    challenge = cognito.initiate_auth(ClientId=pool.client_id, AuthFlow="USER_PASSWORD_AUTH",
-                                      AuthParameters={"USERNAME": email, "PASSWORD": "Temp-Passw0rd-1!"})
+    challenge = cognito.initiate_auth(
+        ClientId=pool.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": "Temp-Passw0rd-1!"},
+    )
     assert challenge["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
     with pytest.raises(ClientError) as weak:  # the template's password policy holds in the local pool
-        cognito.respond_to_auth_challenge(ClientId=pool.client_id, ChallengeName="NEW_PASSWORD_REQUIRED",
-                                          Session=challenge["Session"],
-                                          ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": "short1!A"})
+        cognito.respond_to_auth_challenge(
+            ClientId=pool.client_id,
+            ChallengeName="NEW_PASSWORD_REQUIRED",
+            Session=challenge["Session"],
+            ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": "short1!A"},
+        )
     assert weak.value.response["Error"]["Code"] == "InvalidPasswordException"
     signed_in = cognito.respond_to_auth_challenge(
-        ClientId=pool.client_id, ChallengeName="NEW_PASSWORD_REQUIRED", Session=challenge["Session"],
-        ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": "A-much-better-Passw0rd"})
+        ClientId=pool.client_id,
+        ChallengeName="NEW_PASSWORD_REQUIRED",
+        Session=challenge["Session"],
+        ChallengeResponses={"USERNAME": email, "NEW_PASSWORD": "A-much-better-Passw0rd"},
+    )
     response = _me(api, f"Bearer {signed_in['AuthenticationResult']['AccessToken']}")
     assert response.status_code == 200 and response.json()["groups"] == ["admin"], response.text
 
@@ -278,24 +312,42 @@ def test_a_browser_page_can_sign_in_to_the_local_pool(api: httpx.Client, pool: L
     """What the admin page does: read the pool's settings, then call Cognito's InitiateAuth from another origin
     (moto answers the CORS preflight and the unsigned call, as Cognito does), then call the API."""
     settings = api.get("/dev/auth/config").json()
-    assert settings == {"region": "us-east-1", "user_pool_id": pool.pool_id, "client_id": pool.client_id,
-                        "issuer": pool.issuer, "cognito_endpoint": pool.endpoint_url}
+    assert settings == {
+        "region": "us-east-1",
+        "user_pool_id": pool.pool_id,
+        "client_id": pool.client_id,
+        "issuer": pool.issuer,
+        "cognito_endpoint": pool.endpoint_url,
+    }
     email, password = "browser-operator@example.com", strong_password()
     pool.create_user(email, password, ["admin"])
     page = "http://127.0.0.1:3000"
     target = "AWSCognitoIdentityProviderService.InitiateAuth"
     with httpx.Client(base_url=settings["cognito_endpoint"], timeout=30) as cognito:
-        preflight = cognito.options("/", headers={"Origin": page, "Access-Control-Request-Method": "POST",
-                                                  "Access-Control-Request-Headers": "content-type,x-amz-target"})
+        preflight = cognito.options(
+            "/",
+            headers={
+                "Origin": page,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-amz-target",
+            },
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == page
         assert {"content-type", "x-amz-target"} <= {
-            h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
-        signed_in = cognito.post("/", headers={"Origin": page, "Content-Type": "application/x-amz-json-1.1",
-                                               "X-Amz-Target": target},
-                                 content=json.dumps({"ClientId": settings["client_id"],
-                                                     "AuthFlow": "USER_PASSWORD_AUTH",
-                                                     "AuthParameters": {"USERNAME": email, "PASSWORD": password}}))
+            h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")
+        }
+        signed_in = cognito.post(
+            "/",
+            headers={"Origin": page, "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
+            content=json.dumps(
+                {
+                    "ClientId": settings["client_id"],
+                    "AuthFlow": "USER_PASSWORD_AUTH",
+                    "AuthParameters": {"USERNAME": email, "PASSWORD": password},
+                }
+            ),
+        )
     assert signed_in.status_code == 200, signed_in.text
     assert signed_in.headers["access-control-allow-origin"] == page
     access_token = signed_in.json()["AuthenticationResult"]["AccessToken"]
@@ -313,8 +365,9 @@ def test_signing_out_revokes_the_refresh_token(pool: LocalUserPool) -> None:
 
     def refreshed() -> bool:
         try:
-            pool.cognito.initiate_auth(ClientId=pool.client_id, AuthFlow="REFRESH_TOKEN_AUTH",
-                                       AuthParameters={"REFRESH_TOKEN": refresh})
+            pool.cognito.initiate_auth(
+                ClientId=pool.client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh}
+            )
         except ClientError as error:
             assert error.response["Error"]["Code"] == "NotAuthorizedException"
             return False
@@ -335,8 +388,12 @@ def test_concurrent_callers_each_get_their_own_answer(api: httpx.Client, pool: L
     admin = api.post("/dev/auth/token", json={"groups": ["admin"]}).json()["access_token"]
     nobody = api.post("/dev/auth/token", json={"groups": []}).json()["access_token"]
     forged = _sign(_claims(pool), RSAKey.generate_key(2048))
-    cases = [(f"Bearer {admin}", 200), (f"Bearer {nobody}", 403), (f"Bearer {forged}", 401),
-             (f"Bearer {_alg_none(pool)}", 401)] * 10
+    cases = [
+        (f"Bearer {admin}", 200),
+        (f"Bearer {nobody}", 403),
+        (f"Bearer {forged}", 401),
+        (f"Bearer {_alg_none(pool)}", 401),
+    ] * 10
 
     def call(case: tuple[str, int]) -> tuple[int, int]:
         with httpx.Client(base_url=str(api.base_url), timeout=30) as client:
@@ -364,30 +421,54 @@ def test_the_aws_cli_reaches_the_local_pool(pool: LocalUserPool) -> None:
 
 ADMIN_ROUTES = [route for route in Template.load().routes() if route.authorizer is not None]
 # The routes only group admin may call; staff may call the others (reads, and stock).
-ADMIN_ONLY = {"POST /admin/categories", "PUT /admin/categories/{category_id}", "POST /admin/products",
-              "PUT /admin/products/{product_id}", "DELETE /admin/products/{product_id}",
-              "POST /admin/products/{product_id}/images", "GET /admin/audit", "POST /admin/orders/{order_id}/cancel",
-              "POST /admin/orders/{order_id}/refunds"}
+ADMIN_ONLY = {
+    "POST /admin/categories",
+    "PUT /admin/categories/{category_id}",
+    "POST /admin/products",
+    "PUT /admin/products/{product_id}",
+    "DELETE /admin/products/{product_id}",
+    "POST /admin/products/{product_id}/images",
+    "GET /admin/audit",
+    "POST /admin/orders/{order_id}/cancel",
+    "POST /admin/orders/{order_id}/refunds",
+}
 PATH_VALUES = {"product_id": "linen-shirt", "sku": "LINEN-SHIRT-M", "order_id": DEMO_ORDER_ID, "category_id": "home"}
 # A valid body for each write, so that a refusal is the token's or the group's, never the body's.
 BODIES: dict[str, Any] = {
     "POST /admin/categories": {"id": "auth-matrix", "name": "Auth"},
     "PUT /admin/categories/{category_id}": {"name": "Renamed by a refused call"},
-    "POST /admin/products": {"id": "auth-matrix", "name": "Auth", "description": "", "category": "home",
-                             "status": "active", "images": [], "variants": [
-                                 {"sku": "AUTH-MATRIX", "title": "One", "price": {"amount": 1, "currency": "EUR"}}]},
-    "PUT /admin/products/{product_id}": {"name": "Taken over", "description": "", "category": "home",
-                                         "status": "archived", "images": [], "variants": [
-                                             {"sku": "LINEN-SHIRT-M", "title": "M", "price": {"amount": 1,
-                                                                                             "currency": "EUR"}}]},
+    "POST /admin/products": {
+        "id": "auth-matrix",
+        "name": "Auth",
+        "description": "",
+        "category": "home",
+        "status": "active",
+        "images": [],
+        "variants": [{"sku": "AUTH-MATRIX", "title": "One", "price": {"amount": 1, "currency": "EUR"}}],
+    },
+    "PUT /admin/products/{product_id}": {
+        "name": "Taken over",
+        "description": "",
+        "category": "home",
+        "status": "archived",
+        "images": [],
+        "variants": [{"sku": "LINEN-SHIRT-M", "title": "M", "price": {"amount": 1, "currency": "EUR"}}],
+    },
     "POST /admin/products/{product_id}/images": {"content_type": "image/png", "size": 100},
     "POST /admin/inventory/{sku}/adjustments": {"delta": -1, "reason": "lost"},
     "PATCH /admin/inventory/{sku}": {"low_stock_threshold": 99},
     "POST /admin/orders/{order_id}/cancel": {"reason": "a refused call"},
     "POST /admin/orders/{order_id}/refunds": {"reason": "a refused call", "restock": False},
 }
-MATRIX_CASES = ["no header", "alg none", "tampered payload", "expired", "foreign issuer",
-                "a key not the pool's, with the pool's kid", "wrong client_id"]
+MATRIX_CASES = [
+    "no header",
+    "alg none",
+    "tampered payload",
+    "expired",
+    "foreign issuer",
+    "a key not the pool's, with the pool's kid",
+    "wrong client_id",
+]
 
 
 def _call(api: httpx.Client, route: Route, authorization: str | None) -> httpx.Response:
@@ -404,7 +485,8 @@ def test_the_matrix_covers_every_write() -> None:
 @pytest.mark.parametrize("case", MATRIX_CASES)
 @pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda route: route.route_key)
 def test_every_admin_route_refuses_bad_tokens_before_its_function_runs(
-        route: Route, case: str, api: httpx.Client, pool: LocalUserPool, admin_events: list[dict[str, Any]]) -> None:
+    route: Route, case: str, api: httpx.Client, pool: LocalUserPool, admin_events: list[dict[str, Any]]
+) -> None:
     response = _call(api, route, REFUSED[case](pool))
     assert (response.status_code, response.json()) == (401, UNAUTHORIZED)
     assert admin_events == []
@@ -412,7 +494,8 @@ def test_every_admin_route_refuses_bad_tokens_before_its_function_runs(
 
 @pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda route: route.route_key)
 def test_every_admin_route_answers_403_to_a_group_it_does_not_admit_and_writes_nothing(
-        route: Route, api: httpx.Client, cloud: LocalCloud) -> None:
+    route: Route, api: httpx.Client, cloud: LocalCloud
+) -> None:
     before = _snapshot(cloud)
     callers = [[]] + ([["staff"]] if route.route_key in ADMIN_ONLY else [])
     for groups in callers:
@@ -436,11 +519,14 @@ def _snapshot(cloud: LocalCloud) -> dict[str, Any]:
     dynamodb = cloud.client("dynamodb")
 
     def item(table: str, pk: str, sk: str) -> Any:
-        return dynamodb.get_item(TableName=cloud.physical_id(table), Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                                 ConsistentRead=True).get("Item")
+        return dynamodb.get_item(
+            TableName=cloud.physical_id(table), Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
 
-    return {"product": item("CatalogTable", "PRODUCT#linen-shirt", "PRODUCT"),
-            "new product": item("CatalogTable", "PRODUCT#auth-matrix", "PRODUCT"),
-            "category": item("CatalogTable", "CATEGORY", "home"),
-            "level": item("InventoryTable", "SKU#LINEN-SHIRT-M", "LEVEL"),
-            "order": item("OrdersTable", f"ORDER#{DEMO_ORDER_ID}", "ORDER")}
+    return {
+        "product": item("CatalogTable", "PRODUCT#linen-shirt", "PRODUCT"),
+        "new product": item("CatalogTable", "PRODUCT#auth-matrix", "PRODUCT"),
+        "category": item("CatalogTable", "CATEGORY", "home"),
+        "level": item("InventoryTable", "SKU#LINEN-SHIRT-M", "LEVEL"),
+        "order": item("OrdersTable", f"ORDER#{DEMO_ORDER_ID}", "ORDER"),
+    }

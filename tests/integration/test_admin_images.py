@@ -17,11 +17,17 @@ from tests.admin_api import assert_problem, bearer, create_category, create_prod
 
 def png(width: int = 2, height: int = 2) -> bytes:
     """A real PNG image (red pixels)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +42,26 @@ def product(api: httpx.Client, admin: dict[str, str]) -> dict[str, Any]:
 
 
 def upload(ticket: dict[str, Any], content: bytes, content_type: str = "image/png") -> httpx.Response:
-    return httpx.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
-                      files={"file": ("photo", content, content_type)}, timeout=30)
+    return httpx.post(
+        ticket["upload"]["url"],
+        data=ticket["upload"]["fields"],
+        files={"file": ("photo", content, content_type)},
+        timeout=30,
+    )
 
 
 def test_an_image_is_uploaded_with_the_presigned_post_and_served_at_its_url(
-        api: httpx.Client, gateway: Any, admin: dict[str, str], product: dict[str, Any]) -> None:
+    api: httpx.Client, gateway: Any, admin: dict[str, str], product: dict[str, Any]
+) -> None:
     image = png()
-    response = api.post(f"/admin/products/{product['id']}/images", json={"content_type": "image/png",
-                                                                          "size": len(image)}, headers=admin)
+    response = api.post(
+        f"/admin/products/{product['id']}/images", json={"content_type": "image/png", "size": len(image)}, headers=admin
+    )
     assert response.status_code == 201, response.text
     ticket = response.json()
-    assert ticket["image_url"].startswith(f"{gateway.url}/images/{product['id']}/") and ticket["image_url"].endswith(".png")
+    assert ticket["image_url"].startswith(f"{gateway.url}/images/{product['id']}/") and ticket["image_url"].endswith(
+        ".png"
+    )
     fields = ticket["upload"]["fields"]
     key = ticket["image_url"].removeprefix(f"{gateway.url}/")
     assert fields["key"] == key and fields["Content-Type"] == "image/png"
@@ -71,18 +85,22 @@ def test_an_image_is_uploaded_with_the_presigned_post_and_served_at_its_url(
     assert entry["changes"] == {"images": {"before": [], "after": [ticket["image_url"]]}}
 
 
-@pytest.mark.parametrize(("change", "status", "code"), [
-    ({"content": png(40, 40)}, 400, "EntityTooLarge"),  # bigger than the size declared
-    ({"fields": {"Content-Type": "text/html"}}, 403, "AccessDenied"),
-    ({"fields": {"key": "images/another/file.png"}}, 403, "AccessDenied"),
-    ({"fields": {"Cache-Control": "no-cache"}}, 403, "AccessDenied"),
-])
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"content": png(40, 40)}, 400, "EntityTooLarge"),  # bigger than the size declared
+        ({"fields": {"Content-Type": "text/html"}}, 403, "AccessDenied"),
+        ({"fields": {"key": "images/another/file.png"}}, 403, "AccessDenied"),
+        ({"fields": {"Cache-Control": "no-cache"}}, 403, "AccessDenied"),
+    ],
+)
 def test_the_bucket_takes_only_the_upload_the_policy_describes(  # S3's checks, which moto_fixes makes moto's
-        api: httpx.Client, admin: dict[str, str], product: dict[str, Any], change: dict[str, Any], status: int,
-        code: str) -> None:
+    api: httpx.Client, admin: dict[str, str], product: dict[str, Any], change: dict[str, Any], status: int, code: str
+) -> None:
     image = png()
-    ticket = api.post(f"/admin/products/{product['id']}/images", json={"content_type": "image/png",
-                                                                        "size": len(image)}, headers=admin).json()
+    ticket = api.post(
+        f"/admin/products/{product['id']}/images", json={"content_type": "image/png", "size": len(image)}, headers=admin
+    ).json()
     ticket["upload"]["fields"].update(change.get("fields", {}))
     refused = upload(ticket, change.get("content", image))
     assert refused.status_code == status and f"<Code>{code}</Code>" in refused.text, refused.text
@@ -90,17 +108,21 @@ def test_the_bucket_takes_only_the_upload_the_policy_describes(  # S3's checks, 
     assert api.get("/images/another/file.png").status_code == 404
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"content_type": "image/gif", "size": 10}, "content_type"),
-    ({"content_type": "image/svg+xml", "size": 10}, "content_type"),
-    ({"content_type": "image/png", "size": 5 * 1024 * 1024 + 1}, "size"),
-    ({"content_type": "image/png", "size": 0}, "size"),
-    ({"content_type": "image/png", "size": "10"}, "size"),
-    ({"content_type": "image/png"}, "size"),
-    ({"content_type": "image/png", "size": 10, "key": "images/x"}, "key"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"content_type": "image/gif", "size": 10}, "content_type"),
+        ({"content_type": "image/svg+xml", "size": 10}, "content_type"),
+        ({"content_type": "image/png", "size": 5 * 1024 * 1024 + 1}, "size"),
+        ({"content_type": "image/png", "size": 0}, "size"),
+        ({"content_type": "image/png", "size": "10"}, "size"),
+        ({"content_type": "image/png"}, "size"),
+        ({"content_type": "image/png", "size": 10, "key": "images/x"}, "key"),
+    ],
+)
 def test_uploads_outside_the_contract_are_422_and_change_nothing(
-        api: httpx.Client, admin: dict[str, str], product: dict[str, Any], body: dict[str, Any], field: str) -> None:
+    api: httpx.Client, admin: dict[str, str], product: dict[str, Any], body: dict[str, Any], field: str
+) -> None:
     problem = assert_problem(api.post(f"/admin/products/{product['id']}/images", json=body, headers=admin), 422)
     assert [e["field"] for e in problem["errors"]] == [field]
     assert api.get(f"/admin/products/{product['id']}", headers=admin).json()["version"] == 1
@@ -109,21 +131,23 @@ def test_uploads_outside_the_contract_are_422_and_change_nothing(
 def test_unknown_archived_and_staff(api: httpx.Client, admin: dict[str, str], product: dict[str, Any]) -> None:
     body = {"content_type": "image/jpeg", "size": 1000}
     assert_problem(api.post("/admin/products/no-such-product/images", json=body, headers=admin), 404, "not_found")
-    assert_problem(api.post(f"/admin/products/{product['id']}/images", json=body, headers=bearer(api, "staff")),
-                   403, "forbidden")
+    assert_problem(
+        api.post(f"/admin/products/{product['id']}/images", json=body, headers=bearer(api, "staff")), 403, "forbidden"
+    )
     assert api.delete(f"/admin/products/{product['id']}", headers=admin).status_code == 204
-    assert_problem(api.post(f"/admin/products/{product['id']}/images", json=body, headers=admin), 409,
-                   "product_archived")
+    assert_problem(
+        api.post(f"/admin/products/{product['id']}/images", json=body, headers=admin), 409, "product_archived"
+    )
     assert api.get(f"/admin/products/{product['id']}", headers=admin).json()["images"] == []
 
 
-def test_a_product_has_at_most_twenty_images(api: httpx.Client, admin: dict[str, str],
-                                             product: dict[str, Any]) -> None:
+def test_a_product_has_at_most_twenty_images(api: httpx.Client, admin: dict[str, str], product: dict[str, Any]) -> None:
     body = {"content_type": "image/webp", "size": 1000}
     for _ in range(20):
         assert api.post(f"/admin/products/{product['id']}/images", json=body, headers=admin).status_code == 201
-    problem = assert_problem(api.post(f"/admin/products/{product['id']}/images", json=body, headers=admin), 422,
-                             "too_many_images")
+    problem = assert_problem(
+        api.post(f"/admin/products/{product['id']}/images", json=body, headers=admin), 422, "too_many_images"
+    )
     assert problem["errors"][0]["field"] == "images"
     assert len(api.get(f"/admin/products/{product['id']}", headers=admin).json()["images"]) == 20
 

@@ -20,8 +20,13 @@ from local_cloud.cloud import LocalCloud
 from tests.admin_api import assert_problem, bearer, create_category, create_product
 from tests.waiting import wait_until
 
-ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
-           "country": "DE"}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "Unter den Linden 1",
+    "city": "Berlin",
+    "postal_code": "10117",
+    "country": "DE",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +51,20 @@ def sku(api: httpx.Client, admin: dict[str, str], cloud: LocalCloud) -> Any:
     assert check_inventory(cloud.client("dynamodb"), table, [sku]) == []
 
 
-def adjust(api: httpx.Client, headers: dict[str, str], sku: str, delta: int, reason: str = "received",
-           key: str | None = None, **extra: Any) -> httpx.Response:
-    return api.post(f"/admin/inventory/{sku}/adjustments", json={"delta": delta, "reason": reason, **extra},
-                    headers={**headers, "Idempotency-Key": key or uuid.uuid4().hex})
+def adjust(
+    api: httpx.Client,
+    headers: dict[str, str],
+    sku: str,
+    delta: int,
+    reason: str = "received",
+    key: str | None = None,
+    **extra: Any,
+) -> httpx.Response:
+    return api.post(
+        f"/admin/inventory/{sku}/adjustments",
+        json={"delta": delta, "reason": reason, **extra},
+        headers={**headers, "Idempotency-Key": key or uuid.uuid4().hex},
+    )
 
 
 def level(api: httpx.Client, headers: dict[str, str], sku: str, **params: Any) -> dict[str, Any]:
@@ -58,10 +73,17 @@ def level(api: httpx.Client, headers: dict[str, str], sku: str, **params: Any) -
     return response.json()
 
 
-def test_a_sku_never_stocked_has_zero_and_an_unknown_one_is_404(api: httpx.Client, admin: dict[str, str],
-                                                                sku: str) -> None:
-    assert level(api, admin, sku) == {"sku": sku, "on_hand": 0, "reserved": 0, "available": 0,
-                                      "low_stock_threshold": None, "ledger": {"items": [], "next_cursor": None}}
+def test_a_sku_never_stocked_has_zero_and_an_unknown_one_is_404(
+    api: httpx.Client, admin: dict[str, str], sku: str
+) -> None:
+    assert level(api, admin, sku) == {
+        "sku": sku,
+        "on_hand": 0,
+        "reserved": 0,
+        "available": 0,
+        "low_stock_threshold": None,
+        "ledger": {"items": [], "next_cursor": None},
+    }
     assert_problem(api.get("/admin/inventory/NO-SUCH-SKU", headers=admin), 404, "not_found")
     assert_problem(adjust(api, admin, "NO-SUCH-SKU", 5), 404, "not_found")
     assert_problem(api.patch("/admin/inventory/NO-SUCH-SKU", json={"low_stock_threshold": 1}, headers=admin), 404)
@@ -69,7 +91,8 @@ def test_a_sku_never_stocked_has_zero_and_an_unknown_one_is_404(api: httpx.Clien
 
 
 def test_an_adjustment_is_made_once_per_key_and_recorded_with_its_actor(
-        api: httpx.Client, admin: dict[str, str], sku: str) -> None:
+    api: httpx.Client, admin: dict[str, str], sku: str
+) -> None:
     key = uuid.uuid4().hex
     first = adjust(api, admin, sku, 5, key=key, note="pallet 7")
     assert first.status_code == 201, first.text
@@ -77,8 +100,11 @@ def test_an_adjustment_is_made_once_per_key_and_recorded_with_its_actor(
     again = adjust(api, admin, sku, 5, key=key, note="pallet 7")
     assert (again.status_code, again.json()) == (201, first.json())
     assert_problem(adjust(api, admin, sku, 6, key=key), 422, "idempotency_key_reused")
-    assert_problem(api.post(f"/admin/inventory/{sku}/adjustments", json={"delta": 1, "reason": "received"},
-                            headers=admin), 400, "idempotency_key_required")
+    assert_problem(
+        api.post(f"/admin/inventory/{sku}/adjustments", json={"delta": 1, "reason": "received"}, headers=admin),
+        400,
+        "idempotency_key_required",
+    )
     view = level(api, admin, sku)
     assert view["on_hand"] == 5
     [entry] = view["ledger"]["items"]
@@ -87,50 +113,65 @@ def test_an_adjustment_is_made_once_per_key_and_recorded_with_its_actor(
     assert entry["actor"] == {"sub": me["sub"], "username": me["username"], "email": None}
     [audited, *_] = api.get("/admin/audit", params={"limit": 1}, headers=admin).json()["items"]
     assert (audited["action"], audited["target"]) == ("inventory.adjust", f"sku:{sku}")
-    assert audited["changes"] == {"delta": {"before": None, "after": 5}, "reason": {"before": None, "after": "received"},
-                                  "note": {"before": None, "after": "pallet 7"}}
+    assert audited["changes"] == {
+        "delta": {"before": None, "after": 5},
+        "reason": {"before": None, "after": "received"},
+        "note": {"before": None, "after": "pallet 7"},
+    }
 
 
 def test_taking_away_more_than_is_available_is_409_and_changes_nothing(
-        api: httpx.Client, admin: dict[str, str], sku: str, cloud: LocalCloud) -> None:
+    api: httpx.Client, admin: dict[str, str], sku: str, cloud: LocalCloud
+) -> None:
     assert adjust(api, admin, sku, 3).status_code == 201
     order = secrets.token_urlsafe(24)
-    assert cloud.functions["StockFunction"].invoke({"action": "reserve", "order_id": order,
-                                                    "lines": [{"sku": sku, "quantity": 2}]})["outcome"] == "reserved"
+    assert (
+        cloud.functions["StockFunction"].invoke(
+            {"action": "reserve", "order_id": order, "lines": [{"sku": sku, "quantity": 2}]}
+        )["outcome"]
+        == "reserved"
+    )
     key = uuid.uuid4().hex
     problem = assert_problem(adjust(api, admin, sku, -2, "damaged", key=key), 409, "insufficient_stock")
-    assert problem["errors"] == [{"sku": sku, "code": "insufficient_stock", "available": 1,
-                                  "message": "2 taken away, 1 available"}]
+    assert problem["errors"] == [
+        {"sku": sku, "code": "insufficient_stock", "available": 1, "message": "2 taken away, 1 available"}
+    ]
     view = level(api, admin, sku)
     assert (view["on_hand"], view["reserved"], view["available"], len(view["ledger"]["items"])) == (3, 2, 1, 1)
     # Nothing happened, so the key may be used again once stock allows it (its claim was given back).
-    cloud.functions["StockFunction"].invoke({"action": "release", "order_id": order,
-                                             "lines": [{"sku": sku, "quantity": 2}]})
+    cloud.functions["StockFunction"].invoke(
+        {"action": "release", "order_id": order, "lines": [{"sku": sku, "quantity": 2}]}
+    )
     assert adjust(api, admin, sku, -2, "damaged", key=key).json()["available"] == 1
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"delta": 0, "reason": "received"}, "delta"),
-    ({"delta": 1.5, "reason": "received"}, "delta"),
-    ({"delta": "2", "reason": "received"}, "delta"),
-    ({"delta": 1_000_001, "reason": "received"}, "delta"),
-    ({"delta": 1, "reason": "stolen"}, "reason"),
-    ({"delta": 1}, "reason"),
-    ({"delta": 1, "reason": "received", "note": "x" * 501}, "note"),
-    ({"delta": 1, "reason": "received", "actor": "me"}, "actor"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"delta": 0, "reason": "received"}, "delta"),
+        ({"delta": 1.5, "reason": "received"}, "delta"),
+        ({"delta": "2", "reason": "received"}, "delta"),
+        ({"delta": 1_000_001, "reason": "received"}, "delta"),
+        ({"delta": 1, "reason": "stolen"}, "reason"),
+        ({"delta": 1}, "reason"),
+        ({"delta": 1, "reason": "received", "note": "x" * 501}, "note"),
+        ({"delta": 1, "reason": "received", "actor": "me"}, "actor"),
+    ],
+)
 def test_invalid_adjustments_are_422_naming_the_field_and_change_nothing(
-        api: httpx.Client, admin: dict[str, str], sku: str, body: dict[str, Any], field: str) -> None:
-    response = api.post(f"/admin/inventory/{sku}/adjustments", json=body,
-                        headers={**admin, "Idempotency-Key": uuid.uuid4().hex})
+    api: httpx.Client, admin: dict[str, str], sku: str, body: dict[str, Any], field: str
+) -> None:
+    response = api.post(
+        f"/admin/inventory/{sku}/adjustments", json=body, headers={**admin, "Idempotency-Key": uuid.uuid4().hex}
+    )
     problem = assert_problem(response, 422, "validation_error")
     assert [e["field"] for e in problem["errors"]] == [field]
     assert level(api, admin, sku)["ledger"]["items"] == []
 
 
 def test_a_crash_after_the_stock_function_adjusted_never_adjusts_twice(
-        api: httpx.Client, admin: dict[str, str], sku: str, cloud: LocalCloud,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    api: httpx.Client, admin: dict[str, str], sku: str, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The stock function commits the adjustment, then the answer is lost (a timeout of the Invoke): the request
     fails and gives its Idempotency-Key back; the operator's retry with the same key adjusts nothing more."""
     move = StockFunctionClient.move
@@ -150,8 +191,11 @@ def test_a_crash_after_the_stock_function_adjusted_never_adjusts_twice(
     assert retried.status_code == 201 and retried.json()["on_hand"] == 4
     view = level(api, admin, sku)
     assert view["on_hand"] == 4 and len(view["ledger"]["items"]) == 1
-    audited = [e for e in api.get("/admin/audit", params={"limit": 20}, headers=admin).json()["items"]
-               if e["target"] == f"sku:{sku}"]
+    audited = [
+        e
+        for e in api.get("/admin/audit", params={"limit": 20}, headers=admin).json()["items"]
+        if e["target"] == f"sku:{sku}"
+    ]
     assert len(audited) == 1
 
 
@@ -163,8 +207,9 @@ def test_staff_adjust_stock_and_set_thresholds(api: httpx.Client, staff: dict[st
     assert_problem(adjust(api, bearer(api), sku, 2), 403, "forbidden")
 
 
-def test_a_threshold_drives_stock_low_and_can_be_cleared(api: httpx.Client, admin: dict[str, str], sku: str,
-                                                         cloud: LocalCloud) -> None:
+def test_a_threshold_drives_stock_low_and_can_be_cleared(
+    api: httpx.Client, admin: dict[str, str], sku: str, cloud: LocalCloud
+) -> None:
     assert adjust(api, admin, sku, 10).status_code == 201
     response = api.patch(f"/admin/inventory/{sku}", json={"low_stock_threshold": 4}, headers=admin)
     assert response.status_code == 200, response.text
@@ -172,8 +217,11 @@ def test_a_threshold_drives_stock_low_and_can_be_cleared(api: httpx.Client, admi
     assert adjust(api, admin, sku, -7, "lost").status_code == 201  # 10 -> 3: at or below 4
 
     def low() -> list[dict[str, Any]]:
-        return [e["detail"] for e in cloud.integration_events()
-                if e["detail-type"] == "stock.low" and e["detail"]["sku"] == sku]
+        return [
+            e["detail"]
+            for e in cloud.integration_events()
+            if e["detail-type"] == "stock.low" and e["detail"]["sku"] == sku
+        ]
 
     [event] = wait_until(low, "stock.low")
     assert (event["available"], event["low_stock_threshold"]) == (3, 4)
@@ -181,21 +229,30 @@ def test_a_threshold_drives_stock_low_and_can_be_cleared(api: httpx.Client, admi
     assert cleared.json()["low_stock_threshold"] is None
     for body in ({"low_stock_threshold": -1}, {"low_stock_threshold": "4"}, {}, {"threshold": 4}):
         assert_problem(api.patch(f"/admin/inventory/{sku}", json=body, headers=admin), 422, "validation_error")
-    changes = [e["changes"] for e in api.get("/admin/audit", params={"limit": 10}, headers=admin).json()["items"]
-               if e["action"] == "inventory.set_threshold" and e["target"] == f"sku:{sku}"]
-    assert changes == [{"low_stock_threshold": {"before": 4, "after": None}},
-                       {"low_stock_threshold": {"before": None, "after": 4}}]
+    changes = [
+        e["changes"]
+        for e in api.get("/admin/audit", params={"limit": 10}, headers=admin).json()["items"]
+        if e["action"] == "inventory.set_threshold" and e["target"] == f"sku:{sku}"
+    ]
+    assert changes == [
+        {"low_stock_threshold": {"before": 4, "after": None}},
+        {"low_stock_threshold": {"before": None, "after": 4}},
+    ]
 
 
 def test_the_ledger_shows_sales_and_adjustments_newest_first_a_page_at_a_time(
-        api: httpx.Client, admin: dict[str, str], sku: str) -> None:
+    api: httpx.Client, admin: dict[str, str], sku: str
+) -> None:
     for delta in (10, -1, 2):
         assert adjust(api, admin, sku, delta, "received" if delta > 0 else "damaged").status_code == 201
     cart = api.post("/carts", json={}).json()["id"]
     api.post(f"/carts/{cart}/items", json={"sku": sku, "quantity": 3})
     api.put(f"/carts/{cart}/shipping", json={"country": "DE", "method": "standard"})
-    order = api.post("/checkout", json={"cart_id": cart, "email": "ada@example.com", "shipping_address": ADDRESS},
-                     headers={"Idempotency-Key": uuid.uuid4().hex}).json()
+    order = api.post(
+        "/checkout",
+        json={"cart_id": cart, "email": "ada@example.com", "shipping_address": ADDRESS},
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    ).json()
     payment = wait_until(lambda: api.get(f"/orders/{order['id']}").json()["payment"], "the payment")
     assert api.post(f"/dev/payments/{payment['payment_id']}/succeed").status_code == 200
     wait_until(lambda: api.get(f"/orders/{order['id']}").json()["status"] != "awaiting_payment", "payment")
@@ -209,16 +266,22 @@ def test_the_ledger_shows_sales_and_adjustments_newest_first_a_page_at_a_time(
     assert [len(p) for p in pages] == [2, 2, 1]
     entries = [entry for p in pages for entry in p]
     assert [(e["delta"], e["reason"], e.get("order_id")) for e in entries] == [
-        (1, "returned", None), (-3, "sold", order["id"]), (2, "received", None), (-1, "damaged", None),
-        (10, "received", None)]
+        (1, "returned", None),
+        (-3, "sold", order["id"]),
+        (2, "received", None),
+        (-1, "damaged", None),
+        (10, "received", None),
+    ]
     assert [e["at"] for e in entries] == sorted((e["at"] for e in entries), reverse=True)
     assert page["on_hand"] == 10 - 1 + 2 - 3 + 1 == sum(e["delta"] for e in entries)
-    assert_problem(api.get(f"/admin/inventory/{sku}", params={"cursor": "forged.cursor"}, headers=admin), 400,
-                   "invalid_cursor")
+    assert_problem(
+        api.get(f"/admin/inventory/{sku}", params={"cursor": "forged.cursor"}, headers=admin), 400, "invalid_cursor"
+    )
 
 
 def test_concurrent_adjustments_and_reservations_keep_the_levels_true(
-        gateway: Any, api: httpx.Client, admin: dict[str, str], sku: str, cloud: LocalCloud) -> None:
+    gateway: Any, api: httpx.Client, admin: dict[str, str], sku: str, cloud: LocalCloud
+) -> None:
     """Operators adjust while shoppers' orders reserve the same SKU: every answer is right, and after it all
     on_hand = reserved + available, with the ledger summing to on_hand (the invariant, checked by the fixture)."""
     assert adjust(api, admin, sku, 20).status_code == 201
@@ -238,8 +301,9 @@ def test_concurrent_adjustments_and_reservations_keep_the_levels_true(
 
     def shopper(count: int) -> None:
         for _ in range(count):
-            outcome = stock.invoke({"action": "reserve", "order_id": secrets.token_urlsafe(24),
-                                    "lines": [{"sku": sku, "quantity": 2}]})["outcome"]
+            outcome = stock.invoke(
+                {"action": "reserve", "order_id": secrets.token_urlsafe(24), "lines": [{"sku": sku, "quantity": 2}]}
+            )["outcome"]
             with lock:
                 statuses[("reserve", 2 if outcome == "reserved" else 0)] += 1
 

@@ -46,18 +46,27 @@ def assert_problem(response: httpx.Response, status: int, code: str | None = Non
 
 def test_three_skus_to_germany_express_match_hand_computed_totals(api: httpx.Client) -> None:
     cart = new_cart(api)
-    add(api, cart["id"], "LINEN-SHIRT-M", 2)    # 2 x 59.00 = 118.00
-    add(api, cart["id"], "CHINOS-L", 1)         # 1 x 79.00 =  79.00
+    add(api, cart["id"], "LINEN-SHIRT-M", 2)  # 2 x 59.00 = 118.00
+    add(api, cart["id"], "CHINOS-L", 1)  # 1 x 79.00 =  79.00
     add(api, cart["id"], "CERAMIC-MUG-ONE", 3)  # 3 x 18.00 =  54.00
     response = api.put(f"/carts/{cart['id']}/shipping", json={"country": "DE", "method": "express"})
     assert response.status_code == 200, response.text
     cart = response.json()
     assert [(line["sku"], line["quantity"], line["line_total"]["amount"]) for line in cart["lines"]] == [
-        ("LINEN-SHIRT-M", 2, 11800), ("CHINOS-L", 1, 7900), ("CERAMIC-MUG-ONE", 3, 5400)]
+        ("LINEN-SHIRT-M", 2, 11800),
+        ("CHINOS-L", 1, 7900),
+        ("CERAMIC-MUG-ONE", 3, 5400),
+    ]
     eur = lambda amount: {"amount": amount, "currency": "EUR"}  # noqa: E731
     # 251.00 goods + 14.90 express = 265.90, prices include 19 % VAT: 265.90 - 265.90 / 1.19 = 42.45
-    assert cart["totals"] == {"subtotal": eur(25100), "shipping": eur(1490), "tax": eur(4245), "total": eur(26590),
-                              "tax_included": True, "tax_rate_bp": 1900}
+    assert cart["totals"] == {
+        "subtotal": eur(25100),
+        "shipping": eur(1490),
+        "tax": eur(4245),
+        "total": eur(26590),
+        "tax_included": True,
+        "tax_rate_bp": 1900,
+    }
     window = cart["shipping"]["estimated_delivery"]
     earliest = date.fromisoformat(window["earliest"])
     assert earliest == date.fromisoformat(window["latest"])  # express: one business day after dispatch
@@ -80,9 +89,16 @@ def test_a_catalog_price_change_shows_as_a_warning_with_new_totals(cloud: LocalC
     sku = product_id.upper() + "-ONE"
 
     def put(price: int) -> None:
-        catalog.put_product(StoredProduct(id=product_id, name="Price test", description="", category="test", images=[],
-                                          variants=[StoredVariant(sku=sku, title="One",
-                                                                  price=Money(amount=price, currency="EUR"))]))
+        catalog.put_product(
+            StoredProduct(
+                id=product_id,
+                name="Price test",
+                description="",
+                category="test",
+                images=[],
+                variants=[StoredVariant(sku=sku, title="One", price=Money(amount=price, currency="EUR"))],
+            )
+        )
 
     put(1000)
     InventoryRepository(cloud.client("dynamodb"), cloud.physical_id("InventoryTable")).put_level(sku, 10)
@@ -172,12 +188,20 @@ def test_concurrent_writers_without_if_match_are_merged_by_the_server(api: httpx
 
 
 BAD_ITEM_BODIES = [
-    {"sku": "LINEN-SHIRT-M", "quantity": -1}, {"sku": "LINEN-SHIRT-M", "quantity": 0},
-    {"sku": "LINEN-SHIRT-M", "quantity": 100}, {"sku": "LINEN-SHIRT-M", "quantity": 10**20},
-    {"sku": "LINEN-SHIRT-M", "quantity": 1.5}, {"sku": "LINEN-SHIRT-M", "quantity": "1"},
-    {"sku": "LINEN-SHIRT-M", "quantity": True}, {"sku": "LINEN-SHIRT-M", "quantity": None},
-    {"sku": "LINEN-SHIRT-M", "quantity": 1, "price": 1}, {"quantity": 1}, {"sku": "linen-shirt-m", "quantity": 1},
-    {"sku": "X" * 200, "quantity": 1}, [], "LINEN-SHIRT-M",
+    {"sku": "LINEN-SHIRT-M", "quantity": -1},
+    {"sku": "LINEN-SHIRT-M", "quantity": 0},
+    {"sku": "LINEN-SHIRT-M", "quantity": 100},
+    {"sku": "LINEN-SHIRT-M", "quantity": 10**20},
+    {"sku": "LINEN-SHIRT-M", "quantity": 1.5},
+    {"sku": "LINEN-SHIRT-M", "quantity": "1"},
+    {"sku": "LINEN-SHIRT-M", "quantity": True},
+    {"sku": "LINEN-SHIRT-M", "quantity": None},
+    {"sku": "LINEN-SHIRT-M", "quantity": 1, "price": 1},
+    {"quantity": 1},
+    {"sku": "linen-shirt-m", "quantity": 1},
+    {"sku": "X" * 200, "quantity": 1},
+    [],
+    "LINEN-SHIRT-M",
 ]
 
 
@@ -190,7 +214,11 @@ def filled_cart(api: httpx.Client) -> dict[str, Any]:
 
 def assert_unchanged(api: httpx.Client, before: dict[str, Any]) -> None:
     after = api.get(f"/carts/{before['id']}").json()
-    assert (after["version"], after["lines"], after["shipping"]) == (before["version"], before["lines"], before["shipping"])
+    assert (after["version"], after["lines"], after["shipping"]) == (
+        before["version"],
+        before["lines"],
+        before["shipping"],
+    )
 
 
 @pytest.mark.parametrize("body", BAD_ITEM_BODIES, ids=[str(b)[:40] for b in BAD_ITEM_BODIES])
@@ -199,38 +227,81 @@ def test_bad_item_bodies_are_422_and_change_nothing(api: httpx.Client, filled_ca
     assert_unchanged(api, filled_cart)
 
 
-@pytest.mark.parametrize(("method", "suffix", "kwargs", "status", "code"), [
-    ("POST", "/items", {"json": {"sku": "NO-SUCH-SKU", "quantity": 1}}, 422, "unknown_sku"),
-    ("POST", "/items", {"json": {"sku": "LAST-ONE-WALLET-ONE", "quantity": 2}}, 409, "insufficient_stock"),
-    ("POST", "/items", {"json": {"sku": "LINEN-SHIRT-M", "quantity": 99}}, 422, "quantity_limit"),
-    ("POST", "/items", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 400, "malformed_json"),
-    ("POST", "/items", {"content": b"x" * 20_000, "headers": {"content-type": "application/json"}}, 413,
-     "payload_too_large"),
-    ("POST", "/items", {"content": bytes(range(256)), "headers": {"content-type": "application/octet-stream"}}, 422,
-     None),
-    ("PUT", "/items/LINEN-SHIRT-M", {"json": {"quantity": -1}}, 422, "validation_error"),
-    ("PUT", "/items/LINEN-SHIRT-M", {"json": {"quantity": 100}}, 422, "validation_error"),
-    ("PUT", "/items/LINEN-SHIRT-M", {"json": {"quantity": 500}}, 422, "validation_error"),
-    ("PUT", "/items/CHINOS-L", {"json": {"quantity": 1}}, 404, "not_found"),
-    ("DELETE", "/items/CHINOS-L", {}, 404, "not_found"),
-    ("PUT", "/shipping", {"json": {"country": "US", "method": "standard"}}, 422, "unsupported_country"),
-    ("PUT", "/shipping", {"json": {"country": "DE", "method": "teleport"}}, 422, "unsupported_shipping_method"),
-    ("PUT", "/shipping", {"json": {"country": "de", "method": "standard"}}, 422, "validation_error"),
-    ("PUT", "/shipping", {"json": {"country": "DE"}}, 422, "validation_error"),
-    ("POST", "/items", {"json": {"sku": "CHINOS-L", "quantity": 1}, "headers": {"If-Match": '"1"'}}, 412,
-     "version_conflict"),
-    ("POST", "/items", {"json": {"sku": "CHINOS-L", "quantity": 1}, "headers": {"If-Match": "abc"}}, 412,
-     "version_conflict"),
-])
-def test_bad_requests_are_problems_and_change_nothing(api: httpx.Client, filled_cart: dict[str, Any], method: str,
-                                                     suffix: str, kwargs: dict[str, Any], status: int,
-                                                     code: str | None) -> None:
+@pytest.mark.parametrize(
+    ("method", "suffix", "kwargs", "status", "code"),
+    [
+        ("POST", "/items", {"json": {"sku": "NO-SUCH-SKU", "quantity": 1}}, 422, "unknown_sku"),
+        ("POST", "/items", {"json": {"sku": "LAST-ONE-WALLET-ONE", "quantity": 2}}, 409, "insufficient_stock"),
+        ("POST", "/items", {"json": {"sku": "LINEN-SHIRT-M", "quantity": 99}}, 422, "quantity_limit"),
+        (
+            "POST",
+            "/items",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            400,
+            "malformed_json",
+        ),
+        (
+            "POST",
+            "/items",
+            {"content": b"x" * 20_000, "headers": {"content-type": "application/json"}},
+            413,
+            "payload_too_large",
+        ),
+        (
+            "POST",
+            "/items",
+            {"content": bytes(range(256)), "headers": {"content-type": "application/octet-stream"}},
+            422,
+            None,
+        ),
+        ("PUT", "/items/LINEN-SHIRT-M", {"json": {"quantity": -1}}, 422, "validation_error"),
+        ("PUT", "/items/LINEN-SHIRT-M", {"json": {"quantity": 100}}, 422, "validation_error"),
+        ("PUT", "/items/LINEN-SHIRT-M", {"json": {"quantity": 500}}, 422, "validation_error"),
+        ("PUT", "/items/CHINOS-L", {"json": {"quantity": 1}}, 404, "not_found"),
+        ("DELETE", "/items/CHINOS-L", {}, 404, "not_found"),
+        ("PUT", "/shipping", {"json": {"country": "US", "method": "standard"}}, 422, "unsupported_country"),
+        ("PUT", "/shipping", {"json": {"country": "DE", "method": "teleport"}}, 422, "unsupported_shipping_method"),
+        ("PUT", "/shipping", {"json": {"country": "de", "method": "standard"}}, 422, "validation_error"),
+        ("PUT", "/shipping", {"json": {"country": "DE"}}, 422, "validation_error"),
+        (
+            "POST",
+            "/items",
+            {"json": {"sku": "CHINOS-L", "quantity": 1}, "headers": {"If-Match": '"1"'}},
+            412,
+            "version_conflict",
+        ),
+        (
+            "POST",
+            "/items",
+            {"json": {"sku": "CHINOS-L", "quantity": 1}, "headers": {"If-Match": "abc"}},
+            412,
+            "version_conflict",
+        ),
+    ],
+)
+def test_bad_requests_are_problems_and_change_nothing(
+    api: httpx.Client,
+    filled_cart: dict[str, Any],
+    method: str,
+    suffix: str,
+    kwargs: dict[str, Any],
+    status: int,
+    code: str | None,
+) -> None:
     assert_problem(api.request(method, f"/carts/{filled_cart['id']}{suffix}", **kwargs), status, code)
     assert_unchanged(api, filled_cart)
 
 
-@pytest.mark.parametrize("body", [{"currency": "USD"}, {"currency": "eur"}, {"currency": "XXX"}, {"currency": 978},
-                                  {"currency": "EUR", "customer": "x"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"currency": "USD"},
+        {"currency": "eur"},
+        {"currency": "XXX"},
+        {"currency": 978},
+        {"currency": "EUR", "customer": "x"},
+    ],
+)
 def test_carts_in_currencies_the_shop_does_not_sell_in_are_refused(api: httpx.Client, body: dict[str, Any]) -> None:
     assert_problem(api.post("/carts", json=body), 422)
 
@@ -248,9 +319,18 @@ def test_cart_responses_are_private_and_versioned(api: httpx.Client) -> None:
 def test_an_expired_cart_is_404_before_dynamodb_deletes_it(cloud: LocalCloud, api: httpx.Client) -> None:
     past = datetime.now(UTC) - timedelta(hours=100)
     cart_id = uuid.uuid4().hex
-    CartRepository(cloud.client("dynamodb"), cloud.physical_id("CartTable")).create(StoredCart(
-        id=cart_id, currency="EUR", version=1, lines=[], shipping=None, created_at=past, updated_at=past,
-        expires_at=past + timedelta(hours=72)))
+    CartRepository(cloud.client("dynamodb"), cloud.physical_id("CartTable")).create(
+        StoredCart(
+            id=cart_id,
+            currency="EUR",
+            version=1,
+            lines=[],
+            shipping=None,
+            created_at=past,
+            updated_at=past,
+            expires_at=past + timedelta(hours=72),
+        )
+    )
     assert_problem(api.get(f"/carts/{cart_id}"), 404, "not_found")
     ttl = cloud.client("dynamodb").describe_time_to_live(TableName=cloud.physical_id("CartTable"))
     assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at_epoch"}

@@ -101,9 +101,16 @@ def test_etag_changes_when_price_or_availability_changes(cloud: LocalCloud, api:
     sku = product_id.upper() + "-ONE"
 
     def put(price: int) -> None:
-        catalog.put_product(StoredProduct(id=product_id, name="Etag test", description="", category="test",
-                                          images=[], variants=[StoredVariant(sku=sku, title="One",
-                                                                             price=Money(amount=price, currency="EUR"))]))
+        catalog.put_product(
+            StoredProduct(
+                id=product_id,
+                name="Etag test",
+                description="",
+                category="test",
+                images=[],
+                variants=[StoredVariant(sku=sku, title="One", price=Money(amount=price, currency="EUR"))],
+            )
+        )
 
     put(1000)
     inventory.put_level(sku, 5)
@@ -144,9 +151,14 @@ def test_cors_follows_the_templates_configuration(api: httpx.Client) -> None:
     assert "ETag" in allowed.headers["access-control-expose-headers"]
     denied = api.get("/products/linen-shirt", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in denied.headers
-    preflight = api.options("/products", headers={"Origin": "http://127.0.0.1:8080",
-                                                  "Access-Control-Request-Method": "GET",
-                                                  "Access-Control-Request-Headers": "if-none-match"})
+    preflight = api.options(
+        "/products",
+        headers={
+            "Origin": "http://127.0.0.1:8080",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "if-none-match",
+        },
+    )
     assert preflight.status_code == 204
     for header in ("Content-Type", "Idempotency-Key", "If-Match", "If-None-Match", "Authorization"):
         assert header in preflight.headers["access-control-allow-headers"]
@@ -160,8 +172,9 @@ def test_unrouted_requests_get_api_gateways_own_404(api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(("content_length", "status"), [("abc", 400), ("1e3", 400), ("", 200)])
-def test_a_content_length_that_is_not_a_number_is_refused_by_the_gateway(gateway: object, content_length: str,
-                                                                       status: int) -> None:
+def test_a_content_length_that_is_not_a_number_is_refused_by_the_gateway(
+    gateway: object, content_length: str, status: int
+) -> None:
     # Found by a random fuzz run: the local gateway raised ValueError here; API Gateway answers 400 before routing.
     url = urlsplit(gateway.url)  # type: ignore[attr-defined]
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
@@ -182,8 +195,12 @@ def test_the_shop_tells_frontends_its_settings_and_is_cacheable(api: httpx.Clien
     assert response.status_code == 200, response.text
     config = load_shop_config()
     assert response.json() == {
-        "name": config.name, "currency": config.currency, "currencies": config.currencies, "locale": config.locale,
-        "prices_include_tax": config.prices_include_tax, "default_country": config.default_country,
+        "name": config.name,
+        "currency": config.currency,
+        "currencies": config.currencies,
+        "locale": config.locale,
+        "prices_include_tax": config.prices_include_tax,
+        "default_country": config.default_country,
         "countries": [{"code": code, "name": country.name} for code, country in config.countries.items()],
         "support": config.support.model_dump(exclude_none=True) | ({"url": None} if config.support.url is None else {}),
     }

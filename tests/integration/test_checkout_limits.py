@@ -65,25 +65,43 @@ class Shop:
     def product(self, units: int) -> str:
         product_id = f"limit-{uuid.uuid4().hex[:10]}"
         sku = product_id.upper() + "-ONE"
-        self.catalog.put_product(StoredProduct(id=product_id, name="Limit test", description="", category="test",
-                                               images=[], variants=[StoredVariant(
-                                                   sku=sku, title="One", price=Money(amount=1000, currency="EUR"))]))
+        self.catalog.put_product(
+            StoredProduct(
+                id=product_id,
+                name="Limit test",
+                description="",
+                category="test",
+                images=[],
+                variants=[StoredVariant(sku=sku, title="One", price=Money(amount=1000, currency="EUR"))],
+            )
+        )
         self.inventory.put_level(sku, units)
         return sku
 
     def cart(self, sku: str, quantity: int = 1) -> str:
         now = datetime.now(UTC)
         cart_id = uuid.uuid4().hex
-        self.carts.create(StoredCart(
-            id=cart_id, currency="EUR", version=1, created_at=now, updated_at=now, expires_at=now + timedelta(hours=1),
-            lines=[StoredLine(sku=sku, quantity=quantity, seen_price=Money(amount=1000, currency="EUR"))],
-            shipping=StoredShipping(country="DE", method="standard")))
+        self.carts.create(
+            StoredCart(
+                id=cart_id,
+                currency="EUR",
+                version=1,
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(hours=1),
+                lines=[StoredLine(sku=sku, quantity=quantity, seen_price=Money(amount=1000, currency="EUR"))],
+                shipping=StoredShipping(country="DE", method="standard"),
+            )
+        )
         return cart_id
 
     @staticmethod
     def checkout(client: httpx.Client, cart_id: str, email: str, key: str | None = None) -> httpx.Response:
-        return client.post("/checkout", json={"cart_id": cart_id, "email": email, "shipping_address": ADDRESS},
-                           headers={"Idempotency-Key": key or uuid.uuid4().hex})
+        return client.post(
+            "/checkout",
+            json={"cart_id": cart_id, "email": email, "shipping_address": ADDRESS},
+            headers={"Idempotency-Key": key or uuid.uuid4().hex},
+        )
 
     def order(self, order_id: str) -> dict[str, Any]:
         with httpx.Client(base_url=self.url, timeout=30) as client:
@@ -93,8 +111,9 @@ class Shop:
         return wait_until(lambda: (o := self.order(order_id))["status"] in statuses and o, f"{order_id} in {statuses}")
 
     def places(self, kind: str, client: str) -> list[str]:
-        item = self.dynamodb.get_item(TableName=self.orders_table, Key=key(pk=client_key(kind, client), sk=HOLDS_SK),
-                                      ConsistentRead=True).get("Item")
+        item = self.dynamodb.get_item(
+            TableName=self.orders_table, Key=key(pk=client_key(kind, client), sk=HOLDS_SK), ConsistentRead=True
+        ).get("Item")
         return sorted(from_item(item).get("holds", [])) if item else []
 
 
@@ -103,8 +122,10 @@ def shop() -> Iterator[Shop]:
     """A local cloud whose functions read the shop.json the shop ships (the session's other clouds run without
     client limits), with the route throttles out of the way."""
     saved = os.environ.pop("SHOP_CONFIG_FILE", None)
-    cloud = LocalCloud(stack_name=f"limits-{uuid.uuid4().hex[:6]}", parameter_overrides={
-        "CheckoutBurstLimit": "5000", "CheckoutRateLimit": "10000"})
+    cloud = LocalCloud(
+        stack_name=f"limits-{uuid.uuid4().hex[:6]}",
+        parameter_overrides={"CheckoutBurstLimit": "5000", "CheckoutRateLimit": "10000"},
+    )
     try:
         cloud.start()
     finally:
@@ -129,6 +150,7 @@ def _retry_after(response: httpx.Response) -> int:
 
 # ------------------------------------------------------------------ per email and per source IP
 
+
 def test_an_email_over_its_limit_gets_429_with_retry_after_while_another_shopper_checks_out(shop: Shop) -> None:
     sku = shop.product(50)
     email = _email()
@@ -148,8 +170,14 @@ def test_an_email_over_its_limit_gets_429_with_retry_after_while_another_shopper
         window = int(shop.cloud.template.parameter("PaymentTimeoutSeconds"))
         grace = int(shop.cloud.template.parameter("PaymentProcessingGraceSeconds"))
         assert window + grace < _retry_after(refused) <= window + grace + 300 + 1
-        assert shop.cloud.client("dynamodb").get_item(  # no order for that cart
-            TableName=shop.orders_table, Key=key(pk=f"CART#{cart_id}", sk="ORDER")).get("Item") is None
+        assert (
+            shop.cloud.client("dynamodb")
+            .get_item(  # no order for that cart
+                TableName=shop.orders_table, Key=key(pk=f"CART#{cart_id}", sk="ORDER")
+            )
+            .get("Item")
+            is None
+        )
         # Meanwhile another shopper checks out, from the first shopper's address too.
         assert shop.checkout(one, shop.cart(sku), _email()).status_code == 202
         assert shop.checkout(stranger, shop.cart(sku), _email()).status_code == 202
@@ -160,8 +188,10 @@ def test_an_email_over_its_limit_gets_429_with_retry_after_while_another_shopper
 def test_a_source_address_over_its_limit_gets_429_while_other_addresses_check_out(shop: Shop) -> None:
     sku = shop.product(100)
     with shop.client() as crowded, shop.client() as elsewhere:
-        statuses = [shop.checkout(crowded, shop.cart(sku), _email()).status_code
-                    for _ in range(LIMITS.orders_holding_stock_per_ip)]
+        statuses = [
+            shop.checkout(crowded, shop.cart(sku), _email()).status_code
+            for _ in range(LIMITS.orders_holding_stock_per_ip)
+        ]
         assert statuses == [202] * LIMITS.orders_holding_stock_per_ip
         refused = shop.checkout(crowded, shop.cart(sku), _email())
         assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
@@ -170,6 +200,7 @@ def test_a_source_address_over_its_limit_gets_429_while_other_addresses_check_ou
 
 
 # ------------------------------------------------------------------ concurrency and faults
+
 
 def _race(shop: Shop, email: str, sku: str, checkouts: int) -> list[httpx.Response]:
     """`checkouts` checkouts of one email at once, each from its own address and cart."""
@@ -227,16 +258,25 @@ class Conflicting:
                 self.refused += 1
         if refuse:
             if self.calls[order_put] % 2:
-                raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-                                   "CancellationReasons": [{"Code": "None"}, {"Code": "None"},
-                                                           {"Code": "TransactionConflict"}, {"Code": "None"}]},
-                                  "TransactWriteItems")
+                raise ClientError(
+                    {
+                        "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                        "CancellationReasons": [
+                            {"Code": "None"},
+                            {"Code": "None"},
+                            {"Code": "TransactionConflict"},
+                            {"Code": "None"},
+                        ],
+                    },
+                    "TransactWriteItems",
+                )
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "TransactWriteItems")
         return self._real(**request)
 
 
 def test_conflicts_and_throttling_are_retried_and_still_exactly_the_limit_passes(
-        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     module = shop.cloud.functions["CheckoutFunction"].module
     conflicting = Conflicting(module.dynamodb, refusals_per_call=3)
     monkeypatch.setattr(module.dynamodb, "transact_write_items", conflicting.transact_write_items)
@@ -249,11 +289,14 @@ def test_conflicts_and_throttling_are_retried_and_still_exactly_the_limit_passes
 
 # ------------------------------------------------------------------ giving places back
 
+
 def test_an_order_that_ends_gives_its_places_back_once_and_the_refused_key_then_succeeds(shop: Shop) -> None:
     sku, email = shop.product(50), _email()
     with shop.client() as client:
-        orders = [shop.checkout(client, shop.cart(sku), email).json()["id"]
-                  for _ in range(LIMITS.orders_holding_stock_per_email)]
+        orders = [
+            shop.checkout(client, shop.cart(sku), email).json()["id"]
+            for _ in range(LIMITS.orders_holding_stock_per_email)
+        ]
         waiting = [shop.wait_for_status(order_id, "awaiting_payment") for order_id in orders]
         cart_id, retry_key = shop.cart(sku), "limits-retry-key"
         assert shop.checkout(client, cart_id, email, retry_key).status_code == 429
@@ -264,8 +307,10 @@ def test_an_order_that_ends_gives_its_places_back_once_and_the_refused_key_then_
         assert client.post(f"/dev/payments/{waiting[1]['payment']['payment_id']}/succeed").status_code == 200
         shop.wait_for_status(orders[0], "payment_failed")
         shop.wait_for_status(orders[1], "paid", "fulfilling", "shipped", "delivered")
-        wait_until(lambda: len(shop.places("email", email)) == LIMITS.orders_holding_stock_per_email - 2,
-                   "the two ended orders' places given back")
+        wait_until(
+            lambda: len(shop.places("email", email)) == LIMITS.orders_holding_stock_per_email - 2,
+            "the two ended orders' places given back",
+        )
 
         # The workflow's step retried after a crash gives the place back again: nothing changes.
         steps = shop.cloud.functions["OrderWorkflowFunction"]
@@ -283,16 +328,19 @@ def test_an_order_an_operator_cancels_gives_its_places_back(shop: Shop) -> None:
     cancellation gives the places back, once however often it is repeated."""
     sku, email = shop.product(20), _email()
     with shop.client() as client:
-        orders = [shop.checkout(client, shop.cart(sku), email).json()["id"]
-                  for _ in range(LIMITS.orders_holding_stock_per_email)]
+        orders = [
+            shop.checkout(client, shop.cart(sku), email).json()["id"]
+            for _ in range(LIMITS.orders_holding_stock_per_email)
+        ]
         for order_id in orders:
             shop.wait_for_status(order_id, "awaiting_payment")
         cart_id, retry_key = shop.cart(sku), "limits-cancel-retry-key"
         assert shop.checkout(client, cart_id, email, retry_key).status_code == 429
         admin = bearer(client, "admin")
         for _ in range(2):  # the operator repeats it: nothing more is given back
-            cancelled = client.post(f"/admin/orders/{orders[0]}/cancel", json={"reason": "customer asked"},
-                                    headers=admin)
+            cancelled = client.post(
+                f"/admin/orders/{orders[0]}/cancel", json={"reason": "customer asked"}, headers=admin
+            )
             assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled"), cancelled.text
             assert sorted(m.split("#", 1)[1] for m in shop.places("email", email)) == sorted(orders[1:])
         retried = shop.checkout(client, cart_id, email, retry_key)
@@ -307,8 +355,9 @@ def test_places_never_given_back_lapse_after_the_payment_window(shop: Shop) -> N
     pk = client_key("email", email)
     lapsed = math.floor(time.time()) - 1
     for order_id in (f"crashed-{i}" for i in range(LIMITS.orders_holding_stock_per_email)):
-        shop.dynamodb.transact_write_items(TransactItems=[
-            shop.holds.take(pk, member_for(order_id, lapsed), LIMITS.orders_holding_stock_per_email)])
+        shop.dynamodb.transact_write_items(
+            TransactItems=[shop.holds.take(pk, member_for(order_id, lapsed), LIMITS.orders_holding_stock_per_email)]
+        )
     assert len(shop.places("email", email)) == LIMITS.orders_holding_stock_per_email
     with shop.client() as client:
         response = shop.checkout(client, shop.cart(shop.product(5)), email)
@@ -318,6 +367,7 @@ def test_places_never_given_back_lapse_after_the_payment_window(shop: Shop) -> N
 
 # ------------------------------------------------------------------ units of one SKU
 
+
 def test_more_units_of_one_sku_than_an_order_may_hold_is_422_and_makes_nothing(shop: Shop) -> None:
     sku = shop.product(200)
     email = _email()
@@ -326,8 +376,13 @@ def test_more_units_of_one_sku_than_an_order_may_hold_is_422_and_makes_nothing(s
         assert response.status_code == 422, response.text
         problem = response.json()
         assert problem["code"] == "quantity_limit"
-        assert problem["errors"] == [{"sku": sku, "code": "quantity_limit", "max": LIMITS.units_per_sku,
-                                      "message": f"at most {LIMITS.units_per_sku} per order "
-                                                 f"({LIMITS.units_per_sku + 1} in the cart)"}]
+        assert problem["errors"] == [
+            {
+                "sku": sku,
+                "code": "quantity_limit",
+                "max": LIMITS.units_per_sku,
+                "message": f"at most {LIMITS.units_per_sku} per order ({LIMITS.units_per_sku + 1} in the cart)",
+            }
+        ]
         assert shop.places("email", email) == []
         assert shop.checkout(client, shop.cart(sku, LIMITS.units_per_sku), email).status_code == 202

@@ -37,6 +37,7 @@ def shop(cloud: LocalCloud, api: httpx.Client) -> Iterator[Shop]:
 
 # ------------------------------------------------------------------ the happy path and the payment outcomes
 
+
 def test_happy_path_to_paid_and_exactly_one_shipment(shop: Shop) -> None:
     sku = shop.product(5)
     response = shop.checkout(shop.cart((sku, 2)))
@@ -105,16 +106,22 @@ def test_concurrent_failed_and_succeeded_webhooks_always_end_paid(shop: Shop, cl
             if first == "payment_failed":
                 payments.succeed(payment_id)  # fully processed between the decline's read and its write
             else:
-                failed = {**payments.intent(payment_id), "status": "requires_payment_method",
-                          "last_payment_error": {"code": "card_declined", "message": "Declined."}}
+                failed = {
+                    **payments.intent(payment_id),
+                    "status": "requires_payment_method",
+                    "last_payment_error": {"code": "card_declined", "message": "Declined."},
+                }
                 payments.deliver(payments.event("payment_intent.payment_failed", failed))
         return write(oid, status, **fields)
 
     orders.record_payment = the_other_event_lands_first
     try:
         if first == "payment_failed":
-            failed = {**payments.intent(payment_id), "status": "requires_payment_method",
-                      "last_payment_error": {"code": "card_declined", "message": "Declined."}}
+            failed = {
+                **payments.intent(payment_id),
+                "status": "requires_payment_method",
+                "last_payment_error": {"code": "card_declined", "message": "Declined."},
+            }
             payments.deliver(payments.event("payment_intent.payment_failed", failed))
         else:
             payments.succeed(payment_id)
@@ -128,7 +135,8 @@ def test_concurrent_failed_and_succeeded_webhooks_always_end_paid(shop: Shop, cl
 
 
 def test_a_payment_of_another_amount_is_refunded_in_full_and_the_order_ends_unpaid(
-        shop: Shop, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]) -> None:
+    shop: Shop, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The intent was changed at the provider (its dashboard, say) and paid for another amount: the order is not
     paid, what was captured is refunded in full (reason amount_mismatch, counted), the stock released."""
     sku, order_id, order = paid_order(shop, units=3, quantity=1)
@@ -136,16 +144,19 @@ def test_a_payment_of_another_amount_is_refunded_in_full_and_the_order_ends_unpa
     cloud.payments._intents[payment_id]["amount"] = total + 100
     capsys.readouterr()
     assert shop.api.post(f"/dev/payments/{payment_id}/succeed").status_code == 200
-    ended = shop.wait_for(order_id, lambda o: o["status"] == "payment_failed" and bool(o["refunds"])
-                          and o["refunds"][0]["status"] == "succeeded")
+    ended = shop.wait_for(
+        order_id,
+        lambda o: o["status"] == "payment_failed" and bool(o["refunds"]) and o["refunds"][0]["status"] == "succeeded",
+    )
     assert shop.execution(order_id)["status"] == "SUCCEEDED"
     assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
     [refund] = ended["refunds"]
     assert (refund["reason"], refund["amount"]["amount"]) == ("amount_mismatch", total + 100)
     assert ended["refunded"]["amount"] == total + 100
     assert (ended["payment"]["status"], ended["payment"]["last_error"]["code"]) == ("failed", "amount_mismatch")
-    assert [(r["amount"], r["status"]) for r in cloud.payments._refunds.values()
-            if r["payment_intent"] == payment_id] == [(total + 100, "succeeded")]
+    assert [
+        (r["amount"], r["status"]) for r in cloud.payments._refunds.values() if r["payment_intent"] == payment_id
+    ] == [(total + 100, "succeeded")]
     assert _metric(capsys.readouterr().out, "MismatchedPaymentsRefunded") == [1.0]
 
 
@@ -186,11 +197,14 @@ def test_a_throttled_mark_paid_is_retried_and_the_order_ends_paid_and_queued(sho
 
 # ------------------------------------------------------------------ the payment window (a cloud with a short one)
 
+
 @pytest.fixture(scope="module")
 def short_shop() -> Iterator[Shop]:
     """A second local cloud whose payment window is 2 s and processing grace 3 s."""
-    with LocalCloud(stack_name=f"window-{uuid.uuid4().hex[:6]}",
-                    parameter_overrides={"PaymentTimeoutSeconds": "2", "PaymentProcessingGraceSeconds": "3"}) as short:
+    with LocalCloud(
+        stack_name=f"window-{uuid.uuid4().hex[:6]}",
+        parameter_overrides={"PaymentTimeoutSeconds": "2", "PaymentProcessingGraceSeconds": "3"},
+    ) as short:
         seed(short)
         gateway = Gateway(short, port=0).start()
         try:
@@ -203,7 +217,8 @@ def short_shop() -> Iterator[Shop]:
 
 @pytest.mark.slow("waits")
 def test_no_payment_in_time_cancels_the_payment_expires_the_order_and_returns_the_stock(
-        short_shop: Shop, capsys: pytest.CaptureFixture[str]) -> None:
+    short_shop: Shop, capsys: pytest.CaptureFixture[str]
+) -> None:
     shop = short_shop
     capsys.readouterr()
     sku = shop.product(3)
@@ -282,16 +297,21 @@ def test_a_late_payment_whose_refund_failed_is_refunded_by_an_operator(short_sho
     assert (order["status"], order["refunded"]["amount"]) == ("expired", 0)
     token = shop.api.post("/dev/auth/token", json={"groups": ["admin"]}).json()["access_token"]
     admin = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
-    refunded = shop.api.post(f"/admin/orders/{order_id}/refunds", json={"reason": "late payment, retried"},
-                             headers=admin)
+    refunded = shop.api.post(
+        f"/admin/orders/{order_id}/refunds", json={"reason": "late payment, retried"}, headers=admin
+    )
     assert refunded.status_code == 201, refunded.text
     assert (refunded.json()["amount"], refunded.json()["status"]) == (total, "succeeded")
     order = shop.order(order_id)
     assert (order["status"], order["refunded"]) == ("expired", total)
-    assert sorted((r["amount"], r["status"]) for r in shop.cloud.payments._refunds.values()
-                  if r["payment_intent"] == payment_id) == [(total["amount"], "failed"), (total["amount"], "succeeded")]
-    restock = shop.api.post(f"/admin/orders/{order_id}/refunds", headers={**admin, "Idempotency-Key": "restock"},
-                            json={"reason": "x", "lines": [{"sku": sku, "quantity": 1}], "restock": True})
+    assert sorted(
+        (r["amount"], r["status"]) for r in shop.cloud.payments._refunds.values() if r["payment_intent"] == payment_id
+    ) == [(total["amount"], "failed"), (total["amount"], "succeeded")]
+    restock = shop.api.post(
+        f"/admin/orders/{order_id}/refunds",
+        headers={**admin, "Idempotency-Key": "restock"},
+        json={"reason": "x", "lines": [{"sku": sku, "quantity": 1}], "restock": True},
+    )
     assert (restock.status_code, restock.json()["code"]) == (422, "validation_error")  # its units never left
     assert shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
 
@@ -307,9 +327,13 @@ def test_a_payment_that_stops_processing_in_the_grace_is_cancelled_at_its_end(sh
     assert shop.cloud.payments.processing(payment_id) == 200
     sfn = shop.cloud.client("stepfunctions")
     arn = shop.cloud.physical_id("OrderWorkflow").replace(":stateMachine:", ":execution:") + f":{order_id}"
-    wait_until(lambda: any(e.get("stateEnteredEventDetails", {}).get("name") == "WaitForProcessingPayment"
-                           for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]),
-               "the refused cancel at the timeout, then the grace")
+    wait_until(
+        lambda: any(
+            e.get("stateEnteredEventDetails", {}).get("name") == "WaitForProcessingPayment"
+            for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        ),
+        "the refused cancel at the timeout, then the grace",
+    )
     assert shop.cloud.payments.fail(payment_id) == 200  # payable again (one decline of MaxPaymentAttempts)
     order = shop.wait_for_status(order_id, "expired", timeout=30)
     assert shop.execution(order_id)["status"] == "SUCCEEDED"
@@ -378,6 +402,7 @@ def test_a_crash_after_the_stock_write_does_not_reserve_twice(shop: Shop, cloud:
 
 # ------------------------------------------------------------------ never oversold
 
+
 def _race(shop: Shop, gateway: Any, sku: str, orders: int) -> list[dict[str, Any]]:
     """`orders` concurrent checkouts of one unit each; the orders they made, in their final status. A checkout that
     finds the SKU already sold out is answered 409 at once (the fast path) and makes no order: it is returned as
@@ -405,8 +430,9 @@ def _race(shop: Shop, gateway: Any, sku: str, orders: int) -> list[dict[str, Any
     for response in refused:
         problem = response.json()
         assert problem["code"] == "insufficient_stock"
-        assert problem["errors"] == [{"sku": sku, "code": "insufficient_stock", "available": 0,
-                                      "message": "0 available"}]
+        assert problem["errors"] == [
+            {"sku": sku, "code": "insufficient_stock", "available": 0, "message": "0 available"}
+        ]
     assert sorted({r.status_code for r in responses} - {409}) == [202], [r.text for r in responses]
     placed = [shop.wait_for_status(r.json()["id"], *FINAL, timeout=120) for r in responses if r.status_code == 202]
     return placed + [{"status": "refused"}] * len(refused)
@@ -436,9 +462,11 @@ def test_two_hundred_checkouts_for_fifty_units_hold_exactly_fifty(shop: Shop, ga
 
 # ------------------------------------------------------------------ the idempotency contract
 
+
 def test_missing_idempotency_key_is_400(shop: Shop) -> None:
-    response = shop.api.post("/checkout", json={"cart_id": shop.cart((shop.product(1), 1)), "email": "a@b.de",
-                                                "shipping_address": ADDRESS})
+    response = shop.api.post(
+        "/checkout", json={"cart_id": shop.cart((shop.product(1), 1)), "email": "a@b.de", "shipping_address": ADDRESS}
+    )
     assert response.status_code == 400 and response.json()["code"] == "idempotency_key_required"
 
 
@@ -483,14 +511,19 @@ def test_a_new_key_for_a_checked_out_cart_returns_its_order_and_creates_nothing(
 
 # ------------------------------------------------------------------ the sold-out fast path and overload
 
+
 def _executions(cloud: LocalCloud) -> set[str]:
-    pages = cloud.client("stepfunctions").get_paginator("list_executions").paginate(
-        stateMachineArn=cloud.physical_id("OrderWorkflow"))
+    pages = (
+        cloud.client("stepfunctions")
+        .get_paginator("list_executions")
+        .paginate(stateMachineArn=cloud.physical_id("OrderWorkflow"))
+    )
     return {e["name"] for page in pages for e in page["executions"]}
 
 
 def test_a_cart_current_stock_cannot_fill_is_refused_at_once_with_no_order_and_no_workflow(
-        shop: Shop, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]) -> None:
+    shop: Shop, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
     sku, plenty = shop.product(2), shop.product(5)
     cart_id, key = shop.cart((plenty, 1), (sku, 3)), uuid.uuid4().hex
     before = _executions(cloud)
@@ -512,7 +545,8 @@ def test_a_cart_current_stock_cannot_fill_is_refused_at_once_with_no_order_and_n
 
 @pytest.mark.slow("waits")
 def test_a_throttled_workflow_start_is_a_503_and_the_retry_with_the_same_key_makes_one_order(
-        shop: Shop, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    shop: Shop, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from moto.core.exceptions import JsonRESTError
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
@@ -555,17 +589,21 @@ def test_concurrent_checkouts_of_one_cart_make_one_order(shop: Shop, gateway: An
     shop.wait_for_status(ids[0], *FINAL)
 
 
-@pytest.mark.parametrize(("change", "code"), [
-    ({"email": "not-an-email"}, "validation_error"),
-    ({"email": "a@b"}, "validation_error"),
-    ({"shipping_address": {**ADDRESS, "postal_code": ""}}, "validation_error"),
-    ({"shipping_address": {**ADDRESS, "country": "Germany"}}, "validation_error"),
-    ({"shipping_address": {**ADDRESS, "extra": 1}}, "validation_error"),
-    ({"shipping_address": {**ADDRESS, "country": "FR"}}, "shipping_country_mismatch"),
-    ({"coupon": "FREE"}, "validation_error"),
-])
-def test_invalid_checkouts_are_422_and_create_nothing(shop: Shop, cloud: LocalCloud, change: dict[str, Any],
-                                                     code: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"email": "not-an-email"}, "validation_error"),
+        ({"email": "a@b"}, "validation_error"),
+        ({"shipping_address": {**ADDRESS, "postal_code": ""}}, "validation_error"),
+        ({"shipping_address": {**ADDRESS, "country": "Germany"}}, "validation_error"),
+        ({"shipping_address": {**ADDRESS, "extra": 1}}, "validation_error"),
+        ({"shipping_address": {**ADDRESS, "country": "FR"}}, "shipping_country_mismatch"),
+        ({"coupon": "FREE"}, "validation_error"),
+    ],
+)
+def test_invalid_checkouts_are_422_and_create_nothing(
+    shop: Shop, cloud: LocalCloud, change: dict[str, Any], code: str
+) -> None:
     cart_id = shop.cart((shop.product(2), 1))
     response = shop.checkout(cart_id, **change)
     assert response.status_code == 422, response.text
@@ -576,8 +614,18 @@ def test_invalid_checkouts_are_422_and_create_nothing(shop: Shop, cloud: LocalCl
 def test_empty_cart_unknown_cart_and_no_shipping(shop: Shop) -> None:
     now = datetime.now(UTC)
     empty = uuid.uuid4().hex
-    shop.carts.create(StoredCart(id=empty, currency="EUR", version=1, lines=[], shipping=StoredShipping(
-        country="DE", method="standard"), created_at=now, updated_at=now, expires_at=now + timedelta(hours=1)))
+    shop.carts.create(
+        StoredCart(
+            id=empty,
+            currency="EUR",
+            version=1,
+            lines=[],
+            shipping=StoredShipping(country="DE", method="standard"),
+            created_at=now,
+            updated_at=now,
+            expires_at=now + timedelta(hours=1),
+        )
+    )
     assert shop.checkout(empty).json()["code"] == "empty_cart"
     no_shipping = shop.cart((shop.product(1), 1))
     shop.carts.save(shop.carts.get(no_shipping).model_copy(update={"shipping": None, "version": 2}), 1)

@@ -16,8 +16,10 @@ def test_the_demo_data_passes_the_restore_tools_verification() -> None:
     cloud.start()
     try:
         seed(cloud)
-        tables = {logical_id: cloud.physical_id(logical_id)
-                  for logical_id in ("CatalogTable", "InventoryTable", "OrdersTable", "CartTable")}
+        tables = {
+            logical_id: cloud.physical_id(logical_id)
+            for logical_id in ("CatalogTable", "InventoryTable", "OrdersTable", "CartTable")
+        }
         result = verify(cloud.client("dynamodb"), tables)
     finally:
         cloud.stop()

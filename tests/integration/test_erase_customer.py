@@ -27,8 +27,14 @@ from local_cloud.cloud import LocalCloud
 from ops.erase_customer import main
 from tests.waiting import wait_until
 
-ADDRESS = {"name": "Erin Erasure", "line1": "Löschweg 7", "line2": "Hinterhaus", "city": "Potsdam",
-           "postal_code": "14467", "country": "DE"}
+ADDRESS = {
+    "name": "Erin Erasure",
+    "line1": "Löschweg 7",
+    "line2": "Hinterhaus",
+    "city": "Potsdam",
+    "postal_code": "14467",
+    "country": "DE",
+}
 PERSONAL = ["Erin Erasure", "Löschweg 7", "Hinterhaus", "Potsdam", "14467"]
 
 
@@ -44,36 +50,65 @@ def _place_order(cloud: LocalCloud, api: httpx.Client, email: str) -> dict[str, 
     dynamodb = cloud.client("dynamodb")
     product_id = f"erase-{uuid.uuid4().hex[:10]}"
     sku = product_id.upper() + "-ONE"
-    CatalogRepository(dynamodb, cloud.physical_id("CatalogTable")).put_product(StoredProduct(
-        id=product_id, name="Erase test", description="", category="test", images=[],
-        variants=[StoredVariant(sku=sku, title="One", price=Money(amount=2500, currency="EUR"))]))
+    CatalogRepository(dynamodb, cloud.physical_id("CatalogTable")).put_product(
+        StoredProduct(
+            id=product_id,
+            name="Erase test",
+            description="",
+            category="test",
+            images=[],
+            variants=[StoredVariant(sku=sku, title="One", price=Money(amount=2500, currency="EUR"))],
+        )
+    )
     InventoryRepository(dynamodb, cloud.physical_id("InventoryTable")).put_level(sku, 5)
     now, cart_id = datetime.now(UTC), uuid.uuid4().hex
-    CartRepository(dynamodb, cloud.physical_id("CartTable")).create(StoredCart(
-        id=cart_id, currency="EUR", version=1, created_at=now, updated_at=now, expires_at=now + timedelta(hours=1),
-        lines=[StoredLine(sku=sku, quantity=2, seen_price=Money(amount=2500, currency="EUR"))],
-        shipping=StoredShipping(country="DE", method="standard")))
-    response = api.post("/checkout", headers={"Idempotency-Key": uuid.uuid4().hex},
-                        json={"cart_id": cart_id, "email": email, "shipping_address": ADDRESS})
+    CartRepository(dynamodb, cloud.physical_id("CartTable")).create(
+        StoredCart(
+            id=cart_id,
+            currency="EUR",
+            version=1,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + timedelta(hours=1),
+            lines=[StoredLine(sku=sku, quantity=2, seen_price=Money(amount=2500, currency="EUR"))],
+            shipping=StoredShipping(country="DE", method="standard"),
+        )
+    )
+    response = api.post(
+        "/checkout",
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+        json={"cart_id": cart_id, "email": email, "shipping_address": ADDRESS},
+    )
     assert response.status_code == 202, response.text
     return _wait(api, response.json()["id"], "awaiting_payment")
 
 
 def _stored(cloud: LocalCloud, order_id: str) -> dict[str, Any]:
-    item = cloud.client("dynamodb").get_item(TableName=cloud.physical_id("OrdersTable"),
-                                             Key=key(pk=f"ORDER#{order_id}", sk="ORDER"), ConsistentRead=True)["Item"]
+    item = cloud.client("dynamodb").get_item(
+        TableName=cloud.physical_id("OrdersTable"), Key=key(pk=f"ORDER#{order_id}", sk="ORDER"), ConsistentRead=True
+    )["Item"]
     return from_item(item)
 
 
 def _run(cloud: LocalCloud, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main([*args, "--table", cloud.physical_id("OrdersTable"), "--endpoint-url", cloud.endpoint_url,
-                 "--region", cloud.region])
+    code = main(
+        [
+            *args,
+            "--table",
+            cloud.physical_id("OrdersTable"),
+            "--endpoint-url",
+            cloud.endpoint_url,
+            "--region",
+            cloud.region,
+        ]
+    )
     return code, capsys.readouterr().out
 
 
 @pytest.mark.slow("waits")
 def test_erasure_keeps_the_figures_waits_for_orders_in_progress_and_leaves_an_audit(
-        cloud: LocalCloud, api: httpx.Client, capsys: pytest.CaptureFixture[str]) -> None:
+    cloud: LocalCloud, api: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
     email = f"Erin.{uuid.uuid4().hex[:8]}@Example.com"
     declined = _place_order(cloud, api, email)
     shipping = _place_order(cloud, api, f"  {email.lower()} ")  # the same shopper, typed differently
@@ -95,8 +130,14 @@ def test_erasure_keeps_the_figures_waits_for_orders_in_progress_and_leaves_an_au
     assert f"erased 1 order(s): {declined['id']}" in out and "still in progress" in out
     erased = _order(api, declined["id"])  # the API still serves it
     assert erased["email"] == "erased@erased.invalid"
-    assert erased["shipping_address"] == {"name": "erased", "line1": "erased", "line2": None, "city": "erased",
-                                          "postal_code": "erased", "country": "DE"}
+    assert erased["shipping_address"] == {
+        "name": "erased",
+        "line1": "erased",
+        "line2": None,
+        "city": "erased",
+        "postal_code": "erased",
+        "country": "DE",
+    }
     for kept in ("id", "status", "lines", "totals", "shipping", "payment", "history", "created_at", "cart_id"):
         assert erased[kept] == declined[kept], kept  # the figures the books need
     stored = _stored(cloud, declined["id"])
@@ -110,8 +151,9 @@ def test_erasure_keeps_the_figures_waits_for_orders_in_progress_and_leaves_an_au
     assert audit is not None and audit["actor"] == "privacy@shop.example" and audit["erased"] == [declined["id"]]
     assert audit["kept_in_progress"] == [shipping["id"]]
     assert email.lower() not in json.dumps(audit).lower() and len(audit["subject"]) == 64
-    limit_item = cloud.client("dynamodb").get_item(TableName=cloud.physical_id("OrdersTable"),
-                                                   Key=key(pk=client_key("email", email.lower()), sk=HOLDS_SK))
+    limit_item = cloud.client("dynamodb").get_item(
+        TableName=cloud.physical_id("OrdersTable"), Key=key(pk=client_key("email", email.lower()), sk=HOLDS_SK)
+    )
     assert "Item" not in limit_item  # the email's place in the checkout limits is gone too
 
     # The parcel is delivered: a second run erases that order as well, and has nothing left to wait for.

@@ -77,7 +77,8 @@ def test_there_are_sample_events() -> None:
 def test_event_folder_names_a_function(folder: str) -> None:
     assert folder in FOLDER_TO_FUNCTION, (
         f"events/{folder}/ matches no function's CodeUri folder; folders of template.yaml's functions: "
-        f"{sorted(FOLDER_TO_FUNCTION)}")
+        f"{sorted(FOLDER_TO_FUNCTION)}"
+    )
 
 
 @pytest.mark.parametrize("logical_id", FUNCTIONS)
@@ -91,7 +92,8 @@ def test_every_http_route_has_a_sample_event(route: Route) -> None:
     folder = _folder_of(route.function)
     route_keys = {_load(p).get("routeKey") for p in sample_events(f"{folder}/*.json")}
     assert route.route_key in route_keys, (
-        f"no sample in events/{folder}/ for {route.function}'s route {route.route_key!r}; samples cover {route_keys}")
+        f"no sample in events/{folder}/ for {route.function}'s route {route.route_key!r}; samples cover {route_keys}"
+    )
 
 
 # ---------------------------------------------------------------- each sample
@@ -119,7 +121,9 @@ def test_sample_event_is_consistent(path: Path) -> None:
     query: dict[str, str] = {}
     for key, value in parse_qsl(event.get("rawQueryString", ""), keep_blank_values=True):
         query[key] = f"{query[key]},{value}" if key in query else value
-    assert event.get("queryStringParameters", {}) == query, f"{name}: queryStringParameters disagree with rawQueryString"
+    assert event.get("queryStringParameters", {}) == query, (
+        f"{name}: queryStringParameters disagree with rawQueryString"
+    )
     assert all(k == k.lower() for k in event.get("headers", {})), f"{name}: HTTP API lower-cases header names"
     assert isinstance(context.get("requestId"), str) and context["requestId"], f"{name}: requestContext.requestId"
     if method in {"GET", "HEAD", "DELETE"}:
@@ -161,8 +165,11 @@ def readable(printed: Any) -> Any:
     prints it) beside its status and headers, and the VOLATILE_KEYS left out."""
     if isinstance(printed, dict) and "statusCode" in printed:
         body = _body(printed)
-        printed = {"statusCode": printed["statusCode"], "headers": printed.get("headers", {}),
-                   "body": json.loads(body) if body else None}
+        printed = {
+            "statusCode": printed["statusCode"],
+            "headers": printed.get("headers", {}),
+            "body": json.loads(body) if body else None,
+        }
     return _without_volatile(printed)
 
 
@@ -181,14 +188,21 @@ def mismatches(expected: Any, actual: Any, where: str = "") -> list[str]:
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return [f"{where or '.'}: expected an object, got {actual!r}"]
-        return [problem for key, value in expected.items()
-                for problem in (mismatches(value, actual[key], f"{where}.{key}") if key in actual
-                                else [f"{where}.{key}: missing"])]
+        return [
+            problem
+            for key, value in expected.items()
+            for problem in (
+                mismatches(value, actual[key], f"{where}.{key}") if key in actual else [f"{where}.{key}: missing"]
+            )
+        ]
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f"{where or '.'}: expected a list of {len(expected)}, got {actual!r}"]
-        return [problem for index, (e, a) in enumerate(zip(expected, actual, strict=True))
-                for problem in mismatches(e, a, f"{where}[{index}]")]
+        return [
+            problem
+            for index, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for problem in mismatches(e, a, f"{where}[{index}]")
+        ]
     if expected != actual or type(expected) is not type(actual):
         return [f"{where or '.'}: expected {expected!r}, got {actual!r}"]
     return []
@@ -197,11 +211,15 @@ def mismatches(expected: Any, actual: Any, where: str = "") -> list[str]:
 def test_mismatches_follow_the_rules_events_readme_states() -> None:
     actual = {"statusCode": 200, "body": {"id": "x", "lines": [{"sku": "A", "quantity": 1}], "total": 5}}
     assert mismatches({"statusCode": 200, "body": {"lines": [{"sku": "A"}]}}, actual) == []
-    assert mismatches({"body": {"lines": []}}, actual) == [".body.lines: expected a list of 0, got [{'sku': 'A', 'quantity': 1}]"]
+    assert mismatches({"body": {"lines": []}}, actual) == [
+        ".body.lines: expected a list of 0, got [{'sku': 'A', 'quantity': 1}]"
+    ]
     assert mismatches({"body": {"total": 6}}, actual) == [".body.total: expected 6, got 5"]
     assert mismatches({"body": {"total": 5.0}}, actual) == [".body.total: expected 5.0, got 5"]
     assert mismatches({"body": {"missing": None}}, actual) == [".body.missing: missing"]
-    assert mismatches({"body": {"lines": [{"quantity": True}]}}, actual) == [".body.lines[0].quantity: expected True, got 1"]
+    assert mismatches({"body": {"lines": [{"quantity": True}]}}, actual) == [
+        ".body.lines[0].quantity: expected True, got 1"
+    ]
 
 
 class DemoData:
@@ -211,8 +229,10 @@ class DemoData:
     def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
         self._dynamodb = cloud.client("dynamodb")
-        self._tables = {self.cloud.physical_id(t): self._key_names(self.cloud.physical_id(t))
-                        for t in cloud.template.of_type("AWS::DynamoDB::Table")}
+        self._tables = {
+            self.cloud.physical_id(t): self._key_names(self.cloud.physical_id(t))
+            for t in cloud.template.of_type("AWS::DynamoDB::Table")
+        }
         self._seeded = {table: self._items(table) for table in self._tables}
         self._orders = OrderRepository(self._dynamodb, cloud.physical_id("OrdersTable"))
         self._workflow = cloud.physical_id("OrderWorkflow")
@@ -247,8 +267,9 @@ class DemoData:
         that nothing it does lands on the next sample's demo data."""
         stepfunctions = self.cloud.client("stepfunctions")
         deadline = time.monotonic() + seconds
-        for execution in stepfunctions.list_executions(stateMachineArn=self._workflow,
-                                                       statusFilter="RUNNING")["executions"]:
+        for execution in stepfunctions.list_executions(stateMachineArn=self._workflow, statusFilter="RUNNING")[
+            "executions"
+        ]:
             while (order := self._orders.get(execution["name"])) is not None and order.status == OrderStatus.PENDING:
                 assert time.monotonic() < deadline, f"the workflow of order {order.id} is still pending"
                 time.sleep(0.05)
@@ -256,16 +277,19 @@ class DemoData:
 
 @pytest.fixture(scope="module")
 def demo_data() -> Iterator[DemoData]:
-    with LocalCloud(stack_name="samples", poll_queues=False,
-                    parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*",
-                                         "ImageBaseUrl": LOCAL_DEV_URL}) as cloud:  # as `make invoke` runs it
+    with LocalCloud(
+        stack_name="samples",
+        poll_queues=False,
+        parameter_overrides={"AllowedOrigins": "http://localhost:*,http://127.0.0.1:*", "ImageBaseUrl": LOCAL_DEV_URL},
+    ) as cloud:  # as `make invoke` runs it
         seed(cloud)
         yield DemoData(cloud)
 
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=_name)
-def test_sample_answers_as_its_response_file_says(demo_data: DemoData, path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_sample_answers_as_its_response_file_says(
+    demo_data: DemoData, path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     name = _name(path)
     event = _load(path)
     demo_data.restore()
@@ -282,10 +306,14 @@ def test_sample_answers_as_its_response_file_says(demo_data: DemoData, path: Pat
     expected_file = response_file(path)
     paste = json.dumps(readable(printed), indent=2, ensure_ascii=False)
     assert expected_file.is_file(), (
-        f"{name} has no {expected_file.name}; what it answers now (check it, then trim what a reader needs):\n{paste}")
+        f"{name} has no {expected_file.name}; what it answers now (check it, then trim what a reader needs):\n{paste}"
+    )
     problems = mismatches(json.loads(expected_file.read_text()), readable(printed))
-    assert not problems, f"{name} answers otherwise than {expected_file.name} says:\n" + "\n".join(
-        problems) + f"\nwhat it answers now:\n{paste}"
+    assert not problems, (
+        f"{name} answers otherwise than {expected_file.name} says:\n"
+        + "\n".join(problems)
+        + f"\nwhat it answers now:\n{paste}"
+    )
 
 
 @pytest.mark.parametrize("folder", sorted({p.parent.name for p in EVENT_FILES}))

@@ -72,7 +72,8 @@ def _wait_for_all(shop: Shop, order_ids: list[str], *statuses: str, timeout: flo
 
 
 def test_500_buyers_for_25_units_with_30_percent_of_stock_transactions_refused(
-        shop: Shop, cloud: LocalCloud, gateway: Any) -> None:
+    shop: Shop, cloud: LocalCloud, gateway: Any
+) -> None:
     sku = shop.product(UNITS)
     carts = [shop.cart((sku, 1)) for _ in range(BUYERS)]
     with TransactionRefusals(share=REFUSED_SHARE, partitions={f"SKU#{sku}"}) as refusals:
@@ -110,7 +111,9 @@ def test_500_buyers_for_25_units_with_30_percent_of_stock_transactions_refused(
     assert (paid, len(ended) - paid) == (len(payers), len(decliners))
     assert shop.level(sku) == {"on_hand": UNITS - paid, "reserved": 0, "available": UNITS - paid}
     assert refusals.refused["TransactionConflict"] > 0 and refusals.refused["ThrottlingError"] > 0
-    print(f"\nflash sale: {BUYERS} buyers for {UNITS} units in {checkout_seconds:.1f} s of checkouts: "
-          f"{statuses[409]} answered 409 at the door, {len(placed)} orders ({len(rejected)} rejected by the "
-          f"reservation, {paid} paid, {len(decliners)} declined and released); {refusals.total_refused} of "
-          f"{sum(refusals.attempts.values())} transactions on the level refused {dict(refusals.refused)}")
+    print(
+        f"\nflash sale: {BUYERS} buyers for {UNITS} units in {checkout_seconds:.1f} s of checkouts: "
+        f"{statuses[409]} answered 409 at the door, {len(placed)} orders ({len(rejected)} rejected by the "
+        f"reservation, {paid} paid, {len(decliners)} declined and released); {refusals.total_refused} of "
+        f"{sum(refusals.attempts.values())} transactions on the level refused {dict(refusals.refused)}"
+    )

@@ -26,8 +26,13 @@ from local_cloud.demo_data import DEMO_PAID_ORDER_ID
 from local_cloud.functions import LambdaContext
 from tests.waiting import wait_until
 
-ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
-           "country": "DE"}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "Unter den Linden 1",
+    "city": "Berlin",
+    "postal_code": "10117",
+    "country": "DE",
+}
 
 
 class Fulfilment:
@@ -48,15 +53,27 @@ class Fulfilment:
         assert template is not None
         now = datetime.now(UTC)
         order_id = order_id or secrets.token_urlsafe(24)
-        self.orders.create(StoredOrder.model_validate({
-            **template.model_dump(), "id": order_id, "cart_id": uuid.uuid4().hex, "status": OrderStatus.PAID,
-            "created_at": now, "updated_at": now, "fulfilment": None, "shipment_id": None,
-            "history": [HistoryEntry(status=s, at=now) for s in ("pending", "awaiting_payment", "paid")]}))
+        self.orders.create(
+            StoredOrder.model_validate(
+                {
+                    **template.model_dump(),
+                    "id": order_id,
+                    "cart_id": uuid.uuid4().hex,
+                    "status": OrderStatus.PAID,
+                    "created_at": now,
+                    "updated_at": now,
+                    "fulfilment": None,
+                    "shipment_id": None,
+                    "history": [HistoryEntry(status=s, at=now) for s in ("pending", "awaiting_payment", "paid")],
+                }
+            )
+        )
         return order_id
 
     def send(self, *bodies: str) -> None:
-        self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=[
-            {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)])
+        self.sqs.send_message_batch(
+            QueueUrl=self.queue_url, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
+        )
 
     def order(self, order_id: str) -> dict[str, Any]:
         response = self.api.get(f"/orders/{order_id}")
@@ -64,31 +81,55 @@ class Fulfilment:
         return response.json()
 
     def wait_for_status(self, order_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
-        return wait_until(lambda: (o := self.order(order_id))["status"] == status and o,
-                          f"order {order_id} to be {status}", timeout)
+        return wait_until(
+            lambda: (o := self.order(order_id))["status"] == status and o, f"order {order_id} to be {status}", timeout
+        )
 
     def shipments_for(self, order_id: str) -> list[dict[str, Any]]:
         return [s for s in self.carrier.shipments.values() if s["reference"] == order_id]
 
     def queued(self, url: str) -> int:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def events_for(self, order_id: str) -> list[dict[str, Any]]:
-        return [e for e in self.cloud.integration_events()
-                if e["detail-type"].startswith("order.") and e["detail"]["order"]["id"] == order_id]
+        return [
+            e
+            for e in self.cloud.integration_events()
+            if e["detail-type"].startswith("order.") and e["detail"]["order"]["id"] == order_id
+        ]
 
-    def tracking_update(self, order: dict[str, Any], status: str, *, secret: str = LOCAL_CARRIER_WEBHOOK_SECRET,
-                        shipment_id: str | None = None, at: datetime | None = None,
-                        event_id: str | None = None) -> httpx.Response:
+    def tracking_update(
+        self,
+        order: dict[str, Any],
+        status: str,
+        *,
+        secret: str = LOCAL_CARRIER_WEBHOOK_SECRET,
+        shipment_id: str | None = None,
+        at: datetime | None = None,
+        event_id: str | None = None,
+    ) -> httpx.Response:
         shipment = self.shipments_for(order["id"])[0]
-        body = json.dumps({"id": event_id or f"evt_{uuid.uuid4().hex}", "type": "shipment.updated", "data": {
-            "shipment_id": shipment_id or shipment["id"], "tracking_number": shipment["tracking_number"],
-            "reference": order["id"], "status": status,
-            "occurred_at": (at or datetime.now(UTC)).isoformat()}}).encode()
-        return self.api.post("/webhooks/carriers/local", content=body, headers={
-            "Content-Type": "application/json", "Carrier-Signature": sign(body, secret)})
+        body = json.dumps(
+            {
+                "id": event_id or f"evt_{uuid.uuid4().hex}",
+                "type": "shipment.updated",
+                "data": {
+                    "shipment_id": shipment_id or shipment["id"],
+                    "tracking_number": shipment["tracking_number"],
+                    "reference": order["id"],
+                    "status": status,
+                    "occurred_at": (at or datetime.now(UTC)).isoformat(),
+                },
+            }
+        ).encode()
+        return self.api.post(
+            "/webhooks/carriers/local",
+            content=body,
+            headers={"Content-Type": "application/json", "Carrier-Signature": sign(body, secret)},
+        )
 
 
 @pytest.fixture
@@ -104,8 +145,10 @@ def fast_redelivery(fulfilment: Fulfilment) -> Iterator[None]:
     sqs, url = fulfilment.sqs, fulfilment.queue_url
     before = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"])["Attributes"]
     policy = json.loads(before["RedrivePolicy"])
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={
-        "VisibilityTimeout": "1", "RedrivePolicy": json.dumps({**policy, "maxReceiveCount": 3})})
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps({**policy, "maxReceiveCount": 3})},
+    )
     time.sleep(1.5)  # a long poll already waiting took the old visibility timeout with it (as SQS does)
     yield
     sqs.set_queue_attributes(QueueUrl=url, Attributes=before)
@@ -120,8 +163,11 @@ def test_a_paid_order_is_delivered_with_each_integration_event_once(fulfilment: 
     cart = fulfilment.api.post("/carts").json()
     cart = fulfilment.api.post(f"/carts/{cart['id']}/items", json={"sku": sku, "quantity": 1}).json()
     fulfilment.api.put(f"/carts/{cart['id']}/shipping", json={"country": "DE", "method": "standard"})
-    order = fulfilment.api.post("/checkout", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
-        "cart_id": cart["id"], "email": "ada@example.com", "shipping_address": ADDRESS}).json()
+    order = fulfilment.api.post(
+        "/checkout",
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+        json={"cart_id": cart["id"], "email": "ada@example.com", "shipping_address": ADDRESS},
+    ).json()
     order = wait_until(lambda: (o := fulfilment.order(order["id"]))["payment"] and o, "a payment")
     assert fulfilment.api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed").status_code == 200
 
@@ -139,15 +185,27 @@ def test_a_paid_order_is_delivered_with_each_integration_event_once(fulfilment: 
     order = fulfilment.order(order["id"])
     assert order["status"] == "delivered"
     assert [h["status"] for h in order["history"]] == [
-        "pending", "awaiting_payment", "paid", "fulfilling", "shipped", "delivered"]
+        "pending",
+        "awaiting_payment",
+        "paid",
+        "fulfilling",
+        "shipped",
+        "delivered",
+    ]
     assert httpx.get(tracking["tracking_url"]).status_code == 200  # the customer's tracking link works
 
-    events = wait_until(lambda: (e := fulfilment.events_for(order["id"])) and e[-1]["detail-type"] == "order.delivered"
-                        and e, "order.delivered to be published")
+    events = wait_until(
+        lambda: (e := fulfilment.events_for(order["id"])) and e[-1]["detail-type"] == "order.delivered" and e,
+        "order.delivered to be published",
+    )
     assert [e["detail-type"] for e in events] == ["order.placed", "order.paid", "order.shipped", "order.delivered"]
     time.sleep(1)  # anything published twice would show up by now
     assert Counter(e["detail-type"] for e in fulfilment.events_for(order["id"])) == {
-        "order.placed": 1, "order.paid": 1, "order.shipped": 1, "order.delivered": 1}
+        "order.placed": 1,
+        "order.paid": 1,
+        "order.shipped": 1,
+        "order.delivered": 1,
+    }
     delivered = events[-1]
     assert delivered["source"] == "storefront"
     detail = delivered["detail"]
@@ -164,14 +222,23 @@ def test_a_paid_order_is_delivered_with_each_integration_event_once(fulfilment: 
 def test_the_same_message_twice_makes_one_shipment(fulfilment: Fulfilment, cloud: LocalCloud) -> None:
     order_id = fulfilment.paid_order()
     body = json.dumps({"order_id": order_id})
-    record = {"messageId": str(uuid.uuid4()), "receiptHandle": "r", "body": body, "attributes": {
-        "ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": cloud.physical_id("FulfilmentQueue", "Arn"), "awsRegion": "us-east-1"}
+    record = {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "r",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": cloud.physical_id("FulfilmentQueue", "Arn"),
+        "awsRegion": "us-east-1",
+    }
     function = cloud.functions["FulfilmentFunction"]
     # Two concurrent deliveries (SQS is at-least-once), then the same message again in one batch.
     results: list[Any] = []
-    threads = [threading.Thread(target=lambda: results.append(function.invoke({"Records": [record]})))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(function.invoke({"Records": [record]}))) for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -185,15 +252,17 @@ def test_the_same_message_twice_makes_one_shipment(fulfilment: Fulfilment, cloud
 
 @pytest.mark.slow("waits")
 @pytest.mark.usefixtures("fast_redelivery")
-def test_a_poison_message_ends_in_the_dlq_without_holding_back_its_batch(fulfilment: Fulfilment, cloud: LocalCloud,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_poison_message_ends_in_the_dlq_without_holding_back_its_batch(
+    fulfilment: Fulfilment, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
     function = cloud.functions["FulfilmentFunction"]
     batches: list[list[tuple[str, str]]] = []  # (order id, receive count) of each batch the poller delivered
     invoke = function.invoke
 
     def recording(event: dict[str, Any]) -> Any:
-        batches.append([(json.loads(r["body"])["order_id"], r["attributes"]["ApproximateReceiveCount"])
-                        for r in event["Records"]])
+        batches.append(
+            [(json.loads(r["body"])["order_id"], r["attributes"]["ApproximateReceiveCount"]) for r in event["Records"]]
+        )
         return invoke(event)
 
     monkeypatch.setattr(function, "invoke", recording)
@@ -209,8 +278,9 @@ def test_a_poison_message_ends_in_the_dlq_without_holding_back_its_batch(fulfilm
     assert all(deliveries[order_id] == 1 for order_id in good), batches  # the good ones were never retried
     assert deliveries[poison] == 3, batches  # the poison one: maxReceiveCount times, alone after the first
     assert fulfilment.queued(fulfilment.queue_url) == 0
-    dead = fulfilment.sqs.receive_message(QueueUrl=fulfilment.dlq_url, VisibilityTimeout=0,
-                                          MessageSystemAttributeNames=["All"])["Messages"][0]
+    dead = fulfilment.sqs.receive_message(
+        QueueUrl=fulfilment.dlq_url, VisibilityTimeout=0, MessageSystemAttributeNames=["All"]
+    )["Messages"][0]
     assert json.loads(dead["Body"]) == {"order_id": poison}
     assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= 3  # tried, then dead-lettered
 
@@ -224,13 +294,14 @@ def test_a_poison_message_ends_in_the_dlq_without_holding_back_its_batch(fulfilm
 
 
 @pytest.mark.usefixtures("fast_redelivery")
-def test_a_carrier_that_never_answers_leaves_the_message_on_the_queue(fulfilment: Fulfilment,
-                                                                       cloud: LocalCloud,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_carrier_that_never_answers_leaves_the_message_on_the_queue(
+    fulfilment: Fulfilment, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = cloud.functions["FulfilmentFunction"].module
     # The deployed function waits 5 s per attempt; the test waits 0.3 s, against the same carrier.
-    impatient = HttpCarrier("local", fulfilment.carrier.url, lambda: fulfilment.carrier.api_key, timeout=0.3,
-                            max_retries=1, backoff=0.05)
+    impatient = HttpCarrier(
+        "local", fulfilment.carrier.url, lambda: fulfilment.carrier.api_key, timeout=0.3, max_retries=1, backoff=0.05
+    )
     monkeypatch.setattr(app.service, "_carrier", impatient)
     fulfilment.carrier.hang = True
     requests_before = fulfilment.carrier.requests
@@ -299,8 +370,9 @@ def test_a_bad_signature_is_400_and_changes_nothing(fulfilment: Fulfilment, fulf
     assert fulfilment.order(fulfilling["id"]) == fulfilling
 
 
-def test_duplicate_and_out_of_order_updates_only_move_forward(fulfilment: Fulfilment,
-                                                               fulfilling: dict[str, Any]) -> None:
+def test_duplicate_and_out_of_order_updates_only_move_forward(
+    fulfilment: Fulfilment, fulfilling: dict[str, Any]
+) -> None:
     order_id = fulfilling["id"]
     # delivered overtakes in_transit: the order walks through shipped, so history and events stay complete
     assert fulfilment.tracking_update(fulfilling, "delivered").status_code == 200
@@ -309,28 +381,36 @@ def test_duplicate_and_out_of_order_updates_only_move_forward(fulfilment: Fulfil
     order = fulfilment.order(order_id)
     assert order["status"] == "delivered" and order["fulfilment"]["status"] == "delivered"
     assert [h["status"] for h in order["history"]][-3:] == ["fulfilling", "shipped", "delivered"]
-    events = wait_until(lambda: (e := fulfilment.events_for(order_id)) and e[-1]["detail-type"] == "order.delivered"
-                        and e, "order.delivered")
+    events = wait_until(
+        lambda: (e := fulfilment.events_for(order_id)) and e[-1]["detail-type"] == "order.delivered" and e,
+        "order.delivered",
+    )
     assert [e["detail-type"] for e in events] == ["order.placed", "order.shipped", "order.delivered"]
 
 
-def test_updates_naming_another_shipment_or_carrier_change_nothing(fulfilment: Fulfilment,
-                                                                    fulfilling: dict[str, Any]) -> None:
+def test_updates_naming_another_shipment_or_carrier_change_nothing(
+    fulfilment: Fulfilment, fulfilling: dict[str, Any]
+) -> None:
     assert fulfilment.tracking_update(fulfilling, "delivered", shipment_id="shp_someoneelses").status_code == 200
     assert fulfilment.order(fulfilling["id"]) == fulfilling
     body = b'{"id": "evt_1", "type": "shipment.updated"}'
-    other = fulfilment.api.post("/webhooks/carriers/acme", content=body,
-                                headers={"Carrier-Signature": sign(body, LOCAL_CARRIER_WEBHOOK_SECRET)})
+    other = fulfilment.api.post(
+        "/webhooks/carriers/acme", content=body, headers={"Carrier-Signature": sign(body, LOCAL_CARRIER_WEBHOOK_SECRET)}
+    )
     assert other.status_code == 404 and other.headers["content-type"] == "application/problem+json"
     malformed = b'{"id": "evt_1", "type": "shipment.updated", "data": {"status": "teleported"}}'
-    response = fulfilment.api.post("/webhooks/carriers/local", content=malformed,
-                                   headers={"Carrier-Signature": sign(malformed, LOCAL_CARRIER_WEBHOOK_SECRET)})
+    response = fulfilment.api.post(
+        "/webhooks/carriers/local",
+        content=malformed,
+        headers={"Carrier-Signature": sign(malformed, LOCAL_CARRIER_WEBHOOK_SECRET)},
+    )
     assert response.status_code == 400 and response.json()["code"] == "malformed_event"
     assert fulfilment.order(fulfilling["id"]) == fulfilling
 
 
-def test_late_duplicate_and_problem_updates_keep_the_newest_tracking(fulfilment: Fulfilment,
-                                                                      fulfilling: dict[str, Any]) -> None:
+def test_late_duplicate_and_problem_updates_keep_the_newest_tracking(
+    fulfilment: Fulfilment, fulfilling: dict[str, Any]
+) -> None:
     order_id = fulfilling["id"]
     t0 = datetime.now(UTC)
     at = [t0 + timedelta(minutes=m) for m in range(7)]
@@ -351,8 +431,10 @@ def test_late_duplicate_and_problem_updates_keep_the_newest_tracking(fulfilment:
     assert update("in_transit", 6) == ("delivered", "delivered")
     order = fulfilment.order(order_id)
     assert [h["status"] for h in order["history"]][-3:] == ["fulfilling", "shipped", "delivered"]
-    events = wait_until(lambda: (e := fulfilment.events_for(order_id)) and e[-1]["detail-type"] == "order.delivered"
-                        and e, "order.delivered")
+    events = wait_until(
+        lambda: (e := fulfilment.events_for(order_id)) and e[-1]["detail-type"] == "order.delivered" and e,
+        "order.delivered",
+    )
     assert [e["detail-type"] for e in events] == ["order.placed", "order.shipped", "order.delivered"]
 
 
@@ -396,12 +478,15 @@ def test_concurrent_tracking_updates_keep_the_newest(fulfilment: Fulfilment) -> 
         order = fulfilment.order(order_id)
         assert (order["status"], order["fulfilment"]["status"]) == ("shipped", "exception")
         assert [h["status"] for h in order["history"]].count("shipped") == 1
-        wait_until(lambda: [e["detail-type"] for e in fulfilment.events_for(order_id)].count("order.shipped") == 1,
-                   "order.shipped")
+        wait_until(
+            lambda: [e["detail-type"] for e in fulfilment.events_for(order_id)].count("order.shipped") == 1,
+            "order.shipped",
+        )
 
 
 def test_an_older_update_delayed_between_read_and_write_does_not_hide_a_newer_one(
-        fulfilment: Fulfilment, fulfilling: dict[str, Any], cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    fulfilment: Fulfilment, fulfilling: dict[str, Any], cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The lost update, forced: out_for_delivery (older) reads the order, stalls; exception (newer) is applied
     meanwhile; then out_for_delivery writes. It must notice, read again, and find itself old news."""
     t0 = datetime.now(UTC)
@@ -423,9 +508,19 @@ def test_an_older_update_delayed_between_read_and_write_does_not_hide_a_newer_on
     shipment = fulfilment.shipments_for(fulfilling["id"])[0]
 
     def deliver(status: str, minutes: int) -> None:
-        body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "shipment.updated", "data": {
-            "shipment_id": shipment["id"], "tracking_number": shipment["tracking_number"], "reference": fulfilling["id"],
-            "status": status, "occurred_at": (t0 + timedelta(minutes=minutes)).isoformat()}}).encode()
+        body = json.dumps(
+            {
+                "id": f"evt_{uuid.uuid4().hex}",
+                "type": "shipment.updated",
+                "data": {
+                    "shipment_id": shipment["id"],
+                    "tracking_number": shipment["tracking_number"],
+                    "reference": fulfilling["id"],
+                    "status": status,
+                    "occurred_at": (t0 + timedelta(minutes=minutes)).isoformat(),
+                },
+            }
+        ).encode()
         service.receive_tracking_webhook("local", body, sign(body, LOCAL_CARRIER_WEBHOOK_SECRET))
 
     older = threading.Thread(target=deliver, args=("out_for_delivery", 1), name="older")
@@ -439,7 +534,8 @@ def test_an_older_update_delayed_between_read_and_write_does_not_hide_a_newer_on
 
 
 def test_a_crash_in_the_middle_of_the_walk_is_finished_by_the_carriers_retry(
-        fulfilment: Fulfilment, fulfilling: dict[str, Any], cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    fulfilment: Fulfilment, fulfilling: dict[str, Any], cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """delivered overtakes in_transit: two writes (to shipped, then to delivered). The function dies between
     them; the carrier retries the same update, which finishes the walk."""
     orders = cloud.functions["FulfilmentFunction"].module.service._orders
@@ -469,10 +565,20 @@ def test_a_message_that_might_outlast_the_timeout_is_left_for_later(fulfilment: 
     function = cloud.functions["FulfilmentFunction"]
     module = function.module
     order_ids = [fulfilment.paid_order() for _ in range(3)]
-    records = [{"messageId": f"m{i}", "receiptHandle": "r", "body": json.dumps({"order_id": order_id}),
-                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
-                "eventSource": "aws:sqs", "eventSourceARN": cloud.physical_id("FulfilmentQueue", "Arn"),
-                "awsRegion": "us-east-1"} for i, order_id in enumerate(order_ids)]
+    records = [
+        {
+            "messageId": f"m{i}",
+            "receiptHandle": "r",
+            "body": json.dumps({"order_id": order_id}),
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": cloud.physical_id("FulfilmentQueue", "Arn"),
+            "awsRegion": "us-east-1",
+        }
+        for i, order_id in enumerate(order_ids)
+    ]
     per_message_ms = module.SECONDS_PER_MESSAGE * 1000
 
     class RunningOut(LambdaContext):
@@ -491,11 +597,24 @@ def test_a_message_that_might_outlast_the_timeout_is_left_for_later(fulfilment: 
 
 def test_an_update_before_the_shipment_is_recorded_is_retried_by_the_carrier(fulfilment: Fulfilment) -> None:
     order_id = fulfilment.paid_order()  # paid; the fulfilment function has not recorded a shipment yet
-    body = json.dumps({"id": "evt_early", "type": "shipment.updated", "data": {
-        "shipment_id": "shp_early", "tracking_number": "LC000000000001", "reference": order_id,
-        "status": "in_transit", "occurred_at": datetime.now(UTC).isoformat()}}).encode()
-    response = fulfilment.api.post("/webhooks/carriers/local", content=body,
-                                   headers={"Carrier-Signature": sign(body, LOCAL_CARRIER_WEBHOOK_SECRET)})
+    body = json.dumps(
+        {
+            "id": "evt_early",
+            "type": "shipment.updated",
+            "data": {
+                "shipment_id": "shp_early",
+                "tracking_number": "LC000000000001",
+                "reference": order_id,
+                "status": "in_transit",
+                "occurred_at": datetime.now(UTC).isoformat(),
+            },
+        }
+    ).encode()
+    response = fulfilment.api.post(
+        "/webhooks/carriers/local",
+        content=body,
+        headers={"Carrier-Signature": sign(body, LOCAL_CARRIER_WEBHOOK_SECRET)},
+    )
     assert response.status_code == 409 and response.json()["code"] == "not_yet_fulfilling"
     assert fulfilment.order(order_id)["status"] == "paid"
 
@@ -503,8 +622,9 @@ def test_an_update_before_the_shipment_is_recorded_is_retried_by_the_carrier(ful
 # ------------------------------------------------------------------ integration events of the other transitions
 
 
-def test_stock_low_is_published_once_when_the_level_crosses_its_threshold(fulfilment: Fulfilment,
-                                                                          cloud: LocalCloud) -> None:
+def test_stock_low_is_published_once_when_the_level_crosses_its_threshold(
+    fulfilment: Fulfilment, cloud: LocalCloud
+) -> None:
     from storefront.inventory.repository import InventoryRepository
 
     inventory = InventoryRepository(cloud.client("dynamodb"), cloud.physical_id("InventoryTable"))
@@ -513,7 +633,9 @@ def test_stock_low_is_published_once_when_the_level_crosses_its_threshold(fulfil
     stock = cloud.functions["StockFunction"]
     for quantity in (2, 2, 1):  # 8 -> 6 -> 4 (crosses 5) -> 3 (still low)
         order_id = secrets.token_urlsafe(24)
-        result = stock.invoke({"action": "reserve", "order_id": order_id, "lines": [{"sku": sku, "quantity": quantity}]})
+        result = stock.invoke(
+            {"action": "reserve", "order_id": order_id, "lines": [{"sku": sku, "quantity": quantity}]}
+        )
         assert result["outcome"] == "reserved", result
 
     def low_events() -> list[dict[str, Any]]:
@@ -527,8 +649,9 @@ def test_stock_low_is_published_once_when_the_level_crosses_its_threshold(fulfil
     assert detail["schema_version"] == 2 and detail["event_id"]
 
 
-def test_eventbridge_throttling_delays_events_but_loses_and_repeats_none(fulfilment: Fulfilment, cloud: LocalCloud,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eventbridge_throttling_delays_events_but_loses_and_repeats_none(
+    fulfilment: Fulfilment, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from storefront.integration_events import PublishFailed
 
     app = cloud.functions["IntegrationEventsFunction"].module
@@ -547,10 +670,15 @@ def test_eventbridge_throttling_delays_events_but_loses_and_repeats_none(fulfilm
     order = fulfilment.wait_for_status(order_id, "fulfilling")
     for status in ("in_transit", "delivered"):
         assert fulfilment.tracking_update(order, status).status_code == 200
-    events = wait_until(lambda: (e := fulfilment.events_for(order_id)) and e[-1]["detail-type"] == "order.delivered"
-                        and e, "order.delivered after the throttling")
+    events = wait_until(
+        lambda: (e := fulfilment.events_for(order_id)) and e[-1]["detail-type"] == "order.delivered" and e,
+        "order.delivered after the throttling",
+    )
     assert refusals["left"] == 0
     time.sleep(1)
     assert [e["detail-type"] for e in fulfilment.events_for(order_id)] == [
-        "order.placed", "order.shipped", "order.delivered"]
+        "order.placed",
+        "order.shipped",
+        "order.delivered",
+    ]
     assert [e["detail-type"] for e in events] == ["order.placed", "order.shipped", "order.delivered"]

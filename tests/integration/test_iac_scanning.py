@@ -55,17 +55,37 @@ def test_every_checkov_skip_says_why() -> None:
 def _checkov(directory: Path) -> tuple[list[str], set[tuple[str, str]], int, float]:
     """checkov over TEMPLATES in `directory`: (failed checks, (resource, check) skipped, checks passed, seconds)."""
     started = time.monotonic()
-    result = subprocess.run([str(CHECKOV), *(a for t in TEMPLATES for a in ("-f", t)), "--framework", "cloudformation",
-                             "--skip-download", "-o", "json"], cwd=directory, env=_env(), capture_output=True,
-                            text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            *(a for t in TEMPLATES for a in ("-f", t)),
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        cwd=directory,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     elapsed = time.monotonic() - started
     reports: Any = json.loads(result.stdout)
     reports = reports if isinstance(reports, list) else [reports]
-    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for report in reports
-              for c in report["results"].get("failed_checks", [])]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})"
+        for report in reports
+        for c in report["results"].get("failed_checks", [])
+    ]
     assert failed or result.returncode == 0, result.stderr[-2000:]
-    skipped = {(c["resource"].split(".")[-1], c["check_id"]) for report in reports
-               for c in report["results"].get("skipped_checks", [])}
+    skipped = {
+        (c["resource"].split(".")[-1], c["check_id"])
+        for report in reports
+        for c in report["results"].get("skipped_checks", [])
+    }
     return failed, skipped, sum(r["summary"]["passed"] for r in reports), elapsed
 
 
@@ -86,8 +106,15 @@ def test_checkov_finds_no_failed_check_with_the_edge_off_or_on(tmp_path: Path) -
 
 @pytest.mark.slow("template")
 def test_aws_serverless_rules_are_clean_and_each_exception_is_explained() -> None:
-    result = subprocess.run([str(VENV_BIN / "cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--",
-                             *TEMPLATES], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [str(VENV_BIN / "cfn-lint"), "--append-rules", "cfn_lint_serverless.rules", "--", *TEMPLATES],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, f"cfn-lint-serverless:\n{result.stdout}\n{result.stderr}"
     template = load_yaml((ROOT / "template.yaml").read_text())
     ignored = set(template.get("Metadata", {}).get("cfn-lint", {}).get("config", {}).get("ignore_checks", []))

@@ -38,11 +38,20 @@ def five_hundred_rows(prefix: str) -> tuple[list[dict[str, Any]], dict[int, tupl
         product_id = f"{prefix}-p{number:03d}"
         for size in "SMLX"[: 1 + number % 4]:
             first = size == "S"
-            rows.append({"product_id": product_id, "name": f"Product {number}" if first else "",
-                         "description": "Imported by a test." if first else "", "category": category if first else "",
-                         "status": "active" if first else "", "sku": f"{product_id.upper()}-{size}",
-                         "variant_title": f"Size {size}", "price": f"{10 + number % 50}.{number % 100:02d}",
-                         "currency": "EUR", "stock": str(number % 7)})
+            rows.append(
+                {
+                    "product_id": product_id,
+                    "name": f"Product {number}" if first else "",
+                    "description": "Imported by a test." if first else "",
+                    "category": category if first else "",
+                    "status": "active" if first else "",
+                    "sku": f"{product_id.upper()}-{size}",
+                    "variant_title": f"Size {size}",
+                    "price": f"{10 + number % 50}.{number % 100:02d}",
+                    "currency": "EUR",
+                    "stock": str(number % 7),
+                }
+            )
     rows[0]["category_name"] = "Imported by a test"
     rows[1]["status"], rows[1]["images"] = "archived", f"https://images.example.com/{prefix}/1.jpg"
     bad: dict[int, tuple[str, str | None]] = {}
@@ -78,8 +87,9 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def run_import(gateway: Any, file: Path, api_token: str, capsys: pytest.CaptureFixture[str], *extra: str
-               ) -> tuple[int, str]:
+def run_import(
+    gateway: Any, file: Path, api_token: str, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str]:
     code = import_catalog.main([str(file), "--api", gateway.url, "--token", api_token, *extra])
     return code, capsys.readouterr().out
 
@@ -89,21 +99,54 @@ def last_audit_entry(api: httpx.Client, admin: dict[str, str]) -> str:
 
 
 @pytest.mark.slow("bulk")
-def test_export_and_import_round_trip(api: httpx.Client, gateway: Any, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_and_import_round_trip(
+    api: httpx.Client, gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     prefix = f"rt{uuid.uuid4().hex[:8]}"
     api_token = token(api)
-    source = {"categories": [{"id": f"{prefix}-cat", "name": "Round trip"}], "products": [
-        {"id": f"{prefix}-a", "name": "Café au lait bowl", "description": "Ceramic, 500 ml.\nDishwasher safe.",
-         "category": f"{prefix}-cat", "status": "active", "images": ["https://images.example.com/a.jpg"],
-         "variants": [{"sku": f"{prefix.upper()}-A-1", "title": "Blue", "price": {"amount": 2450, "currency": "EUR"},
-                       "stock": 7},
-                      {"sku": f"{prefix.upper()}-A-2", "title": "Grey", "price": {"amount": 0, "currency": "EUR"},
-                       "stock": 0}]},
-        {"id": f"{prefix}-b", "name": "Old bowl", "description": "", "category": f"{prefix}-cat",
-         "status": "archived", "images": [],
-         "variants": [{"sku": f"{prefix.upper()}-B-1", "title": "One size",
-                       "price": {"amount": 1000, "currency": "EUR"}, "stock": 3}]}]}
+    source = {
+        "categories": [{"id": f"{prefix}-cat", "name": "Round trip"}],
+        "products": [
+            {
+                "id": f"{prefix}-a",
+                "name": "Café au lait bowl",
+                "description": "Ceramic, 500 ml.\nDishwasher safe.",
+                "category": f"{prefix}-cat",
+                "status": "active",
+                "images": ["https://images.example.com/a.jpg"],
+                "variants": [
+                    {
+                        "sku": f"{prefix.upper()}-A-1",
+                        "title": "Blue",
+                        "price": {"amount": 2450, "currency": "EUR"},
+                        "stock": 7,
+                    },
+                    {
+                        "sku": f"{prefix.upper()}-A-2",
+                        "title": "Grey",
+                        "price": {"amount": 0, "currency": "EUR"},
+                        "stock": 0,
+                    },
+                ],
+            },
+            {
+                "id": f"{prefix}-b",
+                "name": "Old bowl",
+                "description": "",
+                "category": f"{prefix}-cat",
+                "status": "archived",
+                "images": [],
+                "variants": [
+                    {
+                        "sku": f"{prefix.upper()}-B-1",
+                        "title": "One size",
+                        "price": {"amount": 1000, "currency": "EUR"},
+                        "stock": 3,
+                    }
+                ],
+            },
+        ],
+    }
     file = tmp_path / "source.json"
     file.write_text(json.dumps(source))
     code, report = run_import(gateway, file, api_token, capsys)
@@ -121,21 +164,24 @@ def test_export_and_import_round_trip(api: httpx.Client, gateway: Any, tmp_path:
     assert len(exported["products"]) == len(DEMO) + 2
     (tmp_path / "export.json").write_text(json.dumps(exported))
     code, report = run_import(gateway, tmp_path / "export.json", api_token, capsys)
-    assert (code, report.splitlines()[-1]) == (0, "Nothing changed: the stack already had everything in the file."), \
+    assert (code, report.splitlines()[-1]) == (0, "Nothing changed: the stack already had everything in the file."), (
         report
+    )
     exported_csv = io.StringIO()
     write_csv_export(exported, exported_csv)
     (tmp_path / "export.csv").write_text(exported_csv.getvalue())
     code, report = run_import(gateway, tmp_path / "export.csv", api_token, capsys)
-    assert (code, report.splitlines()[-1]) == (0, "Nothing changed: the stack already had everything in the file."), \
+    assert (code, report.splitlines()[-1]) == (0, "Nothing changed: the stack already had everything in the file."), (
         report
+    )
     assert export_catalog.main(["--api", gateway.url, "--token", api_token, "--format", "csv"]) == 0
     assert sum(r["product_id"].startswith(prefix) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))) == 3
 
 
 @pytest.mark.slow("bulk")
 def test_a_500_row_file_lands_its_good_rows_reports_the_bad_ones_and_a_rerun_changes_nothing(
-        api: httpx.Client, gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    api: httpx.Client, gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     prefix = f"imp{uuid.uuid4().hex[:8]}"
     rows, bad = five_hundred_rows(prefix)
     file = write_csv(tmp_path / "catalog.csv", rows)
@@ -156,8 +202,9 @@ def test_a_500_row_file_lands_its_good_rows_reports_the_bad_ones_and_a_rerun_cha
     listed = []
     cursor = None
     while True:
-        page = api.get("/admin/products", params={"limit": 100, **({"cursor": cursor} if cursor else {})},
-                       headers=admin).json()
+        page = api.get(
+            "/admin/products", params={"limit": 100, **({"cursor": cursor} if cursor else {})}, headers=admin
+        ).json()
         listed += [p for p in page["items"] if p["id"].startswith(prefix)]
         if not (cursor := page["next_cursor"]):
             break
@@ -184,13 +231,17 @@ def test_a_500_row_file_lands_its_good_rows_reports_the_bad_ones_and_a_rerun_cha
     assert code == 1
     assert "Nothing changed: the stack already had everything in the file that was not refused." in again, again
     assert sorted(line for line in again.splitlines() if line.startswith("  row")) == sorted(
-        line for line in report.splitlines() if line.startswith("  row"))
+        line for line in report.splitlines() if line.startswith("  row")
+    )
     assert last_audit_entry(api, admin) == before
 
     # Units sold (taken away) after the import are not put back by another run of the file: each row's level is set
     # once, by its Idempotency-Key.
-    taken = api.post(f"/admin/inventory/{sample['sku']}/adjustments", headers={**admin, "Idempotency-Key": prefix},
-                     json={"delta": -1, "reason": "damaged"})
+    taken = api.post(
+        f"/admin/inventory/{sample['sku']}/adjustments",
+        headers={**admin, "Idempotency-Key": prefix},
+        json={"delta": -1, "reason": "damaged"},
+    )
     assert taken.status_code == 201, taken.text
     sample_rows = [r for r in rows if r["product_id"] == sample["product_id"]]
     code, third = run_import(gateway, write_csv(tmp_path / "sample.csv", sample_rows), api_token, capsys)
@@ -199,7 +250,8 @@ def test_a_500_row_file_lands_its_good_rows_reports_the_bad_ones_and_a_rerun_cha
 
 
 def test_an_operator_signs_in_with_a_password_through_the_local_pool(
-        api: httpx.Client, gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    api: httpx.Client, gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--user and --password: Cognito's USER_PASSWORD_AUTH with the pool the local stack names (GET /dev/auth/config),
     unsigned; a dry run reads the stack and writes nothing."""
     email, password = f"importer-{uuid.uuid4().hex[:8]}@example.com", "Import-Passw0rd!x"
@@ -223,11 +275,22 @@ def test_an_operator_signs_in_with_a_password_through_the_local_pool(
 
 
 def test_a_token_the_api_refuses_and_a_file_that_is_not_a_catalog_stop_at_once(
-        gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gateway: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     file = tmp_path / "catalog.csv"
     file.write_text("product_id,name,price\nx,X,1\n")
     assert import_catalog.main([str(file), "--api", gateway.url, "--token", "not-a-token"]) == 2
     assert "the CSV header lacks category, sku, currency" in capsys.readouterr().err
-    assert import_catalog.main([str(Path(__file__).resolve().parents[2] / "docs/examples/catalog.json"),
-                                "--api", gateway.url, "--token", "not-a-token"]) == 2
+    assert (
+        import_catalog.main(
+            [
+                str(Path(__file__).resolve().parents[2] / "docs/examples/catalog.json"),
+                "--api",
+                gateway.url,
+                "--token",
+                "not-a-token",
+            ]
+        )
+        == 2
+    )
     assert "the API refused the token (401)" in capsys.readouterr().err

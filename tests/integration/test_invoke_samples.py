@@ -34,7 +34,10 @@ from local_cloud.demo_data import (
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 CARRIER_SAMPLE = "fulfilment/carrier-webhook-in-transit.json"
-PAYMENT_SAMPLES = ["payment_webhook/webhook-payment-succeeded.json", "payment_webhook/webhook-payment-succeeded-base64.json"]
+PAYMENT_SAMPLES = [
+    "payment_webhook/webhook-payment-succeeded.json",
+    "payment_webhook/webhook-payment-succeeded-base64.json",
+]
 NOTE = "local_cloud invoke: "  # how invoke's line on stderr begins
 
 
@@ -71,12 +74,16 @@ def _order(orders: OrderRepository, order_id: str) -> StoredOrder:
 
 
 def test_carrier_sample_moves_the_demo_fulfilling_order_to_shipped(
-        cloud: LocalCloud, orders: OrderRepository, capsys: pytest.CaptureFixture[str]) -> None:
+    cloud: LocalCloud, orders: OrderRepository, capsys: pytest.CaptureFixture[str]
+) -> None:
     event = _load(CARRIER_SAMPLE)
     update = json.loads(_body(event))["data"]
     before = _order(orders, DEMO_FULFILLING_ORDER_ID)
     assert (update["reference"], update["shipment_id"], update["tracking_number"]) == (
-        DEMO_FULFILLING_ORDER_ID, DEMO_SHIPMENT_ID, DEMO_TRACKING_NUMBER), "the sample names the demo shipment"
+        DEMO_FULFILLING_ORDER_ID,
+        DEMO_SHIPMENT_ID,
+        DEMO_TRACKING_NUMBER,
+    ), "the sample names the demo shipment"
     assert before.status == OrderStatus.FULFILLING
     assert before.shipment_id == DEMO_SHIPMENT_ID
     assert before.fulfilment is not None and before.fulfilment.tracking_number == DEMO_TRACKING_NUMBER
@@ -97,7 +104,8 @@ def test_carrier_sample_moves_the_demo_fulfilling_order_to_shipped(
 
 @pytest.mark.parametrize("sample", PAYMENT_SAMPLES)
 def test_payment_sample_records_the_demo_orders_payment_as_succeeded(
-        cloud: LocalCloud, orders: OrderRepository, capsys: pytest.CaptureFixture[str], sample: str) -> None:
+    cloud: LocalCloud, orders: OrderRepository, capsys: pytest.CaptureFixture[str], sample: str
+) -> None:
     event = _load(sample)
     intent = json.loads(_body(event))["data"]["object"]
     provider = event["pathParameters"]["provider"]
@@ -107,8 +115,13 @@ def test_payment_sample_records_the_demo_orders_payment_as_succeeded(
     assert intent["metadata"]["order_id"] == order.id
     assert (intent["amount"], intent["currency"].upper()) == (order.totals.total.amount, order.totals.total.currency)
     # Each sample starts from the demo order as seeded: its payment pending (another sample may have run first).
-    orders.update_fields(order.id, condition_status={OrderStatus.AWAITING_PAYMENT},
-                         payment=order.payment.model_copy(update={"status": PaymentStatus.PENDING}).model_dump(mode="json", exclude_none=True))
+    orders.update_fields(
+        order.id,
+        condition_status={OrderStatus.AWAITING_PAYMENT},
+        payment=order.payment.model_copy(update={"status": PaymentStatus.PENDING}).model_dump(
+            mode="json", exclude_none=True
+        ),
+    )
     events = ProcessedEvents(cloud.client("dynamodb"), cloud.physical_id("OrdersTable"), ttl_days=30)
     payload = json.loads(_body(event))
     assert not events.seen(provider, payload["id"])
@@ -151,18 +164,34 @@ def _another_secret(event: dict[str, Any]) -> dict[str, Any]:
 
 
 TAMPERED = {
-    "carrier-body-edited-after-signing": (CARRIER_SAMPLE, "FulfilmentFunction", DEMO_FULFILLING_ORDER_ID,
-                                          "carrier-signature", _edited_body),
-    "carrier-signature-altered": (CARRIER_SAMPLE, "FulfilmentFunction", DEMO_FULFILLING_ORDER_ID,
-                                  "carrier-signature", _altered_signature),
-    "payment-signed-with-another-secret": (PAYMENT_SAMPLES[0], "PaymentWebhookFunction", DEMO_AWAITING_PAYMENT_ORDER_ID,
-                                           "stripe-signature", _another_secret),
+    "carrier-body-edited-after-signing": (
+        CARRIER_SAMPLE,
+        "FulfilmentFunction",
+        DEMO_FULFILLING_ORDER_ID,
+        "carrier-signature",
+        _edited_body,
+    ),
+    "carrier-signature-altered": (
+        CARRIER_SAMPLE,
+        "FulfilmentFunction",
+        DEMO_FULFILLING_ORDER_ID,
+        "carrier-signature",
+        _altered_signature,
+    ),
+    "payment-signed-with-another-secret": (
+        PAYMENT_SAMPLES[0],
+        "PaymentWebhookFunction",
+        DEMO_AWAITING_PAYMENT_ORDER_ID,
+        "stripe-signature",
+        _another_secret,
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(TAMPERED))
 def test_a_sample_the_local_secret_did_not_sign_is_not_resigned(
-        cloud: LocalCloud, orders: OrderRepository, capsys: pytest.CaptureFixture[str], case: str) -> None:
+    cloud: LocalCloud, orders: OrderRepository, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
     sample, function, order_id, header_name, tamper = TAMPERED[case]
     event = tamper(_load(sample))
     sent = copy.deepcopy(event)
@@ -191,7 +220,8 @@ def test_only_stale_signatures_made_with_the_local_secret_are_resigned() -> None
     assert resigned["headers"]["carrier-signature"] == sign(body, LOCAL_CARRIER_WEBHOOK_SECRET, now)
     assert {**resigned, "headers": {}} == {**carrier, "headers": {}}, "only the signature changes"
     assert {k: v for k, v in resigned["headers"].items() if k != "carrier-signature"} == {
-        k: v for k, v in carrier["headers"].items() if k != "carrier-signature"}
+        k: v for k, v in carrier["headers"].items() if k != "carrier-signature"
+    }
     assert verify(body, resigned["headers"]["carrier-signature"], [LOCAL_CARRIER_WEBHOOK_SECRET]) == now
 
     fresh = copy.deepcopy(carrier)
@@ -200,18 +230,26 @@ def test_only_stale_signatures_made_with_the_local_secret_are_resigned() -> None
 
     # A payment secret of another value (PAYMENT_WEBHOOK_SECRET set, say) did not make the sample's signature.
     payment = _load(PAYMENT_SAMPLES[0])
-    assert resign_stale_webhook(copy.deepcopy(payment), {**secrets, "PaymentWebhookSecret": "whsec_other"},
-                                now=now) == (payment, None)
+    assert resign_stale_webhook(
+        copy.deepcopy(payment), {**secrets, "PaymentWebhookSecret": "whsec_other"}, now=now
+    ) == (payment, None)
     # Several local secrets (a rotation): the one that made the signature signs again.
-    resigned, note = resign_stale_webhook(copy.deepcopy(payment), {
-        **secrets, "PaymentWebhookSecret": f"whsec_other,{DEFAULT_WEBHOOK_SECRET}"}, now=now)
+    resigned, note = resign_stale_webhook(
+        copy.deepcopy(payment), {**secrets, "PaymentWebhookSecret": f"whsec_other,{DEFAULT_WEBHOOK_SECRET}"}, now=now
+    )
     assert note is not None
     assert resigned["headers"]["stripe-signature"] == sign(_body(payment), DEFAULT_WEBHOOK_SECRET, now)
 
-    for not_a_signed_webhook in ({}, {"Records": []}, _load("catalog/get-product.json"),
-                                 {**carrier, "headers": {"content-type": "application/json"}}):
+    for not_a_signed_webhook in (
+        {},
+        {"Records": []},
+        _load("catalog/get-product.json"),
+        {**carrier, "headers": {"content-type": "application/json"}},
+    ):
         assert resign_stale_webhook(copy.deepcopy(not_a_signed_webhook), secrets, now=now) == (
-            not_a_signed_webhook, None)
+            not_a_signed_webhook,
+            None,
+        )
 
 
 # ---------------------------------------------------------------- the documented command line
@@ -223,9 +261,16 @@ def test_make_invoke_with_the_carrier_sample_answers_200() -> None:
     `make invoke` runs it: a fresh local cloud with the demo data, the response alone on stdout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "PAYMENT_WEBHOOK_SECRET"))}
     env.update({"PYTHONPATH": f"{ROOT / 'layers' / 'storefront'}{os.pathsep}{ROOT}", "PYTHONDONTWRITEBYTECODE": "1"})
-    run = subprocess.run([sys.executable, "-m", "local_cloud", "invoke", "FulfilmentFunction", "-e",
-                          f"events/{CARRIER_SAMPLE}"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "local_cloud", "invoke", "FulfilmentFunction", "-e", f"events/{CARRIER_SAMPLE}"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, f"exit {run.returncode}\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     response = json.loads(run.stdout)
     assert response["statusCode"] == 200, response
@@ -238,16 +283,38 @@ def test_make_invoke_prints_only_json_and_decodes_bodies_on_request() -> None:
     """`make invoke ... | jq .` works: stdout is the function's result alone (setup and logs go to stderr), with
     DECODE_BODY=1 the HTTP body parsed; a REPORT line on stderr; a missing EVENT is a usage error, not a traceback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_", "PAYMENT_WEBHOOK_SECRET"))}
-    decoded = subprocess.run(["make", "--no-print-directory", "invoke", "FUNCTION=CatalogFunction",
-                              "EVENT=events/catalog/get-product.json", "DECODE_BODY=1"], cwd=ROOT, env=env,
-                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180, check=False)
+    decoded = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "invoke",
+            "FUNCTION=CatalogFunction",
+            "EVENT=events/catalog/get-product.json",
+            "DECODE_BODY=1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert decoded.returncode == 0, decoded.stderr
     product = json.loads(decoded.stdout)
     assert product["id"] == "linen-shirt" and product["variants"]
     report = [line for line in decoded.stderr.splitlines() if line.startswith("REPORT RequestId: ")]
     assert len(report) == 1 and "\tDuration: " in report[0] and "\tMemory Size: 1024 MB" in report[0], decoded.stderr
 
-    usage = subprocess.run(["make", "--no-print-directory", "invoke", "FUNCTION=CatalogFunction"], cwd=ROOT, env=env,
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+    usage = subprocess.run(
+        ["make", "--no-print-directory", "invoke", "FUNCTION=CatalogFunction"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert usage.returncode == 2
     assert usage.stdout == "" and "usage: make invoke FUNCTION=" in usage.stderr and "Traceback" not in usage.stderr

@@ -40,11 +40,13 @@ def _wait_for_execution(cloud: LocalCloud, arn: str, timeout: float = 30) -> dic
 
 def _run_flow(cloud: LocalCloud, payload: dict[str, Any]) -> dict[str, Any]:
     started = cloud.client("stepfunctions").start_execution(
-        stateMachineArn=cloud.physical_id("Flow"), name=uuid.uuid4().hex, input=json.dumps(payload))
+        stateMachineArn=cloud.physical_id("Flow"), name=uuid.uuid4().hex, input=json.dumps(payload)
+    )
     return _wait_for_execution(cloud, started["executionArn"])
 
 
 # ------------------------------------------------------------------ provisioning from the template
+
 
 def test_every_resource_of_the_storefront_template_exists(cloud: LocalCloud) -> None:
     template = cloud.template
@@ -65,7 +67,8 @@ def test_table_keys_and_indexes_come_from_the_template(cloud: LocalCloud) -> Non
     table = cloud.client("dynamodb").describe_table(TableName=cloud.physical_id("CatalogTable"))["Table"]
     assert table["KeySchema"] == declared["KeySchema"]
     assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == [
-        i["IndexName"] for i in declared["GlobalSecondaryIndexes"]]
+        i["IndexName"] for i in declared["GlobalSecondaryIndexes"]
+    ]
 
 
 def test_topics_event_buses_and_parameters_are_created(bridge: LocalCloud) -> None:
@@ -87,8 +90,9 @@ def test_function_environment_is_the_templates_with_globals_merged(bridge: Local
 def test_ttl_and_redrive_policy_are_applied(bridge: LocalCloud) -> None:
     ttl = bridge.client("dynamodb").describe_time_to_live(TableName=bridge.physical_id("ResultsTable"))
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
-    attributes = bridge.client("sqs").get_queue_attributes(QueueUrl=bridge.physical_id("WorkQueue"),
-                                                          AttributeNames=["RedrivePolicy"])["Attributes"]
+    attributes = bridge.client("sqs").get_queue_attributes(
+        QueueUrl=bridge.physical_id("WorkQueue"), AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == bridge.physical_id("DeadLetterQueue", "Arn")
     assert int(redrive["maxReceiveCount"]) == 2
@@ -96,9 +100,11 @@ def test_ttl_and_redrive_policy_are_applied(bridge: LocalCloud) -> None:
 
 # ------------------------------------------------------------------ invocations reach the real handlers
 
+
 def test_direct_invoke_runs_the_real_handler_with_its_environment(bridge: LocalCloud) -> None:
-    response = bridge.client("lambda").invoke(FunctionName=bridge.physical_id("StepFunction"),
-                                              Payload=json.dumps({"hello": "world"}))
+    response = bridge.client("lambda").invoke(
+        FunctionName=bridge.physical_id("StepFunction"), Payload=json.dumps({"hello": "world"})
+    )
     payload = json.loads(response["Payload"].read())
     assert "FunctionError" not in response
     assert payload["echo"] == {"hello": "world"}
@@ -108,8 +114,9 @@ def test_direct_invoke_runs_the_real_handler_with_its_environment(bridge: LocalC
 
 
 def test_direct_invoke_reports_a_raised_exception_as_a_function_error(bridge: LocalCloud) -> None:
-    response = bridge.client("lambda").invoke(FunctionName=bridge.physical_id("StepFunction"),
-                                              Payload=json.dumps({"raise": "Boom"}))
+    response = bridge.client("lambda").invoke(
+        FunctionName=bridge.physical_id("StepFunction"), Payload=json.dumps({"raise": "Boom"})
+    )
     assert response["FunctionError"] == "Unhandled"
     payload = json.loads(response["Payload"].read())
     assert payload["errorType"] == "RuntimeError"
@@ -162,15 +169,19 @@ def test_sqs_batches_honour_partial_failures_and_the_dead_letter_queue(bridge: L
     sqs, dynamodb = bridge.client("sqs"), bridge.client("dynamodb")
     run = uuid.uuid4().hex[:8]
     good = [f"{run}-{i}" for i in range(4)]
-    sqs.send_message_batch(QueueUrl=bridge.physical_id("WorkQueue"), Entries=[
-        *({"Id": str(i), "MessageBody": json.dumps({"id": message_id})} for i, message_id in enumerate(good)),
-        {"Id": "poison", "MessageBody": json.dumps({"id": f"{run}-poison", "poison": True})},
-    ])
+    sqs.send_message_batch(
+        QueueUrl=bridge.physical_id("WorkQueue"),
+        Entries=[
+            *({"Id": str(i), "MessageBody": json.dumps({"id": message_id})} for i, message_id in enumerate(good)),
+            {"Id": "poison", "MessageBody": json.dumps({"id": f"{run}-poison", "poison": True})},
+        ],
+    )
     dead_letters: list[dict[str, Any]] = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not dead_letters:
-        dead_letters = sqs.receive_message(QueueUrl=bridge.physical_id("DeadLetterQueue"), WaitTimeSeconds=1,
-                                           MaxNumberOfMessages=10).get("Messages", [])
+        dead_letters = sqs.receive_message(
+            QueueUrl=bridge.physical_id("DeadLetterQueue"), WaitTimeSeconds=1, MaxNumberOfMessages=10
+        ).get("Messages", [])
     assert [json.loads(m["Body"])["id"] for m in dead_letters] == [f"{run}-poison"]
     for message_id in good:  # each good message processed exactly once, not held back by the poison one
         item = dynamodb.get_item(TableName=bridge.physical_id("ResultsTable"), Key={"id": {"S": message_id}})["Item"]
@@ -180,6 +191,7 @@ def test_sqs_batches_honour_partial_failures_and_the_dead_letter_queue(bridge: L
 
 
 # ------------------------------------------------------------------ moto's DynamoDB under concurrency
+
 
 @pytest.mark.slow("race")
 def test_concurrent_conditional_writes_never_oversell(cloud: LocalCloud) -> None:
@@ -196,13 +208,26 @@ def test_concurrent_conditional_writes_never_oversell(cloud: LocalCloud) -> None
         if n < 50:
             start.wait()
         try:
-            dynamodb.transact_write_items(TransactItems=[
-                {"Update": {"TableName": table, "Key": key, "UpdateExpression": "SET available = available - :one",
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": key,
+                            "UpdateExpression": "SET available = available - :one",
                             "ConditionExpression": "available >= :one",
-                            "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-                {"Put": {"TableName": table, "Item": {"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"RES#{n}"}},
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-            ])
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": {"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"RES#{n}"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
             return "ok"
         except ClientError as error:
             return error.response["Error"]["Code"]
@@ -210,9 +235,12 @@ def test_concurrent_conditional_writes_never_oversell(cloud: LocalCloud) -> None
     with ThreadPoolExecutor(max_workers=50) as pool:
         outcomes = list(pool.map(reserve, range(200)))
     remaining = int(dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]["available"]["N"])
-    reservations = dynamodb.query(TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :res)",
-                                  ExpressionAttributeValues={":pk": {"S": f"SKU#{sku}"}, ":res": {"S": "RES#"}},
-                                  Select="COUNT")["Count"]
+    reservations = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :res)",
+        ExpressionAttributeValues={":pk": {"S": f"SKU#{sku}"}, ":res": {"S": "RES#"}},
+        Select="COUNT",
+    )["Count"]
     # These items are not the inventory's shape: remove them, so the inventory invariant holds for other tests.
     for n in range(200):
         dynamodb.delete_item(TableName=table, Key={"pk": {"S": f"SKU#{sku}"}, "sk": {"S": f"RES#{n}"}})
@@ -232,16 +260,30 @@ def test_a_cancelled_transaction_changes_nothing(cloud: LocalCloud) -> None:
     existing = {"pk": {"S": f"ROLLBACK#{run}"}, "sk": {"S": "A"}}
     dynamodb.put_item(TableName=table, Item={**existing, "n": {"N": "1"}})
     with pytest.raises(ClientError) as cancelled:
-        dynamodb.transact_write_items(TransactItems=[
-            {"Update": {"TableName": table, "Key": existing, "UpdateExpression": "SET n = n + :one",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-            {"Put": {"TableName": table, "Item": {"pk": {"S": f"ROLLBACK#{run}"}, "sk": {"S": "B"}}}},
-            {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": f"ROLLBACK#{run}"}, "sk": {"S": "MISSING"}},
-                                "ConditionExpression": "attribute_exists(pk)"}},
-        ])
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": existing,
+                        "UpdateExpression": "SET n = n + :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+                {"Put": {"TableName": table, "Item": {"pk": {"S": f"ROLLBACK#{run}"}, "sk": {"S": "B"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": f"ROLLBACK#{run}"}, "sk": {"S": "MISSING"}},
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
     assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
-    items = dynamodb.query(TableName=table, KeyConditionExpression="pk = :pk",
-                           ExpressionAttributeValues={":pk": {"S": f"ROLLBACK#{run}"}})["Items"]
+    items = dynamodb.query(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": f"ROLLBACK#{run}"}}
+    )["Items"]
     assert items == [{**existing, "n": {"N": "1"}}]
 
 
@@ -254,7 +296,9 @@ def test_the_gateway_serves_the_shop_and_the_admin_page_beside_the_api(api: Any)
     page = api.get("/manage/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<script type="module" src="app.js">' in page.text
-    assert api.get("/manage/session.js").headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert (
+        api.get("/manage/session.js").headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    )
     for outside in ("/../pyproject.toml", "/%2e%2e/pyproject.toml", "/manage/%2e%2e/%2e%2e/template.yaml"):
         assert api.get(outside).status_code == 404, outside
     unauthorized = api.get("/admin/products")

@@ -77,8 +77,12 @@ class RecordsAsLines(logging.Handler):
         if record.name.startswith(THIRD_PARTIES):
             return
         extras = {k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_FIELDS}
-        self._sink.write(json.dumps({"logger": record.name, "message": record.getMessage(), **extras},
-                                    default=str, ensure_ascii=False) + "\n")
+        self._sink.write(
+            json.dumps(
+                {"logger": record.name, "message": record.getMessage(), **extras}, default=str, ensure_ascii=False
+            )
+            + "\n"
+        )
 
 
 class Capture:
@@ -134,9 +138,17 @@ class Shopper:
     @classmethod
     def new(cls, who: str) -> Shopper:
         tag = uuid.uuid4().hex[:8]
-        return cls(email=f"{who}.{tag}@example.com", address={
-            "name": f"{who.title()} Q{tag}", "line1": f"Hidden Lane {tag}", "line2": f"Flat {tag[:4]}",
-            "city": f"Privacyville {tag[4:]}", "postal_code": f"Z{tag[:5]}", "country": "DE"})
+        return cls(
+            email=f"{who}.{tag}@example.com",
+            address={
+                "name": f"{who.title()} Q{tag}",
+                "line1": f"Hidden Lane {tag}",
+                "line2": f"Flat {tag[:4]}",
+                "city": f"Privacyville {tag[4:]}",
+                "postal_code": f"Z{tag[:5]}",
+                "country": "DE",
+            },
+        )
 
     @property
     def personal(self) -> list[str]:
@@ -163,36 +175,65 @@ class Shop:
     def product(self, units: int) -> str:
         product_id = f"obs-{uuid.uuid4().hex[:10]}"
         sku = product_id.upper() + "-ONE"
-        self.catalog.put_product(StoredProduct(id=product_id, name="Observed", description="", category="test",
-                                               images=[], variants=[StoredVariant(
-                                                   sku=sku, title="One", price=Money(amount=1500, currency="EUR"))]))
+        self.catalog.put_product(
+            StoredProduct(
+                id=product_id,
+                name="Observed",
+                description="",
+                category="test",
+                images=[],
+                variants=[StoredVariant(sku=sku, title="One", price=Money(amount=1500, currency="EUR"))],
+            )
+        )
         self.inventory.put_level(sku, units)
         return sku
 
     def cart(self, sku: str, quantity: int = 1) -> str:
         now, cart_id = datetime.now(UTC), uuid.uuid4().hex
-        self.carts.create(StoredCart(
-            id=cart_id, currency="EUR", version=1, created_at=now, updated_at=now, expires_at=now + timedelta(hours=1),
-            lines=[StoredLine(sku=sku, quantity=quantity, seen_price=Money(amount=1500, currency="EUR"))],
-            shipping=StoredShipping(country="DE", method="standard")))
+        self.carts.create(
+            StoredCart(
+                id=cart_id,
+                currency="EUR",
+                version=1,
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(hours=1),
+                lines=[StoredLine(sku=sku, quantity=quantity, seen_price=Money(amount=1500, currency="EUR"))],
+                shipping=StoredShipping(country="DE", method="standard"),
+            )
+        )
         return cart_id
 
     def checkout(self, cart_id: str, shopper: Shopper) -> httpx.Response:
-        return self.api.post("/checkout", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
-            "cart_id": cart_id, "email": shopper.email, "shipping_address": shopper.address})
+        return self.api.post(
+            "/checkout",
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+            json={"cart_id": cart_id, "email": shopper.email, "shipping_address": shopper.address},
+        )
 
     def wait_for(self, order_id: str, *statuses: str) -> dict[str, Any]:
-        return wait_until(lambda: (o := self.api.get(f"/orders/{order_id}").json())["status"] in statuses and o,
-                          f"order {order_id} in {statuses}")
+        return wait_until(
+            lambda: (o := self.api.get(f"/orders/{order_id}").json())["status"] in statuses and o,
+            f"order {order_id} in {statuses}",
+        )
 
 
 DECLINES_TO_FAIL = int(Template.load().parameter("MaxPaymentAttempts"))
 EXPECTED = {  # business metric -> its total over the afternoon
-    "OrdersPlaced": 3 + EMAIL_LIMIT, "OrdersPaid": 1, "OrdersFulfilling": 1, "OrdersShipped": 1,
-    "OrdersDelivered": 1, "OrdersRejected": 1, "StockReservationsRejected": 1,
+    "OrdersPlaced": 3 + EMAIL_LIMIT,
+    "OrdersPaid": 1,
+    "OrdersFulfilling": 1,
+    "OrdersShipped": 1,
+    "OrdersDelivered": 1,
+    "OrdersRejected": 1,
+    "StockReservationsRejected": 1,
     "PaymentsDeclined": DECLINES_TO_FAIL,
-    "OrdersPaymentFailed": 1, "WebhookSignaturesInvalid": 1, "CheckoutsRefusedSoldOut": 1, "CheckoutsRateLimited": 1,
-    "RefundsSucceeded": 1, "OrdersCancelled": 1,
+    "OrdersPaymentFailed": 1,
+    "WebhookSignaturesInvalid": 1,
+    "CheckoutsRefusedSoldOut": 1,
+    "CheckoutsRateLimited": 1,
+    "RefundsSucceeded": 1,
+    "OrdersCancelled": 1,
 }
 # Emails the afternoon sends (docs/notifications.md): the buyer's confirmation, shipping, delivery and refund mails; the
 # declined racer's mails (one per retryable decline, then the failure mail); the hoarder's cancellation mail.
@@ -230,8 +271,11 @@ def afternoon() -> Iterator[Afternoon]:
             with httpx.Client(base_url=gateway.url, timeout=60) as api:
                 day = Afternoon(capture, cloud)
                 _play(Shop(cloud, api), day)
-                wait_until(lambda: _business_totals(capture) == Counter(EXPECTED, EmailsSent=EXPECTED_EMAILS),
-                           "every business metric", 60)
+                wait_until(
+                    lambda: _business_totals(capture) == Counter(EXPECTED, EmailsSent=EXPECTED_EMAILS),
+                    "every business metric",
+                    60,
+                )
                 day.emails = api.get("/dev/emails").json()["items"]
                 day.events = cloud.integration_events()
             yield day
@@ -252,9 +296,14 @@ def _play(shop: Shop, day: Afternoon) -> None:
         assert api.post(f"/dev/shipments/{tracking}/advance").status_code == 200
     shop.wait_for(order["id"], "delivered")
     #    The merchant refunds part of it.
-    admin = {"Authorization": "Bearer " + api.post("/dev/auth/token", json={"groups": ["admin"]}).json()["access_token"]}
-    refund = api.post(f"/admin/orders/{order['id']}/refunds", headers={**admin, "Idempotency-Key": uuid.uuid4().hex},
-                      json={"amount": {"amount": 500, "currency": "EUR"}, "restock": False, "reason": "scratched"})
+    admin = {
+        "Authorization": "Bearer " + api.post("/dev/auth/token", json={"groups": ["admin"]}).json()["access_token"]
+    }
+    refund = api.post(
+        f"/admin/orders/{order['id']}/refunds",
+        headers={**admin, "Idempotency-Key": uuid.uuid4().hex},
+        json={"amount": {"amount": 500, "currency": "EUR"}, "restock": False, "reason": "scratched"},
+    )
     assert refund.status_code == 201 and refund.json()["status"] == "succeeded", refund.text
 
     # 2. Two shoppers check out the last unit before either reservation runs: one order is rejected; the other's
@@ -285,8 +334,11 @@ def _play(shop: Shop, day: Afternoon) -> None:
 
     # 3. A webhook signed with the wrong secret.
     body = json.dumps({"id": "evt_forged", "type": "payment_intent.succeeded", "data": {"object": {}}})
-    forged = api.post("/webhooks/payments/fake", content=body, headers={
-        "Content-Type": "application/json", "Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"})
+    forged = api.post(
+        "/webhooks/payments/fake",
+        content=body,
+        headers={"Content-Type": "application/json", "Stripe-Signature": f"t={int(time.time())},v1={'0' * 64}"},
+    )
     assert forged.status_code == 400 and forged.json()["code"] == "invalid_signature"
 
     # 4. A cart current stock cannot fill.
@@ -314,16 +366,16 @@ def test_every_business_event_is_one_metric_with_its_exact_value(afternoon: Afte
     latency = [value for b in business if "CheckoutLatency" in b for value in _values(b["CheckoutLatency"])]
     assert len(latency) == EXPECTED["OrdersPlaced"] and all(value > 0 for value in latency)
     for blob in business:
-        directive, = blob["_aws"]["CloudWatchMetrics"]
+        (directive,) = blob["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == namespace
         assert directive["Dimensions"] == [list(BUSINESS_DIMENSIONS)]
         assert {k: blob[k] for k in BUSINESS_DIMENSIONS} == BUSINESS_DIMENSIONS
     assert len(afternoon.emails) == EXPECTED_EMAILS
     # Nothing expired (test_checkout_saga.py counts OrdersExpired on a cloud with a short payment window) and
     # nothing was busy.
-    assert not {"OrdersExpired", "CheckoutsBusy"} & {m["Name"] for b in business
-                                                                       for d in b["_aws"]["CloudWatchMetrics"]
-                                                                       for m in d["Metrics"]}
+    assert not {"OrdersExpired", "CheckoutsBusy"} & {
+        m["Name"] for b in business for d in b["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
+    }
     # Powertools keeps its cold-start flag per process, and the local cloud runs every function in one: here the
     # first invocation of the process counts it (on Lambda, every execution environment's first does; the unit
     # test of storefront.observability covers that). Never twice for one function.

@@ -31,8 +31,13 @@ from local_cloud.functions import LambdaContext
 from tests.waiting import wait_until
 
 HOSTILE_NAME = "<script>alert('x')</script> Ada \u202eecalevoL"
-ADDRESS = {"name": HOSTILE_NAME, "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
-           "country": "DE"}
+ADDRESS = {
+    "name": HOSTILE_NAME,
+    "line1": "Unter den Linden 1",
+    "city": "Berlin",
+    "postal_code": "10117",
+    "country": "DE",
+}
 
 
 class Mail:
@@ -59,22 +64,49 @@ class Mail:
         assert template is not None
         now = datetime.now(UTC)
         order_id = secrets.token_urlsafe(24)
-        self.orders.create(StoredOrder.model_validate({
-            **template.model_dump(), "id": order_id, "cart_id": uuid.uuid4().hex, "status": status,
-            "email": email or f"{order_id.lower()}@example.com", "created_at": now, "updated_at": now,
-            "fulfilment": {"status": "in_transit", "carrier": "local", "tracking_number": "LC100200300",
-                           "tracking_url": "https://carrier.example/track/LC100200300"},
-            "history": [HistoryEntry(status=OrderStatus.PENDING, at=now)], **extra}))
+        self.orders.create(
+            StoredOrder.model_validate(
+                {
+                    **template.model_dump(),
+                    "id": order_id,
+                    "cart_id": uuid.uuid4().hex,
+                    "status": status,
+                    "email": email or f"{order_id.lower()}@example.com",
+                    "created_at": now,
+                    "updated_at": now,
+                    "fulfilment": {
+                        "status": "in_transit",
+                        "carrier": "local",
+                        "tracking_number": "LC100200300",
+                        "tracking_url": "https://carrier.example/track/LC100200300",
+                    },
+                    "history": [HistoryEntry(status=OrderStatus.PENDING, at=now)],
+                    **extra,
+                }
+            )
+        )
         return order_id
 
     def publish(self, event_type: str, order_id: str, event_id: str | None = None) -> str:
         """An integration event on the shop's bus, as IntegrationEventsFunction publishes it (ids and figures)."""
         event_id = event_id or f"{event_type}:{order_id}"
-        detail = {"schema_version": 1, "event_id": event_id, "type": event_type,
-                  "occurred_at": datetime.now(UTC).isoformat(), "order": {"id": order_id}}
-        answer = self.events.put_events(Entries=[{
-            "Source": "storefront", "DetailType": event_type, "Detail": json.dumps(detail),
-            "EventBusName": self.cloud.physical_id("IntegrationEventBus")}])
+        detail = {
+            "schema_version": 1,
+            "event_id": event_id,
+            "type": event_type,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "order": {"id": order_id},
+        }
+        answer = self.events.put_events(
+            Entries=[
+                {
+                    "Source": "storefront",
+                    "DetailType": event_type,
+                    "Detail": json.dumps(detail),
+                    "EventBusName": self.cloud.physical_id("IntegrationEventBus"),
+                }
+            ]
+        )
         assert answer["FailedEntryCount"] == 0, answer
         return event_id
 
@@ -82,21 +114,27 @@ class Mail:
         return [e for e in self.cloud.sent_emails() if e["order_id"] == order_id]
 
     def wait_for_emails(self, order_id: str, count: int, timeout: float = 30) -> list[dict[str, Any]]:
-        return wait_until(lambda: len(sent := self.sent_to(order_id)) >= count and sent,
-                          f"{count} email(s) for order {order_id}", timeout)
+        return wait_until(
+            lambda: len(sent := self.sent_to(order_id)) >= count and sent,
+            f"{count} email(s) for order {order_id}",
+            timeout,
+        )
 
     def settled(self, *event_ids: str, timeout: float = 30) -> list[dict[str, Any]]:
         """The events' records, once every one is final and the queue holds nothing more."""
+
         def done() -> list[dict[str, Any]] | None:
             records = [self.records.get(event_id) for event_id in event_ids]
             if self.queued(self.queue_url) or not all(r and r["status"] != "sending" for r in records):
                 return None
             return records  # type: ignore[return-value]
+
         return wait_until(done, f"the records of {event_ids}", timeout)
 
     def queued(self, url: str) -> int:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
@@ -124,8 +162,11 @@ def test_a_purchase_gets_its_confirmation_shipping_and_delivery_mail_once_each(m
     cart = api.post("/carts").json()
     api.post(f"/carts/{cart['id']}/items", json={"sku": "CERAMIC-MUG-ONE", "quantity": 2})
     api.put(f"/carts/{cart['id']}/shipping", json={"country": "DE", "method": "standard"})
-    order = api.post("/checkout", headers={"Idempotency-Key": uuid.uuid4().hex}, json={
-        "cart_id": cart["id"], "email": "ada.lovelace@example.com", "shipping_address": ADDRESS}).json()
+    order = api.post(
+        "/checkout",
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+        json={"cart_id": cart["id"], "email": "ada.lovelace@example.com", "shipping_address": ADDRESS},
+    ).json()
     order = wait_until(lambda: (o := api.get(f"/orders/{order['id']}").json())["payment"] and o, "a payment")
     assert api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed").status_code == 200
 
@@ -137,14 +178,18 @@ def test_a_purchase_gets_its_confirmation_shipping_and_delivery_mail_once_each(m
     assert "&lt;script&gt;" in confirmation["html"] and "<script>" not in confirmation["html"]
     assert "\u202e" not in confirmation["text"] + confirmation["html"]
 
-    tracking = wait_until(lambda: (o := api.get(f"/orders/{order['id']}").json())["fulfilment"] and o["fulfilment"],
-                          "a shipment")
+    tracking = wait_until(
+        lambda: (o := api.get(f"/orders/{order['id']}").json())["fulfilment"] and o["fulfilment"], "a shipment"
+    )
     for _ in ("in_transit", "out_for_delivery", "delivered"):
         assert api.post(f"/dev/shipments/{tracking['tracking_number']}/advance").status_code == 200
     emails = mail.wait_for_emails(order["id"], 3)
     mail.settled(f"order.paid:{order['id']}", f"order.shipped:{order['id']}", f"order.delivered:{order['id']}")
     assert [e["subject"].split(order["id"])[1] for e in mail.sent_to(order["id"])] == [
-        " has been delivered", " is on its way", " is confirmed"]  # newest first, one each
+        " has been delivered",
+        " is on its way",
+        " is confirmed",
+    ]  # newest first, one each
     shipped = emails[1]
     assert tracking["tracking_number"] in shipped["text"] and tracking["tracking_url"] in shipped["text"]
     assert f'href="{tracking["tracking_url"]}"' in shipped["html"]
@@ -163,12 +208,23 @@ def test_a_purchase_gets_its_confirmation_shipping_and_delivery_mail_once_each(m
 
 
 def test_each_subscribed_event_sends_its_email_once_even_when_delivered_twice(mail: Mail) -> None:
-    order_id = mail.order(OrderStatus.CANCELLED, payment={"provider": "fake", "status": "succeeded", "payment_id": "pi_1",
-                                                          "attempts": 1},
-                          refunds=[{"id": "re_1", "amount": {"amount": 1200, "currency": "EUR"}, "status": "succeeded",
-                                    "lines": [], "restock": False, "reason": "requested_by_customer",
-                                    "created_at": datetime.now(UTC).isoformat()}],
-                          captured_amount=4190, refunded_amount=1200)  # as the refunds write them
+    order_id = mail.order(
+        OrderStatus.CANCELLED,
+        payment={"provider": "fake", "status": "succeeded", "payment_id": "pi_1", "attempts": 1},
+        refunds=[
+            {
+                "id": "re_1",
+                "amount": {"amount": 1200, "currency": "EUR"},
+                "status": "succeeded",
+                "lines": [],
+                "restock": False,
+                "reason": "requested_by_customer",
+                "created_at": datetime.now(UTC).isoformat(),
+            }
+        ],
+        captured_amount=4190,
+        refunded_amount=1200,
+    )  # as the refunds write them
     event_ids = []
     for event_type in EMAIL_FOR_EVENT:
         event_ids.append(mail.publish(event_type, order_id))
@@ -187,16 +243,33 @@ def test_concurrent_deliveries_of_one_message_send_one_email(mail: Mail) -> None
     """The same event handed to the function by several invocations at once (SQS delivers a message twice;
     EventBridge puts an event twice): the conditional claim on the real table lets one send."""
     order_id = mail.order()
-    body = json.dumps({"source": "storefront", "detail-type": "order.shipped", "detail": {
-        "event_id": f"order.shipped:{order_id}", "type": "order.shipped",
-        "occurred_at": datetime.now(UTC).isoformat(), "order": {"id": order_id}}})
+    body = json.dumps(
+        {
+            "source": "storefront",
+            "detail-type": "order.shipped",
+            "detail": {
+                "event_id": f"order.shipped:{order_id}",
+                "type": "order.shipped",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "order": {"id": order_id},
+            },
+        }
+    )
     function = mail.cloud.functions["NotificationsFunction"]
     results: list[Any] = []
 
     def deliver(n: int) -> None:
-        record = {"messageId": f"m-{n}", "receiptHandle": "r", "body": body, "attributes": {
-            "ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": mail.cloud.physical_id("NotificationsQueue", "Arn"), "awsRegion": "us-east-1"}
+        record = {
+            "messageId": f"m-{n}",
+            "receiptHandle": "r",
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": mail.cloud.physical_id("NotificationsQueue", "Arn"),
+            "awsRegion": "us-east-1",
+        }
         results.append(function.invoke({"Records": [record]}))
 
     threads = [threading.Thread(target=deliver, args=(n,)) for n in range(6)]
@@ -254,16 +327,34 @@ def test_a_throttled_ses_delays_the_email_and_it_is_sent_once(mail: Mail, thrott
 
 
 def test_a_hard_bounce_suppresses_the_address_and_its_next_email_is_skipped_and_counted(
-        mail: Mail, capsys: pytest.CaptureFixture[str]) -> None:
+    mail: Mail, capsys: pytest.CaptureFixture[str]
+) -> None:
     address = f"bounce-{uuid.uuid4().hex[:8]}@example.com"
     configuration_set = mail.cloud.physical_id("NotificationsConfigurationSet")
     # What SES publishes to the default bus for a hard bounce of a mail sent with the configuration set.
-    mail.events.put_events(Entries=[{"Source": "aws.ses", "DetailType": "Email Bounced", "Detail": json.dumps({
-        "eventType": "Bounce",
-        "bounce": {"bounceType": "Permanent", "bounceSubType": "General",
-                   "bouncedRecipients": [{"emailAddress": address.upper(), "status": "5.1.1"}]},
-        "mail": {"messageId": "m-1", "destination": [address], "tags": {"ses:configuration-set": [configuration_set],
-                                                                        "kind": ["order_confirmed"]}}})}])
+    mail.events.put_events(
+        Entries=[
+            {
+                "Source": "aws.ses",
+                "DetailType": "Email Bounced",
+                "Detail": json.dumps(
+                    {
+                        "eventType": "Bounce",
+                        "bounce": {
+                            "bounceType": "Permanent",
+                            "bounceSubType": "General",
+                            "bouncedRecipients": [{"emailAddress": address.upper(), "status": "5.1.1"}],
+                        },
+                        "mail": {
+                            "messageId": "m-1",
+                            "destination": [address],
+                            "tags": {"ses:configuration-set": [configuration_set], "kind": ["order_confirmed"]},
+                        },
+                    }
+                ),
+            }
+        ]
+    )
     wait_until(lambda: mail.suppressions.contains(address), "the bounced address on the suppression list")
 
     order_id = mail.order(email=address)
@@ -276,9 +367,21 @@ def test_a_hard_bounce_suppresses_the_address_and_its_next_email_is_skipped_and_
 
 def test_feedback_of_another_configuration_set_is_not_ours_to_act_on(mail: Mail) -> None:
     address = f"other-{uuid.uuid4().hex[:8]}@example.com"
-    mail.events.put_events(Entries=[{"Source": "aws.ses", "DetailType": "Email Bounced", "Detail": json.dumps({
-        "eventType": "Bounce", "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": address}]},
-        "mail": {"tags": {"ses:configuration-set": ["someone-elses"]}}})}])
+    mail.events.put_events(
+        Entries=[
+            {
+                "Source": "aws.ses",
+                "DetailType": "Email Bounced",
+                "Detail": json.dumps(
+                    {
+                        "eventType": "Bounce",
+                        "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": address}]},
+                        "mail": {"tags": {"ses:configuration-set": ["someone-elses"]}},
+                    }
+                ),
+            }
+        ]
+    )
     order_id = mail.order(email=address)
     (record,) = mail.settled(mail.publish("order.shipped", order_id))
     assert record["status"] == "sent" and not mail.suppressions.contains(address)
@@ -293,15 +396,32 @@ def test_an_event_for_an_unknown_order_is_dropped_not_retried(mail: Mail) -> Non
 
 def test_the_handler_leaves_a_message_untried_without_time_for_it(mail: Mail) -> None:
     order_id = mail.order()
-    body = json.dumps({"source": "storefront", "detail-type": "order.paid", "detail": {
-        "event_id": f"order.paid:{order_id}", "type": "order.paid", "occurred_at": datetime.now(UTC).isoformat(),
-        "order": {"id": order_id}}})
+    body = json.dumps(
+        {
+            "source": "storefront",
+            "detail-type": "order.paid",
+            "detail": {
+                "event_id": f"order.paid:{order_id}",
+                "type": "order.paid",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "order": {"id": order_id},
+            },
+        }
+    )
     function = mail.cloud.functions["NotificationsFunction"]
     assert function.module is not None
     context = LambdaContext(function.name, function.arn, function.memory, timeout_seconds=1)
-    record = {"messageId": "m-late", "receiptHandle": "r", "body": body, "attributes": {"ApproximateReceiveCount": "1"},
-              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-              "eventSourceARN": mail.cloud.physical_id("NotificationsQueue", "Arn"), "awsRegion": "us-east-1"}
+    record = {
+        "messageId": "m-late",
+        "receiptHandle": "r",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": mail.cloud.physical_id("NotificationsQueue", "Arn"),
+        "awsRegion": "us-east-1",
+    }
     with pytest.raises(BatchProcessingError):  # every record of the batch failed: all of it goes back to the queue
         function.module.consume({"Records": [record]}, context)
     assert mail.records.get(f"order.paid:{order_id}") is None and mail.sent_to(order_id) == []
@@ -347,12 +467,29 @@ def test_make_invoke_with_the_order_paid_sample_shows_the_email() -> None:
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
     env.update({"PYTHONPATH": f"{root / 'layers' / 'storefront'}{os.pathsep}{root}", "PYTHONDONTWRITEBYTECODE": "1"})
-    run = subprocess.run([sys.executable, "-m", "local_cloud", "invoke", "NotificationsFunction", "-e",
-                          "events/notifications/order-paid.json"], cwd=root, env=env, stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local_cloud",
+            "invoke",
+            "NotificationsFunction",
+            "-e",
+            "events/notifications/order-paid.json",
+        ],
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, f"exit {run.returncode}\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     assert json.loads(run.stdout) == {"batchItemFailures": []}
     notes = [line for line in run.stderr.splitlines() if line.startswith("local_cloud invoke: the local SES sent")]
-    assert notes == [f"local_cloud invoke: the local SES sent an email to ada@example.com: "
-                     f"Your order {DEMO_PAID_ORDER_ID} is confirmed"], run.stderr
+    assert notes == [
+        f"local_cloud invoke: the local SES sent an email to ada@example.com: "
+        f"Your order {DEMO_PAID_ORDER_ID} is confirmed"
+    ], run.stderr
     assert f"Order number: {DEMO_PAID_ORDER_ID}" in run.stderr

@@ -160,8 +160,9 @@ def test_refunds_up_to_what_was_paid_once_per_key(fake: FakePaymentProvider) -> 
     assert provider.refund(payment_id, Money(amount=3990, currency="EUR"), "rf_3", metadata).amount == 3990
 
 
-def test_a_pending_refund_settles_later_and_says_so(fake: FakePaymentProvider,
-                                                    scripted: Callable[..., _Scripted]) -> None:
+def test_a_pending_refund_settles_later_and_says_so(
+    fake: FakePaymentProvider, scripted: Callable[..., _Scripted]
+) -> None:
     provider = StripeProvider(fake.url, API_KEY)
     payment_id = _paid(fake, "order-r2")
     shop = scripted(lambda attempt, request: (200, {"received": True}, {}))
@@ -261,7 +262,9 @@ def _flaky_stripe() -> Callable[[int, dict[str, Any]], tuple[int, dict[str, Any]
         if attempt <= 2:
             return 500, {"error": {"type": "api_error", "message": "Something went wrong"}}, {}
         key = request["headers"]["Idempotency-Key"]
-        intents.setdefault(key, {"id": f"pi_{len(intents) + 1:024d}", "client_secret": "cs", "status": "requires_payment_method"})
+        intents.setdefault(
+            key, {"id": f"pi_{len(intents) + 1:024d}", "client_secret": "cs", "status": "requires_payment_method"}
+        )
         return 200, intents[key], {}
 
     respond.intents = intents  # type: ignore[attr-defined]
@@ -276,8 +279,12 @@ def test_5xx_is_retried_with_the_same_idempotency_key(scripted: Callable[..., _S
     assert len(server.requests) == 3
     assert {r["headers"]["Idempotency-Key"] for r in server.requests} == {"order-order-h"}
     assert all(r["headers"]["Authorization"] == f"Bearer {API_KEY}" for r in server.requests)
-    assert server.requests[0]["form"] == {"amount": "4990", "currency": "eur", "metadata[order_id]": "order-h",
-                                          "automatic_payment_methods[enabled]": "true"}
+    assert server.requests[0]["form"] == {
+        "amount": "4990",
+        "currency": "eur",
+        "metadata[order_id]": "order-h",
+        "automatic_payment_methods[enabled]": "true",
+    }
     assert server.requests[0]["headers"]["User-Agent"].startswith("Stripe/v1 PythonBindings/")  # the real SDK
     assert len(respond.intents) == 1  # type: ignore[attr-defined]
 
@@ -291,15 +298,22 @@ def test_5xx_beyond_the_retries_is_unavailable(scripted: Callable[..., _Scripted
 
 
 def test_stripe_should_retry_false_stops_retries(scripted: Callable[..., _Scripted]) -> None:
-    server = scripted(lambda attempt, request: (500, {"error": {"type": "api_error"}}, {"Stripe-Should-Retry": "false"}))
+    server = scripted(
+        lambda attempt, request: (500, {"error": {"type": "api_error"}}, {"Stripe-Should-Retry": "false"})
+    )
     with pytest.raises(PaymentProviderError):
         StripeProvider(server.url, API_KEY).create_payment("order-j", TOTAL, "k-j")
     assert len(server.requests) == 1
 
 
 def test_4xx_is_not_retried(scripted: Callable[..., _Scripted]) -> None:
-    server = scripted(lambda attempt, request: (402, {"error": {"type": "card_error", "code": "card_declined",
-                                                                "message": "Your card was declined."}}, {}))
+    server = scripted(
+        lambda attempt, request: (
+            402,
+            {"error": {"type": "card_error", "code": "card_declined", "message": "Your card was declined."}},
+            {},
+        )
+    )
     with pytest.raises(PaymentProviderError, match="402 CardError.*declined") as refused:
         StripeProvider(server.url, API_KEY).create_payment("order-k", TOTAL, "k-k")
     assert refused.value.code == "card_declined" and len(server.requests) == 1
@@ -333,8 +347,9 @@ def shop(scripted: Callable[..., _Scripted]) -> _Scripted:
 
 @pytest.fixture
 def hosted(shop: _Scripted) -> Iterator[FakePaymentProvider]:
-    with FakePaymentProvider(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET,
-                             webhook_url=f"{shop.url}/webhooks/payments/fake") as provider:
+    with FakePaymentProvider(
+        api_key=API_KEY, webhook_secret=WEBHOOK_SECRET, webhook_url=f"{shop.url}/webhooks/payments/fake"
+    ) as provider:
         yield provider
 
 
@@ -346,7 +361,9 @@ def browser(hosted: FakePaymentProvider) -> Iterator[httpx.Client]:
 
 
 def _payment(provider: FakePaymentProvider, order_id: str = "order-p") -> str:
-    return StripeProvider(provider.url, API_KEY, name="fake").create_payment(order_id, TOTAL, f"k-{order_id}").payment_id
+    return (
+        StripeProvider(provider.url, API_KEY, name="fake").create_payment(order_id, TOTAL, f"k-{order_id}").payment_id
+    )
 
 
 def _webhooks(shop: _Scripted) -> list[dict[str, Any]]:
@@ -362,11 +379,14 @@ def test_a_new_intent_sends_the_shopper_to_the_hosted_page(fake: FakePaymentProv
     created = StripeProvider(fake.url, API_KEY, name="fake").create_payment("order-n", TOTAL, "order-order-n")
     assert created.redirect_url == f"{fake.url}/pay/{created.payment_id}"
     assert fake.intent(created.payment_id)["next_action"] == {
-        "type": "redirect_to_url", "redirect_to_url": {"url": created.redirect_url, "return_url": None}}
+        "type": "redirect_to_url",
+        "redirect_to_url": {"url": created.redirect_url, "return_url": None},
+    }
 
 
-def test_the_page_shows_the_amount_with_pay_and_decline(hosted: FakePaymentProvider, browser: httpx.Client,
-                                                          shop: _Scripted) -> None:
+def test_the_page_shows_the_amount_with_pay_and_decline(
+    hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted
+) -> None:
     payment_id = _payment(hosted)
     page = browser.get(f"/pay/{payment_id}", params={"return_url": RETURN_URL})
     assert page.status_code == 200, page.text
@@ -383,7 +403,8 @@ def test_the_page_shows_the_amount_with_pay_and_decline(hosted: FakePaymentProvi
 
 
 def test_pay_sends_the_signed_succeeded_webhook_then_returns_to_the_shop(
-        hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted) -> None:
+    hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted
+) -> None:
     payment_id = _payment(hosted)
     paid = browser.post(f"/pay/{payment_id}", data={"outcome": "succeed", "return_url": RETURN_URL})
     assert paid.status_code == 303, paid.text
@@ -401,8 +422,9 @@ def test_pay_sends_the_signed_succeeded_webhook_then_returns_to_the_shop(
     assert len(shop.requests) == 1  # a second press sends nothing
 
 
-def test_decline_sends_the_signed_payment_failed_webhook(hosted: FakePaymentProvider, browser: httpx.Client,
-                                                         shop: _Scripted) -> None:
+def test_decline_sends_the_signed_payment_failed_webhook(
+    hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted
+) -> None:
     payment_id = _payment(hosted)
     declined = browser.post(f"/pay/{payment_id}", data={"outcome": "fail", "return_url": RETURN_URL})
     assert (declined.status_code, declined.headers["location"]) == (303, RETURN_URL)
@@ -414,24 +436,41 @@ def test_decline_sends_the_signed_payment_failed_webhook(hosted: FakePaymentProv
     assert page.status_code == 200 and "An earlier attempt was declined" in page.text
 
 
-@pytest.mark.parametrize("return_url", [
-    "http://localhost:5173/shop?x=1#/orders/a", "https://shop.localhost/", "http://[::1]:3000/", "http://127.0.0.2:8080/",
-])
-def test_return_urls_on_this_machine_are_accepted(hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted,
-                                                  return_url: str) -> None:
+@pytest.mark.parametrize(
+    "return_url",
+    [
+        "http://localhost:5173/shop?x=1#/orders/a",
+        "https://shop.localhost/",
+        "http://[::1]:3000/",
+        "http://127.0.0.2:8080/",
+    ],
+)
+def test_return_urls_on_this_machine_are_accepted(
+    hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted, return_url: str
+) -> None:
     payment_id = _payment(hosted)
     assert browser.get(f"/pay/{payment_id}", params={"return_url": return_url}).status_code == 200
     paid = browser.post(f"/pay/{payment_id}", data={"outcome": "succeed", "return_url": return_url})
     assert (paid.status_code, paid.headers["location"]) == (303, return_url)
 
 
-@pytest.mark.parametrize("return_url", [
-    "https://evil.example/", "javascript:alert(1)", "//evil.example/", "http://127.0.0.1.evil.example/",
-    "http://evil.example\\@127.0.0.1/",  # browsers read the host as evil.example; urlsplit as 127.0.0.1
-    "http://localhost:3000/\r\nSet-Cookie: a=1", "ftp://127.0.0.1/", "http://10.0.0.1/", "http://127.0.0.1:99999/",
-])
-def test_other_return_urls_are_refused_and_nothing_is_paid(hosted: FakePaymentProvider, browser: httpx.Client,
-                                                           shop: _Scripted, return_url: str) -> None:
+@pytest.mark.parametrize(
+    "return_url",
+    [
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "//evil.example/",
+        "http://127.0.0.1.evil.example/",
+        "http://evil.example\\@127.0.0.1/",  # browsers read the host as evil.example; urlsplit as 127.0.0.1
+        "http://localhost:3000/\r\nSet-Cookie: a=1",
+        "ftp://127.0.0.1/",
+        "http://10.0.0.1/",
+        "http://127.0.0.1:99999/",
+    ],
+)
+def test_other_return_urls_are_refused_and_nothing_is_paid(
+    hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted, return_url: str
+) -> None:
     payment_id = _payment(hosted)
     page = browser.get(f"/pay/{payment_id}", params={"return_url": return_url})
     assert page.status_code == 400 and "<form" not in page.text
@@ -441,8 +480,9 @@ def test_other_return_urls_are_refused_and_nothing_is_paid(hosted: FakePaymentPr
     assert hosted.intent(payment_id)["status"] == "requires_payment_method"
 
 
-def test_without_a_return_url_the_page_says_what_happened(hosted: FakePaymentProvider, browser: httpx.Client,
-                                                          shop: _Scripted) -> None:
+def test_without_a_return_url_the_page_says_what_happened(
+    hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted
+) -> None:
     payment_id = _payment(hosted)
     page = browser.get(f"/pay/{payment_id}")
     assert page.status_code == 200 and 'name="return_url" value=""' in page.text
@@ -451,8 +491,9 @@ def test_without_a_return_url_the_page_says_what_happened(hosted: FakePaymentPro
     assert [e["type"] for e in _webhooks(shop)] == ["payment_intent.succeeded"]
 
 
-def test_unknown_payments_and_outcomes_are_refused(hosted: FakePaymentProvider, browser: httpx.Client,
-                                                  shop: _Scripted) -> None:
+def test_unknown_payments_and_outcomes_are_refused(
+    hosted: FakePaymentProvider, browser: httpx.Client, shop: _Scripted
+) -> None:
     assert browser.get("/pay/pi_doesnotexist", params={"return_url": RETURN_URL}).status_code == 404
     assert browser.post("/pay/pi_doesnotexist", data={"outcome": "succeed"}).status_code == 404
     payment_id = _payment(hosted)
@@ -463,7 +504,8 @@ def test_unknown_payments_and_outcomes_are_refused(hosted: FakePaymentProvider, 
 
 
 def test_a_shop_refusing_the_webhook_is_shown_not_hidden_by_a_redirect(
-        scripted: Callable[..., _Scripted], browser: httpx.Client, hosted: FakePaymentProvider) -> None:
+    scripted: Callable[..., _Scripted], browser: httpx.Client, hosted: FakePaymentProvider
+) -> None:
     refusing = scripted(lambda attempt, request: (400, {"code": "invalid_signature"}, {}))
     hosted.webhook_url = refusing.url
     payment_id = _payment(hosted)
@@ -472,9 +514,15 @@ def test_a_shop_refusing_the_webhook_is_shown_not_hidden_by_a_redirect(
     assert f'href="{RETURN_URL}"' in answer.text  # the shopper can still go back
 
 
-@pytest.mark.parametrize(("amount", "currency", "shown"), [
-    (4990, "eur", "49.90 EUR"), (5, "EUR", "0.05 EUR"), (500000, "jpy", "500,000 JPY"), (1234, "kwd", "1.234 KWD"),
-    (123456789, "usd", "1,234,567.89 USD"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (4990, "eur", "49.90 EUR"),
+        (5, "EUR", "0.05 EUR"),
+        (500000, "jpy", "500,000 JPY"),
+        (1234, "kwd", "1.234 KWD"),
+        (123456789, "usd", "1,234,567.89 USD"),
+    ],
+)
 def test_amounts_are_shown_with_the_currency_exponent(amount: int, currency: str, shown: str) -> None:
     assert format_amount(amount, currency) == shown

@@ -99,11 +99,15 @@ def orders_table(cloud: Any) -> str:
     name = "payments-tests-orders"
     dynamodb = cloud.client("dynamodb")
     try:
-        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                    {"AttributeName": "sk", "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                         {"AttributeName": "sk", "KeyType": "RANGE"}])
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
     except dynamodb.exceptions.ResourceInUseException:
         pass
     return name
@@ -113,8 +117,10 @@ def orders_table(cloud: Any) -> str:
 def secret_ids(cloud: Any) -> dict[str, str]:
     client = cloud.client("secretsmanager")
     suffix = secrets.token_hex(4)
-    return {name: client.create_secret(Name=f"payments-tests-{name}-{suffix}", SecretString=value)["ARN"]
-            for name, value in {"api-key": API_KEY, "webhook": f"whsec_retired, {WEBHOOK_SECRET}"}.items()}
+    return {
+        name: client.create_secret(Name=f"payments-tests-{name}-{suffix}", SecretString=value)["ARN"]
+        for name, value in {"api-key": API_KEY, "webhook": f"whsec_retired, {WEBHOOK_SECRET}"}.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +133,15 @@ def _function(name: str, environment: dict[str, str]) -> LocalFunction:
     """functions/<name>/app.py, imported as Lambda would (its environment applied during the import)."""
     logical_id = "".join(part.title() for part in name.split("_")) + "Function"
     function = LocalFunction(
-        logical_id=logical_id, name=f"payments-tests-{logical_id}",
+        logical_id=logical_id,
+        name=f"payments-tests-{logical_id}",
         arn=f"arn:aws:lambda:us-east-1:123456789012:function:payments-tests-{logical_id}",
-        code_dir=ROOT / "functions" / name, handler="app.handler", timeout=30, memory=512,
-        environment={**environment, "POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_LOG_LEVEL": "WARNING"})
+        code_dir=ROOT / "functions" / name,
+        handler="app.handler",
+        timeout=30,
+        memory=512,
+        environment={**environment, "POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_LOG_LEVEL": "WARNING"},
+    )
     function.load()
     return function
 
@@ -138,17 +149,33 @@ def _function(name: str, environment: dict[str, str]) -> LocalFunction:
 @pytest.fixture(scope="module")
 def function(cloud: Any, orders_table: str, secret_ids: dict[str, str]) -> LocalFunction:
     """The public webhook receiver: no API key in its environment."""
-    return _function("payment_webhook", {
-        "ORDERS_TABLE": orders_table, "PAYMENT_PROVIDER": "fake", "PAYMENT_WEBHOOK_SECRET_ID": secret_ids["webhook"],
-        "WEBHOOK_EVENT_TTL_DAYS": "7", "MAX_PAYMENT_ATTEMPTS": str(MAX_ATTEMPTS),
-        "PAYMENT_TASKS_FUNCTION": "payments-tests-PaymentTasksFunction"})
+    return _function(
+        "payment_webhook",
+        {
+            "ORDERS_TABLE": orders_table,
+            "PAYMENT_PROVIDER": "fake",
+            "PAYMENT_WEBHOOK_SECRET_ID": secret_ids["webhook"],
+            "WEBHOOK_EVENT_TTL_DAYS": "7",
+            "MAX_PAYMENT_ATTEMPTS": str(MAX_ATTEMPTS),
+            "PAYMENT_TASKS_FUNCTION": "payments-tests-PaymentTasksFunction",
+        },
+    )
 
 
 @pytest.fixture(scope="module")
-def tasks_function(cloud: Any, orders_table: str, secret_ids: dict[str, str], fake: FakePaymentProvider) -> LocalFunction:
-    return _function("payment_tasks", {
-        "ORDERS_TABLE": orders_table, "PAYMENT_PROVIDER": "fake", "PAYMENT_API_BASE": fake.url,
-        "PAYMENT_API_KEY_SECRET_ID": secret_ids["api-key"], "STOCK_FUNCTION": "payments-tests-no-stock"})
+def tasks_function(
+    cloud: Any, orders_table: str, secret_ids: dict[str, str], fake: FakePaymentProvider
+) -> LocalFunction:
+    return _function(
+        "payment_tasks",
+        {
+            "ORDERS_TABLE": orders_table,
+            "PAYMENT_PROVIDER": "fake",
+            "PAYMENT_API_BASE": fake.url,
+            "PAYMENT_API_KEY_SECRET_ID": secret_ids["api-key"],
+            "STOCK_FUNCTION": "payments-tests-no-stock",
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +190,9 @@ def webhook_url(function: LocalFunction, fake: FakePaymentProvider) -> Iterator[
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             matched = pattern.match(self.path)
             assert matched, self.path
-            event = build_event(ROUTE, "POST", self.path, list(self.headers.items()), body, matched.groupdict(),
-                                "127.0.0.1")
+            event = build_event(
+                ROUTE, "POST", self.path, list(self.headers.items()), body, matched.groupdict(), "127.0.0.1"
+            )
             try:
                 status, headers, payload = to_http_response(function.invoke(event))
             except FunctionError:
@@ -232,15 +260,25 @@ class World:
         return order
 
     def event_item(self, event_id: str, provider: str = "fake") -> dict[str, Any] | None:
-        item = self.cloud.client("dynamodb").get_item(
-            TableName=self.table, Key=key(pk=f"EVENT#{provider}#{event_id}", sk="EVENT"), ConsistentRead=True).get("Item")
+        item = (
+            self.cloud.client("dynamodb")
+            .get_item(TableName=self.table, Key=key(pk=f"EVENT#{provider}#{event_id}", sk="EVENT"), ConsistentRead=True)
+            .get("Item")
+        )
         return from_item(item) if item else None
 
 
 @pytest.fixture
-def world(cloud: Any, orders_table: str, fake: FakePaymentProvider, function: LocalFunction,
-          tasks_function: LocalFunction, webhook_url: str, secret_ids: dict[str, str],
-          monkeypatch: pytest.MonkeyPatch) -> World:
+def world(
+    cloud: Any,
+    orders_table: str,
+    fake: FakePaymentProvider,
+    function: LocalFunction,
+    tasks_function: LocalFunction,
+    webhook_url: str,
+    secret_ids: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> World:
     """Services wired like the functions', with Step Functions and the stock function recorded; the functions'
     handlers use them."""
     dynamodb = cloud.client("dynamodb")
@@ -248,16 +286,27 @@ def world(cloud: Any, orders_table: str, fake: FakePaymentProvider, function: Lo
     events = CrashingEvents(dynamodb, orders_table, ttl_days=7)
     sfn = FakeStepFunctions()
     stock = RecordedStock()
-    tasks = PaymentTasks(orders, StripeProvider(fake.url, API_KEY, name="fake", timeout=5, max_retries=1),
-                         StepFunctionsWorkflow(sfn), stock)
+    tasks = PaymentTasks(
+        orders,
+        StripeProvider(fake.url, API_KEY, name="fake", timeout=5, max_retries=1),
+        StepFunctionsWorkflow(sfn),
+        stock,
+    )
     finish_later: list[str] = []
-    service = PaymentWebhooks(orders, events, StepFunctionsWorkflow(sfn),
-                              webhook_secrets=lambda: parse_secrets(get_secret(secret_ids["webhook"])),
-                              provider="fake", max_attempts=MAX_ATTEMPTS, finish_later=finish_later.append)
+    service = PaymentWebhooks(
+        orders,
+        events,
+        StepFunctionsWorkflow(sfn),
+        webhook_secrets=lambda: parse_secrets(get_secret(secret_ids["webhook"])),
+        provider="fake",
+        max_attempts=MAX_ATTEMPTS,
+        finish_later=finish_later.append,
+    )
     monkeypatch.setattr(function.module, "service", service)
     monkeypatch.setattr(tasks_function.module, "tasks", tasks)
-    return World(cloud, orders_table, orders, events, sfn, service, tasks, fake, function, tasks_function, stock,
-                 finish_later)
+    return World(
+        cloud, orders_table, orders, events, sfn, service, tasks, fake, function, tasks_function, stock, finish_later
+    )
 
 
 def _order(order_id: str, total: Money) -> StoredOrder:
@@ -265,16 +314,41 @@ def _order(order_id: str, total: Money) -> StoredOrder:
     shipping = Money(amount=490, currency=total.currency)
     goods = total - shipping
     return StoredOrder(
-        id=order_id, status=OrderStatus.PENDING, cart_id=secrets.token_urlsafe(24), email="ada@example.com",
-        lines=[CartLine(sku="LINEN-SHIRT-M", product_id="linen-shirt", title="Linen shirt — Medium", quantity=1,
-                        unit_price=goods, line_total=goods)],
-        totals=Totals(subtotal=goods, shipping=shipping, tax=Money(amount=0, currency=total.currency), total=total,
-                      tax_included=True, tax_rate_bp=1900),
-        shipping_address=Address(name="Ada Lovelace", line1="Unter den Linden 1", city="Berlin", postal_code="10117",
-                                 country="DE"),
-        shipping=CartShipping(country="DE", method="standard", price=shipping,
-                              estimated_delivery=DeliveryWindow(earliest=date(2026, 12, 1), latest=date(2026, 12, 3))),
-        history=[HistoryEntry(status=OrderStatus.PENDING, at=now)], created_at=now, updated_at=now)
+        id=order_id,
+        status=OrderStatus.PENDING,
+        cart_id=secrets.token_urlsafe(24),
+        email="ada@example.com",
+        lines=[
+            CartLine(
+                sku="LINEN-SHIRT-M",
+                product_id="linen-shirt",
+                title="Linen shirt — Medium",
+                quantity=1,
+                unit_price=goods,
+                line_total=goods,
+            )
+        ],
+        totals=Totals(
+            subtotal=goods,
+            shipping=shipping,
+            tax=Money(amount=0, currency=total.currency),
+            total=total,
+            tax_included=True,
+            tax_rate_bp=1900,
+        ),
+        shipping_address=Address(
+            name="Ada Lovelace", line1="Unter den Linden 1", city="Berlin", postal_code="10117", country="DE"
+        ),
+        shipping=CartShipping(
+            country="DE",
+            method="standard",
+            price=shipping,
+            estimated_delivery=DeliveryWindow(earliest=date(2026, 12, 1), latest=date(2026, 12, 3)),
+        ),
+        history=[HistoryEntry(status=OrderStatus.PENDING, at=now)],
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _succeeded_event(world: World, order: StoredOrder, **changes: Any) -> dict[str, Any]:
@@ -283,10 +357,18 @@ def _succeeded_event(world: World, order: StoredOrder, **changes: Any) -> dict[s
     return world.fake.event("payment_intent.succeeded", intent)
 
 
-def _invoke_http(world: World, body: bytes, headers: dict[str, str], provider: str = "fake",
-                 base64_encoded: bool = False) -> tuple[int, dict[str, Any]]:
-    event = build_event(ROUTE, "POST", f"/webhooks/payments/{provider}", list(headers.items()), body,
-                        {"provider": provider}, "203.0.113.10")
+def _invoke_http(
+    world: World, body: bytes, headers: dict[str, str], provider: str = "fake", base64_encoded: bool = False
+) -> tuple[int, dict[str, Any]]:
+    event = build_event(
+        ROUTE,
+        "POST",
+        f"/webhooks/payments/{provider}",
+        list(headers.items()),
+        body,
+        {"provider": provider},
+        "203.0.113.10",
+    )
     if base64_encoded:
         event.update(body=base64.b64encode(body).decode("ascii"), isBase64Encoded=True)
     status, response_headers, payload = to_http_response(world.function.invoke(event))
@@ -329,8 +411,10 @@ def test_payment_failed_after_succeeded_leaves_it_succeeded(world: World) -> Non
     order = world.place_order()
     assert order.payment is not None
     world.fake.succeed(order.payment.payment_id)
-    late = world.fake.event("payment_intent.payment_failed", {**world.fake.intent(order.payment.payment_id),
-                                                              "status": "requires_payment_method"})
+    late = world.fake.event(
+        "payment_intent.payment_failed",
+        {**world.fake.intent(order.payment.payment_id), "status": "requires_payment_method"},
+    )
     assert world.fake.deliver(late) == 200
     assert world.order(order.id).payment.status == "succeeded"  # type: ignore[union-attr]
     assert world.sfn.of("failure") == []
@@ -341,8 +425,11 @@ def test_payment_failed_after_succeeded_leaves_it_succeeded(world: World) -> Non
     assert world.sfn.of("failure") == []
 
 
-@pytest.mark.parametrize("changes", [{"amount": 6489}, {"amount": 64900}, {"currency": "usd"}, {"currency": "jpy"}],
-                         ids=["a cent short", "ten times", "other currency", "other exponent"])
+@pytest.mark.parametrize(
+    "changes",
+    [{"amount": 6489}, {"amount": 64900}, {"currency": "usd"}, {"currency": "jpy"}],
+    ids=["a cent short", "ten times", "other currency", "other exponent"],
+)
 def test_an_event_that_does_not_match_the_order_is_refunded_not_paid(world: World, changes: dict[str, Any]) -> None:
     order = world.place_order()
     event = _succeeded_event(world, order, **changes)
@@ -391,13 +478,20 @@ def test_a_decline_keeps_the_order_waiting_until_the_last_attempt(world: World) 
         assert waiting.payment is not None and waiting.payment.status == PaymentStatus.DECLINED
         assert waiting.payment.attempts == attempt
         assert waiting.payment.last_error is not None and waiting.payment.last_error.model_dump() == {
-            "code": "card_declined", "message": f"Declined #{attempt}."}
+            "code": "card_declined",
+            "message": f"Declined #{attempt}.",
+        }
         assert world.sfn.calls == []  # the shopper may try again: the workflow keeps waiting
     assert world.fake.fail(order.payment.payment_id) == 200
     failed = world.order(order.id)
     assert failed.payment is not None and (failed.payment.status, failed.payment.attempts) == ("failed", MAX_ATTEMPTS)
-    assert world.sfn.calls == [("failure", world.tokens[order.id], {
-        "error": "PaymentFailed", "cause": f"{MAX_ATTEMPTS} declined payment attempts: Your card was declined."})]
+    assert world.sfn.calls == [
+        (
+            "failure",
+            world.tokens[order.id],
+            {"error": "PaymentFailed", "cause": f"{MAX_ATTEMPTS} declined payment attempts: Your card was declined."},
+        )
+    ]
 
 
 def test_a_decline_then_a_payment_is_paid(world: World) -> None:
@@ -447,8 +541,9 @@ def test_a_failure_before_the_workflow_waits_is_answered_when_it_does(world: Wor
     assert [(kind, call["error"]) for kind, _, call in world.sfn.calls] == [("failure", "PaymentFailed")]
 
 
-def test_a_token_registered_between_the_webhooks_read_and_write_is_answered(world: World,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_token_registered_between_the_webhooks_read_and_write_is_answered(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The webhook read the order before WaitForPayment stored its token, and wrote after: it must use the token
     its own write returned, since WaitForPayment saw the payment still pending and answered nothing."""
     order = world.place_order(register_token=False)
@@ -548,11 +643,15 @@ def test_the_retired_secret_still_verifies_during_rotation(world: World) -> None
     assert status == 200
 
 
-@pytest.mark.parametrize(("body", "code"), [(b'{"id": "evt_1", "type": ', "malformed_json"),
-                                            (b"\xff\xfe", "malformed_json"),
-                                            (b'["not", "an", "event"]', "malformed_event"),
-                                            (b'{"id": "evt_x", "type": "payment_intent.succeeded", "data": {}}',
-                                             "malformed_event")])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"id": "evt_1", "type": ', "malformed_json"),
+        (b"\xff\xfe", "malformed_json"),
+        (b'["not", "an", "event"]', "malformed_event"),
+        (b'{"id": "evt_x", "type": "payment_intent.succeeded", "data": {}}', "malformed_event"),
+    ],
+)
 def test_a_well_signed_body_that_is_not_an_event_is_a_400(world: World, body: bytes, code: str) -> None:
     status, problem = _invoke_http(world, body, {"Stripe-Signature": sign(body, WEBHOOK_SECRET)})
     assert (status, problem["code"]) == (400, code)
@@ -580,9 +679,15 @@ def test_only_the_configured_provider_is_served(world: World, secret_ids: dict[s
     assert (status, problem["code"]) == (404, "not_found")
     assert world.event_item(json.loads(body)["id"], provider="stripe") is None
     assert world.order(order.id).payment.status == "pending"  # type: ignore[union-attr]
-    on_stripe = PaymentWebhooks(world.orders, world.events, StepFunctionsWorkflow(world.sfn),
-                                webhook_secrets=lambda: parse_secrets(get_secret(secret_ids["webhook"])),
-                                provider="stripe", max_attempts=MAX_ATTEMPTS, finish_later=world.finish_later.append)
+    on_stripe = PaymentWebhooks(
+        world.orders,
+        world.events,
+        StepFunctionsWorkflow(world.sfn),
+        webhook_secrets=lambda: parse_secrets(get_secret(secret_ids["webhook"])),
+        provider="stripe",
+        max_attempts=MAX_ATTEMPTS,
+        finish_later=world.finish_later.append,
+    )
     with pytest.raises(UnknownWebhookSender):
         on_stripe.receive("fake", body, headers["Stripe-Signature"])
     on_stripe.receive("stripe", body, headers["Stripe-Signature"])
@@ -602,13 +707,19 @@ def test_create_payment_task_is_idempotent(world: World) -> None:
     order = world.order(order_id)
     assert order.status == OrderStatus.AWAITING_PAYMENT
     assert order.payment is not None and order.payment.model_dump(exclude_none=True) == {
-        "provider": "fake", "status": "pending", "payment_id": first["payment_id"], "attempts": 0,
+        "provider": "fake",
+        "status": "pending",
+        "payment_id": first["payment_id"],
+        "attempts": 0,
         "client_secret": world.fake.intent(first["payment_id"])["client_secret"],
-        "redirect_url": world.fake.intent(first["payment_id"])["next_action"]["redirect_to_url"]["url"]}
+        "redirect_url": world.fake.intent(first["payment_id"])["next_action"]["redirect_to_url"]["url"],
+    }
     assert [h.status for h in order.history] == [OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT]
 
 
-def test_create_payment_retried_after_its_write_but_before_it_answered(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_payment_retried_after_its_write_but_before_it_answered(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The retry read the order before the first attempt's write landed: the transition is refused, and fine."""
     order_id = secrets.token_urlsafe(24)
     world.orders.create(_order(order_id, TOTAL))
@@ -621,15 +732,21 @@ def test_create_payment_retried_after_its_write_but_before_it_answered(world: Wo
 def test_await_payment_task_registers_the_token(world: World) -> None:
     order = world.place_order(register_token=False)
     assert world.tasks_function.invoke({"action": "await_payment", "order_id": order.id, "task_token": "tok"}) == {
-        "registered": True}
+        "registered": True
+    }
     assert world.order(order.id).task_token == "tok"
     assert world.sfn.calls == []
 
 
-@pytest.mark.parametrize("event", [{"action": "create_payment", "order_id": "no-such-order"},
-                                   {"action": "await_payment", "order_id": "no-such-order", "task_token": "t"},
-                                   {"action": "refund", "order_id": "x"},
-                                   {"action": "create_payment"}])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"action": "create_payment", "order_id": "no-such-order"},
+        {"action": "await_payment", "order_id": "no-such-order", "task_token": "t"},
+        {"action": "refund", "order_id": "x"},
+        {"action": "create_payment"},
+    ],
+)
 def test_bad_tasks_fail_with_named_errors(world: World, event: dict[str, Any]) -> None:
     with pytest.raises(FunctionError) as failed:
         world.tasks_function.invoke(event)

@@ -66,8 +66,9 @@ class ReservationNotHeld(Exception):
 
 
 @pytest.mark.slow("waits")
-def test_a_commit_that_failed_for_good_is_repaired_by_the_reconciler(shop: Shop, cloud: LocalCloud,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_commit_that_failed_for_good_is_repaired_by_the_reconciler(
+    shop: Shop, cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
     stock = cloud.functions["StockFunction"].module
     handle = stock.service.handle
     sku, order_id, order = paid_order(shop, units=5, quantity=2)
@@ -112,9 +113,9 @@ def test_an_order_whose_workflow_is_gone_is_finished_by_a_recovery_run(shop: Sho
     assert reconcile(shop)["ReconcilerWorkflowsRestarted"] == 0  # not started twice: it is paid now
 
 
-def test_a_recovery_run_started_as_the_order_was_paid_finishes_it_as_paid(shop: Shop, cloud: LocalCloud,
-                                                                          monkeypatch: pytest.MonkeyPatch,
-                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_recovery_run_started_as_the_order_was_paid_finishes_it_as_paid(
+    shop: Shop, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The reconciler read the order awaiting payment; before it asked Step Functions, the shopper paid and the
     workflow ended (paid, committed, shipped). The recovery run it starts finds the order paid: its steps answer
     `paid` (commit again: a no-op), not `unpaid` (a release of stock that left with the order, refused for good)."""
@@ -169,10 +170,19 @@ def test_an_order_whose_workflow_never_started_is_ended_and_its_stock_released(s
     assert stored is not None
     lost = secrets.token_urlsafe(24)
     now = datetime.now(UTC)
-    orders.create(StoredOrder.model_validate({
-        **stored.model_dump(exclude={"payment", "task_token", "execution_name"}), "id": lost,
-        "cart_id": secrets.token_urlsafe(24), "status": "pending", "history": [{"status": "pending", "at": now}],
-        "reconcile_shard": None, "reconcile_at": None}))
+    orders.create(
+        StoredOrder.model_validate(
+            {
+                **stored.model_dump(exclude={"payment", "task_token", "execution_name"}),
+                "id": lost,
+                "cart_id": secrets.token_urlsafe(24),
+                "status": "pending",
+                "history": [{"status": "pending", "at": now}],
+                "reconcile_shard": None,
+                "reconcile_at": None,
+            }
+        )
+    )
     orders.mark_due(lost, now.isoformat())
     assert reconcile(shop)["ReconcilerWorkflowsRestarted"] == 1
     ended = shop.wait_for_status(lost, "expired")
@@ -192,8 +202,13 @@ def test_an_order_with_nothing_left_to_do_leaves_the_list(shop: Shop, cloud: Loc
     orders.mark_due(order_id, datetime.now(UTC).isoformat())
     fixes = reconcile(shop)
     assert orders.get(order_id).reconcile_at is None  # type: ignore[union-attr]
-    assert set(fixes) == {"ReconcilerWorkflowsRestarted", "ReconcilerRepairsDone", "ReconcilerRefundsSettled",
-                          "ReconcilerReservationsReleased", "ReconcilerReservationsCommitted"}
+    assert set(fixes) == {
+        "ReconcilerWorkflowsRestarted",
+        "ReconcilerRepairsDone",
+        "ReconcilerRefundsSettled",
+        "ReconcilerReservationsReleased",
+        "ReconcilerReservationsCommitted",
+    }
 
 
 def test_an_unknown_schedule_is_404(shop: Shop) -> None:

@@ -58,8 +58,12 @@ class Desk:
 
     def refund(self, order_id: str, key: str | None = None, **body: Any) -> tuple[int, dict[str, Any]]:
         try:
-            answer = self.operations.refund(order_id, RefundRequest.model_validate({"reason": "test", **body}),
-                                            key or uuid.uuid4().hex, actor=OPERATOR)
+            answer = self.operations.refund(
+                order_id,
+                RefundRequest.model_validate({"reason": "test", **body}),
+                key or uuid.uuid4().hex,
+                actor=OPERATOR,
+            )
         except StorefrontError as problem:
             return problem.status, {"code": problem.code, "detail": problem.detail}
         return answer.status, httpx.Response(200, content=answer.body).json()
@@ -73,8 +77,11 @@ class Desk:
 
     def provider_refunds(self, order: dict[str, Any]) -> list[tuple[int, str]]:
         payments = self.shop.cloud.payments
-        return sorted((r["amount"], r["status"]) for r in payments._refunds.values()
-                      if r["payment_intent"] == order["payment"]["payment_id"])
+        return sorted(
+            (r["amount"], r["status"])
+            for r in payments._refunds.values()
+            if r["payment_intent"] == order["payment"]["payment_id"]
+        )
 
 
 @pytest.fixture
@@ -82,15 +89,22 @@ def desk(cloud: LocalCloud, api: httpx.Client) -> Iterator[Desk]:
     dynamodb = cloud.client("dynamodb")
     orders = OrderRepository(dynamodb, cloud.physical_id("OrdersTable"))
     workflow = StepFunctionsWorkflow(cloud.client("stepfunctions"))
-    tasks = PaymentTasks(orders, StripeProvider(cloud.payments.url, LOCAL_PAYMENT_API_KEY, name="fake", timeout=5,
-                                                max_retries=1),
-                         workflow, StockFunctionClient(cloud.client("lambda"), cloud.physical_id("StockFunction")))
+    tasks = PaymentTasks(
+        orders,
+        StripeProvider(cloud.payments.url, LOCAL_PAYMENT_API_KEY, name="fake", timeout=5, max_retries=1),
+        workflow,
+        StockFunctionClient(cloud.client("lambda"), cloud.physical_id("StockFunction")),
+    )
     carrier = HttpCarrier("local", cloud.carrier.url, lambda: LOCAL_CARRIER_API_KEY)
-    cancellations = Cancellations(orders, tasks, workflow, carrier,
-                                  ClientHoldRepository(dynamodb, cloud.physical_id("OrdersTable")))
-    operations = OrderOperations(tasks, cancellations,
-                                 IdempotencyStore(dynamodb, cloud.physical_id("OrdersTable"), ttl_seconds=3600),
-                                 AuditLog(AuditRepository(dynamodb, cloud.physical_id("AuditTable"), 400)))
+    cancellations = Cancellations(
+        orders, tasks, workflow, carrier, ClientHoldRepository(dynamodb, cloud.physical_id("OrdersTable"))
+    )
+    operations = OrderOperations(
+        tasks,
+        cancellations,
+        IdempotencyStore(dynamodb, cloud.physical_id("OrdersTable"), ttl_seconds=3600),
+        AuditLog(AuditRepository(dynamodb, cloud.physical_id("AuditTable"), 400)),
+    )
     yield Desk(Shop(cloud, api), orders, tasks, cancellations, operations)
     assert check_inventory(dynamodb, cloud.physical_id("InventoryTable")) == []
 
@@ -138,15 +152,18 @@ def test_a_refund_replayed_with_its_key_refunds_once(desk: Desk) -> None:
     again = desk.refund(order_id, key, amount={"amount": 500, "currency": "EUR"})
     assert first == again and first[0] == 201
     answers: list[tuple[int, dict[str, Any]]] = []
-    threads = [threading.Thread(target=lambda: answers.append(desk.refund(order_id, key, amount={
-        "amount": 500, "currency": "EUR"}))) for _ in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda: answers.append(desk.refund(order_id, key, amount={"amount": 500, "currency": "EUR"}))
+        )
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert all(answer == first or answer[1].get("code") == "request_in_progress" for answer in answers)
-    assert desk.refund(order_id, key, amount={"amount": 600, "currency": "EUR"})[1]["code"] == \
-        "idempotency_key_reused"
+    assert desk.refund(order_id, key, amount={"amount": 600, "currency": "EUR"})[1]["code"] == "idempotency_key_reused"
     order = desk.shop.order(order_id)
     assert [r["id"] for r in order["refunds"]] == [first[1]["id"]]
     assert desk.provider_refunds(order) == [(500, "succeeded")]
@@ -163,8 +180,10 @@ def test_a_refund_by_lines_with_restock_returns_the_units_once(desk: Desk, api: 
     assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
     # The merchant's ledger shows the return, newest first, after the sale.
     ledger = api.get(f"/admin/inventory/{sku}", headers=bearer(api, "staff")).json()["ledger"]["items"]
-    assert [(e["delta"], e["reason"], e.get("order_id")) for e in ledger[:2]] == [(1, "returned", order_id),
-                                                                                 (-2, "sold", order_id)]
+    assert [(e["delta"], e["reason"], e.get("order_id")) for e in ledger[:2]] == [
+        (1, "returned", order_id),
+        (-2, "sold", order_id),
+    ]
     status, problem = desk.refund(order_id, lines=[{"sku": sku, "quantity": 2}], restock=True)
     assert (status, problem["code"]) == (422, "validation_error")  # only one unit is left to refund
     assert desk.refund(order_id, lines=[{"sku": "NOT-IN-ORDER", "quantity": 1}])[0] == 422
@@ -175,8 +194,9 @@ def _throttled(operation: str) -> ClientError:
 
 
 @pytest.mark.parametrize("fault", ["the stock return", "the restocked write", "the audit write"])
-def test_a_refund_retried_with_its_key_after_a_failure_half_way_refunds_once(desk: Desk, fault: str,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refund_retried_with_its_key_after_a_failure_half_way_refunds_once(
+    desk: Desk, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The provider refunded, then a later step failed (500): the operator's retry with the same key finishes that
     refund (the same id: the provider's idempotency key and the return's id) instead of refunding again."""
     sku, order_id, order = desk.paid(units=5, quantity=2)
@@ -188,14 +208,18 @@ def test_a_refund_retried_with_its_key_after_a_failure_half_way_refunds_once(des
                 injected.append(fault)
                 raise error
             return real(*args, **kwargs)
+
         return failing
 
     if fault == "the stock return":
         stock = desk.tasks._stock
         monkeypatch.setattr(stock, "return_units", once(stock.return_units, StockFunctionFailed("StockContention: x")))
     elif fault == "the restocked write":
-        monkeypatch.setattr(desk.orders, "update_refund", once(desk.orders.update_refund, _throttled("UpdateItem"),
-                                                               lambda *_, **changes: "restocked" in changes))
+        monkeypatch.setattr(
+            desk.orders,
+            "update_refund",
+            once(desk.orders.update_refund, _throttled("UpdateItem"), lambda *_, **changes: "restocked" in changes),
+        )
     else:
         audit = desk.operations._audit
         monkeypatch.setattr(audit, "record", once(audit.record, _throttled("PutItem")))
@@ -203,8 +227,10 @@ def test_a_refund_retried_with_its_key_after_a_failure_half_way_refunds_once(des
     with pytest.raises((StockFunctionFailed, ClientError)):
         desk.refund(order_id, key, lines=[{"sku": sku, "quantity": 1}], restock=True)
     assert injected == [fault]
-    assert desk.refund(order_id, key, lines=[{"sku": sku, "quantity": 2}], restock=True)[1]["code"] == \
-        "idempotency_key_reused"  # the key stays bound to the body whose refund is on the order
+    assert (
+        desk.refund(order_id, key, lines=[{"sku": sku, "quantity": 2}], restock=True)[1]["code"]
+        == "idempotency_key_reused"
+    )  # the key stays bound to the body whose refund is on the order
     status, refund = desk.refund(order_id, key, lines=[{"sku": sku, "quantity": 1}], restock=True)
     assert (status, refund["id"], refund["status"]) == (201, refund_id_for(order_id, key), "succeeded")
     assert desk.refund(order_id, key, lines=[{"sku": sku, "quantity": 1}], restock=True) == (status, refund)
@@ -215,8 +241,9 @@ def test_a_refund_retried_with_its_key_after_a_failure_half_way_refunds_once(des
 
 
 @pytest.mark.parametrize("restock", [False, True], ids=["without restock", "with restock"])
-def test_a_cancel_after_a_refund_by_lines_refunds_the_rest_and_returns_every_unit_once(desk: Desk,
-                                                                                      restock: bool) -> None:
+def test_a_cancel_after_a_refund_by_lines_refunds_the_rest_and_returns_every_unit_once(
+    desk: Desk, restock: bool
+) -> None:
     """The cancellation refunds the remaining amount and returns the units no refund returned: a line refunded
     without restock does not make it ask for more units than the order has left (it used to be refused, for ever)."""
     sku, order_id, order = desk.paid(units=5, quantity=2)
@@ -226,14 +253,17 @@ def test_a_cancel_after_a_refund_by_lines_refunds_the_rest_and_returns_every_uni
     status, cancelled = desk.cancel(order_id)
     assert (status, cancelled["status"]) == (200, "cancelled")
     assert [(r["amount"]["amount"], r["status"], r["reason"]) for r in cancelled["refunds"]] == [
-        (1000, "succeeded", "test"), (total - 1000, "succeeded", "cancelled")]
+        (1000, "succeeded", "test"),
+        (total - 1000, "succeeded", "cancelled"),
+    ]
     assert cancelled["refunded"] == order["totals"]["total"]
     assert desk.provider_refunds(order) == sorted([(1000, "succeeded"), (total - 1000, "succeeded")])
     assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
     stored = desk.orders.get(order_id)
     assert stored is not None and stored.cancellation is not None
-    assert stored.cancellation.returned == ([RefundLine(sku=sku, quantity=1)] if restock else
-                                            [RefundLine(sku=sku, quantity=2)])
+    assert stored.cancellation.returned == (
+        [RefundLine(sku=sku, quantity=1)] if restock else [RefundLine(sku=sku, quantity=2)]
+    )
     assert not stored.money_work_left  # the reconciler takes it off its list
     assert desk.tasks.finish(order_id) == 0 and desk.cancel(order_id)[0] == 200  # nothing repeated
     assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
@@ -241,8 +271,9 @@ def test_a_cancel_after_a_refund_by_lines_refunds_the_rest_and_returns_every_uni
     assert (status, problem["code"]) == (422, "validation_error")  # the cancellation returned every unit
 
 
-def test_a_refund_that_failed_returns_no_units_and_its_retry_refunds_and_returns_them_once(desk: Desk,
-                                                                                        cloud: LocalCloud) -> None:
+def test_a_refund_that_failed_returns_no_units_and_its_retry_refunds_and_returns_them_once(
+    desk: Desk, cloud: LocalCloud
+) -> None:
     sku, order_id, order = desk.paid(units=5, quantity=2)
     cloud.payments.refund_outcome = "failed"
     try:
@@ -284,7 +315,8 @@ def test_units_returned_before_their_refund_failed_are_not_returned_twice(desk: 
 
 @pytest.mark.parametrize("provider_status", ["canceled", "requires_action"])
 def test_a_refund_canceled_at_the_provider_fails_and_one_waiting_for_the_customer_stays_open(
-        desk: Desk, cloud: LocalCloud, provider_status: str) -> None:
+    desk: Desk, cloud: LocalCloud, provider_status: str
+) -> None:
     _, order_id, order = desk.paid()
     cloud.payments.refund_outcome = "pending"
     try:
@@ -307,7 +339,10 @@ def test_a_refund_canceled_at_the_provider_fails_and_one_waiting_for_the_custome
 
 def test_an_order_never_paid_is_not_refundable(desk: Desk) -> None:
     _, order_id, _ = paid_order(desk.shop)
-    assert desk.refund(order_id) == (409, {"code": "order_not_refundable", "detail": desk.refund(order_id)[1]["detail"]})
+    assert desk.refund(order_id) == (
+        409,
+        {"code": "order_not_refundable", "detail": desk.refund(order_id)[1]["detail"]},
+    )
     assert desk.refund("x" * 32)[0] == 404
     assert desk.refund(order_id, amount={"amount": 100, "currency": "USD"})[0] in (409, 422)
 
@@ -326,8 +361,7 @@ def test_a_pending_refund_follows_the_providers_webhooks(desk: Desk, cloud: Loca
     assert cloud.payments.settle_refund(by_refund[succeeding["id"]], "succeeded") == 200
     assert cloud.payments.settle_refund(by_refund[failing["id"]], "failed") == 200
     order = desk.shop.order(order_id)
-    assert {r["id"]: r["status"] for r in order["refunds"]} == {succeeding["id"]: "succeeded",
-                                                               failing["id"]: "failed"}
+    assert {r["id"]: r["status"] for r in order["refunds"]} == {succeeding["id"]: "succeeded", failing["id"]: "failed"}
     assert order["refunded"]["amount"] == 700  # the failed refund gave its amount back
     event, _ = cloud.payments.delivered[-2]  # refund.updated (failed), delivered again: nothing changes
     assert cloud.payments.deliver(event) == 200
@@ -348,8 +382,9 @@ def test_cancel_awaiting_payment_goes_through_the_workflow(desk: Desk, cloud: Lo
     assert desk.shop.level(sku) == {"on_hand": 4, "reserved": 0, "available": 4}
 
 
-def test_a_cancel_whose_workflow_was_not_told_is_told_by_the_retry(desk: Desk, cloud: LocalCloud,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cancel_whose_workflow_was_not_told_is_told_by_the_retry(
+    desk: Desk, cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The cancellation was written, then telling the waiting workflow failed (throttled): the operator's retry
     tells it, so the stock is released now, not when the payment window ends."""
     sku, order_id, order = paid_order(desk.shop, units=4, quantity=2)
@@ -383,8 +418,12 @@ def test_an_operator_cancel_of_an_unpaid_order_gives_its_client_places_back(desk
     hold, dynamodb = stored.client_hold, cloud.client("dynamodb")
 
     def holding() -> list[bool]:
-        items = [dynamodb.get_item(TableName=cloud.physical_id("OrdersTable"), Key=key(pk=pk, sk=HOLDS_SK),
-                                   ConsistentRead=True).get("Item") for pk in hold.keys]
+        items = [
+            dynamodb.get_item(
+                TableName=cloud.physical_id("OrdersTable"), Key=key(pk=pk, sk=HOLDS_SK), ConsistentRead=True
+            ).get("Item")
+            for pk in hold.keys
+        ]
         return [hold.member in (from_item(item).get("holds", set()) if item else set()) for item in items]
 
     assert holding() == [True, True]
@@ -455,8 +494,9 @@ def test_cancel_paid_refunds_in_full_and_returns_the_stock(desk: Desk, cloud: Lo
 
 
 @pytest.mark.slow("waits")
-def test_a_crash_after_the_cancellation_is_recorded_is_finished_by_a_retry(desk: Desk,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_after_the_cancellation_is_recorded_is_finished_by_a_retry(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sku, order_id, order = desk.paid(units=5, quantity=2)
     monkeypatch.setattr(desk.tasks, "finish", lambda _: (_ for _ in ()).throw(ConnectionResetError("died")))
     with pytest.raises(ConnectionResetError):
@@ -472,8 +512,9 @@ def test_a_crash_after_the_cancellation_is_recorded_is_finished_by_a_retry(desk:
     assert desk.provider_refunds(order) == [(order["totals"]["total"]["amount"], "succeeded")]
 
 
-def test_a_cancellation_finished_by_concurrent_passes_refunds_and_returns_once(desk: Desk,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cancellation_finished_by_concurrent_passes_refunds_and_returns_once(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The cancel request died after its write; its retry and the reconciler's passes then finish it at the same
     time, after a refund by lines with restock: one refund of the rest, every other unit back exactly once."""
     sku, order_id, order = desk.paid(units=6, quantity=3)
@@ -580,8 +621,12 @@ def test_a_shipment_created_for_an_order_cancelled_meanwhile_is_cancelled(desk: 
         sku, order_id, order = paid_order(desk.shop, units=4, quantity=1)
         desk.shop.api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed")  # paid, queued, shipped...
         desk.shop.wait_for(order_id, lambda o: o["status"] == "cancelled" and bool(o["refunds"]))
-        desk.shop.wait_for(order_id, lambda _: any(
-            s["status"] == "cancelled" for s in cloud.carrier.shipments.values() if s["reference"] == order_id))
+        desk.shop.wait_for(
+            order_id,
+            lambda _: any(
+                s["status"] == "cancelled" for s in cloud.carrier.shipments.values() if s["reference"] == order_id
+            ),
+        )
     finally:
         carrier.create_shipment = create
     assert cancelled[0][1]["status"] == "cancelled"
@@ -597,12 +642,18 @@ def test_an_operator_write_is_audited_on_the_orders_trail_and_in_the_log(desk: D
     before = desk.shop.order(order_id)["history"][-2]["status"]  # paid, or fulfilling by then
     admin = bearer(api, "admin")
     trail = api.get(f"/admin/orders/{order_id}", headers=admin).json()["audit"]  # newest first
-    assert [(e["action"], e["actor"]["username"]) for e in trail] == [("order.cancel", "ops@example.com"),
-                                                                      ("order.refund", "ops@example.com")]
+    assert [(e["action"], e["actor"]["username"]) for e in trail] == [
+        ("order.cancel", "ops@example.com"),
+        ("order.refund", "ops@example.com"),
+    ]
     cancel, refunded = trail
-    assert cancel["changes"] == {"status": {"before": before, "after": "cancelled"},
-                                 "reason": {"before": None, "after": "customer asked"}}
-    assert refunded["changes"]["refund"]["before"] is None and refunded["changes"]["refund"]["after"]["id"] == refund["id"]
+    assert cancel["changes"] == {
+        "status": {"before": before, "after": "cancelled"},
+        "reason": {"before": None, "after": "customer asked"},
+    }
+    assert (
+        refunded["changes"]["refund"]["before"] is None and refunded["changes"]["refund"]["after"]["id"] == refund["id"]
+    )
     log = api.get("/admin/audit", params={"limit": 100}, headers=admin).json()["items"]
     assert [e for e in log if e["target"] == f"order:{order_id}"] == trail
 
@@ -622,29 +673,36 @@ def test_the_admin_routes_cancel_and_refund_for_admins_only(desk: Desk, api: htt
     sku, order_id, order = desk.paid(units=5, quantity=2)
     refund = {"amount": {"amount": 500, "currency": "EUR"}, "reason": "a scratch", "restock": False}
     assert api.post(f"/admin/orders/{order_id}/refunds", json=refund).status_code == 401  # API Gateway's own answer
-    staff = api.post(f"/admin/orders/{order_id}/refunds", json=refund,
-                     headers={**bearer(api, "staff"), "Idempotency-Key": "k-staff"})
+    staff = api.post(
+        f"/admin/orders/{order_id}/refunds", json=refund, headers={**bearer(api, "staff"), "Idempotency-Key": "k-staff"}
+    )
     assert (staff.status_code, staff.json()["code"]) == (403, "forbidden")
     admin = bearer(api, "admin")
-    assert api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers=admin).json()["code"] == \
-        "idempotency_key_required"
+    assert (
+        api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers=admin).json()["code"]
+        == "idempotency_key_required"
+    )
     first = api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers={**admin, "Idempotency-Key": "k-1"})
     again = api.post(f"/admin/orders/{order_id}/refunds", json=refund, headers={**admin, "Idempotency-Key": "k-1"})
     assert first.status_code == again.status_code == 201 and first.content == again.content
     assert first.json()["amount"] == refund["amount"] and first.json()["status"] == "succeeded"
-    invalid = api.post(f"/admin/orders/{order_id}/refunds", json={**refund, "reason": ""},
-                       headers={**admin, "Idempotency-Key": "k-2"})
+    invalid = api.post(
+        f"/admin/orders/{order_id}/refunds", json={**refund, "reason": ""}, headers={**admin, "Idempotency-Key": "k-2"}
+    )
     assert invalid.status_code == 422
-    assert api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "x"}, headers=bearer(api, "staff")).status_code \
+    assert (
+        api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "x"}, headers=bearer(api, "staff")).status_code
         == 403
+    )
     cancelled = api.post(f"/admin/orders/{order_id}/cancel", json={"reason": "customer asked"}, headers=admin)
     assert cancelled.status_code == 200, cancelled.text
     body = cancelled.json()
     assert body["status"] == "cancelled" and body["refunded"] == order["totals"]["total"]
     assert [r["amount"]["amount"] for r in body["refunds"]] == [500, order["totals"]["total"]["amount"] - 500]
     assert desk.shop.level(sku) == {"on_hand": 5, "reserved": 0, "available": 5}
-    assert desk.provider_refunds(order) == sorted([(500, "succeeded"),
-                                                  (order["totals"]["total"]["amount"] - 500, "succeeded")])
+    assert desk.provider_refunds(order) == sorted(
+        [(500, "succeeded"), (order["totals"]["total"]["amount"] - 500, "succeeded")]
+    )
     trail = api.get(f"/admin/orders/{order_id}", headers=admin).json()["audit"]  # the function records who did it
     assert [e["action"] for e in trail] == ["order.cancel", "order.refund"]
     assert {e["actor"]["sub"] for e in trail} == {api.get("/admin/me", headers=admin).json()["sub"]}

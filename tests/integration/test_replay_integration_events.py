@@ -32,8 +32,12 @@ FUNCTION = "IntegrationEventsFunction"
 
 def statuses(output: str) -> list[str]:
     """The status column of the tool's per-message lines."""
-    return [status for line in output.splitlines()
-            for status in ("replayed", "would replay", "expired", "failed") if line.startswith(status + " ")]
+    return [
+        status
+        for line in output.splitlines()
+        for status in ("replayed", "would replay", "expired", "failed")
+        if line.startswith(status + " ")
+    ]
 
 
 class Outage:
@@ -70,10 +74,21 @@ class Outage:
         assert template is not None
         order_id, now = secrets.token_urlsafe(24), datetime.now(UTC)
         self.refused.add(order_id)
-        orders.create(StoredOrder.model_validate({
-            **template.model_dump(), "id": order_id, "cart_id": uuid.uuid4().hex, "status": OrderStatus.PENDING,
-            "created_at": now, "updated_at": now, "payment": None, "fulfilment": None,
-            "history": [HistoryEntry(status=OrderStatus.PENDING, at=now)]}))
+        orders.create(
+            StoredOrder.model_validate(
+                {
+                    **template.model_dump(),
+                    "id": order_id,
+                    "cart_id": uuid.uuid4().hex,
+                    "status": OrderStatus.PENDING,
+                    "created_at": now,
+                    "updated_at": now,
+                    "payment": None,
+                    "fulfilment": None,
+                    "history": [HistoryEntry(status=OrderStatus.PENDING, at=now)],
+                }
+            )
+        )
         return order_id
 
     def run_low_on_stock(self) -> str:
@@ -81,9 +96,11 @@ class Outage:
         sku = f"REPLAY-{uuid.uuid4().hex[:8].upper()}"
         self.refused.add(sku)
         InventoryRepository(self.cloud.client("dynamodb"), self.cloud.physical_id("InventoryTable")).put_level(
-            sku, 8, low_stock_threshold=5)
+            sku, 8, low_stock_threshold=5
+        )
         result = self.cloud.functions["StockFunction"].invoke(
-            {"action": "reserve", "order_id": secrets.token_urlsafe(24), "lines": [{"sku": sku, "quantity": 4}]})
+            {"action": "reserve", "order_id": secrets.token_urlsafe(24), "lines": [{"sku": sku, "quantity": 4}]}
+        )
         assert result["outcome"] == "reserved", result
         return sku
 
@@ -91,13 +108,18 @@ class Outage:
         self.refused.clear()
 
     def queued(self) -> int:
-        attributes = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.dlq_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def visible(self) -> int:
-        return int(self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=[
-            "ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+        return int(
+            self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"
+            ]["ApproximateNumberOfMessages"]
+        )
 
     def wait_for_dead_letters(self, count: int) -> None:
         wait_until(lambda: self.queued() >= count, f"{count} messages in the dead-letter queue")
@@ -106,12 +128,24 @@ class Outage:
 
     def events(self, key: str) -> list[str]:
         """The event ids published for an order id or a SKU."""
-        return [e["detail"]["event_id"] for e in self.cloud.integration_events()
-                if key in (e["detail"].get("order", {}).get("id"), e["detail"].get("sku"))]
+        return [
+            e["detail"]["event_id"]
+            for e in self.cloud.integration_events()
+            if key in (e["detail"].get("order", {}).get("id"), e["detail"].get("sku"))
+        ]
 
     def args(self, *extra: str) -> list[str]:
-        return ["--queue-url", self.dlq_url, "--function-name", self.function_name,
-                "--endpoint-url", self.cloud.endpoint_url, "--region", self.cloud.region, *extra]
+        return [
+            "--queue-url",
+            self.dlq_url,
+            "--function-name",
+            self.function_name,
+            "--endpoint-url",
+            self.cloud.endpoint_url,
+            "--region",
+            self.cloud.region,
+            *extra,
+        ]
 
 
 @pytest.fixture
@@ -121,8 +155,9 @@ def outage(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Outag
     yield broken
     broken.fix()  # monkeypatch puts the publisher and the retries back after this
     # Whatever a failed test left there (not PurgeQueue: once a minute only).
-    while messages := broken.sqs.receive_message(QueueUrl=broken.dlq_url, MaxNumberOfMessages=10,
-                                                 VisibilityTimeout=30).get("Messages", []):
+    while messages := broken.sqs.receive_message(
+        QueueUrl=broken.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30
+    ).get("Messages", []):
         for message in messages:
             broken.sqs.delete_message(QueueUrl=broken.dlq_url, ReceiptHandle=message["ReceiptHandle"])
 
@@ -131,8 +166,9 @@ def take_dead_letters(outage: Outage, count: int) -> list[dict[str, Any]]:
     """Remove the queue's `count` messages; their failure records."""
     bodies: list[dict[str, Any]] = []
     while len(bodies) < count:
-        for message in outage.sqs.receive_message(QueueUrl=outage.dlq_url, MaxNumberOfMessages=10,
-                                                  WaitTimeSeconds=1).get("Messages", []):
+        for message in outage.sqs.receive_message(
+            QueueUrl=outage.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", []):
             bodies.append(json.loads(message["Body"]))
             outage.sqs.delete_message(QueueUrl=outage.dlq_url, ReceiptHandle=message["ReceiptHandle"])
     return bodies
@@ -145,22 +181,37 @@ def send_as_lambda_does(outage: Outage, record: dict[str, Any], **batch: Any) ->
     streams = outage.cloud.client("dynamodbstreams")
     shard = streams.describe_stream(StreamArn=info["streamArn"])["StreamDescription"]["Shards"][0]
     now = datetime.now(UTC).isoformat()
-    outage.sqs.send_message(QueueUrl=outage.dlq_url, MessageBody=json.dumps({
-        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": record["requestContext"]["functionArn"],
-                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": ""},
-        "version": "1.0", "timestamp": now,
-        "DDBStreamBatchInfo": {**info, "shardId": shard["ShardId"], "approximateArrivalOfFirstRecord": now,
-                               "approximateArrivalOfLastRecord": now},
-    }))
+    outage.sqs.send_message(
+        QueueUrl=outage.dlq_url,
+        MessageBody=json.dumps(
+            {
+                "requestContext": {
+                    "requestId": str(uuid.uuid4()),
+                    "functionArn": record["requestContext"]["functionArn"],
+                    "condition": "RetryAttemptsExhausted",
+                    "approximateInvokeCount": 3,
+                },
+                "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": ""},
+                "version": "1.0",
+                "timestamp": now,
+                "DDBStreamBatchInfo": {
+                    **info,
+                    "shardId": shard["ShardId"],
+                    "approximateArrivalOfFirstRecord": now,
+                    "approximateArrivalOfLastRecord": now,
+                },
+            }
+        ),
+    )
 
 
 # ------------------------------------------------------------------ the recovery
 
 
 @pytest.mark.parametrize("sent_by", ["local cloud", "lambda"])
-def test_replay_publishes_the_missing_events_once_and_empties_the_queue(outage: Outage, sent_by: str,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_publishes_the_missing_events_once_and_empties_the_queue(
+    outage: Outage, sent_by: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     order_id, sku = outage.place_order(), outage.run_low_on_stock()
     outage.wait_for_dead_letters(2)  # one record of each stream
     assert outage.events(order_id) == [] and outage.events(sku) == []
@@ -185,8 +236,9 @@ def test_replay_publishes_the_missing_events_once_and_empties_the_queue(outage: 
     assert outage.events(order_id) == [f"order.placed:{order_id}"] and outage.events(sku) == [stock_low]
 
 
-def test_a_batch_of_several_records_is_read_to_its_end_sequence_number(outage: Outage,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_batch_of_several_records_is_read_to_its_end_sequence_number(
+    outage: Outage, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Lambda dead-letters whole batches; the local stand-in one record at a time: make one batch of two."""
     first, second = outage.place_order(), outage.place_order()
     outage.wait_for_dead_letters(2)
@@ -194,10 +246,16 @@ def test_a_batch_of_several_records_is_read_to_its_end_sequence_number(outage: O
     start, end = (r["DDBStreamBatchInfo"]["startSequenceNumber"] for r in records)
     streams = outage.cloud.client("dynamodbstreams")  # how many records lie between (the second's cart claim, ...)
     shard = streams.describe_stream(StreamArn=records[0]["DDBStreamBatchInfo"]["streamArn"])["StreamDescription"]
-    iterator = streams.get_shard_iterator(StreamArn=shard["StreamArn"], ShardId=shard["Shards"][0]["ShardId"],
-                                          ShardIteratorType="AT_SEQUENCE_NUMBER", SequenceNumber=start)["ShardIterator"]
-    batch_size = sum(int(r["dynamodb"]["SequenceNumber"]) <= int(end)
-                     for r in streams.get_records(ShardIterator=iterator, Limit=1000)["Records"])
+    iterator = streams.get_shard_iterator(
+        StreamArn=shard["StreamArn"],
+        ShardId=shard["Shards"][0]["ShardId"],
+        ShardIteratorType="AT_SEQUENCE_NUMBER",
+        SequenceNumber=start,
+    )["ShardIterator"]
+    batch_size = sum(
+        int(r["dynamodb"]["SequenceNumber"]) <= int(end)
+        for r in streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    )
     assert batch_size >= 3
     send_as_lambda_does(outage, records[0], endSequenceNumber=end, batchSize=batch_size)
 
@@ -267,15 +325,21 @@ class GoneStream:
 
 
 @pytest.mark.parametrize("how", ["TrimmedDataAccessException", "ResourceNotFoundException", "records missing"])
-def test_records_gone_from_the_stream_keep_the_message_and_say_so(outage: Outage, how: str,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_records_gone_from_the_stream_keep_the_message_and_say_so(
+    outage: Outage, how: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     order_id = outage.place_order()
     outage.wait_for_dead_letters(1)
     outage.fix()
     cloud = outage.cloud
 
-    code = replay(outage.sqs, GoneStream(cloud.client("dynamodbstreams"), how), cloud.client("lambda"),
-                  outage.dlq_url, outage.function_name)
+    code = replay(
+        outage.sqs,
+        GoneStream(cloud.client("dynamodbstreams"), how),
+        cloud.client("lambda"),
+        outage.dlq_url,
+        outage.function_name,
+    )
     output = capsys.readouterr().out
     assert code == 1
     assert statuses(output) == ["expired"], output
@@ -292,8 +356,13 @@ def test_an_expired_iterator_is_not_expired_records(outage: Outage, capsys: pyte
     outage.fix()
     cloud = outage.cloud
 
-    code = replay(outage.sqs, GoneStream(cloud.client("dynamodbstreams"), "ExpiredIteratorException"),
-                  cloud.client("lambda"), outage.dlq_url, outage.function_name)
+    code = replay(
+        outage.sqs,
+        GoneStream(cloud.client("dynamodbstreams"), "ExpiredIteratorException"),
+        cloud.client("lambda"),
+        outage.dlq_url,
+        outage.function_name,
+    )
     output = capsys.readouterr().out
     assert code == 1
     assert statuses(output) == ["failed"] and "ExpiredIteratorException" in output and "run again" in output, output
@@ -304,14 +373,30 @@ def test_the_stack_names_the_queue_and_the_function(cloud: LocalCloud, capsys: p
     """--stack finds both by their logical ids with DescribeStackResource (moto's CloudFormation; the local
     cloud itself creates no stack, hence --queue-url and --function-name above)."""
     cloudformation, stack = cloud.client("cloudformation"), f"replay-{uuid.uuid4().hex[:8]}"
-    cloudformation.create_stack(StackName=stack, TemplateBody=json.dumps({"Resources": {
-        "IntegrationEventsDeadLetterQueue": {"Type": "AWS::SQS::Queue"},
-        FUNCTION: {"Type": "AWS::Lambda::Function", "Properties": {
-            "Runtime": "python3.13", "Handler": "index.handler", "Code": {"ZipFile": "def handler(e, c): pass"},
-            "Role": LAMBDA_ROLE}}}}))
+    cloudformation.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(
+            {
+                "Resources": {
+                    "IntegrationEventsDeadLetterQueue": {"Type": "AWS::SQS::Queue"},
+                    FUNCTION: {
+                        "Type": "AWS::Lambda::Function",
+                        "Properties": {
+                            "Runtime": "python3.13",
+                            "Handler": "index.handler",
+                            "Code": {"ZipFile": "def handler(e, c): pass"},
+                            "Role": LAMBDA_ROLE,
+                        },
+                    },
+                }
+            }
+        ),
+    )
     try:
-        resources = {r["LogicalResourceId"]: r["PhysicalResourceId"]
-                     for r in cloudformation.list_stack_resources(StackName=stack)["StackResourceSummaries"]}
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cloudformation.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+        }
         assert main(["--stack", stack, "--endpoint-url", cloud.endpoint_url, "--region", cloud.region]) == 0
         output = capsys.readouterr().out
         assert f"queue {resources['IntegrationEventsDeadLetterQueue']}\n" in output

@@ -35,8 +35,13 @@ from tests.waiting import wait_until
 pytestmark = pytest.mark.slow("waits")
 
 TABLES = ("CatalogTable", "InventoryTable", "OrdersTable", "CartTable")
-ADDRESS = {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin", "postal_code": "10117",
-           "country": "DE"}
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "Unter den Linden 1",
+    "city": "Berlin",
+    "postal_code": "10117",
+    "country": "DE",
+}
 
 
 class Drill:
@@ -54,9 +59,16 @@ class Drill:
     def stock(self, units: int) -> str:
         product_id = f"drill-{uuid.uuid4().hex[:8]}"
         sku = product_id.upper() + "-ONE"
-        CatalogRepository(self.dynamodb, self.table("CatalogTable")).put_product(StoredProduct(
-            id=product_id, name="Drill", description="", category="drill", images=[],
-            variants=[StoredVariant(sku=sku, title="One", price=Money(amount=1500, currency="EUR"))]))
+        CatalogRepository(self.dynamodb, self.table("CatalogTable")).put_product(
+            StoredProduct(
+                id=product_id,
+                name="Drill",
+                description="",
+                category="drill",
+                images=[],
+                variants=[StoredVariant(sku=sku, title="One", price=Money(amount=1500, currency="EUR"))],
+            )
+        )
         InventoryRepository(self.dynamodb, self.table("InventoryTable")).put_level(sku, units)
         self.skus.append(sku)
         return sku
@@ -65,24 +77,37 @@ class Drill:
         """A cart filled through the cart API, then checked out: the order workflow reserves its stock."""
         cart = self.api.post("/carts", json={"currency": "EUR"}).json()
         for sku, quantity in lines:
-            assert self.api.post(f"/carts/{cart['id']}/items", json={"sku": sku, "quantity": quantity}).status_code == 200
-        assert self.api.put(f"/carts/{cart['id']}/shipping", json={"country": "DE", "method": "standard"}).status_code == 200
-        response = self.api.post("/checkout", json={"cart_id": cart["id"], "email": "ada@example.com",
-                                                    "shipping_address": ADDRESS},
-                                 headers={"Idempotency-Key": uuid.uuid4().hex})
+            assert (
+                self.api.post(f"/carts/{cart['id']}/items", json={"sku": sku, "quantity": quantity}).status_code == 200
+            )
+        assert (
+            self.api.put(f"/carts/{cart['id']}/shipping", json={"country": "DE", "method": "standard"}).status_code
+            == 200
+        )
+        response = self.api.post(
+            "/checkout",
+            json={"cart_id": cart["id"], "email": "ada@example.com", "shipping_address": ADDRESS},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        )
         assert response.status_code in (200, 201, 202), response.text
         return self.wait_for(response.json()["id"], "awaiting_payment")
 
     def wait_for(self, order_id: str, *statuses: str) -> dict[str, Any]:
-        return wait_until(lambda: (o := self.api.get(f"/orders/{order_id}").json())["status"] in statuses and o,
-                          f"order {order_id} to be {' or '.join(statuses)}", timeout=60)
+        return wait_until(
+            lambda: (o := self.api.get(f"/orders/{order_id}").json())["status"] in statuses and o,
+            f"order {order_id} to be {' or '.join(statuses)}",
+            timeout=60,
+        )
 
     def settled(self, order_id: str) -> None:
         """The order's workflow execution has ended: it writes nothing more."""
         sfn = self.cloud.client("stepfunctions")
         arn = self.cloud.physical_id("OrderWorkflow").replace(":stateMachine:", ":execution:") + f":{order_id}"
-        wait_until(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING",
-                   f"the execution of {order_id} to end", timeout=60)
+        wait_until(
+            lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING",
+            f"the execution of {order_id} to end",
+            timeout=60,
+        )
 
     def items(self, table: str) -> list[str]:
         """Every item of the table, each as canonical JSON, sorted: two tables hold the same data iff equal."""
@@ -123,8 +148,10 @@ def drill() -> Iterator[Drill]:
 def backed_up(drill: Drill) -> tuple[dict[str, list[str]], list[str]]:
     """The data as it was, and a backup of each table taken then (DynamoDB on-demand backups)."""
     before = drill.snapshot()
-    arns = [drill.dynamodb.create_backup(TableName=drill.table(t), BackupName=f"drill-{t}")["BackupDetails"]["BackupArn"]
-            for t in TABLES]
+    arns = [
+        drill.dynamodb.create_backup(TableName=drill.table(t), BackupName=f"drill-{t}")["BackupDetails"]["BackupArn"]
+        for t in TABLES
+    ]
     assert drill.snapshot() == before, "the shop moved while the backups were taken: the drill needs it still"
     return before, arns
 
@@ -139,7 +166,9 @@ def damage(drill: Drill) -> None:
     line = next(json.loads(i) for i in drill.items(inventory) if json.loads(i)["sk"]["S"].startswith("ORDER#"))
     drill.dynamodb.put_item(TableName=inventory, Item={**line, "quantity": {"N": "99"}})
     order = next(json.loads(i) for i in drill.items(orders) if json.loads(i)["pk"]["S"].startswith("ORDER#"))
-    drill.dynamodb.put_item(TableName=orders, Item={**order, "status": {"S": "delivered"}, "email": {"S": "x@evil.example"}})
+    drill.dynamodb.put_item(
+        TableName=orders, Item={**order, "status": {"S": "delivered"}, "email": {"S": "x@evil.example"}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +185,8 @@ def restored(drill: Drill, backed_up: tuple[dict[str, list[str]], list[str]]) ->
 
 
 def test_the_restored_tables_equal_the_data_at_the_backup_and_their_invariants_hold(
-        drill: Drill, backed_up: tuple[dict[str, list[str]], list[str]], restored: tuple[int, str]) -> None:
+    drill: Drill, backed_up: tuple[dict[str, list[str]], list[str]], restored: tuple[int, str]
+) -> None:
     before, _ = backed_up
     code, output = restored
     assert code == 0, output
@@ -183,25 +213,34 @@ def test_a_restored_table_gets_back_what_a_restore_drops(drill: Drill, restored:
         ttl = drill.dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
         if "TimeToLiveSpecification" in declared:
             assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == (
-                "ENABLED", declared["TimeToLiveSpecification"]["AttributeName"]), table
+                "ENABLED",
+                declared["TimeToLiveSpecification"]["AttributeName"],
+            ), table
         else:
             assert ttl["TimeToLiveStatus"] == "DISABLED", table
         stream = description.get("StreamSpecification", {})
         if "StreamSpecification" in declared:
-            assert stream == {"StreamEnabled": True,
-                              "StreamViewType": declared["StreamSpecification"]["StreamViewType"]}, table
+            assert stream == {
+                "StreamEnabled": True,
+                "StreamViewType": declared["StreamSpecification"]["StreamViewType"],
+            }, table
         else:
             assert not stream.get("StreamEnabled"), table
-        tags = {t["Key"]: t["Value"] for t in drill.dynamodb.list_tags_of_resource(
-            ResourceArn=description["TableArn"])["Tags"]}
+        tags = {
+            t["Key"]: t["Value"]
+            for t in drill.dynamodb.list_tags_of_resource(ResourceArn=description["TableArn"])["Tags"]
+        }
         # Not the stack's backup tag: the backup plan must not copy a restored working copy.
         assert STACK_TAG not in tags and tags[RESTORED_FROM_TAG] == drill.table(logical_id), tags
         assert tags[RESTORE_POINT_TAG].endswith("+00:00"), tags
 
 
 def test_copy_back_restores_what_was_deleted_and_with_overwrite_what_was_overwritten(
-        drill: Drill, backed_up: tuple[dict[str, list[str]], list[str]], restored: tuple[int, str],
-        capsys: pytest.CaptureFixture[str]) -> None:
+    drill: Drill,
+    backed_up: tuple[dict[str, list[str]], list[str]],
+    restored: tuple[int, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     before, arns = backed_up
     assert drill.restore("--backup-arn", ",".join(arns), "--suffix", "drill", "--copy-back") == 1  # still broken
     output = capsys.readouterr().out
@@ -221,7 +260,8 @@ def test_copy_back_restores_what_was_deleted_and_with_overwrite_what_was_overwri
 
 
 def test_point_in_time_restores_every_table_of_the_stack_and_reapplies_its_settings(
-        drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
+    drill: Drill, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert drill.restore("--to", "latest", "--suffix", "pitr") == 0, capsys.readouterr().out
     output = capsys.readouterr().out
     for logical_id in TABLES:
@@ -240,15 +280,30 @@ def test_one_table_to_a_point_in_time_then_back_into_itself(drill: Drill, capsys
     copying back finds every item unchanged."""
     catalog = drill.table("CatalogTable")
     items = len(drill.items(catalog))
-    assert main(["--to", "latest", "--tables", catalog, "--suffix", "one", "--copy-back",
-                 "--endpoint-url", drill.cloud.endpoint_url]) == 0
+    assert (
+        main(
+            [
+                "--to",
+                "latest",
+                "--tables",
+                catalog,
+                "--suffix",
+                "one",
+                "--copy-back",
+                "--endpoint-url",
+                drill.cloud.endpoint_url,
+            ]
+        )
+        == 0
+    )
     output = capsys.readouterr().out
     assert output.startswith("Restoring 1 table(s):")
     assert f"{catalog}: 0 items copied back, 0 replaced, 0 differing kept, {items} unchanged" in output
 
 
 def test_a_time_outside_the_recovery_window_is_refused_before_anything_is_restored(
-        drill: Drill, capsys: pytest.CaptureFixture[str]) -> None:
+    drill: Drill, capsys: pytest.CaptureFixture[str]
+) -> None:
     tables = set(drill.dynamodb.list_tables()["TableNames"])
     assert drill.restore("--to", "2020-01-01T00:00:00Z", "--suffix", "old") == 1
     assert "can be restored to" in capsys.readouterr().err
@@ -265,8 +320,10 @@ def _account_state(drill: Drill) -> dict[str, Any]:
         description = drill.dynamodb.describe_table(TableName=table)["Table"]
         state[table] = {
             "items": drill.items(table),
-            "description": {k: description.get(k) for k in ("StreamSpecification", "DeletionProtectionEnabled",
-                                                            "BillingModeSummary", "ItemCount")},
+            "description": {
+                k: description.get(k)
+                for k in ("StreamSpecification", "DeletionProtectionEnabled", "BillingModeSummary", "ItemCount")
+            },
             "ttl": drill.dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"],
             "pitr": drill.dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"],
             "tags": drill.dynamodb.list_tags_of_resource(ResourceArn=description["TableArn"])["Tags"],
@@ -276,8 +333,8 @@ def _account_state(drill: Drill) -> dict[str, Any]:
 
 @pytest.mark.parametrize("source", ["point in time", "backups"])
 def test_dry_run_explains_the_restore_and_changes_nothing(
-        drill: Drill, backed_up: tuple[dict[str, list[str]], list[str]], source: str,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    drill: Drill, backed_up: tuple[dict[str, list[str]], list[str]], source: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     arguments = ["--to", "latest"] if source == "point in time" else ["--backup-arn", ",".join(backed_up[1])]
     state = _account_state(drill)
     assert drill.restore(*arguments, "--suffix", "dry", "--copy-back", "--dry-run") == 0
@@ -289,8 +346,10 @@ def test_dry_run_explains_the_restore_and_changes_nothing(
     assert output.startswith(f"Would restore {len(restored)} table(s):")
     for logical_id in TABLES:
         assert f"- {logical_id}: " in output and f"into {drill.table(logical_id)}-dry" in output
-    assert "then re-apply PAY_PER_REQUEST; TTL on expires_at_epoch; stream NEW_AND_OLD_IMAGES; point-in-time " \
-           "recovery; deletion protection" in output  # the orders table's
+    assert (
+        "then re-apply PAY_PER_REQUEST; TTL on expires_at_epoch; stream NEW_AND_OLD_IMAGES; point-in-time "
+        "recovery; deletion protection" in output
+    )  # the orders table's
     assert "Checks: every item counted; the inventory invariant; orders against reservation lines" in output
     assert "Dry run: nothing restored, nothing changed." in output
 
@@ -299,8 +358,11 @@ def test_dry_run_explains_the_restore_and_changes_nothing(
 
 
 def test_the_local_cloud_creates_the_backup_vault_locked_as_the_parameter_says_and_the_plan() -> None:
-    with LocalCloud(stack_name=f"vault-{uuid.uuid4().hex[:6]}", poll_queues=False,
-                    parameter_overrides={"BackupVaultLock": "compliance"}) as cloud:
+    with LocalCloud(
+        stack_name=f"vault-{uuid.uuid4().hex[:6]}",
+        poll_queues=False,
+        parameter_overrides={"BackupVaultLock": "compliance"},
+    ) as cloud:
         backup = cloud.client("backup")
         vault = backup.describe_backup_vault(BackupVaultName=cloud.physical_id("BackupVault"))
         key = cloud.client("kms").describe_key(KeyId=vault["EncryptionKeyArn"])["KeyMetadata"]
@@ -308,5 +370,7 @@ def test_the_local_cloud_creates_the_backup_vault_locked_as_the_parameter_says_a
         assert (vault["Locked"], vault["MinRetentionDays"], vault["MaxRetentionDays"]) == (True, 35, 365)
         plan = backup.get_backup_plan(BackupPlanId=cloud.physical_id("BackupPlan"))["BackupPlan"]
         assert {(rule["RuleName"], rule["Lifecycle"]["DeleteAfterDays"]) for rule in plan["Rules"]} == {
-            ("daily-35-days", 35), ("monthly-1-year", 365)}
+            ("daily-35-days", 35),
+            ("monthly-1-year", 365),
+        }
         assert {rule["TargetBackupVaultName"] for rule in plan["Rules"]} == {cloud.physical_id("BackupVault")}

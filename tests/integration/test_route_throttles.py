@@ -48,8 +48,9 @@ def throttled(cloud: LocalCloud, clock: Clock) -> Iterator[httpx.Client]:
         gateway.stop()
 
 
-def test_a_route_over_its_burst_is_429_before_the_function_runs(throttled: httpx.Client, cloud: LocalCloud,
-                                                                 clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_route_over_its_burst_is_429_before_the_function_runs(
+    throttled: httpx.Client, cloud: LocalCloud, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     checkout = cloud.functions["CheckoutFunction"]
     calls: list[object] = []
     real_invoke = checkout.invoke

@@ -106,8 +106,9 @@ def _race(calls: list[Callable[[], Any]], workers: int = 50) -> list[Any]:
 
 
 @pytest.mark.slow("race")
-def test_200_single_unit_orders_for_50_units(invoke: Invoke, seed: Callable[[int], str],
-                                             inventory: InventoryRepository) -> None:
+def test_200_single_unit_orders_for_50_units(
+    invoke: Invoke, seed: Callable[[int], str], inventory: InventoryRepository
+) -> None:
     sku = seed(50)
     orders = [secrets.token_urlsafe(24) for _ in range(200)]
     with LevelWatcher(inventory, [sku]) as watcher:
@@ -121,13 +122,15 @@ def test_200_single_unit_orders_for_50_units(invoke: Invoke, seed: Callable[[int
     level = inventory.level(sku)
     assert level is not None and (level.on_hand, level.reserved, level.available) == (50, 50, 0)
 
-    assert _race([lambda o=o: invoke(_event("release", o, {sku: 1})) for o in reserved]) == [
-        {"outcome": "released"}] * 50
+    assert (
+        _race([lambda o=o: invoke(_event("release", o, {sku: 1})) for o in reserved]) == [{"outcome": "released"}] * 50
+    )
     assert inventory.available([sku]) == {sku: 50}
 
 
-def test_50_orders_for_the_last_unit(invoke: Invoke, seed: Callable[[int], str],
-                                     inventory: InventoryRepository) -> None:
+def test_50_orders_for_the_last_unit(
+    invoke: Invoke, seed: Callable[[int], str], inventory: InventoryRepository
+) -> None:
     sku = seed(1)
     outcomes = _race([lambda: invoke(_event("reserve", secrets.token_urlsafe(24), {sku: 1})) for _ in range(50)])
     assert [o["outcome"] for o in outcomes].count("reserved") == 1
@@ -135,15 +138,23 @@ def test_50_orders_for_the_last_unit(invoke: Invoke, seed: Callable[[int], str],
 
 
 @pytest.mark.slow("race")
-def test_multi_line_orders_racing_for_overlapping_skus(invoke: Invoke, seed: Callable[[int], str],
-                                                       inventory: InventoryRepository) -> None:
+def test_multi_line_orders_racing_for_overlapping_skus(
+    invoke: Invoke, seed: Callable[[int], str], inventory: InventoryRepository
+) -> None:
     skus = [seed(6) for _ in range(4)]
     rng = random.Random(7)
-    orders = {secrets.token_urlsafe(24): {sku: rng.randint(1, 3) for sku in rng.sample(skus, rng.randint(2, 4))}
-              for _ in range(60)}
+    orders = {
+        secrets.token_urlsafe(24): {sku: rng.randint(1, 3) for sku in rng.sample(skus, rng.randint(2, 4))}
+        for _ in range(60)
+    }
     with LevelWatcher(inventory, skus) as watcher:
-        outcomes = dict(zip(orders, _race([lambda o=o, lines=lines: invoke(_event("reserve", o, lines))
-                                           for o, lines in orders.items()]), strict=True))
+        outcomes = dict(
+            zip(
+                orders,
+                _race([lambda o=o, lines=lines: invoke(_event("reserve", o, lines)) for o, lines in orders.items()]),
+                strict=True,
+            )
+        )
     assert watcher.impossible == []
 
     reserved = {o: lines for o, lines in orders.items() if outcomes[o]["outcome"] == "reserved"}
@@ -152,7 +163,8 @@ def test_multi_line_orders_racing_for_overlapping_skus(invoke: Invoke, seed: Cal
         stored = inventory.reservation_lines(order_id, lines)
         if order_id in reserved:  # all of its lines, exactly as asked
             assert {sku: (line.quantity, line.state) for sku, line in stored.items()} == {
-                sku: (q, "reserved") for sku, q in lines.items()}
+                sku: (q, "reserved") for sku, q in lines.items()
+            }
         else:  # none of them, and a reason that names only its own SKUs, each really short
             assert stored == {}
             short = outcomes[order_id]["reason"]["lines"]
@@ -164,8 +176,11 @@ def test_multi_line_orders_racing_for_overlapping_skus(invoke: Invoke, seed: Cal
 
     # Half are paid, half are not; Step Functions delivers each of those tasks twice, at the same time.
     paid = dict(list(reserved.items())[::2])
-    settle = [lambda o=o, lines=lines: invoke(_event("commit" if o in paid else "release", o, lines))
-              for o, lines in reserved.items() for _ in range(2)]
+    settle = [
+        lambda o=o, lines=lines: invoke(_event("commit" if o in paid else "release", o, lines))
+        for o, lines in reserved.items()
+        for _ in range(2)
+    ]
     assert {o["outcome"] for o in _race(settle)} <= {"committed", "released"}
     levels = inventory.levels(skus)
     for sku in skus:
@@ -180,8 +195,11 @@ def _workflow_invocations(state: str) -> int:
     """How many times the order workflow invokes the stock function for `state` when it keeps raising
     StockContention: once, plus the attempts of the Retry that matches it (statemachines/order.asl.json)."""
     asl = json.loads((ROOT / "statemachines/order.asl.json").read_text())
-    retrier = next(r for r in asl["States"][state]["Retry"]
-                   if "StockContention" in r["ErrorEquals"] or "States.ALL" in r["ErrorEquals"])
+    retrier = next(
+        r
+        for r in asl["States"][state]["Retry"]
+        if "StockContention" in r["ErrorEquals"] or "States.ALL" in r["ErrorEquals"]
+    )
     return 1 + int(retrier["MaxAttempts"])
 
 
@@ -197,7 +215,8 @@ def _as_the_workflow_does(invoke: Invoke, event: dict[str, Any], invocations: in
 
 
 def test_reservations_with_30_percent_of_level_transactions_refused_never_oversell(
-        invoke: Invoke, seed: Callable[[int], str], inventory: InventoryRepository) -> None:
+    invoke: Invoke, seed: Callable[[int], str], inventory: InventoryRepository
+) -> None:
     """200 single-unit orders for 50 units while DynamoDB refuses 30 % of the transactions on the level
     (TransactionConflict and ThrottlingError, alternately): exactly 50 reserved and 150 rejected, every order
     decided within the workflow's invocations, each invocation within the repository's MAX_ATTEMPTS; then every
@@ -205,10 +224,13 @@ def test_reservations_with_30_percent_of_level_transactions_refused_never_overse
     sku = seed(50)
     orders = [secrets.token_urlsafe(24) for _ in range(200)]
     invocations = _workflow_invocations("ReserveStock")
-    with TransactionRefusals(share=0.3, partitions={f"SKU#{sku}"}) as refusals, \
-            LevelWatcher(inventory, [sku]) as watcher:
-        results = _race([lambda o=o: _as_the_workflow_does(invoke, _event("reserve", o, {sku: 1}), invocations)
-                         for o in orders])
+    with (
+        TransactionRefusals(share=0.3, partitions={f"SKU#{sku}"}) as refusals,
+        LevelWatcher(inventory, [sku]) as watcher,
+    ):
+        results = _race(
+            [lambda o=o: _as_the_workflow_does(invoke, _event("reserve", o, {sku: 1}), invocations) for o in orders]
+        )
         outcomes = [outcome for outcome, _ in results]
         reserved = [o for o, outcome in zip(orders, outcomes, strict=True) if outcome["outcome"] == "reserved"]
         assert (len(reserved), len(outcomes) - len(reserved)) == (50, 150)
@@ -220,15 +242,21 @@ def test_reservations_with_30_percent_of_level_transactions_refused_never_overse
         assert refusals.refused["TransactionConflict"] > 0 and refusals.refused["ThrottlingError"] > 0
         assert refusals.total_refused >= 0.2 * sum(refusals.attempts.values())  # the share was refused, roughly
 
-        released = _race([lambda o=o: _as_the_workflow_does(invoke, _event("release", o, {sku: 1}), invocations)
-                          for o in reserved for _ in range(2)])
+        released = _race(
+            [
+                lambda o=o: _as_the_workflow_does(invoke, _event("release", o, {sku: 1}), invocations)
+                for o in reserved
+                for _ in range(2)
+            ]
+        )
     assert {outcome["outcome"] for outcome, _ in released} == {"released"}
     level = inventory.level(sku)
     assert level is not None and (level.on_hand, level.reserved, level.available) == (50, 0, 50)
 
 
 def test_a_level_that_refuses_every_transaction_gives_stock_contention_after_bounded_attempts(
-        invoke: Invoke, seed: Callable[[int], str], inventory: InventoryRepository) -> None:
+    invoke: Invoke, seed: Callable[[int], str], inventory: InventoryRepository
+) -> None:
     """Every transaction on the level refused: the stock function gives up after MAX_ATTEMPTS transactions and its
     jittered backoff (at most BACKOFF_BASE_SECONDS x (2^(MAX_ATTEMPTS-1) - 1) of sleep), raising StockContention for
     the workflow's Retry, and changes nothing; once DynamoDB takes transactions again, the retry reserves."""

@@ -25,6 +25,7 @@ from tests.samples import sample_events
 
 # ---------------------------------------------------------------- helpers
 
+
 def _sku() -> str:
     return f"T{uuid.uuid4().hex[:12]}".upper()
 
@@ -144,8 +145,13 @@ class Refusing(FaultyClient):
 
 
 def _cancelled(*codes: str) -> ClientError:
-    return ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
-                        "CancellationReasons": [{"Code": code} for code in codes]}, "TransactWriteItems")
+    return ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": code} for code in codes],
+        },
+        "TransactWriteItems",
+    )
 
 
 def _error(code: str) -> ClientError:
@@ -153,6 +159,7 @@ def _error(code: str) -> ClientError:
 
 
 # ---------------------------------------------------------------- the movements
+
 
 def test_the_sample_events_are_valid_requests() -> None:
     for path in sample_events("stock/*.json"):
@@ -174,8 +181,11 @@ def test_reserve_then_commit(stock: Stock) -> None:
 def test_duplicate_lines_are_reserved_as_one(stock: Stock) -> None:
     sku = stock.seed(5)
     order = _order_id()
-    event = {"action": "reserve", "order_id": order,
-             "lines": [{"sku": sku, "quantity": 2}, {"sku": sku, "quantity": 3}]}
+    event = {
+        "action": "reserve",
+        "order_id": order,
+        "lines": [{"sku": sku, "quantity": 2}, {"sku": sku, "quantity": 3}],
+    }
     assert stock.invoke(event) == {"outcome": "reserved"}
     assert stock.levels(sku) == (5, 5, 0)
     assert stock.invoke(_event("release", order, **{sku: 5})) == {"outcome": "released"}
@@ -187,11 +197,14 @@ def test_a_rejection_names_every_short_sku_and_reserves_nothing(stock: Stock) ->
     outcome = stock.invoke(_event("reserve", _order_id(), **{plenty: 2, few: 2, none: 1, unknown: 1}))
     assert outcome["outcome"] == "rejected"
     assert outcome["reason"]["code"] == "insufficient_stock"
-    assert sorted(outcome["reason"]["lines"], key=lambda line: line["sku"]) == sorted([
-        {"sku": few, "requested": 2, "available": 1},
-        {"sku": none, "requested": 1, "available": 0},
-        {"sku": unknown, "requested": 1, "available": 0},
-    ], key=lambda line: line["sku"])
+    assert sorted(outcome["reason"]["lines"], key=lambda line: line["sku"]) == sorted(
+        [
+            {"sku": few, "requested": 2, "available": 1},
+            {"sku": none, "requested": 1, "available": 0},
+            {"sku": unknown, "requested": 1, "available": 0},
+        ],
+        key=lambda line: line["sku"],
+    )
     assert stock.levels(plenty) == (10, 0, 10)
 
 
@@ -227,8 +240,14 @@ def test_put_level_keeps_the_ledger_and_the_reservations(stock: Stock) -> None:
 
 
 def _adjust(sku: str, adjustment_id: str, delta: int, reason: str = "received") -> dict[str, Any]:
-    return {"action": "adjust", "sku": sku, "adjustment_id": adjustment_id, "delta": delta, "reason": reason,
-            "actor": {"sub": "sub-1", "username": "ada"}}
+    return {
+        "action": "adjust",
+        "sku": sku,
+        "adjustment_id": adjustment_id,
+        "delta": delta,
+        "reason": reason,
+        "actor": {"sub": "sub-1", "username": "ada"},
+    }
 
 
 def test_adjustments_are_conditional_once_per_id_and_in_the_ledger(stock: Stock) -> None:
@@ -236,19 +255,32 @@ def test_adjustments_are_conditional_once_per_id_and_in_the_ledger(stock: Stock)
     assert stock.invoke(_adjust(sku, "a1", 4))["level"]["on_hand"] == 7
     assert stock.invoke(_adjust(sku, "a1", 4))["level"]["on_hand"] == 7  # a retry: nothing twice
     stock.invoke(_event("reserve", _order_id(), **{sku: 5}))
-    assert stock.invoke(_adjust(sku, "a2", -3, "damaged")) == {"outcome": "rejected", "reason": {
-        "code": "insufficient_stock", "detail": f"Only 2 of {sku} available: cannot take away 3.",
-        "lines": [{"sku": sku, "requested": 3, "available": 2}]}}
+    assert stock.invoke(_adjust(sku, "a2", -3, "damaged")) == {
+        "outcome": "rejected",
+        "reason": {
+            "code": "insufficient_stock",
+            "detail": f"Only 2 of {sku} available: cannot take away 3.",
+            "lines": [{"sku": sku, "requested": 3, "available": 2}],
+        },
+    }
     assert stock.invoke(_adjust(sku, "a3", -2, "damaged"))["level"] == {
-        "sku": sku, "on_hand": 5, "reserved": 5, "available": 0, "low_stock_threshold": 5}
+        "sku": sku,
+        "on_hand": 5,
+        "reserved": 5,
+        "available": 0,
+        "low_stock_threshold": 5,
+    }
     ledger, _ = stock.inventory.ledger(sku, 10, None)
     assert [(item["delta"], item["reason"], item.get("actor")) for item in ledger] == [
-        (-2, "damaged", {"sub": "sub-1", "username": "ada"}), (4, "received", {"sub": "sub-1", "username": "ada"}),
-        (3, "received", None)]
+        (-2, "damaged", {"sub": "sub-1", "username": "ada"}),
+        (4, "received", {"sub": "sub-1", "username": "ada"}),
+        (3, "received", None),
+    ]
     assert [e.action for e in stock.audit.for_target(f"sku:{sku}")] == ["inventory.adjust"] * 2
 
 
 # ---------------------------------------------------------------- crashes and retries: exactly once
+
 
 def test_a_reserve_retried_after_a_crash_does_not_reserve_twice(stock: Stock) -> None:
     sku = stock.seed(5)
@@ -318,13 +350,18 @@ def test_concurrent_duplicate_releases_return_the_units_once(stock: Stock) -> No
 
 # ---------------------------------------------------------------- DynamoDB refusals: retried, then StockContention
 
-@pytest.mark.parametrize("refusal", [
-    _cancelled("TransactionConflict", "None"),
-    _cancelled("None", "ThrottlingError"),
-    _error("ThrottlingException"),
-    _error("ProvisionedThroughputExceededException"),
-    _error("TransactionConflictException"),
-], ids=["conflict", "throttled-item", "throttling", "throughput", "conflict-exception"])
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        _cancelled("TransactionConflict", "None"),
+        _cancelled("None", "ThrottlingError"),
+        _error("ThrottlingException"),
+        _error("ProvisionedThroughputExceededException"),
+        _error("TransactionConflictException"),
+    ],
+    ids=["conflict", "throttled-item", "throttling", "throughput", "conflict-exception"],
+)
 def test_transient_refusals_are_retried(stock: Stock, refusal: ClientError) -> None:
     sku = stock.seed(3)
     order = _order_id()
@@ -375,13 +412,22 @@ def test_other_errors_are_not_retried(stock: Stock) -> None:
 
 # ---------------------------------------------------------------- the invariant checker can fail
 
+
 def test_the_invariant_checker_detects_a_corrupted_level(stock: Stock) -> None:
     sku = stock.seed(5)
     stock.invoke(_event("reserve", _order_id(), **{sku: 2}))
     assert check_inventory(stock.client, stock.table, [sku]) == []
     key = {"pk": {"S": f"SKU#{sku}"}, "sk": {"S": "LEVEL"}}
-    stock.client.update_item(TableName=stock.table, Key=key, UpdateExpression="SET available = :n",
-                             ExpressionAttributeValues={":n": {"N": "4"}})  # a write that skipped the ledger
+    stock.client.update_item(
+        TableName=stock.table,
+        Key=key,
+        UpdateExpression="SET available = :n",
+        ExpressionAttributeValues={":n": {"N": "4"}},
+    )  # a write that skipped the ledger
     assert check_inventory(stock.client, stock.table, [sku]) == [f"{sku}: available is 4, not on_hand - reserved = 3"]
-    stock.client.update_item(TableName=stock.table, Key=key, UpdateExpression="SET available = :n",
-                             ExpressionAttributeValues={":n": {"N": "3"}})
+    stock.client.update_item(
+        TableName=stock.table,
+        Key=key,
+        UpdateExpression="SET available = :n",
+        ExpressionAttributeValues={":n": {"N": "3"}},
+    )

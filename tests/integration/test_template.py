@@ -85,7 +85,11 @@ def _functions(template: Template) -> dict[str, dict[str, Any]]:
 
 
 def _is_intrinsic(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::"))
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::"))
+    )
 
 
 def _ref_target(value: Any) -> str | None:
@@ -141,7 +145,10 @@ def _find_python313() -> Path | None:
         try:
             result = subprocess.run(
                 [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                capture_output=True, text=True, timeout=30, check=False,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
             )
         except OSError:
             continue
@@ -196,10 +203,14 @@ def test_sam_build_for_python313_arm64(tmp_path: Path, template: Template) -> No
     # --no-cached overrides samconfig's `cached = true`; --cache-dir keeps even the cache out of the repo.
     result = _run(
         [
-            str(VENV_BIN / "sam"), "build",
-            "--template", "template.yaml",
-            "--build-dir", str(build_dir),
-            "--cache-dir", str(tmp_path / "cache"),
+            str(VENV_BIN / "sam"),
+            "build",
+            "--template",
+            "template.yaml",
+            "--build-dir",
+            str(build_dir),
+            "--cache-dir",
+            str(tmp_path / "cache"),
             "--no-cached",
         ],
         _tool_env(PYTHON313_BIN),
@@ -248,7 +259,9 @@ def test_every_table_is_backed_up_by_the_backup_plan(template: Template) -> None
     (selection,) = (s["Properties"] for s in selections.values())
     assert _ref_target(selection["BackupPlanId"]) in template.of_type("AWS::Backup::BackupPlan")
     chosen = selection["BackupSelection"]
-    assert chosen["Resources"] == [{"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"}]
+    assert chosen["Resources"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"}
+    ]
     (condition,) = chosen["Conditions"]["StringEquals"]
     tag_key = condition["ConditionKey"].removeprefix("aws:ResourceTag/")
     assert tag_key != condition["ConditionKey"] and condition["ConditionValue"] == {"Ref": "AWS::StackName"}
@@ -257,7 +270,8 @@ def test_every_table_is_backed_up_by_the_backup_plan(template: Template) -> None
     for logical_id, table in tables.items():
         tags = {tag["Key"]: tag["Value"] for tag in table["Properties"].get("Tags", [])}
         assert tags.get(tag_key) == {"Ref": "AWS::StackName"}, (
-            f"{logical_id} lacks the tag {tag_key}: !Ref AWS::StackName, so AWS Backup would not back it up")
+            f"{logical_id} lacks the tag {tag_key}: !Ref AWS::StackName, so AWS Backup would not back it up"
+        )
 
 
 def test_backups_are_kept_35_days_daily_and_a_year_monthly_in_an_encrypted_vault(template: Template) -> None:
@@ -285,8 +299,11 @@ def test_roles_attach_only_allowed_managed_policies(template: Template) -> None:
     roles = template.of_type("AWS::IAM::Role")
     for logical_id, role in roles.items():
         props = role["Properties"]
-        services = {service for statement in props["AssumeRolePolicyDocument"]["Statement"]
-                    for service in _as_list(statement.get("Principal", {}).get("Service", []))}
+        services = {
+            service
+            for statement in props["AssumeRolePolicyDocument"]["Statement"]
+            for service in _as_list(statement.get("Principal", {}).get("Service", []))
+        }
         for arn in props.get("ManagedPolicyArns", []):
             text = arn["Fn::Sub"] if isinstance(arn, dict) else arn
             name = text.split(":policy/", 1)[1]
@@ -307,7 +324,7 @@ def test_function_policy_templates_name_their_resources(template: Template) -> N
                 continue
             if "Statement" in policy:
                 continue  # inline statements: checked below
-            (name, arguments), = policy.items()
+            ((name, arguments),) = policy.items()
             if not arguments:
                 assert name in PARAMETERLESS_POLICY_TEMPLATES, f"{logical_id}: {name} names no resource"
                 continue
@@ -349,7 +366,8 @@ def test_event_source_mappings_are_explicit(template: Template) -> None:
     for logical_id in _functions(template):
         for name, event in template.function_properties(logical_id).get("Events", {}).items():
             assert event["Type"] not in {"SQS", "DynamoDB", "Kinesis", "MSK", "MQ"}, (
-                f"{logical_id}.{name}: use an AWS::Lambda::EventSourceMapping resource instead of a SAM {event['Type']} event")
+                f"{logical_id}.{name}: use an AWS::Lambda::EventSourceMapping resource instead of a SAM {event['Type']} event"
+            )
     mappings = template.of_type("AWS::Lambda::EventSourceMapping")
     assert mappings, "no event source mappings: what consumes the fulfilment queue and the streams?"
     statements = list(_policy_statements(template))
@@ -359,8 +377,7 @@ def test_event_source_mappings_are_explicit(template: Template) -> None:
         source = _ref_target(props["EventSourceArn"])
         assert function in template.data["Resources"] and source in template.data["Resources"], f"{logical_id}: {props}"
         assert props.get("FunctionResponseTypes") == ["ReportBatchItemFailures"], f"{logical_id}: partial failures"
-        granted = [s for owner, s in statements if owner == function
-                   and source in json.dumps(s.get("Resource"))]
+        granted = [s for owner, s in statements if owner == function and source in json.dumps(s.get("Resource"))]
         assert granted, f"{logical_id}: {function} has no statement naming {source}"
         if template.data["Resources"][source]["Type"] == "AWS::SQS::Queue":
             timeout = int(template.function_properties(function).get("Timeout", 3))
@@ -487,7 +504,8 @@ def test_admin_routes_and_only_they_sit_behind_the_jwt_authorizer(template: Temp
     assert admin_jwt["IdentitySource"] == "$request.header.Authorization"
     assert admin_jwt["JwtConfiguration"] == {
         "issuer": {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${AdminUserPool}"},
-        "audience": [{"Ref": "AdminUserPoolClient"}]}
+        "audience": [{"Ref": "AdminUserPoolClient"}],
+    }
     routes = template.routes()
     assert any(route.path.startswith("/admin/") for route in routes)
     for route in routes:
@@ -542,8 +560,9 @@ def _settings_classes() -> dict[str, set[str]]:
 def _settings_imported_by(app_py: Path) -> set[str]:
     """The settings classes a handler module reads: those it imports, and EdgeSettings, which create_app reads."""
     tree = ast.parse(app_py.read_text())
-    imported = {(node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                for alias in node.names}
+    imported = {
+        (node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
     edge = {"EdgeSettings"} if ("storefront.http", "create_app") in imported else set()
     return {name for module, name in imported if module == "storefront.config"} | edge
 
@@ -589,7 +608,9 @@ def test_samconfig_has_dev_and_prod_deploy_environments(template: Template) -> N
         stacks[env] = stack
         overrides = _overrides(deploy["parameter_overrides"])
         assert overrides.get("Stage") == env, f"[{env}] deploys Stage={overrides.get('Stage')}"
-        assert set(overrides) <= parameters, f"[{env}] overrides unknown parameters {sorted(set(overrides) - parameters)}"
+        assert set(overrides) <= parameters, (
+            f"[{env}] overrides unknown parameters {sorted(set(overrides) - parameters)}"
+        )
         assert "CAPABILITY_IAM" in deploy.get("capabilities", ""), f"[{env}] cannot create the functions' roles"
     assert stacks["dev"] != stacks["prod"], "dev and prod would deploy to the same stack"
     prod = _overrides(config["prod"]["deploy"]["parameters"]["parameter_overrides"])
@@ -609,7 +630,8 @@ def test_the_notifications_rule_subscribes_to_exactly_the_events_that_send_an_em
     feedback = template.data["Resources"]["EmailFeedbackRule"]["Properties"]
     assert "EventBusName" not in feedback, "SES publishes to the default bus only"
     assert feedback["EventPattern"]["detail"]["mail"]["tags"]["ses:configuration-set"] == [
-        {"Ref": "NotificationsConfigurationSet"}], "only our configuration set's feedback"
+        {"Ref": "NotificationsConfigurationSet"}
+    ], "only our configuration set's feedback"
     for properties in (rule, feedback):
         (target,) = properties["Targets"]
         assert _ref_target(target["Arn"]) == "NotificationsQueue"
@@ -647,23 +669,32 @@ def test_only_the_notification_rules_may_send_to_the_notification_queues(templat
         assert statement["Effect"] == "Allow"
         assert statement["Principal"] == {"Service": "events.amazonaws.com"}
         assert _as_list(statement["Action"]) == ["sqs:SendMessage"]
-        assert {_ref_target(r) for r in _as_list(statement["Resource"])} <= {"NotificationsQueue",
-                                                                              "NotificationsDeadLetterQueue"}
+        assert {_ref_target(r) for r in _as_list(statement["Resource"])} <= {
+            "NotificationsQueue",
+            "NotificationsDeadLetterQueue",
+        }
         sources = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
         assert {_ref_target(s) for s in sources} == {"NotificationsRule", "EmailFeedbackRule"}
 
 
 def test_only_the_notifications_function_sends_email_from_the_stacks_identity(template: Template) -> None:
-    statements = [(owner, s) for owner, s in _policy_statements(template)
-                  if any(str(a).lower().startswith("ses:") for a in _as_list(s.get("Action", [])))]
+    statements = [
+        (owner, s)
+        for owner, s in _policy_statements(template)
+        if any(str(a).lower().startswith("ses:") for a in _as_list(s.get("Action", [])))
+    ]
     assert [owner for owner, _ in statements] == ["NotificationsFunction"]
-    (_, statement), = statements
+    ((_, statement),) = statements
     assert _as_list(statement["Action"]) == ["ses:SendEmail"]
     resources = [r["Fn::Sub"] for r in statement["Resource"]]
-    assert [r.rsplit(":", 1)[1] for r in resources] == ["identity/${EmailIdentity}",
-                                                        "configuration-set/${NotificationsConfigurationSet}"]
+    assert [r.rsplit(":", 1)[1] for r in resources] == [
+        "identity/${EmailIdentity}",
+        "configuration-set/${NotificationsConfigurationSet}",
+    ]
     # The From address is built at the verified domain: a From elsewhere could never be sent.
-    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Fn::Sub": "${EmailFromLocalPart}@${EmailDomain}"}}}
+    assert statement["Condition"] == {
+        "StringEquals": {"ses:FromAddress": {"Fn::Sub": "${EmailFromLocalPart}@${EmailDomain}"}}
+    }
     identity = template.data["Resources"]["EmailIdentity"]["Properties"]
     assert identity["DkimAttributes"] == {"SigningEnabled": True}
     assert _ref_target(identity["EmailIdentity"]) == "EmailDomain"
@@ -700,8 +731,10 @@ def test_the_images_bucket_is_private_encrypted_and_tls_only(template: Template)
     bucket = template.resources["ProductImagesBucket"]
     assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
     props = bucket["Properties"]
-    assert all(props["PublicAccessBlockConfiguration"][k] is True for k in (
-        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    assert all(
+        props["PublicAccessBlockConfiguration"][k] is True
+        for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
     assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
@@ -709,25 +742,40 @@ def test_the_images_bucket_is_private_encrypted_and_tls_only(template: Template)
     assert cors["AllowedMethods"] == ["POST"] and cors["AllowedOrigins"] == {"Ref": "AllowedOrigins"}
     statements = template.resources["ProductImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     # The edge's read is an Fn::If on EdgeOn (tests/integration/test_template_edge.py): both branches are held here.
-    policy = [branch for s in statements for branch in (s["Fn::If"][1:] if "Fn::If" in s else [s])
-              if branch != {"Ref": "AWS::NoValue"}]
-    assert {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [{"Fn::GetAtt": ["ProductImagesBucket", "Arn"]}, {"Fn::Sub": "${ProductImagesBucket.Arn}/*"}],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}}} in policy
+    policy = [
+        branch
+        for s in statements
+        for branch in (s["Fn::If"][1:] if "Fn::If" in s else [s])
+        if branch != {"Ref": "AWS::NoValue"}
+    ]
+    assert {
+        "Sid": "TlsOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [{"Fn::GetAtt": ["ProductImagesBucket", "Arn"]}, {"Fn::Sub": "${ProductImagesBucket.Arn}/*"}],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    } in policy
     assert not [s for s in policy if s["Effect"] == "Allow" and s.get("Principal") == "*"], "a public read"
 
 
 def test_only_the_admin_function_signs_image_uploads_and_only_puts_images(template: Template) -> None:
     assert _grants(template, "ProductImagesBucket") == {"AdminFunction": {"s3:putobject"}}
-    [statement] = [s for owner, s in _policy_statements(template) if owner == "AdminFunction"
-                   and "ProductImagesBucket" in _targets_of(s.get("Resource"))]
+    [statement] = [
+        s
+        for owner, s in _policy_statements(template)
+        if owner == "AdminFunction" and "ProductImagesBucket" in _targets_of(s.get("Resource"))
+    ]
     assert statement["Resource"] == {"Fn::Sub": "${ProductImagesBucket.Arn}/images/*"}
 
 
 def test_audit_entries_are_only_ever_added(template: Template) -> None:
     grants = _grants(template, "AuditTable")
-    assert grants == {"AdminFunction": {"dynamodb:putitem", "dynamodb:query"}, "StockFunction": {"dynamodb:putitem"},
-                      "OrderAdminFunction": {"dynamodb:putitem"}}
+    assert grants == {
+        "AdminFunction": {"dynamodb:putitem", "dynamodb:query"},
+        "StockFunction": {"dynamodb:putitem"},
+        "OrderAdminFunction": {"dynamodb:putitem"},
+    }
     table = template.resources["AuditTable"]["Properties"]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at_epoch", "Enabled": True}
     retention = template.data["Parameters"]["AuditRetentionDays"]
@@ -736,10 +784,16 @@ def test_audit_entries_are_only_ever_added(template: Template) -> None:
 
 def test_the_admin_function_changes_stock_only_through_the_stock_function(template: Template) -> None:
     assert _grants(template, "InventoryTable")["AdminFunction"] == {
-        "dynamodb:getitem", "dynamodb:batchgetitem", "dynamodb:query"}
+        "dynamodb:getitem",
+        "dynamodb:batchgetitem",
+        "dynamodb:query",
+    }
     assert _grants(template, "StockFunction") == {"AdminFunction": {"lambda:invokefunction"}}
-    writers = {owner for owner, actions in _grants(template, "InventoryTable").items()
-               if actions & {"dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem"}}
+    writers = {
+        owner
+        for owner, actions in _grants(template, "InventoryTable").items()
+        if actions & {"dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem"}
+    }
     assert writers == {"StockFunction"}
 
 
@@ -748,7 +802,10 @@ def test_the_admin_function_writes_the_orders_table_only_for_idempotency_keys(te
         if owner != "AdminFunction" or "OrdersTable" not in _targets_of(statement.get("Resource")):
             continue
         writes = {a.lower() for a in _as_list(statement["Action"])} & {
-            "dynamodb:putitem", "dynamodb:updateitem", "dynamodb:deleteitem"}
+            "dynamodb:putitem",
+            "dynamodb:updateitem",
+            "dynamodb:deleteitem",
+        }
         if writes:
             assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IDEMPOTENCY#*"]}}
 
@@ -766,13 +823,21 @@ def test_every_function_is_called_through_its_alias(template: Template) -> None:
     assert template.data["Globals"]["Function"]["AutoPublishAlias"] == "live"
     functions = set(_functions(template))
     resources = template.data["Resources"]
-    callers = {f"{lid}.DefinitionSubstitutions": props.get("DefinitionSubstitutions", {})
-               for lid, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"
-               for props in [r["Properties"]]}
-    callers |= {f"{lid}.FunctionName": {"FunctionName": r["Properties"]["FunctionName"]}
-                for lid, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
-    callers |= {f"{lid}.Environment": r["Properties"].get("Environment", {}).get("Variables", {})
-                for lid, r in _functions(template).items()}
+    callers = {
+        f"{lid}.DefinitionSubstitutions": props.get("DefinitionSubstitutions", {})
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Serverless::StateMachine"
+        for props in [r["Properties"]]
+    }
+    callers |= {
+        f"{lid}.FunctionName": {"FunctionName": r["Properties"]["FunctionName"]}
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
+    callers |= {
+        f"{lid}.Environment": r["Properties"].get("Environment", {}).get("Variables", {})
+        for lid, r in _functions(template).items()
+    }
     checked = 0
     for where, values in callers.items():
         for name, value in values.items():
@@ -790,11 +855,17 @@ def test_the_functions_a_shopper_waits_on_start_from_snapstart_or_provisioned_co
             assert "SnapStart" not in props and "ProvisionedConcurrencyConfig" not in props, logical_id
             continue
         # Lambda refuses SnapStart with provisioned concurrency: exactly one of them, by the parameter.
-        assert props["SnapStart"] == {"Fn::If": ["HasProvisionedConcurrency", {"Ref": "AWS::NoValue"},
-                                                 {"ApplyOn": "PublishedVersions"}]}, logical_id
-        assert props["ProvisionedConcurrencyConfig"] == {"Fn::If": [
-            "HasProvisionedConcurrency", {"ProvisionedConcurrentExecutions": {"Ref": "ProvisionedConcurrency"}},
-            {"Ref": "AWS::NoValue"}]}, logical_id
+        assert props["SnapStart"] == {
+            "Fn::If": ["HasProvisionedConcurrency", {"Ref": "AWS::NoValue"}, {"ApplyOn": "PublishedVersions"}]
+        }, logical_id
+        assert props["ProvisionedConcurrencyConfig"] == {
+            "Fn::If": [
+                "HasProvisionedConcurrency",
+                {"ProvisionedConcurrentExecutions": {"Ref": "ProvisionedConcurrency"}},
+                {"Ref": "AWS::NoValue"},
+            ]
+        }, logical_id
     assert template.data["Conditions"]["HasProvisionedConcurrency"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "ProvisionedConcurrency"}, 0]}]}
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ProvisionedConcurrency"}, 0]}]
+    }
     assert template.data["Parameters"]["ProvisionedConcurrency"]["Default"] == 0  # SnapStart unless asked

@@ -44,16 +44,21 @@ def distribution() -> dict[str, Any]:
 
 def test_the_edge_exists_only_when_asked_for() -> None:
     # The product images bucket is the admin API's, edge or not; the edge only serves it (its /images/* behaviour).
-    declared = {lid for lid, r in _template().data["Resources"].items()
-                if r["Type"].startswith(EDGE_TYPES)} - {"ProductImagesBucket", "ProductImagesBucketPolicy"}
+    declared = {lid for lid, r in _template().data["Resources"].items() if r["Type"].startswith(EDGE_TYPES)} - {
+        "ProductImagesBucket",
+        "ProductImagesBucketPolicy",
+    }
     assert {"EdgeDistribution", "WebBucket", "WebOriginAccessControl", "EdgeWebAcl", "ApiOriginDomain"} <= declared
     assert declared.isdisjoint(_template().resources), "the edge must be off by default (and so locally)"
     on = set(_template(**EDGE_ON).resources)
     assert declared - {"EdgeWebAcl"} <= on
     # In us-east-1 the stack makes its web ACL itself; elsewhere it takes edge/web-acl.yaml's, made in us-east-1.
     assert "EdgeWebAcl" in on
-    elsewhere = Template(load_yaml((ROOT / "template.yaml").read_text()), region="eu-central-1",
-                         parameter_overrides={**EDGE_ON, "EdgeWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/x/1"})
+    elsewhere = Template(
+        load_yaml((ROOT / "template.yaml").read_text()),
+        region="eu-central-1",
+        parameter_overrides={**EDGE_ON, "EdgeWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/x/1"},
+    )
     assert "EdgeWebAcl" not in elsewhere.resources and "EdgeDistribution" in elsewhere.resources
 
 
@@ -95,8 +100,9 @@ def test_the_site_comes_from_a_private_bucket_only_the_distribution_reads(distri
     assert web["OriginAccessControlId"] == {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}
     assert web["S3OriginConfig"] == {"OriginAccessIdentity": ""}
     block = resources["WebBucket"]["Properties"]["PublicAccessBlockConfiguration"]
-    assert all(block[k] is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls",
-                                           "RestrictPublicBuckets"))
+    assert all(
+        block[k] is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
     statements = resources["WebBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     reader = next(s for s in statements if s["Effect"] == "Allow")
     assert reader["Principal"] == {"Service": "cloudfront.amazonaws.com"} and reader["Action"] == "s3:GetObject"
@@ -122,10 +128,14 @@ def test_product_images_come_from_their_private_bucket_through_the_edge(distribu
     assert all(s["Effect"] == "Deny" for s in statements if "Fn::If" not in s)
     on, off = _template(**EDGE_ON), _template(ImageBaseUrl="https://cdn.example.com")
     # The admin API hands out image URLs at the distribution with the edge on; at ImageBaseUrl without it.
-    assert on.resolve(on.function_properties("AdminFunction")["Environment"]["Variables"]["IMAGE_BASE_URL"]) == \
-        "https://shop.example.com"
-    assert off.resolve(off.function_properties("AdminFunction")["Environment"]["Variables"]["IMAGE_BASE_URL"]) == \
-        "https://cdn.example.com"
+    assert (
+        on.resolve(on.function_properties("AdminFunction")["Environment"]["Variables"]["IMAGE_BASE_URL"])
+        == "https://shop.example.com"
+    )
+    assert (
+        off.resolve(off.function_properties("AdminFunction")["Environment"]["Variables"]["IMAGE_BASE_URL"])
+        == "https://cdn.example.com"
+    )
 
 
 def _http_functions(template: Template) -> set[str]:
@@ -152,16 +162,20 @@ def test_with_the_edge_every_http_function_answers_only_what_cloudfront_sent() -
     assert readers["Condition"] == "EdgeOn"
     assert {role["Ref"] for role in readers["Properties"]["Roles"]} == {f"{f}Role" for f in http}
     assert readers["Properties"]["PolicyDocument"]["Statement"] == [
-        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": {"Ref": "EdgeOriginSecret"}}]
-    permissions = {lid: r["Properties"].get("Policies", []) if r["Type"] == "AWS::Serverless::Function"
-                   else r["Properties"] for lid, r in resources.items()
-                   if r["Type"] == "AWS::Serverless::Function" or r["Type"].startswith("AWS::IAM::")}
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": {"Ref": "EdgeOriginSecret"}}
+    ]
+    permissions = {
+        lid: r["Properties"].get("Policies", []) if r["Type"] == "AWS::Serverless::Function" else r["Properties"]
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Serverless::Function" or r["Type"].startswith("AWS::IAM::")
+    }
     granted = {lid for lid, policies in permissions.items() if "EdgeOriginSecret" in json.dumps(policies)}
     assert granted == {"EdgeOriginSecretReaders"}
 
 
-def test_the_origin_header_cloudfront_sends_is_one_the_functions_accept(distribution: dict[str, Any],
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_origin_header_cloudfront_sends_is_one_the_functions_accept(
+    distribution: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The header's name, the slots the secret is generated with and the parameter that picks one agree with
     storefront.http; resolved as CloudFormation resolves it, CloudFront's value opens the API, and nothing else."""
     template = _template()
@@ -173,14 +187,19 @@ def test_the_origin_header_cloudfront_sends_is_one_the_functions_accept(distribu
     assert secret["Condition"] == "EdgeOn"
     generate = secret["Properties"]["GenerateSecretString"]
     slots = set(json.loads(generate["SecretStringTemplate"])) | {generate["GenerateStringKey"]}
-    assert slots == set(OriginSecret.model_fields) == set(template.data["Parameters"]["EdgeOriginHeaderSlot"][
-        "AllowedValues"])
+    assert (
+        slots
+        == set(OriginSecret.model_fields)
+        == set(template.data["Parameters"]["EdgeOriginHeaderSlot"]["AllowedValues"])
+    )
     assert generate["ExcludePunctuation"] is True and 32 <= generate["PasswordLength"] <= 256
 
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto in-process, whatever local cloud the session runs
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")
-        arn = client.create_secret(Name="edge-origin", SecretString=generated_secret_string(secret["Properties"]))["ARN"]
+        arn = client.create_secret(Name="edge-origin", SecretString=generated_secret_string(secret["Properties"]))[
+            "ARN"
+        ]
         on = _template(**EDGE_ON)
         on.physical["EdgeOriginSecret"] = {"Ref": arn}
         sent = _resolve_secretsmanager_reference(on.resolve(header["HeaderValue"]), client)
@@ -214,11 +233,26 @@ def _through_the_edge_only(settings: EdgeSettings, sent: str) -> dict[str, int]:
     context = LambdaContext("edge", "arn:aws:lambda:us-east-1:123456789012:function:edge", 128, 3)
 
     def status(headers: dict[str, str]) -> int:
-        event = {"version": "2.0", "routeKey": "GET /shop", "rawPath": "/shop", "rawQueryString": "",
-                 "headers": {"host": EDGE_ON["ApiOriginDomainName"], **headers}, "isBase64Encoded": False,
-                 "requestContext": {"http": {"method": "GET", "path": "/shop", "protocol": "HTTP/1.1",
-                                             "sourceIp": "130.176.0.10", "userAgent": "Amazon CloudFront"},
-                                    "requestId": "r", "routeKey": "GET /shop", "stage": "$default"}}
+        event = {
+            "version": "2.0",
+            "routeKey": "GET /shop",
+            "rawPath": "/shop",
+            "rawQueryString": "",
+            "headers": {"host": EDGE_ON["ApiOriginDomainName"], **headers},
+            "isBase64Encoded": False,
+            "requestContext": {
+                "http": {
+                    "method": "GET",
+                    "path": "/shop",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "130.176.0.10",
+                    "userAgent": "Amazon CloudFront",
+                },
+                "requestId": "r",
+                "routeKey": "GET /shop",
+                "stage": "$default",
+            },
+        }
         return int(handler(event, context)["statusCode"])
 
     return {"from cloudfront": status({ORIGIN_SECRET_HEADER: sent}), "from anyone else": status({})}
@@ -231,15 +265,22 @@ def test_the_web_acl_limits_rates_and_runs_aws_managed_rules() -> None:
     rules = acl["Rules"]
     rate = [r for r in rules if "RateBasedStatement" in r["Statement"]]
     assert rate and all(r["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP" for r in rate)
-    managed = {r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in rules
-               if "ManagedRuleGroupStatement" in r["Statement"]}
-    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
-            "AWSManagedRulesAmazonIpReputationList"} <= managed
+    managed = {
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for r in rules
+        if "ManagedRuleGroupStatement" in r["Statement"]
+    }
+    assert {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    } <= managed
     assert sorted(r["Priority"] for r in rules) == list(range(len(rules)))
     assert any(r["Type"] == "AWS::WAFv2::LoggingConfiguration" for r in acl_template["Resources"].values())
     distribution = _template().data["Resources"]["EdgeDistribution"]
     assert distribution["Properties"]["DistributionConfig"]["WebACLId"] == {
-        "Fn::If": ["EdgeMakesWebAcl", {"Fn::GetAtt": ["EdgeWebAcl", "Outputs.WebAclArn"]}, {"Ref": "EdgeWebAclArn"}]}
+        "Fn::If": ["EdgeMakesWebAcl", {"Fn::GetAtt": ["EdgeWebAcl", "Outputs.WebAclArn"]}, {"Ref": "EdgeWebAclArn"}]
+    }
 
 
 @pytest.mark.slow("template")
@@ -247,7 +288,9 @@ def test_cfn_lint_and_sam_validate_are_clean_with_the_edge_on(tmp_path: Path) ->
     copy = edge_on_copy(tmp_path)
     assert load_yaml((copy / "template.yaml").read_text())["Parameters"]["Edge"]["Default"] == "true"
     env = dict(os.environ, SAM_CLI_TELEMETRY="0", PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    for command in ([str(VENV_BIN / "cfn-lint"), "--", "template.yaml", "edge/web-acl.yaml"],
-                    [str(VENV_BIN / "sam"), "validate", "--lint", "--template", "template.yaml"]):
+    for command in (
+        [str(VENV_BIN / "cfn-lint"), "--", "template.yaml", "edge/web-acl.yaml"],
+        [str(VENV_BIN / "sam"), "validate", "--lint", "--template", "template.yaml"],
+    ):
         result = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=600, check=False)
         assert result.returncode == 0, f"{command[0]}: {result.stdout}\n{result.stderr}"

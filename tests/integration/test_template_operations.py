@@ -26,7 +26,7 @@ def template() -> Template:
 
 def _ref(value: Any) -> str | None:
     if isinstance(value, dict) and len(value) == 1:
-        (name, arg), = value.items()
+        ((name, arg),) = value.items()
         if name == "Ref":
             return str(arg)
         if name == "Fn::GetAtt":
@@ -37,10 +37,15 @@ def _ref(value: Any) -> str | None:
 def _watched(alarm: dict[str, Any]) -> list[tuple[Any, str, dict[str, str | None]]]:
     """(namespace, metric, {dimension: the logical id it refers to, or its literal}) of every metric an alarm reads."""
     props = alarm["Properties"]
-    metrics = [props] if "MetricName" in props else [m["MetricStat"]["Metric"] for m in props.get("Metrics", [])
-                                                     if "MetricStat" in m]
-    return [(m["Namespace"], m["MetricName"],
-             {d["Name"]: _ref(d["Value"]) or d["Value"] for d in m.get("Dimensions", [])}) for m in metrics]
+    metrics = (
+        [props]
+        if "MetricName" in props
+        else [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
+    )
+    return [
+        (m["Namespace"], m["MetricName"], {d["Name"]: _ref(d["Value"]) or d["Value"] for d in m.get("Dimensions", [])})
+        for m in metrics
+    ]
 
 
 def _alarms(template: Template) -> dict[str, dict[str, Any]]:
@@ -48,8 +53,12 @@ def _alarms(template: Template) -> dict[str, dict[str, Any]]:
 
 
 def _alarmed(template: Template, namespace: str, metric: str, dimension: str) -> set[str]:
-    return {dims.get(dimension) for alarm in _alarms(template).values() for ns, name, dims in _watched(alarm)
-            if ns == namespace and name == metric} - {None}  # type: ignore[return-value]
+    return {
+        dims.get(dimension)
+        for alarm in _alarms(template).values()
+        for ns, name, dims in _watched(alarm)
+        if ns == namespace and name == metric
+    } - {None}  # type: ignore[return-value]
 
 
 def test_every_function_has_an_errors_and_a_throttles_alarm(template: Template) -> None:
@@ -68,14 +77,27 @@ def test_every_table_has_a_throttling_alarm(template: Template) -> None:
 def test_every_dead_letter_queue_alarms_when_not_empty_and_every_other_queue_when_old(template: Template) -> None:
     queues = template.of_type("AWS::SQS::Queue")
     resources = template.data["Resources"]
-    dead_letter = {_ref(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]) for q in queues.values()
-                   if "RedrivePolicy" in q["Properties"]}
-    dead_letter |= {_ref(r["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"))
-                    for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
-    dead_letter |= {_ref(t.get("DeadLetterConfig", {}).get("Arn")) for r in resources.values()
-                    if r["Type"] == "AWS::Events::Rule" for t in r["Properties"].get("Targets", [])}
-    dead_letter |= {_ref(r["Properties"].get("RedrivePolicy", {}).get("deadLetterTargetArn")) for r in resources.values()
-                    if r["Type"] == "AWS::SNS::Subscription"}
+    dead_letter = {
+        _ref(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for q in queues.values()
+        if "RedrivePolicy" in q["Properties"]
+    }
+    dead_letter |= {
+        _ref(r["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"))
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    }
+    dead_letter |= {
+        _ref(t.get("DeadLetterConfig", {}).get("Arn"))
+        for r in resources.values()
+        if r["Type"] == "AWS::Events::Rule"
+        for t in r["Properties"].get("Targets", [])
+    }
+    dead_letter |= {
+        _ref(r["Properties"].get("RedrivePolicy", {}).get("deadLetterTargetArn"))
+        for r in resources.values()
+        if r["Type"] == "AWS::SNS::Subscription"
+    }
     dead_letter -= {None}
     assert dead_letter and dead_letter <= set(queues)
     assert dead_letter <= _alarmed(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName")
@@ -89,12 +111,23 @@ def test_every_dead_letter_queue_alarms_when_not_empty_and_every_other_queue_whe
 
 
 def test_the_api_saga_and_business_alarms_exist(template: Template) -> None:
-    watched = {(ns if isinstance(ns, str) else "custom", metric) for alarm in _alarms(template).values()
-               for ns, metric, _ in _watched(alarm)}
-    assert {("AWS/ApiGateway", "5xx"), ("AWS/ApiGateway", "Count"), ("AWS/ApiGateway", "Latency"),
-            ("AWS/States", "ExecutionsFailed"), ("AWS/States", "ExecutionsTimedOut"),
-            ("AWS/States", "ExecutionThrottled"), ("custom", "WebhookSignaturesInvalid"),
-            ("custom", "OrdersPaid"), ("custom", "PaymentsDeclined"), ("custom", "CheckoutsBusy")} <= watched
+    watched = {
+        (ns if isinstance(ns, str) else "custom", metric)
+        for alarm in _alarms(template).values()
+        for ns, metric, _ in _watched(alarm)
+    }
+    assert {
+        ("AWS/ApiGateway", "5xx"),
+        ("AWS/ApiGateway", "Count"),
+        ("AWS/ApiGateway", "Latency"),
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/States", "ExecutionsTimedOut"),
+        ("AWS/States", "ExecutionThrottled"),
+        ("custom", "WebhookSignaturesInvalid"),
+        ("custom", "OrdersPaid"),
+        ("custom", "PaymentsDeclined"),
+        ("custom", "CheckoutsBusy"),
+    } <= watched
     rate = _alarms(template)["PaymentSuccessRateAlarm"]["Properties"]
     expression = next(m["Expression"] for m in rate["Metrics"] if "Expression" in m)
     assert expression.startswith("IF(") and ">=" in expression, "the rate needs a minimum volume to mean something"
@@ -104,8 +137,15 @@ def test_every_alarm_reaches_the_topic_says_what_missing_data_means_and_has_a_ru
     runbooks = RUNBOOKS.read_text()
     anchors = set(re.findall(r'<a id="([a-z0-9-]+)"></a>', runbooks))
     # The doc names most alarms, and the per-function ones by a pattern: `<Function>ErrorsAlarm`.
-    patterns = [re.compile("(" + "|".join(f.removesuffix("Function") for f in template.of_type(
-        "AWS::Serverless::Function")) + ")" + suffix) for suffix in re.findall(r"`<Function>(\w+)`", runbooks)]
+    patterns = [
+        re.compile(
+            "("
+            + "|".join(f.removesuffix("Function") for f in template.of_type("AWS::Serverless::Function"))
+            + ")"
+            + suffix
+        )
+        for suffix in re.findall(r"`<Function>(\w+)`", runbooks)
+    ]
     for logical_id, alarm in _alarms(template).items():
         props = alarm["Properties"]
         assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
@@ -115,7 +155,8 @@ def test_every_alarm_reaches_the_topic_says_what_missing_data_means_and_has_a_ru
         assert linked, f"{logical_id}: the description names no runbook"
         assert set(linked) <= anchors, f"{logical_id}: docs/observability.md has no runbook {linked}"
         assert f"`{logical_id}`" in runbooks or any(p.fullmatch(logical_id) for p in patterns), (
-            f"{logical_id} is not listed in docs/observability.md")
+            f"{logical_id} is not listed in docs/observability.md"
+        )
 
 
 def _counted_metrics() -> set[str]:

@@ -35,8 +35,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _task(action: str, target: str, next_state: str | None = None, **extra: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-                             "Parameters": {"FunctionName": target, "Payload": {"action": action}}, **extra}
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": target, "Payload": {"action": action}},
+        **extra,
+    }
     state.update({"Next": next_state} if next_state else {"End": True})
     return state
 
@@ -45,50 +49,83 @@ def _task(action: str, target: str, next_state: str | None = None, **extra: Any)
 FIXTURE_ASL: dict[str, Any] = {
     "StartAt": "Reserve",
     "States": {
-        "Reserve": _task("reserve", "${StockArn}", "Ok?", Retry=[{"ErrorEquals": ["StockContention"], "MaxAttempts": 2}]),
-        "Ok?": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": False, "Next": "Rejected"}],
-                "Default": "Pay"},
-        "Pay": {**_task("await_payment", "${PayArn}", "Enqueue"),
-                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Retry": [{"ErrorEquals": ["Flaky"], "MaxAttempts": 2}],
-                "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "Release"}]},
-        "Enqueue": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
-                    "Parameters": {"QueueUrl": "${QueueUrl}", "MessageBody": {}}, "End": True},
+        "Reserve": _task(
+            "reserve", "${StockArn}", "Ok?", Retry=[{"ErrorEquals": ["StockContention"], "MaxAttempts": 2}]
+        ),
+        "Ok?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.ok", "BooleanEquals": False, "Next": "Rejected"}],
+            "Default": "Pay",
+        },
+        "Pay": {
+            **_task("await_payment", "${PayArn}", "Enqueue"),
+            "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+            "Retry": [{"ErrorEquals": ["Flaky"], "MaxAttempts": 2}],
+            "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "Release"}],
+        },
+        "Enqueue": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage",
+            "Parameters": {"QueueUrl": "${QueueUrl}", "MessageBody": {}},
+            "End": True,
+        },
         "Release": _task("release", "${StockArn}"),
         "Rejected": {"Type": "Fail"},
     },
 }
 FIXTURE_PATHS = [
     PathSpec("paid", "", facts={"$.ok": [True]}, must_run=("reserve", "sqs:sendMessage")),
-    PathSpec("expired", "", facts={"$.ok": [True]}, failures={"await_payment": ["States.Timeout"]},
-             must_run=("release",)),
+    PathSpec(
+        "expired", "", facts={"$.ok": [True]}, failures={"await_payment": ["States.Timeout"]}, must_run=("release",)
+    ),
 ]
 
 
-def _entry(duration_ms: float, calls: dict[str, float] | None = None, tables: dict[str, dict[str, float]] | None = None,
-           level: dict[str, float] | None = None, partition: dict[str, float] | None = None) -> dict[str, Any]:
+def _entry(
+    duration_ms: float,
+    calls: dict[str, float] | None = None,
+    tables: dict[str, dict[str, float]] | None = None,
+    level: dict[str, float] | None = None,
+    partition: dict[str, float] | None = None,
+) -> dict[str, Any]:
     full = {t: {"rru": 0.0, "wru": 0.0, "items_written": 0.0, **u} for t, u in (tables or {}).items()}
-    return {"duration_ms": duration_ms, "calls": calls or {}, "tables": full, "indexes": {},
-            "one_level_item": {"rru": 0.0, "wru": 0.0, **(level or {})},
-            "one_sku_partition": {"rru": 0.0, "wru": 0.0, **(partition or {})}}
+    return {
+        "duration_ms": duration_ms,
+        "calls": calls or {},
+        "tables": full,
+        "indexes": {},
+        "one_level_item": {"rru": 0.0, "wru": 0.0, **(level or {})},
+        "one_sku_partition": {"rru": 0.0, "wru": 0.0, **(partition or {})},
+    }
 
 
-HAND_PROFILE = {"measured": "hand", "commit": "-", "command": "-", "machine": "-", "work": {
-    "Shop: POST /checkout": _entry(30, {"dynamodb:PutItem": 2}, {"Orders": {"wru": 4, "items_written": 2}}),
-    "Shop: GET /orders/{order_id}": _entry(10, {"dynamodb:GetItem": 1}, {"Orders": {"rru": 1}}),
-    "Shop: GET /products/{product_id}": _entry(5, {"dynamodb:GetItem": 1, "dynamodb:BatchGetItem": 1},
-                                               {"Stock": {"rru": 0.5}}, level={"rru": 0.5}),
-    "Stock: reserve": _entry(20, {"dynamodb:TransactWriteItems": 1}, {"Stock": {"wru": 4}}, level={"wru": 2},
-                             partition={"wru": 4}),
-    "Stock: release": _entry(20, {"dynamodb:TransactWriteItems": 1}, {"Stock": {"wru": 4}}, level={"wru": 2},
-                             partition={"wru": 4}),
-    "Pay: await_payment": _entry(10, {"dynamodb:UpdateItem": 1}, {"Orders": {"wru": 2, "items_written": 1}}),
-    "Pay: POST /webhooks/pay": _entry(40, {"dynamodb:UpdateItem": 1, "stepfunctions:SendTaskSuccess": 1,
-                                           "secretsmanager:GetSecretValue": 1},
-                                      {"Orders": {"wru": 2, "items_written": 1}}),
-    "Ship: SQS batch": _entry(100, tables={"Orders": {"wru": 2, "items_written": 1}}),
-    "Events: DynamoDB stream batch": _entry(2, {"events:PutEvents": 0.5}),
-}}
+HAND_PROFILE = {
+    "measured": "hand",
+    "commit": "-",
+    "command": "-",
+    "machine": "-",
+    "work": {
+        "Shop: POST /checkout": _entry(30, {"dynamodb:PutItem": 2}, {"Orders": {"wru": 4, "items_written": 2}}),
+        "Shop: GET /orders/{order_id}": _entry(10, {"dynamodb:GetItem": 1}, {"Orders": {"rru": 1}}),
+        "Shop: GET /products/{product_id}": _entry(
+            5, {"dynamodb:GetItem": 1, "dynamodb:BatchGetItem": 1}, {"Stock": {"rru": 0.5}}, level={"rru": 0.5}
+        ),
+        "Stock: reserve": _entry(
+            20, {"dynamodb:TransactWriteItems": 1}, {"Stock": {"wru": 4}}, level={"wru": 2}, partition={"wru": 4}
+        ),
+        "Stock: release": _entry(
+            20, {"dynamodb:TransactWriteItems": 1}, {"Stock": {"wru": 4}}, level={"wru": 2}, partition={"wru": 4}
+        ),
+        "Pay: await_payment": _entry(10, {"dynamodb:UpdateItem": 1}, {"Orders": {"wru": 2, "items_written": 1}}),
+        "Pay: POST /webhooks/pay": _entry(
+            40,
+            {"dynamodb:UpdateItem": 1, "stepfunctions:SendTaskSuccess": 1, "secretsmanager:GetSecretValue": 1},
+            {"Orders": {"wru": 2, "items_written": 1}},
+        ),
+        "Ship: SQS batch": _entry(100, tables={"Orders": {"wru": 2, "items_written": 1}}),
+        "Events: DynamoDB stream batch": _entry(2, {"events:PutEvents": 0.5}),
+    },
+}
 
 
 def _hand_stack() -> Stack:
@@ -96,18 +133,29 @@ def _hand_stack() -> Stack:
         return Route(key, function, rate, rate * 2)
 
     return Stack(
-        functions={name: Function(name, 1024, 10, None, None, secrets)
-                   for name, secrets in (("Shop", 1), ("Stock", 0), ("Pay", 2), ("Ship", 0), ("Events", 0))},
-        routes={"POST /checkout": route("POST /checkout", "Shop", 1000),
-                "GET /orders/{order_id}": route("GET /orders/{order_id}", "Shop", 1000),
-                "POST /webhooks/pay": route("POST /webhooks/pay", "Pay", 1000),
-                "GET /products/{product_id}": route("GET /products/{product_id}", "Shop", 400)},
-        tables={"Orders": Table("Orders", "PAY_PER_REQUEST", [], True, None, None, None, None),
-                "Stock": Table("Stock", "PAY_PER_REQUEST", [], False, None, None, None, None)},
-        mappings=[Mapping("ShipQueueMapping", "Ship", "Q", "SQS batch", 5, 2),
-                  Mapping("EventsMapping", "Events", "Orders", "DynamoDB stream batch", 100, None)],
-        workflow=FIXTURE_ASL, substitutions={"StockArn": "Stock", "PayArn": "Pay", "QueueUrl": "Q"},
-        payment_timeout_s=600, has_cdn=False)
+        functions={
+            name: Function(name, 1024, 10, None, None, secrets)
+            for name, secrets in (("Shop", 1), ("Stock", 0), ("Pay", 2), ("Ship", 0), ("Events", 0))
+        },
+        routes={
+            "POST /checkout": route("POST /checkout", "Shop", 1000),
+            "GET /orders/{order_id}": route("GET /orders/{order_id}", "Shop", 1000),
+            "POST /webhooks/pay": route("POST /webhooks/pay", "Pay", 1000),
+            "GET /products/{product_id}": route("GET /products/{product_id}", "Shop", 400),
+        },
+        tables={
+            "Orders": Table("Orders", "PAY_PER_REQUEST", [], True, None, None, None, None),
+            "Stock": Table("Stock", "PAY_PER_REQUEST", [], False, None, None, None, None),
+        },
+        mappings=[
+            Mapping("ShipQueueMapping", "Ship", "Q", "SQS batch", 5, 2),
+            Mapping("EventsMapping", "Events", "Orders", "DynamoDB stream batch", 100, None),
+        ],
+        workflow=FIXTURE_ASL,
+        substitutions={"StockArn": "Stock", "PayArn": "Pay", "QueueUrl": "Q"},
+        payment_timeout_s=600,
+        has_cdn=False,
+    )
 
 
 @pytest.fixture
@@ -150,12 +198,18 @@ def test_hand_computed_peak(hand_model: Model) -> None:
     Secrets: steady ceil(21.5) x 1 / 300 + ceil(6.8) x 2 / 300 = 22/300 + 14/300 = 0.12/s; scaling up
     21.5 / 10 x 1 + 6.8 / 10 x 2 = 3.51/s.
     """
-    rows = hand_model.rows(Peak(100, 1000, hit_ratio=0.5, region="us-east-1", mix={"paid": 0.8, "expired": 0.2},
-                                hot_sku_share=0.5))
+    rows = hand_model.rows(
+        Peak(100, 1000, hit_ratio=0.5, region="us-east-1", mix={"paid": 0.8, "expired": 0.2}, hot_sku_share=0.5)
+    )
     route = {r.scope: r for r in rows if r.quota == "Route throttle (template.yaml)"}
     assert {k: r.load for k, r in route.items()} == pytest.approx(
-        {"POST /checkout": 100, "GET /orders/{order_id}": 200, "POST /webhooks/pay": 80,
-         "GET /products/{product_id}": 500})
+        {
+            "POST /checkout": 100,
+            "GET /orders/{order_id}": 200,
+            "POST /webhooks/pay": 80,
+            "GET /products/{product_id}": 500,
+        }
+    )
     assert _row(rows, "apigw_account_rps").load == pytest.approx(880)
     assert _row(rows, "sfn_start_execution").load == pytest.approx(100)
     assert _row(rows, "sfn_start_execution").limit == 300
@@ -172,8 +226,9 @@ def test_hand_computed_peak(hand_model: Model) -> None:
     assert _row(rows, "ddb_table_rru", "Stock").load == pytest.approx(250)
     assert _row(rows, "ddb_partition_wcu", "hot SKU: its level item").load == pytest.approx(120)
     assert _row(rows, "ddb_partition_rcu", "hot SKU: its level item").load == pytest.approx(125)
-    assert _row(rows, "ddb_partition_wcu",
-                "hot SKU: its partition key (level + reservation lines)").load == pytest.approx(240)
+    assert _row(
+        rows, "ddb_partition_wcu", "hot SKU: its partition key (level + reservation lines)"
+    ).load == pytest.approx(240)
     conflicts = _row(rows, "ddb_item_transactions", "hot SKU: its level item")
     assert (conflicts.load, conflicts.limit) == (pytest.approx(60), pytest.approx(0.001 ** (1 / 18) / 0.010))
     assert _row(rows, "secrets_get_secret_value", "steady state").load == pytest.approx(0.12)
@@ -198,8 +253,9 @@ def test_hand_computed_ceilings(hand_model: Model) -> None:
     assert limits.views_with_cdn[0] == pytest.approx(4000, rel=1e-6)
     assert limits.hot_sku_orders_on_aws[0] == pytest.approx(0.001 ** (1 / 18) / 0.010 / 1.2, rel=1e-6)
     assert limits.hot_sku_orders_on_aws[1].quota == QUOTAS["ddb_item_transactions"].name
-    partition = _row(limits.hot_sku_orders_on_aws[2], "ddb_partition_wcu",
-                     "hot SKU: its partition key (level + reservation lines)")
+    partition = _row(
+        limits.hot_sku_orders_on_aws[2], "ddb_partition_wcu", "hot SKU: its partition key (level + reservation lines)"
+    )
     assert partition.load / limits.hot_sku_orders_on_aws[0] == pytest.approx(4.8)  # 208 orders/s would be next
     assert limits.orders_mailed_without_backlog is None  # the fixture sends no email
     assert limits.orders_shipped_without_backlog[0] == pytest.approx(25, rel=1e-6)
@@ -232,34 +288,49 @@ def test_fixture_paths_count_states_and_callbacks() -> None:
 
 
 def test_retries_are_billed_and_an_uncaught_error_fails_the_execution() -> None:
-    flaky = walk(FIXTURE_ASL, PathSpec("flaky", "", facts={"$.ok": [True]}, failures={"await_payment": ["Flaky"]},
-                                       ends="failed"))
+    flaky = walk(
+        FIXTURE_ASL, PathSpec("flaky", "", facts={"$.ok": [True]}, failures={"await_payment": ["Flaky"]}, ends="failed")
+    )
     assert flaky.states == ("Reserve", "Ok?", "Pay")
     assert flaky.tasks[-1].retries == 2
     assert flaky.transitions == 3 + 2
 
 
 def test_pass_wait_and_parallel_states_are_transitions() -> None:
-    machine = {"StartAt": "Both", "States": {
-        "Both": {"Type": "Parallel", "Next": "Pause", "Branches": [
-            {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
-            {"StartAt": "B", "States": {"B": {"Type": "Pass", "Next": "C"}, "C": {"Type": "Succeed"}}}]},
-        "Pause": {"Type": "Wait", "Seconds": 5, "Next": "Done"},
-        "Done": {"Type": "Succeed"}}}
+    machine = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Next": "Pause",
+                "Branches": [
+                    {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+                    {"StartAt": "B", "States": {"B": {"Type": "Pass", "Next": "C"}, "C": {"Type": "Succeed"}}},
+                ],
+            },
+            "Pause": {"Type": "Wait", "Seconds": 5, "Next": "Done"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
     path = walk(machine, PathSpec("p", ""))
     assert path.states == ("Both", "A", "B", "C", "Pause", "Done")
     assert path.transitions == 6
 
 
-@pytest.mark.parametrize(("spec", "complaint"), [
-    (PathSpec("x", "", failures={"await_payment": ["States.Timeout"]}), "reads $.ok"),  # a Choice it cannot decide
-    (PathSpec("x", "", facts={"$.ok": [False]}, failures={"await_payment": ["States.Timeout"]}, ends="failed"),
-     "was to run 1 time"),  # rejected before paying: the failure it describes never happens
-    (PathSpec("x", "", facts={"$.ok": [True, True]}), "was to be read 2 time"),
-    (PathSpec("x", "", facts={"$.ok": [True]}, must_run=("commit",)), "no longer runs ['commit']"),
-    (PathSpec("x", "", facts={"$.ok": [True]}, must_not_run=("reserve",)), "must not"),
-    (PathSpec("x", "", facts={"$.ok": [True]}, ends="failed"), "expected to have failed"),
-])
+@pytest.mark.parametrize(
+    ("spec", "complaint"),
+    [
+        (PathSpec("x", "", failures={"await_payment": ["States.Timeout"]}), "reads $.ok"),  # a Choice it cannot decide
+        (
+            PathSpec("x", "", facts={"$.ok": [False]}, failures={"await_payment": ["States.Timeout"]}, ends="failed"),
+            "was to run 1 time",
+        ),  # rejected before paying: the failure it describes never happens
+        (PathSpec("x", "", facts={"$.ok": [True, True]}), "was to be read 2 time"),
+        (PathSpec("x", "", facts={"$.ok": [True]}, must_run=("commit",)), "no longer runs ['commit']"),
+        (PathSpec("x", "", facts={"$.ok": [True]}, must_not_run=("reserve",)), "must not"),
+        (PathSpec("x", "", facts={"$.ok": [True]}, ends="failed"), "expected to have failed"),
+    ],
+)
 def test_a_description_that_no_longer_fits_fails_loudly(spec: PathSpec, complaint: str) -> None:
     with pytest.raises(PathError, match=complaint.replace("[", r"\[").replace("]", r"\]").replace("$", r"\$")):
         walk(FIXTURE_ASL, spec)
@@ -311,17 +382,25 @@ def test_the_stack_is_read_from_the_template() -> None:
     api = raw["HttpApi"]["Properties"]  # throttles are parameters, per route or by default
     settings = template.resolve({k: api[k] for k in ("DefaultRouteSettings", "RouteSettings")})
     assert stack.routes["POST /checkout"].function == "CheckoutFunction"
-    assert stack.routes["POST /checkout"].rate == float(settings["RouteSettings"]["POST /checkout"]["ThrottlingRateLimit"])
+    assert stack.routes["POST /checkout"].rate == float(
+        settings["RouteSettings"]["POST /checkout"]["ThrottlingRateLimit"]
+    )
     assert stack.routes["GET /products"].rate == float(settings["DefaultRouteSettings"]["ThrottlingRateLimit"])
     fulfilment = next(m for m in stack.mappings if m.logical_id == "FulfilmentQueueMapping")
     props = raw["FulfilmentQueueMapping"]["Properties"]
-    assert (fulfilment.function, fulfilment.source, fulfilment.kind) == ("FulfilmentFunction", "FulfilmentQueue",
-                                                                         "SQS batch")
-    assert (fulfilment.batch_size, fulfilment.max_concurrency) == (props["BatchSize"],
-                                                                   props["ScalingConfig"]["MaximumConcurrency"])
+    assert (fulfilment.function, fulfilment.source, fulfilment.kind) == (
+        "FulfilmentFunction",
+        "FulfilmentQueue",
+        "SQS batch",
+    )
+    assert (fulfilment.batch_size, fulfilment.max_concurrency) == (
+        props["BatchSize"],
+        props["ScalingConfig"]["MaximumConcurrency"],
+    )
     assert stack.tables["OrdersTable"].stream
-    assert stack.tables["CatalogTable"].indexes == [i["IndexName"] for i in
-                                                    raw["CatalogTable"]["Properties"]["GlobalSecondaryIndexes"]]
+    assert stack.tables["CatalogTable"].indexes == [
+        i["IndexName"] for i in raw["CatalogTable"]["Properties"]["GlobalSecondaryIndexes"]
+    ]
     assert stack.functions["PaymentWebhookFunction"].secrets == 1  # the webhook secret; the API key is not its
     assert stack.functions["PaymentTasksFunction"].secrets == 1
     assert stack.resource_of("${StockFunctionArn}") == "StockFunction"
@@ -350,8 +429,9 @@ def test_work_the_profile_has_not_measured_stops_the_model() -> None:
         Model.build(profile=profile).rows(Peak(1, 0))
 
 
-def test_payment_provider_requests_are_counted_only_for_stripe(monkeypatch: pytest.MonkeyPatch,
-                                                                hand_model: Model) -> None:
+def test_payment_provider_requests_are_counted_only_for_stripe(
+    monkeypatch: pytest.MonkeyPatch, hand_model: Model
+) -> None:
     """With reserve calling the provider once, 100 orders/s are 100 requests/s on that endpoint (limit 25) and
     on Stripe as a whole (limit 100); a stack on the local provider has no Stripe rows."""
     monkeypatch.setattr(capacity, "STRIPE_CALLS", {"Stock: reserve": {"POST /v1/payment_intents": 1}})

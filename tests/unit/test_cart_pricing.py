@@ -21,7 +21,9 @@ def carts(draw: st.DrawFn) -> tuple[str, list[tuple[int, int]], int]:
 
 
 @given(carts(), rates, st.booleans())
-def test_totals_add_up_to_the_minor_unit(cart: tuple[str, list[tuple[int, int]], int], rate: int, included: bool) -> None:
+def test_totals_add_up_to_the_minor_unit(
+    cart: tuple[str, list[tuple[int, int]], int], rate: int, included: bool
+) -> None:
     currency, lines, shipping_amount = cart
     line_totals = [Money(amount=unit, currency=currency).times(quantity) for unit, quantity in lines]
     result = totals(line_totals, Money(amount=shipping_amount, currency=currency), rate, included)
@@ -45,26 +47,43 @@ def test_a_line_total_is_exactly_unit_price_times_quantity(currency: str, unit: 
     assert sum([price] * quantity, Money(amount=0, currency=currency)) == price.times(quantity)
 
 
-@pytest.mark.parametrize(("numerator", "denominator", "expected"), [
-    (5, 10, 1), (4, 10, 0), (15, 10, 2), (25, 10, 3), (-5, 10, -1), (-15, 10, -2), (0, 7, 0), (10, 4, 3),
-])
+@pytest.mark.parametrize(
+    ("numerator", "denominator", "expected"),
+    [
+        (5, 10, 1),
+        (4, 10, 0),
+        (15, 10, 2),
+        (25, 10, 3),
+        (-5, 10, -1),
+        (-15, 10, -2),
+        (0, 7, 0),
+        (10, 4, 3),
+    ],
+)
 def test_rounding_is_half_away_from_zero(numerator: int, denominator: int, expected: int) -> None:
     assert divide_rounding_half_away_from_zero(numerator, denominator) == expected
 
 
-@pytest.mark.parametrize(("gross", "rate", "included", "tax"), [
-    (11900, 1900, True, 1900),   # 119.00 incl. 19 % -> 19.00
-    (10000, 1900, False, 1900),  # 100.00 excl. 19 % -> 19.00
-    (1, 1900, False, 0),         # 0.19 cent rounds to 0
-    (3, 1900, False, 1),         # 0.57 cent rounds to 1
-    (1000, 770, True, 71),       # 7.7 %: 10.00 - 9.285... -> 0.71
-    (999, 1000, True, 91),       # JPY-like integer amounts
-])
+@pytest.mark.parametrize(
+    ("gross", "rate", "included", "tax"),
+    [
+        (11900, 1900, True, 1900),  # 119.00 incl. 19 % -> 19.00
+        (10000, 1900, False, 1900),  # 100.00 excl. 19 % -> 19.00
+        (1, 1900, False, 0),  # 0.19 cent rounds to 0
+        (3, 1900, False, 1),  # 0.57 cent rounds to 1
+        (1000, 770, True, 71),  # 7.7 %: 10.00 - 9.285... -> 0.71
+        (999, 1000, True, 91),  # JPY-like integer amounts
+    ],
+)
 def test_tax_examples(gross: int, rate: int, included: bool, tax: int) -> None:
     assert tax_of(Money(amount=gross, currency="EUR"), rate, included).amount == tax
 
 
 def test_mixing_currencies_in_a_cart_is_refused() -> None:
     with pytest.raises(CurrencyMismatch):
-        totals([Money(amount=1, currency="EUR"), Money(amount=1, currency="USD")], Money(amount=0, currency="EUR"),
-               1900, True)
+        totals(
+            [Money(amount=1, currency="EUR"), Money(amount=1, currency="USD")],
+            Money(amount=0, currency="EUR"),
+            1900,
+            True,
+        )

@@ -70,12 +70,27 @@ class World:
     def __init__(self, currency: str = "EUR", shop_config: ShopConfig | None = None, skus: int = 60) -> None:
         self.now = NOW
         self.carts = FakeCarts()
-        self.catalog = FakeCatalog({f"SKU-{i}": VariantInfo(sku=f"SKU-{i}", product_id=f"p-{i}", product_name=f"P{i}",
-                                                            title="One", price=Money(amount=100 * (i + 1), currency=currency))
-                                    for i in range(skus)})
+        self.catalog = FakeCatalog(
+            {
+                f"SKU-{i}": VariantInfo(
+                    sku=f"SKU-{i}",
+                    product_id=f"p-{i}",
+                    product_name=f"P{i}",
+                    title="One",
+                    price=Money(amount=100 * (i + 1), currency=currency),
+                )
+                for i in range(skus)
+            }
+        )
         self.inventory = FakeInventory({f"SKU-{i}": 10 for i in range(skus)})
-        self.service = CartService(self.carts, self.catalog, self.inventory, shop_config or shop(),  # type: ignore[arg-type]
-                                   timedelta(hours=72), lambda: self.now)
+        self.service = CartService(
+            self.carts,
+            self.catalog,
+            self.inventory,
+            shop_config or shop(),  # type: ignore[arg-type]
+            timedelta(hours=72),
+            lambda: self.now,
+        )
 
 
 @pytest.fixture
@@ -123,8 +138,9 @@ def test_unknown_sku_and_insufficient_stock_name_the_sku(world: World) -> None:
     assert unknown.value.code == "unknown_sku"
     with pytest.raises(InsufficientStock) as short:
         world.service.add_item(cart.id, "SKU-3", 11, None)
-    assert short.value.errors == [{"sku": "SKU-3", "code": "insufficient_stock", "available": 10,
-                                   "message": "11 requested, 10 available"}]
+    assert short.value.errors == [
+        {"sku": "SKU-3", "code": "insufficient_stock", "available": 10, "message": "11 requested, 10 available"}
+    ]
     assert world.service.get(cart.id).version == 1  # nothing changed
 
 
@@ -189,8 +205,10 @@ def test_free_shipping_threshold(world: World) -> None:
 
 def test_shipping_choice_is_validated(world: World) -> None:
     cart = world.service.create(None)
-    for country, method, code in [("US", "standard", "unsupported_country"),
-                                  ("DE", "teleport", "unsupported_shipping_method")]:
+    for country, method, code in [
+        ("US", "standard", "unsupported_country"),
+        ("DE", "teleport", "unsupported_shipping_method"),
+    ]:
         with pytest.raises(ValidationFailed) as error:
             world.service.choose_shipping(cart.id, country, method, None)
         assert error.value.code == code
@@ -212,7 +230,8 @@ def test_price_and_stock_changes_show_as_warnings_and_new_totals(world: World) -
     cart = world.service.create(None)
     world.service.add_item(cart.id, "SKU-1", 3, None)
     world.catalog.variants["SKU-1"] = world.catalog.variants["SKU-1"].model_copy(
-        update={"price": Money(amount=250, currency="EUR")})
+        update={"price": Money(amount=250, currency="EUR")}
+    )
     world.inventory.levels["SKU-1"] = 2
     cart = world.service.get(cart.id)
     assert {w.code for w in cart.warnings} == {"price_changed", "insufficient_stock"}
@@ -223,11 +242,15 @@ def test_price_and_stock_changes_show_as_warnings_and_new_totals(world: World) -
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(sorted(CURRENCY_EXPONENTS)), st.booleans(),
-       st.lists(st.tuples(st.integers(0, 59), st.integers(1, 10)), min_size=1, max_size=12),
-       st.sampled_from([None, ("DE", "standard"), ("DE", "express"), ("NL", "standard"), ("FR", "express")]))
-def test_any_cart_in_any_currency_and_tax_mode_adds_up(currency: str, included: bool, adds: list[tuple[int, int]],
-                                                        shipping: tuple[str, str] | None) -> None:
+@given(
+    st.sampled_from(sorted(CURRENCY_EXPONENTS)),
+    st.booleans(),
+    st.lists(st.tuples(st.integers(0, 59), st.integers(1, 10)), min_size=1, max_size=12),
+    st.sampled_from([None, ("DE", "standard"), ("DE", "express"), ("NL", "standard"), ("FR", "express")]),
+)
+def test_any_cart_in_any_currency_and_tax_mode_adds_up(
+    currency: str, included: bool, adds: list[tuple[int, int]], shipping: tuple[str, str] | None
+) -> None:
     config = json.loads(DEFAULT_FILE.read_text())
     for country in config["countries"].values():
         for method in country["methods"]:

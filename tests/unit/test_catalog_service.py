@@ -28,8 +28,16 @@ class FakeCatalog:
             rows = [p for p in rows if (p.category, p.id) > tuple(start_key["listing_sk"].split("#"))]
         page = rows[:limit]
         more = len(rows) > limit
-        resume = {"pk": f"PRODUCT#{page[-1].id}", "sk": "PRODUCT", "listing_pk": "PRODUCTS",
-                  "listing_sk": f"{page[-1].category}#{page[-1].id}"} if more else None
+        resume = (
+            {
+                "pk": f"PRODUCT#{page[-1].id}",
+                "sk": "PRODUCT",
+                "listing_pk": "PRODUCTS",
+                "listing_sk": f"{page[-1].category}#{page[-1].id}",
+            }
+            if more
+            else None
+        )
         return page, resume
 
     def list_categories(self) -> list[Category]:
@@ -52,8 +60,11 @@ def service() -> CatalogService:
 def _service() -> CatalogService:
     products = demo_products()
     levels = {sku: units for _, stock in products for sku, units in stock.items()}
-    return CatalogService(FakeCatalog([p for p, _ in products]), FakeInventory(levels),  # type: ignore[arg-type]
-                          CursorCodec(lambda: "unit-test-secret"))
+    return CatalogService(
+        FakeCatalog([p for p, _ in products]),
+        FakeInventory(levels),  # type: ignore[arg-type]
+        CursorCodec(lambda: "unit-test-secret"),
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -69,8 +80,11 @@ def test_pages_cover_every_product_once_in_order(limit: int, category: str | Non
         if cursor is None:
             break
         assert len(page.items) == limit  # only the last page may be short, and never empty unless all are
-    expected = [p.id for p, _ in sorted(demo_products(), key=lambda x: (x[0].category, x[0].id))
-                if category is None or p.category == category]
+    expected = [
+        p.id
+        for p, _ in sorted(demo_products(), key=lambda x: (x[0].category, x[0].id))
+        if category is None or p.category == category
+    ]
     assert seen == expected
 
 

@@ -53,8 +53,14 @@ def test_the_places_are_taken_with_each_limit() -> None:
 def test_too_many_units_of_one_sku_is_a_422_naming_each() -> None:
     def line(sku: str, quantity: int) -> CartLine:
         price = Money(amount=100, currency="EUR")
-        return CartLine(sku=sku, product_id="p", title="t", quantity=quantity, unit_price=price,
-                        line_total=Money(amount=100 * quantity, currency="EUR"))
+        return CartLine(
+            sku=sku,
+            product_id="p",
+            title="t",
+            quantity=quantity,
+            unit_price=price,
+            line_total=Money(amount=100 * quantity, currency="EUR"),
+        )
 
     _limits().check_units([line("A", 3), line("B", 1)])
     with pytest.raises(ValidationFailed) as refused:
@@ -82,8 +88,14 @@ def test_a_refusal_clears_lapsed_places_once_and_otherwise_says_when_to_retry() 
 
 def _request(headers: dict[str, str], source_ip: str) -> Request:
     event = {"requestContext": {"http": {"sourceIp": source_ip}}}
-    return Request({"type": "http", "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
-                    "aws.event": event, "client": ("10.0.0.1", 1234)})
+    return Request(
+        {
+            "type": "http",
+            "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
+            "aws.event": event,
+            "client": ("10.0.0.1", 1234),
+        }
+    )
 
 
 def test_the_client_address_is_api_gateways_whatever_headers_a_request_carries() -> None:

@@ -12,14 +12,17 @@ BERLIN = ZoneInfo("Europe/Berlin")
 HOLIDAYS = {date(2026, 12, 24), date(2026, 12, 25), date(2026, 12, 26)}
 
 
-@pytest.mark.parametrize(("now_utc", "dispatch"), [
-    (datetime(2026, 11, 26, 12, 59, tzinfo=UTC), date(2026, 11, 26)),  # Thu 13:59 Berlin: before 14:00
-    (datetime(2026, 11, 26, 13, 0, tzinfo=UTC), date(2026, 11, 27)),   # Thu 14:00 Berlin: tomorrow
-    (datetime(2026, 11, 27, 22, 30, tzinfo=UTC), date(2026, 11, 30)),  # Fri 23:30 Berlin -> Monday
-    (datetime(2026, 11, 28, 9, 0, tzinfo=UTC), date(2026, 11, 30)),    # Saturday -> Monday
-    (datetime(2026, 11, 29, 23, 30, tzinfo=UTC), date(2026, 11, 30)),  # Sun 23:30 UTC is Mon 00:30 Berlin
-    (datetime(2026, 12, 23, 14, 0, tzinfo=UTC), date(2026, 12, 28)),   # after cut-off before Christmas
-])
+@pytest.mark.parametrize(
+    ("now_utc", "dispatch"),
+    [
+        (datetime(2026, 11, 26, 12, 59, tzinfo=UTC), date(2026, 11, 26)),  # Thu 13:59 Berlin: before 14:00
+        (datetime(2026, 11, 26, 13, 0, tzinfo=UTC), date(2026, 11, 27)),  # Thu 14:00 Berlin: tomorrow
+        (datetime(2026, 11, 27, 22, 30, tzinfo=UTC), date(2026, 11, 30)),  # Fri 23:30 Berlin -> Monday
+        (datetime(2026, 11, 28, 9, 0, tzinfo=UTC), date(2026, 11, 30)),  # Saturday -> Monday
+        (datetime(2026, 11, 29, 23, 30, tzinfo=UTC), date(2026, 11, 30)),  # Sun 23:30 UTC is Mon 00:30 Berlin
+        (datetime(2026, 12, 23, 14, 0, tzinfo=UTC), date(2026, 12, 28)),  # after cut-off before Christmas
+    ],
+)
 def test_dispatch_date(now_utc: datetime, dispatch: date) -> None:
     assert dispatch_date(now_utc, BERLIN, 14, HOLIDAYS) == dispatch
 

@@ -16,8 +16,15 @@ from local_cloud.template import Template, load_yaml
 from tests.unit.test_makefile import makefile_targets
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = sorted([ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "tests" / "README.md",
-               *(ROOT / "docs").glob("*.md"), *(ROOT / "events").rglob("README.md")])
+DOCS = sorted(
+    [
+        ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        ROOT / "tests" / "README.md",
+        *(ROOT / "docs").glob("*.md"),
+        *(ROOT / "events").rglob("README.md"),
+    ]
+)
 README = ROOT / "README.md"
 CODE_BLOCK = re.compile(r"^```[a-z]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
@@ -39,8 +46,11 @@ def _code(text: str) -> list[str]:
 @pytest.mark.parametrize("doc", DOCS, ids=_name)
 def test_every_make_command_is_a_target(doc: Path) -> None:
     targets = makefile_targets()
-    named = {target for code in _code(doc.read_text())
-             for target in re.findall(r"(?:^|[\s;&|(])make ([a-z][a-z-]*)", code, re.MULTILINE)}
+    named = {
+        target
+        for code in _code(doc.read_text())
+        for target in re.findall(r"(?:^|[\s;&|(])make ([a-z][a-z-]*)", code, re.MULTILINE)
+    }
     assert named <= targets, f"{_name(doc)} names make targets that do not exist: {sorted(named - targets)}"
 
 
@@ -50,8 +60,9 @@ def test_every_python_module_it_runs_exists(doc: Path) -> None:
         for module in re.findall(r"python -m ((?:ops|local_cloud|benchmarks|storefront)[\w.]*)", code):
             parts = module.split(".")
             base = ROOT / "layers" / "storefront" if parts[0] == "storefront" else ROOT
-            assert (base.joinpath(*parts).with_suffix(".py").is_file() or (base.joinpath(*parts) / "__main__.py").is_file()), (
-                f"{_name(doc)} runs python -m {module}, which does not exist")
+            assert (
+                base.joinpath(*parts).with_suffix(".py").is_file() or (base.joinpath(*parts) / "__main__.py").is_file()
+            ), f"{_name(doc)} runs python -m {module}, which does not exist"
 
 
 def _paths_named(text: str) -> set[str]:
@@ -59,9 +70,13 @@ def _paths_named(text: str) -> set[str]:
     for code in _code(text):
         for token in re.split(r"[\s`'\"=(),:;|]+", code):
             token = token.rstrip(".")
-            if ("/" in token and not token.startswith(NOT_IN_THE_REPOSITORY) and not re.search(r"[<>*{}$#\[\]…]", token)
-                    and re.fullmatch(r"[\w./-]+", token)
-                    and (token.endswith("/") or re.search(r"\.\w+$", token) or (ROOT / token.split("/")[0]).is_dir())):
+            if (
+                "/" in token
+                and not token.startswith(NOT_IN_THE_REPOSITORY)
+                and not re.search(r"[<>*{}$#\[\]…]", token)
+                and re.fullmatch(r"[\w./-]+", token)
+                and (token.endswith("/") or re.search(r"\.\w+$", token) or (ROOT / token.split("/")[0]).is_dir())
+            ):
                 paths.add(token)
     return paths
 
@@ -109,8 +124,12 @@ def _asl_transitions() -> tuple[set[str], set[tuple[str, str]]]:
     states = json.loads((ROOT / "statemachines" / "order.asl.json").read_text())["States"]
     edges = set()
     for name, state in states.items():
-        targets = [state.get("Next"), state.get("Default"), *(c["Next"] for c in state.get("Catch", [])),
-                   *(c["Next"] for c in state.get("Choices", []))]
+        targets = [
+            state.get("Next"),
+            state.get("Default"),
+            *(c["Next"] for c in state.get("Catch", [])),
+            *(c["Next"] for c in state.get("Choices", [])),
+        ]
         edges |= {(name, target) for target in targets if target}
     return set(states), edges
 
@@ -121,9 +140,21 @@ def test_the_saga_diagram_shows_only_real_states_and_transitions() -> None:
     drawn = set(EDGE.findall(saga))
     assert len(drawn) > 15, drawn
     assert {s for edge in drawn for s in edge} <= states, "the saga diagram names a state the ASL does not have"
-    assert drawn <= transitions, f"the saga diagram draws transitions the ASL does not have: {sorted(drawn - transitions)}"
-    main_path = {"ReserveStock", "CreatePayment", "WaitForPayment", "CommitStock", "MarkPaid", "EnqueueFulfilment",
-                 "ReleaseStock", "MarkRejected", "MarkExpired", "MarkPaymentFailed"}
+    assert drawn <= transitions, (
+        f"the saga diagram draws transitions the ASL does not have: {sorted(drawn - transitions)}"
+    )
+    main_path = {
+        "ReserveStock",
+        "CreatePayment",
+        "WaitForPayment",
+        "CommitStock",
+        "MarkPaid",
+        "EnqueueFulfilment",
+        "ReleaseStock",
+        "MarkRejected",
+        "MarkExpired",
+        "MarkPaymentFailed",
+    }
     assert main_path <= {s for edge in drawn for s in edge}
 
 
@@ -152,8 +183,13 @@ def test_every_secret_an_operator_fills_is_a_stack_output_with_its_command() -> 
 
 
 def test_deploy_md_subscribes_to_exactly_the_payment_events_the_code_handles() -> None:
-    handled = {payment_models.SUCCEEDED, payment_models.FAILED, payment_models.PROCESSING, payment_models.CANCELED,
-               *payment_models.REFUND_EVENT_TYPES}
+    handled = {
+        payment_models.SUCCEEDED,
+        payment_models.FAILED,
+        payment_models.PROCESSING,
+        payment_models.CANCELED,
+        *payment_models.REFUND_EVENT_TYPES,
+    }
     deploy = (ROOT / "docs" / "deploy.md").read_text()
     subscribed = set(re.findall(r"enabled_events\[\]=([a-z_.]+)", deploy))
     assert subscribed == handled
@@ -172,7 +208,9 @@ def test_configuration_md_explains_every_template_parameter() -> None:
     parameters = set(_template_data()["Parameters"])
     text = (ROOT / "docs" / "configuration.md").read_text()
     table = text.split("## template.yaml's parameters", 1)[1].split("\n## ", 1)[0]
-    explained = {name for row in re.findall(r"^\| ([^|]+) \|", table, re.MULTILINE)
-                 for name in re.findall(r"`(\w+)`", row)}
+    explained = {
+        name for row in re.findall(r"^\| ([^|]+) \|", table, re.MULTILINE) for name in re.findall(r"`(\w+)`", row)
+    }
     assert parameters == explained, (
-        f"not in docs/configuration.md: {sorted(parameters - explained)}; not parameters: {sorted(explained - parameters)}")
+        f"not in docs/configuration.md: {sorted(parameters - explained)}; not parameters: {sorted(explained - parameters)}"
+    )

@@ -45,16 +45,36 @@ class Function:
 
     def call(self, headers: dict[str, str], body: str = "{}") -> dict[str, Any]:
         event = {
-            "version": "2.0", "routeKey": "POST /checkout", "rawPath": "/checkout", "rawQueryString": "",
+            "version": "2.0",
+            "routeKey": "POST /checkout",
+            "rawPath": "/checkout",
+            "rawQueryString": "",
             # API Gateway hands a function its headers lower-cased.
-            "headers": {"host": "api-origin.shop.example.com", "content-type": "application/json",
-                        **{name.lower(): value for name, value in headers.items()}},
-            "isBase64Encoded": False, "body": body,
-            "requestContext": {"http": {"method": "POST", "path": "/checkout", "protocol": "HTTP/1.1",
-                                        "sourceIp": API_GATEWAY_SOURCE, "userAgent": "Amazon CloudFront"},
-                               "requestId": "r", "routeKey": "POST /checkout", "stage": "$default", "accountId": "1",
-                               "apiId": "a", "domainName": "api-origin.shop.example.com", "domainPrefix": "api-origin",
-                               "time": "", "timeEpoch": 0},
+            "headers": {
+                "host": "api-origin.shop.example.com",
+                "content-type": "application/json",
+                **{name.lower(): value for name, value in headers.items()},
+            },
+            "isBase64Encoded": False,
+            "body": body,
+            "requestContext": {
+                "http": {
+                    "method": "POST",
+                    "path": "/checkout",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": API_GATEWAY_SOURCE,
+                    "userAgent": "Amazon CloudFront",
+                },
+                "requestId": "r",
+                "routeKey": "POST /checkout",
+                "stage": "$default",
+                "accountId": "1",
+                "apiId": "a",
+                "domainName": "api-origin.shop.example.com",
+                "domainPrefix": "api-origin",
+                "time": "",
+                "timeEpoch": 0,
+            },
         }
         response = self.handler(event, CONTEXT)
         response["json"] = json.loads(response["body"]) if response["body"] else None
@@ -76,8 +96,11 @@ def _origin_secret(client: Any, value: dict[str, str]) -> str:
 
 
 def _forbidden(response: dict[str, Any]) -> bool:
-    return (response["statusCode"] == 403 and response["headers"]["content-type"] == "application/problem+json"
-            and response["json"]["code"] == "forbidden")
+    return (
+        response["statusCode"] == 403
+        and response["headers"]["content-type"] == "application/problem+json"
+        and response["json"]["code"] == "forbidden"
+    )
 
 
 def test_with_the_edge_off_every_request_passes_and_no_viewer_address_is_trusted() -> None:
@@ -100,8 +123,11 @@ def test_a_request_without_the_header_costs_no_secret_read() -> None:
     assert _forbidden(function.call({}))  # had it read the secret, this would be a 503
 
 
-@pytest.mark.parametrize("presented", ["", "wrong", GREEN, BLUE[:-1], BLUE + "0", BLUE.upper(), f"{BLUE},{BLUE}"],
-                         ids=["empty", "wrong", "the idle slot", "one short", "one long", "upper case", "twice"])
+@pytest.mark.parametrize(
+    "presented",
+    ["", "wrong", GREEN, BLUE[:-1], BLUE + "0", BLUE.upper(), f"{BLUE},{BLUE}"],
+    ids=["empty", "wrong", "the idle slot", "one short", "one long", "upper case", "twice"],
+)
 def test_a_wrong_origin_header_is_refused(secrets_manager: Any, presented: str) -> None:
     function = Function(_origin_secret(secrets_manager, {"blue": BLUE, "green": ""}))
     assert _forbidden(function.call({ORIGIN_SECRET_HEADER: presented, VIEWER_ADDRESS_HEADER: "192.0.2.66:443"}))
@@ -148,7 +174,8 @@ UNUSABLE = {
 
 @pytest.mark.parametrize("stored", UNUSABLE.values(), ids=UNUSABLE.keys())
 def test_a_secret_that_cannot_be_used_lets_nothing_through_and_leaks_nothing(
-        secrets_manager: Any, caplog: pytest.LogCaptureFixture, stored: str) -> None:
+    secrets_manager: Any, caplog: pytest.LogCaptureFixture, stored: str
+) -> None:
     function = Function(secrets_manager.create_secret(Name=f"edge-{uuid.uuid4()}", SecretString=stored)["ARN"])
     with caplog.at_level(logging.ERROR, logger="storefront.http"):
         response = function.call({ORIGIN_SECRET_HEADER: BLUE})

@@ -99,7 +99,8 @@ def test_the_doc_lists_exactly_the_order_fields_an_event_carries() -> None:
     table = next(t for t in _tables(DOC.read_text()) if _unquote(t[0][0]).lower() == "order field")
     documented = {_unquote(row[0]) for row in table[1:]}
     assert documented == set(PUBLISHED_ORDER_FIELDS), (
-        f"docs/events.md vs PUBLISHED_ORDER_FIELDS: {sorted(documented ^ set(PUBLISHED_ORDER_FIELDS))}")
+        f"docs/events.md vs PUBLISHED_ORDER_FIELDS: {sorted(documented ^ set(PUBLISHED_ORDER_FIELDS))}"
+    )
     assert set(PUBLISHED_ORDER_FIELDS) <= set(Order.model_fields), "an allow-listed field the order does not have"
     payment_row = next(row for row in table[1:] if _unquote(row[0]) == "payment")
     assert {f"`{name}`" for name in PUBLISHED_ORDER_FIELDS["payment"]} <= set(re.findall(r"`\w+`", payment_row[1]))

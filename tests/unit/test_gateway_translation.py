@@ -11,10 +11,21 @@ ROUTE = Route("POST", "/webhooks/payments/{provider}", "PaymentWebhookFunction")
 
 
 def test_event_has_the_v2_shape() -> None:
-    event = build_event(ROUTE, "POST", "/webhooks/payments/stripe?a=1&a=2&b=", [
-        ("Host", "127.0.0.1:3000"), ("Content-Type", "application/json"), ("X-Multi", "1"), ("X-Multi", "2"),
-        ("Cookie", "c1=v1; c2=v2"),
-    ], b'{"x": 1}', {"provider": "stripe"}, "127.0.0.1")
+    event = build_event(
+        ROUTE,
+        "POST",
+        "/webhooks/payments/stripe?a=1&a=2&b=",
+        [
+            ("Host", "127.0.0.1:3000"),
+            ("Content-Type", "application/json"),
+            ("X-Multi", "1"),
+            ("X-Multi", "2"),
+            ("Cookie", "c1=v1; c2=v2"),
+        ],
+        b'{"x": 1}',
+        {"provider": "stripe"},
+        "127.0.0.1",
+    )
     assert event["version"] == "2.0"
     assert event["routeKey"] == event["requestContext"]["routeKey"] == "POST /webhooks/payments/{provider}"
     assert event["rawPath"] == "/webhooks/payments/stripe"
@@ -23,26 +34,37 @@ def test_event_has_the_v2_shape() -> None:
     assert event["headers"]["x-multi"] == "1,2" and "cookie" not in event["headers"]
     assert event["cookies"] == ["c1=v1", "c2=v2"]
     assert event["pathParameters"] == {"provider": "stripe"}
-    assert event["requestContext"]["http"] == {"method": "POST", "path": "/webhooks/payments/stripe",
-                                               "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": ""}
+    assert event["requestContext"]["http"] == {
+        "method": "POST",
+        "path": "/webhooks/payments/stripe",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "127.0.0.1",
+        "userAgent": "",
+    }
     assert (event["body"], event["isBase64Encoded"]) == ('{"x": 1}', False)
 
 
 def test_binary_bodies_arrive_base64_encoded_byte_for_byte() -> None:
     raw = bytes(range(256))
-    event = build_event(ROUTE, "POST", "/webhooks/payments/x", [("Content-Type", "application/octet-stream")], raw,
-                        {}, "127.0.0.1")
+    event = build_event(
+        ROUTE, "POST", "/webhooks/payments/x", [("Content-Type", "application/octet-stream")], raw, {}, "127.0.0.1"
+    )
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == raw
 
 
 def test_responses_translate_back() -> None:
-    status, headers, body = to_http_response({"statusCode": 201, "headers": {"Location": "/carts/1"},
-                                              "cookies": ["a=1", "b=2"], "body": "{}"})
+    status, headers, body = to_http_response(
+        {"statusCode": 201, "headers": {"Location": "/carts/1"}, "cookies": ["a=1", "b=2"], "body": "{}"}
+    )
     assert (status, body) == (201, b"{}")
     assert ("Location", "/carts/1") in headers and headers.count(("Set-Cookie", "a=1")) == 1
-    assert to_http_response({"statusCode": 200, "body": base64.b64encode(b"\x00\x01").decode(),
-                             "isBase64Encoded": True})[2] == b"\x00\x01"
+    assert (
+        to_http_response({"statusCode": 200, "body": base64.b64encode(b"\x00\x01").decode(), "isBase64Encoded": True})[
+            2
+        ]
+        == b"\x00\x01"
+    )
     assert to_http_response({"ok": True}) == (200, [("Content-Type", "application/json")], b'{"ok": true}')
 
 

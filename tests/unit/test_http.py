@@ -49,14 +49,34 @@ HANDLER = http_handler(_app(), Logger(service="test"))
 CONTEXT = LambdaContext("test", "arn:aws:lambda:us-east-1:123456789012:function:test", 128, 3)
 
 
-def call(method: str, path: str, query: str = "", headers: dict[str, str] | None = None, body: str | None = None) -> dict[str, Any]:
+def call(
+    method: str, path: str, query: str = "", headers: dict[str, str] | None = None, body: str | None = None
+) -> dict[str, Any]:
     event = {
-        "version": "2.0", "routeKey": f"{method} {path}", "rawPath": path, "rawQueryString": query,
-        "headers": {"host": "localhost", **(headers or {})}, "isBase64Encoded": False,
-        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                                    "userAgent": "test"}, "requestId": "r", "routeKey": f"{method} {path}",
-                           "stage": "$default", "accountId": "1", "apiId": "a", "domainName": "localhost",
-                           "domainPrefix": "localhost", "time": "", "timeEpoch": 0},
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"host": "localhost", **(headers or {})},
+        "isBase64Encoded": False,
+        "requestContext": {
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "test",
+            },
+            "requestId": "r",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "accountId": "1",
+            "apiId": "a",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "time": "",
+            "timeEpoch": 0,
+        },
     }
     if body is not None:
         event["body"] = body
@@ -119,15 +139,19 @@ def test_etag_and_conditional_get() -> None:
     assert call("GET", "/things/b")["headers"]["etag"] != etag
 
 
-@pytest.mark.parametrize(("content_length", "status", "code"), [
-    ("", 200, None),  # empty: no body (a random fuzz run once got a 413 here)
-    (" 0 ", 200, None),
-    ("abc", 400, "bad_request"),
-    ("-1", 400, "bad_request"),
-    ("99999999", 413, "payload_too_large"),
-])
-def test_content_length_is_checked_before_anything_parses_the_body(content_length: str, status: int,
-                                                                   code: str | None) -> None:
+@pytest.mark.parametrize(
+    ("content_length", "status", "code"),
+    [
+        ("", 200, None),  # empty: no body (a random fuzz run once got a 413 here)
+        (" 0 ", 200, None),
+        ("abc", 400, "bad_request"),
+        ("-1", 400, "bad_request"),
+        ("99999999", 413, "payload_too_large"),
+    ],
+)
+def test_content_length_is_checked_before_anything_parses_the_body(
+    content_length: str, status: int, code: str | None
+) -> None:
     response = call("GET", "/things/a", headers={"content-length": content_length})
     assert response["statusCode"] == status
     if code:
@@ -161,8 +185,12 @@ def test_nothing_here_uses_pydantic_v1_which_storefront_http_marks_absent() -> N
     sources = [*(root / "layers" / "storefront").rglob("*.py"), *(root / "functions").rglob("*.py")]
     for source in sources:
         for node in ast.walk(ast.parse(source.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
-                     if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not any(n == "pydantic.v1" or n.startswith("pydantic.v1.") for n in names), source
     assert sys.modules["pydantic.v1"] is None  # and the marker is in place once storefront.http is imported

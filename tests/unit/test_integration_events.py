@@ -36,17 +36,20 @@ def test_an_inserted_order_is_placed() -> None:
     assert event.detail["occurred_at"] == ORDER["created_at"]["S"].replace("Z", "+00:00")
 
 
-@pytest.mark.parametrize(("before", "after", "expected"), [
-    ("awaiting_payment", "paid", "order.paid"),
-    ("pending", "rejected", "order.rejected"),
-    ("awaiting_payment", "payment_failed", "order.payment_failed"),
-    ("awaiting_payment", "expired", "order.expired"),
-    ("fulfilling", "shipped", "order.shipped"),
-    ("shipped", "delivered", "order.delivered"),
-    ("pending", "awaiting_payment", None),  # internal steps
-    ("paid", "fulfilling", None),
-    ("shipped", "shipped", None),  # tracking news, payment details: no transition
-])
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        ("awaiting_payment", "paid", "order.paid"),
+        ("pending", "rejected", "order.rejected"),
+        ("awaiting_payment", "payment_failed", "order.payment_failed"),
+        ("awaiting_payment", "expired", "order.expired"),
+        ("fulfilling", "shipped", "order.shipped"),
+        ("shipped", "delivered", "order.delivered"),
+        ("pending", "awaiting_payment", None),  # internal steps
+        ("paid", "fulfilling", None),
+        ("shipped", "shipped", None),  # tracking news, payment details: no transition
+    ],
+)
 def test_a_status_change_is_one_event(before: str, after: str, expected: str | None) -> None:
     history = ["pending", before] if before != "pending" else ["pending"]
     events = events_for(order_record(with_status(before, *history), with_status(after, *history, after)))
@@ -77,32 +80,49 @@ def test_order_events_carry_no_personal_data() -> None:
 
 def test_deletions_and_other_items_mean_nothing() -> None:
     assert events_for(order_record(with_status("paid", "paid"), None)) == []
-    idempotency = {"Keys": to_item({"pk": "IDEMPOTENCY#checkout#k", "sk": "IDEMPOTENCY"}),
-                   "NewImage": to_item({"pk": "IDEMPOTENCY#checkout#k", "sk": "IDEMPOTENCY", "status": "done"})}
+    idempotency = {
+        "Keys": to_item({"pk": "IDEMPOTENCY#checkout#k", "sk": "IDEMPOTENCY"}),
+        "NewImage": to_item({"pk": "IDEMPOTENCY#checkout#k", "sk": "IDEMPOTENCY", "status": "done"}),
+    }
     assert events_for({"eventID": "e", "dynamodb": idempotency}) == []
 
 
 def level(available: int, threshold: int = 5) -> dict[str, Any]:
-    return to_item({"pk": "SKU#MUG", "sk": "LEVEL", "sku": "MUG", "on_hand": 10, "reserved": 10 - available,
-                    "available": available, "low_stock_threshold": threshold})
+    return to_item(
+        {
+            "pk": "SKU#MUG",
+            "sk": "LEVEL",
+            "sku": "MUG",
+            "on_hand": 10,
+            "reserved": 10 - available,
+            "available": available,
+            "low_stock_threshold": threshold,
+        }
+    )
 
 
 def stock_record(old: int | None, new: int) -> dict[str, Any]:
-    change = {"Keys": to_item({"pk": "SKU#MUG", "sk": "LEVEL"}), "NewImage": level(new),
-              "ApproximateCreationDateTime": 1795600000}
+    change = {
+        "Keys": to_item({"pk": "SKU#MUG", "sk": "LEVEL"}),
+        "NewImage": level(new),
+        "ApproximateCreationDateTime": 1795600000,
+    }
     if old is not None:
         change["OldImage"] = level(old)
     return {"eventID": "rec-1", "dynamodb": change}
 
 
-@pytest.mark.parametrize(("old", "new", "published"), [
-    (6, 5, True),  # crosses: at the threshold is low
-    (8, 2, True),
-    (None, 3, True),  # a new SKU that starts low
-    (5, 4, False),  # already low: once per crossing
-    (9, 6, False),
-    (2, 7, False),  # restocked
-])
+@pytest.mark.parametrize(
+    ("old", "new", "published"),
+    [
+        (6, 5, True),  # crosses: at the threshold is low
+        (8, 2, True),
+        (None, 3, True),  # a new SKU that starts low
+        (5, 4, False),  # already low: once per crossing
+        (9, 6, False),
+        (2, 7, False),  # restocked
+    ],
+)
 def test_stock_low_once_per_crossing(old: int | None, new: int, published: bool) -> None:
     events = events_for(stock_record(old, new))
     assert [e.type for e in events] == (["stock.low"] if published else [])
@@ -111,8 +131,9 @@ def test_stock_low_once_per_crossing(old: int | None, new: int, published: bool)
         assert events[0].detail["occurred_at"] == "2026-11-25T09:46:40+00:00"  # the record's creation time
 
 
-def _with_money(payment: dict[str, Any] | None = None, refunds: list[dict[str, Any]] | None = None,
-                refunded: int = 0) -> dict[str, Any]:
+def _with_money(
+    payment: dict[str, Any] | None = None, refunds: list[dict[str, Any]] | None = None, refunded: int = 0
+) -> dict[str, Any]:
     image = with_status("awaiting_payment", "pending", "awaiting_payment")
     if payment is not None:
         image["payment"] = to_item({"p": {"provider": "fake", "payment_id": "pi_1", **payment}})["p"]
@@ -122,17 +143,32 @@ def _with_money(payment: dict[str, Any] | None = None, refunds: list[dict[str, A
 
 
 def _refund(status: str) -> dict[str, Any]:
-    return {"id": "rf_1", "amount": {"amount": 500, "currency": "EUR"}, "status": status, "reason": "damaged",
-            "lines": [], "restock": False, "created_at": "2026-11-26T10:00:00+00:00", "provider_refund_id": "re_1"}
+    return {
+        "id": "rf_1",
+        "amount": {"amount": 500, "currency": "EUR"},
+        "status": status,
+        "reason": "damaged",
+        "lines": [],
+        "restock": False,
+        "created_at": "2026-11-26T10:00:00+00:00",
+        "provider_refund_id": "re_1",
+    }
 
 
 def test_a_decline_the_shopper_may_retry_is_an_event_of_ids_and_figures() -> None:
     before = _with_money({"status": "pending", "attempts": 0})
     after = _with_money({"status": "declined", "attempts": 1, "last_error": {"code": "card_declined", "message": "No"}})
     [event] = events_for(order_record(before, after))
-    assert event.type == "order.payment_declined" and event.detail["event_id"] == f"order.payment_declined:{ORDER['id']['S']}:1"
-    assert event.detail["payment"] == {"payment_id": "pi_1", "status": "declined", "attempts": 1,
-                                       "last_error": {"code": "card_declined", "message": "No"}}
+    assert (
+        event.type == "order.payment_declined"
+        and event.detail["event_id"] == f"order.payment_declined:{ORDER['id']['S']}:1"
+    )
+    assert event.detail["payment"] == {
+        "payment_id": "pi_1",
+        "status": "declined",
+        "attempts": 1,
+        "last_error": {"code": "card_declined", "message": "No"},
+    }
     assert "email" not in json.dumps(event.detail) and "shipping_address" not in event.detail["order"]
     final = _with_money({"status": "failed", "attempts": 3})  # the last one: order.payment_failed follows instead
     assert events_for(order_record(after, final)) == []
@@ -144,8 +180,9 @@ def test_each_refund_that_succeeds_is_one_event() -> None:
     succeeded = _with_money({"status": "succeeded", "attempts": 0}, [_refund("succeeded")], refunded=500)
     [event] = events_for(order_record(pending, succeeded))
     assert event.type == "order.refunded" and event.detail["event_id"] == "order.refunded:rf_1"
-    assert event.detail["refund"] == {k: v for k, v in _refund("succeeded").items()
-                                      if k not in ("created_at", "provider_refund_id")}
+    assert event.detail["refund"] == {
+        k: v for k, v in _refund("succeeded").items() if k not in ("created_at", "provider_refund_id")
+    }
     assert event.detail["order"]["refunded"] == {"amount": 500, "currency": "EUR"}
     assert events_for(order_record(succeeded, succeeded)) == []  # the next write of the order: not again
     failed = _with_money({"status": "succeeded", "attempts": 0}, [_refund("failed")])

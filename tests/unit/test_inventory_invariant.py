@@ -33,11 +33,20 @@ class FakeClient:
 
 
 def _line(order: str, state: str, quantity: int, movements: list[str] | None = None) -> dict[str, Any]:
-    moves = movements or {"reserved": ["reserve"], "committed": ["reserve", "commit"],
-                          "released": ["reserve", "release"]}[state]
+    moves = (
+        movements
+        or {"reserved": ["reserve"], "committed": ["reserve", "commit"], "released": ["reserve", "release"]}[state]
+    )
     history = [history_entry(m, quantity, T3).model_dump() for m in moves]  # type: ignore[arg-type]
-    line = {"pk": "SKU#A", "sk": f"ORDER#{order}", "order_id": order, "sku": "A", "quantity": quantity,
-            "state": state, "history": history}
+    line = {
+        "pk": "SKU#A",
+        "sk": f"ORDER#{order}",
+        "order_id": order,
+        "sku": "A",
+        "quantity": quantity,
+        "state": state,
+        "history": history,
+    }
     if state == "committed":  # the sale is in the ledger, at the commit's time
         line["ledger_at"] = ledger_at(datetime.fromisoformat(T3), f"ORDER#{order}")
     return line
@@ -45,19 +54,43 @@ def _line(order: str, state: str, quantity: int, movements: list[str] | None = N
 
 def _adjustment(sku: str, name: str, delta: int, at: str, reason: str = "received") -> dict[str, Any]:
     sk = f"ADJUST#{name}"
-    return {"pk": f"SKU#{sku}", "sk": sk, "sku": sku, "delta": delta, "reason": reason, "at": at,
-            "ledger_at": ledger_at(datetime.fromisoformat(at), sk)}
+    return {
+        "pk": f"SKU#{sku}",
+        "sk": sk,
+        "sku": sku,
+        "delta": delta,
+        "reason": reason,
+        "at": at,
+        "ledger_at": ledger_at(datetime.fromisoformat(at), sk),
+    }
 
 
 def _consistent() -> list[dict[str, Any]]:
     """A: 10 received, 3 more delivered; order 1 committed 2, order 2 holds 4, order 3 released 5."""
     return [
-        {"pk": "SKU#A", "sk": "LEVEL", "sku": "A", "on_hand": 11, "reserved": 4, "available": 7,
-         "low_stock_threshold": 5},
-        _adjustment("A", "x", 10, T1), _adjustment("A", "y", 3, T2),
-        _line("o1", "committed", 2), _line("o2", "reserved", 4), _line("o3", "released", 5),
-        {"pk": "SKU#B", "sk": "LEVEL", "sku": "B", "on_hand": 0, "reserved": 0, "available": 0,
-         "low_stock_threshold": 5},
+        {
+            "pk": "SKU#A",
+            "sk": "LEVEL",
+            "sku": "A",
+            "on_hand": 11,
+            "reserved": 4,
+            "available": 7,
+            "low_stock_threshold": 5,
+        },
+        _adjustment("A", "x", 10, T1),
+        _adjustment("A", "y", 3, T2),
+        _line("o1", "committed", 2),
+        _line("o2", "reserved", 4),
+        _line("o3", "released", 5),
+        {
+            "pk": "SKU#B",
+            "sk": "LEVEL",
+            "sku": "B",
+            "on_hand": 0,
+            "reserved": 0,
+            "available": 0,
+            "low_stock_threshold": 5,
+        },
     ]
 
 
@@ -76,20 +109,34 @@ def _with_level(**changes: int) -> list[dict[str, Any]]:
     return items
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"on_hand": 12, "available": 8},
-     "A: on_hand is 12, but its ledger, adjustments (13) minus sales (2) plus returns (0), makes 11"),
-    ({"reserved": 3, "available": 8}, "A: reserved is 3, but reserved lines hold 4"),
-    ({"available": 8}, "A: available is 8, not on_hand - reserved = 7"),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"on_hand": 12, "available": 8},
+            "A: on_hand is 12, but its ledger, adjustments (13) minus sales (2) plus returns (0), makes 11",
+        ),
+        ({"reserved": 3, "available": 8}, "A: reserved is 3, but reserved lines hold 4"),
+        ({"available": 8}, "A: available is 8, not on_hand - reserved = 7"),
+    ],
+)
 def test_a_corrupted_level_is_detected(changes: dict[str, int], expected: str) -> None:
     assert expected in _check(_with_level(**changes))
 
 
 def test_negative_levels_are_detected() -> None:
-    items = [{"pk": "SKU#N", "sk": "LEVEL", "sku": "N", "on_hand": -1, "reserved": 0, "available": -1,
-              "low_stock_threshold": 5},
-             _adjustment("N", "z", -1, T1, reason="lost")]
+    items = [
+        {
+            "pk": "SKU#N",
+            "sk": "LEVEL",
+            "sku": "N",
+            "on_hand": -1,
+            "reserved": 0,
+            "available": -1,
+            "low_stock_threshold": 5,
+        },
+        _adjustment("N", "z", -1, T1, reason="lost"),
+    ]
     assert _check(items) == ["N: on_hand is negative (-1)", "N: available is negative (-1)"]
 
 
@@ -117,9 +164,19 @@ def _returned(items: list[dict[str, Any]], units: int, *, on_line: int | None = 
     items = [dict(item) for item in items]
     items[0] = {**items[0], "on_hand": items[0]["on_hand"] + units, "available": items[0]["available"] + units}
     items[3] = {**items[3], "returned": units if on_line is None else on_line}
-    items.append({"pk": "SKU#A", "sk": "RETURN#rf_1", "return_id": "rf_1", "order_id": "o1", "sku": "A",
-                  "quantity": units, "reason": "returned", "at": T3,
-                  "ledger_at": ledger_at(datetime.fromisoformat(T3), "RETURN#rf_1")})
+    items.append(
+        {
+            "pk": "SKU#A",
+            "sk": "RETURN#rf_1",
+            "return_id": "rf_1",
+            "order_id": "o1",
+            "sku": "A",
+            "quantity": units,
+            "reason": "returned",
+            "at": T3,
+            "ledger_at": ledger_at(datetime.fromisoformat(T3), "RETURN#rf_1"),
+        }
+    )
     return items
 
 
@@ -135,7 +192,9 @@ def test_a_return_the_line_does_not_know_is_detected() -> None:
 def test_a_level_that_forgot_a_return_is_detected() -> None:
     items = _returned(_consistent(), 1)
     items[0] = {**items[0], "on_hand": 11, "available": 7}
-    assert "A: on_hand is 11, but its ledger, adjustments (13) minus sales (2) plus returns (1), makes 12" in _check(items)
+    assert "A: on_hand is 11, but its ledger, adjustments (13) minus sales (2) plus returns (1), makes 12" in _check(
+        items
+    )
 
 
 def test_more_returned_than_committed_is_detected() -> None:
@@ -146,7 +205,9 @@ def test_more_returned_than_committed_is_detected() -> None:
 def test_the_ledger_index_holds_exactly_the_movements_of_on_hand_at_their_times() -> None:
     items = _consistent()
     del items[1]["ledger_at"]  # an adjustment the merchant's ledger would not show
-    assert "A: ADJUST#x is in the ledger as None, not at its time '2026-01-01T09:00:00.000000Z#ADJUST#x'" in _check(items)
+    assert "A: ADJUST#x is in the ledger as None, not at its time '2026-01-01T09:00:00.000000Z#ADJUST#x'" in _check(
+        items
+    )
     items = _consistent()
     items[2]["ledger_at"] = ledger_at(datetime.fromisoformat(T1), "ADJUST#y")  # out of its place in time
     assert any(v.startswith("A: ADJUST#y is in the ledger as") for v in _check(items))

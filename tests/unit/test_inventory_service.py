@@ -31,8 +31,10 @@ class FakeInventory:
     """All or nothing, with the conditions of the real transactions."""
 
     def __init__(self, on_hand: dict[str, int]) -> None:
-        self.stock = {sku: StockLevel(sku=sku, on_hand=n, reserved=0, available=n, low_stock_threshold=5)
-                      for sku, n in on_hand.items()}
+        self.stock = {
+            sku: StockLevel(sku=sku, on_hand=n, reserved=0, available=n, low_stock_threshold=5)
+            for sku, n in on_hand.items()
+        }
         self.lines: dict[tuple[str, str], ReservationLine] = {}
         self.refusals_to_inject = 0
         self.writes = 0
@@ -50,12 +52,19 @@ class FakeInventory:
 
     def reserve(self, order_id: str, quantities: dict[str, int], at: datetime) -> None:
         self._maybe_refuse()
-        if any((order_id, sku) in self.lines or sku not in self.stock or self.stock[sku].available < q
-               for sku, q in quantities.items()):
+        if any(
+            (order_id, sku) in self.lines or sku not in self.stock or self.stock[sku].available < q
+            for sku, q in quantities.items()
+        ):
             raise MovementRefused()
         for sku, q in quantities.items():
-            self.lines[order_id, sku] = ReservationLine(order_id=order_id, sku=sku, quantity=q, state="reserved",
-                                                        history=[history_entry("reserve", q, at.isoformat())])
+            self.lines[order_id, sku] = ReservationLine(
+                order_id=order_id,
+                sku=sku,
+                quantity=q,
+                state="reserved",
+                history=[history_entry("reserve", q, at.isoformat())],
+            )
             self._apply(sku, "reserve", q)
 
     def commit(self, order_id: str, quantities: dict[str, int], at: datetime) -> None:
@@ -64,22 +73,33 @@ class FakeInventory:
     def release(self, order_id: str, quantities: dict[str, int], at: datetime) -> None:
         self._settle("release", order_id, quantities)
 
-    def adjust(self, sku: str, adjustment_id: str, delta: int, reason: str, at: datetime, note: str | None,
-               actor: dict[str, Any], also: list[dict[str, Any]]) -> None:
+    def adjust(
+        self,
+        sku: str,
+        adjustment_id: str,
+        delta: int,
+        reason: str,
+        at: datetime,
+        note: str | None,
+        actor: dict[str, Any],
+        also: list[dict[str, Any]],
+    ) -> None:
         self._maybe_refuse()
         level = self.stock.get(sku) or StockLevel(sku=sku, on_hand=0, reserved=0, available=0)
         if (sku, adjustment_id) in self.adjustments or level.available + delta < 0:
             raise MovementRefused()
         self.adjustments[sku, adjustment_id] = {"delta": delta, "reason": reason, "note": note, "actor": actor}
         self.audited += also
-        self.stock[sku] = level.model_copy(update={"on_hand": level.on_hand + delta,
-                                                   "available": level.available + delta})
+        self.stock[sku] = level.model_copy(
+            update={"on_hand": level.on_hand + delta, "available": level.available + delta}
+        )
 
     def adjustment(self, sku: str, adjustment_id: str) -> dict[str, Any] | None:
         return self.adjustments.get((sku, adjustment_id))
 
-    def set_threshold(self, sku: str, threshold: int | None, read: StockLevel | None,
-                      also: list[dict[str, Any]]) -> None:
+    def set_threshold(
+        self, sku: str, threshold: int | None, read: StockLevel | None, also: list[dict[str, Any]]
+    ) -> None:
         self._maybe_refuse()
         if self.stock.get(sku) != read:
             raise MovementRefused()
@@ -102,9 +122,13 @@ class FakeInventory:
     def _apply(self, sku: str, movement: Movement, q: int) -> None:
         entry = history_entry(movement, q, "")
         level = self.stock[sku]
-        self.stock[sku] = level.model_copy(update={
-            "on_hand": level.on_hand + entry.delta_on_hand, "reserved": level.reserved + entry.delta_reserved,
-            "available": level.available + entry.delta_available})
+        self.stock[sku] = level.model_copy(
+            update={
+                "on_hand": level.on_hand + entry.delta_on_hand,
+                "reserved": level.reserved + entry.delta_reserved,
+                "available": level.available + entry.delta_available,
+            }
+        )
         self.writes += 1
 
     def _maybe_refuse(self) -> None:
@@ -238,29 +262,44 @@ def test_endless_unexplained_refusals_become_contention(service: StockService, i
 ACTOR = ActorRef(sub="sub-1", username="ada", email="ada@example.com")
 
 
-def adjust(delta: int, adjustment_id: str = "adj-1", sku: str = "A", reason: str = "received",
-           note: str | None = None) -> AdjustRequest:
-    return AdjustRequest(action="adjust", sku=sku, adjustment_id=adjustment_id, delta=delta, reason=reason,
-                         note=note, actor=ACTOR)
+def adjust(
+    delta: int, adjustment_id: str = "adj-1", sku: str = "A", reason: str = "received", note: str | None = None
+) -> AdjustRequest:
+    return AdjustRequest(
+        action="adjust", sku=sku, adjustment_id=adjustment_id, delta=delta, reason=reason, note=note, actor=ACTOR
+    )
 
 
-def test_adjust_changes_on_hand_and_available_and_is_audited_with_it(service: StockService,
-                                                                     inventory: FakeInventory) -> None:
+def test_adjust_changes_on_hand_and_available_and_is_audited_with_it(
+    service: StockService, inventory: FakeInventory
+) -> None:
     outcome = service.adjust(adjust(3, note="pallet 7"))
     assert outcome.outcome == "adjusted" and outcome.level is not None
-    assert outcome.level.model_dump() == {"sku": "A", "on_hand": 8, "reserved": 0, "available": 8,
-                                          "low_stock_threshold": 5}
-    assert inventory.adjustments["A", "adj-1"]["actor"] == {"sub": "sub-1", "username": "ada",
-                                                            "email": "ada@example.com"}
+    assert outcome.level.model_dump() == {
+        "sku": "A",
+        "on_hand": 8,
+        "reserved": 0,
+        "available": 8,
+        "low_stock_threshold": 5,
+    }
+    assert inventory.adjustments["A", "adj-1"]["actor"] == {
+        "sub": "sub-1",
+        "username": "ada",
+        "email": "ada@example.com",
+    }
     [put] = inventory.audited
     entry = put["Put"]
     assert (entry.action, entry.target, entry.at, entry.actor) == ("inventory.adjust", "sku:A", NOW, ACTOR)
     assert {k: (c.before, c.after) for k, c in entry.changes.items()} == {
-        "delta": (None, 3), "reason": (None, "received"), "note": (None, "pallet 7")}
+        "delta": (None, 3),
+        "reason": (None, "received"),
+        "note": (None, "pallet 7"),
+    }
 
 
-def test_a_retried_adjustment_changes_nothing_and_answers_the_same(service: StockService,
-                                                                   inventory: FakeInventory) -> None:
+def test_a_retried_adjustment_changes_nothing_and_answers_the_same(
+    service: StockService, inventory: FakeInventory
+) -> None:
     service.adjust(adjust(3))
     again = service.adjust(adjust(3))  # the admin API crashed before answering, and the operator retried
     assert again.outcome == "adjusted" and _levels(inventory, "A") == (8, 0, 8)
@@ -269,8 +308,9 @@ def test_a_retried_adjustment_changes_nothing_and_answers_the_same(service: Stoc
         service.adjust(adjust(4))  # the same id for another adjustment: a bug of the caller's
 
 
-def test_adjust_below_zero_available_is_rejected_naming_what_is_available(service: StockService,
-                                                                          inventory: FakeInventory) -> None:
+def test_adjust_below_zero_available_is_rejected_naming_what_is_available(
+    service: StockService, inventory: FakeInventory
+) -> None:
     service.reserve(ORDER, {"A": 4})
     outcome = service.adjust(adjust(-2, reason="damaged"))
     assert outcome.outcome == "rejected" and outcome.reason is not None
@@ -300,8 +340,9 @@ def test_adjustment_requests_are_validated() -> None:
         AdjustRequest.model_validate({**adjust(1).model_dump(), "delta": 1_000_001})
 
 
-def test_a_threshold_is_set_audited_and_unchanged_writes_nothing(service: StockService,
-                                                                 inventory: FakeInventory) -> None:
+def test_a_threshold_is_set_audited_and_unchanged_writes_nothing(
+    service: StockService, inventory: FakeInventory
+) -> None:
     request = ThresholdRequest(action="set_threshold", sku="A", low_stock_threshold=2, actor=ACTOR)
     assert service.set_threshold(request).level.low_stock_threshold == 2  # type: ignore[union-attr]
     assert service.set_threshold(request).outcome == "threshold_set"

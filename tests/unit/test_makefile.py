@@ -21,8 +21,15 @@ def makefile_targets() -> set[str]:
 
 def _make(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_make_help_lists_every_target_and_nothing_else() -> None:
@@ -32,7 +39,8 @@ def test_make_help_lists_every_target_and_nothing_else() -> None:
     assert len(listed) == len(set(listed)), f"a target listed twice: {listed}"
     assert set(listed) == makefile_targets(), (
         f"targets without a line in make help: {sorted(makefile_targets() - set(listed))}; "
-        f"lines for no target: {sorted(set(listed) - makefile_targets())}")
+        f"lines for no target: {sorted(set(listed) - makefile_targets())}"
+    )
     assert MAKEFILE.startswith("#") and ".DEFAULT_GOAL := help" in MAKEFILE, "plain `make` shows the list"
 
 
@@ -49,7 +57,9 @@ def _deploy_commands(*args: str) -> list[str]:
 
 def test_the_first_deploy_is_guided_with_the_projects_sam_cli() -> None:
     build, deploy = _deploy_commands()
-    assert build.rstrip().endswith(".venv/bin/sam build") and "PATH=" in build, build  # python3.13 from the .venv for sam
+    assert build.rstrip().endswith(".venv/bin/sam build") and "PATH=" in build, (
+        build
+    )  # python3.13 from the .venv for sam
     assert re.search(r"\.venv/bin/sam deploy --guided\s*$", deploy), deploy
 
 
@@ -69,8 +79,15 @@ def test_an_env_samconfig_does_not_have_is_refused_before_anything_runs() -> Non
 
 def test_an_env_from_the_shell_is_not_a_deploy_environment() -> None:
     """POSIX shells may export ENV (a startup file): only ENV on make's command line picks an environment."""
-    run = subprocess.run(["make", "--no-print-directory", "-n", "deploy"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, check=False, env={**os.environ, "ENV": "/etc/shrc"})
+    run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "deploy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "ENV": "/etc/shrc"},
+    )
     assert run.returncode == 0, run.stderr
     assert re.search(r"sam deploy --guided\s*$", run.stdout, re.MULTILINE), run.stdout
 

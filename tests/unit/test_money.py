@@ -12,24 +12,30 @@ def test_iso_4217_exponents(currency: str, exponent: int) -> None:
     assert Money(amount=1, currency=currency).exponent == exponent
 
 
-@pytest.mark.parametrize(("money", "text"), [
-    (Money(amount=5900, currency="EUR"), "59.00 EUR"),
-    (Money(amount=-5, currency="USD"), "-0.05 USD"),
-    (Money(amount=1500, currency="JPY"), "1500 JPY"),
-    (Money(amount=1234, currency="KWD"), "1.234 KWD"),
-])
+@pytest.mark.parametrize(
+    ("money", "text"),
+    [
+        (Money(amount=5900, currency="EUR"), "59.00 EUR"),
+        (Money(amount=-5, currency="USD"), "-0.05 USD"),
+        (Money(amount=1500, currency="JPY"), "1500 JPY"),
+        (Money(amount=1234, currency="KWD"), "1.234 KWD"),
+    ],
+)
 def test_display(money: Money, text: str) -> None:
     assert str(money) == text
 
 
-@pytest.mark.parametrize("bad", [
-    {"amount": 1.5, "currency": "EUR"},  # never a float
-    {"amount": "100", "currency": "EUR"},  # never a string either
-    {"amount": 100, "currency": "eur"},
-    {"amount": 100, "currency": "XXX"},
-    {"amount": 10**16, "currency": "EUR"},
-    {"amount": 100, "currency": "EUR", "extra": 1},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"amount": 1.5, "currency": "EUR"},  # never a float
+        {"amount": "100", "currency": "EUR"},  # never a string either
+        {"amount": 100, "currency": "eur"},
+        {"amount": 100, "currency": "XXX"},
+        {"amount": 10**16, "currency": "EUR"},
+        {"amount": 100, "currency": "EUR", "extra": 1},
+    ],
+)
 def test_rejects_what_is_not_money(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Money.model_validate(bad)

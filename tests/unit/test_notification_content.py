@@ -23,22 +23,54 @@ TRACKING_URL = f"https://carrier.example/track/{TRACKING_NUMBER}"
 def order(**changes: Any) -> MailableOrder:
     """Three linen shirts by express to Berlin: 177.00 + 14.90 shipping = 191.90, of which 30.64 is 19 % VAT."""
     data: dict[str, Any] = {
-        "id": ORDER_ID, "status": "shipped", "email": "ada@example.com",
-        "lines": [{"sku": "LINEN-SHIRT-M", "product_id": "linen-shirt", "title": "Linen shirt – Medium",
-                   "quantity": 3, "unit_price": {"amount": 5900, "currency": "EUR"},
-                   "line_total": {"amount": 17700, "currency": "EUR"}}],
-        "totals": {"subtotal": {"amount": 17700, "currency": "EUR"}, "shipping": {"amount": 1490, "currency": "EUR"},
-                   "tax": {"amount": 3064, "currency": "EUR"}, "total": {"amount": 19190, "currency": "EUR"},
-                   "tax_included": True, "tax_rate_bp": 1900},
-        "shipping_address": {"name": "Ada Lovelace", "line1": "Unter den Linden 1", "city": "Berlin",
-                             "postal_code": "10117", "country": "DE"},
-        "shipping": {"country": "DE", "method": "express", "price": {"amount": 1490, "currency": "EUR"},
-                     "estimated_delivery": {"earliest": "2026-12-01", "latest": "2026-12-03"}},
+        "id": ORDER_ID,
+        "status": "shipped",
+        "email": "ada@example.com",
+        "lines": [
+            {
+                "sku": "LINEN-SHIRT-M",
+                "product_id": "linen-shirt",
+                "title": "Linen shirt – Medium",
+                "quantity": 3,
+                "unit_price": {"amount": 5900, "currency": "EUR"},
+                "line_total": {"amount": 17700, "currency": "EUR"},
+            }
+        ],
+        "totals": {
+            "subtotal": {"amount": 17700, "currency": "EUR"},
+            "shipping": {"amount": 1490, "currency": "EUR"},
+            "tax": {"amount": 3064, "currency": "EUR"},
+            "total": {"amount": 19190, "currency": "EUR"},
+            "tax_included": True,
+            "tax_rate_bp": 1900,
+        },
+        "shipping_address": {
+            "name": "Ada Lovelace",
+            "line1": "Unter den Linden 1",
+            "city": "Berlin",
+            "postal_code": "10117",
+            "country": "DE",
+        },
+        "shipping": {
+            "country": "DE",
+            "method": "express",
+            "price": {"amount": 1490, "currency": "EUR"},
+            "estimated_delivery": {"earliest": "2026-12-01", "latest": "2026-12-03"},
+        },
         "payment": {"status": "succeeded"},
-        "fulfilment": {"status": "in_transit", "carrier": "local", "tracking_number": TRACKING_NUMBER,
-                       "tracking_url": TRACKING_URL},
-        "refunds": [{"amount": {"amount": 4200, "currency": "EUR"}, "status": "succeeded",
-                     "created_at": "2026-12-05T10:00:00+00:00"}],
+        "fulfilment": {
+            "status": "in_transit",
+            "carrier": "local",
+            "tracking_number": TRACKING_NUMBER,
+            "tracking_url": TRACKING_URL,
+        },
+        "refunds": [
+            {
+                "amount": {"amount": 4200, "currency": "EUR"},
+                "status": "succeeded",
+                "created_at": "2026-12-05T10:00:00+00:00",
+            }
+        ],
         "created_at": "2026-11-30T10:00:00+00:00",
     }
     data.update(changes)
@@ -108,9 +140,16 @@ def test_the_confirmation_in_english_has_the_orders_real_figures() -> None:
 
 
 def test_prices_without_tax_add_the_tax_line() -> None:
-    net = order(totals={"subtotal": {"amount": 17700, "currency": "EUR"}, "shipping": {"amount": 1490, "currency": "EUR"},
-                        "tax": {"amount": 3646, "currency": "EUR"}, "total": {"amount": 22836, "currency": "EUR"},
-                        "tax_included": False, "tax_rate_bp": 1900})
+    net = order(
+        totals={
+            "subtotal": {"amount": 17700, "currency": "EUR"},
+            "shipping": {"amount": 1490, "currency": "EUR"},
+            "tax": {"amount": 3646, "currency": "EUR"},
+            "total": {"amount": 22836, "currency": "EUR"},
+            "tax_included": False,
+            "tax_rate_bp": 1900,
+        }
+    )
     _, text, _ = render(EmailKind.ORDER_CONFIRMED, "en-GB", net)
     assert "VAT (19%): €36.46\nTotal: €228.36" in text
 
@@ -119,12 +158,18 @@ def test_prices_without_tax_add_the_tax_line() -> None:
 def test_the_shipping_mail_has_the_tracking_number_and_link(locale: str) -> None:
     _, text, html = render(EmailKind.ORDER_SHIPPED, locale)
     assert TRACKING_NUMBER in text and TRACKING_URL in text
-    assert f'<strong>{TRACKING_NUMBER}</strong>' in html and f'<a href="{TRACKING_URL}"' in html
+    assert f"<strong>{TRACKING_NUMBER}</strong>" in html and f'<a href="{TRACKING_URL}"' in html
 
 
 def test_a_tracking_link_that_is_not_http_is_not_linked() -> None:
-    hostile = order(fulfilment={"status": "in_transit", "carrier": "local", "tracking_number": TRACKING_NUMBER,
-                                "tracking_url": "javascript:alert(document.cookie)"})
+    hostile = order(
+        fulfilment={
+            "status": "in_transit",
+            "carrier": "local",
+            "tracking_number": TRACKING_NUMBER,
+            "tracking_url": "javascript:alert(document.cookie)",
+        }
+    )
     _, text, html = render(EmailKind.ORDER_SHIPPED, "en-GB", hostile)
     assert "javascript" not in text and "javascript" not in html
     assert TRACKING_NUMBER in text  # the number still helps
@@ -133,19 +178,26 @@ def test_a_tracking_link_that_is_not_http_is_not_linked() -> None:
         assert web_link(url) is None
 
 
-@pytest.mark.parametrize(("locale", "headline"), [
-    ("de-DE", "wir haben Ihnen 42,00\u00a0€ des Bestellwerts"), ("en-GB", "We have refunded €42.00 of your order's")])
+@pytest.mark.parametrize(
+    ("locale", "headline"),
+    [("de-DE", "wir haben Ihnen 42,00\u00a0€ des Bestellwerts"), ("en-GB", "We have refunded €42.00 of your order's")],
+)
 def test_the_refund_mail_has_the_refunded_amount(locale: str, headline: str) -> None:
     _, text, html = render(EmailKind.ORDER_REFUNDED, locale)
     assert headline in text  # the headline sums the refunds that succeeded, not only each refund's own line
-    assert headline.replace("€42.00", "<strong>€42.00</strong>").replace("42,00\u00a0€", "<strong>42,00\u00a0€</strong>") in html
+    assert (
+        headline.replace("€42.00", "<strong>€42.00</strong>").replace("42,00\u00a0€", "<strong>42,00\u00a0€</strong>")
+        in html
+    )
 
 
 def test_the_refund_mail_counts_only_refunds_that_succeeded() -> None:
-    refunds = [{"amount": {"amount": 1000, "currency": "EUR"}, "status": "succeeded", "created_at": "2026-12-05T10:00"},
-               {"amount": {"amount": 500, "currency": "EUR"}, "status": "succeeded", "created_at": "2026-12-06T10:00"},
-               {"amount": {"amount": 900, "currency": "EUR"}, "status": "pending", "created_at": "2026-12-07T10:00"},
-               {"amount": {"amount": 700, "currency": "EUR"}, "status": "failed", "created_at": "2026-12-07T11:00"}]
+    refunds = [
+        {"amount": {"amount": 1000, "currency": "EUR"}, "status": "succeeded", "created_at": "2026-12-05T10:00"},
+        {"amount": {"amount": 500, "currency": "EUR"}, "status": "succeeded", "created_at": "2026-12-06T10:00"},
+        {"amount": {"amount": 900, "currency": "EUR"}, "status": "pending", "created_at": "2026-12-07T10:00"},
+        {"amount": {"amount": 700, "currency": "EUR"}, "status": "failed", "created_at": "2026-12-07T11:00"},
+    ]
     _, text, _ = render(EmailKind.ORDER_REFUNDED, "en-GB", order(refunds=refunds))
     assert "We have refunded €15.00 of your order's €191.90" in text
 
@@ -158,8 +210,10 @@ def test_a_cancelled_paid_order_says_it_is_refunded_an_unpaid_one_that_nothing_w
 
 
 def test_a_decline_says_which_attempt() -> None:
-    declined = order(status="awaiting_payment", payment={"status": "declined", "attempts": 2,
-                                                         "last_error": {"code": "card_declined", "message": "x"}})
+    declined = order(
+        status="awaiting_payment",
+        payment={"status": "declined", "attempts": 2, "last_error": {"code": "card_declined", "message": "x"}},
+    )
     subject, text, _ = render(EmailKind.PAYMENT_DECLINED, "de-DE", declined)
     assert subject == f"Ihre Zahlung für Bestellung {ORDER_ID} wurde abgelehnt"
     assert "(2. Versuch)" in text and "Ihnen wurde nichts berechnet." in text
@@ -180,15 +234,18 @@ def test_cldr_agrees_with_our_currency_exponents() -> None:
     assert {c: get_currency_precision(c) for c in CURRENCY_EXPONENTS} == CURRENCY_EXPONENTS
 
 
-@pytest.mark.parametrize(("money", "locale", "expected"), [
-    (Money(amount=123456, currency="EUR"), "de-DE", "1.234,56\u00a0€"),
-    (Money(amount=123456, currency="EUR"), "en-GB", "€1,234.56"),
-    (Money(amount=1234, currency="JPY"), "de-DE", "1.234\u00a0¥"),
-    (Money(amount=1234, currency="JPY"), "en-US", "¥1,234"),
-    (Money(amount=1234567, currency="KWD"), "de-DE", "1.234,567\u00a0KWD"),
-    (Money(amount=1234567, currency="KWD"), "en-GB", "KWD1,234.567"),  # CLDR: no space after a code
-    (Money(amount=5, currency="EUR"), "de-DE", "0,05\u00a0€"),
-])
+@pytest.mark.parametrize(
+    ("money", "locale", "expected"),
+    [
+        (Money(amount=123456, currency="EUR"), "de-DE", "1.234,56\u00a0€"),
+        (Money(amount=123456, currency="EUR"), "en-GB", "€1,234.56"),
+        (Money(amount=1234, currency="JPY"), "de-DE", "1.234\u00a0¥"),
+        (Money(amount=1234, currency="JPY"), "en-US", "¥1,234"),
+        (Money(amount=1234567, currency="KWD"), "de-DE", "1.234,567\u00a0KWD"),
+        (Money(amount=1234567, currency="KWD"), "en-GB", "KWD1,234.567"),  # CLDR: no space after a code
+        (Money(amount=5, currency="EUR"), "de-DE", "0,05\u00a0€"),
+    ],
+)
 def test_money_is_written_the_locales_way_with_the_currencys_exponent(money: Money, locale: str, expected: str) -> None:
     assert EmailContent(shop(locale)).money(money) == expected
 
@@ -202,9 +259,18 @@ HOSTILE_NAME = "Ada <script>alert('x')</script> \u202eevil\u202c \u2066iso\u2069
 @pytest.mark.parametrize("locale", ["de-DE", "en-GB"])
 @pytest.mark.parametrize("kind", [EmailKind.ORDER_CONFIRMED, EmailKind.ORDER_SHIPPED])
 def test_hostile_names_and_addresses_are_shown_as_harmless_text(kind: EmailKind, locale: str) -> None:
-    hostile = order().model_copy(update={"shipping_address": order().shipping_address.model_copy(update={
-        "name": HOSTILE_NAME, "line1": "x" * 5000, "line2": "</td></tr></table><a href='https://evil.example'>win</a>",
-        "city": "<img src=https://evil.example/pixel.gif>"})})
+    hostile = order().model_copy(
+        update={
+            "shipping_address": order().shipping_address.model_copy(
+                update={
+                    "name": HOSTILE_NAME,
+                    "line1": "x" * 5000,
+                    "line2": "</td></tr></table><a href='https://evil.example'>win</a>",
+                    "city": "<img src=https://evil.example/pixel.gif>",
+                }
+            )
+        }
+    )
     subject, text, html = render(kind, locale, hostile)
     for part in (subject, text, html):
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]", part), "a control or bidi char"
@@ -224,23 +290,26 @@ def test_printable_removes_line_breaks_controls_and_bidi_overrides() -> None:
     assert printable(None) == "" and printable(42) == 42
 
 
-@pytest.mark.parametrize(("address", "expected"), [
-    ("ada@example.com", "ada@example.com"),
-    ("Ada.Lovelace+shop@Example.COM", "Ada.Lovelace+shop@example.com"),
-    ("jörg@bücher.example", None),  # a non-ASCII local part: SES cannot send to it
-    ("joerg@bücher.example", "joerg@xn--bcher-kva.example"),
-    ("a,b@example.com", None),  # another recipient
-    ("victim@example.com>,<other@example.com", None),
-    ('"x"@example.com', None),
-    ("ada@example.com\r\nBcc: other@example.com", None),  # header injection
-    ("ada\u202e@example.com", None),
-    ("ada@-example.com", None),
-    ("ada@example", None),
-    ("ada@127.0.0.1", None),
-    (".ada@example.com", None),
-    ("a" * 65 + "@example.com", None),
-    ("ada@" + "a" * 250 + ".com", None),
-])
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("ada@example.com", "ada@example.com"),
+        ("Ada.Lovelace+shop@Example.COM", "Ada.Lovelace+shop@example.com"),
+        ("jörg@bücher.example", None),  # a non-ASCII local part: SES cannot send to it
+        ("joerg@bücher.example", "joerg@xn--bcher-kva.example"),
+        ("a,b@example.com", None),  # another recipient
+        ("victim@example.com>,<other@example.com", None),
+        ('"x"@example.com', None),
+        ("ada@example.com\r\nBcc: other@example.com", None),  # header injection
+        ("ada\u202e@example.com", None),
+        ("ada@-example.com", None),
+        ("ada@example", None),
+        ("ada@127.0.0.1", None),
+        (".ada@example.com", None),
+        ("a" * 65 + "@example.com", None),
+        ("ada@" + "a" * 250 + ".com", None),
+    ],
+)
 def test_only_plain_mailboxes_are_deliverable(address: str, expected: str | None) -> None:
     assert deliverable(address) == expected
 

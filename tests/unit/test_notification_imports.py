@@ -30,12 +30,21 @@ print(json.dumps(found))
 
 @pytest.mark.slow("process")
 def test_only_the_notifications_function_imports_jinja2_and_babel() -> None:
-    targets = [t for t in handler_targets(Template.load(), deployed_like=False) if t.function != "NotificationsFunction"]
+    targets = [
+        t for t in handler_targets(Template.load(), deployed_like=False) if t.function != "NotificationsFunction"
+    ]
     assert len(targets) >= 5, [t.function for t in targets]
     handlers = [(t.function, t.paths[0], t.paths, t.environment) for t in targets]
     env = targets[0].env()
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(handlers), json.dumps(EMAIL_ONLY)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(handlers), json.dumps(EMAIL_ONLY)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found == {t.function: [] for t in targets}, "a handler imports what only customer emails need"
@@ -44,9 +53,23 @@ def test_only_the_notifications_function_imports_jinja2_and_babel() -> None:
 @pytest.mark.slow("process")
 def test_the_notifications_function_does_import_them() -> None:
     """The check above can fail: the same import of the notifications handler finds them."""
-    (target,) = [t for t in handler_targets(Template.load(), deployed_like=False) if t.function == "NotificationsFunction"]
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps([(target.function, target.paths[0], target.paths,
-                                                                     target.environment)]), json.dumps(EMAIL_ONLY)],
-                          cwd=ROOT, env=target.env(), capture_output=True, text=True, timeout=120, check=False)
+    (target,) = [
+        t for t in handler_targets(Template.load(), deployed_like=False) if t.function == "NotificationsFunction"
+    ]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            json.dumps([(target.function, target.paths[0], target.paths, target.environment)]),
+            json.dumps(EMAIL_ONLY),
+        ],
+        cwd=ROOT,
+        env=target.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"NotificationsFunction": sorted(EMAIL_ONLY)}

@@ -11,8 +11,13 @@ from botocore.exceptions import ClientError
 from storefront.notifications.models import Email
 from storefront.notifications.sender import SendRefused, SesSender
 
-EMAIL = Email(to="ada@example.com", subject="Ihre Bestellung X ist bestätigt", text="Hallo", html="<p>Hallo</p>",
-              tags={"kind": "order_confirmed", "order_id": "X"})
+EMAIL = Email(
+    to="ada@example.com",
+    subject="Ihre Bestellung X ist bestätigt",
+    text="Hallo",
+    html="<p>Hallo</p>",
+    tags={"kind": "order_confirmed", "order_id": "X"},
+)
 
 
 class Client:
@@ -42,9 +47,16 @@ class Clock:
 
 def sender(client: Client, clock: Clock | None = None, interval: float = 0.0, name: str = "Storefront") -> SesSender:
     clock = clock or Clock()
-    return SesSender(client, from_address="orders@storefront.example", from_name=name, reply_to="help@storefront.example",
-                     configuration_set="storefront-notifications", min_interval_seconds=interval, clock=clock,
-                     sleep=clock.sleep)
+    return SesSender(
+        client,
+        from_address="orders@storefront.example",
+        from_name=name,
+        reply_to="help@storefront.example",
+        configuration_set="storefront-notifications",
+        min_interval_seconds=interval,
+        clock=clock,
+        sleep=clock.sleep,
+    )
 
 
 def test_the_request_has_both_parts_the_configuration_set_and_the_tags() -> None:
@@ -73,8 +85,13 @@ def test_a_shop_name_that_is_not_ascii_is_encoded_for_the_from_header() -> None:
 def test_only_a_rejected_message_is_final() -> None:
     with pytest.raises(SendRefused):
         sender(Client("MessageRejected")).send(EMAIL)
-    for code in ("TooManyRequestsException", "SendingPausedException", "LimitExceededException",
-                 "MailFromDomainNotVerifiedException", "InternalFailure"):
+    for code in (
+        "TooManyRequestsException",
+        "SendingPausedException",
+        "LimitExceededException",
+        "MailFromDomainNotVerifiedException",
+        "InternalFailure",
+    ):
         with pytest.raises(ClientError) as raised:
             sender(Client(code)).send(EMAIL)
         assert not isinstance(raised.value, SendRefused), code  # the queue delivers it again

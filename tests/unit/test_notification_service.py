@@ -104,8 +104,9 @@ class Ses:
 
 
 def throttled() -> ClientError:
-    return ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."}},
-                       "SendEmail")
+    return ClientError(
+        {"Error": {"Code": "TooManyRequestsException", "Message": "Maximum sending rate exceeded."}}, "SendEmail"
+    )
 
 
 class World:
@@ -116,9 +117,16 @@ class World:
         self.ses = Ses()
         self.now = NOW
         self.metrics: list[str] = []
-        self.service = NotificationService(self.records, self.orders, self.suppressions,
-                                           EmailContent(load_shop_config()), self.ses,
-                                           lock_seconds=LOCK_SECONDS, ttl_seconds=90 * 86400, clock=lambda: self.now)
+        self.service = NotificationService(
+            self.records,
+            self.orders,
+            self.suppressions,
+            EmailContent(load_shop_config()),
+            self.ses,
+            lock_seconds=LOCK_SECONDS,
+            ttl_seconds=90 * 86400,
+            clock=lambda: self.now,
+        )
 
 
 @pytest.fixture
@@ -129,8 +137,14 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
 
 
 def event(event_type: str = "order.paid", order_id: str = ORDER_ID, event_id: str | None = None) -> OrderEventDetail:
-    return OrderEventDetail.model_validate({"event_id": event_id or f"{event_type}:{order_id}", "type": event_type,
-                                            "occurred_at": NOW.isoformat(), "order": {"id": order_id}})
+    return OrderEventDetail.model_validate(
+        {
+            "event_id": event_id or f"{event_type}:{order_id}",
+            "type": event_type,
+            "occurred_at": NOW.isoformat(),
+            "order": {"id": order_id},
+        }
+    )
 
 
 # ---------------------------------------------------------------- one email per event
@@ -205,6 +219,7 @@ class EnvironmentDied(BaseException):
 def test_a_record_that_cannot_be_written_after_ses_accepted_is_not_a_reason_to_send_again(world: World) -> None:
     """DynamoDB throttling the "sent" record: the mail is out, so the message is acknowledged (raising would have the
     queue redeliver it and, once the lock expired, send a second copy)."""
+
     def throttled(*args: Any, **kwargs: Any) -> bool:
         raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "UpdateItem")
 
@@ -235,11 +250,15 @@ def test_a_crash_after_ses_accepted_sends_again_only_after_the_lock_expires(worl
     assert world.service.notify(event()) == Outcome.DUPLICATE
 
 
-def test_a_message_ses_refuses_for_good_is_recorded_not_retried(world: World,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_a_message_ses_refuses_for_good_is_recorded_not_retried(world: World, caplog: pytest.LogCaptureFixture) -> None:
     # In the SES sandbox the refusal names the recipient: the log keeps the error code only.
-    world.ses.failures = [SendRefused("MessageRejected", "Email address is not verified. The following identities "
-                                      "failed the check in region EU-CENTRAL-1: ada@example.com")]
+    world.ses.failures = [
+        SendRefused(
+            "MessageRejected",
+            "Email address is not verified. The following identities "
+            "failed the check in region EU-CENTRAL-1: ada@example.com",
+        )
+    ]
     with caplog.at_level(logging.DEBUG):
         assert world.service.notify(event()) == Outcome.REJECTED
     logged = " ".join(str(vars(record)) for record in caplog.records)  # messages and their structured extras
@@ -259,9 +278,16 @@ def test_an_event_for_an_unknown_order_is_dropped_once_not_retried(world: World)
     assert world.metrics == ["EmailsForUnknownOrders", "EmailsDuplicate"]
 
 
-@pytest.mark.parametrize("address", ["a,b@example.com", "ada@example.com>,<eve@example.com", "x\u202e@example.com",
-                                     "jörg@example.com",
-                                     "erased@erased.invalid"])  # an erased order's (ops.erase_customer): it would bounce
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a,b@example.com",
+        "ada@example.com>,<eve@example.com",
+        "x\u202e@example.com",
+        "jörg@example.com",
+        "erased@erased.invalid",
+    ],
+)  # an erased order's (ops.erase_customer): it would bounce
 def test_an_address_a_mail_cannot_safely_go_to_is_refused(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
     world = World(order().model_copy(update={"email": address}))
     monkeypatch.setattr(service_module, "count", lambda name, value=1: world.metrics.append(name))
@@ -270,25 +296,52 @@ def test_an_address_a_mail_cannot_safely_go_to_is_refused(monkeypatch: pytest.Mo
 
 
 def test_a_suppressed_address_is_skipped_and_counted(world: World) -> None:
-    world.service.record_feedback(SesFeedback.model_validate({"eventType": "Bounce", "bounce": {
-        "bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "ADA@example.com"}]}}))
+    world.service.record_feedback(
+        SesFeedback.model_validate(
+            {
+                "eventType": "Bounce",
+                "bounce": {"bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "ADA@example.com"}]},
+            }
+        )
+    )
     assert world.service.notify(event()) == Outcome.SUPPRESSED
     assert world.ses.sent == []
     assert world.metrics == ["AddressesSuppressed", "EmailsSuppressed"]
     assert world.records.items[f"order.paid:{ORDER_ID}"]["status"] == "suppressed"
 
 
-@pytest.mark.parametrize(("feedback", "suppressed"), [
-    ({"eventType": "Bounce", "bounce": {"bounceType": "Permanent", "bouncedRecipients": [
-        {"emailAddress": "a@example.com"}, {"emailAddress": "b@example.com"}]}}, {"a@example.com": "bounce",
-                                                                                 "b@example.com": "bounce"}),
-    ({"eventType": "Bounce", "bounce": {"bounceType": "Transient", "bouncedRecipients": [
-        {"emailAddress": "full-mailbox@example.com"}]}}, {}),  # a soft bounce: SES tries again, so do we
-    ({"eventType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": "c@example.com"}]}},
-     {"c@example.com": "complaint"}),
-])
-def test_hard_bounces_and_complaints_are_suppressed(world: World, feedback: dict[str, Any],
-                                                     suppressed: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("feedback", "suppressed"),
+    [
+        (
+            {
+                "eventType": "Bounce",
+                "bounce": {
+                    "bounceType": "Permanent",
+                    "bouncedRecipients": [{"emailAddress": "a@example.com"}, {"emailAddress": "b@example.com"}],
+                },
+            },
+            {"a@example.com": "bounce", "b@example.com": "bounce"},
+        ),
+        (
+            {
+                "eventType": "Bounce",
+                "bounce": {
+                    "bounceType": "Transient",
+                    "bouncedRecipients": [{"emailAddress": "full-mailbox@example.com"}],
+                },
+            },
+            {},
+        ),  # a soft bounce: SES tries again, so do we
+        (
+            {"eventType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": "c@example.com"}]}},
+            {"c@example.com": "complaint"},
+        ),
+    ],
+)
+def test_hard_bounces_and_complaints_are_suppressed(
+    world: World, feedback: dict[str, Any], suppressed: dict[str, str]
+) -> None:
     assert world.service.record_feedback(SesFeedback.model_validate(feedback)) == len(suppressed)
     assert world.suppressions.addresses == suppressed
 

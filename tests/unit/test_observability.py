@@ -32,7 +32,8 @@ def _metric_names(blob: dict[str, Any]) -> set[str]:
 
 
 def test_business_metrics_leave_at_once_and_cold_start_is_counted_once_per_function(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Storefront/test-stack")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "checkout")
     reset_cold_start_flag()  # a new execution environment (this process may have run other handlers already)
@@ -51,7 +52,7 @@ def test_business_metrics_leave_at_once_and_cold_start_is_counted_once_per_funct
 
     assert sorted(map(sorted, map(_metric_names, first))) == [["CheckoutLatency"], ["ColdStart"], ["OrdersPlaced"]]
     for blob in first:
-        directive, = blob["_aws"]["CloudWatchMetrics"]
+        (directive,) = blob["_aws"]["CloudWatchMetrics"]
         assert directive["Namespace"] == "Storefront/test-stack"
     placed = next(b for b in first if "OrdersPlaced" in _metric_names(b))
     latency = next(b for b in first if "CheckoutLatency" in _metric_names(b))

@@ -36,7 +36,7 @@ def test_every_single_character_edit_is_detected(codec: CursorCodec) -> None:
     cursor = codec.encode(KEY, "products?category=")
     for index in range(len(cursor)):
         replacement = "A" if cursor[index] != "A" else "B"
-        tampered = cursor[:index] + replacement + cursor[index + 1:]
+        tampered = cursor[:index] + replacement + cursor[index + 1 :]
         with pytest.raises(InvalidCursor):
             codec.decode(tampered, "products?category=")
 

@@ -59,8 +59,10 @@ def reachable(app: Path) -> set[str]:
 
 def _functions() -> dict[str, Path]:
     template = Template(load_yaml((ROOT / "template.yaml").read_text()))
-    return {logical_id: ROOT / resource["Properties"]["CodeUri"] / "app.py"
-            for logical_id, resource in template.of_type("AWS::Serverless::Function").items()}
+    return {
+        logical_id: ROOT / resource["Properties"]["CodeUri"] / "app.py"
+        for logical_id, resource in template.of_type("AWS::Serverless::Function").items()
+    }
 
 
 @pytest.mark.parametrize("logical_id", sorted(_functions()))

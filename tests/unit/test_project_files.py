@@ -84,7 +84,9 @@ def test_ci_entry_point_runs_make_test() -> None:
     script = ROOT / ".ci" / "run"
     assert script.is_file(), ".ci/run is missing"
     assert os.access(script, os.X_OK), ".ci/run is not executable"
-    commands = [line.strip() for line in script.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    commands = [
+        line.strip() for line in script.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert any(re.fullmatch(r"(exec\s+)?make(\s+-\S+)*\s+test(\s.*)?", c) for c in commands), (
         f".ci/run does not call `make test`: {commands}"
     )
@@ -100,10 +102,16 @@ def test_readme_names_the_two_commands() -> None:
 
 
 def test_no_credentials_in_the_repository() -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     patterns = [
         re.compile(r"\bA(KI|SI)A[0-9A-Z]{16}\b"),  # AWS access key ids
         re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
@@ -129,11 +137,15 @@ def test_install_chromium_falls_back_to_playwrights_chromium_without_apt_get(tmp
         (bin_dir / tool).symlink_to(shutil.which(tool))
     calls = tmp_path / "calls"
     fake_python = tmp_path / "python"
-    fake_python.write_text(f"#!{shutil.which('bash')}\necho \"$@\" >> {calls}\n")
+    fake_python.write_text(f'#!{shutil.which("bash")}\necho "$@" >> {calls}\n')
     fake_python.chmod(0o755)
-    run = subprocess.run([str(ROOT / "scripts" / "install-chromium")], capture_output=True, text=True, check=False,
-                         env={"PATH": str(bin_dir), "CHROMIUM": str(tmp_path / "no-chromium"),
-                              "PYTHON": str(fake_python)})
+    run = subprocess.run(
+        [str(ROOT / "scripts" / "install-chromium")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": str(bin_dir), "CHROMIUM": str(tmp_path / "no-chromium"), "PYTHON": str(fake_python)},
+    )
     assert run.returncode == 0, run.stderr
     assert calls.read_text().split() == ["-m", "playwright", "install", "chromium"]
     assert "Playwright's chromium" in run.stderr

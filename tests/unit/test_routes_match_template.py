@@ -81,15 +81,21 @@ def test_app_serves_exactly_the_template_routes(logical_id: str, monkeypatch: py
     assert app is not None and hasattr(app, "routes"), f"{logical_id}'s handler module has no FastAPI `app`"
     declared = {(route.method, route.path) for route in TEMPLATE.routes() if route.function == logical_id}
     served = _served_routes(app)
-    assert not declared - served, f"{logical_id}: in template.yaml but not served by the app: {sorted(declared - served)}"
-    assert not served - declared, f"{logical_id}: served by the app but not routed in template.yaml: {sorted(served - declared)}"
+    assert not declared - served, (
+        f"{logical_id}: in template.yaml but not served by the app: {sorted(declared - served)}"
+    )
+    assert not served - declared, (
+        f"{logical_id}: served by the app but not routed in template.yaml: {sorted(served - declared)}"
+    )
 
 
 @pytest.mark.parametrize("logical_id", HTTP_FUNCTIONS)
 def test_openapi_document_lists_the_same_routes(logical_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The OpenAPI document (what the fuzz tests and frontends read) documents every route, and no other."""
     app = _import_handler_module(logical_id, monkeypatch).app
-    documented = {(method.upper(), path) for path, operations in app.openapi()["paths"].items() for method in operations}
+    documented = {
+        (method.upper(), path) for path, operations in app.openapi()["paths"].items() for method in operations
+    }
     declared = {(route.method, route.path) for route in TEMPLATE.routes() if route.function == logical_id}
     assert documented == declared
 

@@ -32,8 +32,10 @@ def _gateway(pool: FakePool) -> Any:
 
 def test_the_password_comes_from_the_environment() -> None:
     pool = FakePool()
-    assert seed_admin(_gateway(pool), {"LOCAL_ADMIN_PASSWORD": "Chosen-Passw0rd!"}) == (LOCAL_ADMIN_EMAIL,
-                                                                                        "Chosen-Passw0rd!")
+    assert seed_admin(_gateway(pool), {"LOCAL_ADMIN_PASSWORD": "Chosen-Passw0rd!"}) == (
+        LOCAL_ADMIN_EMAIL,
+        "Chosen-Passw0rd!",
+    )
     assert pool.created == [(LOCAL_ADMIN_EMAIL, "Chosen-Passw0rd!", ["admin"])]
 
 

@@ -71,7 +71,8 @@ def test_two_copies_restored_from_one_snapshot_draw_different_jitter(runtime: Ru
 
 
 def test_a_secret_rotated_since_the_snapshot_is_read_again_after_restore(
-        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secrets_manager = {"cursor-key": "before-rotation"}
 
     class FakeSecretsManager:
@@ -90,8 +91,9 @@ def test_a_secret_rotated_since_the_snapshot_is_read_again_after_restore(
     powertools_secrets.DEFAULT_PROVIDERS.pop("secrets", None)  # no provider with the fake client outlives the test
 
 
-def test_primed_modules_wait_for_the_snapshot(runtime: Runtime, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_primed_modules_wait_for_the_snapshot(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "heavy_sdk_for_snapstart_test.py").write_text("LOADED = True\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     runtime.module.prime("heavy_sdk_for_snapstart_test")
@@ -111,8 +113,16 @@ def test_the_stripe_sdk_is_primed_not_imported_with_the_adapter() -> None:
     """The payment adapter leaves the SDK to its first request (the order admin function rarely needs it) and to
     the snapshot of a SnapStart function (the payment tasks function)."""
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; import storefront.payments.stripe_provider; "
-         "from storefront import snapstart; print('stripe' in sys.modules, snapstart._to_prime)"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-        env={"PYTHONPATH": str(ROOT / "layers" / "storefront"), "PYTHONDONTWRITEBYTECODE": "1"})
+        [
+            sys.executable,
+            "-c",
+            "import sys; import storefront.payments.stripe_provider; "
+            "from storefront import snapstart; print('stripe' in sys.modules, snapstart._to_prime)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "layers" / "storefront"), "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert done.stdout.split() == ["False", "['stripe']"]

@@ -17,7 +17,7 @@ class FakeStreams:
 
     def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:  # noqa: N803 - boto3's names
         start = int(ShardIterator)
-        return {"Records": self.records[start:start + Limit], "NextShardIterator": str(len(self.records))}
+        return {"Records": self.records[start : start + Limit], "NextShardIterator": str(len(self.records))}
 
 
 class FakeSqs:
@@ -51,8 +51,15 @@ class FlakyFunction:
 
 
 def poller(function: FlakyFunction, records: int, max_retries: int, sqs: FakeSqs | None = None) -> StreamPoller:
-    stream = StreamPoller(FakeStreams(records), sqs or FakeSqs(), function, STREAM, batch_size=3,  # type: ignore[arg-type]
-                          max_retries=max_retries, on_failure_queue_url="dlq" if sqs else None)
+    stream = StreamPoller(
+        FakeStreams(records),
+        sqs or FakeSqs(),
+        function,
+        STREAM,
+        batch_size=3,  # type: ignore[arg-type]
+        max_retries=max_retries,
+        on_failure_queue_url="dlq" if sqs else None,
+    )
     stream._iterator = "0"  # start() would ask describe_stream and get_shard_iterator for TRIM_HORIZON
     return stream
 

@@ -39,16 +39,22 @@ def template() -> Template:
 
 def test_short_tags_become_long_form() -> None:
     data = load_yaml("a: !Ref X\nb: !GetAtt T.Arn\nc: !Sub '${AWS::Region}-x'\nd: !Join [',', [a, b]]")
-    assert data == {"a": {"Ref": "X"}, "b": {"Fn::GetAtt": ["T", "Arn"]}, "c": {"Fn::Sub": "${AWS::Region}-x"},
-                    "d": {"Fn::Join": [",", ["a", "b"]]}}
+    assert data == {
+        "a": {"Ref": "X"},
+        "b": {"Fn::GetAtt": ["T", "Arn"]},
+        "c": {"Fn::Sub": "${AWS::Region}-x"},
+        "d": {"Fn::Join": [",", ["a", "b"]]},
+    }
 
 
 def test_intrinsics(template: Template) -> None:
     assert template.resolve({"Ref": "Stage"}) == "prod"  # override beats default
     assert template.resolve({"Ref": "Origins"}) == ["http://a", "http://b"]
     assert template.resolve({"Fn::GetAtt": ["Table", "Arn"]}) == "arn:table"
-    assert template.resolve({"Fn::Sub": "${AWS::StackName}/${Table}/${Table.Arn}/${!Literal}"}) == \
-        "s/s-Table/arn:table/${Literal}"
+    assert (
+        template.resolve({"Fn::Sub": "${AWS::StackName}/${Table}/${Table.Arn}/${!Literal}"})
+        == "s/s-Table/arn:table/${Literal}"
+    )
     assert template.resolve({"Fn::Sub": ["${x}-${Stage}", {"x": {"Ref": "Table"}}]}) == "s-Table-prod"
     assert template.resolve({"Fn::Join": ["-", ["a", {"Ref": "Stage"}]]}) == "a-prod"
 
@@ -66,14 +72,22 @@ def test_globals_merge_like_sam(template: Template) -> None:
     props = template.resolve(template.function_properties("Fn"))
     assert props["Runtime"] == "python3.13"
     assert props["Layers"] == ["L1", "L2"]  # global layers first, then the function's
-    assert props["Environment"]["Variables"] == {"STAGE": "prod", "LOG_LEVEL": "DEBUG", "TABLE": "s-Table",
-                                                 "ARN": "arn:table"}
+    assert props["Environment"]["Variables"] == {
+        "STAGE": "prod",
+        "LOG_LEVEL": "DEBUG",
+        "TABLE": "s-Table",
+        "ARN": "arn:table",
+    }
 
 
 def test_routes_are_the_http_api_events(template: Template) -> None:
     [route] = template.routes()
-    assert (route.method, route.path, route.function, route.route_key) == ("GET", "/things/{id}", "Fn",
-                                                                            "GET /things/{id}")
+    assert (route.method, route.path, route.function, route.route_key) == (
+        "GET",
+        "/things/{id}",
+        "Fn",
+        "GET /things/{id}",
+    )
 
 
 CONDITIONAL = """
@@ -95,15 +109,25 @@ Resources:
 """
 
 
-@pytest.mark.parametrize(("overrides", "present", "conditions"), [
-    ({}, {"Always", "Listy"}, {"IsProd": False, "HasEmail": False, "ProdWithEmail": False, "ProdOrEmail": False}),
-    ({"Stage": "prod"}, {"Always", "Listy", "OnlyInProd"},
-     {"IsProd": True, "HasEmail": False, "ProdWithEmail": False, "ProdOrEmail": True}),
-    ({"Stage": "prod", "Email": "a@b.c"}, {"Always", "Listy", "OnlyInProd"},
-     {"IsProd": True, "HasEmail": True, "ProdWithEmail": True, "ProdOrEmail": True}),
-])
-def test_conditions_decide_which_resources_exist(overrides: dict[str, str], present: set[str],
-                                                 conditions: dict[str, bool]) -> None:
+@pytest.mark.parametrize(
+    ("overrides", "present", "conditions"),
+    [
+        ({}, {"Always", "Listy"}, {"IsProd": False, "HasEmail": False, "ProdWithEmail": False, "ProdOrEmail": False}),
+        (
+            {"Stage": "prod"},
+            {"Always", "Listy", "OnlyInProd"},
+            {"IsProd": True, "HasEmail": False, "ProdWithEmail": False, "ProdOrEmail": True},
+        ),
+        (
+            {"Stage": "prod", "Email": "a@b.c"},
+            {"Always", "Listy", "OnlyInProd"},
+            {"IsProd": True, "HasEmail": True, "ProdWithEmail": True, "ProdOrEmail": True},
+        ),
+    ],
+)
+def test_conditions_decide_which_resources_exist(
+    overrides: dict[str, str], present: set[str], conditions: dict[str, bool]
+) -> None:
     template = Template(load_yaml(CONDITIONAL), parameter_overrides=overrides)
     assert set(template.resources) == present
     assert {name: template.condition(name) for name in conditions} == conditions
@@ -116,6 +140,8 @@ def test_fn_if_and_no_value_drop_keys_and_items() -> None:
     prod = Template(load_yaml(CONDITIONAL), parameter_overrides={"Stage": "prod", "Email": "a@b.c"})
     assert prod.resolve(prod.resources["Always"]["Properties"]) == {"TopicName": "prod-topic"}
     assert prod.resolve(prod.resources["Listy"]["Properties"]) == {"Items": ["a", "a@b.c", "y"]}
+
+
 def test_routes_carry_the_authorizer_their_auth_names() -> None:
     doc = """
 Resources:

@@ -104,8 +104,9 @@ def refusals(overrides: dict[str, str], region: str = "eu-central-1") -> set[str
 
 def _description(rule: str, words: str) -> str:
     """The one assertion of `rule` whose description contains `words`, as rule_violations names it."""
-    (description,) = [a["AssertDescription"] for a in TEMPLATE["Rules"][rule]["Assertions"]
-                      if words in a["AssertDescription"]]
+    (description,) = [
+        a["AssertDescription"] for a in TEMPLATE["Rules"][rule]["Assertions"] if words in a["AssertDescription"]
+    ]
     return f"{rule}: {description}"
 
 
@@ -121,8 +122,12 @@ def test_the_defaults_deploy_a_dev_stack() -> None:
 
 
 def test_dev_stacks_may_use_the_local_payment_provider_and_localhost_origins() -> None:
-    dev = {"Stage": "dev", "PaymentProvider": "fake", "AllowedOrigins": "http://localhost:8080,http://127.0.0.1:3000",
-           "CarrierName": "local"}
+    dev = {
+        "Stage": "dev",
+        "PaymentProvider": "fake",
+        "AllowedOrigins": "http://localhost:8080,http://127.0.0.1:3000",
+        "CarrierName": "local",
+    }
     assert refusals(dev) == set()
 
 
@@ -131,25 +136,40 @@ def test_dev_stacks_may_use_the_local_payment_provider_and_localhost_origins() -
 
 BAD_PROD = {
     "the fake payment provider": (
-        {"PaymentProvider": "fake"}, {_description("ProdPayments", "PaymentProvider must be stripe")}),
+        {"PaymentProvider": "fake"},
+        {_description("ProdPayments", "PaymentProvider must be stripe")},
+    ),
     "a payment API that is not Stripe's": (
-        {"PaymentApiBase": "https://payments-proxy.mystore.de"}, {_description("ProdPayments", "PaymentApiBase")}),
+        {"PaymentApiBase": "https://payments-proxy.mystore.de"},
+        {_description("ProdPayments", "PaymentApiBase")},
+    ),
     "a plain-http payment API": (
         {"PaymentApiBase": "http://api.stripe.com"},
-        {"PaymentApiBase: AllowedPattern", _description("ProdPayments", "PaymentApiBase")}),
+        {"PaymentApiBase: AllowedPattern", _description("ProdPayments", "PaymentApiBase")},
+    ),
     "the placeholder carrier API": (
-        {"CarrierApiBase": "https://api.carrier.example"}, {_description("ProdCarrier", "placeholder")}),
+        {"CarrierApiBase": "https://api.carrier.example"},
+        {_description("ProdCarrier", "placeholder")},
+    ),
     "a plain-http carrier API": ({"CarrierApiBase": "http://api.parcelco.de"}, {"CarrierApiBase: AllowedPattern"}),
     "the local carrier": ({"CarrierName": "local"}, {_description("ProdCarrier", "CarrierName")}),
     "a localhost origin": (
         {"AllowedOrigins": "https://shop.mystore.de,http://localhost:8080"},
-        {_description("ProdOrigins", "localhost")}),
+        {_description("ProdOrigins", "localhost")},
+    ),
     "a loopback origin by address": (
-        {"AllowedOrigins": "http://127.0.0.1:3000"}, {_description("ProdOrigins", "localhost")}),
-    "a loopback origin on another port": ({"AllowedOrigins": "http://localhost:5173"}, {"AllowedOrigins: AllowedPattern"}),
+        {"AllowedOrigins": "http://127.0.0.1:3000"},
+        {_description("ProdOrigins", "localhost")},
+    ),
+    "a loopback origin on another port": (
+        {"AllowedOrigins": "http://localhost:5173"},
+        {"AllowedOrigins: AllowedPattern"},
+    ),
     "a plain-http origin": ({"AllowedOrigins": "http://shop.mystore.de"}, {"AllowedOrigins: AllowedPattern"}),
     "samconfig's placeholder origin": (
-        {"AllowedOrigins": "https://shop.example.com"}, {_description("ProdOrigins", "placeholder")}),
+        {"AllowedOrigins": "https://shop.example.com"},
+        {_description("ProdOrigins", "placeholder")},
+    ),
     "no alarm email": ({"AlarmEmail": ""}, {_description("ProdAlarms", "AlarmEmail")}),
 }
 
@@ -168,11 +188,20 @@ def test_https_only_holds_for_every_stage() -> None:
 def test_samconfig_prod_is_refused_until_the_merchant_sets_their_origin_and_alarm_email() -> None:
     """samconfig.toml ships placeholders for prod on purpose: the first prod deploy stops and says what to set."""
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
-    overrides = dict(pair.split("=", 1) for pair in shlex.split(config["prod"]["deploy"]["parameters"]["parameter_overrides"]))
-    assert refusals(overrides) == {_description("ProdOrigins", "placeholder"), _description("ProdAlarms", "AlarmEmail"),
-                                   _description("ProdCarrier", "placeholder")}
-    merchant = {"AllowedOrigins": "https://shop.mystore.de", "AlarmEmail": "ops@mystore.de",
-                "CarrierName": "parcelco", "CarrierApiBase": "https://api.parcelco.de"}
+    overrides = dict(
+        pair.split("=", 1) for pair in shlex.split(config["prod"]["deploy"]["parameters"]["parameter_overrides"])
+    )
+    assert refusals(overrides) == {
+        _description("ProdOrigins", "placeholder"),
+        _description("ProdAlarms", "AlarmEmail"),
+        _description("ProdCarrier", "placeholder"),
+    }
+    merchant = {
+        "AllowedOrigins": "https://shop.mystore.de",
+        "AlarmEmail": "ops@mystore.de",
+        "CarrierName": "parcelco",
+        "CarrierApiBase": "https://api.parcelco.de",
+    }
     assert refusals({**overrides, **merchant}) == set()
 
 
@@ -181,7 +210,8 @@ def test_an_edge_deploy_takes_either_origin_header_slot_and_no_other() -> None:
     for slot in ("blue", "green"):
         assert refusals({**edge, "EdgeOriginHeaderSlot": slot}, region="us-east-1") == set()
     assert refusals({**edge, "EdgeOriginHeaderSlot": "red"}, region="us-east-1") == {
-        "EdgeOriginHeaderSlot: AllowedValues"}
+        "EdgeOriginHeaderSlot: AllowedValues"
+    }
     # Elsewhere the web ACL comes from us-east-1 (edge/web-acl.yaml): the edge's own rule says so.
     assert refusals(edge) == {_description("EdgeOutsideUsEast1NeedsAWebAcl", "us-east-1")}
     assert refusals({**edge, "EdgeWebAclArn": "arn:aws:wafv2:us-east-1:123456789012:global/webacl/shop/1"}) == set()
@@ -191,17 +221,21 @@ def test_an_edge_deploy_takes_either_origin_header_slot_and_no_other() -> None:
 
 
 def _denied_loopback_origins() -> set[str]:
-    (assertion,) = [a["Assert"] for a in TEMPLATE["Rules"]["ProdOrigins"]["Assertions"]
-                    if "localhost" in a["AssertDescription"]]
+    (assertion,) = [
+        a["Assert"] for a in TEMPLATE["Rules"]["ProdOrigins"]["Assertions"] if "localhost" in a["AssertDescription"]
+    ]
     return {contains["Fn::Contains"][1] for contains in assertion["Fn::Not"][0]["Fn::Or"]}
 
 
 def test_every_plain_http_origin_the_pattern_admits_is_refused_in_prod() -> None:
     """A rule cannot match a prefix, so the pattern admits only a few loopback origins and the rule names each."""
     pattern = TEMPLATE["Parameters"]["AllowedOrigins"]["AllowedPattern"]
-    admitted = {origin for host in ("localhost", "127.0.0.1", "[::1]", "0.0.0.0", "example.com")
-                for origin in [f"http://{host}", *(f"http://{host}:{port}" for port in range(1, 65536))]
-                if re.fullmatch(pattern, origin)}
+    admitted = {
+        origin
+        for host in ("localhost", "127.0.0.1", "[::1]", "0.0.0.0", "example.com")
+        for origin in [f"http://{host}", *(f"http://{host}:{port}" for port in range(1, 65536))]
+        if re.fullmatch(pattern, origin)
+    }
     assert admitted == _denied_loopback_origins()
 
 

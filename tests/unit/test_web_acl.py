@@ -23,18 +23,37 @@ ROOT = Path(__file__).resolve().parents[2]
 ACL = load_yaml((ROOT / "edge" / "web-acl.yaml").read_text())["Resources"]["WebAcl"]["Properties"]
 RULES = sorted(ACL["Rules"], key=lambda rule: rule["Priority"])
 
-CRS, BAD_INPUTS, IP_REPUTATION = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet",
-                                  "AWSManagedRulesAmazonIpReputationList")
+CRS, BAD_INPUTS, IP_REPUTATION = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
 # The labels managed rules add, as AWS WAF's developer guide lists them ("Baseline rule groups"): only those a rule of
 # this web ACL matches on (test_every_label_the_acl_matches_is_known keeps the two in step).
 LABELS = {(CRS, "SizeRestrictions_BODY"): "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body"}
 # The site's files and the shop's routes (every other route of the template is added to these below).
-SHOP_PATHS = ["/", "/index.html", "/products", "/products/p-1", "/categories", "/shop", "/carts", "/carts/c-1/items",
-              "/shipping-methods", "/checkout", "/orders/o-1"]
+SHOP_PATHS = [
+    "/",
+    "/index.html",
+    "/products",
+    "/products/p-1",
+    "/categories",
+    "/shop",
+    "/carts",
+    "/carts/c-1/items",
+    "/shipping-methods",
+    "/checkout",
+    "/orders/o-1",
+]
 # Detours that normalise to a shop path: each must meet every rule the shop path meets.
-DETOURS = {"/webhooks/../checkout": "/checkout", "/webhooks/%2e%2e/checkout": "/checkout",
-           "/admin/../carts/c-1/items": "/carts/c-1/items", "/admin//..//checkout": "/checkout",
-           "/./checkout": "/checkout", "//products": "/products"}
+DETOURS = {
+    "/webhooks/../checkout": "/checkout",
+    "/webhooks/%2e%2e/checkout": "/checkout",
+    "/admin/../carts/c-1/items": "/carts/c-1/items",
+    "/admin//..//checkout": "/checkout",
+    "/./checkout": "/checkout",
+    "//products": "/products",
+}
 
 
 @dataclass
@@ -58,8 +77,12 @@ def _normalise_path(path: str) -> str:
     return "/" + "/".join(parts) + trailing
 
 
-TRANSFORMATIONS = {"NONE": lambda v: v, "URL_DECODE": unquote, "NORMALIZE_PATH": _normalise_path,
-                   "LOWERCASE": str.lower}
+TRANSFORMATIONS = {
+    "NONE": lambda v: v,
+    "URL_DECODE": unquote,
+    "NORMALIZE_PATH": _normalise_path,
+    "LOWERCASE": str.lower,
+}
 
 
 def matches(statement: dict[str, Any], request: Request) -> bool:
@@ -79,8 +102,12 @@ def matches(statement: dict[str, Any], request: Request) -> bool:
         for transformation in sorted(body["TextTransformations"], key=lambda t: t["Priority"]):
             value = TRANSFORMATIONS[transformation["Type"]](value)
         wanted = body["SearchString"]
-        return {"STARTS_WITH": value.startswith, "EXACTLY": value.__eq__, "CONTAINS": value.__contains__,
-                "ENDS_WITH": value.endswith}[body["PositionalConstraint"]](wanted)
+        return {
+            "STARTS_WITH": value.startswith,
+            "EXACTLY": value.__eq__,
+            "CONTAINS": value.__contains__,
+            "ENDS_WITH": value.endswith,
+        }[body["PositionalConstraint"]](wanted)
     raise NotImplementedError(f"the evaluator does not know {kind}: add it here, with a test")
 
 
@@ -142,7 +169,9 @@ def test_the_template_has_each_kind_of_route() -> None:
     assert ADMIN_PATHS, ROUTE_PATHS
 
 
-@pytest.mark.parametrize("path", sorted({*SHOP_PATHS, *(p for p in ROUTE_PATHS if p not in WEBHOOK_PATHS + ADMIN_PATHS)}))
+@pytest.mark.parametrize(
+    "path", sorted({*SHOP_PATHS, *(p for p in ROUTE_PATHS if p not in WEBHOOK_PATHS + ADMIN_PATHS)})
+)
 def test_the_shops_traffic_meets_every_rule(path: str) -> None:
     assert "requests-per-ip" in rate_limits_counting(Request(path))
     assert ("checkouts-per-ip" in rate_limits_counting(Request(path))) == path.startswith("/checkout")
@@ -159,8 +188,13 @@ def test_signed_webhooks_skip_the_request_limit_and_the_body_inspecting_groups(p
     assert rate_limits_counting(Request(path)) == set()
     # Large Stripe events, a shopper's name that looks like script or Log4j, a carrier without a User-Agent: all
     # reach the function, which refuses anything its signature does not cover.
-    for hit in ((CRS, "SizeRestrictions_BODY"), (CRS, "CrossSiteScripting_BODY"), (CRS, "GenericRFI_BODY"),
-                (CRS, "NoUserAgent_HEADER"), (BAD_INPUTS, "Log4JRCE_BODY")):
+    for hit in (
+        (CRS, "SizeRestrictions_BODY"),
+        (CRS, "CrossSiteScripting_BODY"),
+        (CRS, "GenericRFI_BODY"),
+        (CRS, "NoUserAgent_HEADER"),
+        (BAD_INPUTS, "Log4JRCE_BODY"),
+    ):
         assert verdict(Request(path, {hit})) == "allow", hit
     assert verdict(Request(path, {(IP_REPUTATION, "AWSManagedIPReputationList")})).startswith("block by aws-ip-rep")
 

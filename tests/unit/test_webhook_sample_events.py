@@ -20,16 +20,21 @@ from tests.samples import sample_events
 
 # (sample, signature header, the local secret that signs it, the event model its body is)
 SAMPLES: list[tuple[Path, str, str, type[BaseModel]]] = [
-    *((p, "stripe-signature", DEFAULT_WEBHOOK_SECRET, PaymentIntentEvent)
-      for p in sample_events("payment_webhook/webhook-*.json")),
-    *((p, "carrier-signature", LOCAL_CARRIER_WEBHOOK_SECRET, TrackingEvent)
-      for p in sample_events("fulfilment/carrier-webhook-*.json")),
+    *(
+        (p, "stripe-signature", DEFAULT_WEBHOOK_SECRET, PaymentIntentEvent)
+        for p in sample_events("payment_webhook/webhook-*.json")
+    ),
+    *(
+        (p, "carrier-signature", LOCAL_CARRIER_WEBHOOK_SECRET, TrackingEvent)
+        for p in sample_events("fulfilment/carrier-webhook-*.json")
+    ),
 ]
 
 
 @pytest.mark.parametrize(("path", "header_name", "secret", "model"), SAMPLES, ids=lambda v: getattr(v, "name", ""))
-def test_sample_webhook_is_signed_over_its_exact_body(path: Path, header_name: str, secret: str,
-                                                      model: type[BaseModel]) -> None:
+def test_sample_webhook_is_signed_over_its_exact_body(
+    path: Path, header_name: str, secret: str, model: type[BaseModel]
+) -> None:
     event = json.loads(path.read_text())
     body = base64.b64decode(event["body"]) if event["isBase64Encoded"] else event["body"].encode("utf-8")
     header = event["headers"][header_name]

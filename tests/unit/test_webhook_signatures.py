@@ -25,27 +25,30 @@ def test_a_correct_signature_is_accepted_and_returns_its_timestamp() -> None:
     assert verify(BODY, sign(BODY, SECRET, NOW), [SECRET], now=NOW) == NOW
 
 
-@pytest.mark.parametrize(("case", "body", "header", "now"), [
-    ("tampered body", BODY.replace(b"succeeded", b"succeedes"), sign(BODY, SECRET, NOW), NOW),
-    ("body re-serialised", b'{"id": "evt_1", "type": "payment_intent.succeeded"}', sign(BODY, SECRET, NOW), NOW),
-    ("wrong secret", BODY, sign(BODY, "whsec_someone_else", NOW), NOW),
-    ("timestamp 301 s old", BODY, sign(BODY, SECRET, NOW - TOLERANCE_SECONDS - 1), NOW),
-    ("timestamp 301 s ahead", BODY, sign(BODY, SECRET, NOW + TOLERANCE_SECONDS + 1), NOW),
-    ("signed timestamp swapped", BODY, sign(BODY, SECRET, NOW).replace(f"t={NOW}", f"t={NOW + 1}"), NOW),
-    ("missing header", BODY, None, NOW),
-    ("empty header", BODY, "", NOW),
-    ("only v0", BODY, f"t={NOW},v0={_hex(SECRET, NOW, BODY)}", NOW),
-    ("no timestamp", BODY, f"v1={_hex(SECRET, NOW, BODY)}", NOW),
-    ("two timestamps", BODY, f"t={NOW},t={NOW},v1={_hex(SECRET, NOW, BODY)}", NOW),
-    ("timestamp not a number", BODY, f"t=now,v1={_hex(SECRET, NOW, BODY)}", NOW),
-    ("negative timestamp", BODY, f"t=-{NOW},v1={_hex(SECRET, NOW, BODY)}", NOW),
-    ("element without =", BODY, f"t={NOW},v1", NOW),
-    ("garbage", BODY, "definitely not a signature", NOW),
-    ("truncated v1", BODY, f"t={NOW},v1={_hex(SECRET, NOW, BODY)[:-1]}", NOW),
-    ("upper-case hex", BODY, f"t={NOW},v1={_hex(SECRET, NOW, BODY).upper()}", NOW),
-    ("non-ASCII", BODY, f"t={NOW},v1=é{_hex(SECRET, NOW, BODY)}", NOW),
-    ("oversized header", BODY, f"t={NOW}," + ",".join([f"v1={_hex(SECRET, NOW, BODY)}"] * 100), NOW),
-])
+@pytest.mark.parametrize(
+    ("case", "body", "header", "now"),
+    [
+        ("tampered body", BODY.replace(b"succeeded", b"succeedes"), sign(BODY, SECRET, NOW), NOW),
+        ("body re-serialised", b'{"id": "evt_1", "type": "payment_intent.succeeded"}', sign(BODY, SECRET, NOW), NOW),
+        ("wrong secret", BODY, sign(BODY, "whsec_someone_else", NOW), NOW),
+        ("timestamp 301 s old", BODY, sign(BODY, SECRET, NOW - TOLERANCE_SECONDS - 1), NOW),
+        ("timestamp 301 s ahead", BODY, sign(BODY, SECRET, NOW + TOLERANCE_SECONDS + 1), NOW),
+        ("signed timestamp swapped", BODY, sign(BODY, SECRET, NOW).replace(f"t={NOW}", f"t={NOW + 1}"), NOW),
+        ("missing header", BODY, None, NOW),
+        ("empty header", BODY, "", NOW),
+        ("only v0", BODY, f"t={NOW},v0={_hex(SECRET, NOW, BODY)}", NOW),
+        ("no timestamp", BODY, f"v1={_hex(SECRET, NOW, BODY)}", NOW),
+        ("two timestamps", BODY, f"t={NOW},t={NOW},v1={_hex(SECRET, NOW, BODY)}", NOW),
+        ("timestamp not a number", BODY, f"t=now,v1={_hex(SECRET, NOW, BODY)}", NOW),
+        ("negative timestamp", BODY, f"t=-{NOW},v1={_hex(SECRET, NOW, BODY)}", NOW),
+        ("element without =", BODY, f"t={NOW},v1", NOW),
+        ("garbage", BODY, "definitely not a signature", NOW),
+        ("truncated v1", BODY, f"t={NOW},v1={_hex(SECRET, NOW, BODY)[:-1]}", NOW),
+        ("upper-case hex", BODY, f"t={NOW},v1={_hex(SECRET, NOW, BODY).upper()}", NOW),
+        ("non-ASCII", BODY, f"t={NOW},v1=é{_hex(SECRET, NOW, BODY)}", NOW),
+        ("oversized header", BODY, f"t={NOW}," + ",".join([f"v1={_hex(SECRET, NOW, BODY)}"] * 100), NOW),
+    ],
+)
 def test_rejected(case: str, body: bytes, header: str | None, now: int) -> None:
     with pytest.raises(InvalidSignature):
         verify(body, header, [SECRET], now=now)

@@ -82,9 +82,12 @@ def actor_from_event(event: object) -> Actor:
         raise Unauthorized("No verified token reached this route: it must be deployed behind the AdminJwt authorizer.")
     email = claims.get("email")
     try:
-        return Actor(sub=claims.get("sub"), username=claims.get("username") or claims.get("cognito:username"),
-                     email=email if isinstance(email, str) and email else None,
-                     groups=parse_groups(claims.get(GROUPS_CLAIM)))
+        return Actor(
+            sub=claims.get("sub"),
+            username=claims.get("username") or claims.get("cognito:username"),
+            email=email if isinstance(email, str) and email else None,
+            groups=parse_groups(claims.get(GROUPS_CLAIM)),
+        )
     except ValidationError:
         raise Unauthorized("The verified token names no user (sub and username are required).") from None
 

@@ -22,10 +22,17 @@ BATCH_GET_LIMIT = 100
 _MAX_UNPROCESSED_RETRIES = 8
 BACKOFF_BASE_SECONDS = 0.025
 # Transient refusals, as a whole-request error code or as a transaction's cancellation reason: retry them.
-RETRYABLE = frozenset({
-    "TransactionConflictException", "TransactionConflict", "ThrottlingException", "ThrottlingError",
-    "ProvisionedThroughputExceededException", "ProvisionedThroughputExceeded", "RequestLimitExceeded",
-})
+RETRYABLE = frozenset(
+    {
+        "TransactionConflictException",
+        "TransactionConflict",
+        "ThrottlingException",
+        "ThrottlingError",
+        "ProvisionedThroughputExceededException",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    }
+)
 
 
 def backoff(attempt: int) -> None:
@@ -67,7 +74,9 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def batch_get(client: Any, table: str, keys: Iterable[dict[str, Any]], projection: str | None = None) -> list[dict[str, Any]]:
+def batch_get(
+    client: Any, table: str, keys: Iterable[dict[str, Any]], projection: str | None = None
+) -> list[dict[str, Any]]:
     """BatchGetItem over any number of keys, retrying UnprocessedKeys with backoff (throttling)."""
     found: list[dict[str, Any]] = []
     for chunk in _chunks(list(keys), BATCH_GET_LIMIT):
@@ -95,8 +104,10 @@ def sortable_time(at: datetime) -> str:
 
 def cancellation_codes(error: ClientError) -> list[str | None]:
     """Per item of a refused TransactWriteItems, the reason's code (None where the item was not the cause)."""
-    return [reason.get("Code") if reason.get("Code") != "None" else None
-            for reason in error.response.get("CancellationReasons") or []]
+    return [
+        reason.get("Code") if reason.get("Code") != "None" else None
+        for reason in error.response.get("CancellationReasons") or []
+    ]
 
 
 @dataclass(frozen=True)
@@ -109,9 +120,17 @@ class SortKeyRange:
     after: str | None = None
 
 
-def merged_query(client: Any, table: str, index: str | None, hash_name: str, range_name: str,
-                 partitions: Sequence[str], limit: int, bounds: SortKeyRange = SortKeyRange(),
-                 descending: bool = False) -> tuple[list[dict[str, Any]], bool]:
+def merged_query(
+    client: Any,
+    table: str,
+    index: str | None,
+    hash_name: str,
+    range_name: str,
+    partitions: Sequence[str],
+    limit: int,
+    bounds: SortKeyRange = SortKeyRange(),
+    descending: bool = False,
+) -> tuple[list[dict[str, Any]], bool]:
     """Up to `limit` items of several partitions of a table or index, in one order of their sort key (which must
     be unique across the partitions), and whether more follow. The way to read a sharded or bucketed index as
     one list: each partition is queried for `limit + 1` items past `bounds.after`, and the merge keeps the first
@@ -128,15 +147,26 @@ def merged_query(client: Any, table: str, index: str | None, hash_name: str, ran
         return [], False  # an empty range (DynamoDB refuses a BETWEEN whose bounds are the wrong way round)
     found: list[dict[str, Any]] = []
     for partition in partitions:
-        found += _query_partition(client, table, index, hash_name, range_name, partition, limit + 1, low, high,
-                                  exclusive, descending)
+        found += _query_partition(
+            client, table, index, hash_name, range_name, partition, limit + 1, low, high, exclusive, descending
+        )
     found.sort(key=lambda item: item[range_name]["S"], reverse=descending)
     return found[:limit], len(found) > limit
 
 
-def _query_partition(client: Any, table: str, index: str | None, hash_name: str, range_name: str, partition: str,
-                     wanted: int, low: str | None, high: str | None, exclusive: str | None,
-                     descending: bool) -> list[dict[str, Any]]:
+def _query_partition(
+    client: Any,
+    table: str,
+    index: str | None,
+    hash_name: str,
+    range_name: str,
+    partition: str,
+    wanted: int,
+    low: str | None,
+    high: str | None,
+    exclusive: str | None,
+    descending: bool,
+) -> list[dict[str, Any]]:
     """The first `wanted` items of one partition in the listing's order, within [low, high] but for `exclusive`."""
     names = {"#h": hash_name, "#r": range_name}
     values: dict[str, Any] = {":h": {"S": partition}}
@@ -152,10 +182,14 @@ def _query_partition(client: Any, table: str, index: str | None, hash_name: str,
         values[":low"] = {"S": low}
     if "#r" not in condition:
         del names["#r"]  # DynamoDB refuses a name the expression does not use
-    request: dict[str, Any] = {"TableName": table, "KeyConditionExpression": condition,
-                               "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
-                               "ScanIndexForward": not descending,
-                               "Limit": wanted + 1}  # + 1: the excluded key itself may come back
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ScanIndexForward": not descending,
+        "Limit": wanted + 1,
+    }  # + 1: the excluded key itself may come back
     if index is not None:
         request["IndexName"] = index
     items: list[dict[str, Any]] = []

@@ -53,12 +53,25 @@ class Problem(BaseModel):
     errors: list[ProblemItem] = []
 
 
-def problem_response(status: int, code: str, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
-                     headers: Mapping[str, str] | None = None) -> Response:
-    body = Problem(type=PROBLEM_TYPE_BASE + code, title=title, status=status, detail=detail, code=code,
-                   errors=[ProblemItem(**e) for e in errors or []])
-    return Response(body.model_dump_json(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
-                    headers=headers)
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = Problem(
+        type=PROBLEM_TYPE_BASE + code,
+        title=title,
+        status=status,
+        detail=detail,
+        code=code,
+        errors=[ProblemItem(**e) for e in errors or []],
+    )
+    return Response(
+        body.model_dump_json(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
 
 
 def client_ip(request: Request) -> str:
@@ -85,14 +98,27 @@ def unauthorized_responses() -> dict[int | str, dict[str, Any]]:
     """The OpenAPI 401 of a route behind the JWT authorizer. API Gateway answers a missing, expired or invalid
     token itself with `{"message":"Unauthorized"}`; the function answers a problem only if the route reached
     it without verified claims (deployed without the authorizer). Use beside problem_responses()."""
-    return {401: {"model": GatewayMessage,
-                  "description": "No valid token (API Gateway's answer), or no verified claims (a problem)",
-                  "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+    return {
+        401: {
+            "model": GatewayMessage,
+            "description": "No valid token (API Gateway's answer), or no verified claims (a problem)",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    }
 
 
-_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-               415: "unsupported_media_type", 429: "too_many_requests"}
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -113,12 +139,15 @@ async def _on_storefront_error(_: Request, exc: Exception) -> Response:
 
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _field(tuple(e.get("loc", ()))), "code": e.get("type", "invalid"), "message": e.get("msg", "")}
-              for e in exc.errors()]
+    errors = [
+        {"field": _field(tuple(e.get("loc", ()))), "code": e.get("type", "invalid"), "message": e.get("msg", "")}
+        for e in exc.errors()
+    ]
     if any(e["code"] == "json_invalid" for e in errors):
         return problem_response(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.")
-    return problem_response(422, "validation_error", "Validation failed",
-                            "The request has invalid or missing fields; see `errors`.", errors)
+    return problem_response(
+        422, "validation_error", "Validation failed", "The request has invalid or missing fields; see `errors`.", errors
+    )
 
 
 async def _on_http_error(_: Request, exc: Exception) -> Response:
@@ -131,8 +160,12 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
 
 async def _on_unexpected_error(_: Request, exc: Exception) -> Response:
     _logger.exception("unhandled error", exc_info=exc)
-    return problem_response(500, "internal_error", "Internal error",
-                            "Something went wrong on our side. It has been logged; please retry later.")
+    return problem_response(
+        500,
+        "internal_error",
+        "Internal error",
+        "Something went wrong on our side. It has been logged; please retry later.",
+    )
 
 
 MAX_BODY_BYTES = 16 * 1024  # every shopper's request body is far smaller (the admin's products: create_app's argument)
@@ -178,8 +211,9 @@ class BodyLimit:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
-        response = problem_response(413, "payload_too_large", "Payload too large",
-                                    f"Request bodies are limited to {self.max_bytes} bytes.")
+        response = problem_response(
+            413, "payload_too_large", "Payload too large", f"Request bodies are limited to {self.max_bytes} bytes."
+        )
         await response(scope, receive, send)
 
 
@@ -252,12 +286,14 @@ class EdgeOnly:
 _NOT_THROUGH_THE_EDGE = "This API answers only through the shop's CloudFront distribution: call the shop's address."
 
 
-def create_app(title: str, description: str = "", edge: EdgeSettings | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    title: str, description: str = "", edge: EdgeSettings | None = None, max_body_bytes: int = MAX_BODY_BYTES
+) -> FastAPI:
     """A FastAPI app whose every error is problem+json, documented as such in its OpenAPI document, behind the edge
     when the function's environment says it has one (`edge`: EdgeSettings.from_env() unless given)."""
-    app = FastAPI(title=title, description=description, version="1", docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json")
+    app = FastAPI(
+        title=title, description=description, version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json"
+    )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(EdgeOnly, settings=edge or EdgeSettings.from_env())  # the outermost: refuses first
     app.add_exception_handler(StorefrontError, _on_storefront_error)
@@ -290,6 +326,7 @@ def _problems_as_problem_json(schema: dict[str, Any]) -> None:
 
 
 # --- HTTP caching ---------------------------------------------------------------------------------
+
 
 def strong_etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
@@ -328,11 +365,21 @@ def parse_if_match(header: str | None) -> int | None:
 
 def private_json(payload: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """An operator's view of the shop's data: JSON that no browser or CDN keeps."""
-    return Response(payload.model_dump_json(), status_code=status, media_type="application/json",
-                    headers={"Cache-Control": "no-store", **(headers or {})})
+    return Response(
+        payload.model_dump_json(),
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
 
 
-def versioned_json(payload: BaseModel, version: int, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def versioned_json(
+    payload: BaseModel, version: int, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """A private, never-cached resource whose ETag is its version (what If-Match takes back)."""
-    return Response(payload.model_dump_json(), status_code=status, media_type="application/json",
-                    headers={"ETag": f'"{version}"', "Cache-Control": "no-store", **(headers or {})})
+    return Response(
+        payload.model_dump_json(),
+        status_code=status,
+        media_type="application/json",
+        headers={"ETag": f'"{version}"', "Cache-Control": "no-store", **(headers or {})},
+    )

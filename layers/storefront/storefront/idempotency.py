@@ -67,8 +67,15 @@ class IdempotencyStore:
         self._ttl = ttl_seconds
         self._lock = lock_seconds  # longer than the function's timeout: a live request never loses its claim
 
-    def run(self, scope: str, idempotency_key: str, body_hash: str, operation: Callable[[], StoredResponse], *,
-            effects_began: Callable[[], bool] = lambda: False) -> StoredResponse:
+    def run(
+        self,
+        scope: str,
+        idempotency_key: str,
+        body_hash: str,
+        operation: Callable[[], StoredResponse],
+        *,
+        effects_began: Callable[[], bool] = lambda: False,
+    ) -> StoredResponse:
         """The response of the first request with this key (replayed), or `operation()`'s, stored for the next.
         If the operation raises, the claim is given back (nothing happened worth replaying, so a retry may run), or,
         if `effects_began()` (asked then; an error asking counts as yes), kept for this body and unlocked: a retry
@@ -94,13 +101,27 @@ class IdempotencyStore:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**item_key, **to_item({"status": "in_progress", "request_hash": body_hash,
-                                              "locked_until": now + self._lock, "expires_at_epoch": now + self._ttl})},
-                ConditionExpression=("attribute_not_exists(pk) OR expires_at_epoch < :now"
-                                     " OR (#status = :in_progress AND locked_until < :now AND request_hash = :hash)"),
+                Item={
+                    **item_key,
+                    **to_item(
+                        {
+                            "status": "in_progress",
+                            "request_hash": body_hash,
+                            "locked_until": now + self._lock,
+                            "expires_at_epoch": now + self._ttl,
+                        }
+                    ),
+                },
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR expires_at_epoch < :now"
+                    " OR (#status = :in_progress AND locked_until < :now AND request_hash = :hash)"
+                ),
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":now": {"N": str(now)}, ":in_progress": {"S": "in_progress"},
-                                           ":hash": {"S": body_hash}},
+                ExpressionAttributeValues={
+                    ":now": {"N": str(now)},
+                    ":in_progress": {"S": "in_progress"},
+                    ":hash": {"S": body_hash},
+                },
             )
             return None
         except ClientError as error:
@@ -118,20 +139,27 @@ class IdempotencyStore:
 
     def complete(self, scope: str, idempotency_key: str, response: StoredResponse) -> None:
         self._client.update_item(
-            TableName=self._table, Key=self._key(scope, idempotency_key),
+            TableName=self._table,
+            Key=self._key(scope, idempotency_key),
             UpdateExpression="SET #status = :completed, response_status = :code, response_body = :body",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":completed": {"S": "completed"}, ":code": {"N": str(response.status)},
-                                       ":body": {"S": response.body}},
+            ExpressionAttributeValues={
+                ":completed": {"S": "completed"},
+                ":code": {"N": str(response.status)},
+                ":body": {"S": response.body},
+            },
         )
 
     def release(self, scope: str, idempotency_key: str) -> None:
         """Give the claim back (the request failed without an effect worth replaying)."""
         try:
-            self._client.delete_item(TableName=self._table, Key=self._key(scope, idempotency_key),
-                                     ConditionExpression="#status = :in_progress",
-                                     ExpressionAttributeNames={"#status": "status"},
-                                     ExpressionAttributeValues={":in_progress": {"S": "in_progress"}})
+            self._client.delete_item(
+                TableName=self._table,
+                Key=self._key(scope, idempotency_key),
+                ConditionExpression="#status = :in_progress",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":in_progress": {"S": "in_progress"}},
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -139,12 +167,14 @@ class IdempotencyStore:
     def unlock(self, scope: str, idempotency_key: str) -> None:
         """Keep the claim for its body but let the next request with it take over now (its lock ran out)."""
         try:
-            self._client.update_item(TableName=self._table, Key=self._key(scope, idempotency_key),
-                                     UpdateExpression="SET locked_until = :unlocked",
-                                     ConditionExpression="#status = :in_progress",
-                                     ExpressionAttributeNames={"#status": "status"},
-                                     ExpressionAttributeValues={":in_progress": {"S": "in_progress"},
-                                                                ":unlocked": {"N": "0"}})
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(scope, idempotency_key),
+                UpdateExpression="SET locked_until = :unlocked",
+                ConditionExpression="#status = :in_progress",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":in_progress": {"S": "in_progress"}, ":unlocked": {"N": "0"}},
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

@@ -46,10 +46,13 @@ EVENT_TYPES = frozenset({*ORDER_EVENT_TYPES.values(), *MONEY_EVENT_TYPES, "stock
 # What of an order an event carries (pydantic's `include`): ids, statuses and figures. Not email,
 # shipping_address (name, street, city, postal code), history, nor the payment's client_secret and redirect_url.
 PUBLISHED_ORDER_FIELDS: dict[str, Any] = {
-    **dict.fromkeys(("id", "status", "cart_id", "lines", "totals", "shipping", "fulfilment", "reason", "created_at",
-                     "updated_at"), True),
+    **dict.fromkeys(
+        ("id", "status", "cart_id", "lines", "totals", "shipping", "fulfilment", "reason", "created_at", "updated_at"),
+        True,
+    ),
     "payment": {"provider", "status", "payment_id", "attempts", "last_error"},
-    "refunds": True, "refunded": True,
+    "refunds": True,
+    "refunded": True,
 }
 
 
@@ -86,14 +89,19 @@ def _order_event(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Integr
     order = StoredOrder.model_validate({k: v for k, v in new.items() if k in StoredOrder.model_fields}).public()
     entered = order.created_at if old is None else next(e.at for e in reversed(order.history) if e.status == status)
     public = order.model_dump(mode="json", include=PUBLISHED_ORDER_FIELDS)
-    return [IntegrationEvent(type=event_type, detail={
-        "schema_version": SCHEMA_VERSION,
-        # An order enters each status at most once, so this id names the transition: consumers dedupe on it.
-        "event_id": f"{event_type}:{order.id}",
-        "type": event_type,
-        "occurred_at": entered.isoformat(),
-        "order": public,
-    })]
+    return [
+        IntegrationEvent(
+            type=event_type,
+            detail={
+                "schema_version": SCHEMA_VERSION,
+                # An order enters each status at most once, so this id names the transition: consumers dedupe on it.
+                "event_id": f"{event_type}:{order.id}",
+                "type": event_type,
+                "occurred_at": entered.isoformat(),
+                "order": public,
+            },
+        )
+    ]
 
 
 def _money_events(old: dict[str, Any] | None, new: dict[str, Any], occurred: datetime) -> list[IntegrationEvent]:
@@ -103,33 +111,67 @@ def _money_events(old: dict[str, Any] | None, new: dict[str, Any], occurred: dat
     order = {"id": new["id"], "status": new["status"], "total": new["totals"]["total"]}
     before, after = old.get("payment") or {}, new.get("payment") or {}
     if after.get("status") == "declined" and after.get("attempts", 0) > before.get("attempts", 0):
-        events.append(IntegrationEvent(type="order.payment_declined", detail=_money_detail(
-            "order.payment_declined", f"{new['id']}:{after['attempts']}", occurred, {
-                "order": order, "payment": {"payment_id": after["payment_id"], "status": "declined",
-                                            "attempts": after["attempts"], "last_error": after.get("last_error")}})))
+        events.append(
+            IntegrationEvent(
+                type="order.payment_declined",
+                detail=_money_detail(
+                    "order.payment_declined",
+                    f"{new['id']}:{after['attempts']}",
+                    occurred,
+                    {
+                        "order": order,
+                        "payment": {
+                            "payment_id": after["payment_id"],
+                            "status": "declined",
+                            "attempts": after["attempts"],
+                            "last_error": after.get("last_error"),
+                        },
+                    },
+                ),
+            )
+        )
     settled_before = {r["id"] for r in old.get("refunds", []) if r.get("status") == "succeeded"}
     currency = new["totals"]["total"]["currency"]
     for refund in new.get("refunds", []):
         if refund.get("status") == "succeeded" and refund["id"] not in settled_before:
             public = {k: refund[k] for k in ("id", "amount", "status", "reason", "lines", "restock") if k in refund}
-            events.append(IntegrationEvent(type="order.refunded", detail=_money_detail(
-                "order.refunded", refund["id"], occurred, {
-                    "order": {**order, "refunded": {"amount": new.get("refunded_amount", 0), "currency": currency}},
-                    "refund": public})))
+            events.append(
+                IntegrationEvent(
+                    type="order.refunded",
+                    detail=_money_detail(
+                        "order.refunded",
+                        refund["id"],
+                        occurred,
+                        {
+                            "order": {
+                                **order,
+                                "refunded": {"amount": new.get("refunded_amount", 0), "currency": currency},
+                            },
+                            "refund": public,
+                        },
+                    ),
+                )
+            )
     return events
 
 
 def _money_detail(event_type: str, key: str, occurred: datetime, body: dict[str, Any]) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "event_id": f"{event_type}:{key}", "type": event_type,
-            "occurred_at": occurred.isoformat(), **body}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": f"{event_type}:{key}",
+        "type": event_type,
+        "occurred_at": occurred.isoformat(),
+        **body,
+    }
 
 
 def _when(approximate_time: Any) -> datetime:
     return datetime.fromtimestamp(float(approximate_time), UTC) if approximate_time is not None else datetime.now(UTC)
 
 
-def _stock_low_event(event_id: str, approximate_time: Any, old: dict[str, Any] | None,
-                     new: dict[str, Any]) -> list[IntegrationEvent]:
+def _stock_low_event(
+    event_id: str, approximate_time: Any, old: dict[str, Any] | None, new: dict[str, Any]
+) -> list[IntegrationEvent]:
     if new.get("low_stock_threshold") is None:
         return []  # no threshold set for this SKU: nobody asked to hear about it
     threshold = int(new["low_stock_threshold"])
@@ -137,17 +179,22 @@ def _stock_low_event(event_id: str, approximate_time: Any, old: dict[str, Any] |
     if int(new["available"]) > threshold or was_low:
         return []  # published when the level crosses the threshold, not on every movement below it
     occurred = _when(approximate_time)
-    return [IntegrationEvent(type="stock.low", detail={
-        "schema_version": SCHEMA_VERSION,
-        "event_id": event_id,  # the stream record's id: a retried record carries the same one
-        "type": "stock.low",
-        "occurred_at": occurred.isoformat(),
-        "sku": new["sku"],
-        "available": int(new["available"]),
-        "on_hand": int(new["on_hand"]),
-        "reserved": int(new["reserved"]),
-        "low_stock_threshold": threshold,
-    })]
+    return [
+        IntegrationEvent(
+            type="stock.low",
+            detail={
+                "schema_version": SCHEMA_VERSION,
+                "event_id": event_id,  # the stream record's id: a retried record carries the same one
+                "type": "stock.low",
+                "occurred_at": occurred.isoformat(),
+                "sku": new["sku"],
+                "available": int(new["available"]),
+                "on_hand": int(new["on_hand"]),
+                "reserved": int(new["reserved"]),
+                "low_stock_threshold": threshold,
+            },
+        )
+    ]
 
 
 class PublishFailed(Exception):
@@ -161,9 +208,10 @@ class EventBridgePublisher:
 
     def publish(self, events: list[IntegrationEvent]) -> None:
         for start in range(0, len(events), 10):  # PutEvents takes at most 10 entries
-            chunk = events[start:start + 10]
+            chunk = events[start : start + 10]
             response = self._client.put_events(Entries=[event.entry(self._bus) for event in chunk])
             if response.get("FailedEntryCount"):
                 errors = {e.get("ErrorCode") for e in response["Entries"] if e.get("ErrorCode")}
-                raise PublishFailed(f"EventBridge refused {response['FailedEntryCount']} of {len(chunk)} events: "
-                                    f"{sorted(errors)}")
+                raise PublishFailed(
+                    f"EventBridge refused {response['FailedEntryCount']} of {len(chunk)} events: {sorted(errors)}"
+                )

@@ -11,8 +11,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # ISO 4217 minor-unit exponents of the currencies the shop can sell in.
 CURRENCY_EXPONENTS: dict[str, int] = {
-    "EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "SEK": 2, "DKK": 2, "NOK": 2, "PLN": 2, "CZK": 2,
-    "CAD": 2, "AUD": 2, "JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3, "JOD": 3,
+    "EUR": 2,
+    "USD": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "SEK": 2,
+    "DKK": 2,
+    "NOK": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "KWD": 3,
+    "BHD": 3,
+    "JOD": 3,
 }
 
 MAX_AMOUNT = 10**15  # far above any order, far below float and DynamoDB number limits
@@ -57,4 +71,8 @@ class Money(BaseModel):
     def __str__(self) -> str:
         sign = "-" if self.amount < 0 else ""
         major, minor = divmod(abs(self.amount), 10**self.exponent)
-        return f"{sign}{major}.{minor:0{self.exponent}d} {self.currency}" if self.exponent else f"{sign}{major} {self.currency}"
+        return (
+            f"{sign}{major}.{minor:0{self.exponent}d} {self.currency}"
+            if self.exponent
+            else f"{sign}{major} {self.currency}"
+        )

@@ -58,8 +58,9 @@ def lambda_handler(entry: Handler, logger: Logger, correlation_id_path: str | No
         finally:
             _namespace.reset(token)
 
-    return logger.inject_lambda_context(metrics.log_metrics(in_namespace, capture_cold_start_metric=cold_start),
-                                        correlation_id_path=correlation_id_path)
+    return logger.inject_lambda_context(
+        metrics.log_metrics(in_namespace, capture_cold_start_metric=cold_start), correlation_id_path=correlation_id_path
+    )
 
 
 def http_handler(app: Any, logger: Logger) -> Handler:
@@ -87,6 +88,7 @@ def milliseconds(name: str, value: float) -> None:
 def _emit(name: str, unit: MetricUnit, value: float) -> None:
     if is_metrics_disabled():
         return
-    with single_metric(name=name, unit=unit, value=value, namespace=_namespace.get(),
-                       default_dimensions=BUSINESS_DIMENSIONS):
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=_namespace.get(), default_dimensions=BUSINESS_DIMENSIONS
+    ):
         pass  # the blob is printed (to the function's log, where CloudWatch reads it) when the block ends

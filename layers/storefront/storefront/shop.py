@@ -162,11 +162,16 @@ class ShopConfig(BaseModel):
     def public(self) -> PublicShop:
         """What a frontend may know (GET /shop): never the address of the business, taxes or shipping prices
         (those come priced with the cart and GET /shipping-methods)."""
-        return PublicShop(name=self.name, currency=self.currency, currencies=self.currencies, locale=self.locale,
-                          prices_include_tax=self.prices_include_tax, default_country=self.default_country,
-                          countries=[PublicCountry(code=code, name=country.name)
-                                     for code, country in self.countries.items()],
-                          support=self.support)
+        return PublicShop(
+            name=self.name,
+            currency=self.currency,
+            currencies=self.currencies,
+            locale=self.locale,
+            prices_include_tax=self.prices_include_tax,
+            default_country=self.default_country,
+            countries=[PublicCountry(code=code, name=country.name) for code, country in self.countries.items()],
+            support=self.support,
+        )
 
 
 class PublicCountry(BaseModel):
@@ -200,8 +205,14 @@ def _load(path: str) -> ShopConfig:
 def json_schema() -> str:
     """shop.json's JSON Schema, as committed in shop.schema.json (a test keeps the two equal)."""
     schema = ShopConfig.model_json_schema(by_alias=True)
-    return json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "shop.json"},
-                      indent=2, ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema, "title": "shop.json"},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

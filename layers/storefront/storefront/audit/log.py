@@ -28,8 +28,9 @@ class AuditLog:
         self._repository = repository
         self._now = now
 
-    def record(self, actor: Any, action: str, target: str, before: Mapping[str, Any] | None,
-               after: Mapping[str, Any] | None) -> AuditEntry:
+    def record(
+        self, actor: Any, action: str, target: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+    ) -> AuditEntry:
         entry = new_entry(actor, action, target, before, after, self._now())
         self._repository.put(entry)
         return entry

@@ -39,8 +39,10 @@ class AuditEntry(BaseModel):
     actor: ActorRef
     action: str = Field(examples=["product.update"], description="<what>.<verb>")
     target: str = Field(examples=["product:linen-shirt"], description="<kind>:<id> of what was changed")
-    changes: dict[str, Change] = Field(description="Each field that changed, before and after; a creation (a new "
-                                                   "product, a stock adjustment) has every field's value as after")
+    changes: dict[str, Change] = Field(
+        description="Each field that changed, before and after; a creation (a new "
+        "product, a stock adjustment) has every field's value as after"
+    )
 
 
 class AuditPage(BaseModel):
@@ -51,13 +53,29 @@ class AuditPage(BaseModel):
 def changes(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, Change]:
     """The top-level fields whose values differ between two versions of a thing (None: it did not exist)."""
     old, new = before or {}, after or {}
-    return {name: Change(before=old.get(name), after=new.get(name))
-            for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)}
+    return {
+        name: Change(before=old.get(name), after=new.get(name))
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    }
 
 
-def new_entry(actor: Any, action: str, target: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
-              at: datetime, entry_id: str | None = None) -> AuditEntry:
+def new_entry(
+    actor: Any,
+    action: str,
+    target: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    at: datetime,
+    entry_id: str | None = None,
+) -> AuditEntry:
     """The entry for a change `actor` (a storefront.auth.Actor) made at `at`; `entry_id` makes the entry of a
     retried change the same one (a random id otherwise)."""
-    return AuditEntry(id=entry_id or secrets.token_hex(8), at=at, actor=ActorRef.of(actor), action=action,
-                      target=target, changes=changes(before, after))
+    return AuditEntry(
+        id=entry_id or secrets.token_hex(8),
+        at=at,
+        actor=ActorRef.of(actor),
+        action=action,
+        target=target,
+        changes=changes(before, after),
+    )

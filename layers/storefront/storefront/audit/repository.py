@@ -36,8 +36,13 @@ class AuditRepository:
 
     def put_item(self, entry: AuditEntry) -> dict[str, Any]:
         """The entry as an item of a TransactWriteItems: written with the change it records, or not at all."""
-        return {"Put": {"TableName": self._table, "Item": self._item(entry),
-                        "ConditionExpression": "attribute_not_exists(pk)"}}
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": self._item(entry),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
 
     def put(self, entry: AuditEntry) -> None:
         """The entry on its own; a retry with the same entry id and time writes nothing more."""
@@ -48,22 +53,42 @@ class AuditRepository:
                 raise
 
     def for_target(self, target: str, limit: int = MAX_TARGET_ENTRIES) -> list[AuditEntry]:
-        response = self._client.query(TableName=self._table, KeyConditionExpression="pk = :target",
-                                      ExpressionAttributeValues={":target": {"S": target}}, ScanIndexForward=False,
-                                      ConsistentRead=True, Limit=limit)
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :target",
+            ExpressionAttributeValues={":target": {"S": target}},
+            ScanIndexForward=False,
+            ConsistentRead=True,
+            Limit=limit,
+        )
         return [_entry(item) for item in response.get("Items", [])]
 
     def page(self, limit: int, after: str | None) -> tuple[list[AuditEntry], str | None]:
         """Up to `limit` entries newest first, older than the sort key `after`, and the key to go on from."""
-        items, more = merged_query(self._client, self._table, TIME_INDEX, "log_shard", "sk",
-                                   [str(shard) for shard in range(LOG_SHARDS)], limit, SortKeyRange(after=after),
-                                   descending=True)
+        items, more = merged_query(
+            self._client,
+            self._table,
+            TIME_INDEX,
+            "log_shard",
+            "sk",
+            [str(shard) for shard in range(LOG_SHARDS)],
+            limit,
+            SortKeyRange(after=after),
+            descending=True,
+        )
         return [_entry(item) for item in items], items[-1]["sk"]["S"] if more else None
 
     def _item(self, entry: AuditEntry) -> dict[str, Any]:
         values = entry.model_dump(mode="json")
-        return to_item({"pk": entry.target, "sk": f"{sortable_time(entry.at)}#{entry.id}", "log_shard": log_shard(entry.id),
-                        "expires_at_epoch": int((entry.at + self._retention).timestamp()), **values})
+        return to_item(
+            {
+                "pk": entry.target,
+                "sk": f"{sortable_time(entry.at)}#{entry.id}",
+                "log_shard": log_shard(entry.id),
+                "expires_at_epoch": int((entry.at + self._retention).timestamp()),
+                **values,
+            }
+        )
 
 
 def _entry(item: dict[str, Any]) -> AuditEntry:

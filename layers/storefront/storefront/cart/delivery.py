@@ -40,8 +40,10 @@ def dispatch_date(now: datetime, zone: ZoneInfo, cutoff_hour: int, holidays: Col
     return next_business_day(today, holidays)
 
 
-def delivery_window(now: datetime, zone: ZoneInfo, cutoff_hour: int, holidays: Collection[date],
-                    min_days: int, max_days: int) -> DeliveryWindow:
+def delivery_window(
+    now: datetime, zone: ZoneInfo, cutoff_hour: int, holidays: Collection[date], min_days: int, max_days: int
+) -> DeliveryWindow:
     dispatch = dispatch_date(now, zone, cutoff_hour, holidays)
-    return DeliveryWindow(earliest=add_business_days(dispatch, min_days, holidays),
-                          latest=add_business_days(dispatch, max_days, holidays))
+    return DeliveryWindow(
+        earliest=add_business_days(dispatch, min_days, holidays), latest=add_business_days(dispatch, max_days, holidays)
+    )

@@ -46,6 +46,7 @@ class ChooseShipping(_Request):
 
 # --- responses ---
 
+
 class CartLine(BaseModel):
     sku: Sku
     product_id: ProductId
@@ -94,6 +95,7 @@ class ShippingMethodList(BaseModel):
 
 # --- stored ---
 
+
 class StoredLine(BaseModel):
     sku: Sku
     quantity: int
@@ -117,5 +119,3 @@ class StoredCart(BaseModel):
 
     def line(self, sku: str) -> StoredLine | None:
         return next((line for line in self.lines if line.sku == sku), None)
-
-

@@ -29,8 +29,9 @@ def tax_of(taxable: Money, rate_bp: int, prices_include_tax: bool) -> Money:
     if prices_include_tax:
         net = divide_rounding_half_away_from_zero(taxable.amount * BASIS_POINTS, BASIS_POINTS + rate_bp)
         return Money(amount=taxable.amount - net, currency=taxable.currency)
-    return Money(amount=divide_rounding_half_away_from_zero(taxable.amount * rate_bp, BASIS_POINTS),
-                 currency=taxable.currency)
+    return Money(
+        amount=divide_rounding_half_away_from_zero(taxable.amount * rate_bp, BASIS_POINTS), currency=taxable.currency
+    )
 
 
 class Totals(BaseModel):
@@ -49,5 +50,6 @@ def totals(line_totals: list[Money], shipping: Money, rate_bp: int, prices_inclu
     taxable = subtotal + shipping
     tax = tax_of(taxable, rate_bp, prices_include_tax)
     total = taxable if prices_include_tax else taxable + tax
-    return Totals(subtotal=subtotal, shipping=shipping, tax=tax, total=total, tax_included=prices_include_tax,
-                  tax_rate_bp=rate_bp)
+    return Totals(
+        subtotal=subtotal, shipping=shipping, tax=tax, total=total, tax_included=prices_include_tax, tax_rate_bp=rate_bp
+    )

@@ -24,8 +24,9 @@ class CartRepository:
         self._table = table_name
 
     def get(self, cart_id: str) -> StoredCart | None:
-        response = self._client.get_item(TableName=self._table, Key=key(pk=f"CART#{cart_id}", sk="CART"),
-                                         ConsistentRead=True)
+        response = self._client.get_item(
+            TableName=self._table, Key=key(pk=f"CART#{cart_id}", sk="CART"), ConsistentRead=True
+        )
         item = response.get("Item")
         if not item:
             return None
@@ -33,15 +34,19 @@ class CartRepository:
         return StoredCart.model_validate({k: values[k] for k in StoredCart.model_fields if k in values})
 
     def create(self, cart: StoredCart) -> None:
-        self._client.put_item(TableName=self._table, Item=self._item(cart),
-                              ConditionExpression="attribute_not_exists(pk)")
+        self._client.put_item(
+            TableName=self._table, Item=self._item(cart), ConditionExpression="attribute_not_exists(pk)"
+        )
 
     def save(self, cart: StoredCart, read_version: int) -> None:
         """Write `cart` only if the stored version is still `read_version`."""
         try:
-            self._client.put_item(TableName=self._table, Item=self._item(cart),
-                                  ConditionExpression="version = :read",
-                                  ExpressionAttributeValues={":read": {"N": str(read_version)}})
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._item(cart),
+                ConditionExpression="version = :read",
+                ExpressionAttributeValues={":read": {"N": str(read_version)}},
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise StaleVersion(cart.id) from error
@@ -49,5 +54,11 @@ class CartRepository:
 
     @staticmethod
     def _item(cart: StoredCart) -> dict[str, Any]:
-        return to_item({"pk": f"CART#{cart.id}", "sk": "CART", **cart.model_dump(mode="json"),
-                        "expires_at_epoch": int(cart.expires_at.timestamp())})
+        return to_item(
+            {
+                "pk": f"CART#{cart.id}",
+                "sk": "CART",
+                **cart.model_dump(mode="json"),
+                "expires_at_epoch": int(cart.expires_at.timestamp()),
+            }
+        )

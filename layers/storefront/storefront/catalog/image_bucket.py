@@ -12,5 +12,6 @@ class S3ImageBucket:
         self._bucket = bucket
 
     def presigned_post(self, key: str, fields: dict[str, str], conditions: list[Any], expires: int) -> dict[str, Any]:
-        return self._client.generate_presigned_post(Bucket=self._bucket, Key=key, Fields=fields,
-                                                    Conditions=conditions, ExpiresIn=expires)
+        return self._client.generate_presigned_post(
+            Bucket=self._bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires
+        )

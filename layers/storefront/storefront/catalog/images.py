@@ -39,7 +39,9 @@ class ImageUploadTicket(BaseModel):
 
 
 class ImageBucket(Protocol):
-    def presigned_post(self, key: str, fields: dict[str, str], conditions: list[Any], expires: int) -> dict[str, Any]: ...
+    def presigned_post(
+        self, key: str, fields: dict[str, str], conditions: list[Any], expires: int
+    ) -> dict[str, Any]: ...
 
 
 class ProductImages:
@@ -58,7 +60,10 @@ class ProductImages:
         self._catalog.add_image(actor, product_id, image_url)
         fields = {"Content-Type": request.content_type, "Cache-Control": IMAGE_CACHE_CONTROL}
         # The bucket and the exact key are conditions too (the presigner adds them).
-        conditions: list[Any] = [{"Content-Type": request.content_type}, {"Cache-Control": IMAGE_CACHE_CONTROL},
-                                 ["content-length-range", 1, request.size]]
+        conditions: list[Any] = [
+            {"Content-Type": request.content_type},
+            {"Cache-Control": IMAGE_CACHE_CONTROL},
+            ["content-length-range", 1, request.size],
+        ]
         post = self._bucket.presigned_post(key, fields, conditions, UPLOAD_SECONDS)
         return ImageUploadTicket(upload=PresignedPost(url=post["url"], fields=post["fields"]), image_url=image_url)

@@ -64,6 +64,7 @@ MAX_IMAGES = 20
 
 # --- what the repository stores and returns (availability lives in the inventory, not here) ---
 
+
 class StoredVariant(BaseModel):
     model_config = ConfigDict(frozen=True)
     sku: Sku
@@ -98,6 +99,7 @@ class VariantInfo(BaseModel):
 
 # --- the admin API ---
 
+
 class AdminProduct(Product):
     """A product as the admin sees it: whatever its status, with the version that If-Match takes."""
 
@@ -112,8 +114,14 @@ class AdminProductPage(BaseModel):
 
 
 Title = Annotated[str, Field(min_length=1, max_length=120)]
-ImageUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s/]+/\S*$", examples=[
-    "https://shop.example.com/images/linen-shirt/3f2a.jpg"])]
+ImageUrl = Annotated[
+    str,
+    Field(
+        max_length=2048,
+        pattern=r"^https?://[^\s/]+/\S*$",
+        examples=["https://shop.example.com/images/linen-shirt/3f2a.jpg"],
+    ),
+]
 
 
 class VariantInput(BaseModel):

@@ -44,10 +44,17 @@ def listing_partition(status: str) -> str:
 
 def variant_items(product: StoredProduct) -> dict[str, dict[str, Any]]:
     """Per SKU, the variant item a product's variants should have (sellable while the product is active)."""
-    return {v.sku: {"pk": f"VARIANT#{v.sku}", "sk": "VARIANT", "sellable": product.status == "active",
-                    **VariantInfo(sku=v.sku, product_id=product.id, product_name=product.name, title=v.title,
-                                  price=v.price).model_dump(mode="json")}
-            for v in product.variants}
+    return {
+        v.sku: {
+            "pk": f"VARIANT#{v.sku}",
+            "sk": "VARIANT",
+            "sellable": product.status == "active",
+            **VariantInfo(
+                sku=v.sku, product_id=product.id, product_name=product.name, title=v.title, price=v.price
+            ).model_dump(mode="json"),
+        }
+        for v in product.variants
+    }
 
 
 class CatalogRepository:
@@ -58,13 +65,15 @@ class CatalogRepository:
     # ---------------------------------------------------------------- reads
 
     def get_product(self, product_id: str, consistent: bool = False) -> StoredProduct | None:
-        response = self._client.get_item(TableName=self._table, Key=key(pk=f"PRODUCT#{product_id}", sk="PRODUCT"),
-                                         ConsistentRead=consistent)
+        response = self._client.get_item(
+            TableName=self._table, Key=key(pk=f"PRODUCT#{product_id}", sk="PRODUCT"), ConsistentRead=consistent
+        )
         item = response.get("Item")
         return _product(from_item(item)) if item else None
 
-    def list_products(self, category: str | None, limit: int,
-                      start_key: dict[str, str] | None) -> tuple[list[StoredProduct], dict[str, str] | None]:
+    def list_products(
+        self, category: str | None, limit: int, start_key: dict[str, str] | None
+    ) -> tuple[list[StoredProduct], dict[str, str] | None]:
         """Up to `limit` products for sale (active) after `start_key`, and the key to resume from (None on the last
         page)."""
         request: dict[str, Any] = {
@@ -85,63 +94,104 @@ class CatalogRepository:
         resume = {name: page[-1][name] for name in ("pk", "sk", "listing_pk", "listing_sk")} if more else None
         return [_product(i) for i in page], resume
 
-    def list_by_status(self, statuses: Iterable[str], limit: int,
-                       after: str | None) -> tuple[list[StoredProduct], str | None]:
+    def list_by_status(
+        self, statuses: Iterable[str], limit: int, after: str | None
+    ) -> tuple[list[StoredProduct], str | None]:
         """Up to `limit` products of these statuses in (category, id) order after the listing key `after`, and the
         key to go on from (None on the last page)."""
-        items, more = merged_query(self._client, self._table, LISTING_INDEX, "listing_pk", "listing_sk",
-                                   [listing_partition(status) for status in statuses], limit,
-                                   SortKeyRange(after=after))
+        items, more = merged_query(
+            self._client,
+            self._table,
+            LISTING_INDEX,
+            "listing_pk",
+            "listing_sk",
+            [listing_partition(status) for status in statuses],
+            limit,
+            SortKeyRange(after=after),
+        )
         return [_product(from_item(i)) for i in items], items[-1]["listing_sk"]["S"] if more else None
 
     def get_category(self, category_id: str) -> Category | None:
-        item = self._client.get_item(TableName=self._table, Key=key(pk="CATEGORY", sk=category_id),
-                                     ConsistentRead=True).get("Item")
-        return Category.model_validate({k: v for k, v in from_item(item).items() if k in Category.model_fields}) \
-            if item else None
+        item = self._client.get_item(
+            TableName=self._table, Key=key(pk="CATEGORY", sk=category_id), ConsistentRead=True
+        ).get("Item")
+        return (
+            Category.model_validate({k: v for k, v in from_item(item).items() if k in Category.model_fields})
+            if item
+            else None
+        )
 
     def list_categories(self) -> list[Category]:
-        response = self._client.query(TableName=self._table, KeyConditionExpression="pk = :pk",
-                                      ExpressionAttributeValues={":pk": {"S": "CATEGORY"}})
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "CATEGORY"}},
+        )
         return [Category(id=i["id"], name=i["name"]) for i in map(from_item, response.get("Items", []))]
 
     def get_variants(self, skus: Iterable[str]) -> dict[str, VariantInfo]:
         """The variants for sale among `skus`, by SKU (unknown, removed and unlisted ones are simply absent)."""
         rows = batch_get(self._client, self._table, [key(pk=f"VARIANT#{sku}", sk="VARIANT") for sku in set(skus)])
         # Variant items written before products had a status have no `sellable`: they were all for sale.
-        return {row["sku"]: VariantInfo.model_validate({k: row[k] for k in VariantInfo.model_fields})
-                for row in rows if row.get("sellable", True)}
+        return {
+            row["sku"]: VariantInfo.model_validate({k: row[k] for k in VariantInfo.model_fields})
+            for row in rows
+            if row.get("sellable", True)
+        }
 
     def sku_owners(self, skus: Iterable[str]) -> dict[str, str]:
         """The product each of `skus` belongs to, for those that belong to one (sold or not)."""
-        rows = batch_get(self._client, self._table, [key(pk=f"VARIANT#{sku}", sk="VARIANT") for sku in set(skus)],
-                         projection="sku, product_id")
+        rows = batch_get(
+            self._client,
+            self._table,
+            [key(pk=f"VARIANT#{sku}", sk="VARIANT") for sku in set(skus)],
+            projection="sku, product_id",
+        )
         return {row["sku"]: row["product_id"] for row in rows}
 
     # ---------------------------------------------------------------- the admin's writes: one transaction each
 
-    def write_product(self, product: StoredProduct, previous: StoredProduct | None,
-                      also: Iterable[dict[str, Any]] = ()) -> None:
+    def write_product(
+        self, product: StoredProduct, previous: StoredProduct | None, also: Iterable[dict[str, Any]] = ()
+    ) -> None:
         """Store `product` (new when `previous` is None, else replacing exactly that version) with the variant items
         that change, and `also` (the audit entry's put), all or nothing. Raises ConditionsFailed; the positions of
         the failed items are those of write_product_items."""
         transact_write(self._client, self.write_product_items(product, previous, also))
 
-    def write_product_items(self, product: StoredProduct, previous: StoredProduct | None,
-                            also: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    def write_product_items(
+        self, product: StoredProduct, previous: StoredProduct | None, also: Iterable[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
         """The transaction's items, in this order: the category's existence check, the product, each variant item
         that changes (sorted by SKU), then `also`."""
         items: list[dict[str, Any]] = [
-            {"ConditionCheck": {"TableName": self._table, "Key": key(pk="CATEGORY", sk=product.category),
-                                "ConditionExpression": "attribute_exists(pk)"}},
-            {"Put": {"TableName": self._table, "Item": to_item(_product_item(product)),
-                     **_version_condition(previous)}},
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": key(pk="CATEGORY", sk=product.category),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(_product_item(product)),
+                    **_version_condition(previous),
+                }
+            },
         ]
         for sku, item in sorted(self.variant_changes(product, previous).items()):
             # The SKU must be unclaimed or this product's: the claim that keeps a SKU to one product.
-            items.append({"Put": {"TableName": self._table, "Item": to_item(item),
-                                  "ConditionExpression": "attribute_not_exists(pk) OR product_id = :product",
-                                  "ExpressionAttributeValues": {":product": {"S": product.id}}}})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(item),
+                        "ConditionExpression": "attribute_not_exists(pk) OR product_id = :product",
+                        "ExpressionAttributeValues": {":product": {"S": product.id}},
+                    }
+                }
+            )
         return items + list(also)
 
     @staticmethod
@@ -155,29 +205,45 @@ class CatalogRepository:
                 wanted[sku] = {**item, "sellable": False}
         return {sku: item for sku, item in wanted.items() if had.get(sku) != item}
 
-    def write_category(self, category: Category, previous: Category | None, also: Iterable[dict[str, Any]] = ()) -> None:
+    def write_category(
+        self, category: Category, previous: Category | None, also: Iterable[dict[str, Any]] = ()
+    ) -> None:
         """Create `category` (previous None) or rename exactly `previous`, with `also`; raises ConditionsFailed."""
-        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"} if previous is None else {
-            "ConditionExpression": "#name = :read", "ExpressionAttributeNames": {"#name": "name"},
-            "ExpressionAttributeValues": {":read": {"S": previous.name}}}
-        transact_write(self._client, [
-            {"Put": {"TableName": self._table, "Item": to_item(_category_item(category)), **condition}}, *also])
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if previous is None
+            else {
+                "ConditionExpression": "#name = :read",
+                "ExpressionAttributeNames": {"#name": "name"},
+                "ExpressionAttributeValues": {":read": {"S": previous.name}},
+            }
+        )
+        transact_write(
+            self._client,
+            [{"Put": {"TableName": self._table, "Item": to_item(_category_item(category)), **condition}}, *also],
+        )
 
     # ---------------------------------------------------------------- seeding (demo data, tests, benchmarks)
 
     def put_product(self, product: StoredProduct) -> None:
         """The product and its variant items as they are, all or nothing, without conditions: for fixtures."""
         items = [_product_item(product), *variant_items(product).values()]
-        self._client.transact_write_items(TransactItems=[{"Put": {"TableName": self._table, "Item": to_item(i)}}
-                                                         for i in items])
+        self._client.transact_write_items(
+            TransactItems=[{"Put": {"TableName": self._table, "Item": to_item(i)}} for i in items]
+        )
 
     def put_category(self, category: Category) -> None:
         self._client.put_item(TableName=self._table, Item=to_item(_category_item(category)))
 
 
 def _product_item(product: StoredProduct) -> dict[str, Any]:
-    return {"pk": f"PRODUCT#{product.id}", "sk": "PRODUCT", "listing_pk": listing_partition(product.status),
-            "listing_sk": f"{product.category}#{product.id}", **product.model_dump(mode="json")}
+    return {
+        "pk": f"PRODUCT#{product.id}",
+        "sk": "PRODUCT",
+        "listing_pk": listing_partition(product.status),
+        "listing_sk": f"{product.category}#{product.id}",
+        **product.model_dump(mode="json"),
+    }
 
 
 def _version_condition(previous: StoredProduct | None) -> dict[str, Any]:
@@ -186,8 +252,10 @@ def _version_condition(previous: StoredProduct | None) -> dict[str, Any]:
         return {"ConditionExpression": "attribute_not_exists(pk)"}
     # Products stored before versions existed have none: they are at version 1.
     unversioned = "attribute_not_exists(version) OR " if previous.version == 1 else ""
-    return {"ConditionExpression": f"{unversioned}version = :read",
-            "ExpressionAttributeValues": {":read": {"N": str(previous.version)}}}
+    return {
+        "ConditionExpression": f"{unversioned}version = :read",
+        "ExpressionAttributeValues": {":read": {"N": str(previous.version)}},
+    }
 
 
 def _category_item(category: Category) -> dict[str, Any]:

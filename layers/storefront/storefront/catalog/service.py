@@ -19,14 +19,17 @@ class CatalogService:
         self._inventory = inventory
         self._cursors = cursors
 
-    def list_products(self, category: str | None, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None) -> ProductPage:
+    def list_products(
+        self, category: str | None, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> ProductPage:
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValueError("limit out of range")  # the handler validates; this guards other callers
         scope = f"products?category={category or ''}"
         start = self._cursors.decode(cursor, scope) if cursor else None
         stored, resume = self._catalog.list_products(category, limit, start)
-        return ProductPage(items=self._with_availability(stored),
-                           next_cursor=self._cursors.encode(resume, scope) if resume else None)
+        return ProductPage(
+            items=self._with_availability(stored), next_cursor=self._cursors.encode(resume, scope) if resume else None
+        )
 
     def get_product(self, product_id: str) -> Product:
         stored = self._catalog.get_product(product_id)
@@ -40,8 +43,22 @@ class CatalogService:
     def _with_availability(self, products: list[StoredProduct]) -> list[Product]:
         available = self._inventory.available(v.sku for p in products for v in p.variants)
         return [
-            Product(id=p.id, name=p.name, description=p.description, category=p.category, images=p.images,
-                    variants=[Variant(sku=v.sku, title=v.title, price=v.price, available=available[v.sku],
-                                      in_stock=available[v.sku] > 0) for v in p.variants])
+            Product(
+                id=p.id,
+                name=p.name,
+                description=p.description,
+                category=p.category,
+                images=p.images,
+                variants=[
+                    Variant(
+                        sku=v.sku,
+                        title=v.title,
+                        price=v.price,
+                        available=available[v.sku],
+                        in_stock=available[v.sku] > 0,
+                    )
+                    for v in p.variants
+                ],
+            )
             for p in products
         ]

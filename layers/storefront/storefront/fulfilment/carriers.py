@@ -44,8 +44,16 @@ class CarrierUnavailable(Exception):
 
 
 class HttpCarrier:
-    def __init__(self, name: str, api_base: str, api_key: Callable[[], str], *, timeout: float = 5.0,
-                 max_retries: int = 2, backoff: float = 0.5) -> None:
+    def __init__(
+        self,
+        name: str,
+        api_base: str,
+        api_key: Callable[[], str],
+        *,
+        timeout: float = 5.0,
+        max_retries: int = 2,
+        backoff: float = 0.5,
+    ) -> None:
         self.name = name
         self._api_base = api_base.rstrip("/")
         self._api_key = api_key  # read per request: a rotated key (cached by storefront.secrets) is picked up
@@ -71,8 +79,12 @@ class HttpCarrier:
 
     def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         data = json.dumps(body).encode()
-        headers = {"Authorization": f"Bearer {self._api_key()}", "Idempotency-Key": idempotency_key,
-                   "Content-Type": "application/json", "Accept": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {self._api_key()}",
+            "Idempotency-Key": idempotency_key,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
         # The same Idempotency-Key on every attempt: the carrier returns the first shipment, never a second one.
         for attempt in range(self._max_retries + 1):
             last_attempt = attempt == self._max_retries
@@ -85,16 +97,28 @@ class HttpCarrier:
                 if error.code == 409 and path.endswith("/cancel"):
                     raise ShipmentNotCancellable(f"carrier {self.name} will not cancel: {detail}") from error
                 if error.code < 500 and error.code != 429:
-                    raise CarrierRejected(f"carrier {self.name} refused the shipment ({error.code}): {detail}") from error
+                    raise CarrierRejected(
+                        f"carrier {self.name} refused the shipment ({error.code}): {detail}"
+                    ) from error
                 if last_attempt or _retry_after(error) > self._backoff * 2**attempt:
                     # Out of attempts, or asked to wait longer than we would: the queue retries it later.
-                    raise CarrierUnavailable(f"carrier {self.name} answered {error.code} after {attempt + 1} "
-                                             f"attempts (Retry-After: {error.headers.get('Retry-After')})") from error
+                    raise CarrierUnavailable(
+                        f"carrier {self.name} answered {error.code} after {attempt + 1} "
+                        f"attempts (Retry-After: {error.headers.get('Retry-After')})"
+                    ) from error
                 log.warning("carrier answered %s; retrying (attempt %d)", error.code, attempt + 1)
-            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError, ValueError) as error:
+            except (
+                urllib.error.URLError,
+                http.client.HTTPException,
+                TimeoutError,
+                ConnectionError,
+                ValueError,
+            ) as error:
                 if last_attempt:
-                    raise CarrierUnavailable(f"carrier {self.name} unreachable after {attempt + 1} attempts: "
-                                             f"{getattr(error, 'reason', None) or error!r}") from error
+                    raise CarrierUnavailable(
+                        f"carrier {self.name} unreachable after {attempt + 1} attempts: "
+                        f"{getattr(error, 'reason', None) or error!r}"
+                    ) from error
                 log.warning("carrier unreachable (%r); retrying (attempt %d)", error, attempt + 1)
             time.sleep(self._backoff * 2**attempt * random.uniform(0.5, 1))  # jitter: retries of many don't align
         raise AssertionError("unreachable")

@@ -96,6 +96,9 @@ class ShipmentRequest(BaseModel):
 
     @classmethod
     def for_order(cls, order: Order) -> ShipmentRequest:
-        return cls(reference=order.id, service=order.shipping.method,
-                   recipient=Recipient(**order.shipping_address.model_dump(), email=order.email),
-                   items=[ShipmentItem(sku=line.sku, title=line.title, quantity=line.quantity) for line in order.lines])
+        return cls(
+            reference=order.id,
+            service=order.shipping.method,
+            recipient=Recipient(**order.shipping_address.model_dump(), email=order.email),
+            items=[ShipmentItem(sku=line.sku, title=line.title, quantity=line.quantity) for line in order.lines],
+        )

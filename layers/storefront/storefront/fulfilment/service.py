@@ -36,8 +36,13 @@ S = OrderStatus
 # The fulfilment part of an order's life, in order: tracking updates walk it forward, one step at a time.
 FULFILMENT_PATH = [S.PAID, S.FULFILLING, S.SHIPPED, S.DELIVERED]
 # A parcel's tracking statuses, in order (an exception can happen at any point, so it is first: never "further").
-TRACKING_SEQUENCE = [TrackingStatus.EXCEPTION, TrackingStatus.LABEL_CREATED, TrackingStatus.IN_TRANSIT,
-                     TrackingStatus.OUT_FOR_DELIVERY, TrackingStatus.DELIVERED]
+TRACKING_SEQUENCE = [
+    TrackingStatus.EXCEPTION,
+    TrackingStatus.LABEL_CREATED,
+    TrackingStatus.IN_TRANSIT,
+    TrackingStatus.OUT_FOR_DELIVERY,
+    TrackingStatus.DELIVERED,
+]
 TRACKING_WRITE_ATTEMPTS = 5
 # Business metrics for the fulfilment moves (the workflow counts paid and the other ends).
 STATUS_METRICS = {S.FULFILLING: "OrdersFulfilling", S.SHIPPED: "OrdersShipped", S.DELIVERED: "OrdersDelivered"}
@@ -64,8 +69,13 @@ class TrackingConflict(StorefrontError):
 
 
 class FulfilmentService:
-    def __init__(self, orders: Orders, carrier: Carrier, webhook_secrets: Callable[[], list[str]],
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        orders: Orders,
+        carrier: Carrier,
+        webhook_secrets: Callable[[], list[str]],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._orders = orders
         self._carrier = carrier
         self._webhook_secrets = webhook_secrets  # read per webhook (storefront.secrets caches it)
@@ -88,11 +98,20 @@ class FulfilmentService:
             raise OrderNotReady(f"order {order_id} is {order.status}, not paid")
         # The key names the order: a repeated request returns the first shipment instead of a second parcel.
         shipment = self._carrier.create_shipment(ShipmentRequest.for_order(order), idempotency_key=f"order-{order.id}")
-        fulfilment = Fulfilment(status=shipment.status, carrier=self._carrier.name,
-                                tracking_number=shipment.tracking_number, tracking_url=shipment.tracking_url)
+        fulfilment = Fulfilment(
+            status=shipment.status,
+            carrier=self._carrier.name,
+            tracking_number=shipment.tracking_number,
+            tracking_url=shipment.tracking_url,
+        )
         try:
-            self._orders.transition(order.id, S.FULFILLING, self._clock(), shipment_id=shipment.id,
-                                    fulfilment=fulfilment.model_dump(exclude_none=True))
+            self._orders.transition(
+                order.id,
+                S.FULFILLING,
+                self._clock(),
+                shipment_id=shipment.id,
+                fulfilment=fulfilment.model_dump(exclude_none=True),
+            )
         except TransitionRefused as refused:
             if refused.order is not None and refused.order.status in (S.FULFILLING, S.SHIPPED, S.DELIVERED):
                 return "already_fulfilling"  # a concurrent delivery of the same message got there first
@@ -100,8 +119,12 @@ class FulfilmentService:
                 # Cancelled while we asked the carrier: the parcel we just created must not go out. Raising (the
                 # carrier down, say) retries the message, which comes back here and cancels it again.
                 self._carrier.cancel_shipment(shipment.id)
-                log.warning("order %s was cancelled while its shipment %s was created: shipment cancelled",
-                            order.id, shipment.id, extra={"order_id": order.id})
+                log.warning(
+                    "order %s was cancelled while its shipment %s was created: shipment cancelled",
+                    order.id,
+                    shipment.id,
+                    extra={"order_id": order.id},
+                )
                 return "cancelled"
             raise
         count(STATUS_METRICS[S.FULFILLING])
@@ -113,8 +136,9 @@ class FulfilmentService:
         """Verify and apply one tracking update. Raising means "not processed": the carrier retries."""
         if carrier != self._carrier.name:
             raise UnknownWebhookSender(f"No carrier named {carrier!r}.")
-        verify_signature(payload, signature_header, self._webhook_secrets(), header_name="Carrier-Signature",
-                         sender="carrier")
+        verify_signature(
+            payload, signature_header, self._webhook_secrets(), header_name="Carrier-Signature", sender="carrier"
+        )
         event: TrackingEvent = parse_event(payload, TrackingEvent, "a tracking event")
         self._apply(event.id, event.data)
 
@@ -125,19 +149,35 @@ class FulfilmentService:
             order = self._orders.get(update.reference)
             if order is None or (order.shipment_id is not None and order.shipment_id != update.shipment_id):
                 # Redelivering cannot make it ours: acknowledge it, and leave a trace for a person.
-                log.error("tracking event %s names shipment %s of order %s, which has no such shipment",
-                          event_id, update.shipment_id, update.reference, extra={"order_id": update.reference})
+                log.error(
+                    "tracking event %s names shipment %s of order %s, which has no such shipment",
+                    event_id,
+                    update.shipment_id,
+                    update.reference,
+                    extra={"order_id": update.reference},
+                )
                 return
             if order.status not in FULFILMENT_PATH:
-                log.error("tracking event %s for order %s, which is %s", event_id, order.id, order.status,
-                          extra={"order_id": order.id})
+                log.error(
+                    "tracking event %s for order %s, which is %s",
+                    event_id,
+                    order.id,
+                    order.status,
+                    extra={"order_id": order.id},
+                )
                 return
             if order.status == S.PAID or order.fulfilment is None:
                 raise NotYetFulfilling("The shipment is not recorded on the order yet; retry shortly.")
             newer, target = _is_newer(update, order), _order_status(update, order)
             if order.status == S.DELIVERED or (not newer and target == order.status):
-                log.info("tracking event %s (%s) is old news for order %s (%s)", event_id, update.status, order.id,
-                         order.status, extra={"order_id": order.id})
+                log.info(
+                    "tracking event %s (%s) is old news for order %s (%s)",
+                    event_id,
+                    update.status,
+                    order.id,
+                    order.status,
+                    extra={"order_id": order.id},
+                )
                 return
             try:
                 self._record(order, update, newer, target)
@@ -152,8 +192,12 @@ class FulfilmentService:
         shipped) without hiding the newer status. delivered may overtake in_transit, so the walk passes through
         shipped and history and events stay complete; a crash part-way is finished by the carrier's retry."""
         if update.status == TrackingStatus.EXCEPTION:
-            log.warning("carrier reports a problem with shipment %s of order %s", update.shipment_id, order.id,
-                        extra={"order_id": order.id})
+            log.warning(
+                "carrier reports a problem with shipment %s of order %s",
+                update.shipment_id,
+                order.id,
+                extra={"order_id": order.id},
+            )
         fields: dict[str, Any] = {}
         if newer:
             tracking = order.fulfilment.model_copy(update={"status": update.status})
@@ -163,7 +207,7 @@ class FulfilmentService:
         if goal == current:  # news within the same order status: out_for_delivery while shipped, an exception
             self._orders.update_fields(order.id, condition_status={order.status}, expect=expect, **fields)
             return
-        for step in FULFILMENT_PATH[current + 1:goal + 1]:
+        for step in FULFILMENT_PATH[current + 1 : goal + 1]:
             self._orders.transition(order.id, step, self._clock(), expect=expect, **fields)
             count(STATUS_METRICS[step])  # each move is written once (the next attempt finds it made), so counted once
             expect = {"tracking_at": fields.get("tracking_at", expect["tracking_at"])}

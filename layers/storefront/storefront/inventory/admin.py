@@ -43,13 +43,25 @@ def ledger_entry(item: dict[str, Any]) -> LedgerEntry:
         return LedgerEntry(delta=-item["quantity"], reason="sold", order_id=item["order_id"], at=at)
     if item["sk"].startswith("RETURN#"):
         return LedgerEntry(delta=item["quantity"], reason="returned", order_id=item["order_id"], at=at)
-    return LedgerEntry(delta=item["delta"], reason=item["reason"], note=item.get("note"), actor=item.get("actor"),
-                       order_id=item.get("order_id"), at=at)
+    return LedgerEntry(
+        delta=item["delta"],
+        reason=item["reason"],
+        note=item.get("note"),
+        actor=item.get("actor"),
+        order_id=item.get("order_id"),
+        at=at,
+    )
 
 
 class InventoryAdmin:
-    def __init__(self, inventory: InventoryRepository, catalog: CatalogRepository, stock: StockFunctionClient,
-                 idempotency: IdempotencyStore, cursors: CursorCodec) -> None:
+    def __init__(
+        self,
+        inventory: InventoryRepository,
+        catalog: CatalogRepository,
+        stock: StockFunctionClient,
+        idempotency: IdempotencyStore,
+        cursors: CursorCodec,
+    ) -> None:
         self._inventory = inventory
         self._catalog = catalog
         self._stock = stock
@@ -60,9 +72,13 @@ class InventoryAdmin:
         level = self._level(sku)
         scope = f"admin/inventory/{sku}"
         items, resume = self._inventory.ledger(sku, limit, self._cursors.decode(cursor, scope) if cursor else None)
-        return InventoryView(**level.model_dump(), ledger=Ledger(
-            items=[ledger_entry(item) for item in items],
-            next_cursor=self._cursors.encode(resume, scope) if resume else None))
+        return InventoryView(
+            **level.model_dump(),
+            ledger=Ledger(
+                items=[ledger_entry(item) for item in items],
+                next_cursor=self._cursors.encode(resume, scope) if resume else None,
+            ),
+        )
 
     def adjust(self, actor: Any, sku: str, request: AdjustmentInput, idempotency_key: str | None) -> StoredResponse:
         """201 with the level after the adjustment; the same key and body answer the same again, once adjusted."""
@@ -70,17 +86,27 @@ class InventoryAdmin:
 
         def adjust() -> StoredResponse:
             self._level(sku)  # 404 for a SKU the catalog does not have
-            outcome = self._stock.adjust(sku, adjustment_id(key), request.delta, request.reason, request.note,
-                                         ActorRef.of(actor))
+            outcome = self._stock.adjust(
+                sku, adjustment_id(key), request.delta, request.reason, request.note, ActorRef.of(actor)
+            )
             if outcome.outcome == "rejected" and outcome.reason is not None:
                 [short] = outcome.reason.lines
-                raise InsufficientStock(outcome.reason.detail, [
-                    {"sku": sku, "code": "insufficient_stock", "available": short.available,
-                     "message": f"{short.requested} taken away, {short.available} available"}])
+                raise InsufficientStock(
+                    outcome.reason.detail,
+                    [
+                        {
+                            "sku": sku,
+                            "code": "insufficient_stock",
+                            "available": short.available,
+                            "message": f"{short.requested} taken away, {short.available} available",
+                        }
+                    ],
+                )
             return StoredResponse(status=201, body=_level_of(outcome).model_dump_json())
 
-        return self._idempotency.run(f"inventory-adjust:{sku}", key, request_hash(request.model_dump(mode="json")),
-                                     adjust)
+        return self._idempotency.run(
+            f"inventory-adjust:{sku}", key, request_hash(request.model_dump(mode="json")), adjust
+        )
 
     def set_threshold(self, actor: Any, sku: str, request: ThresholdInput) -> StockLevel:
         self._level(sku)

@@ -42,9 +42,16 @@ def _items(client: Any, table: str, skus: Iterable[str] | None) -> Iterable[dict
     if skus is None:
         pages = client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
     else:
-        pages = (page for sku in sorted(set(skus)) for page in client.get_paginator("query").paginate(
-            TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"SKU#{sku}"}}))
+        pages = (
+            page
+            for sku in sorted(set(skus))
+            for page in client.get_paginator("query").paginate(
+                TableName=table,
+                ConsistentRead=True,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"SKU#{sku}"}},
+            )
+        )
     for page in pages:
         yield from (from_item(item) for item in page["Items"])
 
@@ -87,21 +94,28 @@ def _check_sku(sku: str, items: list[dict[str, Any]]) -> list[str]:
         line = lines.get(order_id)
         recorded = line.returned if line else 0
         if recorded != returned_by_line[order_id]:
-            problems.append(f"{sku}: line of order {order_id} says {recorded} returned, its returns hold "
-                            f"{returned_by_line[order_id]}")
+            problems.append(
+                f"{sku}: line of order {order_id} says {recorded} returned, its returns hold "
+                f"{returned_by_line[order_id]}"
+            )
         if line and line.returned and (line.state != "committed" or line.returned > line.quantity):
-            problems.append(f"{sku}: line of order {order_id} is {line.state} with {line.quantity} unit(s), "
-                            f"yet {line.returned} returned")
+            problems.append(
+                f"{sku}: line of order {order_id} is {line.state} with {line.quantity} unit(s), "
+                f"yet {line.returned} returned"
+            )
     if level is None:
         return [*problems, f"{sku}: {len(items)} item(s) but no LEVEL"]
     if level.on_hand != adjusted - sold + returned:
-        problems.append(f"{sku}: on_hand is {level.on_hand}, but its ledger, adjustments ({adjusted}) minus sales "
-                        f"({sold}) plus returns ({returned}), makes {adjusted - sold + returned}")
+        problems.append(
+            f"{sku}: on_hand is {level.on_hand}, but its ledger, adjustments ({adjusted}) minus sales "
+            f"({sold}) plus returns ({returned}), makes {adjusted - sold + returned}"
+        )
     if level.reserved != held:
         problems.append(f"{sku}: reserved is {level.reserved}, but reserved lines hold {held}")
     if level.available != level.on_hand - level.reserved:
-        problems.append(f"{sku}: available is {level.available}, not on_hand - reserved "
-                        f"= {level.on_hand - level.reserved}")
+        problems.append(
+            f"{sku}: available is {level.available}, not on_hand - reserved = {level.on_hand - level.reserved}"
+        )
     for name in ("on_hand", "reserved", "available"):
         if getattr(level, name) < 0:
             problems.append(f"{sku}: {name} is negative ({getattr(level, name)})")

@@ -39,6 +39,7 @@ class InvalidStockRequest(ValueError):
 
 # ---------------------------------------------------------------- the event contract
 
+
 class StockLine(BaseModel):
     # Lines usually come straight from the order, which carries more fields (title, price): ignore them.
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -141,6 +142,7 @@ def parse_stock_request(event: Any) -> AnyStockRequest:
 
 # ---------------------------------------------------------------- outcomes
 
+
 class ShortLine(BaseModel):
     sku: str
     requested: int
@@ -156,8 +158,9 @@ class Rejection(BaseModel):
 
 
 class StockOutcome(BaseModel):
-    outcome: Literal["reserved", "rejected", "committed", "released", "nothing_to_release", "returned", "adjusted",
-                     "threshold_set"]
+    outcome: Literal[
+        "reserved", "rejected", "committed", "released", "nothing_to_release", "returned", "adjusted", "threshold_set"
+    ]
     reason: Rejection | None = None
     level: StockLevel | None = None  # after an adjustment or a new threshold
 
@@ -166,6 +169,7 @@ class StockOutcome(BaseModel):
 
 
 # ---------------------------------------------------------------- what the table stores
+
 
 class StockLevel(BaseModel):
     sku: str
@@ -214,24 +218,30 @@ UNIT_DELTAS: dict[Movement, tuple[int, int, int]] = {
 STATE_AFTER: dict[Movement, LineState] = {"reserve": "reserved", "commit": "committed", "release": "released"}
 # The movements a line in each state has been through, in order.
 HISTORY_OF: dict[LineState, list[Movement]] = {
-    "reserved": ["reserve"], "committed": ["reserve", "commit"], "released": ["reserve", "release"],
+    "reserved": ["reserve"],
+    "committed": ["reserve", "commit"],
+    "released": ["reserve", "release"],
 }
 
 
 def history_entry(movement: Movement, quantity: int, at: str) -> HistoryEntry:
     available, reserved, on_hand = (quantity * unit for unit in UNIT_DELTAS[movement])
-    return HistoryEntry(movement=movement, delta_available=available, delta_reserved=reserved,
-                        delta_on_hand=on_hand, at=at)
+    return HistoryEntry(
+        movement=movement, delta_available=available, delta_reserved=reserved, delta_on_hand=on_hand, at=at
+    )
 
 
 # ---------------------------------------------------------------- the admin API's view of a SKU
+
 
 class LedgerEntry(BaseModel):
     """One movement of a SKU's units on hand."""
 
     delta: int = Field(description="Units on hand added (+) or taken away (-)")
-    reason: str = Field(description="An operator's adjustment: received, correction, damaged, lost or returned; an "
-                                    "order's: sold (paid, the units left) or returned (given back, with order_id)")
+    reason: str = Field(
+        description="An operator's adjustment: received, correction, damaged, lost or returned; an "
+        "order's: sold (paid, the units left) or returned (given back, with order_id)"
+    )
     order_id: str | None = None
     actor: ActorRef | None = Field(default=None, description="Who made an adjustment")
     note: str | None = None

@@ -85,14 +85,16 @@ class InventoryRepository:
     def available(self, skus: Iterable[str]) -> dict[str, int]:
         """Units available per SKU; a SKU with no stock record has 0."""
         wanted = sorted(set(skus))
-        rows = batch_get(self._client, self._table, [key(pk=f"SKU#{sku}", sk="LEVEL") for sku in wanted],
-                         projection="sku, available")
+        rows = batch_get(
+            self._client, self._table, [key(pk=f"SKU#{sku}", sk="LEVEL") for sku in wanted], projection="sku, available"
+        )
         levels = {row["sku"]: max(int(row.get("available", 0)), 0) for row in rows}
         return {sku: levels.get(sku, 0) for sku in wanted}
 
     def level(self, sku: str) -> StockLevel | None:
-        item = self._client.get_item(TableName=self._table, Key=key(pk=f"SKU#{sku}", sk="LEVEL"),
-                                     ConsistentRead=True).get("Item")
+        item = self._client.get_item(
+            TableName=self._table, Key=key(pk=f"SKU#{sku}", sk="LEVEL"), ConsistentRead=True
+        ).get("Item")
         return _level(from_item(item)) if item else None
 
     def levels(self, skus: Iterable[str]) -> dict[str, StockLevel]:
@@ -102,8 +104,10 @@ class InventoryRepository:
     def reservation_lines(self, order_id: str, skus: Iterable[str]) -> dict[str, ReservationLine]:
         """The order's stored lines among `skus` (there is no index by order: the caller names the SKUs)."""
         rows = self._get_consistently([key(pk=f"SKU#{sku}", sk=f"ORDER#{order_id}") for sku in skus])
-        lines = (ReservationLine.model_validate({k: v for k, v in row.items() if k in ReservationLine.model_fields})
-                 for row in rows)
+        lines = (
+            ReservationLine.model_validate({k: v for k, v in row.items() if k in ReservationLine.model_fields})
+            for row in rows
+        )
         return {line.sku: line for line in lines}
 
     # ---------------------------------------------------------------- adjustments
@@ -116,21 +120,44 @@ class InventoryRepository:
             reserved = current.reserved if current else 0
             if on_hand < reserved:
                 raise ValueError(f"{sku}: {reserved} units are reserved, on hand cannot be {on_hand}")
-            level = to_item({"pk": f"SKU#{sku}", "sk": "LEVEL", "sku": sku, "on_hand": on_hand, "reserved": reserved,
-                             "available": on_hand - reserved, "low_stock_threshold": low_stock_threshold})
+            level = to_item(
+                {
+                    "pk": f"SKU#{sku}",
+                    "sk": "LEVEL",
+                    "sku": sku,
+                    "on_hand": on_hand,
+                    "reserved": reserved,
+                    "available": on_hand - reserved,
+                    "low_stock_threshold": low_stock_threshold,
+                }
+            )
             # Written only if nobody changed the level since it was read.
             if current is None:
-                write = {"Put": {"TableName": self._table, "Item": level,
-                                 "ConditionExpression": "attribute_not_exists(pk)"}}
+                write = {
+                    "Put": {"TableName": self._table, "Item": level, "ConditionExpression": "attribute_not_exists(pk)"}
+                }
             else:
-                write = {"Put": {"TableName": self._table, "Item": level,
-                                 "ConditionExpression": "#on_hand = :on_hand AND #reserved = :reserved",
-                                 "ExpressionAttributeNames": _names("on_hand", "reserved"),
-                                 "ExpressionAttributeValues": to_item({":on_hand": current.on_hand,
-                                                                       ":reserved": current.reserved})}}
+                write = {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": level,
+                        "ConditionExpression": "#on_hand = :on_hand AND #reserved = :reserved",
+                        "ExpressionAttributeNames": _names("on_hand", "reserved"),
+                        "ExpressionAttributeValues": to_item(
+                            {":on_hand": current.on_hand, ":reserved": current.reserved}
+                        ),
+                    }
+                }
             delta = on_hand - (current.on_hand if current else 0)
-            entries = [self._adjustment(sku, uuid.uuid4().hex, delta, "received" if current is None else "correction",
-                                        datetime.now(UTC))] if delta else []
+            entries = (
+                [
+                    self._adjustment(
+                        sku, uuid.uuid4().hex, delta, "received" if current is None else "correction", datetime.now(UTC)
+                    )
+                ]
+                if delta
+                else []
+            )
             try:
                 self._transact([write, *entries])
                 return
@@ -140,44 +167,74 @@ class InventoryRepository:
                 current = self.level(sku)
         raise StockContention(f"{sku}: the level kept changing while it was being set")
 
-    def adjust(self, sku: str, adjustment_id: str, delta: int, reason: str, at: datetime, note: str | None,
-               actor: dict[str, Any], also: Iterable[dict[str, Any]] = ()) -> None:
+    def adjust(
+        self,
+        sku: str,
+        adjustment_id: str,
+        delta: int,
+        reason: str,
+        at: datetime,
+        note: str | None,
+        actor: dict[str, Any],
+        also: Iterable[dict[str, Any]] = (),
+    ) -> None:
         """Add `delta` to on_hand and available, with its ledger entry ADJUST#<adjustment_id> and `also` (its audit
         entry), all or nothing. A SKU without a level gets one (only units can be added to it). MovementRefused if
         available would go below zero, or the adjustment is recorded already."""
         level: dict[str, Any] = {
-            "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
+            "TableName": self._table,
+            "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
             "UpdateExpression": "SET #sku = :sku, #on_hand = if_not_exists(#on_hand, :zero) + :delta, "
-                                "#available = if_not_exists(#available, :zero) + :delta, "
-                                "#reserved = if_not_exists(#reserved, :zero)",
+            "#available = if_not_exists(#available, :zero) + :delta, "
+            "#reserved = if_not_exists(#reserved, :zero)",
             "ExpressionAttributeNames": _names("sku", "on_hand", "available", "reserved"),
             "ExpressionAttributeValues": to_item({":sku": sku, ":delta": delta, ":zero": 0}),
         }
         if delta < 0:  # No arithmetic in conditions: available + delta >= 0 is written available >= -delta.
             level["ConditionExpression"] = "attribute_exists(pk) AND #available >= :minus_delta"
             level["ExpressionAttributeValues"][":minus_delta"] = {"N": str(-delta)}
-        self._transact([{"Update": level},
-                        self._adjustment(sku, adjustment_id, delta, reason, at, note=note, actor=actor), *also])
+        self._transact(
+            [{"Update": level}, self._adjustment(sku, adjustment_id, delta, reason, at, note=note, actor=actor), *also]
+        )
 
     def adjustment(self, sku: str, adjustment_id: str) -> dict[str, Any] | None:
         """A recorded adjustment (delta, reason, note, ...), or None."""
-        item = self._client.get_item(TableName=self._table, Key=key(pk=f"SKU#{sku}", sk=f"ADJUST#{adjustment_id}"),
-                                     ConsistentRead=True).get("Item")
+        item = self._client.get_item(
+            TableName=self._table, Key=key(pk=f"SKU#{sku}", sk=f"ADJUST#{adjustment_id}"), ConsistentRead=True
+        ).get("Item")
         return from_item(item) if item else None
 
-    def set_threshold(self, sku: str, threshold: int | None, read: StockLevel | None,
-                      also: Iterable[dict[str, Any]] = ()) -> None:
+    def set_threshold(
+        self, sku: str, threshold: int | None, read: StockLevel | None, also: Iterable[dict[str, Any]] = ()
+    ) -> None:
         """Set (None: remove) the SKU's low_stock_threshold, only if it is still what `read` said, with `also`;
         a SKU without a level gets one, at zero. MovementRefused if the threshold or the level's existence changed."""
         names = _names("low_stock_threshold")
         if read is None:
-            write: dict[str, Any] = {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                                             "Item": to_item({"pk": f"SKU#{sku}", "sk": "LEVEL", "sku": sku, "on_hand": 0,
-                                                              "reserved": 0, "available": 0,
-                                                              "low_stock_threshold": threshold})}}
+            write: dict[str, Any] = {
+                "Put": {
+                    "TableName": self._table,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "Item": to_item(
+                        {
+                            "pk": f"SKU#{sku}",
+                            "sk": "LEVEL",
+                            "sku": sku,
+                            "on_hand": 0,
+                            "reserved": 0,
+                            "available": 0,
+                            "low_stock_threshold": threshold,
+                        }
+                    ),
+                }
+            }
         else:
-            update: dict[str, Any] = {"TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
-                                      "ExpressionAttributeNames": names, "ExpressionAttributeValues": {}}
+            update: dict[str, Any] = {
+                "TableName": self._table,
+                "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {},
+            }
             if threshold is None:
                 update["UpdateExpression"] = "REMOVE #low_stock_threshold"
             else:
@@ -193,12 +250,20 @@ class InventoryRepository:
             write = {"Update": update}
         self._transact([write, *also])
 
-    def ledger(self, sku: str, limit: int, after: dict[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+    def ledger(
+        self, sku: str, limit: int, after: dict[str, str] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
         """Up to `limit` of the SKU's ledger items, newest first, after the index key `after`; and the key to go on
         from (None on the last page). Eventually consistent, as every index: a movement just made may take a moment."""
-        request: dict[str, Any] = {"TableName": self._table, "IndexName": LEDGER_INDEX, "ScanIndexForward": False,
-                                   "KeyConditionExpression": "#sku = :sku", "ExpressionAttributeNames": _names("sku"),
-                                   "ExpressionAttributeValues": {":sku": {"S": sku}}, "Limit": limit + 1}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": LEDGER_INDEX,
+            "ScanIndexForward": False,
+            "KeyConditionExpression": "#sku = :sku",
+            "ExpressionAttributeNames": _names("sku"),
+            "ExpressionAttributeValues": {":sku": {"S": sku}},
+            "Limit": limit + 1,
+        }
         if after is not None:
             request["ExclusiveStartKey"] = key(**after)
         items = [from_item(item) for item in self._client.query(**request).get("Items", [])]
@@ -206,12 +271,36 @@ class InventoryRepository:
         resume = {name: page[-1][name] for name in ("pk", "sk", "sku", "ledger_at")} if len(items) > limit else None
         return page, resume
 
-    def _adjustment(self, sku: str, adjustment_id: str, delta: int, reason: str, at: datetime, note: str | None = None,
-                    actor: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _adjustment(
+        self,
+        sku: str,
+        adjustment_id: str,
+        delta: int,
+        reason: str,
+        at: datetime,
+        note: str | None = None,
+        actor: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         sk = f"ADJUST#{adjustment_id}"
-        return {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)", "Item": to_item({
-            "pk": f"SKU#{sku}", "sk": sk, "sku": sku, "delta": delta, "reason": reason, "note": note, "actor": actor,
-            "at": at.isoformat(), "ledger_at": ledger_at(at, sk)})}}
+        return {
+            "Put": {
+                "TableName": self._table,
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "Item": to_item(
+                    {
+                        "pk": f"SKU#{sku}",
+                        "sk": sk,
+                        "sku": sku,
+                        "delta": delta,
+                        "reason": reason,
+                        "note": note,
+                        "actor": actor,
+                        "at": at.isoformat(),
+                        "ledger_at": ledger_at(at, sk),
+                    }
+                ),
+            }
+        }
 
     # ---------------------------------------------------------------- order movements, one transaction each
 
@@ -222,11 +311,27 @@ class InventoryRepository:
         for sku, quantity in quantities.items():
             entry = history_entry("reserve", quantity, at.isoformat())
             items.append(self._level_update(sku, entry, min_available=quantity))
-            items.append({"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                                  "Item": to_item({"pk": f"SKU#{sku}", "sk": f"ORDER#{order_id}", "order_id": order_id,
-                                                   "sku": sku, "quantity": quantity, "state": "reserved",
-                                                   "history": [entry.model_dump()],
-                                                   "held_shard": held_shard(order_id), "held_at": at.isoformat()})}})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "Item": to_item(
+                            {
+                                "pk": f"SKU#{sku}",
+                                "sk": f"ORDER#{order_id}",
+                                "order_id": order_id,
+                                "sku": sku,
+                                "quantity": quantity,
+                                "state": "reserved",
+                                "history": [entry.model_dump()],
+                                "held_shard": held_shard(order_id),
+                                "held_at": at.isoformat(),
+                            }
+                        ),
+                    }
+                }
+            )
         self._transact(items)
 
     def commit(self, order_id: str, quantities: dict[str, int], at: datetime) -> None:
@@ -244,12 +349,19 @@ class InventoryRepository:
             entry = history_entry(movement, quantity, at.isoformat())
             items.append(self._level_update(sku, entry))
             line: dict[str, Any] = {
-                "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk=f"ORDER#{order_id}"),
+                "TableName": self._table,
+                "Key": key(pk=f"SKU#{sku}", sk=f"ORDER#{order_id}"),
                 "UpdateExpression": "SET #state = :to, #history = list_append(#history, :entry)",
                 "ConditionExpression": "#state = :reserved AND #quantity = :quantity",
                 "ExpressionAttributeNames": _names("state", "history", "quantity"),
-                "ExpressionAttributeValues": to_item({":to": STATE_AFTER[movement], ":entry": [entry.model_dump()],
-                                                      ":reserved": "reserved", ":quantity": quantity}),
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":to": STATE_AFTER[movement],
+                        ":entry": [entry.model_dump()],
+                        ":reserved": "reserved",
+                        ":quantity": quantity,
+                    }
+                ),
             }
             if movement == "commit":  # the units leave on_hand: the sale enters the SKU's ledger
                 line["UpdateExpression"] += ", #ledger_at = :ledger_at"
@@ -259,53 +371,84 @@ class InventoryRepository:
             items.append({"Update": line})
         self._transact(items)
 
-    def return_units(self, return_id: str, order_id: str, quantities: dict[str, int],
-                     lines: dict[str, ReservationLine], at: datetime) -> None:
+    def return_units(
+        self, return_id: str, order_id: str, quantities: dict[str, int], lines: dict[str, ReservationLine], at: datetime
+    ) -> None:
         """Committed units of the order back on hand and available, with a RETURN# ledger item per SKU; all or
         nothing. MovementRefused if a return with this id is recorded already, or a line changed since `lines` was
         read (its state or its returned count)."""
         items: list[dict[str, Any]] = []
         for sku, quantity in quantities.items():
             line = lines[sku]
-            items.append({"Update": {
-                "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
-                "UpdateExpression": "SET #on_hand = #on_hand + :q, #available = #available + :q",
-                "ExpressionAttributeNames": _names("on_hand", "available"),
-                "ExpressionAttributeValues": to_item({":q": quantity})}})
-            was_returned = ("attribute_not_exists(#returned)" if line.returned == 0 else "#returned = :was")
-            items.append({"Update": {
-                "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk=f"ORDER#{order_id}"),
-                "UpdateExpression": "SET #returned = :now",
-                "ConditionExpression": f"#state = :committed AND {was_returned}",
-                "ExpressionAttributeNames": _names("state", "returned"),
-                "ExpressionAttributeValues": to_item({":committed": "committed", ":now": line.returned + quantity,
-                                                      **({":was": line.returned} if line.returned else {})})}})
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
+                        "UpdateExpression": "SET #on_hand = #on_hand + :q, #available = #available + :q",
+                        "ExpressionAttributeNames": _names("on_hand", "available"),
+                        "ExpressionAttributeValues": to_item({":q": quantity}),
+                    }
+                }
+            )
+            was_returned = "attribute_not_exists(#returned)" if line.returned == 0 else "#returned = :was"
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": key(pk=f"SKU#{sku}", sk=f"ORDER#{order_id}"),
+                        "UpdateExpression": "SET #returned = :now",
+                        "ConditionExpression": f"#state = :committed AND {was_returned}",
+                        "ExpressionAttributeNames": _names("state", "returned"),
+                        "ExpressionAttributeValues": to_item(
+                            {
+                                ":committed": "committed",
+                                ":now": line.returned + quantity,
+                                **({":was": line.returned} if line.returned else {}),
+                            }
+                        ),
+                    }
+                }
+            )
             entry = ReturnEntry(return_id=return_id, order_id=order_id, sku=sku, quantity=quantity, at=at.isoformat())
             sk = f"RETURN#{return_id}"
-            items.append({"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                                  "Item": to_item({"pk": f"SKU#{sku}", "sk": sk, **entry.model_dump(),
-                                                   "ledger_at": ledger_at(at, sk)})}})  # the units back: in the ledger
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "Item": to_item(
+                            {"pk": f"SKU#{sku}", "sk": sk, **entry.model_dump(), "ledger_at": ledger_at(at, sk)}
+                        ),
+                    }
+                }
+            )  # the units back: in the ledger
         self._transact(items)
 
     def returns(self, return_id: str, skus: Iterable[str]) -> dict[str, ReturnEntry]:
         """The return's recorded entries among `skus`."""
         rows = self._get_consistently([key(pk=f"SKU#{sku}", sk=f"RETURN#{return_id}") for sku in skus])
-        entries = (ReturnEntry.model_validate({k: v for k, v in row.items() if k in ReturnEntry.model_fields})
-                   for row in rows)
+        entries = (
+            ReturnEntry.model_validate({k: v for k, v in row.items() if k in ReturnEntry.model_fields}) for row in rows
+        )
         return {entry.sku: entry for entry in entries}
 
     def held_reservations(self, shard: str, held_before: str) -> Iterable[tuple[str, str, int]]:
         """(order id, sku, quantity) of every line still reserved in `shard` since before `held_before`."""
         request: dict[str, Any] = {
-            "TableName": self._table, "IndexName": HELD_INDEX,
+            "TableName": self._table,
+            "IndexName": HELD_INDEX,
             "KeyConditionExpression": "held_shard = :shard AND held_at < :before",
             "ExpressionAttributeValues": {":shard": {"S": shard}, ":before": {"S": held_before}},
         }
         while True:
             page = self._client.query(**request)
             for item in page.get("Items", []):
-                yield (item["sk"]["S"].removeprefix("ORDER#"), item["pk"]["S"].removeprefix("SKU#"),
-                       int(item["quantity"]["N"]))
+                yield (
+                    item["sk"]["S"].removeprefix("ORDER#"),
+                    item["pk"]["S"].removeprefix("SKU#"),
+                    int(item["quantity"]["N"]),
+                )
             if "LastEvaluatedKey" not in page:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -313,12 +456,18 @@ class InventoryRepository:
     def _level_update(self, sku: str, entry: HistoryEntry, min_available: int | None = None) -> dict[str, Any]:
         """Apply a history entry's deltas to the level, optionally only while `min_available` units are available."""
         update: dict[str, Any] = {
-            "TableName": self._table, "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
+            "TableName": self._table,
+            "Key": key(pk=f"SKU#{sku}", sk="LEVEL"),
             "UpdateExpression": "SET #available = #available + :available, #reserved = #reserved + :reserved, "
-                                "#on_hand = #on_hand + :on_hand",
+            "#on_hand = #on_hand + :on_hand",
             "ExpressionAttributeNames": _names("available", "reserved", "on_hand"),
-            "ExpressionAttributeValues": to_item({":available": entry.delta_available,
-                                                  ":reserved": entry.delta_reserved, ":on_hand": entry.delta_on_hand}),
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":available": entry.delta_available,
+                    ":reserved": entry.delta_reserved,
+                    ":on_hand": entry.delta_on_hand,
+                }
+            ),
         }
         if min_available is not None:
             update["ConditionExpression"] = "#available >= :min_available"

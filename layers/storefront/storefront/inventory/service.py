@@ -71,8 +71,12 @@ class ReturnNotAllowed(StorefrontError):
 
 
 class StockService:
-    def __init__(self, inventory: InventoryRepository, audit: AuditRepository,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        inventory: InventoryRepository,
+        audit: AuditRepository,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._inventory = inventory
         self._audit = audit
         self._now = now
@@ -106,10 +110,15 @@ class StockService:
                 short = self._short_lines(quantities, self._inventory.levels(quantities))
                 if short:
                     count("StockReservationsRejected")
-                    return StockOutcome(outcome="rejected", reason=Rejection(
-                        detail="Not enough stock: " + "; ".join(
-                            f"{s.sku} ({s.requested} requested, {s.available} available)" for s in short) + ".",
-                        lines=short))
+                    return StockOutcome(
+                        outcome="rejected",
+                        reason=Rejection(
+                            detail="Not enough stock: "
+                            + "; ".join(f"{s.sku} ({s.requested} requested, {s.available} available)" for s in short)
+                            + ".",
+                            lines=short,
+                        ),
+                    )
                 backoff(attempt)
         raise StockContention(f"Stock for order {order_id} kept changing; retry shortly.")
 
@@ -137,7 +146,8 @@ class StockService:
                     return done  # an earlier attempt did it
                 if states != {"reserved"}:
                     raise ReservationNotHeld(
-                        f"Cannot {movement} order {order_id}: its stock is {', '.join(sorted(states))}.") from None
+                        f"Cannot {movement} order {order_id}: its stock is {', '.join(sorted(states))}."
+                    ) from None
                 backoff(attempt)  # still reserved as requested: the refusal was transient
         raise StockContention(f"Stock for order {order_id} kept changing; retry shortly.")
 
@@ -145,7 +155,7 @@ class StockService:
         """Committed units back on hand (ledger reason `returned`), exactly once per return id."""
         skus = sorted(quantities)
         for start in range(0, len(skus), _RETURN_SKUS_PER_TRANSACTION):
-            chunk = {sku: quantities[sku] for sku in skus[start:start + _RETURN_SKUS_PER_TRANSACTION]}
+            chunk = {sku: quantities[sku] for sku in skus[start : start + _RETURN_SKUS_PER_TRANSACTION]}
             self._return_chunk(return_id, order_id, chunk)
         return StockOutcome(outcome="returned")
 
@@ -154,8 +164,10 @@ class StockService:
             recorded = self._inventory.returns(return_id, quantities)
             for sku, entry in recorded.items():
                 if entry.order_id != order_id or entry.quantity != quantities[sku]:
-                    raise InvalidStockRequest(f"Return {return_id} of {sku} is recorded as {entry.quantity} units of "
-                                              f"order {entry.order_id}, not {quantities[sku]} of {order_id}.")
+                    raise InvalidStockRequest(
+                        f"Return {return_id} of {sku} is recorded as {entry.quantity} units of "
+                        f"order {entry.order_id}, not {quantities[sku]} of {order_id}."
+                    )
             pending = {sku: q for sku, q in quantities.items() if sku not in recorded}
             if not pending:
                 return  # an earlier attempt returned them
@@ -184,8 +196,11 @@ class StockService:
     @staticmethod
     def _short_lines(quantities: dict[str, int], levels: dict[str, StockLevel]) -> list[ShortLine]:
         available = {sku: max(levels[sku].available, 0) if sku in levels else 0 for sku in quantities}
-        return [ShortLine(sku=sku, requested=quantity, available=available[sku])
-                for sku, quantity in quantities.items() if available[sku] < quantity]
+        return [
+            ShortLine(sku=sku, requested=quantity, available=available[sku])
+            for sku, quantity in quantities.items()
+            if available[sku] < quantity
+        ]
 
     # ---------------------------------------------------------------- an operator's movements
 
@@ -195,25 +210,45 @@ class StockService:
         recorded = {"delta": delta, "reason": request.reason, "note": request.note}
         for attempt in range(_MAX_ROUNDS):
             at = self._now()
-            entry = new_entry(request.actor, "inventory.adjust", f"sku:{sku}", None,
-                              {k: v for k, v in recorded.items() if v is not None}, at)
+            entry = new_entry(
+                request.actor,
+                "inventory.adjust",
+                f"sku:{sku}",
+                None,
+                {k: v for k, v in recorded.items() if v is not None},
+                at,
+            )
             try:
-                self._inventory.adjust(sku, request.adjustment_id, delta, request.reason, at, request.note,
-                                       request.actor.model_dump(exclude_none=True), [self._audit.put_item(entry)])
+                self._inventory.adjust(
+                    sku,
+                    request.adjustment_id,
+                    delta,
+                    request.reason,
+                    at,
+                    request.note,
+                    request.actor.model_dump(exclude_none=True),
+                    [self._audit.put_item(entry)],
+                )
                 count("StockAdjusted")
                 return StockOutcome(outcome="adjusted", level=self._level(sku))
             except MovementRefused:
                 earlier = self._inventory.adjustment(sku, request.adjustment_id)
                 if earlier is not None:
                     if {k: earlier.get(k) for k in recorded} != recorded:
-                        raise InvalidStockRequest(f"Adjustment {request.adjustment_id} of {sku} was another one: "
-                                                  f"{ {k: earlier.get(k) for k in recorded} }.") from None
+                        raise InvalidStockRequest(
+                            f"Adjustment {request.adjustment_id} of {sku} was another one: "
+                            f"{ {k: earlier.get(k) for k in recorded} }."
+                        ) from None
                     return StockOutcome(outcome="adjusted", level=self._level(sku))  # a retry: done already
                 available = max(self._level(sku).available, 0)
                 if available + delta < 0:
-                    return StockOutcome(outcome="rejected", reason=Rejection(
-                        detail=f"Only {available} of {sku} available: cannot take away {-delta}.",
-                        lines=[ShortLine(sku=sku, requested=-delta, available=available)]))
+                    return StockOutcome(
+                        outcome="rejected",
+                        reason=Rejection(
+                            detail=f"Only {available} of {sku} available: cannot take away {-delta}.",
+                            lines=[ShortLine(sku=sku, requested=-delta, available=available)],
+                        ),
+                    )
                 backoff(attempt)  # refused on a level that changed meanwhile: try again
         raise StockContention(f"Stock for {sku} kept changing; retry shortly.")
 
@@ -224,12 +259,18 @@ class StockService:
             before = read.low_stock_threshold if read else None
             if before == request.low_stock_threshold:
                 return StockOutcome(outcome="threshold_set", level=self._level(request.sku))
-            entry = new_entry(request.actor, "inventory.set_threshold", f"sku:{request.sku}",
-                              {"low_stock_threshold": before}, {"low_stock_threshold": request.low_stock_threshold},
-                              self._now())
+            entry = new_entry(
+                request.actor,
+                "inventory.set_threshold",
+                f"sku:{request.sku}",
+                {"low_stock_threshold": before},
+                {"low_stock_threshold": request.low_stock_threshold},
+                self._now(),
+            )
             try:
-                self._inventory.set_threshold(request.sku, request.low_stock_threshold, read,
-                                              [self._audit.put_item(entry)])
+                self._inventory.set_threshold(
+                    request.sku, request.low_stock_threshold, read, [self._audit.put_item(entry)]
+                )
                 return StockOutcome(outcome="threshold_set", level=self._level(request.sku))
             except MovementRefused:
                 backoff(attempt)  # set by someone else meanwhile (or the level just created): read it again

@@ -24,19 +24,43 @@ class StockFunctionClient:
 
     def return_units(self, return_id: str, order_id: str, lines: list[RefundLine]) -> None:
         """Committed units of the order come back on hand (ledger reason `returned`), once per return id."""
-        self.move({"action": "return", "return_id": return_id, "order_id": order_id,
-                   "lines": [line.model_dump() for line in lines]})
+        self.move(
+            {
+                "action": "return",
+                "return_id": return_id,
+                "order_id": order_id,
+                "lines": [line.model_dump() for line in lines],
+            }
+        )
 
-    def adjust(self, sku: str, adjustment_id: str, delta: int, reason: str, note: str | None,
-               actor: ActorRef) -> StockOutcome:
-        return StockOutcome.model_validate(self.move({
-            "action": "adjust", "sku": sku, "adjustment_id": adjustment_id, "delta": delta, "reason": reason,
-            **({"note": note} if note is not None else {}), "actor": actor.model_dump(exclude_none=True)}))
+    def adjust(
+        self, sku: str, adjustment_id: str, delta: int, reason: str, note: str | None, actor: ActorRef
+    ) -> StockOutcome:
+        return StockOutcome.model_validate(
+            self.move(
+                {
+                    "action": "adjust",
+                    "sku": sku,
+                    "adjustment_id": adjustment_id,
+                    "delta": delta,
+                    "reason": reason,
+                    **({"note": note} if note is not None else {}),
+                    "actor": actor.model_dump(exclude_none=True),
+                }
+            )
+        )
 
     def set_threshold(self, sku: str, threshold: int | None, actor: ActorRef) -> StockOutcome:
-        return StockOutcome.model_validate(self.move({
-            "action": "set_threshold", "sku": sku, "low_stock_threshold": threshold,
-            "actor": actor.model_dump(exclude_none=True)}))
+        return StockOutcome.model_validate(
+            self.move(
+                {
+                    "action": "set_threshold",
+                    "sku": sku,
+                    "low_stock_threshold": threshold,
+                    "actor": actor.model_dump(exclude_none=True),
+                }
+            )
+        )
 
     def move(self, event: dict[str, Any]) -> dict[str, Any]:
         response = self._client.invoke(FunctionName=self._function, Payload=json.dumps(event).encode())

@@ -28,25 +28,35 @@ class ClientHoldRepository:
     def take(self, pk: str, member: str, limit: int) -> dict[str, Any]:
         """The transaction item that takes a place for `member` if the client holds fewer than `limit` (or already
         holds this one); its condition fails otherwise, returning the item as it was."""
-        return {"Update": {
-            "TableName": self._table, "Key": key(pk=pk, sk=HOLDS_SK),
-            # The newest place expires last: the item lives (TTL) as long as its newest place.
-            "UpdateExpression": "ADD #holds :members SET #expires = :expires",
-            "ConditionExpression": "attribute_not_exists(#holds) OR size(#holds) < :limit OR contains(#holds, :member)",
-            "ExpressionAttributeNames": {"#holds": "holds", "#expires": "expires_at_epoch"},
-            "ExpressionAttributeValues": {":members": {"SS": [member]}, ":member": {"S": member},
-                                          ":limit": {"N": str(limit)},
-                                          ":expires": {"N": str(expiry_of(member))}},
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }}
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": key(pk=pk, sk=HOLDS_SK),
+                # The newest place expires last: the item lives (TTL) as long as its newest place.
+                "UpdateExpression": "ADD #holds :members SET #expires = :expires",
+                "ConditionExpression": "attribute_not_exists(#holds) OR size(#holds) < :limit OR contains(#holds, :member)",
+                "ExpressionAttributeNames": {"#holds": "holds", "#expires": "expires_at_epoch"},
+                "ExpressionAttributeValues": {
+                    ":members": {"SS": [member]},
+                    ":member": {"S": member},
+                    ":limit": {"N": str(limit)},
+                    ":expires": {"N": str(expiry_of(member))},
+                },
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
 
     def give_back(self, pk: str, members: list[str]) -> None:
         """Remove `members` from the client's places; members already gone (or a lapsed item) are no error."""
         try:
             self._client.update_item(
-                TableName=self._table, Key=key(pk=pk, sk=HOLDS_SK), UpdateExpression="DELETE #holds :members",
+                TableName=self._table,
+                Key=key(pk=pk, sk=HOLDS_SK),
+                UpdateExpression="DELETE #holds :members",
                 ConditionExpression="attribute_exists(pk)",  # never create an empty item for a lapsed client
-                ExpressionAttributeNames={"#holds": "holds"}, ExpressionAttributeValues={":members": {"SS": members}})
+                ExpressionAttributeNames={"#holds": "holds"},
+                ExpressionAttributeValues={":members": {"SS": members}},
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

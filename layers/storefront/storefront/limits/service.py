@@ -57,23 +57,36 @@ class ClientLimits:
         most = self._limits.units_per_sku
         over = [line for line in lines if line.quantity > most]
         if over:
-            raise ValidationFailed("quantity_limit", f"At most {most} units of one item per order.", [
-                {"sku": line.sku, "code": "quantity_limit", "max": most,
-                 "message": f"at most {most} per order ({line.quantity} in the cart)"} for line in over])
+            raise ValidationFailed(
+                "quantity_limit",
+                f"At most {most} units of one item per order.",
+                [
+                    {
+                        "sku": line.sku,
+                        "code": "quantity_limit",
+                        "max": most,
+                        "message": f"at most {most} per order ({line.quantity} in the cart)",
+                    }
+                    for line in over
+                ],
+            )
 
     def hold_for(self, order_id: str, email: str, source_ip: str, now: datetime) -> ClientHold:
         """The places the order will take (the email's first, then the source IP's)."""
         expires = math.ceil(now.timestamp()) + self._hold_seconds
-        return ClientHold(keys=[client_key("email", email_key(email)), client_key("ip", network_of(source_ip))],
-                          member=member_for(order_id, expires))
+        return ClientHold(
+            keys=[client_key("email", email_key(email)), client_key("ip", network_of(source_ip))],
+            member=member_for(order_id, expires),
+        )
 
     def writes(self, hold: ClientHold) -> list[dict[str, Any]]:
         """The transaction items that take the hold's places, in hold.keys' order."""
         limits = [self._limits.orders_holding_stock_per_email, self._limits.orders_holding_stock_per_ip]
         return [self._holds.take(pk, hold.member, limit) for pk, limit in zip(hold.keys, limits, strict=True)]
 
-    def refused(self, hold: ClientHold, index: int, item: dict[str, Any] | None, now: datetime,
-                *, may_clear: bool) -> None:
+    def refused(
+        self, hold: ClientHold, index: int, item: dict[str, Any] | None, now: datetime, *, may_clear: bool
+    ) -> None:
         """The place at hold.keys[index] was refused; `item` is the limit item as it was. If some of its places have
         lapsed (and `may_clear`), they are given back and this returns: store the order again. Otherwise 429."""
         members = held_members(item)
@@ -87,8 +100,10 @@ class ClientLimits:
         if index == 0:
             raise RateLimited(
                 f"This email address already has {len(live)} orders waiting for payment: pay for one, or let one "
-                "expire, then try again.", retry_after,
-                [{"field": "email", "code": "rate_limited", "message": "too many unpaid orders for this email"}])
+                "expire, then try again.",
+                retry_after,
+                [{"field": "email", "code": "rate_limited", "message": "too many unpaid orders for this email"}],
+            )
         raise RateLimited("Too many orders from this network are waiting for payment; try again later.", retry_after)
 
     def release(self, hold: ClientHold) -> None:

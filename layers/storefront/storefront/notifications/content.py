@@ -52,7 +52,7 @@ def printable(value: Any) -> Any:
         return value  # Markup is the templates' own; numbers are numbers
     text = unicodedata.normalize("NFC", _UNPRINTABLE.sub(" ", value))
     text = re.sub(r" {2,}", " ", text).strip(" ")  # no-break spaces stay: CLDR puts them in amounts
-    return text if len(text) <= MAX_VALUE_LENGTH else text[:MAX_VALUE_LENGTH - 1] + "…"
+    return text if len(text) <= MAX_VALUE_LENGTH else text[: MAX_VALUE_LENGTH - 1] + "…"
 
 
 def languages() -> frozenset[str]:
@@ -77,8 +77,14 @@ class EmailContent:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self._env.filters.update(money=self.money, day=self.day, window=self.window, percent=self.percent,
-                                 country=self.country, web_link=web_link)
+        self._env.filters.update(
+            money=self.money,
+            day=self.day,
+            window=self.window,
+            percent=self.percent,
+            country=self.country,
+            web_link=web_link,
+        )
         self._env.globals.update(shop=shop, method_name=self.method_name, language=language)
 
     def render(self, kind: EmailKind, order: MailableOrder) -> tuple[str, str, str]:

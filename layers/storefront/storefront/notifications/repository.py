@@ -42,8 +42,18 @@ class EmailRecords:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={**self._key(event_id), **to_item({"status": SENDING, "claim": claim, "locked_until": now + lock_seconds,
-                                                         "expires_at_epoch": now + ttl_seconds, **fields})},
+                Item={
+                    **self._key(event_id),
+                    **to_item(
+                        {
+                            "status": SENDING,
+                            "claim": claim,
+                            "locked_until": now + lock_seconds,
+                            "expires_at_epoch": now + ttl_seconds,
+                            **fields,
+                        }
+                    ),
+                },
                 ConditionExpression="attribute_not_exists(pk) OR (#status = :sending AND locked_until < :now)",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":sending": {"S": SENDING}, ":now": {"N": str(now)}},
@@ -61,7 +71,8 @@ class EmailRecords:
         sets = ["#status = :status", *(f"#f{i} = :f{i}" for i in range(len(fields)))]
         try:
             self._client.update_item(
-                TableName=self._table, Key=self._key(event_id),
+                TableName=self._table,
+                Key=self._key(event_id),
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE locked_until",
                 ConditionExpression="claim = :claim",
                 ExpressionAttributeNames=names,
@@ -77,7 +88,8 @@ class EmailRecords:
         """Give the claim back (nothing was sent), so the event's next delivery sends at once."""
         try:
             self._client.delete_item(
-                TableName=self._table, Key=self._key(event_id),
+                TableName=self._table,
+                Key=self._key(event_id),
                 ConditionExpression="claim = :claim AND #status = :sending",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":claim": {"S": claim}, ":sending": {"S": SENDING}},
@@ -103,12 +115,14 @@ class SuppressionList:
         self._table = table_name
 
     def contains(self, address: str) -> bool:
-        return "Item" in self._client.get_item(TableName=self._table, Key=self._key(address), ConsistentRead=True,
-                                               ProjectionExpression="pk")
+        return "Item" in self._client.get_item(
+            TableName=self._table, Key=self._key(address), ConsistentRead=True, ProjectionExpression="pk"
+        )
 
     def add(self, address: str, reason: str, at: datetime) -> None:
-        self._client.put_item(TableName=self._table, Item={**self._key(address), **to_item({
-            "reason": reason, "at": at.isoformat()})})
+        self._client.put_item(
+            TableName=self._table, Item={**self._key(address), **to_item({"reason": reason, "at": at.isoformat()})}
+        )
 
     @staticmethod
     def _key(address: str) -> dict[str, Any]:
@@ -125,7 +139,11 @@ class MailableOrders:
 
     def get(self, order_id: str) -> MailableOrder | None:
         names = {f"#a{i}": name for i, name in enumerate(MAILABLE_ATTRIBUTES)}
-        item = self._client.get_item(TableName=self._table, Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),
-                                     ConsistentRead=True, ProjectionExpression=", ".join(names),
-                                     ExpressionAttributeNames=names).get("Item")
+        item = self._client.get_item(
+            TableName=self._table,
+            Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),
+            ConsistentRead=True,
+            ProjectionExpression=", ".join(names),
+            ExpressionAttributeNames=names,
+        ).get("Item")
         return MailableOrder.model_validate(from_item(item)) if item else None

@@ -30,9 +30,18 @@ class SendRefused(Exception):
 
 
 class SesSender:
-    def __init__(self, client: Any, *, from_address: str, from_name: str, reply_to: str, configuration_set: str,
-                 min_interval_seconds: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        from_address: str,
+        from_name: str,
+        reply_to: str,
+        configuration_set: str,
+        min_interval_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = client
         # The shop's name as the sender's display name, RFC 2047-encoded when it is not ASCII (as SES requires).
         self._from = formataddr((from_name, from_address), charset="utf-8")
@@ -51,11 +60,15 @@ class SesSender:
                 FromEmailAddress=self._from,
                 Destination={"ToAddresses": [email.to]},
                 ReplyToAddresses=[self._reply_to],
-                Content={"Simple": {
-                    "Subject": {"Data": email.subject, "Charset": "UTF-8"},
-                    "Body": {"Text": {"Data": email.text, "Charset": "UTF-8"},
-                             "Html": {"Data": email.html, "Charset": "UTF-8"}},
-                }},
+                Content={
+                    "Simple": {
+                        "Subject": {"Data": email.subject, "Charset": "UTF-8"},
+                        "Body": {
+                            "Text": {"Data": email.text, "Charset": "UTF-8"},
+                            "Html": {"Data": email.html, "Charset": "UTF-8"},
+                        },
+                    }
+                },
                 ConfigurationSetName=self._configuration_set,
                 EmailTags=[{"Name": name, "Value": value} for name, value in email.tags.items()],
             )

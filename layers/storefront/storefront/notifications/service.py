@@ -40,8 +40,9 @@ log = logging.getLogger("storefront.notifications")
 
 
 class Records(Protocol):
-    def claim(self, event_id: str, claim: str, now: int, lock_seconds: int, ttl_seconds: int,
-              **fields: str) -> bool: ...
+    def claim(
+        self, event_id: str, claim: str, now: int, lock_seconds: int, ttl_seconds: int, **fields: str
+    ) -> bool: ...
     def finish(self, event_id: str, claim: str, status: str, **fields: str) -> bool: ...
     def release(self, event_id: str, claim: str) -> None: ...
 
@@ -75,10 +76,19 @@ METRIC_FOR: dict[Outcome, str] = {
 
 
 class NotificationService:
-    def __init__(self, records: Records, orders: Orders, suppressions: Suppressions, content: Content,
-                 sender: Sender, *, lock_seconds: int, ttl_seconds: int,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 new_claim: Callable[[], str] = lambda: secrets.token_hex(16)) -> None:
+    def __init__(
+        self,
+        records: Records,
+        orders: Orders,
+        suppressions: Suppressions,
+        content: Content,
+        sender: Sender,
+        *,
+        lock_seconds: int,
+        ttl_seconds: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_claim: Callable[[], str] = lambda: secrets.token_hex(16),
+    ) -> None:
         self._records = records
         self._orders = orders
         self._suppressions = suppressions
@@ -98,8 +108,9 @@ class NotificationService:
             return Outcome.NOT_AN_EMAIL
         claim = self._new_claim()
         now = int(self._clock().timestamp())
-        if not self._records.claim(event.event_id, claim, now, self._lock_seconds, self._ttl_seconds,
-                                   order_id=event.order.id, kind=kind.value):
+        if not self._records.claim(
+            event.event_id, claim, now, self._lock_seconds, self._ttl_seconds, order_id=event.order.id, kind=kind.value
+        ):
             return self._counted(Outcome.DUPLICATE, event, kind)
         try:
             outcome, message_id = self._deliver(kind, event)
@@ -111,8 +122,10 @@ class NotificationService:
         try:
             finished = self._records.finish(event.event_id, claim, outcome.value, **fields)
         except Exception:  # the mail is out: raising would redeliver the event and, after the lock, send it again
-            log.exception("email handled but its record not written; a late redelivery may send a second copy",
-                          extra={"event_id": event.event_id, "order_id": event.order.id})
+            log.exception(
+                "email handled but its record not written; a late redelivery may send a second copy",
+                extra={"event_id": event.event_id, "order_id": event.order.id},
+            )
             finished = True
         if not finished:
             # Our lock expired mid-send and another delivery took over: it may send a second copy (see above).
@@ -129,22 +142,31 @@ class NotificationService:
         if self._suppressions.contains(recipient):
             return Outcome.SUPPRESSED, None
         subject, text, html = self._content.render(kind, order)
-        email = Email(to=recipient, subject=subject, text=text, html=html,
-                      tags={"kind": kind.value, "order_id": order.id})
+        email = Email(
+            to=recipient, subject=subject, text=text, html=html, tags={"kind": kind.value, "order_id": order.id}
+        )
         try:
             return Outcome.SENT, self._sender.send(email)
         except SendRefused as refused:
             # The error code only: SES's message can name the recipient ("... failed the check: ada@...").
-            log.error("SES refused the email", extra={"order_id": order.id, "kind": kind.value,
-                                                       "reason": refused.code})
+            log.error("SES refused the email", extra={"order_id": order.id, "kind": kind.value, "reason": refused.code})
             return Outcome.REJECTED, None
 
     @staticmethod
     def _counted(outcome: Outcome, event: OrderEventDetail, kind: EmailKind) -> Outcome:
         count(METRIC_FOR[outcome])
         level = logging.INFO if outcome in (Outcome.SENT, Outcome.DUPLICATE) else logging.WARNING
-        log.log(level, "email %s", outcome.value, extra={"outcome": outcome.value, "kind": kind.value,
-                                                           "event_id": event.event_id, "order_id": event.order.id})
+        log.log(
+            level,
+            "email %s",
+            outcome.value,
+            extra={
+                "outcome": outcome.value,
+                "kind": kind.value,
+                "event_id": event.event_id,
+                "order_id": event.order.id,
+            },
+        )
         return outcome
 
     def record_feedback(self, feedback: SesFeedback) -> int:

@@ -98,29 +98,38 @@ class OrderSearch:
 
     def list(self, query: OrderQuery, limit: int, cursor: str | None) -> OrderPage:
         if query.low() > query.high():
-            raise ValidationFailed("validation_error", "created_from is after created_to.",
-                                   [{"field": "created_to", "code": "before_created_from",
-                                     "message": "must not be before created_from"}])
+            raise ValidationFailed(
+                "validation_error",
+                "created_from is after created_to.",
+                [{"field": "created_to", "code": "before_created_from", "message": "must not be before created_from"}],
+            )
         position = self._cursors.decode(cursor, query.scope()) if cursor else None
         if query.email is not None:
             orders, resume = self._by_email(query, limit, position)
         else:
             orders, resume = self._by_listing(query, limit, position)
-        return OrderPage(items=[order.public() for order in orders],
-                         next_cursor=self._cursors.encode(resume, query.scope()) if resume else None)
+        return OrderPage(
+            items=[order.public() for order in orders],
+            next_cursor=self._cursors.encode(resume, query.scope()) if resume else None,
+        )
 
-    def _by_listing(self, query: OrderQuery, limit: int,
-                    position: dict[str, str] | None) -> tuple[builtins.list[StoredOrder], dict[str, str] | None]:
+    def _by_listing(
+        self, query: OrderQuery, limit: int, position: dict[str, str] | None
+    ) -> tuple[builtins.list[StoredOrder], dict[str, str] | None]:
         # Both bounds inclusive: "~" sorts after every character of an order id.
-        bounds = SortKeyRange(low=sortable_time(query.low()), high=sortable_time(query.high()) + "#~",
-                              after=position["after"] if position else None)
+        bounds = SortKeyRange(
+            low=sortable_time(query.low()),
+            high=sortable_time(query.high()) + "#~",
+            after=position["after"] if position else None,
+        )
         ids, resume = self._orders.list_ids(query.status, limit, bounds)
         found = self._orders.get_many(ids)
         orders = [found[i] for i in ids if i in found and (query.status is None or found[i].status == query.status)]
         return orders, {"after": resume} if resume else None
 
-    def _by_email(self, query: OrderQuery, limit: int,
-                  position: dict[str, str] | None) -> tuple[builtins.list[StoredOrder], dict[str, str] | None]:
+    def _by_email(
+        self, query: OrderQuery, limit: int, position: dict[str, str] | None
+    ) -> tuple[builtins.list[StoredOrder], dict[str, str] | None]:
         assert query.email is not None
         # The index's created_at is the order's own text, whose precision varies: a second either side, then exact.
         low = _stored_time(query.low() - timedelta(seconds=1))

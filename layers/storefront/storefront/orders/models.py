@@ -94,10 +94,18 @@ PAYMENT_MOVES: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     PaymentStatus.PROCESSING: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED}),
     PaymentStatus.DECLINED: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED, PaymentStatus.PROCESSING}),
     PaymentStatus.FAILED: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED, PaymentStatus.PROCESSING}),
-    PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED, PaymentStatus.PROCESSING,
-                                        PaymentStatus.FAILED, PaymentStatus.CANCELED}),
-    PaymentStatus.CANCELED: frozenset({PaymentStatus.PENDING, PaymentStatus.DECLINED, PaymentStatus.PROCESSING,
-                                       PaymentStatus.FAILED}),
+    PaymentStatus.SUCCEEDED: frozenset(
+        {
+            PaymentStatus.PENDING,
+            PaymentStatus.DECLINED,
+            PaymentStatus.PROCESSING,
+            PaymentStatus.FAILED,
+            PaymentStatus.CANCELED,
+        }
+    ),
+    PaymentStatus.CANCELED: frozenset(
+        {PaymentStatus.PENDING, PaymentStatus.DECLINED, PaymentStatus.PROCESSING, PaymentStatus.FAILED}
+    ),
 }
 
 
@@ -268,7 +276,8 @@ class StoredOrder(Order):
         else:
             refund_missing = all(refund.id != cancellation.refund_id for refund in self.refunds)
             cancellation_owes = cancellation.returned is None or (
-                refund_missing and (self.captured_amount or 0) > self.refunded_amount)
+                refund_missing and (self.captured_amount or 0) > self.refunded_amount
+            )
         return cancellation_owes or any(refund.open for refund in self.refunds)
 
     def public(self) -> Order:

@@ -107,10 +107,16 @@ class Orders(Protocol):
     """What the workflow's steps, payments and fulfilment need of the orders table (OrderRepository is it)."""
 
     def get(self, order_id: str) -> StoredOrder | None: ...
-    def transition(self, order_id: str, to: OrderStatus, at: datetime, expect: Expected | None = None,
-                   **fields: Any) -> StoredOrder: ...
-    def update_fields(self, order_id: str, condition_status: set[OrderStatus] | None = None,
-                      expect: Expected | None = None, **fields: Any) -> StoredOrder: ...
+    def transition(
+        self, order_id: str, to: OrderStatus, at: datetime, expect: Expected | None = None, **fields: Any
+    ) -> StoredOrder: ...
+    def update_fields(
+        self,
+        order_id: str,
+        condition_status: set[OrderStatus] | None = None,
+        expect: Expected | None = None,
+        **fields: Any,
+    ) -> StoredOrder: ...
 
 
 class OrderRepository:
@@ -123,12 +129,28 @@ class OrderRepository:
         limits), all or nothing. CartAlreadyOrdered if the cart has an order, GuardRefused if a guard's condition
         fails; conflicts with concurrent transactions and throttling are retried, then Busy (503)."""
         items = [
-            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": to_item({"pk": f"CART#{order.cart_id}", "sk": "ORDER", "order_id": order.id,
-                                      "listing_pk": f"ALL#{listing_shard(order.id)}",
-                                      "listing_sk": listing_sk(order.created_at, order.id)})}},
-            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": self._item(order)}},
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "Item": to_item(
+                        {
+                            "pk": f"CART#{order.cart_id}",
+                            "sk": "ORDER",
+                            "order_id": order.id,
+                            "listing_pk": f"ALL#{listing_shard(order.id)}",
+                            "listing_sk": listing_sk(order.created_at, order.id),
+                        }
+                    ),
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "Item": self._item(order),
+                }
+            },
             *guards,
         ]
         for attempt in range(MAX_ATTEMPTS):
@@ -151,30 +173,44 @@ class OrderRepository:
         raise Busy("Many checkouts are being stored at once; retry with the same Idempotency-Key shortly.")
 
     def get(self, order_id: str) -> StoredOrder | None:
-        item = self._client.get_item(TableName=self._table, Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),
-                                     ConsistentRead=True).get("Item")
+        item = self._client.get_item(
+            TableName=self._table, Key=key(pk=f"ORDER#{order_id}", sk="ORDER"), ConsistentRead=True
+        ).get("Item")
         return _order(item) if item else None
 
     def order_for_cart(self, cart_id: str) -> str | None:
-        item = self._client.get_item(TableName=self._table, Key=key(pk=f"CART#{cart_id}", sk="ORDER"),
-                                     ConsistentRead=True).get("Item")
+        item = self._client.get_item(
+            TableName=self._table, Key=key(pk=f"CART#{cart_id}", sk="ORDER"), ConsistentRead=True
+        ).get("Item")
         return from_item(item)["order_id"] if item else None
 
-    def transition(self, order_id: str, to: OrderStatus, at: datetime, expect: Expected | None = None,
-                   unless_paid: bool = False, **fields: Any) -> StoredOrder:
+    def transition(
+        self,
+        order_id: str,
+        to: OrderStatus,
+        at: datetime,
+        expect: Expected | None = None,
+        unless_paid: bool = False,
+        **fields: Any,
+    ) -> StoredOrder:
         """Move the order to `to` if ALLOWED_FROM permits (and `expect` holds), append it to history, set `fields`;
         all in one write. TransitionRefused (with the current order) if not: the caller decides if that is fine.
         `unless_paid`: refused too once the payment succeeded (an order that ends unpaid must really be unpaid)."""
         allowed = sorted(ALLOWED_FROM[to])
         names = {"#status": "status", "#history": "history", "#updated_at": "updated_at", "#listing_pk": "listing_pk"}
         values: dict[str, Any] = {
-            ":to": to.value, ":now": at.isoformat(),
+            ":to": to.value,
+            ":now": at.isoformat(),
             ":entry": [{"status": to.value, "at": at.isoformat()}],
             ":listing": status_partition(to, order_id),  # the order moves to its new status's list
             **{f":from{i}": status.value for i, status in enumerate(allowed)},
         }
-        sets = ["#status = :to", "#history = list_append(#history, :entry)", "#updated_at = :now",
-                "#listing_pk = :listing"]
+        sets = [
+            "#status = :to",
+            "#history = list_append(#history, :entry)",
+            "#updated_at = :now",
+            "#listing_pk = :listing",
+        ]
         removes = []
         for i, (name, value) in enumerate(fields.items()):
             names[f"#f{i}"] = name
@@ -191,12 +227,14 @@ class OrderRepository:
             condition += " AND (attribute_not_exists(#pay) OR #pay.#pay_status <> :succeeded)"
         try:
             response = self._client.update_item(
-                TableName=self._table, Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),
+                TableName=self._table,
+                Key=key(pk=f"ORDER#{order_id}", sk="ORDER"),
                 UpdateExpression=expression,
                 ConditionExpression=condition + _expected(expect, names, values),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={k: _value(v) for k, v in values.items()},
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -205,16 +243,23 @@ class OrderRepository:
             raise
         return _order(response["Attributes"])
 
-    def update_fields(self, order_id: str, condition_status: set[OrderStatus] | None = None,
-                      expect: Expected | None = None, **fields: Any) -> StoredOrder:
+    def update_fields(
+        self,
+        order_id: str,
+        condition_status: set[OrderStatus] | None = None,
+        expect: Expected | None = None,
+        **fields: Any,
+    ) -> StoredOrder:
         """Set fields without a status change (payment details, the task token, tracking), optionally only in
         some statuses and only if `expect` holds."""
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values: dict[str, Any] = {f":f{i}": value for i, value in enumerate(fields.values())}
         request: dict[str, Any] = {
-            "TableName": self._table, "Key": key(pk=f"ORDER#{order_id}", sk="ORDER"),
+            "TableName": self._table,
+            "Key": key(pk=f"ORDER#{order_id}", sk="ORDER"),
             "UpdateExpression": "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
-            "ExpressionAttributeNames": names, "ReturnValues": "ALL_NEW",
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
         }
         condition = "attribute_exists(pk)"
         if condition_status:
@@ -232,9 +277,17 @@ class OrderRepository:
 
     # ---------------------------------------------------------------- payments and refunds
 
-    def record_payment(self, order_id: str, status: PaymentStatus, *, statuses: set[OrderStatus],
-                       attempts: int | None = None, last_error: PaymentError | None = None,
-                       decline_event: str | None = None, captured_amount: int | None = None) -> StoredOrder:
+    def record_payment(
+        self,
+        order_id: str,
+        status: PaymentStatus,
+        *,
+        statuses: set[OrderStatus],
+        attempts: int | None = None,
+        last_error: PaymentError | None = None,
+        decline_event: str | None = None,
+        captured_amount: int | None = None,
+    ) -> StoredOrder:
         """Set the payment's status where PAYMENT_MOVES allows it and the order is in one of `statuses`, so a late
         or duplicated event can never undo a success. `attempts` is written only over the count the caller read
         (optimistic); `decline_event` is remembered, and an event already counted is refused. TransitionRefused
@@ -244,13 +297,17 @@ class OrderRepository:
         update = _Update()
         update.set("payment.status", status.value)
         update.condition(f"{update.name('status')} IN ({update.values_of(s.value for s in sorted(statuses))})")
-        update.condition(f"{update.name('payment.status')} IN "
-                         f"({update.values_of(s.value for s in sorted(PAYMENT_MOVES[status]))})")
+        update.condition(
+            f"{update.name('payment.status')} IN ({update.values_of(s.value for s in sorted(PAYMENT_MOVES[status]))})"
+        )
         if attempts is not None:
             read = attempts - 1
-            update.condition(f"{update.name('payment.attempts')} = {update.value(read)}" if read else
-                             f"(attribute_not_exists({update.name('payment.attempts')}) OR "
-                             f"{update.name('payment.attempts')} = {update.value(0)})")
+            update.condition(
+                f"{update.name('payment.attempts')} = {update.value(read)}"
+                if read
+                else f"(attribute_not_exists({update.name('payment.attempts')}) OR "
+                f"{update.name('payment.attempts')} = {update.value(0)})"
+            )
             update.set("payment.attempts", attempts)
         if last_error is not None:
             update.set("payment.last_error", last_error.model_dump())
@@ -261,9 +318,18 @@ class OrderRepository:
             update.set("captured_amount", captured_amount)
         return self._apply(order_id, update)
 
-    def add_refund(self, order_id: str, refund: StoredRefund, *, captured_amount: int,
-                   statuses: set[OrderStatus] | None, refunds_read: int | None, due: str,
-                   captures: PaymentStatus | None = None, last_error: PaymentError | None = None) -> StoredOrder:
+    def add_refund(
+        self,
+        order_id: str,
+        refund: StoredRefund,
+        *,
+        captured_amount: int,
+        statuses: set[OrderStatus] | None,
+        refunds_read: int | None,
+        due: str,
+        captures: PaymentStatus | None = None,
+        last_error: PaymentError | None = None,
+    ) -> StoredOrder:
         """Record a refund, reserving its amount, in one conditional write: refunded_amount + amount never exceeds
         `captured_amount`, however many refunds race (the condition is DynamoDB's, not a read). `statuses`: only
         while the order is in one of them (None: any). `refunds_read`: refused too if another refund was recorded
@@ -277,8 +343,11 @@ class OrderRepository:
         if limit < 0:
             raise TransitionRefused(self.get(order_id))
         refunds, refunded = update.name("refunds"), update.name("refunded_amount")
-        update.set_raw(refunds, f"list_append(if_not_exists({refunds}, {update.value([])}), "
-                                f"{update.value([refund.model_dump(mode='json', exclude_none=True)])})")
+        update.set_raw(
+            refunds,
+            f"list_append(if_not_exists({refunds}, {update.value([])}), "
+            f"{update.value([refund.model_dump(mode='json', exclude_none=True)])})",
+        )
         update.set_raw(refunded, f"if_not_exists({refunded}, {update.value(0)}) + {update.value(refund.amount.amount)}")
         update.set("reconcile_shard", reconcile_shard(order_id))
         update.set("reconcile_at", due)
@@ -298,8 +367,16 @@ class OrderRepository:
             update.condition(f"attribute_exists({update.name('captured_amount')})")
         return self._apply(order_id, update)
 
-    def update_refund(self, order_id: str, index: int, refund_id: str, *, expect_status: str | None = None,
-                      give_back: int = 0, **changes: Any) -> StoredOrder:
+    def update_refund(
+        self,
+        order_id: str,
+        index: int,
+        refund_id: str,
+        *,
+        expect_status: str | None = None,
+        give_back: int = 0,
+        **changes: Any,
+    ) -> StoredOrder:
         """Change the refund at `index` (it must still be `refund_id`, in `expect_status` if given); `give_back`
         returns a failed refund's amount to what may still be refunded. TransitionRefused otherwise."""
         update = _Update()
@@ -356,7 +433,9 @@ class OrderRepository:
     def due(self, shard: str, until: str, limit: int = 100) -> Iterator[str]:
         """Ids of the orders in `shard` due at or before `until`, oldest first (the index is keys only)."""
         request: dict[str, Any] = {
-            "TableName": self._table, "IndexName": RECONCILE_INDEX, "Limit": limit,
+            "TableName": self._table,
+            "IndexName": RECONCILE_INDEX,
+            "Limit": limit,
             "KeyConditionExpression": "reconcile_shard = :shard AND reconcile_at <= :until",
             "ExpressionAttributeValues": {":shard": {"S": shard}, ":until": {"S": until}},
         }
@@ -389,32 +468,52 @@ class OrderRepository:
         """Up to `limit` order ids newest first (of one status, or all), within `bounds` of listing_sk, and the
         listing_sk to go on from (None on the last page)."""
         partitions = [f"STATUS#{status.value}#{shard}" if status else f"ALL#{shard}" for shard in range(LISTING_SHARDS)]
-        items, more = merged_query(self._client, self._table, LISTING_INDEX, "listing_pk", "listing_sk", partitions,
-                                   limit, bounds, descending=True)
+        items, more = merged_query(
+            self._client,
+            self._table,
+            LISTING_INDEX,
+            "listing_pk",
+            "listing_sk",
+            partitions,
+            limit,
+            bounds,
+            descending=True,
+        )
         keys = [item["listing_sk"]["S"] for item in items]
         return [k.split("#", 1)[1] for k in keys], keys[-1] if more else None
 
-    def ids_by_email(self, email_key: str, low: str, high: str, limit: int,
-                     after: tuple[str, str] | None) -> tuple[list[tuple[str, str]], bool]:
+    def ids_by_email(
+        self, email_key: str, low: str, high: str, limit: int, after: tuple[str, str] | None
+    ) -> tuple[list[tuple[str, str]], bool]:
         """Up to `limit` (created_at, order id) of one email's orders created within [low, high] (the stored
         created_at text), newest first, after `after`; and whether more may follow."""
         request: dict[str, Any] = {
-            "TableName": self._table, "IndexName": EMAIL_INDEX, "ScanIndexForward": False, "Limit": limit,
+            "TableName": self._table,
+            "IndexName": EMAIL_INDEX,
+            "ScanIndexForward": False,
+            "Limit": limit,
             "KeyConditionExpression": "email_key = :email AND created_at BETWEEN :low AND :high",
             "ExpressionAttributeValues": to_item({":email": email_key, ":low": low, ":high": high}),
         }
         if after is not None:
-            request["ExclusiveStartKey"] = to_item({"email_key": email_key, "created_at": after[0],
-                                                    "pk": f"ORDER#{after[1]}", "sk": "ORDER"})
+            request["ExclusiveStartKey"] = to_item(
+                {"email_key": email_key, "created_at": after[0], "pk": f"ORDER#{after[1]}", "sk": "ORDER"}
+            )
         page = self._client.query(**request)
         found = [(item["created_at"]["S"], item["pk"]["S"].removeprefix("ORDER#")) for item in page.get("Items", [])]
         return found, "LastEvaluatedKey" in page
 
     @staticmethod
     def _item(order: StoredOrder) -> dict[str, Any]:
-        return to_item({"pk": f"ORDER#{order.id}", "sk": "ORDER", **order.model_dump(mode="json"),
-                        "listing_pk": status_partition(order.status, order.id),
-                        "listing_sk": listing_sk(order.created_at, order.id)})
+        return to_item(
+            {
+                "pk": f"ORDER#{order.id}",
+                "sk": "ORDER",
+                **order.model_dump(mode="json"),
+                "listing_pk": status_partition(order.status, order.id),
+                "listing_sk": listing_sk(order.created_at, order.id),
+            }
+        )
 
 
 class _Update:
@@ -461,11 +560,20 @@ class _Update:
         self._conditions.append(expression)
 
     def request(self, table: str, item_key: dict[str, Any]) -> dict[str, Any]:
-        clauses = [f"{verb} {', '.join(parts)}" for verb, parts in
-                   (("SET", self._sets), ("ADD", self._adds), ("REMOVE", self._removes)) if parts]
-        request = {"TableName": table, "Key": item_key, "UpdateExpression": " ".join(clauses),
-                   "ConditionExpression": " AND ".join(self._conditions), "ExpressionAttributeNames": self._names,
-                   "ReturnValues": "ALL_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        clauses = [
+            f"{verb} {', '.join(parts)}"
+            for verb, parts in (("SET", self._sets), ("ADD", self._adds), ("REMOVE", self._removes))
+            if parts
+        ]
+        request = {
+            "TableName": table,
+            "Key": item_key,
+            "UpdateExpression": " ".join(clauses),
+            "ConditionExpression": " AND ".join(self._conditions),
+            "ExpressionAttributeNames": self._names,
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
         if self._values:
             request["ExpressionAttributeValues"] = {k: _value(v) for k, v in self._values.items()}
         return request

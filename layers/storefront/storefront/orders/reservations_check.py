@@ -50,8 +50,11 @@ class ReservationsReport:
 
 def check_orders_against_reservations(client: Any, orders_table: str, inventory_table: str) -> ReservationsReport:
     """Scan both tables and compare them (see the module's docstring)."""
-    orders = [item for item in _scan(client, orders_table)
-              if str(item.get("pk", "")).startswith("ORDER#") and item.get("sk") == "ORDER"]
+    orders = [
+        item
+        for item in _scan(client, orders_table)
+        if str(item.get("pk", "")).startswith("ORDER#") and item.get("sk") == "ORDER"
+    ]
     lines = [item for item in _scan(client, inventory_table) if str(item.get("sk", "")).startswith("ORDER#")]
     return compare(orders, lines)
 
@@ -66,16 +69,18 @@ def compare(orders: Iterable[dict[str, Any]], lines: Iterable[dict[str, Any]]) -
     for order in orders:
         report.orders += 1
         order_id = str(order["id"])
-        _check_order(order_id, str(order.get("status")), _units(order.get("lines", [])),
-                     lines_of.pop(order_id, []), report)
+        _check_order(
+            order_id, str(order.get("status")), _units(order.get("lines", [])), lines_of.pop(order_id, []), report
+        )
     for order_id, orphans in sorted(lines_of.items()):
         skus = ", ".join(sorted(str(line.get("sku")) for line in orphans))
         report.violations.append(f"order {order_id}: reservation lines ({skus}) but no order")
     return report
 
 
-def _check_order(order_id: str, status: str, wanted: Counter[str], lines: list[dict[str, Any]],
-                 report: ReservationsReport) -> None:
+def _check_order(
+    order_id: str, status: str, wanted: Counter[str], lines: list[dict[str, Any]], report: ReservationsReport
+) -> None:
     where = f"order {order_id} ({status})"
     if status not in LINE_STATES:
         report.violations.append(f"{where}: unknown status")
@@ -88,8 +93,9 @@ def _check_order(order_id: str, status: str, wanted: Counter[str], lines: list[d
     if lines:
         held = Counter({str(line.get("sku")): int(line.get("quantity", 0)) for line in lines})
         if len(held) != len(lines) or held != wanted:
-            report.violations.append(f"{where}: lines hold {dict(sorted(held.items()))}, "
-                                     f"the order has {dict(sorted(wanted.items()))}")
+            report.violations.append(
+                f"{where}: lines hold {dict(sorted(held.items()))}, the order has {dict(sorted(wanted.items()))}"
+            )
     settled, in_flight = LINE_STATES[status]
     if state in in_flight:
         report.in_flight.append(f"{where}: lines {state}, the workflow has a step to finish")

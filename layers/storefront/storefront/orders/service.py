@@ -36,9 +36,13 @@ from storefront.orders.repository import (
 from storefront.orders.workflow import OrderWorkflow
 
 # The workflow's status moves, as business metrics (orders placed are counted at checkout).
-ORDER_ENDED_METRICS = {OrderStatus.PAID: "OrdersPaid", OrderStatus.REJECTED: "OrdersRejected",
-                       OrderStatus.PAYMENT_FAILED: "OrdersPaymentFailed", OrderStatus.EXPIRED: "OrdersExpired",
-                       OrderStatus.CANCELLED: "OrdersCancelled"}
+ORDER_ENDED_METRICS = {
+    OrderStatus.PAID: "OrdersPaid",
+    OrderStatus.REJECTED: "OrdersRejected",
+    OrderStatus.PAYMENT_FAILED: "OrdersPaymentFailed",
+    OrderStatus.EXPIRED: "OrdersExpired",
+    OrderStatus.CANCELLED: "OrdersCancelled",
+}
 ORDER_ID_BYTES = 24  # 192 random bits: order ids are capabilities (and valid execution names)
 # An order holds stock (and its places in its clients' limits) while in these statuses.
 HOLDING_STOCK = frozenset({OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT})
@@ -48,8 +52,15 @@ RECONCILE_MARGIN = timedelta(minutes=15)
 
 
 class CheckoutService:
-    def __init__(self, pricing: CartService, orders: OrderRepository, workflow: OrderWorkflow,
-                 inventory: InventoryRepository, limits: ClientLimits, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        pricing: CartService,
+        orders: OrderRepository,
+        workflow: OrderWorkflow,
+        inventory: InventoryRepository,
+        limits: ClientLimits,
+        now: Callable[[], datetime],
+    ) -> None:
         self._pricing = pricing
         self._orders = orders
         self._workflow = workflow
@@ -65,15 +76,23 @@ class CheckoutService:
             return self._existing(existing), False
         cart = self._pricing.get(request.cart_id)  # 404 when unknown or expired
         # An item taken off sale is the reason to give first (its line is no longer priced, so the cart looks empty).
-        problems = [{"sku": w.sku, "code": w.code, "message": w.message}
-                    for w in cart.warnings if w.code == "product_unavailable"]
+        problems = [
+            {"sku": w.sku, "code": w.code, "message": w.message}
+            for w in cart.warnings
+            if w.code == "product_unavailable"
+        ]
         if not cart.lines and not problems:
             problems.append({"field": "cart_id", "code": "empty_cart", "message": "the cart has no items"})
         if cart.shipping is None:
             problems.append({"field": "cart_id", "code": "shipping_required", "message": "choose a shipping method"})
         elif cart.shipping.country != request.shipping_address.country:
-            problems.append({"field": "shipping_address.country", "code": "shipping_country_mismatch",
-                             "message": f"the shipping method chosen is for {cart.shipping.country}"})
+            problems.append(
+                {
+                    "field": "shipping_address.country",
+                    "code": "shipping_country_mismatch",
+                    "message": f"the shipping method chosen is for {cart.shipping.country}",
+                }
+            )
         if problems:
             raise ValidationFailed(problems[0]["code"], "The cart cannot be checked out yet; see `errors`.", problems)
         self._limits.check_units(cart.lines)
@@ -84,10 +103,18 @@ class CheckoutService:
         order_id = secrets.token_urlsafe(ORDER_ID_BYTES)
         hold = self._limits.hold_for(order_id, request.email, source_ip, now)
         order = StoredOrder(
-            id=order_id, status=OrderStatus.PENDING, cart_id=cart.id, email=request.email,
-            email_key=email_key(request.email), lines=cart.lines, totals=cart.totals,
-            shipping_address=request.shipping_address, shipping=cart.shipping,
-            history=[{"status": OrderStatus.PENDING, "at": now}], created_at=now, updated_at=now,
+            id=order_id,
+            status=OrderStatus.PENDING,
+            cart_id=cart.id,
+            email=request.email,
+            email_key=email_key(request.email),
+            lines=cart.lines,
+            totals=cart.totals,
+            shipping_address=request.shipping_address,
+            shipping=cart.shipping,
+            history=[{"status": OrderStatus.PENDING, "at": now}],
+            created_at=now,
+            updated_at=now,
             client_hold=hold,
             # On the reconciler's list from the start: an order whose workflow died is found without a Scan.
             reconcile_shard=reconcile_shard(order_id),
@@ -118,10 +145,19 @@ class CheckoutService:
         available = self._inventory.available(skus)
         count("CheckoutsRefusedSoldOut")
         raise InsufficientStock(
-            "Not enough stock for this cart any more: " + ", ".join(f"{sku} ({available[sku]} available)"
-                                                                    for sku in skus) + ".",
-            [{"sku": sku, "code": "insufficient_stock", "available": available[sku],
-              "message": f"{available[sku]} available"} for sku in skus])
+            "Not enough stock for this cart any more: "
+            + ", ".join(f"{sku} ({available[sku]} available)" for sku in skus)
+            + ".",
+            [
+                {
+                    "sku": sku,
+                    "code": "insufficient_stock",
+                    "available": available[sku],
+                    "message": f"{available[sku]} available",
+                }
+                for sku in skus
+            ],
+        )
 
     def get(self, order_id: str) -> Order:
         order = self._orders.get(order_id) if len(order_id) <= 64 else None
@@ -166,9 +202,11 @@ class OrderSteps:
             # may have died before it gave the client's places back, so that is done (again: it is idempotent).
             current = refused.order
             self._give_back_places(current)
-            paid = current.status in PAID_ON or (current.status == OrderStatus.AWAITING_PAYMENT
-                                                 and current.payment is not None
-                                                 and current.payment.status == PaymentStatus.SUCCEEDED)
+            paid = current.status in PAID_ON or (
+                current.status == OrderStatus.AWAITING_PAYMENT
+                and current.payment is not None
+                and current.payment.status == PaymentStatus.SUCCEEDED
+            )
             return {"status": current.status.value, "changed": False, "paid": paid}
         count(ORDER_ENDED_METRICS[to])
         self._give_back_places(order)
@@ -182,7 +220,8 @@ class OrderSteps:
     def needs_repair(self, order_id: str, step: str, error: str) -> dict[str, Any]:
         """A workflow step failed for good: hand the order to the reconciler, due now, and raise the alarm."""
         now = self._now()
-        self._orders.mark_due(order_id, now.isoformat(),
-                              repair={"step": step, "error": error[:1000], "at": now.isoformat()})
+        self._orders.mark_due(
+            order_id, now.isoformat(), repair={"step": step, "error": error[:1000], "at": now.isoformat()}
+        )
         count("SagaRepairsNeeded")
         return {"repair": step}

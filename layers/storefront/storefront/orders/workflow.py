@@ -15,8 +15,14 @@ from storefront.errors import Busy
 from storefront.observability import count
 
 # StartExecution answers that mean "not now" (throttling, a service hiccup): the client should retry shortly.
-_TRANSIENT = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ServiceUnavailable",
-              "InternalServerError", "ServiceQuotaExceededException"}
+_TRANSIENT = {
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "InternalServerError",
+    "ServiceQuotaExceededException",
+}
 
 
 class WorkflowBusy(Busy):
@@ -25,8 +31,9 @@ class WorkflowBusy(Busy):
 
 
 class OrderWorkflow:
-    def __init__(self, client: Any, state_machine_arn: str, payment_timeout_seconds: int,
-                 payment_grace_seconds: int) -> None:
+    def __init__(
+        self, client: Any, state_machine_arn: str, payment_timeout_seconds: int, payment_grace_seconds: int
+    ) -> None:
         self._client = client
         self._arn = state_machine_arn
         self._payment_timeout = payment_timeout_seconds
@@ -37,19 +44,35 @@ class OrderWorkflow:
         """How long a workflow can wait for its payment: the window, then a processing payment's grace."""
         return timedelta(seconds=self._payment_timeout + self._payment_grace)
 
-    def start(self, order_id: str, lines: list[dict[str, Any]], *, name: str | None = None,
-              payment_timeout_seconds: int | None = None) -> None:
+    def start(
+        self,
+        order_id: str,
+        lines: list[dict[str, Any]],
+        *,
+        name: str | None = None,
+        payment_timeout_seconds: int | None = None,
+    ) -> None:
         """Start the order's workflow, named after the order (or `name`, for the reconciler's recovery run, which
         asks the provider at once: `payment_timeout_seconds`)."""
         try:
-            self._client.start_execution(stateMachineArn=self._arn, name=name or order_id, input=json.dumps({
-                "order_id": order_id, "lines": lines,
-                "payment_timeout_seconds": payment_timeout_seconds or self._payment_timeout,
-                "payment_grace_seconds": self._payment_grace}))
+            self._client.start_execution(
+                stateMachineArn=self._arn,
+                name=name or order_id,
+                input=json.dumps(
+                    {
+                        "order_id": order_id,
+                        "lines": lines,
+                        "payment_timeout_seconds": payment_timeout_seconds or self._payment_timeout,
+                        "payment_grace_seconds": self._payment_grace,
+                    }
+                ),
+            )
         except ClientError as error:
             code = error.response["Error"]["Code"]
             if code in _TRANSIENT or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-                count("CheckoutsBusy")  # Step Functions refused the start: the shopper got a 503 (docs/observability.md)
+                count(
+                    "CheckoutsBusy"
+                )  # Step Functions refused the start: the shopper got a 503 (docs/observability.md)
                 raise WorkflowBusy("The shop is very busy; retry with the same Idempotency-Key shortly.") from error
             if code != "ExecutionAlreadyExists":
                 raise

@@ -55,8 +55,15 @@ class CancellationRace(StorefrontError):
 
 
 class Cancellations:
-    def __init__(self, orders: OrderRepository, payments: PaymentTasks, workflow: Workflow, carrier: Carrier,
-                 holds: ClientHoldRepository, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        payments: PaymentTasks,
+        workflow: Workflow,
+        carrier: Carrier,
+        holds: ClientHoldRepository,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._orders = orders
         self._payments = payments
         self._workflow = workflow
@@ -86,41 +93,60 @@ class Cancellations:
                     cancelled = self._cancel_paid(order, reason, actor, now, fields)
             except TransitionRefused as refused:
                 current = refused.order
-                if (current is not None and current.status == S.AWAITING_PAYMENT and current.payment is not None
-                        and current.payment.status == PaymentStatus.SUCCEEDED):
-                    raise CancellationRace("The order was paid this instant; retry to cancel it as a paid order.") \
-                        from refused
+                if (
+                    current is not None
+                    and current.status == S.AWAITING_PAYMENT
+                    and current.payment is not None
+                    and current.payment.status == PaymentStatus.SUCCEEDED
+                ):
+                    raise CancellationRace(
+                        "The order was paid this instant; retry to cancel it as a paid order."
+                    ) from refused
                 continue  # it moved on between our read and our write: decide again on what it is now
             count("OrdersCancelled")
             self._give_back_places(cancelled)
             return cancelled, True
         raise CancellationRace("The order kept changing; retry.")
 
-    def _cancel_unpaid(self, order: StoredOrder, reason: str, actor: str | None, now: datetime,
-                       fields: dict[str, object]) -> StoredOrder:
+    def _cancel_unpaid(
+        self, order: StoredOrder, reason: str, actor: str | None, now: datetime, fields: dict[str, object]
+    ) -> StoredOrder:
         cancellation = Cancellation(reason=reason, at=now, actor=actor)
-        cancelled = self._orders.transition(order.id, S.CANCELLED, now, expect={"status": order.status.value},
-                                            unless_paid=True, cancellation=cancellation.model_dump(mode="json",
-                                                                                                   exclude_none=True),
-                                            **fields)
+        cancelled = self._orders.transition(
+            order.id,
+            S.CANCELLED,
+            now,
+            expect={"status": order.status.value},
+            unless_paid=True,
+            cancellation=cancellation.model_dump(mode="json", exclude_none=True),
+            **fields,
+        )
         return self._finish(cancelled)
 
-    def _cancel_paid(self, order: StoredOrder, reason: str, actor: str | None, now: datetime,
-                     fields: dict[str, object]) -> StoredOrder:
+    def _cancel_paid(
+        self, order: StoredOrder, reason: str, actor: str | None, now: datetime, fields: dict[str, object]
+    ) -> StoredOrder:
         if order.payment is None or order.payment.status != PaymentStatus.SUCCEEDED or order.captured_amount is None:
             raise OrderNotRefundable(f"Order {order.id} is {order.status.value} without a payment to refund.")
         if order.status == S.FULFILLING and order.shipment_id:
             try:
                 self._carrier.cancel_shipment(order.shipment_id)
             except CarrierWillNotCancel as refused:
-                raise ShipmentNotCancellable(f"The carrier will not cancel the shipment of order {order.id}: "
-                                             f"{refused}") from refused
+                raise ShipmentNotCancellable(
+                    f"The carrier will not cancel the shipment of order {order.id}: {refused}"
+                ) from refused
         cancellation = Cancellation(reason=reason, at=now, actor=actor, refund_id=f"cancel-{order.id}")
         cancelled = self._orders.transition(
-            order.id, S.CANCELLED, now, expect={"status": order.status.value},
+            order.id,
+            S.CANCELLED,
+            now,
+            expect={"status": order.status.value},
             cancellation=cancellation.model_dump(mode="json", exclude_none=True),
             # The refund and the units still to come back: on the reconciler's list until they have.
-            reconcile_shard=reconcile_shard(order.id), reconcile_at=due(now), **fields)
+            reconcile_shard=reconcile_shard(order.id),
+            reconcile_at=due(now),
+            **fields,
+        )
         return self._finish(cancelled)
 
     def _give_back_places(self, order: StoredOrder) -> None:

@@ -78,8 +78,12 @@ class _IntentData(BaseModel):
 
 
 class PaymentIntentEvent(EventEnvelope):
-    type: Literal["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.processing",
-                  "payment_intent.canceled"]
+    type: Literal[
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.processing",
+        "payment_intent.canceled",
+    ]
     data: _IntentData
 
     @property

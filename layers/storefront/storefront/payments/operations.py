@@ -36,8 +36,9 @@ class RefundRequest(BaseModel):
 
 
 class OrderOperations:
-    def __init__(self, payments: PaymentTasks, cancellations: Cancellations, idempotency: IdempotencyStore,
-                 audit: AuditLog) -> None:
+    def __init__(
+        self, payments: PaymentTasks, cancellations: Cancellations, idempotency: IdempotencyStore, audit: AuditLog
+    ) -> None:
         self._payments = payments
         self._cancellations = cancellations
         self._idempotency = idempotency
@@ -46,12 +47,18 @@ class OrderOperations:
     def cancel(self, order_id: str, request: CancelRequest, actor: Actor) -> Order:
         order, cancelled_now = self._cancellations.cancel(order_id, request.reason, actor.username)
         if cancelled_now:
-            self._audit.record(actor, "order.cancel", f"order:{order_id}", {"status": _status_before(order)},
-                               {"status": order.status.value, "reason": request.reason})
+            self._audit.record(
+                actor,
+                "order.cancel",
+                f"order:{order_id}",
+                {"status": _status_before(order)},
+                {"status": order.status.value, "reason": request.reason},
+            )
         return order.public()
 
-    def refund(self, order_id: str, request: RefundRequest, idempotency_key: str | None,
-               actor: Actor) -> StoredResponse:
+    def refund(
+        self, order_id: str, request: RefundRequest, idempotency_key: str | None, actor: Actor
+    ) -> StoredResponse:
         """201 with the Refund; the same key and body replay it, however often: one refund. The refund's id comes
         from the order and the key, so a retry after a failure half way (the money moved, then the stock return or
         a write failed) finds the same refund and finishes it, and the provider (idempotency key = the refund's id)
@@ -60,15 +67,27 @@ class OrderOperations:
         refund_id = refund_id_for(order_id, key)
 
         def refund() -> StoredResponse:
-            made = self._payments.refund(order_id, amount=request.amount, lines=request.lines,
-                                         restock=request.restock, reason=request.reason, refund_id=refund_id)
+            made = self._payments.refund(
+                order_id,
+                amount=request.amount,
+                lines=request.lines,
+                restock=request.restock,
+                reason=request.reason,
+                refund_id=refund_id,
+            )
             public = Refund.model_validate(made.model_dump())
-            self._audit.record(actor, "order.refund", f"order:{order_id}", None,
-                               {"refund": public.model_dump(mode="json")})
+            self._audit.record(
+                actor, "order.refund", f"order:{order_id}", None, {"refund": public.model_dump(mode="json")}
+            )
             return StoredResponse(status=201, body=public.model_dump_json())
 
-        return self._idempotency.run(f"refund:{order_id}", key, request_hash(request.model_dump(mode="json")), refund,
-                                     effects_began=lambda: self._payments.has_refund(order_id, refund_id))
+        return self._idempotency.run(
+            f"refund:{order_id}",
+            key,
+            request_hash(request.model_dump(mode="json")),
+            refund,
+            effects_began=lambda: self._payments.has_refund(order_id, refund_id),
+        )
 
 
 def _status_before(cancelled: StoredOrder) -> str:

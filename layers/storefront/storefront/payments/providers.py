@@ -26,8 +26,9 @@ class PaymentProvider(Protocol):
     def create_payment(self, order_id: str, amount: Money, idempotency_key: str) -> CreatedPayment: ...
     def payment(self, payment_id: str) -> ProviderPayment: ...
     def cancel_payment(self, payment_id: str) -> ProviderPayment: ...
-    def refund(self, payment_id: str, amount: Money, idempotency_key: str,
-               metadata: dict[str, str]) -> ProviderRefund: ...
+    def refund(
+        self, payment_id: str, amount: Money, idempotency_key: str, metadata: dict[str, str]
+    ) -> ProviderRefund: ...
     def refund_status(self, refund_id: str) -> ProviderRefund: ...
 
 
@@ -61,8 +62,11 @@ class RefundHandover:
         self._function = function_name
 
     def finish_later(self, order_id: str) -> None:
-        self._client.invoke(FunctionName=self._function, InvocationType="Event",
-                            Payload=json.dumps({"action": "finish", "order_id": order_id}).encode())
+        self._client.invoke(
+            FunctionName=self._function,
+            InvocationType="Event",
+            Payload=json.dumps({"action": "finish", "order_id": order_id}).encode(),
+        )
 
 
 class StepFunctionsWorkflow:

@@ -35,8 +35,13 @@ def find_refund(order: StoredOrder, refund_id: str) -> int | None:
     return next((i for i, refund in enumerate(order.refunds) if refund.id == refund_id), None)
 
 
-def settle_refund(orders: OrderRepository, order: StoredOrder, refund_id: str, provider_status: str,
-                  provider_refund_id: str | None = None) -> StoredOrder:
+def settle_refund(
+    orders: OrderRepository,
+    order: StoredOrder,
+    refund_id: str,
+    provider_status: str,
+    provider_refund_id: str | None = None,
+) -> StoredOrder:
     """Record what the provider says of one of the order's refunds: `pending` or `requires_action` (with its id),
     `succeeded`, or `failed`/`canceled` (its amount given back), exactly once however often and in whatever order it
     is told."""
@@ -54,14 +59,23 @@ def settle_refund(orders: OrderRepository, order: StoredOrder, refund_id: str, p
         if settled:
             changes["status"] = outcome
         elif provider_status == "requires_action" and refund.status == "pending":
-            log.warning("refund %s of order %s waits for the customer's action at the provider", refund_id, order.id,
-                        extra={"order_id": order.id})
+            log.warning(
+                "refund %s of order %s waits for the customer's action at the provider",
+                refund_id,
+                order.id,
+                extra={"order_id": order.id},
+            )
         if not changes:
             return order  # nothing new: a duplicate, or news about a refund already settled
         try:
-            order = orders.update_refund(order.id, index, refund_id, expect_status=refund.status,
-                                         give_back=refund.amount.amount if settled and outcome == "failed" else 0,
-                                         **changes)
+            order = orders.update_refund(
+                order.id,
+                index,
+                refund_id,
+                expect_status=refund.status,
+                give_back=refund.amount.amount if settled and outcome == "failed" else 0,
+                **changes,
+            )
         except TransitionRefused as refused:
             if refused.order is None:
                 return order
@@ -71,7 +85,12 @@ def settle_refund(orders: OrderRepository, order: StoredOrder, refund_id: str, p
             count("RefundsSucceeded")
         elif settled:
             count("RefundsFailed")
-            log.error("refund %s of order %s %s at the provider", refund_id, order.id, provider_status,
-                      extra={"order_id": order.id})
+            log.error(
+                "refund %s of order %s %s at the provider",
+                refund_id,
+                order.id,
+                provider_status,
+                extra={"order_id": order.id},
+            )
         return order
     return order

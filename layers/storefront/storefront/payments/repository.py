@@ -22,17 +22,27 @@ class ProcessedEvents:
         self._ttl = timedelta(days=ttl_days)
 
     def seen(self, provider: str, event_id: str) -> bool:
-        item = self._client.get_item(TableName=self._table, Key=key(pk=_pk(provider, event_id), sk="EVENT"),
-                                     ConsistentRead=True, ProjectionExpression="pk").get("Item")
+        item = self._client.get_item(
+            TableName=self._table,
+            Key=key(pk=_pk(provider, event_id), sk="EVENT"),
+            ConsistentRead=True,
+            ProjectionExpression="pk",
+        ).get("Item")
         return item is not None
 
     def record(self, provider: str, event_id: str, event_type: str, at: datetime) -> bool:
         """Remember the event as processed; False if it already was (a concurrent duplicate got there first)."""
-        item = {"pk": _pk(provider, event_id), "sk": "EVENT", "type": event_type, "processed_at": at.isoformat(),
-                "expires_at_epoch": int((at + self._ttl).timestamp())}
+        item = {
+            "pk": _pk(provider, event_id),
+            "sk": "EVENT",
+            "type": event_type,
+            "processed_at": at.isoformat(),
+            "expires_at_epoch": int((at + self._ttl).timestamp()),
+        }
         try:
-            self._client.put_item(TableName=self._table, Item=to_item(item),
-                                  ConditionExpression="attribute_not_exists(pk)")
+            self._client.put_item(
+                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False

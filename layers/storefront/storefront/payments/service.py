@@ -87,8 +87,14 @@ class StockReturns(Protocol):
 
 
 class PaymentTasks:
-    def __init__(self, orders: OrderRepository, provider: PaymentProvider, workflow: Workflow, stock: StockReturns,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        provider: PaymentProvider,
+        workflow: Workflow,
+        stock: StockReturns,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._orders = orders
         self._provider = provider
         self._workflow = workflow
@@ -106,11 +112,20 @@ class PaymentTasks:
             return order.payment  # a retried task: the first attempt got this far
         # The key names the order: a retry after a lost response gets the same PaymentIntent back.
         created = self._provider.create_payment(order_id, order.totals.total, idempotency_key=f"order-{order_id}")
-        payment = Payment(provider=self._provider.name, status=PaymentStatus.PENDING, payment_id=created.payment_id,
-                          client_secret=created.client_secret, redirect_url=created.redirect_url)
+        payment = Payment(
+            provider=self._provider.name,
+            status=PaymentStatus.PENDING,
+            payment_id=created.payment_id,
+            client_secret=created.client_secret,
+            redirect_url=created.redirect_url,
+        )
         try:
-            self._orders.transition(order_id, OrderStatus.AWAITING_PAYMENT, self._clock(),
-                                    payment=payment.model_dump(mode="json", exclude_none=True))
+            self._orders.transition(
+                order_id,
+                OrderStatus.AWAITING_PAYMENT,
+                self._clock(),
+                payment=payment.model_dump(mode="json", exclude_none=True),
+            )
         except TransitionRefused as refused:
             current = refused.order
             if current is not None and current.status == OrderStatus.CANCELLED:
@@ -119,8 +134,12 @@ class PaymentTasks:
                 canceled = payment.model_copy(update={"status": PaymentStatus.CANCELED})
                 self._orders.update_fields(order_id, payment=canceled.model_dump(mode="json", exclude_none=True))
                 raise OrderCancelled(f"order {order_id} was cancelled while its payment was created") from refused
-            already_done = (current is not None and current.status == OrderStatus.AWAITING_PAYMENT
-                            and current.payment is not None and current.payment.payment_id == created.payment_id)
+            already_done = (
+                current is not None
+                and current.status == OrderStatus.AWAITING_PAYMENT
+                and current.payment is not None
+                and current.payment.payment_id == created.payment_id
+            )
             if not already_done:
                 raise
         return payment
@@ -128,8 +147,9 @@ class PaymentTasks:
     def await_payment(self, order_id: str, task_token: str) -> None:
         """WaitForPayment: keep the token where the webhook finds it; answer at once if the webhook came first."""
         try:
-            order = self._orders.update_fields(order_id, condition_status={OrderStatus.AWAITING_PAYMENT},
-                                               task_token=task_token)
+            order = self._orders.update_fields(
+                order_id, condition_status={OrderStatus.AWAITING_PAYMENT}, task_token=task_token
+            )
         except TransitionRefused as refused:
             status = refused.order.status if refused.order else "missing"
             if status == OrderStatus.CANCELLED:
@@ -158,14 +178,27 @@ class PaymentTasks:
         if current.status == "canceled":
             self._record(order, PaymentStatus.CANCELED)
             return "canceled"
-        log.warning("payment %s of order %s is %s and could not be canceled", current.payment_id, order_id,
-                    current.status, extra={"order_id": order_id})
+        log.warning(
+            "payment %s of order %s is %s and could not be canceled",
+            current.payment_id,
+            order_id,
+            current.status,
+            extra={"order_id": order_id},
+        )
         return "not_canceled"
 
     # ---------------------------------------------------------------- refunds
 
-    def refund(self, order_id: str, *, amount: Money | None, lines: list[RefundLine], restock: bool, reason: str,
-               refund_id: str) -> StoredRefund:
+    def refund(
+        self,
+        order_id: str,
+        *,
+        amount: Money | None,
+        lines: list[RefundLine],
+        restock: bool,
+        reason: str,
+        refund_id: str,
+    ) -> StoredRefund:
         """Refund the order (the whole remaining amount when neither amount nor lines are given), then ask the
         provider and put restocked units back on hand. `refund_id` names the refund: it is the provider's
         idempotency key and the stock return's id, so a repeated call (a retried request, a crash half way) finds
@@ -178,18 +211,30 @@ class PaymentTasks:
             if find_refund(order, refund_id) is not None:
                 break  # recorded by an earlier call with this id: finish it
             captured = self._captured(order)
-            refund = StoredRefund(id=refund_id, amount=self._amount(order, amount, lines), status="pending",
-                                  lines=lines, restock=restock and bool(lines), reason=reason,
-                                  created_at=self._clock())
+            refund = StoredRefund(
+                id=refund_id,
+                amount=self._amount(order, amount, lines),
+                status="pending",
+                lines=lines,
+                restock=restock and bool(lines),
+                reason=reason,
+                created_at=self._clock(),
+            )
             self._check_lines(order, refund.lines, refund.restock)
             if refund.amount.amount > captured - order.refunded_amount:
-                raise RefundExceedsPayment(f"Only {Money(amount=captured - order.refunded_amount, currency=order.currency)}"
-                                           f" of this order's payment is left to refund.")
+                raise RefundExceedsPayment(
+                    f"Only {Money(amount=captured - order.refunded_amount, currency=order.currency)}"
+                    f" of this order's payment is left to refund."
+                )
             try:
-                order = self._orders.add_refund(order.id, refund, captured_amount=captured,
-                                                statuses=set(PAID_ON) if refund.restock else None,
-                                                refunds_read=len(order.refunds) if refund.lines else None,
-                                                due=due(self._clock()))
+                order = self._orders.add_refund(
+                    order.id,
+                    refund,
+                    captured_amount=captured,
+                    statuses=set(PAID_ON) if refund.restock else None,
+                    refunds_read=len(order.refunds) if refund.lines else None,
+                    due=due(self._clock()),
+                )
                 break
             except TransitionRefused as refused:
                 if refused.order is None:
@@ -227,8 +272,14 @@ class PaymentTasks:
         return, not the refund's), so no check meant for an operator's refund by lines can refuse it."""
         remaining = (order.captured_amount or 0) - order.refunded_amount
         if remaining > 0:
-            self.refund(order.id, amount=Money(amount=remaining, currency=order.currency), lines=[], restock=False,
-                        reason="cancelled", refund_id=refund_id)
+            self.refund(
+                order.id,
+                amount=Money(amount=remaining, currency=order.currency),
+                lines=[],
+                restock=False,
+                reason="cancelled",
+                refund_id=refund_id,
+            )
         return self._order(order.id)
 
     def _return_cancelled_units(self, order: StoredOrder, return_id: str) -> StoredOrder:
@@ -252,19 +303,32 @@ class PaymentTasks:
             assert order.payment is not None
             try:
                 if refund.provider_refund_id is None:
-                    answer = self._provider.refund(order.payment.payment_id, refund.amount, idempotency_key=refund.id,
-                                                   metadata={"order_id": order.id, "refund_id": refund.id})
+                    answer = self._provider.refund(
+                        order.payment.payment_id,
+                        refund.amount,
+                        idempotency_key=refund.id,
+                        metadata={"order_id": order.id, "refund_id": refund.id},
+                    )
                     if refund.reason in AUTOMATIC_REFUND_METRICS:
                         count(AUTOMATIC_REFUND_METRICS[refund.reason])
                 else:
                     answer = self._provider.refund_status(refund.provider_refund_id)
                 order = settle_refund(self._orders, order, refund.id, answer.status, answer.refund_id)
             except PaymentProviderUnavailable:
-                log.warning("refund %s of order %s: the provider is unavailable; the reconciler retries it",
-                            refund.id, order.id, extra={"order_id": order.id})
+                log.warning(
+                    "refund %s of order %s: the provider is unavailable; the reconciler retries it",
+                    refund.id,
+                    order.id,
+                    extra={"order_id": order.id},
+                )
             except PaymentProviderError as refused:
-                log.error("the provider refused refund %s of order %s: %s", refund.id, order.id, refused,
-                          extra={"order_id": order.id})
+                log.error(
+                    "the provider refused refund %s of order %s: %s",
+                    refund.id,
+                    order.id,
+                    refused,
+                    extra={"order_id": order.id},
+                )
                 order = settle_refund(self._orders, order, refund.id, "failed")
         index = find_refund(order, refund_id)
         assert index is not None
@@ -289,14 +353,24 @@ class PaymentTasks:
         currency = order.currency
         if amount is not None:
             if amount.currency != currency or amount.amount < 1:
-                raise ValidationFailed("validation_error", f"A refund is a positive amount in {currency}.",
-                                       [{"field": "amount", "code": "invalid_amount",
-                                         "message": f"must be at least 1 minor unit of {currency}"}])
+                raise ValidationFailed(
+                    "validation_error",
+                    f"A refund is a positive amount in {currency}.",
+                    [
+                        {
+                            "field": "amount",
+                            "code": "invalid_amount",
+                            "message": f"must be at least 1 minor unit of {currency}",
+                        }
+                    ],
+                )
             return amount
         if lines:
             prices = {line.sku: line.unit_price for line in order.lines}
-            return Money(amount=sum(prices[line.sku].amount * line.quantity for line in lines if line.sku in prices),
-                         currency=currency)
+            return Money(
+                amount=sum(prices[line.sku].amount * line.quantity for line in lines if line.sku in prices),
+                currency=currency,
+            )
         remaining = (order.captured_amount or 0) - order.refunded_amount
         if remaining < 1:
             raise RefundExceedsPayment(f"Order {order.id} is refunded in full already.")
@@ -312,22 +386,42 @@ class PaymentTasks:
         problems: list[dict[str, object]] = []
         for line in lines:
             if line.sku not in ordered:
-                problems.append({"field": "lines", "sku": line.sku, "code": "not_in_order",
-                                 "message": "the order has no such SKU"})
+                problems.append(
+                    {"field": "lines", "sku": line.sku, "code": "not_in_order", "message": "the order has no such SKU"}
+                )
             elif line.quantity > ordered[line.sku] - refunded[line.sku]:
-                problems.append({"field": "lines", "sku": line.sku, "code": "quantity_exceeds_order",
-                                 "message": f"{ordered[line.sku] - refunded[line.sku]} unit(s) left to refund"})
+                problems.append(
+                    {
+                        "field": "lines",
+                        "sku": line.sku,
+                        "code": "quantity_exceeds_order",
+                        "message": f"{ordered[line.sku] - refunded[line.sku]} unit(s) left to refund",
+                    }
+                )
             elif restock and line.quantity > ordered[line.sku] - returned[line.sku]:
-                problems.append({"field": "lines", "sku": line.sku, "code": "already_returned",
-                                 "message": f"{ordered[line.sku] - returned[line.sku]} unit(s) left to return; "
-                                            "refund the others without restock"})
+                problems.append(
+                    {
+                        "field": "lines",
+                        "sku": line.sku,
+                        "code": "already_returned",
+                        "message": f"{ordered[line.sku] - returned[line.sku]} unit(s) left to return; "
+                        "refund the others without restock",
+                    }
+                )
         if restock and order.status not in PAID_ON:
-            problems.append({"field": "restock", "code": "not_restockable", "message":
-                             "the cancellation returns every unit" if order.status == OrderStatus.CANCELLED else
-                             f"the order is {order.status.value}: its units never left"})
+            problems.append(
+                {
+                    "field": "restock",
+                    "code": "not_restockable",
+                    "message": "the cancellation returns every unit"
+                    if order.status == OrderStatus.CANCELLED
+                    else f"the order is {order.status.value}: its units never left",
+                }
+            )
         if problems:
-            raise ValidationFailed("validation_error", "These lines cannot be refunded as asked; see `errors`.",
-                                   problems)
+            raise ValidationFailed(
+                "validation_error", "These lines cannot be refunded as asked; see `errors`.", problems
+            )
 
     def _accept(self, order: StoredOrder, payment: ProviderPayment) -> bool:
         """The provider says the payment succeeded: record it (True: the order is paid). Money the order cannot keep
@@ -340,8 +434,12 @@ class PaymentTasks:
             self.finish(record_mismatched_payment(self._orders, order, payment, self._clock()).id)
             return False
         try:
-            self._orders.record_payment(order.id, PaymentStatus.SUCCEEDED, statuses={OrderStatus.AWAITING_PAYMENT},
-                                        captured_amount=payment.amount)
+            self._orders.record_payment(
+                order.id,
+                PaymentStatus.SUCCEEDED,
+                statuses={OrderStatus.AWAITING_PAYMENT},
+                captured_amount=payment.amount,
+            )
         except TransitionRefused as refused:
             current = refused.order
             return bool(current and current.payment and current.payment.status == PaymentStatus.SUCCEEDED)
@@ -365,42 +463,95 @@ def matches_order(order: StoredOrder, payment: ProviderPayment) -> bool:
     return payment.amount == expected.amount and payment.currency == expected.currency
 
 
-def record_late_payment(orders: OrderRepository, order: StoredOrder, payment: ProviderPayment,
-                        now: datetime) -> StoredOrder:
+def record_late_payment(
+    orders: OrderRepository, order: StoredOrder, payment: ProviderPayment, now: datetime
+) -> StoredOrder:
     """A payment succeeded for an order that had ended unpaid: reserve its full refund (reason late_payment) in the
     same conditional write that records the success, exactly once (the webhook and CancelPayment both use it)."""
-    return _refund_captured(orders, order, payment, now, f"late-{payment.payment_id}", LATE_PAYMENT, set(ENDED_UNPAID),
-                            PaymentStatus.SUCCEEDED)
+    return _refund_captured(
+        orders,
+        order,
+        payment,
+        now,
+        f"late-{payment.payment_id}",
+        LATE_PAYMENT,
+        set(ENDED_UNPAID),
+        PaymentStatus.SUCCEEDED,
+    )
 
 
-def record_mismatched_payment(orders: OrderRepository, order: StoredOrder, payment: ProviderPayment,
-                              now: datetime) -> StoredOrder:
+def record_mismatched_payment(
+    orders: OrderRepository, order: StoredOrder, payment: ProviderPayment, now: datetime
+) -> StoredOrder:
     """A payment succeeded for another amount or currency than the order's: the order is not paid (its payment is
     recorded failed, last_error amount_mismatch) and what was captured is refunded in full (reason
     amount_mismatch), in one conditional write, exactly once."""
-    error = PaymentError(code=AMOUNT_MISMATCH, message=f"The payment was {payment.amount} {payment.currency} (minor "
-                                                       f"units), not the order's {order.totals.total}: refunded.")
-    return _refund_captured(orders, order, payment, now, f"mismatch-{payment.payment_id}", AMOUNT_MISMATCH,
-                            {OrderStatus.AWAITING_PAYMENT}, PaymentStatus.FAILED, error)
+    error = PaymentError(
+        code=AMOUNT_MISMATCH,
+        message=f"The payment was {payment.amount} {payment.currency} (minor "
+        f"units), not the order's {order.totals.total}: refunded.",
+    )
+    return _refund_captured(
+        orders,
+        order,
+        payment,
+        now,
+        f"mismatch-{payment.payment_id}",
+        AMOUNT_MISMATCH,
+        {OrderStatus.AWAITING_PAYMENT},
+        PaymentStatus.FAILED,
+        error,
+    )
 
 
-def _refund_captured(orders: OrderRepository, order: StoredOrder, payment: ProviderPayment, now: datetime,
-                     refund_id: str, reason: str, statuses: set[OrderStatus], captures: PaymentStatus,
-                     last_error: PaymentError | None = None) -> StoredOrder:
-    refund = StoredRefund(id=refund_id,
-                          amount=Money(amount=payment.amount, currency=payment.currency), status="pending",
-                          reason=reason, created_at=now)
+def _refund_captured(
+    orders: OrderRepository,
+    order: StoredOrder,
+    payment: ProviderPayment,
+    now: datetime,
+    refund_id: str,
+    reason: str,
+    statuses: set[OrderStatus],
+    captures: PaymentStatus,
+    last_error: PaymentError | None = None,
+) -> StoredOrder:
+    refund = StoredRefund(
+        id=refund_id,
+        amount=Money(amount=payment.amount, currency=payment.currency),
+        status="pending",
+        reason=reason,
+        created_at=now,
+    )
     try:
-        order = orders.add_refund(order.id, refund, captured_amount=payment.amount, statuses=statuses,
-                                  refunds_read=None, due=due(now), captures=captures, last_error=last_error)
+        order = orders.add_refund(
+            order.id,
+            refund,
+            captured_amount=payment.amount,
+            statuses=statuses,
+            refunds_read=None,
+            due=due(now),
+            captures=captures,
+            last_error=last_error,
+        )
     except TransitionRefused as refused:
         current = refused.order or order
         if current.captured_amount is None:
-            log.error("payment %s of order %s succeeded, but the order is %s: not refunding it automatically",
-                      payment.payment_id, order.id, current.status, extra={"order_id": order.id})
+            log.error(
+                "payment %s of order %s succeeded, but the order is %s: not refunding it automatically",
+                payment.payment_id,
+                order.id,
+                current.status,
+                extra={"order_id": order.id},
+            )
         return current  # recorded already (a duplicate), or the order moved on
-    log.error("payment %s of order %s (%s) succeeded but cannot be kept (%s): refunding it in full",
-              payment.payment_id, order.id, order.status, reason, extra={"order_id": order.id})
+    log.error(
+        "payment %s of order %s (%s) succeeded but cannot be kept (%s): refunding it in full",
+        payment.payment_id,
+        order.id,
+        order.status,
+        reason,
+        extra={"order_id": order.id},
+    )
     return order
 
 

@@ -27,8 +27,15 @@ NOT_CANCELABLE = "payment_intent_unexpected_state"
 
 
 class StripeProvider:
-    def __init__(self, api_base: str, api_key: str | Callable[[], str], *, name: str = "stripe",
-                 timeout: float = 10.0, max_retries: int = 2) -> None:
+    def __init__(
+        self,
+        api_base: str,
+        api_key: str | Callable[[], str],
+        *,
+        name: str = "stripe",
+        timeout: float = 10.0,
+        max_retries: int = 2,
+    ) -> None:
         self.name = name
         self._api_base = api_base.rstrip("/")
         # A callable is read on each request, so a rotated key (cached by storefront.secrets) is picked up.
@@ -38,16 +45,25 @@ class StripeProvider:
         self._clients: dict[str, stripe.StripeClient] = {}
 
     def create_payment(self, order_id: str, amount: Money, idempotency_key: str) -> CreatedPayment:
-        intent = self._call(lambda client: client.v1.payment_intents.create(params={
-            "amount": amount.amount,  # Stripe takes minor units too, with ISO 4217's exponents
-            "currency": amount.currency.lower(),
-            "metadata": {"order_id": order_id},
-            "automatic_payment_methods": {"enabled": True},
-        }, options={"idempotency_key": idempotency_key}))
+        intent = self._call(
+            lambda client: client.v1.payment_intents.create(
+                params={
+                    "amount": amount.amount,  # Stripe takes minor units too, with ISO 4217's exponents
+                    "currency": amount.currency.lower(),
+                    "metadata": {"order_id": order_id},
+                    "automatic_payment_methods": {"enabled": True},
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
         fields = intent.to_dict()  # StripeObjects are not dicts; a plain copy for the optional parts
         redirect = ((fields.get("next_action") or {}).get("redirect_to_url") or {}).get("url")
-        return CreatedPayment(payment_id=intent.id, client_secret=fields.get("client_secret"),
-                              status=fields.get("status", "unknown"), redirect_url=redirect)
+        return CreatedPayment(
+            payment_id=intent.id,
+            client_secret=fields.get("client_secret"),
+            status=fields.get("status", "unknown"),
+            redirect_url=redirect,
+        )
 
     def payment(self, payment_id: str) -> ProviderPayment:
         return _payment(self._call(lambda client: client.v1.payment_intents.retrieve(payment_id)))
@@ -61,19 +77,32 @@ class StripeProvider:
         leave it payable. Cancelling is idempotent by itself ("canceled already" is read back below); the SDK gives
         each call a key of its own for its network retries."""
         try:
-            return _payment(self._call(lambda client: client.v1.payment_intents.cancel(
-                payment_id, params={"cancellation_reason": "abandoned"})))
+            return _payment(
+                self._call(
+                    lambda client: client.v1.payment_intents.cancel(
+                        payment_id, params={"cancellation_reason": "abandoned"}
+                    )
+                )
+            )
         except PaymentProviderError as refused:
             if refused.code != NOT_CANCELABLE or isinstance(refused, PaymentProviderUnavailable):
                 raise
             return self.payment(payment_id)
 
-    def refund(self, payment_id: str, amount: Money, idempotency_key: str,
-               metadata: dict[str, str]) -> ProviderRefund:
-        return _refund(self._call(lambda client: client.v1.refunds.create(params={
-            "payment_intent": payment_id, "amount": amount.amount, "reason": "requested_by_customer",
-            "metadata": metadata,
-        }, options={"idempotency_key": idempotency_key})))
+    def refund(self, payment_id: str, amount: Money, idempotency_key: str, metadata: dict[str, str]) -> ProviderRefund:
+        return _refund(
+            self._call(
+                lambda client: client.v1.refunds.create(
+                    params={
+                        "payment_intent": payment_id,
+                        "amount": amount.amount,
+                        "reason": "requested_by_customer",
+                        "metadata": metadata,
+                    },
+                    options={"idempotency_key": idempotency_key},
+                )
+            )
+        )
 
     def refund_status(self, refund_id: str) -> ProviderRefund:
         return _refund(self._call(lambda client: client.v1.refunds.retrieve(refund_id)))
@@ -86,12 +115,18 @@ class StripeProvider:
         try:
             return request(self._client())
         except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as error:
-            raise PaymentProviderUnavailable(f"payment provider unavailable after {self._max_retries + 1} attempts: "
-                                             f"{error.user_message or error}", error.http_status, error.code) from error
+            raise PaymentProviderUnavailable(
+                f"payment provider unavailable after {self._max_retries + 1} attempts: {error.user_message or error}",
+                error.http_status,
+                error.code,
+            ) from error
         except stripe.StripeError as error:
-            raise PaymentProviderError(f"payment provider refused the request ({error.http_status} "
-                                       f"{type(error).__name__}): {error.user_message or error}",
-                                       error.http_status, error.code) from error
+            raise PaymentProviderError(
+                f"payment provider refused the request ({error.http_status} "
+                f"{type(error).__name__}): {error.user_message or error}",
+                error.http_status,
+                error.code,
+            ) from error
 
     def _client(self) -> stripe.StripeClient:
         """A client per API key: a rotated key gets its own (the old one is dropped)."""
@@ -100,16 +135,20 @@ class StripeProvider:
         api_key = self._api_key()
         client = self._clients.get(api_key)
         if client is None:
-            client = stripe.StripeClient(api_key, base_addresses={"api": self._api_base},
-                                         max_network_retries=self._max_retries,
-                                         http_client=stripe.RequestsClient(timeout=self._timeout))
+            client = stripe.StripeClient(
+                api_key,
+                base_addresses={"api": self._api_base},
+                max_network_retries=self._max_retries,
+                http_client=stripe.RequestsClient(timeout=self._timeout),
+            )
             self._clients = {api_key: client}
         return client
 
 
 def _payment(intent: Any) -> ProviderPayment:
-    return ProviderPayment(payment_id=intent.id, status=intent.status, amount=intent.amount,
-                           currency=intent.currency.upper())
+    return ProviderPayment(
+        payment_id=intent.id, status=intent.status, amount=intent.amount, currency=intent.currency.upper()
+    )
 
 
 def _refund(refund: Any) -> ProviderRefund:

@@ -62,9 +62,18 @@ class Events(Protocol):
 
 
 class PaymentWebhooks:
-    def __init__(self, orders: OrderRepository, events: Events, workflow: Workflow,
-                 webhook_secrets: Callable[[], list[str]], *, provider: str, max_attempts: int,
-                 finish_later: Callable[[str], None], clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        events: Events,
+        workflow: Workflow,
+        webhook_secrets: Callable[[], list[str]],
+        *,
+        provider: str,
+        max_attempts: int,
+        finish_later: Callable[[str], None],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._provider = provider  # the one this stack is configured for (stripe and fake both sign the Stripe way)
         self._orders = orders
         self._events = events
@@ -78,8 +87,13 @@ class PaymentWebhooks:
         """Verify, deduplicate and apply one provider event. Raising means "not processed": the provider retries."""
         if provider != self._provider:
             raise UnknownWebhookSender(f"No payment provider named {provider!r}.")
-        verify_signature(payload, signature_header, self._webhook_secrets(), header_name="Stripe-Signature",
-                         sender="payment provider")
+        verify_signature(
+            payload,
+            signature_header,
+            self._webhook_secrets(),
+            header_name="Stripe-Signature",
+            sender="payment provider",
+        )
         envelope = parse_event(payload, EventEnvelope, "a payment event")
         if envelope.type not in HANDLED_EVENT_TYPES:
             return  # acknowledged, so the provider stops sending it; nothing of ours depends on it
@@ -88,8 +102,12 @@ class PaymentWebhooks:
             return
         if envelope.type in INTENT_EVENT_TYPES:
             event = parse_event(payload, PaymentIntentEvent, "a payment event")
-            handle = {SUCCEEDED: self._succeeded, FAILED: self._failed, PROCESSING: self._processing,
-                      CANCELED: self._canceled}[event.type]
+            handle = {
+                SUCCEEDED: self._succeeded,
+                FAILED: self._failed,
+                PROCESSING: self._processing,
+                CANCELED: self._canceled,
+            }[event.type]
             handle(event)
         else:
             self._refund_changed(parse_event(payload, RefundEvent, "a refund event"))
@@ -113,8 +131,12 @@ class PaymentWebhooks:
         if order.status != OrderStatus.AWAITING_PAYMENT:
             return  # paid already, or on its way (fulfilling, ...): nothing left to decide
         try:
-            updated = self._orders.record_payment(order.id, PaymentStatus.SUCCEEDED,
-                                                  statuses={OrderStatus.AWAITING_PAYMENT}, captured_amount=intent.amount)
+            updated = self._orders.record_payment(
+                order.id,
+                PaymentStatus.SUCCEEDED,
+                statuses={OrderStatus.AWAITING_PAYMENT},
+                captured_amount=intent.amount,
+            )
         except TransitionRefused as refused:
             current = refused.order
             if current is not None and current.status in ENDED_UNPAID:
@@ -140,18 +162,29 @@ class PaymentWebhooks:
             attempts = order.payment.attempts + 1
             status = PaymentStatus.FAILED if attempts >= self._max_attempts else PaymentStatus.DECLINED
             error = event.intent.last_payment_error
-            last_error = PaymentError(code=(error.code if error else None) or "payment_failed",
-                                      message=(error.message if error else None) or "The payment was declined.")
+            last_error = PaymentError(
+                code=(error.code if error else None) or "payment_failed",
+                message=(error.message if error else None) or "The payment was declined.",
+            )
             try:
-                order = self._orders.record_payment(order.id, status, statuses={OrderStatus.AWAITING_PAYMENT},
-                                                    attempts=attempts, last_error=last_error, decline_event=event.id)
+                order = self._orders.record_payment(
+                    order.id,
+                    status,
+                    statuses={OrderStatus.AWAITING_PAYMENT},
+                    attempts=attempts,
+                    last_error=last_error,
+                    decline_event=event.id,
+                )
             except TransitionRefused as refused:
                 order = refused.order  # another event wrote first: decide again on what it wrote
                 continue
             count("PaymentsDeclined")
             if status == PaymentStatus.FAILED and order.task_token:
-                self._workflow.fail(order.task_token, PAYMENT_FAILED_ERROR,
-                                    f"{attempts} declined payment attempts: {last_error.message}")
+                self._workflow.fail(
+                    order.task_token,
+                    PAYMENT_FAILED_ERROR,
+                    f"{attempts} declined payment attempts: {last_error.message}",
+                )
             return
         raise TransitionRefused(order)  # kept losing races: the provider redelivers, and we decide again
 
@@ -176,10 +209,17 @@ class PaymentWebhooks:
         recorded = record_mismatched_payment(self._orders, order, _payment(intent), self._clock())
         if recorded.money_work_left:
             self._finish_later(order.id)
-        if (recorded.status == OrderStatus.AWAITING_PAYMENT and recorded.task_token and recorded.payment is not None
-                and recorded.payment.status == PaymentStatus.FAILED):
-            self._workflow.fail(recorded.task_token, PAYMENT_FAILED_ERROR,
-                                f"the payment did not match the order: {intent.amount} {intent.currency}")
+        if (
+            recorded.status == OrderStatus.AWAITING_PAYMENT
+            and recorded.task_token
+            and recorded.payment is not None
+            and recorded.payment.status == PaymentStatus.FAILED
+        ):
+            self._workflow.fail(
+                recorded.task_token,
+                PAYMENT_FAILED_ERROR,
+                f"the payment did not match the order: {intent.amount} {intent.currency}",
+            )
 
     # ---------------------------------------------------------------- refunds
 
@@ -188,8 +228,14 @@ class PaymentWebhooks:
         order_id, refund_id = refund.metadata.get("order_id"), refund.metadata.get("refund_id")
         order = self._orders.get(order_id) if order_id else None
         if order is None or refund_id is None or find_refund(order, refund_id) is None:
-            log.error("event %s (%s) names refund %s of order %s, which has no such refund", event.id, event.type,
-                      refund_id, order_id, extra={"order_id": order_id})
+            log.error(
+                "event %s (%s) names refund %s of order %s, which has no such refund",
+                event.id,
+                event.type,
+                refund_id,
+                order_id,
+                extra={"order_id": order_id},
+            )
             return
         settle_refund(self._orders, order, refund_id, refund.status, refund.id)
 
@@ -201,9 +247,14 @@ class PaymentWebhooks:
         order = self._orders.get(intent.order_id) if intent.order_id else None
         if order is None or order.payment is None or order.payment.payment_id != intent.id:
             # Redelivering cannot make it ours: acknowledge it, and leave a trace for a person.
-            log.error("event %s (%s) names payment %s of order %s, which has no such payment",
-                      event.id, event.type, intent.id, intent.order_id,
-                      extra={"order_id": intent.order_id, "payment_id": intent.id})
+            log.error(
+                "event %s (%s) names payment %s of order %s, which has no such payment",
+                event.id,
+                event.type,
+                intent.id,
+                intent.order_id,
+                extra={"order_id": intent.order_id, "payment_id": intent.id},
+            )
             return None
         return order
 
@@ -215,5 +266,6 @@ class PaymentWebhooks:
 
 
 def _payment(intent: PaymentIntent) -> ProviderPayment:
-    return ProviderPayment(payment_id=intent.id, status=intent.status, amount=intent.amount,
-                           currency=intent.currency.upper())
+    return ProviderPayment(
+        payment_id=intent.id, status=intent.status, amount=intent.amount, currency=intent.currency.upper()
+    )

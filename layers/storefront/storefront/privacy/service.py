@@ -30,10 +30,23 @@ from storefront.privacy.repository import ErasureRepository
 ERASED = "erased"
 ERASED_EMAIL = "erased@erased.invalid"  # .invalid never resolves (RFC 2606): no mail can reach it
 # Statuses in which the order no longer needs its address: erasable.
-ENDED = frozenset({OrderStatus.DELIVERED, OrderStatus.REJECTED, OrderStatus.PAYMENT_FAILED, OrderStatus.EXPIRED,
-                   OrderStatus.CANCELLED})
-ERASED_FIELDS = ["email", "shipping_address.name", "shipping_address.line1", "shipping_address.line2",
-                 "shipping_address.city", "shipping_address.postal_code"]
+ENDED = frozenset(
+    {
+        OrderStatus.DELIVERED,
+        OrderStatus.REJECTED,
+        OrderStatus.PAYMENT_FAILED,
+        OrderStatus.EXPIRED,
+        OrderStatus.CANCELLED,
+    }
+)
+ERASED_FIELDS = [
+    "email",
+    "shipping_address.name",
+    "shipping_address.line1",
+    "shipping_address.line2",
+    "shipping_address.city",
+    "shipping_address.postal_code",
+]
 
 
 @dataclass
@@ -45,8 +58,13 @@ class ErasureReport:
 
 
 class ErasureService:
-    def __init__(self, orders: OrderRepository, erasures: ErasureRepository, holds: ClientHoldRepository,
-                 now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        erasures: ErasureRepository,
+        holds: ClientHoldRepository,
+        now: Callable[[], datetime],
+    ) -> None:
         self._orders = orders
         self._erasures = erasures
         self._holds = holds
@@ -64,16 +82,33 @@ class ErasureService:
                 report.in_progress.append(order_id)
                 continue
             address = order.shipping_address
-            replacements = {"email": ERASED_EMAIL, "shipping_address": {
-                "name": ERASED, "line1": ERASED, "line2": None, "city": ERASED, "postal_code": ERASED,
-                "country": address.country}}
+            replacements = {
+                "email": ERASED_EMAIL,
+                "shipping_address": {
+                    "name": ERASED,
+                    "line1": ERASED,
+                    "line2": None,
+                    "city": ERASED,
+                    "postal_code": ERASED,
+                    "country": address.country,
+                },
+            }
             if dry_run or self._erasures.erase(order_id, key, ENDED, replacements, at):
                 report.erased.append(order_id)
         if dry_run or not (report.erased or report.in_progress):
             return report
         self._holds.forget(client_key("email", key))
         report.audit_id = f"{at[:10]}-{secrets.token_hex(8)}"
-        self._erasures.record(report.audit_id, {
-            "at": at, "actor": actor, "action": "erase_customer", "subject": report.subject,
-            "erased": report.erased, "kept_in_progress": report.in_progress, "fields": ERASED_FIELDS})
+        self._erasures.record(
+            report.audit_id,
+            {
+                "at": at,
+                "actor": actor,
+                "action": "erase_customer",
+                "subject": report.subject,
+                "erased": report.erased,
+                "kept_in_progress": report.in_progress,
+                "fields": ERASED_FIELDS,
+            },
+        )
         return report

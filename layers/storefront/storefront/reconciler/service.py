@@ -38,8 +38,13 @@ S = OrderStatus
 IN_FLIGHT = frozenset({S.PENDING, S.AWAITING_PAYMENT})
 LOOK_AGAIN = timedelta(minutes=15)  # how long before an order whose work is still under way is looked at again
 RECOVERY_PAYMENT_TIMEOUT_SECONDS = 1  # a recovery execution asks the provider at once
-FIXES = ("ReconcilerWorkflowsRestarted", "ReconcilerRepairsDone", "ReconcilerRefundsSettled",
-         "ReconcilerReservationsReleased", "ReconcilerReservationsCommitted")
+FIXES = (
+    "ReconcilerWorkflowsRestarted",
+    "ReconcilerRepairsDone",
+    "ReconcilerRefundsSettled",
+    "ReconcilerReservationsReleased",
+    "ReconcilerReservationsCommitted",
+)
 
 
 class Stock(Protocol):
@@ -55,9 +60,17 @@ class FulfilmentQueue(Protocol):
 
 
 class Reconciler:
-    def __init__(self, orders: OrderRepository, inventory: InventoryRepository, stock: Stock, payments: Payments,
-                 workflow: OrderWorkflow, fulfilment: FulfilmentQueue, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        orders: OrderRepository,
+        inventory: InventoryRepository,
+        stock: Stock,
+        payments: Payments,
+        workflow: OrderWorkflow,
+        fulfilment: FulfilmentQueue,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._orders = orders
         self._inventory = inventory
         self._stock = stock
@@ -88,8 +101,11 @@ class Reconciler:
                 try:
                     self._reconcile(order, now, fixes)
                 except Exception:  # one order's trouble must not stop the sweep: it stays due, and is logged
-                    log.exception("reconciling order %s failed; it is looked at again later", order.id,
-                                  extra={"order_id": order.id})
+                    log.exception(
+                        "reconciling order %s failed; it is looked at again later",
+                        order.id,
+                        extra={"order_id": order.id},
+                    )
                     self._orders.mark_due(order.id, (now + LOOK_AGAIN).isoformat())
 
     def _reconcile(self, order: StoredOrder, now: datetime, fixes: Counter[str]) -> None:
@@ -99,10 +115,20 @@ class Reconciler:
             execution = order.execution_name or order.id
             if self._workflow.status(execution) != "RUNNING":
                 recovery = f"{order.id}-recovery-{int(now.timestamp())}"
-                self._workflow.start(order.id, [line.model_dump(include={"sku", "quantity"}) for line in order.lines],
-                                     name=recovery, payment_timeout_seconds=RECOVERY_PAYMENT_TIMEOUT_SECONDS)
-                log.error("order %s was %s with no workflow running (%s): started %s", order.id, order.status,
-                          execution, recovery, extra={"order_id": order.id})
+                self._workflow.start(
+                    order.id,
+                    [line.model_dump(include={"sku", "quantity"}) for line in order.lines],
+                    name=recovery,
+                    payment_timeout_seconds=RECOVERY_PAYMENT_TIMEOUT_SECONDS,
+                )
+                log.error(
+                    "order %s was %s with no workflow running (%s): started %s",
+                    order.id,
+                    order.status,
+                    execution,
+                    recovery,
+                    extra={"order_id": order.id},
+                )
                 fixes["ReconcilerWorkflowsRestarted"] += 1
                 self._orders.mark_due(order.id, (now + LOOK_AGAIN).isoformat(), execution_name=recovery)
             else:
@@ -144,15 +170,24 @@ class Reconciler:
                 if action is None:
                     continue
                 try:
-                    self._stock.move({"action": action, "order_id": order_id,
-                                      "lines": [{"sku": sku, "quantity": q} for sku, q in sorted(quantities.items())]})
+                    self._stock.move(
+                        {
+                            "action": action,
+                            "order_id": order_id,
+                            "lines": [{"sku": sku, "quantity": q} for sku, q in sorted(quantities.items())],
+                        }
+                    )
                 except Exception:
-                    log.exception("could not %s the held reservation of order %s", action, order_id,
-                                  extra={"order_id": order_id})
+                    log.exception(
+                        "could not %s the held reservation of order %s", action, order_id, extra={"order_id": order_id}
+                    )
                     continue
-                log.error("order %s held stock it no longer should: %sd", order_id, action,
-                          extra={"order_id": order_id})
-                fixes["ReconcilerReservationsReleased" if action == "release" else "ReconcilerReservationsCommitted"] += 1
+                log.error(
+                    "order %s held stock it no longer should: %sd", order_id, action, extra={"order_id": order_id}
+                )
+                fixes[
+                    "ReconcilerReservationsReleased" if action == "release" else "ReconcilerReservationsCommitted"
+                ] += 1
 
     @staticmethod
     def _settlement(order: StoredOrder | None) -> str | None:

@@ -36,16 +36,18 @@ class UnknownWebhookSender(StorefrontError):
     status, code, title = 404, "not_found", "Not found"
 
 
-def verify_signature(payload: bytes, header: str | None, secrets: Iterable[str], *, header_name: str,
-                     sender: str) -> None:
+def verify_signature(
+    payload: bytes, header: str | None, secrets: Iterable[str], *, header_name: str, sender: str
+) -> None:
     """InvalidWebhookSignature (400) unless `header` proves the raw `payload` came from `sender`."""
     try:
         signatures.verify(payload, header, secrets)
     except signatures.InvalidSignature as error:
         log.warning("%s webhook rejected: %s", sender, error)
         count("WebhookSignaturesInvalid")  # a spike means a wrong webhook secret (or someone probing)
-        raise InvalidWebhookSignature(f"The {header_name} header does not prove this body came from the "
-                                      f"{sender}.") from error
+        raise InvalidWebhookSignature(
+            f"The {header_name} header does not prove this body came from the {sender}."
+        ) from error
 
 
 def parse_event(payload: bytes, model: type[Any], what: str) -> Any:

@@ -42,8 +42,14 @@ def parse_secrets(value: str) -> list[str]:
     return [s for s in re.split(r"[\s,]+", value) if s]
 
 
-def verify(payload: bytes, header: str | None, secrets: str | Iterable[str], *, now: float | None = None,
-           tolerance: int = TOLERANCE_SECONDS) -> int:
+def verify(
+    payload: bytes,
+    header: str | None,
+    secrets: str | Iterable[str],
+    *,
+    now: float | None = None,
+    tolerance: int = TOLERANCE_SECONDS,
+) -> int:
     """Return the signed timestamp if `header` proves `payload` came from a holder of one of `secrets`;
     raise InvalidSignature otherwise."""
     timestamp, signatures = _parse(header)
