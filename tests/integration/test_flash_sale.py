@@ -71,6 +71,7 @@ def _wait_for_all(shop: Shop, order_ids: list[str], *statuses: str, timeout: flo
     return done
 
 
+@pytest.mark.slow("race")
 def test_500_buyers_for_25_units_with_30_percent_of_stock_transactions_refused(
     shop: Shop, cloud: LocalCloud, gateway: Any
 ) -> None:
