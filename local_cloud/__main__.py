@@ -98,6 +98,7 @@ def serve(args: argparse.Namespace) -> int:
 Storefront local cloud is up ({time.perf_counter() - started:.1f}s); no Docker, no AWS account.
 
   storefront     {url}/   (web/: the demo shop; buy something and watch it be delivered)
+  admin page     {url}/manage/   (web/manage/: products, stock, orders, refunds; sign in as below)
   API            {url}
     catalog      {url}/products   {url}/products/linen-shirt   {url}/categories
     cart         POST {url}/carts   then /carts/<id>/items, /carts/<id>/shipping, GET {url}/shipping-methods?country=DE
