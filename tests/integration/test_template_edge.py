@@ -294,3 +294,37 @@ def test_cfn_lint_and_sam_validate_are_clean_with_the_edge_on(tmp_path: Path) ->
     ):
         result = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=600, check=False)
         assert result.returncode == 0, f"{command[0]}: {result.stdout}\n{result.stderr}"
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("/manage/", {"uri": "/manage/index.html"}),
+        ("/", {"uri": "/index.html"}),
+        ("/manage", {"statusCode": 301, "location": "/manage/"}),
+        ("/manage/app.js", {"uri": "/manage/app.js"}),
+        ("/favicon.svg", {"uri": "/favicon.svg"}),
+    ],
+)
+def test_the_sites_folders_get_their_index_html_at_the_edge(
+    distribution: dict[str, Any], uri: str, expected: dict[str, Any]
+) -> None:
+    """CloudFront's DefaultRootObject covers "/" only; the viewer-request function gives /manage/ its page. Run in
+    Node.js (CloudFront Functions are JavaScript), with the event shape CloudFront passes."""
+    associations = distribution["DefaultCacheBehavior"]["FunctionAssociations"]
+    assert associations == [
+        {
+            "EventType": "viewer-request",
+            "FunctionARN": {"Fn::GetAtt": ["SiteFolderIndexFunction", "FunctionMetadata.FunctionARN"]},
+        }
+    ]
+    function = _template(**EDGE_ON).data["Resources"]["SiteFolderIndexFunction"]["Properties"]
+    assert function["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0" and function["AutoPublish"] is True
+    event = {"version": "1.0", "request": {"method": "GET", "uri": uri, "querystring": {}, "headers": {}}}
+    script = f"{function['FunctionCode']}\nprocess.stdout.write(JSON.stringify(handler({json.dumps(event)})));"
+    result = json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout)
+    if "statusCode" in expected:
+        assert result["statusCode"] == expected["statusCode"]
+        assert result["headers"]["location"]["value"] == expected["location"]
+    else:
+        assert result["uri"] == expected["uri"] and "statusCode" not in result
