@@ -38,9 +38,9 @@ from storefront.catalog.models import (
     ProductUpdate,
     StoredProduct,
     StoredVariant,
-    Variant,
 )
 from storefront.catalog.repository import MAX_TRANSACTION_ITEMS, CatalogRepository
+from storefront.catalog.service import variants_on_sale
 from storefront.dynamodb import ConditionsFailed, backoff
 from storefront.errors import Busy, Conflict, NotFound, ValidationFailed, VersionConflict
 from storefront.inventory.repository import InventoryRepository
@@ -346,16 +346,7 @@ class CatalogAdmin:
                 description=p.description,
                 category=p.category,
                 images=p.images,
-                variants=[
-                    Variant(
-                        sku=v.sku,
-                        title=v.title,
-                        price=v.price,
-                        available=available[v.sku],
-                        in_stock=available[v.sku] > 0,
-                    )
-                    for v in p.variants
-                ],
+                variants=variants_on_sale(p, available),
                 status=p.status,
                 version=p.version,
                 updated_at=p.updated_at,

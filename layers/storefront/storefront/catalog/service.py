@@ -3,6 +3,8 @@ availability from the inventory. Managing the catalog is storefront.catalog.admi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from storefront.catalog.models import Category, Product, ProductPage, StoredProduct, Variant
 from storefront.catalog.repository import CatalogRepository
 from storefront.errors import NotFound
@@ -49,16 +51,15 @@ class CatalogService:
                 description=p.description,
                 category=p.category,
                 images=p.images,
-                variants=[
-                    Variant(
-                        sku=v.sku,
-                        title=v.title,
-                        price=v.price,
-                        available=available[v.sku],
-                        in_stock=available[v.sku] > 0,
-                    )
-                    for v in p.variants
-                ],
+                variants=variants_on_sale(p, available),
             )
             for p in products
         ]
+
+
+def variants_on_sale(product: StoredProduct, available: Mapping[str, int]) -> list[Variant]:
+    """The product's variants with the units on sale now: the shop and the admin show the same figures."""
+    return [
+        Variant(sku=v.sku, title=v.title, price=v.price, available=available[v.sku], in_stock=available[v.sku] > 0)
+        for v in product.variants
+    ]
