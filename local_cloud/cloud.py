@@ -212,7 +212,7 @@ class LocalCloud:
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(self.endpoint_url + path, data=json.dumps(body).encode(), method="POST")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=10):
             pass
 
     # ---------------------------------------------------------------- provisioning
