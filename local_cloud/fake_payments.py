@@ -716,6 +716,6 @@ def _handler_class(provider: FakePaymentProvider) -> type[BaseHTTPRequestHandler
             self.wfile.write(payload)
 
         def log_message(self, format: str, *args: Any) -> None:
-            log.debug("fake payments: " + format, *args)
+            log.debug("fake payments: " + format, *args)  # noqa: G003  http.server's own format and args, kept lazy
 
     return Handler

@@ -37,7 +37,7 @@ RETRYABLE = frozenset(
 
 def backoff(attempt: int) -> None:
     """Full jitter: concurrent losers of the same race spread out instead of colliding again."""
-    time.sleep(random.uniform(0, BACKOFF_BASE_SECONDS * 2**attempt))
+    time.sleep(random.uniform(0, BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311  jitter, not a secret
 
 
 def refusal_codes(error: Any) -> set[str]:

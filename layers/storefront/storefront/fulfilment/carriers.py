@@ -88,7 +88,8 @@ class HttpCarrier:
         # The same Idempotency-Key on every attempt: the carrier returns the first shipment, never a second one.
         for attempt in range(self._max_retries + 1):
             last_attempt = attempt == self._max_retries
-            request = urllib.request.Request(self._api_base + path, data=data, headers=headers, method="POST")
+            # The carrier's https: API base comes from the configuration, never from a request.
+            request = urllib.request.Request(self._api_base + path, data=data, headers=headers, method="POST")  # noqa: S310
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 - URL from config
                     return json.loads(response.read())
@@ -120,7 +121,7 @@ class HttpCarrier:
                         f"{getattr(error, 'reason', None) or error!r}"
                     ) from error
                 log.warning("carrier unreachable (%r); retrying (attempt %d)", error, attempt + 1)
-            time.sleep(self._backoff * 2**attempt * random.uniform(0.5, 1))  # jitter: retries of many don't align
+            time.sleep(self._backoff * 2**attempt * random.uniform(0.5, 1))  # noqa: S311  jitter: retries of many don't align
         raise AssertionError("unreachable")
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from storefront.errors import NotFound, StorefrontError
 from storefront.fulfilment.carriers import Carrier
@@ -51,7 +52,7 @@ class CancellationRace(StorefrontError):
     """The order is changing under the request (paid this instant, say): retrying shortly decides it."""
 
     status, code, title = 409, "request_in_progress", "Request in progress"
-    headers = {"Retry-After": "1"}
+    headers = MappingProxyType({"Retry-After": "1"})
 
 
 class Cancellations:
