@@ -64,7 +64,8 @@ class HttpCarrier:
     @property
     def longest_call_seconds(self) -> float:
         """How long create_shipment can take at worst: every attempt timing out, plus the backoff between them."""
-        return (self._max_retries + 1) * self._timeout + sum(self._backoff * 2**i for i in range(self._max_retries))
+        waits: float = sum(self._backoff * 2**i for i in range(self._max_retries))  # int ** int is Any to mypy
+        return (self._max_retries + 1) * self._timeout + waits
 
     def create_shipment(self, request: ShipmentRequest, idempotency_key: str) -> Shipment:
         answer = self._post("/v1/shipments", request.model_dump(mode="json", exclude_none=True), idempotency_key)
@@ -92,7 +93,8 @@ class HttpCarrier:
             request = urllib.request.Request(self._api_base + path, data=data, headers=headers, method="POST")  # noqa: S310
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 - URL from config
-                    return json.loads(response.read())
+                    answer: dict[str, Any] = json.loads(response.read())
+                    return answer
             except urllib.error.HTTPError as error:
                 detail = error.read()[:500].decode("utf-8", "replace")
                 if error.code == 409 and path.endswith("/cancel"):

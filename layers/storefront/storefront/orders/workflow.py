@@ -85,7 +85,8 @@ class OrderWorkflow:
         """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; None when there is no such execution."""
         arn = self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
         try:
-            return self._client.describe_execution(executionArn=arn)["status"]
+            status: str = self._client.describe_execution(executionArn=arn)["status"]
+            return status
         except ClientError as error:
             if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
                 return None
