@@ -34,7 +34,7 @@ $(CHECKOV_VENV)/.installed: pyproject.toml $(VENV)/.installed
 # Every target, one line each (tests/unit/test_makefile.py holds this list to the targets below).
 help:
 	@echo "make dev        run the whole storefront locally (local cloud + demo data) on http://127.0.0.1:$${PORT:-3000}"
-	@echo "make test       run every test (unit, integration, end-to-end, browser, fuzz, template lint, sam build)"
+	@echo "make test       ruff check, ruff format --check and mypy first, then every test (unit, integration, e2e, browser, fuzz, template lint, sam build)"
 	@echo "make test-fast  the tests without the slow ones (browser, fuzz, races, template build/lint/scan, child processes)"
 	@echo "make invoke FUNCTION=CatalogFunction EVENT=events/catalog/get-product.json [DECODE_BODY=1]   Docker-free sam local invoke"
 	@echo "make fuzz       the OpenAPI fuzz with random examples, longer than make test runs it"
@@ -56,10 +56,19 @@ setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 dev: setup
 	exec $(PY) -m local_cloud serve
 
+# The Python checks, in seconds (ruff and mypy keep caches in .ruff_cache and .mypy_cache): make test runs them
+# before any test, so a finding fails it fast; make lint runs them before the template checks.
+define python_checks
+$(VENV)/bin/ruff check .
+$(VENV)/bin/ruff format --check .
+$(VENV)/bin/mypy
+endef
+
 # Tests run in parallel, one local cloud per worker (pytest-xdist); the ten slowest are listed at the end.
 TEST_WORKERS ?= auto
 
 test: setup
+	$(python_checks)
 	scripts/install-chromium  # the browser tests drive Debian's chromium; installed here when missing
 	$(PY) -m pytest -n $(TEST_WORKERS) --durations=10
 
@@ -82,11 +91,9 @@ invoke:
 openapi: setup
 	$(PY) -m local_cloud openapi > openapi.json
 
-# The Python checks first (seconds; mypy keeps its cache in .mypy_cache), then the templates.
+# The Python checks first (the same as make test's), then the templates.
 lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	$(python_checks)
 	$(VENV)/bin/cfn-lint template.yaml edge/web-acl.yaml
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml edge/web-acl.yaml
 	$(VENV)/bin/sam validate --lint

@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in [s for s in SCENARIOS if "first order" not in s.name]:
             plenty = replace(scenario, units=scenario.units if scenario.final == "rejected" else 1_000)
             for _ in range(args.repeat):
-                usage, status, order_id = run_scenario(ctx, plenty)
+                usage, _status, _order_id = run_scenario(ctx, plenty)
                 _merge(total, usage)
                 dynamodb_uses.extend(usage.dynamodb)
             print(f"{scenario.name} measured ({time.perf_counter() - started:.0f} s)", flush=True)

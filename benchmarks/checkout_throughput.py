@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         level_now = shop.inventory.level(sku)
         print(
             f"\nInventory invariant after the run (no unit sold twice, ledger = levels): "
-            f"{'ok' if not problems else problems}; the product: "
+            f"{problems or 'ok'}; the product: "
             + (
                 f"on_hand {level_now.on_hand}, reserved {level_now.reserved}, available {level_now.available}"
                 if level_now

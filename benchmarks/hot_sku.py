@@ -148,10 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             for workers in args.workers:
                 print(run(stock, sku, workers, refused, args.seconds).row(), flush=True)
         violations = check_inventory(dynamodb, table, [sku])
-    print(
-        f"\nInventory invariant after every level: {'holds' if not violations else violations}; load average "
-        f"{os.getloadavg()[0]:.2f}"
-    )
+    print(f"\nInventory invariant after every level: {violations or 'holds'}; load average {os.getloadavg()[0]:.2f}")
     return 1 if violations else 0
 
 

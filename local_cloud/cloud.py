@@ -8,6 +8,7 @@ cloud.stop()
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,7 +54,8 @@ NOT_EMULATED = {
     # events are put on the default bus by hand (docs/notifications.md), where the template's rule routes them.
     "AWS::SES::ConfigurationSetEventDestination",
     # moto's AWS Backup has vaults and plans but no selections, jobs or recovery points: nothing would act on it.
-    # The restore drill takes its backups with DynamoDB's CreateBackup instead (tests/integration/test_restore_drill.py).
+    # The restore drill takes its backups with DynamoDB's CreateBackup instead
+    # (tests/integration/test_restore_drill.py).
     "AWS::Backup::BackupSelection",
 }
 LAMBDA_ROLE = f"arn:aws:iam::{ACCOUNT_ID}:role/local-cloud-lambda"
@@ -212,7 +214,7 @@ class LocalCloud:
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         request = urllib.request.Request(self.endpoint_url + path, data=json.dumps(body).encode(), method="POST")
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=10):
             pass
 
     # ---------------------------------------------------------------- provisioning
@@ -296,10 +298,9 @@ class LocalCloud:
             ],
         }
         iam = self._aws("iam")
-        try:
+        # Another local cloud in this process (moto's state is per process) may have made it.
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_role(RoleName=LAMBDA_ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(trust))
-        except iam.exceptions.EntityAlreadyExistsException:
-            pass  # another local cloud in this process (moto's state is per process) made it
 
     def _table(self, logical_id: str, props: dict[str, Any]) -> None:
         name = self._name(logical_id, props.get("TableName"))

@@ -49,7 +49,7 @@ class TransactionRefusals:
         self._partitions = set(partitions)
         self._sort_key = sort_key
         self._codes = codes
-        self._random = random.Random(seed)
+        self._random = random.Random(seed)  # noqa: S311  seeded, reproducible fault injection
         self._lock = threading.Lock()
         self._original: Any = None
         self.refused: Counter[str] = Counter()  # code -> transactions refused with it

@@ -191,10 +191,8 @@ def install_lambda_hook() -> None:
 
 
 def _invoke_quietly(function: LocalFunction, event: Any) -> None:
-    try:
+    with contextlib.suppress(FunctionError):  # logged by invoke; asynchronous invocations have no caller to tell
         function.invoke(event)
-    except FunctionError:
-        pass  # logged by invoke; asynchronous invocations have no caller to tell
 
 
 class QueuePoller:
@@ -430,7 +428,6 @@ class SchedulePoller:
 
     def _run(self) -> None:
         while not self._stopped.wait(self._seconds):
-            try:
+            # Logged by invoke; the next run tries again, as the scheduler would.
+            with contextlib.suppress(FunctionError):
                 self.run_now()
-            except FunctionError:
-                pass  # logged by invoke; the next run tries again, as the scheduler would

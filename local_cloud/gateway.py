@@ -234,7 +234,8 @@ class Gateway:
                     f"{compiled.route.route_key} names the authorizer {compiled.route.authorizer}, "
                     f"which the HttpApi does not declare"
                 )
-        # The dev routes sign in to the pool of the API's (first) authorizer, through its first audience: the app client.
+        # The dev routes sign in to the pool of the API's (first) authorizer, through its first audience: the app
+        # client.
         first = next(iter(self.authorizers.values()), None)
         self.user_pool = (
             None
@@ -300,7 +301,7 @@ class Gateway:
         if route.authorizer is not None:
             authorizer = self.authorizers[route.authorizer].authorize(headers)
             if authorizer is None:  # API Gateway's own answer; the function never runs
-                return 401, [JSON, ("WWW-Authenticate", "Bearer")] + self.cors.response_headers(origin), UNAUTHORIZED
+                return 401, [JSON, ("WWW-Authenticate", "Bearer"), *self.cors.response_headers(origin)], UNAUTHORIZED
         event = build_event(route, method, target, headers, body, path_parameters, source_ip, authorizer)
         try:
             result = self.cloud.functions[route.function].invoke(event)

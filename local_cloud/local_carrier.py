@@ -220,7 +220,7 @@ class LocalCarrier:
                 },
             )
             try:
-                with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
+                with urllib.request.urlopen(request, timeout=30) as response:
                     status = response.status
             except urllib.error.HTTPError as error:
                 status = error.code

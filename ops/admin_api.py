@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-PASSWORD_VARIABLE = "STOREFRONT_ADMIN_PASSWORD"
+PASSWORD_VARIABLE = "STOREFRONT_ADMIN_PASSWORD"  # noqa: S105  the variable's name, not a password
 RETRIED_STATUSES = {429, 502, 503, 504}
 ATTEMPTS = 6
 MAX_WAIT_SECONDS = 10.0

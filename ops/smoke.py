@@ -1,9 +1,11 @@
 """Smoke test of a running storefront: one purchase as a shop frontend makes it, then undone as an operator would.
 
-    python -m ops.smoke --api URL                                    # the local stack (make dev): a token from /dev/auth/token
-    python -m ops.smoke --stack NAME [--region R] --admin-user EMAIL  # a deployed stack: ApiUrl and the pool's client id
-                                                                     # from its outputs, the password asked for (or
-                                                                     # STOREFRONT_ADMIN_PASSWORD, or --admin-password)
+    python -m ops.smoke --api URL                                    # the local stack (make dev): a token from
+                                                                     # /dev/auth/token
+    python -m ops.smoke --stack NAME [--region R] --admin-user EMAIL  # a deployed stack: ApiUrl and the pool's
+                                                                     # client id from its outputs, the password
+                                                                     # asked for (or STOREFRONT_ADMIN_PASSWORD, or
+                                                                     # --admin-password)
     python -m ops.smoke --api URL --token ACCESS_TOKEN               # an admin's access token you already have
 
 Steps, each reported on its own line: the shop (GET /shop), the catalog (an in-stock variant), an admin token
@@ -32,7 +34,7 @@ import httpx
 
 SMOKE_EMAIL = "success@simulator.amazonses.com"  # SES's mailbox simulator: accepts every email, reputation untouched
 CANCEL_REASON = "ops.smoke test order"
-PASSWORD_VARIABLE = "STOREFRONT_ADMIN_PASSWORD"
+PASSWORD_VARIABLE = "STOREFRONT_ADMIN_PASSWORD"  # noqa: S105  the variable's name, not a password
 # The saga reserves stock and creates the payment in a second or two; a cold stack's first calls take longer.
 WAIT_SECONDS = 60.0
 POLL_SECONDS = 0.5

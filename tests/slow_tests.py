@@ -1,11 +1,11 @@
 """The rule for slow tests (tests/README.md, "Slow tests"), loaded by pyproject.toml's `-p tests.slow_tests`.
 
-A test is marked `@pytest.mark.slow("<kind>")` (or its module `pytestmark = pytest.mark.slow("<kind>")`) when it is
-one of the kinds below, or takes more than about two seconds on an idle machine; `make test-fast` runs `-m "not slow"`. Two checks
-keep the marks honest: a slow mark must name one of KINDS (else the run stops at collection), and a test without
+A test is marked `@pytest.mark.slow("<kind>")` (or its module `pytestmark = pytest.mark.slow("<kind>")`) when it is one
+of the kinds below, or takes more than about two seconds on an idle machine; `make test-fast` runs `-m "not slow"`. Two
+checks keep the marks honest: a slow mark must name one of KINDS (else the run stops at collection), and a test without
 one whose call takes longer than BUDGET_SECONDS is named at the end of the run — and fails it where the budget is
-enforced (STOREFRONT_TEST_BUDGET_ENFORCED=1: `make test-fast`, whose point is to stay fast). `make test`, which CI
-runs, only reports it: a test that runs long on a busy machine must not block a landing.
+enforced (STOREFRONT_TEST_BUDGET_ENFORCED=1: `make test-fast`, whose point is to stay fast). `make test`, which CI runs,
+only reports it: a test that runs long on a busy machine must not block a landing.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def _page(
         if request.node.stash.get(FAILED, False):  # what the page looked like when it went wrong
             SCREENSHOTS.mkdir(exist_ok=True)
             page.screenshot(path=failure_shot, full_page=True)
-            print(f"local stack log (tail):\n{stack.output_tail()}")
+            print(f"local stack log (tail):\n{stack.output_tail()}")  # noqa: T201  pytest shows it with the failure
         context.close()
 
 

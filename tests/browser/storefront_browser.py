@@ -144,8 +144,8 @@ class Console:
 @contextmanager
 def static_site(directory: Path, api: str) -> Iterator[str]:
     """`directory` served over HTTP at http://localhost:<free port>, as S3 + CloudFront would serve web/: another
-    origin than the API's http://127.0.0.1:<port>, with the Content-Security-Policy docs/demo-shop.md recommends; product
-    images come from the API's origin here, over plain HTTP (on AWS from the CDN, over https:)."""
+    origin than the API's http://127.0.0.1:<port>, with the Content-Security-Policy docs/demo-shop.md recommends;
+    product images come from the API's origin here, over plain HTTP (on AWS from the CDN, over https:)."""
     policy = f"default-src 'self'; connect-src 'self' {api}; img-src 'self' {api} https: data:; frame-ancestors 'none'"
 
     class Files(SimpleHTTPRequestHandler):

@@ -223,7 +223,8 @@ def test_the_printed_admin_signs_in_and_is_admitted(stack: Served, http: httpx.C
     """What the banner prints is enough: the credentials, and Cognito's endpoint and client id for InitiateAuth
     (unsigned, as the admin page calls it), whose access token GET /admin/me admits."""
     output = stack.output()
-    assert (admin := ADMIN_LINE.search(output)) and (cognito_line := COGNITO_LINE.search(output)), output
+    admin, cognito_line = ADMIN_LINE.search(output), COGNITO_LINE.search(output)
+    assert admin and cognito_line, output
     email, password = admin.groups()
     endpoint, client_id = cognito_line.groups()
     assert email == "admin@example.com" and len(password) >= 12

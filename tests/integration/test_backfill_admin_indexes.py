@@ -1,6 +1,6 @@
 """ops.backfill_admin_indexes on the local cloud: an order, its cart claim, an adjustment, a sale and a return written
-as they were before the admin API (without index keys) are missing from the admin's lists; after the backfill they are there,
-the inventory invariant holds again, and running it again changes nothing."""
+as they were before the admin API (without index keys) are missing from the admin's lists; after the backfill they
+are there, the inventory invariant holds again, and running it again changes nothing."""
 
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ def test_500_buyers_for_25_units_with_30_percent_of_stock_transactions_refused(
     assert (paid, len(ended) - paid) == (len(payers), len(decliners))
     assert shop.level(sku) == {"on_hand": UNITS - paid, "reserved": 0, "available": UNITS - paid}
     assert refusals.refused["TransactionConflict"] > 0 and refusals.refused["ThrottlingError"] > 0
-    print(
+    print(  # noqa: T201  the run's figures, shown with pytest -s
         f"\nflash sale: {BUYERS} buyers for {UNITS} units in {checkout_seconds:.1f} s of checkouts: "
         f"{statuses[409]} answered 409 at the door, {len(placed)} orders ({len(rejected)} rejected by the "
         f"reservation, {paid} paid, {len(decliners)} declined and released); {refusals.total_refused} of "

@@ -462,7 +462,15 @@ def test_concurrent_tracking_updates_keep_the_newest(fulfilment: Fulfilment) -> 
         barrier = threading.Barrier(len(updates))
         answers: list[int] = []
 
-        def send(status: str, minute: int) -> None:
+        def send(
+            status: str,
+            minute: int,
+            *,
+            order: dict[str, Any] = order,
+            t0: datetime = t0,
+            barrier: threading.Barrier = barrier,
+            answers: list[int] = answers,
+        ) -> None:
             barrier.wait()
             answers.append(fulfilment.tracking_update(order, status, at=t0 + timedelta(minutes=minute)).status_code)
 
@@ -479,7 +487,9 @@ def test_concurrent_tracking_updates_keep_the_newest(fulfilment: Fulfilment) -> 
         assert (order["status"], order["fulfilment"]["status"]) == ("shipped", "exception")
         assert [h["status"] for h in order["history"]].count("shipped") == 1
         wait_until(
-            lambda: [e["detail-type"] for e in fulfilment.events_for(order_id)].count("order.shipped") == 1,
+            lambda order_id=order_id: (
+                [e["detail-type"] for e in fulfilment.events_for(order_id)].count("order.shipped") == 1
+            ),
             "order.shipped",
         )
 

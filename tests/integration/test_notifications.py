@@ -58,8 +58,8 @@ class Mail:
 
     def order(self, status: OrderStatus = OrderStatus.SHIPPED, email: str | None = None, **extra: Any) -> str:
         """An order written as the workflow leaves it (from the demo paid order's lines), with `extra` attributes
-        the contract gives orders (refunds and the refunded amount, the payment's attempts) in the same write: a later change of
-        them would be news of its own (order.refunded, order.payment_declined) and send its own email."""
+        the contract gives orders (refunds and the refunded amount, the payment's attempts) in the same write: a later
+        change of them would be news of its own (order.refunded, order.payment_declined) and send its own email."""
         template = self.orders.get(DEMO_PAID_ORDER_ID)
         assert template is not None
         now = datetime.now(UTC)
@@ -286,7 +286,7 @@ def test_concurrent_deliveries_of_one_message_send_one_email(mail: Mail) -> None
 
 
 @pytest.fixture
-def throttled_ses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def throttled_ses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """moto's SES answers 429 TooManyRequestsException (SES's "Maximum sending rate exceeded") while the list
     holds a truthy value; it counts the refused calls in it."""
     from moto.core.exceptions import JsonRESTError
@@ -304,7 +304,7 @@ def throttled_ses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return original(self)
 
     monkeypatch.setattr(SESV2Response, "send_email", send_email)
-    yield refused
+    return refused
 
 
 @pytest.mark.slow("waits")

@@ -62,7 +62,7 @@ def test_the_key_may_come_from_a_callable_read_per_request(fake: FakePaymentProv
 
 
 def test_a_wrong_api_key_is_a_clear_refusal_not_retried(fake: FakePaymentProvider) -> None:
-    with pytest.raises(PaymentProviderError, match="401.*Invalid API Key") as refused:
+    with pytest.raises(PaymentProviderError, match=r"401.*Invalid API Key") as refused:
         StripeProvider(fake.url, "sk_test_wrong").create_payment("order-e", TOTAL, "order-order-e")
     assert refused.value.status == 401 and not isinstance(refused.value, PaymentProviderUnavailable)
 
@@ -79,7 +79,7 @@ def test_zero_decimal_currencies_are_sent_in_their_minor_unit(fake: FakePaymentP
     assert (fake.intent(created.payment_id)["amount"], fake.intent(created.payment_id)["currency"]) == (5000, "jpy")
 
 
-# ---------------------------------------------------------------- cancel, retrieve, refunds: the SDK against the emulator
+# -------------------------------------------------------------- cancel, retrieve, refunds: the SDK against the emulator
 
 
 def _paid(fake: FakePaymentProvider, order_id: str) -> str:
@@ -314,7 +314,7 @@ def test_4xx_is_not_retried(scripted: Callable[..., _Scripted]) -> None:
             {},
         )
     )
-    with pytest.raises(PaymentProviderError, match="402 CardError.*declined") as refused:
+    with pytest.raises(PaymentProviderError, match=r"402 CardError.*declined") as refused:
         StripeProvider(server.url, API_KEY).create_payment("order-k", TOTAL, "k-k")
     assert refused.value.code == "card_declined" and len(server.requests) == 1
 
@@ -333,7 +333,7 @@ def test_a_closed_port_is_unavailable() -> None:
         StripeProvider("http://127.0.0.1:9", API_KEY, max_retries=1).create_payment("order-m", TOTAL, "k-m")
 
 
-# ---------------------------------------------------------------- the hosted payment page (what the shopper's browser sees)
+# ------------------------------------------------------------ the hosted payment page (what the shopper's browser sees)
 
 WEBHOOK_SECRET = "whsec_page_tests"
 RETURN_URL = "http://127.0.0.1:3000/#/orders/order-p"

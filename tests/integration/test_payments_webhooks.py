@@ -6,6 +6,7 @@ sees exactly which callbacks the workflow would have received."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import secrets
@@ -98,7 +99,7 @@ def orders_table(cloud: Any) -> str:
         return cloud.physical_id("OrdersTable")
     name = "payments-tests-orders"
     dynamodb = cloud.client("dynamodb")
-    try:
+    with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
         dynamodb.create_table(
             TableName=name,
             BillingMode="PAY_PER_REQUEST",
@@ -108,8 +109,6 @@ def orders_table(cloud: Any) -> str:
             ],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         )
-    except dynamodb.exceptions.ResourceInUseException:
-        pass
     return name
 
 
@@ -372,7 +371,7 @@ def _invoke_http(
     if base64_encoded:
         event.update(body=base64.b64encode(body).decode("ascii"), isBase64Encoded=True)
     status, response_headers, payload = to_http_response(world.function.invoke(event))
-    content_type = dict((k.lower(), v) for k, v in response_headers).get("content-type", "")
+    content_type = {k.lower(): v for k, v in response_headers}.get("content-type", "")
     if status >= 400:
         assert content_type == "application/problem+json", content_type
     return status, json.loads(payload)

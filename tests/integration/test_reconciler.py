@@ -164,7 +164,7 @@ def test_an_order_whose_workflow_never_started_is_ended_and_its_stock_released(s
     """Checkout stored the order and died before starting its workflow, and the shopper never came back."""
     from storefront.orders.models import StoredOrder
 
-    sku, order_id, order = paid_order(shop, units=4, quantity=1)
+    sku, order_id, _order = paid_order(shop, units=4, quantity=1)
     orders = OrderRepository(cloud.client("dynamodb"), cloud.physical_id("OrdersTable"))
     stored = orders.get(order_id)
     assert stored is not None

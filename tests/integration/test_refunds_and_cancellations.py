@@ -170,7 +170,7 @@ def test_a_refund_replayed_with_its_key_refunds_once(desk: Desk) -> None:
 
 
 def test_a_refund_by_lines_with_restock_returns_the_units_once(desk: Desk, api: httpx.Client) -> None:
-    sku, order_id, order = desk.paid(units=5, quantity=2)
+    sku, order_id, _order = desk.paid(units=5, quantity=2)
     assert desk.shop.level(sku) == {"on_hand": 3, "reserved": 0, "available": 3}
     status, refund = desk.refund(order_id, lines=[{"sku": sku, "quantity": 1}], restock=True)
     assert status == 201 and refund["amount"] == {"amount": 1000, "currency": "EUR"}
@@ -317,7 +317,7 @@ def test_units_returned_before_their_refund_failed_are_not_returned_twice(desk: 
 def test_a_refund_canceled_at_the_provider_fails_and_one_waiting_for_the_customer_stays_open(
     desk: Desk, cloud: LocalCloud, provider_status: str
 ) -> None:
-    _, order_id, order = desk.paid()
+    _, order_id, _order = desk.paid()
     cloud.payments.refund_outcome = "pending"
     try:
         refund = desk.refund(order_id, amount={"amount": 700, "currency": "EUR"})[1]
@@ -569,7 +569,7 @@ def test_a_restock_racing_a_cancel_never_returns_a_unit_twice(desk: Desk, monkey
 
 
 def test_cancel_fulfilling_cancels_the_shipment_first(desk: Desk, cloud: LocalCloud) -> None:
-    sku, order_id, order = desk.paid(units=4, quantity=1)
+    sku, order_id, _order = desk.paid(units=4, quantity=1)
     desk.shop.wait_for_status(order_id, "fulfilling")
     status, cancelled = desk.cancel(order_id)
     assert (status, cancelled["status"]) == (200, "cancelled")
@@ -579,7 +579,7 @@ def test_cancel_fulfilling_cancels_the_shipment_first(desk: Desk, cloud: LocalCl
 
 
 def test_a_carrier_that_will_not_cancel_leaves_the_order_as_it_was(desk: Desk, cloud: LocalCloud) -> None:
-    sku, order_id, order = desk.paid(units=4, quantity=1)
+    sku, order_id, _order = desk.paid(units=4, quantity=1)
     desk.shop.wait_for_status(order_id, "fulfilling")
     [shipment] = [s for s in cloud.carrier.shipments.values() if s["reference"] == order_id]
     shipment["status"] = "in_transit"  # handed over; its tracking update has not reached us yet
@@ -661,7 +661,7 @@ def test_an_operator_write_is_audited_on_the_orders_trail_and_in_the_log(desk: D
 def test_money_never_goes_negative_or_mixes_currencies(desk: Desk) -> None:
     _, order_id, _ = desk.paid()
     assert desk.refund(order_id, amount={"amount": 0, "currency": "EUR"})[0] == 422
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
         RefundRequest(reason="x", lines=[RefundLine(sku="A", quantity=0)])  # type: ignore[list-item]
     assert Money(amount=1, currency="EUR")  # the Money type itself is tested in tests/unit/test_money.py
 

@@ -210,7 +210,8 @@ def _as_the_workflow_does(invoke: Invoke, event: dict[str, Any], invocations: in
         try:
             return invoke(event), invocation
         except FunctionError as error:
-            assert error.payload["errorType"] == "StockContention", error.payload
+            if error.payload["errorType"] != "StockContention":
+                raise AssertionError(error.payload) from error
     raise AssertionError(f"{event['order_id']}: still contended after {invocations} invocations")
 
 

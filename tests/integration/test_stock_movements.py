@@ -233,7 +233,7 @@ def test_put_level_keeps_the_ledger_and_the_reservations(stock: Stock) -> None:
     stock.invoke(_event("reserve", order, **{sku: 2}))
     stock.inventory.put_level(sku, 8)  # a recount: on_hand 8, the order's 2 units stay reserved
     assert stock.levels(sku) == (8, 2, 6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="units are reserved, on hand cannot be 1"):
         stock.inventory.put_level(sku, 1)
     stock.invoke(_event("commit", order, **{sku: 2}))
     assert stock.levels(sku) == (6, 0, 6)

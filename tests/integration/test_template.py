@@ -226,7 +226,7 @@ def test_sam_build_for_python313_arm64(tmp_path: Path, template: Template) -> No
     binaries = [p.name for p in (layer / "pydantic_core").glob("_pydantic_core*.so")]
     assert binaries and all("cpython-313-aarch64-linux-gnu" in name for name in binaries), binaries
 
-    for logical_id, resource in _functions(template).items():
+    for logical_id in _functions(template):
         props = template.function_properties(logical_id)
         module = props["Handler"].rsplit(".", 1)[0].replace(".", "/")
         artifact = build_dir / logical_id
@@ -366,7 +366,8 @@ def test_event_source_mappings_are_explicit(template: Template) -> None:
     for logical_id in _functions(template):
         for name, event in template.function_properties(logical_id).get("Events", {}).items():
             assert event["Type"] not in {"SQS", "DynamoDB", "Kinesis", "MSK", "MQ"}, (
-                f"{logical_id}.{name}: use an AWS::Lambda::EventSourceMapping resource instead of a SAM {event['Type']} event"
+                f"{logical_id}.{name}: use an AWS::Lambda::EventSourceMapping resource instead of a SAM "
+                f"{event['Type']} event"
             )
     mappings = template.of_type("AWS::Lambda::EventSourceMapping")
     assert mappings, "no event source mappings: what consumes the fulfilment queue and the streams?"

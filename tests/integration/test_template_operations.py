@@ -102,7 +102,7 @@ def test_every_dead_letter_queue_alarms_when_not_empty_and_every_other_queue_whe
     assert dead_letter and dead_letter <= set(queues)
     assert dead_letter <= _alarmed(template, "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName")
     for logical_id, alarm in _alarms(template).items():
-        for _, metric, dims in _watched(alarm):
+        for _, metric, _dims in _watched(alarm):
             if metric == "ApproximateNumberOfMessagesVisible":
                 props = alarm["Properties"]
                 assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold"), logical_id
@@ -166,9 +166,13 @@ def _counted_metrics() -> set[str]:
     for path in (ROOT / "layers" / "storefront" / "storefront").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in {"count", "milliseconds"}:
-                if node.args and isinstance(node.args[0], ast.Constant):
-                    names.add(node.args[0].value)
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) in {"count", "milliseconds"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                names.add(node.args[0].value)
             if isinstance(node, ast.Assign) and any(getattr(t, "id", "").endswith("_METRICS") for t in node.targets):
                 names |= {v.value for v in getattr(node.value, "values", []) if isinstance(v, ast.Constant)}
     for path in (ROOT / "functions").rglob("app.py"):

@@ -174,7 +174,7 @@ def test_every_secret_an_operator_fills_is_a_stack_output_with_its_command() -> 
     deploy = (ROOT / "docs" / "deploy.md").read_text()
     secrets = {k for k, v in data["Resources"].items() if v["Type"] == "AWS::SecretsManager::Secret"}
     assert secrets >= GENERATED_SECRETS
-    outputs = {name: output for name, output in data["Outputs"].items()}
+    outputs = dict(data["Outputs"].items())
     for secret in sorted(secrets - GENERATED_SECRETS):
         named = [name for name, output in outputs.items() if output["Value"] == {"Ref": secret}]
         assert named, f"no stack output names the secret {secret}: an operator could not find it"
@@ -212,5 +212,6 @@ def test_configuration_md_explains_every_template_parameter() -> None:
         name for row in re.findall(r"^\| ([^|]+) \|", table, re.MULTILINE) for name in re.findall(r"`(\w+)`", row)
     }
     assert parameters == explained, (
-        f"not in docs/configuration.md: {sorted(parameters - explained)}; not parameters: {sorted(explained - parameters)}"
+        f"not in docs/configuration.md: {sorted(parameters - explained)}; "
+        f"not parameters: {sorted(explained - parameters)}"
     )

@@ -12,7 +12,7 @@ from storefront.integration_events import EVENT_TYPES, events_for
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "integration_events"
 SAMPLE = json.loads((EVENTS / "order-paid.json").read_text())["Records"][0]
-ORDER = {k: v for k, v in SAMPLE["dynamodb"]["NewImage"].items()}  # a paid order, as the table stores it
+ORDER = dict(SAMPLE["dynamodb"]["NewImage"].items())  # a paid order, as the table stores it
 
 
 def order_record(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def test_a_status_change_is_one_event(before: str, after: str, expected: str | N
     if expected:
         detail = events[0].detail
         assert detail["schema_version"] == 2 and detail["type"] == expected
-        assert detail["occurred_at"] == "2026-11-26T10:0%d:00+00:00" % len(history)
+        assert detail["occurred_at"] == f"2026-11-26T10:0{len(history)}:00+00:00"
         assert "history" not in detail["order"] and "client_secret" not in (detail["order"]["payment"] or {})
         assert expected in EVENT_TYPES
 

@@ -44,7 +44,8 @@ def test_pyproject_dependencies_equal_the_layer_pins() -> None:
     layer = _requirement_lines(ROOT / "layers/storefront/requirements.txt")
     assert sorted(declared) == sorted(layer), (
         "pyproject.toml [project.dependencies] and layers/storefront/requirements.txt differ: "
-        f"only in pyproject {sorted(set(declared) - set(layer))}, only in the layer {sorted(set(layer) - set(declared))}"
+        f"only in pyproject {sorted(set(declared) - set(layer))}, "
+        f"only in the layer {sorted(set(layer) - set(declared))}"
     )
     assert len(set(layer)) == len(layer), "duplicate lines in layers/storefront/requirements.txt"
     for requirement in layer:

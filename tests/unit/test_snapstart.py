@@ -9,7 +9,7 @@ import random
 import subprocess
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ class Runtime:
 
 
 @pytest.fixture
-def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+def runtime(monkeypatch: pytest.MonkeyPatch) -> Runtime:
     before: list[Callable[[], Any]] = []
     after: list[Callable[[], Any]] = []
     library = types.ModuleType("snapshot_restore_py")
@@ -48,7 +48,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
     library.register_after_restore = lambda hook, *a, **k: after.append(hook) or hook  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", library)
     monkeypatch.delitem(sys.modules, "storefront.snapstart")  # put back after the test
-    yield Runtime(importlib.import_module("storefront.snapstart"), before, after)
+    return Runtime(importlib.import_module("storefront.snapstart"), before, after)
 
 
 def test_importing_the_module_registers_one_hook_of_each_kind(runtime: Runtime) -> None:

@@ -232,7 +232,7 @@ def test_every_plain_http_origin_the_pattern_admits_is_refused_in_prod() -> None
     pattern = TEMPLATE["Parameters"]["AllowedOrigins"]["AllowedPattern"]
     admitted = {
         origin
-        for host in ("localhost", "127.0.0.1", "[::1]", "0.0.0.0", "example.com")
+        for host in ("localhost", "127.0.0.1", "[::1]", "0.0.0.0", "example.com")  # noqa: S104  origins, not a bind
         for origin in [f"http://{host}", *(f"http://{host}:{port}" for port in range(1, 65536))]
         if re.fullmatch(pattern, origin)
     }

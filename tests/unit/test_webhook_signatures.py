@@ -1,4 +1,5 @@
-"""Webhook signatures (storefront.webhooks.signatures): Stripe's scheme, which the carrier API shares; every way a request can fail it."""
+"""Webhook signatures (storefront.webhooks.signatures): Stripe's scheme, which the carrier API shares; every way a
+request can fail it."""
 
 from __future__ import annotations
 

@@ -82,11 +82,14 @@ def actor_from_event(event: object) -> Actor:
         raise Unauthorized("No verified token reached this route: it must be deployed behind the AdminJwt authorizer.")
     email = claims.get("email")
     try:
-        return Actor(
-            sub=claims.get("sub"),
-            username=claims.get("username") or claims.get("cognito:username"),
-            email=email if isinstance(email, str) and email else None,
-            groups=parse_groups(claims.get(GROUPS_CLAIM)),
+        # Validated, not constructed: the claims are untrusted values, and a missing sub or username is refused here.
+        return Actor.model_validate(
+            {
+                "sub": claims.get("sub"),
+                "username": claims.get("username") or claims.get("cognito:username"),
+                "email": email if isinstance(email, str) and email else None,
+                "groups": parse_groups(claims.get(GROUPS_CLAIM)),
+            }
         )
     except ValidationError:
         raise Unauthorized("The verified token names no user (sub and username are required).") from None

@@ -30,7 +30,8 @@ class LazyClient:
         if self._client is None:
             with self._lock:  # one client, however many threads ask first (clients are thread-safe)
                 if self._client is None:
-                    self._client = boto3.client(self._service, **self._options)
+                    # The stubs overload client() per Literal service name; this one is known only at run time.
+                    self._client = boto3.client(self._service, **self._options)  # type: ignore[call-overload]
         return self._client
 
     def __getattr__(self, name: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,13 +37,29 @@ RETRYABLE = frozenset(
 
 def backoff(attempt: int) -> None:
     """Full jitter: concurrent losers of the same race spread out instead of colliding again."""
-    time.sleep(random.uniform(0, BACKOFF_BASE_SECONDS * 2**attempt))
+    time.sleep(random.uniform(0, BACKOFF_BASE_SECONDS * 2**attempt))  # noqa: S311  jitter, not a secret
 
 
 def refusal_codes(error: Any) -> set[str]:
     """A ClientError's code and, for a cancelled transaction, every item's cancellation reason."""
     reasons = {r.get("Code") for r in error.response.get("CancellationReasons") or []}
     return {error.response["Error"]["Code"], *(r for r in reasons if r)}
+
+
+def item_before_refusal(error: ClientError) -> dict[str, Any] | None:
+    """The item as it was when a condition failed (asked for with ReturnValuesOnConditionCheckFailure), if any.
+
+    botocore's stubs do not list this field of the error response, hence the plain mapping view."""
+    response: Mapping[str, Any] = error.response
+    item: dict[str, Any] | None = response.get("Item")
+    return item
+
+
+def cancelled_item(reason: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The item a transaction's cancellation reason carries (DynamoDB's form). botocore's stubs type it as a
+    key/value pair, which it is not; a mapping view reads it as DynamoDB sends it."""
+    item: dict[str, Any] | None = reason.get("Item")
+    return item
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:

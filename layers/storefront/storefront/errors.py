@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 
@@ -9,7 +11,8 @@ class StorefrontError(Exception):
     status: int = 400
     code: str = "bad_request"
     title: str = "Bad request"
-    headers: dict[str, str] = {}
+    # Read-only: one class's headers are shared by all its errors (RateLimited sets its own per instance).
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -47,14 +50,14 @@ class Busy(StorefrontError):
     """Too many concurrent writers on one resource; the client should retry shortly."""
 
     status, code, title = 503, "busy", "Busy, retry"
-    headers = {"Retry-After": "1"}
+    headers = MappingProxyType({"Retry-After": "1"})
 
 
 class Unauthorized(StorefrontError):
     """No verified identity reached the function (on AWS API Gateway's authorizer answers 401 before it runs)."""
 
     status, code, title = 401, "unauthorized", "Unauthorized"
-    headers = {"WWW-Authenticate": "Bearer"}
+    headers = MappingProxyType({"WWW-Authenticate": "Bearer"})
 
 
 class Forbidden(StorefrontError):

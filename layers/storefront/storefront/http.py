@@ -159,7 +159,7 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected_error(_: Request, exc: Exception) -> Response:
-    _logger.exception("unhandled error", exc_info=exc)
+    _logger.error("unhandled error", exc_info=exc)
     return problem_response(
         500,
         "internal_error",
@@ -221,7 +221,7 @@ class BodyLimit:
 # CloudFront adds ORIGIN_SECRET_HEADER to every request it sends to the API (EdgeDistribution's OriginCustomHeaders)
 # and names the viewer in VIEWER_ADDRESS_HEADER. The API's own domain is public, so either header may also come from
 # anyone who calls that domain directly: only the first proves where a request came from.
-ORIGIN_SECRET_HEADER = "x-origin-verify"
+ORIGIN_SECRET_HEADER = "x-origin-verify"  # noqa: S105  the header's name, not its value
 VIEWER_ADDRESS_HEADER = "cloudfront-viewer-address"
 _VIEWER_ADDRESS = "storefront.viewer_address"  # ASGI scope key: set by EdgeOnly, for a verified request only
 _SLOT_VALUE = r"^([A-Za-z0-9]{32,256})?$"  # what the stack generates: 64 letters and digits; empty: a slot not in use

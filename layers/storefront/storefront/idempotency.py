@@ -1,7 +1,8 @@
 """Idempotency keys, as Stripe's API has them, on DynamoDB.
 
 `IdempotencyStore.run(scope, key, body_hash, operation)` is the one way to make a request idempotent: the first
-request with a key claims it (a conditional put, status in_progress), runs the operation, and stores its response. Later requests with that key get, depending on the record:
+request with a key claims it (a conditional put, status in_progress), runs the operation, and stores its response.
+Later requests with that key get, depending on the record:
   same body, completed      -> the stored response, again
   same body, in progress    -> 409 request_in_progress (unless its lock expired: the first one crashed)
   another body              -> 422 idempotency_key_reused
@@ -22,6 +23,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -47,7 +49,7 @@ class KeyReused(StorefrontError):
 
 class RequestInProgress(StorefrontError):
     status, code, title = 409, "request_in_progress", "Request in progress"
-    headers = {"Retry-After": "1"}
+    headers = MappingProxyType({"Retry-After": "1"})
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,11 @@ def asgi(app: Any) -> Handler:
     """Mangum: API Gateway payload v2 in, the ASGI app's response out (for functions that also take other events,
     inside their own `lambda_handler`)."""
     # Problems are text too: without this Mangum would base64-encode every problem+json body.
-    return Mangum(app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"])
+    # Mangum's LambdaContext protocol declares settable attributes, Powertools' class read-only properties: two
+    # descriptions of the same runtime object that mypy cannot reconcile.
+    return Mangum(  # type: ignore[return-value]
+        app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"]
+    )
 
 
 def count(name: str, value: int = 1) -> None:

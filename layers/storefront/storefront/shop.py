@@ -216,4 +216,4 @@ def json_schema() -> str:
 
 
 if __name__ == "__main__":
-    print(json_schema(), end="")
+    print(json_schema(), end="")  # noqa: T201  the module's command line writes the schema to stdout

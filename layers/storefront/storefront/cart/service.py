@@ -323,7 +323,7 @@ class CartService:
             except StaleVersion:
                 if if_match is not None:
                     raise VersionConflict("The cart changed while this request ran; reload it.") from None
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # jittered backoff before re-reading
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311  jittered backoff before re-reading, not a secret
                 continue
             return self.price(cart)
         raise Busy("The cart is being changed by many requests at once; retry shortly.")

@@ -3,11 +3,14 @@ credentials, which may put objects under images/ and nothing more (template.yaml
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # a development dependency (boto3-stubs[s3]); the Lambda runtime has no need of it
+    from mypy_boto3_s3 import S3Client
 
 
 class S3ImageBucket:
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
 

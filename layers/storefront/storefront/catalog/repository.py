@@ -180,7 +180,7 @@ class CatalogRepository:
                 }
             },
         ]
-        for sku, item in sorted(self.variant_changes(product, previous).items()):
+        for _sku, item in sorted(self.variant_changes(product, previous).items()):
             # The SKU must be unclaimed or this product's: the claim that keeps a SKU to one product.
             items.append(
                 {

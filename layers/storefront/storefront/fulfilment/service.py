@@ -200,6 +200,7 @@ class FulfilmentService:
             )
         fields: dict[str, Any] = {}
         if newer:
+            assert order.fulfilment is not None  # _apply waits (NotYetFulfilling) until the shipment is recorded
             tracking = order.fulfilment.model_copy(update={"status": update.status})
             fields = {"fulfilment": tracking.model_dump(exclude_none=True), "tracking_at": _stamp(update.occurred_at)}
         expect = {"tracking_at": order.tracking_at and _stamp(order.tracking_at)}

@@ -91,17 +91,21 @@ def _check_sku(sku: str, items: list[dict[str, Any]]) -> list[str]:
         except (KeyError, TypeError, ValueError, ValidationError) as error:
             problems.append(f"{sku}: item {sk} is malformed ({str(error).splitlines()[0]})")
     for order_id in sorted(set(lines) | set(returned_by_line)):
-        line = lines.get(order_id)
-        recorded = line.returned if line else 0
+        order_line = lines.get(order_id)
+        recorded = order_line.returned if order_line else 0
         if recorded != returned_by_line[order_id]:
             problems.append(
                 f"{sku}: line of order {order_id} says {recorded} returned, its returns hold "
                 f"{returned_by_line[order_id]}"
             )
-        if line and line.returned and (line.state != "committed" or line.returned > line.quantity):
+        if (
+            order_line
+            and order_line.returned
+            and (order_line.state != "committed" or order_line.returned > order_line.quantity)
+        ):
             problems.append(
-                f"{sku}: line of order {order_id} is {line.state} with {line.quantity} unit(s), "
-                f"yet {line.returned} returned"
+                f"{sku}: line of order {order_id} is {order_line.state} with {order_line.quantity} unit(s), "
+                f"yet {order_line.returned} returned"
             )
     if level is None:
         return [*problems, f"{sku}: {len(items)} item(s) but no LEVEL"]

@@ -64,7 +64,7 @@ class StockFunctionClient:
 
     def move(self, event: dict[str, Any]) -> dict[str, Any]:
         response = self._client.invoke(FunctionName=self._function, Payload=json.dumps(event).encode())
-        payload = json.loads(response["Payload"].read() or b"null")
+        payload: dict[str, Any] = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):
             if payload.get("errorType") == "StockContention":  # busy stock: the caller may simply retry
                 raise Busy(payload.get("errorMessage") or "Stock is busy; retry shortly.")

@@ -34,7 +34,9 @@ class ClientHoldRepository:
                 "Key": key(pk=pk, sk=HOLDS_SK),
                 # The newest place expires last: the item lives (TTL) as long as its newest place.
                 "UpdateExpression": "ADD #holds :members SET #expires = :expires",
-                "ConditionExpression": "attribute_not_exists(#holds) OR size(#holds) < :limit OR contains(#holds, :member)",
+                "ConditionExpression": (
+                    "attribute_not_exists(#holds) OR size(#holds) < :limit OR contains(#holds, :member)"
+                ),
                 "ExpressionAttributeNames": {"#holds": "holds", "#expires": "expires_at_epoch"},
                 "ExpressionAttributeValues": {
                     ":members": {"SS": [member]},

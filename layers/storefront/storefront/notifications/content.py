@@ -91,7 +91,9 @@ class EmailContent:
         """(subject, text, html) of `kind` for `order`."""
         context = {"order": order}
         text = self._env.get_template(f"{kind}.txt").make_module(context)
-        subject = " ".join(str(text.subject).split())[:MAX_SUBJECT_LENGTH]  # one line, whatever the template says
+        # The template's {% set subject %} export: TemplateModule holds its exports as attributes the stubs cannot list.
+        exported = text.subject  # type: ignore[attr-defined]
+        subject = " ".join(str(exported).split())[:MAX_SUBJECT_LENGTH]  # one line, whatever the template says
         html = self._env.get_template(f"{kind}.html").render(context, subject=subject)
         return subject, str(text), html
 
@@ -116,7 +118,8 @@ class EmailContent:
         return format_percent(Decimal(basis_points) / 10_000, locale=self._locale)
 
     def country(self, code: str) -> str:
-        return self._locale.territories.get(code, code)
+        name: str = self._locale.territories.get(code, code)
+        return name
 
     def method_name(self, country: str, method: str) -> str:
         """The shipping method's name in shop.json (the id, should the method have been removed since)."""

@@ -31,7 +31,9 @@ from storefront.dynamodb import (
     SortKeyRange,
     backoff,
     batch_get,
+    cancelled_item,
     from_item,
+    item_before_refusal,
     key,
     merged_query,
     refusal_codes,
@@ -165,7 +167,7 @@ class OrderRepository:
                         raise CartAlreadyOrdered(existing) from error
                 for index, reason in enumerate(reasons[2:]):
                     if reason.get("Code") == "ConditionalCheckFailed":
-                        raise GuardRefused(index, reason.get("Item")) from error
+                        raise GuardRefused(index, cancelled_item(reason)) from error
                 if not refusal_codes(error) & RETRYABLE:
                     raise
             if attempt < MAX_ATTEMPTS - 1:
@@ -238,7 +240,7 @@ class OrderRepository:
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                old = error.response.get("Item")
+                old = item_before_refusal(error)
                 raise TransitionRefused(_order(old) if old else self.get(order_id)) from error
             raise
         return _order(response["Attributes"])
@@ -453,7 +455,7 @@ class OrderRepository:
             return _order(self._client.update_item(**request)["Attributes"])
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                old = error.response.get("Item")
+                old = item_before_refusal(error)
                 raise TransitionRefused(_order(old) if old else None) from error
             raise
 
@@ -593,7 +595,8 @@ def _expected(expect: Expected | None, names: dict[str, str], values: dict[str, 
 
 
 def _value(value: Any) -> dict[str, Any]:
-    return to_item({"v": value})["v"]
+    attribute: dict[str, Any] = to_item({"v": value})["v"]
+    return attribute
 
 
 def _order(item: dict[str, Any]) -> StoredOrder:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,7 +28,7 @@ _TRANSIENT = {
 
 class WorkflowBusy(Busy):
     status, code, title = 503, "busy", "Busy, retry"
-    headers = {"Retry-After": "2"}
+    headers = MappingProxyType({"Retry-After": "2"})
 
 
 class OrderWorkflow:
@@ -84,7 +85,8 @@ class OrderWorkflow:
         """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED; None when there is no such execution."""
         arn = self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
         try:
-            return self._client.describe_execution(executionArn=arn)["status"]
+            status: str = self._client.describe_execution(executionArn=arn)["status"]
+            return status
         except ClientError as error:
             if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
                 return None

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
 
 from storefront.errors import NotFound, StorefrontError
 from storefront.fulfilment.carriers import Carrier
@@ -51,7 +53,7 @@ class CancellationRace(StorefrontError):
     """The order is changing under the request (paid this instant, say): retrying shortly decides it."""
 
     status, code, title = 409, "request_in_progress", "Request in progress"
-    headers = {"Retry-After": "1"}
+    headers = MappingProxyType({"Retry-After": "1"})
 
 
 class Cancellations:
@@ -109,7 +111,7 @@ class Cancellations:
         raise CancellationRace("The order kept changing; retry.")
 
     def _cancel_unpaid(
-        self, order: StoredOrder, reason: str, actor: str | None, now: datetime, fields: dict[str, object]
+        self, order: StoredOrder, reason: str, actor: str | None, now: datetime, fields: dict[str, Any]
     ) -> StoredOrder:
         cancellation = Cancellation(reason=reason, at=now, actor=actor)
         cancelled = self._orders.transition(
@@ -124,7 +126,7 @@ class Cancellations:
         return self._finish(cancelled)
 
     def _cancel_paid(
-        self, order: StoredOrder, reason: str, actor: str | None, now: datetime, fields: dict[str, object]
+        self, order: StoredOrder, reason: str, actor: str | None, now: datetime, fields: dict[str, Any]
     ) -> StoredOrder:
         if order.payment is None or order.payment.status != PaymentStatus.SUCCEEDED or order.captured_amount is None:
             raise OrderNotRefundable(f"Order {order.id} is {order.status.value} without a payment to refund.")

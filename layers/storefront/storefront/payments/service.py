@@ -21,6 +21,7 @@ payment's and the refunds' own states on the order, each write conditional (stor
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -446,10 +447,8 @@ class PaymentTasks:
         return True
 
     def _record(self, order: StoredOrder, status: PaymentStatus) -> None:
-        try:
+        with contextlib.suppress(TransitionRefused):  # it moved on (succeeded, say): what it says now wins
             self._orders.record_payment(order.id, status, statuses=set(OrderStatus))
-        except TransitionRefused:
-            pass  # it moved on (succeeded, say): what it says now wins
 
     def _order(self, order_id: str, not_found: Exception | None = None) -> StoredOrder:
         order = self._orders.get(order_id)

@@ -20,6 +20,7 @@ path is 404, so one signed event is never processed once per path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -259,10 +260,8 @@ class PaymentWebhooks:
         return order
 
     def _record(self, order: StoredOrder, status: PaymentStatus, statuses: set[OrderStatus]) -> None:
-        try:
+        with contextlib.suppress(TransitionRefused):  # it moved on (succeeded, say): what it says now wins
             self._orders.record_payment(order.id, status, statuses=statuses)
-        except TransitionRefused:
-            pass  # it moved on (succeeded, say): what it says now wins
 
 
 def _payment(intent: PaymentIntent) -> ProviderPayment:

@@ -58,7 +58,9 @@ class ErasureRepository:
                 UpdateExpression="SET "
                 + ", ".join([f"#r{i} = :r{i}" for i in range(len(replacements))] + ["#erased_at = :at"])
                 + " REMOVE #email_key, #client_hold",
-                ConditionExpression=f"#email_key = :key AND #status IN ({', '.join(f':s{i}' for i in range(len(statuses)))})",
+                ConditionExpression=(
+                    f"#email_key = :key AND #status IN ({', '.join(f':s{i}' for i in range(len(statuses)))})"
+                ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=to_item(values),
             )
