@@ -30,12 +30,12 @@ PAID_OR_LATER = ("paid", "fulfilling", "shipped", "delivered")
 FINAL = {"awaiting_payment", *PAID_OR_LATER, "rejected", "payment_failed", "expired", "cancelled"}
 
 
-class Shop:
-    """What a test needs to set up and observe checkouts on one local cloud."""
+class ShopData:
+    """Products with stock and carts ready for checkout, written straight to one local cloud's tables (the catalog
+    and cart APIs are tested elsewhere): what every checkout test starts from."""
 
-    def __init__(self, cloud: LocalCloud, api: httpx.Client) -> None:
+    def __init__(self, cloud: LocalCloud) -> None:
         self.cloud = cloud
-        self.api = api
         dynamodb = cloud.client("dynamodb")
         self.catalog = CatalogRepository(dynamodb, cloud.physical_id("CatalogTable"))
         self.inventory = InventoryRepository(dynamodb, cloud.physical_id("InventoryTable"))
@@ -43,12 +43,12 @@ class Shop:
 
     def product(self, units: int, price: int = 1000) -> str:
         """A new product with one SKU and `units` in stock; returns the SKU."""
-        product_id = f"saga-{uuid.uuid4().hex[:10]}"
+        product_id = f"test-{uuid.uuid4().hex[:10]}"
         sku = product_id.upper() + "-ONE"
         self.catalog.put_product(
             StoredProduct(
                 id=product_id,
-                name="Saga test",
+                name="Test product",
                 description="",
                 category="test",
                 images=[],
@@ -59,7 +59,7 @@ class Shop:
         return sku
 
     def cart(self, *lines: tuple[str, int], price: int = 1000) -> str:
-        """A cart ready for checkout, written directly (the cart API is tested elsewhere)."""
+        """A cart of (sku, quantity) lines, shipping to Germany, ready for checkout."""
         now = datetime.now(UTC)
         cart_id = uuid.uuid4().hex
         self.carts.create(
@@ -77,6 +77,14 @@ class Shop:
             )
         )
         return cart_id
+
+
+class Shop(ShopData):
+    """What a test needs to set up and observe checkouts on one local cloud."""
+
+    def __init__(self, cloud: LocalCloud, api: httpx.Client) -> None:
+        super().__init__(cloud)
+        self.api = api
 
     def checkout(
         self, cart_id: str, key: str | None = None, client: httpx.Client | None = None, **changes: Any

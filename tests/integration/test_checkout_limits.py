@@ -16,28 +16,22 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from storefront.cart.models import StoredCart, StoredLine, StoredShipping
-from storefront.cart.repository import CartRepository
-from storefront.catalog.models import StoredProduct, StoredVariant
-from storefront.catalog.repository import CatalogRepository
 from storefront.dynamodb import from_item, key
 from storefront.inventory.invariant import check_inventory
-from storefront.inventory.repository import InventoryRepository
 from storefront.limits.models import member_for
 from storefront.limits.repository import HOLDS_SK, ClientHoldRepository
 from storefront.limits.service import client_key
-from storefront.money import Money
 from storefront.shop import DEFAULT_FILE, load_shop_config
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.gateway import Gateway
 from tests.admin_api import bearer
+from tests.saga_shop import ShopData
 from tests.waiting import wait_until
 
 LIMITS = load_shop_config(str(DEFAULT_FILE)).checkout_limits  # the limits the shop ships with
@@ -45,55 +39,18 @@ ADDRESS = {"name": "Grace Hopper", "line1": "Main St 1", "city": "Berlin", "post
 _addresses = itertools.count(2)
 
 
-class Shop:
+class Shop(ShopData):
     def __init__(self, cloud: LocalCloud, url: str) -> None:
-        self.cloud = cloud
+        super().__init__(cloud)
         self.url = url
-        dynamodb = cloud.client("dynamodb")
-        self.dynamodb = dynamodb
+        self.dynamodb = cloud.client("dynamodb")
         self.orders_table = cloud.physical_id("OrdersTable")
-        self.catalog = CatalogRepository(dynamodb, cloud.physical_id("CatalogTable"))
-        self.inventory = InventoryRepository(dynamodb, cloud.physical_id("InventoryTable"))
-        self.carts = CartRepository(dynamodb, cloud.physical_id("CartTable"))
-        self.holds = ClientHoldRepository(dynamodb, self.orders_table)
+        self.holds = ClientHoldRepository(self.dynamodb, self.orders_table)
 
     def client(self) -> httpx.Client:
         """A client at an address of its own (127.0.0.<n>)."""
         address = f"127.0.0.{next(_addresses)}"
         return httpx.Client(base_url=self.url, timeout=60, transport=httpx.HTTPTransport(local_address=address))
-
-    def product(self, units: int) -> str:
-        product_id = f"limit-{uuid.uuid4().hex[:10]}"
-        sku = product_id.upper() + "-ONE"
-        self.catalog.put_product(
-            StoredProduct(
-                id=product_id,
-                name="Limit test",
-                description="",
-                category="test",
-                images=[],
-                variants=[StoredVariant(sku=sku, title="One", price=Money(amount=1000, currency="EUR"))],
-            )
-        )
-        self.inventory.put_level(sku, units)
-        return sku
-
-    def cart(self, sku: str, quantity: int = 1) -> str:
-        now = datetime.now(UTC)
-        cart_id = uuid.uuid4().hex
-        self.carts.create(
-            StoredCart(
-                id=cart_id,
-                currency="EUR",
-                version=1,
-                created_at=now,
-                updated_at=now,
-                expires_at=now + timedelta(hours=1),
-                lines=[StoredLine(sku=sku, quantity=quantity, seen_price=Money(amount=1000, currency="EUR"))],
-                shipping=StoredShipping(country="DE", method="standard"),
-            )
-        )
-        return cart_id
 
     @staticmethod
     def checkout(client: httpx.Client, cart_id: str, email: str, key: str | None = None) -> httpx.Response:
@@ -155,9 +112,9 @@ def test_an_email_over_its_limit_gets_429_with_retry_after_while_another_shopper
     sku = shop.product(50)
     email = _email()
     with shop.client() as one, shop.client() as other_address, shop.client() as stranger:
-        placed = [shop.checkout(one, shop.cart(sku), email) for _ in range(LIMITS.orders_holding_stock_per_email)]
+        placed = [shop.checkout(one, shop.cart((sku, 1)), email) for _ in range(LIMITS.orders_holding_stock_per_email)]
         assert [r.status_code for r in placed] == [202] * LIMITS.orders_holding_stock_per_email
-        cart_id = shop.cart(sku)
+        cart_id = shop.cart((sku, 1))
         # Another address does not help: the email is at its limit.
         refused = shop.checkout(other_address, cart_id, email.upper())  # case and spaces do not make another email
         assert refused.status_code == 429, refused.text
@@ -179,8 +136,8 @@ def test_an_email_over_its_limit_gets_429_with_retry_after_while_another_shopper
             is None
         )
         # Meanwhile another shopper checks out, from the first shopper's address too.
-        assert shop.checkout(one, shop.cart(sku), _email()).status_code == 202
-        assert shop.checkout(stranger, shop.cart(sku), _email()).status_code == 202
+        assert shop.checkout(one, shop.cart((sku, 1)), _email()).status_code == 202
+        assert shop.checkout(stranger, shop.cart((sku, 1)), _email()).status_code == 202
     assert len(shop.places("email", email)) == LIMITS.orders_holding_stock_per_email
 
 
@@ -189,14 +146,14 @@ def test_a_source_address_over_its_limit_gets_429_while_other_addresses_check_ou
     sku = shop.product(100)
     with shop.client() as crowded, shop.client() as elsewhere:
         statuses = [
-            shop.checkout(crowded, shop.cart(sku), _email()).status_code
+            shop.checkout(crowded, shop.cart((sku, 1)), _email()).status_code
             for _ in range(LIMITS.orders_holding_stock_per_ip)
         ]
         assert statuses == [202] * LIMITS.orders_holding_stock_per_ip
-        refused = shop.checkout(crowded, shop.cart(sku), _email())
+        refused = shop.checkout(crowded, shop.cart((sku, 1)), _email())
         assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
         assert refused.json()["errors"] == [] and _retry_after(refused) > 0  # nothing the shopper could correct
-        assert shop.checkout(elsewhere, shop.cart(sku), _email()).status_code == 202
+        assert shop.checkout(elsewhere, shop.cart((sku, 1)), _email()).status_code == 202
 
 
 # ------------------------------------------------------------------ concurrency and faults
@@ -204,7 +161,7 @@ def test_a_source_address_over_its_limit_gets_429_while_other_addresses_check_ou
 
 def _race(shop: Shop, email: str, sku: str, checkouts: int) -> list[httpx.Response]:
     """`checkouts` checkouts of one email at once, each from its own address and cart."""
-    carts = [shop.cart(sku) for _ in range(checkouts)]
+    carts = [shop.cart((sku, 1)) for _ in range(checkouts)]
     clients = [shop.client() for _ in range(checkouts)]
     start = threading.Barrier(checkouts)
     responses: list[httpx.Response] = []
@@ -294,11 +251,11 @@ def test_an_order_that_ends_gives_its_places_back_once_and_the_refused_key_then_
     sku, email = shop.product(50), _email()
     with shop.client() as client:
         orders = [
-            shop.checkout(client, shop.cart(sku), email).json()["id"]
+            shop.checkout(client, shop.cart((sku, 1)), email).json()["id"]
             for _ in range(LIMITS.orders_holding_stock_per_email)
         ]
         waiting = [shop.wait_for_status(order_id, "awaiting_payment") for order_id in orders]
-        cart_id, retry_key = shop.cart(sku), "limits-retry-key"
+        cart_id, retry_key = shop.cart((sku, 1)), "limits-retry-key"
         assert shop.checkout(client, cart_id, email, retry_key).status_code == 429
 
         # One is declined (its stock released), one is paid (its stock committed): neither holds stock any more.
@@ -329,12 +286,12 @@ def test_an_order_an_operator_cancels_gives_its_places_back(shop: Shop) -> None:
     sku, email = shop.product(20), _email()
     with shop.client() as client:
         orders = [
-            shop.checkout(client, shop.cart(sku), email).json()["id"]
+            shop.checkout(client, shop.cart((sku, 1)), email).json()["id"]
             for _ in range(LIMITS.orders_holding_stock_per_email)
         ]
         for order_id in orders:
             shop.wait_for_status(order_id, "awaiting_payment")
-        cart_id, retry_key = shop.cart(sku), "limits-cancel-retry-key"
+        cart_id, retry_key = shop.cart((sku, 1)), "limits-cancel-retry-key"
         assert shop.checkout(client, cart_id, email, retry_key).status_code == 429
         admin = bearer(client, "admin")
         for _ in range(2):  # the operator repeats it: nothing more is given back
@@ -360,7 +317,7 @@ def test_places_never_given_back_lapse_after_the_payment_window(shop: Shop) -> N
         )
     assert len(shop.places("email", email)) == LIMITS.orders_holding_stock_per_email
     with shop.client() as client:
-        response = shop.checkout(client, shop.cart(shop.product(5)), email)
+        response = shop.checkout(client, shop.cart((shop.product(5), 1)), email)
     assert response.status_code == 202, response.text
     assert [m.split("#", 1)[1] for m in shop.places("email", email)] == [response.json()["id"]]
 
@@ -372,7 +329,7 @@ def test_more_units_of_one_sku_than_an_order_may_hold_is_422_and_makes_nothing(s
     sku = shop.product(200)
     email = _email()
     with shop.client() as client:
-        response = shop.checkout(client, shop.cart(sku, LIMITS.units_per_sku + 1), email)
+        response = shop.checkout(client, shop.cart((sku, LIMITS.units_per_sku + 1)), email)
         assert response.status_code == 422, response.text
         problem = response.json()
         assert problem["code"] == "quantity_limit"
@@ -385,4 +342,4 @@ def test_more_units_of_one_sku_than_an_order_may_hold_is_422_and_makes_nothing(s
             }
         ]
         assert shop.places("email", email) == []
-        assert shop.checkout(client, shop.cart(sku, LIMITS.units_per_sku), email).status_code == 202
+        assert shop.checkout(client, shop.cart((sku, LIMITS.units_per_sku)), email).status_code == 202

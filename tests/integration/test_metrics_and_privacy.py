@@ -23,23 +23,17 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from storefront.cart.models import StoredCart, StoredLine, StoredShipping
-from storefront.cart.repository import CartRepository
-from storefront.catalog.models import StoredProduct, StoredVariant
-from storefront.catalog.repository import CatalogRepository
-from storefront.inventory.repository import InventoryRepository
-from storefront.money import Money
 from storefront.observability import BUSINESS_DIMENSIONS
 from storefront.shop import DEFAULT_FILE, load_shop_config
 
 from local_cloud.cloud import LocalCloud
 from local_cloud.gateway import Gateway
 from local_cloud.template import Template
+from tests.saga_shop import ShopData
 from tests.waiting import wait_until
 
 EMAIL_LIMIT = load_shop_config(str(DEFAULT_FILE)).checkout_limits.orders_holding_stock_per_email
@@ -164,45 +158,10 @@ class Afternoon:
     emails: list[dict[str, Any]] = field(default_factory=list)
 
 
-class Shop:
+class Shop(ShopData):
     def __init__(self, cloud: LocalCloud, api: httpx.Client) -> None:
-        self.cloud, self.api = cloud, api
-        dynamodb = cloud.client("dynamodb")
-        self.catalog = CatalogRepository(dynamodb, cloud.physical_id("CatalogTable"))
-        self.inventory = InventoryRepository(dynamodb, cloud.physical_id("InventoryTable"))
-        self.carts = CartRepository(dynamodb, cloud.physical_id("CartTable"))
-
-    def product(self, units: int) -> str:
-        product_id = f"obs-{uuid.uuid4().hex[:10]}"
-        sku = product_id.upper() + "-ONE"
-        self.catalog.put_product(
-            StoredProduct(
-                id=product_id,
-                name="Observed",
-                description="",
-                category="test",
-                images=[],
-                variants=[StoredVariant(sku=sku, title="One", price=Money(amount=1500, currency="EUR"))],
-            )
-        )
-        self.inventory.put_level(sku, units)
-        return sku
-
-    def cart(self, sku: str, quantity: int = 1) -> str:
-        now, cart_id = datetime.now(UTC), uuid.uuid4().hex
-        self.carts.create(
-            StoredCart(
-                id=cart_id,
-                currency="EUR",
-                version=1,
-                created_at=now,
-                updated_at=now,
-                expires_at=now + timedelta(hours=1),
-                lines=[StoredLine(sku=sku, quantity=quantity, seen_price=Money(amount=1500, currency="EUR"))],
-                shipping=StoredShipping(country="DE", method="standard"),
-            )
-        )
-        return cart_id
+        super().__init__(cloud)
+        self.api = api
 
     def checkout(self, cart_id: str, shopper: Shopper) -> httpx.Response:
         return self.api.post(
@@ -288,7 +247,7 @@ def _play(shop: Shop, day: Afternoon) -> None:
     api = shop.api
     # 1. A purchase, paid, shipped and delivered.
     buyer = Shopper.new("ada")
-    order = shop.checkout(shop.cart(shop.product(5), 2), buyer).json()
+    order = shop.checkout(shop.cart((shop.product(5), 2)), buyer).json()
     order = shop.wait_for(order["id"], "awaiting_payment")
     assert api.post(f"/dev/payments/{order['payment']['payment_id']}/succeed").status_code == 200
     tracking = shop.wait_for(order["id"], "fulfilling")["fulfilment"]["tracking_number"]
@@ -321,7 +280,7 @@ def _play(shop: Shop, day: Afternoon) -> None:
     stock.service.handle = reserve_when_both_placed
     try:
         racers = [Shopper.new("grace"), Shopper.new("alan")]
-        placed = [shop.checkout(shop.cart(last_unit), racer).json()["id"] for racer in racers]
+        placed = [shop.checkout(shop.cart((last_unit, 1)), racer).json()["id"] for racer in racers]
         both_placed.set()
         ended = {o: shop.wait_for(o, "awaiting_payment", "rejected") for o in placed}
     finally:
@@ -343,15 +302,15 @@ def _play(shop: Shop, day: Afternoon) -> None:
 
     # 4. A cart current stock cannot fill.
     sold_out = Shopper.new("edsger")
-    assert shop.checkout(shop.cart(shop.product(1), 2), sold_out).status_code == 409
+    assert shop.checkout(shop.cart((shop.product(1), 2)), sold_out).status_code == 409
 
     # 5. A shopper holding as many unpaid orders as one email may, and trying once more.
     hoarder = Shopper.new("barbara")
     sku = shop.product(20)
-    placed_by_hoarder = [shop.checkout(shop.cart(sku), hoarder) for _ in range(EMAIL_LIMIT)]
+    placed_by_hoarder = [shop.checkout(shop.cart((sku, 1)), hoarder) for _ in range(EMAIL_LIMIT)]
     assert [response.status_code for response in placed_by_hoarder] == [202] * EMAIL_LIMIT
     hoarded = [response.json()["id"] for response in placed_by_hoarder]
-    assert shop.checkout(shop.cart(sku), hoarder).status_code == 429
+    assert shop.checkout(shop.cart((sku, 1)), hoarder).status_code == 429
     #    The merchant cancels one of them.
     cancel = api.post(f"/admin/orders/{hoarded[0]}/cancel", headers=admin, json={"reason": "duplicate order"})
     assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled", cancel.text
