@@ -109,9 +109,9 @@ def cognito_calls(page: Page, flow: str) -> list[str]:
     seen: list[str] = []
     page.on(
         "request",
-        lambda request: seen.append(request.url)
-        if request.method == "POST" and flow in (request.post_data or "")
-        else None,
+        lambda request: (
+            seen.append(request.url) if request.method == "POST" and flow in (request.post_data or "") else None
+        ),
     )
     return seen
 
@@ -302,7 +302,7 @@ def test_a_refused_access_token_is_refreshed_once_and_the_call_repeated(
     sign_in(page, stack, email, password)
     expect(heading(page)).to_have_text("Products")
     signed_in = stored_session(page)
-    spoilt = ".".join(signed_in["accessToken"].split(".")[:2] + ["c3BvaWx0"])  # a signature that does not verify
+    spoilt = ".".join([*signed_in["accessToken"].split(".")[:2], "c3BvaWx0"])  # a signature that does not verify
     store_session(page, accessToken=spoilt)
     refreshes = cognito_calls(page, "REFRESH_TOKEN_AUTH")
 
@@ -434,7 +434,9 @@ def test_an_operator_with_an_authenticator_app_types_its_code_to_sign_in(
     )["AuthenticationResult"]["AccessToken"]
     secret = cognito.associate_software_token(AccessToken=access)["SecretCode"]
     assert cognito.verify_software_token(AccessToken=access, UserCode=current_code(secret))["Status"] == "SUCCESS"
-    cognito.set_user_mfa_preference(AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+    cognito.set_user_mfa_preference(
+        AccessToken=access, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
+    )
 
     sign_in(page, stack, email, password)
     expect(heading(page)).to_have_text("Enter your code")
