@@ -205,6 +205,9 @@ class LocalCloud:
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "MOTO_PORT": str(port),  # where moto's Step Functions engine sends its own SDK calls
+            # moto's Cognito takes any TOTP code unless told to check it (against its one secret, which
+            # AssociateSoftwareToken hands every user): checked, as Cognito does, a wrong code is refused locally too.
+            "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
         }
         for name in (*settings, "AWS_PROFILE", "AWS_SESSION_TOKEN"):
             self._saved_environ[name] = os.environ.get(name)
