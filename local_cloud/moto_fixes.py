@@ -27,10 +27,18 @@ fix for each. `apply()` installs them all; LocalCloud.start() calls it.
 8. moto's Cognito has no RevokeToken (it answers 500), which the admin page calls when an operator signs out, so
    that the refresh token in the tab cannot be used again. Here it revokes the refresh token as Cognito does: a
    later REFRESH_TOKEN_AUTH with it is refused (NotAuthorizedException).
+9. moto writes every response through a generic serializer that walks botocore's output shapes member by member
+   (moto.core.serialize): a quarter of the test suite's CPU went to DynamoDB's item responses. Their results are
+   already DynamoDB's wire JSON (attribute values as {"S": ...}, {"N": "..."}), so the item operations' results
+   are written with json.dumps, as DynamoDB's JSON protocol does (and DynamoDB Streams' GetRecords, which the
+   local event source mappings call five times a second); everything else, errors included, still goes
+   through moto's serializer. tests/unit/test_moto_fixes.py compares the two on every item operation.
 """
 
 from __future__ import annotations
 
+import base64
+import calendar
 import copy
 import functools
 import json
@@ -39,6 +47,7 @@ import sys
 import threading
 import types
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 _dynamodb_lock = threading.RLock()
@@ -53,6 +62,7 @@ def apply() -> None:
     keep_whole_sesv2_emails()
     enforce_s3_post_policies()
     revoke_cognito_refresh_tokens()
+    write_dynamodb_item_responses_as_json()
 
 
 def _once(target: Any, name: str, replacement: Any) -> None:
@@ -74,6 +84,67 @@ def serialize_dynamodb() -> None:
             return original(self)
 
     _once(DynamoHandler, "call_action", call_action)
+
+
+# DynamoDB's item (data-plane) operations: their results are plain dicts of wire JSON (fix 9).
+DYNAMODB_ITEM_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+        "GetRecords",  # DynamoDB Streams': the stream pollers call it five times a second
+    }
+)
+
+
+def write_dynamodb_item_responses_as_json() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    for handler_class in (DynamoHandler, DynamoDBStreamsHandler):
+        original = handler_class.serialized
+
+        def serialized(self: Any, action_result: Any, original: Any = original) -> Any:
+            return dynamodb_item_response(self, action_result) or original(self, action_result)
+
+        serialized.__wrapped__ = original  # type: ignore[attr-defined]
+        _once(handler_class, "serialized", serialized)
+
+
+def dynamodb_item_response(handler: Any, action_result: Any) -> tuple[int, dict[str, str], str] | None:
+    """An item operation's response as DynamoDB writes it, or None for what moto's serializer must write."""
+    result = action_result.result
+    if not isinstance(result, dict) or handler._get_action() not in DYNAMODB_ITEM_OPERATIONS:
+        return None
+    body = json.dumps(_without_none(result), separators=(",", ":"), default=_wire_value)
+    return 200, {"Content-Type": "application/x-amz-json-1.0", **handler.response_headers}, body
+
+
+def _without_none(value: Any) -> Any:
+    """moto's serializer leaves out members whose value is None; so does this."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
+
+
+def _wire_value(value: Any) -> Any:
+    """What the JSON protocol makes of the values JSON has no type for: blobs in base64, times in epoch seconds."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime):  # as moto's serializer: naive is UTC, truncated to milliseconds
+        return calendar.timegm(value.utctimetuple()) + value.microsecond // 1000 / 1000
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"no JSON for {type(value).__name__}")
 
 
 def roll_back_transactions_item_by_item() -> None:
@@ -216,8 +287,6 @@ def enforce_s3_post_policies() -> None:
 
 
 def _post_policy_refusal(fields: dict[str, str], bucket: str, size: int) -> tuple[int, dict[str, str], str] | None:
-    import base64
-
     def error(status: int, code: str, message: str) -> tuple[int, dict[str, str], str]:
         return (
             status,
