@@ -64,8 +64,10 @@ $(VENV)/bin/ruff format --check .
 $(VENV)/bin/mypy
 endef
 
-# Tests run in parallel, one local cloud per worker (pytest-xdist); the ten slowest are listed at the end.
-TEST_WORKERS ?= auto
+# Tests run in parallel, one local cloud per worker (pytest-xdist); the ten slowest are listed at the end. Four
+# workers on two cores: much of a test's time is waiting for queues, streams and workflows, which the other workers
+# use (docs/benchmarks.md, "make test from a clean clone").
+TEST_WORKERS ?= 4
 
 test: setup
 	$(python_checks)

@@ -26,6 +26,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from local_cloud.moto_fixes import stream_writes
+
 log = logging.getLogger("local_cloud")
 
 # Imports run with the function's environment applied to os.environ: serialise them.
@@ -305,7 +307,8 @@ class StreamPoller:
         batch_size: int,
         max_retries: int,
         on_failure_queue_url: str | None,
-        interval: float = 0.2,
+        retry_interval: float = 0.2,
+        idle_wait: float = 1.0,
     ) -> None:
         self._streams = streams
         self._sqs = sqs
@@ -314,7 +317,8 @@ class StreamPoller:
         self._batch_size = max(1, min(batch_size, 1000))
         self._max_retries = max_retries
         self._on_failure = on_failure_queue_url
-        self._interval = interval
+        self._retry_interval = retry_interval  # between attempts at a batch that failed
+        self._idle_wait = idle_wait  # longest sleep with nothing to read; a write to a stream wakes it sooner
         self._pending: list[dict[str, Any]] = []  # read from the stream, not yet processed successfully
         self._attempts = 0
         self._iterator: str | None = None
@@ -332,13 +336,19 @@ class StreamPoller:
 
     def stop(self) -> None:
         self._stopped.set()
+        stream_writes.notify()  # wakes it from waiting for a write
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stopped.is_set():
             try:
-                if not self.poll_once():
-                    self._stopped.wait(self._interval)
+                writes = stream_writes.count()
+                if self.poll_once():
+                    continue
+                if self._pending:  # a batch that failed: Lambda tries it again soon
+                    self._stopped.wait(self._retry_interval)
+                elif not self._stopped.is_set():
+                    stream_writes.wait_past(writes, self._idle_wait)
             except Exception:
                 if not self._stopped.is_set():
                     log.exception("polling %s failed", self._stream_arn)

@@ -33,6 +33,10 @@ fix for each. `apply()` installs them all; LocalCloud.start() calls it.
    are written with json.dumps, as DynamoDB's JSON protocol does (and DynamoDB Streams' GetRecords, which the
    local event source mappings call five times a second); everything else, errors included, still goes
    through moto's serializer. tests/unit/test_moto_fixes.py compares the two on every item operation.
+10. Lambda reads a DynamoDB stream about four times a second; the local stream pollers would have to ask moto as
+   often, and every ask is an HTTP request both sides parse. Instead moto's stream shards say when they are
+   written (`stream_writes`), and an idle poller sleeps until then (at most a second): records reach their
+   function sooner, and an idle local cloud costs next to nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ def apply() -> None:
     enforce_s3_post_policies()
     revoke_cognito_refresh_tokens()
     write_dynamodb_item_responses_as_json()
+    announce_stream_writes()
 
 
 def _once(target: Any, name: str, replacement: Any) -> None:
@@ -145,6 +150,44 @@ def _wire_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(f"no JSON for {type(value).__name__}")
+
+
+class WriteSignal:
+    """A count of writes to wait on: a waiter notes the count, looks for work, and if there was none sleeps until
+    the count moves (or a timeout). No write between the look and the sleep is missed."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._count = 0
+
+    def count(self) -> int:
+        with self._condition:
+            return self._count
+
+    def notify(self) -> None:
+        with self._condition:
+            self._count += 1
+            self._condition.notify_all()
+
+    def wait_past(self, count: int, timeout: float) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: self._count != count, timeout)
+
+
+stream_writes = WriteSignal()  # fix 10: moto's stream shards are written in this process (its threaded server)
+
+
+def announce_stream_writes() -> None:
+    from moto.dynamodb.models.table import StreamShard
+
+    original = StreamShard.add
+
+    @functools.wraps(original)
+    def add(self: Any, old: Any, new: Any) -> None:
+        original(self, old, new)
+        stream_writes.notify()
+
+    _once(StreamShard, "add", add)
 
 
 def roll_back_transactions_item_by_item() -> None:

@@ -10,14 +10,13 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
-from moto import mock_aws
 from storefront.config import EdgeSettings
 from storefront.http import ORIGIN_SECRET_HEADER, OriginSecret, create_app
 from storefront.observability import http_handler
@@ -174,7 +173,7 @@ def test_with_the_edge_every_http_function_answers_only_what_cloudfront_sent() -
 
 
 def test_the_origin_header_cloudfront_sends_is_one_the_functions_accept(
-    distribution: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    distribution: dict[str, Any], cloud: Any
 ) -> None:
     """The header's name, the slots the secret is generated with and the parameter that picks one agree with
     storefront.http; resolved as CloudFormation resolves it, CloudFront's value opens the API, and nothing else."""
@@ -194,23 +193,22 @@ def test_the_origin_header_cloudfront_sends_is_one_the_functions_accept(
     )
     assert generate["ExcludePunctuation"] is True and 32 <= generate["PasswordLength"] <= 256
 
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto in-process, whatever local cloud the session runs
-    with mock_aws():
-        client = boto3.client("secretsmanager", region_name="us-east-1")
-        arn = client.create_secret(Name="edge-origin", SecretString=generated_secret_string(secret["Properties"]))[
-            "ARN"
-        ]
-        on = _template(**EDGE_ON)
-        on.physical["EdgeOriginSecret"] = {"Ref": arn}
-        sent = _resolve_secretsmanager_reference(on.resolve(header["HeaderValue"]), client)
-        variables = on.function_properties("CheckoutFunction")["Environment"]["Variables"]
-        settings = EdgeSettings(EDGE_ORIGIN_SECRET_ID=on.resolve(variables["EDGE_ORIGIN_SECRET_ID"]))
-        assert settings.origin_secret_id == arn
+    # The session's local cloud's Secrets Manager, not mock_aws (which resets every moto backend of its process).
+    client = cloud.client("secretsmanager")
+    arn = client.create_secret(
+        Name=f"edge-origin-{uuid.uuid4()}", SecretString=generated_secret_string(secret["Properties"])
+    )["ARN"]
+    on = _template(**EDGE_ON)
+    on.physical["EdgeOriginSecret"] = {"Ref": arn}
+    sent = _resolve_secretsmanager_reference(on.resolve(header["HeaderValue"]), client)
+    variables = on.function_properties("CheckoutFunction")["Environment"]["Variables"]
+    settings = EdgeSettings(EDGE_ORIGIN_SECRET_ID=on.resolve(variables["EDGE_ORIGIN_SECRET_ID"]))
+    assert settings.origin_secret_id == arn
+    DEFAULT_PROVIDERS.clear()
+    try:
+        statuses = _through_the_edge_only(settings, sent)
+    finally:
         DEFAULT_PROVIDERS.clear()
-        try:
-            statuses = _through_the_edge_only(settings, sent)
-        finally:
-            DEFAULT_PROVIDERS.clear()
     assert statuses == {"from cloudfront": 200, "from anyone else": 403}
 
 

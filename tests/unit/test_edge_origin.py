@@ -12,12 +12,10 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from fastapi import Request
-from moto import mock_aws
 from storefront.config import EdgeSettings
 from storefront.http import ORIGIN_SECRET_HEADER, VIEWER_ADDRESS_HEADER, client_ip, create_app
 from storefront.observability import http_handler
@@ -82,11 +80,11 @@ class Function:
 
 
 @pytest.fixture
-def secrets_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a local cloud of the same session must not catch these
-    with mock_aws():
-        DEFAULT_PROVIDERS.clear()  # Powertools' client (and its cache) made for this Secrets Manager
-        yield boto3.client("secretsmanager", region_name="us-east-1")
+def secrets_manager(cloud: Any) -> Iterator[Any]:
+    """The session's local cloud's Secrets Manager (which every boto3 client of this process talks to), not
+    mock_aws: mock_aws resets every moto backend of its process, the local cloud's included."""
+    DEFAULT_PROVIDERS.clear()  # Powertools' client (and its cache) made for this Secrets Manager
+    yield cloud.client("secretsmanager")
     DEFAULT_PROVIDERS.clear()
 
 

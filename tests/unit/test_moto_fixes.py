@@ -5,7 +5,12 @@ twice, by moto's serializer and by the fast path, and the two must say the same 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,6 +24,7 @@ from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 from local_cloud.moto_fixes import DYNAMODB_ITEM_OPERATIONS, dynamodb_item_response
 
+ROOT = Path(__file__).resolve().parents[2]
 ITEM = {
     "pk": {"S": "product#1"},
     "sk": {"S": "variant#A"},
@@ -48,8 +54,8 @@ def _parsed(handler: Any, response: tuple[int, dict[str, str], str]) -> dict[str
     return parsed
 
 
-@pytest.fixture
-def compared() -> Iterator[list[str]]:
+@contextlib.contextmanager
+def comparing() -> Iterator[list[str]]:
     """moto's DynamoDB (and its streams) under mock_aws, answering with moto's own serializer and checking the fast
     path against it."""
     seen: list[str] = []
@@ -88,7 +94,30 @@ def _table(client: Any) -> None:
     )
 
 
-def test_every_item_operation_says_the_same_as_motos_serializer(compared: list[str]) -> None:
+def test_every_item_operation_says_the_same_as_motos_serializer() -> None:
+    """In a process of its own: mock_aws resets every moto backend of its process, and this worker's may hold the
+    session's local cloud."""
+    run = subprocess.run(
+        [sys.executable, "-c", "from tests.unit.test_moto_fixes import compare_every_item_operation as c; c()"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "storefront"), str(ROOT)])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.stdout.strip() == "compared: " + ", ".join(sorted(DYNAMODB_ITEM_OPERATIONS))
+
+
+def compare_every_item_operation() -> None:
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with comparing() as compared:
+        _exercise()
+    assert set(compared) == DYNAMODB_ITEM_OPERATIONS, "every item operation was compared"
+    sys.stdout.write("compared: " + ", ".join(sorted(set(compared))) + "\n")
+
+
+def _exercise() -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
     _table(client)
     key = {"pk": ITEM["pk"], "sk": ITEM["sk"]}
@@ -211,5 +240,3 @@ def test_every_item_operation_says_the_same_as_motos_serializer(compared: list[s
     assert {r["eventName"] for r in records["Records"]} == {"INSERT", "MODIFY", "REMOVE"}
     assert records["Records"][0]["dynamodb"]["ApproximateCreationDateTime"]
     streams.get_records(ShardIterator=records["NextShardIterator"])  # nothing new: an empty page
-
-    assert set(compared) == DYNAMODB_ITEM_OPERATIONS, "every item operation was compared"
