@@ -17,6 +17,7 @@ from storefront.inventory.repository import InventoryRepository
 from storefront.money import Money
 
 from local_cloud.cloud import LocalCloud
+from tests.waiting import wait_until
 
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -124,6 +125,21 @@ class Shop(ShopData):
         """How many shipments the local carrier holds for the order, once the order is fulfilling."""
         self.wait_for_status(order_id, "fulfilling", "shipped", "delivered")
         return sum(s["reference"] == order_id for s in self.cloud.carrier.shipments.values())
+
+    def wait_until_the_workflow_waits_for_payment(self, order_id: str) -> None:
+        """An order is awaiting_payment before its workflow's WaitForPayment task has stored its token; what a
+        test says about telling the waiting workflow needs the token there."""
+        wait_until(
+            lambda: (
+                "task_token"
+                in self.cloud.client("dynamodb").get_item(
+                    TableName=self.cloud.physical_id("OrdersTable"),
+                    Key={"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": "ORDER"}},
+                    ConsistentRead=True,
+                )["Item"]
+            ),
+            f"order {order_id}'s workflow waiting for its payment",
+        )
 
     def execution(self, order_id: str, timeout: float = 60) -> dict[str, Any]:
         sfn = self.cloud.client("stepfunctions")

@@ -373,6 +373,7 @@ def test_a_pending_refund_follows_the_providers_webhooks(desk: Desk, cloud: Loca
 
 def test_cancel_awaiting_payment_goes_through_the_workflow(desk: Desk, cloud: LocalCloud) -> None:
     sku, order_id, order = paid_order(desk.shop, units=4, quantity=2)
+    desk.shop.wait_until_the_workflow_waits_for_payment(order_id)
     status, cancelled = desk.cancel(order_id)
     assert (status, cancelled["status"], cancelled["reason"]["code"]) == (200, "cancelled", "cancelled")
     assert desk.shop.execution(order_id)["status"] == "SUCCEEDED"  # it released the stock, exactly once
@@ -388,6 +389,7 @@ def test_a_cancel_whose_workflow_was_not_told_is_told_by_the_retry(
     """The cancellation was written, then telling the waiting workflow failed (throttled): the operator's retry
     tells it, so the stock is released now, not when the payment window ends."""
     sku, order_id, order = paid_order(desk.shop, units=4, quantity=2)
+    desk.shop.wait_until_the_workflow_waits_for_payment(order_id)
     workflow = desk.cancellations._workflow
     tell, told = workflow.fail, []
 
