@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from storefront.cart.models import StoredCart, StoredLine, StoredShipping
+from storefront.cart.models import Cart, StoredCart, StoredLine, StoredShipping
 from storefront.cart.repository import CartRepository
 from storefront.cart.service import CartService
 from storefront.catalog.images import IMAGE_CACHE_CONTROL
@@ -214,77 +214,35 @@ def seed(cloud: LocalCloud) -> int:
     assert cart.shipping is not None
     orders = OrderRepository(dynamodb, cloud.physical_id("OrdersTable"))
     address = Address(name="Ada Lovelace", line1="Unter den Linden 1", city="Berlin", postal_code="10117", country="DE")
-    orders.create(
-        StoredOrder(
-            id=DEMO_ORDER_ID,
-            status=OrderStatus.PENDING,
-            cart_id=cart.id,
-            email="ada@example.com",
-            email_key="ada@example.com",
-            lines=cart.lines,
-            totals=cart.totals,
-            shipping=cart.shipping,
-            created_at=now,
-            updated_at=now,
-            shipping_address=address,
-            history=[{"status": OrderStatus.PENDING, "at": now}],
-        )
-    )
-    paid = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
-    for order_id, cart_id in (
-        (DEMO_PAID_ORDER_ID, DEMO_PAID_ORDER_CART_ID),
-        (DEMO_FULFILLING_ORDER_ID, DEMO_FULFILLING_ORDER_CART_ID),
-    ):
+
+    def demo_order(order_id: str, cart_id: str, priced: Cart, statuses: tuple[OrderStatus, ...]) -> None:
+        """An order as checkout and the workflow would have written it, its history up to its status. The orders
+        whose carts are gone (as a checked-out cart goes) show the demo order's priced cart."""
         orders.create(
             StoredOrder(
                 id=order_id,
-                status=OrderStatus.PAID,
+                status=statuses[-1],
                 cart_id=cart_id,
                 email="ada@example.com",
                 email_key="ada@example.com",
-                lines=cart.lines,
-                totals=cart.totals,
-                shipping=cart.shipping,
+                lines=priced.lines,
+                totals=priced.totals,
+                shipping=priced.shipping,
                 created_at=now,
                 updated_at=now,
                 shipping_address=address,
-                history=[{"status": status, "at": now} for status in paid],
+                history=[{"status": status, "at": now} for status in statuses],
             )
         )
+
+    pending = (OrderStatus.PENDING,)
+    paid = (OrderStatus.PENDING, OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID)
+    demo_order(DEMO_ORDER_ID, cart.id, cart, pending)
+    demo_order(DEMO_PAID_ORDER_ID, DEMO_PAID_ORDER_CART_ID, cart, paid)
+    demo_order(DEMO_FULFILLING_ORDER_ID, DEMO_FULFILLING_ORDER_CART_ID, cart, paid)
     for order_id, reserved_cart_id in DEMO_RESERVATIONS.items():
-        reserved = pricing.get(reserved_cart_id)
-        orders.create(
-            StoredOrder(
-                id=order_id,
-                status=OrderStatus.AWAITING_PAYMENT,
-                cart_id=reserved_cart_id,
-                email="ada@example.com",
-                email_key="ada@example.com",
-                lines=reserved.lines,
-                totals=reserved.totals,
-                shipping=reserved.shipping,
-                created_at=now,
-                updated_at=now,
-                shipping_address=address,
-                history=[{"status": status, "at": now} for status in paid[:2]],
-            )
-        )
-    orders.create(
-        StoredOrder(
-            id=DEMO_AWAITING_PAYMENT_ORDER_ID,
-            status=OrderStatus.PENDING,
-            cart_id=DEMO_AWAITING_PAYMENT_ORDER_CART_ID,
-            email="ada@example.com",
-            email_key="ada@example.com",
-            lines=cart.lines,
-            totals=cart.totals,
-            shipping=cart.shipping,
-            created_at=now,
-            updated_at=now,
-            shipping_address=address,
-            history=[{"status": OrderStatus.PENDING, "at": now}],
-        )
-    )
+        demo_order(order_id, reserved_cart_id, pricing.get(reserved_cart_id), paid[:2])
+    demo_order(DEMO_AWAITING_PAYMENT_ORDER_ID, DEMO_AWAITING_PAYMENT_ORDER_CART_ID, cart, pending)
     # The stock each order holds, as its status implies (storefront/orders/reservations_check.py), so that the
     # demo data passes the restore tool's verification: paid orders' units committed, unpaid ones' reserved.
     for order_id, held in [
