@@ -118,6 +118,8 @@ class LocalCloud:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        if os.environ.get("LOCAL_CLOUD_SDK_OVER_HTTP") != "1":  # to compare, or to watch the calls go by
+            moto_fixes.serve_in_process(port)
         self._point_sdk_here(port)
         self._post("/moto-api/config", MOTO_CONFIG)
         self._start_payment_provider()
@@ -168,6 +170,7 @@ class LocalCloud:
             self.carrier.stop()
             self.carrier = None
         if self._server is not None:
+            moto_fixes.stop_serving_in_process(self._server.get_host_and_port()[1])
             self._server.stop()
             self._server = None
         self._clients.clear()  # they point at the endpoint that just stopped

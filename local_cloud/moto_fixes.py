@@ -37,6 +37,19 @@ fix for each. `apply()` installs them all; LocalCloud.start() calls it.
    often, and every ask is an HTTP request both sides parse. Instead moto's stream shards say when they are
    written (`stream_writes`), and an idle poller sleeps until then (at most a second): records reach their
    function sooner, and an idle local cloud costs next to nothing.
+11. The functions run in the process that runs moto, yet every SDK call they make went out as an HTTP request to
+   moto's server on loopback and back: a socket, a thread and two HTTP parsers per call, a third of the suite's
+   CPU. A call from this process to one of its own moto servers is now answered in process (`serve_in_process`):
+   botocore builds, signs and sends the request as always, and at the moment of sending, moto's own hook for that
+   (the one `mock_aws` uses) hands it to the server's routing (the service from the signature, the route from
+   the path) and its response back to botocore to parse. Browsers, the AWS CLI and other processes still use the
+   server. tests/integration/test_in_process_sdk.py checks that in-process and HTTP answers are the same.
+12. moto's Query reads its table by listing every item of the table, sorted (Python comparisons of attribute
+   values), and then keeping the partition asked for: a query's cost grew with the whole table, and the shared
+   single table of a test session holds thousands of items. Here a query of the table reads only its partition
+   (in the same sort-key order), and a query of an index gets the table's items unsorted, because moto then sorts
+   them by the index's keys and the table's (a total order) anyway. Scans are untouched.
+   tests/unit/test_moto_fixes.py runs the same queries with and without this and requires the same pages.
 """
 
 from __future__ import annotations
@@ -45,7 +58,9 @@ import base64
 import calendar
 import copy
 import functools
+import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -53,6 +68,7 @@ import types
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 _dynamodb_lock = threading.RLock()
 
@@ -68,6 +84,8 @@ def apply() -> None:
     revoke_cognito_refresh_tokens()
     write_dynamodb_item_responses_as_json()
     announce_stream_writes()
+    answer_own_requests_in_process()
+    query_only_what_can_match()
 
 
 def _once(target: Any, name: str, replacement: Any) -> None:
@@ -386,3 +404,175 @@ def revoke_cognito_refresh_tokens() -> None:
 
     if not hasattr(CognitoIdpResponse, "revoke_token"):  # a moto that implements it keeps its own
         CognitoIdpResponse.revoke_token = revoke_token
+
+
+# Fix 11: "host:port" of the moto servers this process runs, which its own SDK calls reach without HTTP.
+_in_process_hosts: set[str] = set()
+
+
+def serve_in_process(port: int) -> None:
+    """SDK calls from this process to the moto server on `port` are answered in process from now on."""
+    _in_process_hosts.update({f"127.0.0.1:{port}", f"localhost:{port}"})
+
+
+def stop_serving_in_process(port: int) -> None:
+    _in_process_hosts.difference_update({f"127.0.0.1:{port}", f"localhost:{port}"})
+
+
+def answer_own_requests_in_process() -> None:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    original = BotocoreStubber.__call__
+
+    @functools.wraps(original)
+    def send(self: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if urlsplit(request.url).netloc in _in_process_hosts:
+            return _InProcessServer.instance().answer(request)
+        return original(self, event_name, request, **kwargs)  # mock_aws's own behaviour
+
+    _once(BotocoreStubber, "__call__", send)
+
+
+class _InProcessServer:
+    """What moto's server does with a request, without the HTTP: it finds the service as the server does (from the
+    SigV4 credential scope, or the target or path of an unsigned call), the route in that service's paths as its
+    Flask app does, and calls the same handler with the same URL."""
+
+    _instance: _InProcessServer | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def instance(cls) -> _InProcessServer:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def __init__(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+        self._dispatcher = DomainDispatcherApplication(create_app=None)  # type: ignore[arg-type]
+        self._routes: dict[str, Any] = {}  # service -> (werkzeug Map of its paths, handlers by endpoint)
+        self._routes_lock = threading.Lock()
+
+    def answer(self, request: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
+
+        status, headers, body = self._respond(request)
+        return AWSResponse(request.url, status, headers, MockRawResponse(body))
+
+    def _respond(self, request: Any) -> tuple[int, dict[str, Any], Any]:
+        from moto.core.exceptions import HTTPException
+        from moto.core.request import normalize_request
+        from werkzeug.exceptions import HTTPException as RoutingException
+
+        url = urlsplit(request.url)
+        path = unquote(url.path) or "/"
+        try:
+            handler = self._route(self._service(request, url.netloc, path), path, request.method)
+        except RoutingException as refusal:  # as moto's Flask app answers a path or method it has no route for
+            return refusal.code or 404, {}, refusal.description or ""
+        except LookupError as unknown:
+            return 404, {}, str(unknown)
+        normalized = normalize_request(request)
+        try:
+            return handler(normalized, normalized.raw_url, normalized.headers)  # type: ignore[no-any-return]
+        except HTTPException as error:  # moto's errors: what its server writes for them
+            return error.code, error.get_headers(), error.get_body()
+        except Exception:  # a moto bug: the server answers 500 and logs it, and so does this
+            logging.getLogger("local_cloud").exception("moto failed on %s %s", request.method, request.url)
+            return 500, {}, "Internal Server Error"
+
+    def _service(self, request: Any, netloc: str, path: str) -> str:
+        headers = request.headers
+        body = request.body or b""
+        if hasattr(body, "read"):  # a streamed upload: read it once, give botocore's request the bytes
+            body = request.body = body.read()
+        environ = {
+            "PATH_INFO": path,
+            "HTTP_HOST": netloc,
+            "CONTENT_TYPE": _text(headers.get("Content-Type", "")),
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body if isinstance(body, bytes) else body.encode()),
+        }
+        for header, key in (("Authorization", "HTTP_AUTHORIZATION"), ("X-Amz-Target", "HTTP_X_AMZ_TARGET")):
+            if header in headers:
+                environ[key] = _text(headers[header])
+        host = self._dispatcher.infer_service_region_host(environ, path) or "s3.us-east-1.amazonaws.com"
+        service = self._dispatcher.get_backend_for_host(host)
+        if service is None:
+            raise LookupError(f"no moto service for {host}")
+        return str(service)
+
+    def _route(self, service: str, path: str, method: str) -> Any:
+        with self._routes_lock:
+            if service not in self._routes:
+                self._routes[service] = self._routes_of(service)
+        url_map, handlers = self._routes[service]
+        endpoint, _ = url_map.bind("localhost").match(path, method)
+        return handlers[endpoint]
+
+    @staticmethod
+    def _routes_of(service: str) -> tuple[Any, list[Any]]:
+        """The service's paths as moto's Flask app routes them (moto.moto_server.werkzeug_app.create_backend_app)."""
+        import moto.backends as backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.base_backend import BackendDict
+        from moto.moto_server.utilities import RegexConverter
+        from moto.moto_server.werkzeug_app import HTTP_METHODS
+        from werkzeug.routing import Map, Rule
+
+        backend_dict = backends.get_backend(service)  # type: ignore[call-overload]
+        if isinstance(backend_dict, BackendDict):
+            regions = backend_dict[DEFAULT_ACCOUNT_ID]
+            backend = regions["us-east-1"] if "us-east-1" in regions else regions["aws"]
+        else:
+            backend = backend_dict["global"]
+        url_map = Map(converters={"regex": RegexConverter})
+        handlers = []
+        for url_path, handler in backend.flask_paths.items():
+            if url_path:
+                url_map.add(Rule(url_path, endpoint=len(handlers), methods=HTTP_METHODS, strict_slashes=False))
+                handlers.append(handler)
+        return url_map, handlers
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def query_only_what_can_match() -> None:
+    """Fix 12: `Table.all_items`, called by `Table.query`, lists only what the query can match."""
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all_items = Table.query, Table.all_items
+    querying = threading.local()  # the table being queried in this thread, and the partition (None: an index)
+
+    @functools.wraps(original_query)
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs["index_name"] if "index_name" in kwargs else (args[6] if len(args) > 6 else None)
+        querying.scope = (self, None if index_name else hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            querying.scope = None
+
+    @functools.wraps(original_all_items)
+    def all_items(self: Any) -> Any:
+        table, hash_key = getattr(querying, "scope", None) or (None, None)
+        if table is not self:
+            return original_all_items(self)
+        if hash_key is None:  # an index query: moto sorts what it keeps by the index's and the table's keys
+            if not self.range_key_attr:
+                return list(self.items.values())
+            return [item for partition in self.items.values() for item in partition.values()]
+        partition = self.items.get(hash_key)
+        if partition is None:
+            return []
+        if not self.range_key_attr:
+            return [partition]
+        return sorted(partition.values(), key=lambda item: item.range_key)
+
+    _once(Table, "query", query)
+    _once(Table, "all_items", all_items)

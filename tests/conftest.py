@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -17,6 +18,13 @@ os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Storefront")
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_SESSION_TOKEN", None)
+
+# Every httpx.Client loads the CA bundle into a new TLS context (40 ms of CPU) though the tests speak plain HTTP to
+# loopback, and a run makes some 900 clients: the default context is made once and shared (contexts are
+# immutable once made, and safe to share between clients and threads).
+httpx._transports.default.create_ssl_context = functools.lru_cache(maxsize=8)(  # type: ignore[attr-defined]
+    httpx._transports.default.create_ssl_context  # type: ignore[attr-defined]
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,10 @@
 """local_cloud/moto_fixes.py, fix 9: DynamoDB's item responses written with json.dumps instead of moto's generic
 serializer. Every item operation the project uses, with every kind of attribute value and the optional parts of
 a response (old and new values, consumed capacity, pagination keys, unprocessed items, refusals), is answered
-twice, by moto's serializer and by the fast path, and the two must say the same to botocore."""
+twice, by moto's serializer and by the fast path, and the two must say the same to botocore.
+
+Fix 12: queries that read only the partition (or, for an index, skip moto's first sort) answer every page of
+every kind of query exactly as moto does."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
-from local_cloud.moto_fixes import DYNAMODB_ITEM_OPERATIONS, dynamodb_item_response
+from local_cloud.moto_fixes import DYNAMODB_ITEM_OPERATIONS, dynamodb_item_response, query_only_what_can_match
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEM = {
@@ -240,3 +243,120 @@ def _exercise() -> None:
     assert {r["eventName"] for r in records["Records"]} == {"INSERT", "MODIFY", "REMOVE"}
     assert records["Records"][0]["dynamodb"]["ApproximateCreationDateTime"]
     streams.get_records(ShardIterator=records["NextShardIterator"])  # nothing new: an empty page
+
+
+def test_queries_of_one_partition_answer_every_page_as_moto_does() -> None:
+    """In a process of its own, for the reason above."""
+    run = subprocess.run(
+        [sys.executable, "-c", "from tests.unit.test_moto_fixes import compare_queries as c; c()"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "storefront"), str(ROOT)])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.stdout.strip() == "the same pages for 16 queries; moto's whole-table listing used 0 times"
+
+
+def compare_queries() -> None:
+    from moto.dynamodb.models.table import Table
+
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        _query_tables(client)
+        queries = _queries()
+        as_moto_answers = [_every_page(client, query) for query in queries]
+        whole_table_listings = []
+        moto_listing = Table.all_items
+        patch.setattr(Table, "all_items", lambda table: whole_table_listings.append(table.name) or moto_listing(table))
+        query_only_what_can_match()  # on top of the counting listing: it counts what the fix still lists whole
+        fixed_answers = [_every_page(client, query) for query in queries]
+    for query, expected, fixed in zip(queries, as_moto_answers, fixed_answers, strict=True):
+        assert fixed == expected, query
+        assert expected[0][0], f"a query that finds nothing compares nothing: {query}"
+    listed = len(whole_table_listings)
+    sys.stdout.write(f"the same pages for {len(queries)} queries; moto's whole-table listing used {listed} times\n")
+
+
+def _query_tables(client: Any) -> None:
+    """A table with a sort key and two indexes (one with a sort key, one without), and one without a sort key; items
+    over several partitions, written in no particular order."""
+    client.create_table(
+        TableName="sorted",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "created", "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_status",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "created", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": "by_status_only",
+                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.create_table(
+        TableName="plain",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for n in range(90):
+        partition, position = (n * 7) % 5, (n * 37) % 90  # interleaved partitions, sort keys out of order
+        item = {"pk": {"S": f"P#{partition}"}, "sk": {"S": f"S#{position:03}"}, "units": {"N": str(n % 9)}}
+        if n % 4:  # a quarter of the items are not in the indexes
+            item |= {"status": {"S": ("paid", "shipped")[n % 2]}, "created": {"N": str(1000 - (n * 13) % 50)}}
+        client.put_item(TableName="sorted", Item=item)
+        client.put_item(TableName="plain", Item={"pk": {"S": f"K#{n}"}, "units": {"N": str(n % 9)}})
+
+
+def _queries() -> list[dict[str, Any]]:
+    def on(table: str, condition: str, values: dict[str, Any], **more: Any) -> dict[str, Any]:
+        return {"TableName": table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values} | more
+
+    partition = {":p": {"S": "P#3"}}
+    paid = {":s": {"S": "paid"}}
+    return [
+        on("sorted", "pk = :p", partition),
+        on("sorted", "pk = :p", partition, ScanIndexForward=False),
+        on("sorted", "pk = :p", partition, Limit=4),
+        on("sorted", "pk = :p", partition, Limit=5, ScanIndexForward=False),
+        on("sorted", "pk = :p AND begins_with(sk, :s)", partition | {":s": {"S": "S#0"}}, Limit=3),
+        on("sorted", "pk = :p AND sk BETWEEN :a AND :b", partition | {":a": {"S": "S#020"}, ":b": {"S": "S#070"}}),
+        on("sorted", "pk = :p AND sk > :a", partition | {":a": {"S": "S#050"}}, Limit=2, ScanIndexForward=False),
+        on("sorted", "pk = :p", partition | {":n": {"N": "4"}}, FilterExpression="units > :n", Limit=3),
+        on("sorted", "pk = :p", partition, ProjectionExpression="sk", Select="SPECIFIC_ATTRIBUTES"),
+        on("sorted", "status = :s", paid, IndexName="by_status"),
+        on("sorted", "status = :s", paid, IndexName="by_status", Limit=6, ScanIndexForward=False),
+        on("sorted", "status = :s AND created > :c", paid | {":c": {"N": "970"}}, IndexName="by_status", Limit=4),
+        on("sorted", "status = :s", paid, IndexName="by_status_only", Limit=7),
+        on("sorted", "status = :s", paid | {":n": {"N": "2"}}, IndexName="by_status", FilterExpression="units < :n"),
+        on("plain", "pk = :p", {":p": {"S": "K#17"}}),
+        on("plain", "pk = :p", {":p": {"S": "K#17"}}, Select="COUNT"),
+    ]
+
+
+def _every_page(client: Any, query: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """Each page's items (or count) and where the next one starts."""
+    pages = []
+    request = dict(query)
+    while True:
+        page = client.query(**request)
+        pages.append((page.get("Items", page["Count"]), page.get("LastEvaluatedKey")))
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
