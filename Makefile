@@ -23,10 +23,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-$(CHECKOV_VENV)/.installed: pyproject.toml $(VENV)/.installed
+$(CHECKOV_VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON_FOR_VENV)" || { echo "Python 3.11 or newer is needed (3.13 preferred)"; exit 1; }
+	@echo "Creating $(CHECKOV_VENV) for checkov, which pins an older boto3"
 	$(PYTHON_FOR_VENV) -m venv $(CHECKOV_VENV)
 	env -u PYTHONPATH $(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	env -u PYTHONPATH $(CHECKOV_VENV)/bin/python -m pip install --quiet "$$($(PY) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["iac-scan"])')"
+	env -u PYTHONPATH $(CHECKOV_VENV)/bin/python -m pip install --quiet "$$($(PYTHON_FOR_VENV) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["iac-scan"])')"
 	@touch $@
 
 .PHONY: help setup dev test test-fast fuzz invoke openapi lint format build deploy smoke bench capacity load clean
@@ -51,7 +53,9 @@ help:
 	@echo "make clean      remove the virtual environments, the sam build and the test caches"
 	@echo "make help       this list"
 
-setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+# The two environments are independent: made side by side, a fresh machine's setup takes the longer one's time.
+setup:
+	@$(MAKE) --no-print-directory --silent -j2 $(VENV)/.installed $(CHECKOV_VENV)/.installed
 
 dev: setup
 	exec $(PY) -m local_cloud serve

@@ -324,6 +324,7 @@ class StreamPoller:
         self._iterator: str | None = None
         self._shard_id: str | None = None
         self._stopped = threading.Event()
+        self._writes = stream_writes.of(stream_arn.split("/stream/")[0])  # the table's ARN
         self._thread = threading.Thread(target=self._run, name=f"stream-{function.logical_id}", daemon=True)
 
     def start(self) -> None:
@@ -336,19 +337,19 @@ class StreamPoller:
 
     def stop(self) -> None:
         self._stopped.set()
-        stream_writes.notify()  # wakes it from waiting for a write
+        self._writes.notify()  # wakes it from waiting for a write
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stopped.is_set():
             try:
-                writes = stream_writes.count()
+                writes = self._writes.count()
                 if self.poll_once():
                     continue
                 if self._pending:  # a batch that failed: Lambda tries it again soon
                     self._stopped.wait(self._retry_interval)
                 elif not self._stopped.is_set():
-                    stream_writes.wait_past(writes, self._idle_wait)
+                    self._writes.wait_past(writes, self._idle_wait)
             except Exception:
                 if not self._stopped.is_set():
                     log.exception("polling %s failed", self._stream_arn)

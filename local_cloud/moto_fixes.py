@@ -35,8 +35,8 @@ fix for each. `apply()` installs them all; LocalCloud.start() calls it.
    through moto's serializer. tests/unit/test_moto_fixes.py compares the two on every item operation.
 10. Lambda reads a DynamoDB stream about four times a second; the local stream pollers would have to ask moto as
    often, and every ask is an HTTP request both sides parse. Instead moto's stream shards say when they are
-   written (`stream_writes`), and an idle poller sleeps until then (at most a second): records reach their
-   function sooner, and an idle local cloud costs next to nothing.
+   written (`stream_writes`, per table), and an idle poller sleeps until its table's stream is written (at most
+   a second): records reach their function sooner, and an idle local cloud costs next to nothing.
 11. The functions run in the process that runs moto, yet every SDK call they make went out as an HTTP request to
    moto's server on loopback and back: a socket, a thread and two HTTP parsers per call, a third of the suite's
    CPU. A call from this process to one of its own moto servers is now answered in process (`serve_in_process`):
@@ -192,7 +192,20 @@ class WriteSignal:
             self._condition.wait_for(lambda: self._count != count, timeout)
 
 
-stream_writes = WriteSignal()  # fix 10: moto's stream shards are written in this process (its threaded server)
+class StreamWrites:
+    """Fix 10: one WriteSignal per table whose stream moto writes in this process, so that a write wakes only the
+    pollers of that table's stream."""
+
+    def __init__(self) -> None:
+        self._signals: dict[str, WriteSignal] = {}
+        self._lock = threading.Lock()
+
+    def of(self, table_arn: str) -> WriteSignal:
+        with self._lock:
+            return self._signals.setdefault(table_arn, WriteSignal())
+
+
+stream_writes = StreamWrites()
 
 
 def announce_stream_writes() -> None:
@@ -203,7 +216,7 @@ def announce_stream_writes() -> None:
     @functools.wraps(original)
     def add(self: Any, old: Any, new: Any) -> None:
         original(self, old, new)
-        stream_writes.notify()
+        stream_writes.of(self.table.table_arn).notify()
 
     _once(StreamShard, "add", add)
 
