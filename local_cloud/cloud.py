@@ -690,7 +690,9 @@ class LocalCloud:
             poller: QueuePoller | StreamPoller
             if source.startswith("arn:aws:sqs:"):
                 queue_url = sqs.get_queue_url(QueueName=source.split(":")[-1])["QueueUrl"]
-                poller = QueuePoller(sqs, function, queue_url, source, int(props.get("BatchSize", 10)), partial)
+                window = float(props.get("MaximumBatchingWindowInSeconds", 0))
+                batch_size = int(props.get("BatchSize", 10))
+                poller = QueuePoller(sqs, function, queue_url, source, batch_size, partial, batching_window=window)
             else:
                 on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
                 poller = StreamPoller(

@@ -198,11 +198,14 @@ def _invoke_quietly(function: LocalFunction, event: Any) -> None:
 
 
 class QueuePoller:
-    """Lambda's SQS event source mapping: batches, partial batch failures, visibility timeout, DLQ redrive.
+    """Lambda's SQS event source mapping: batches, the batching window, partial batch failures, visibility timeout,
+    DLQ redrive.
 
-    Messages a batch does not report as failed are deleted; failed ones (or the whole batch when the
-    handler raises) stay on the queue, come back after the visibility timeout, and move to the
-    dead-letter queue once SQS has delivered them maxReceiveCount times (moto's SQS does the redrive).
+    A batch is delivered when it is full or when the mapping's batching window has passed since its first message
+    (MaximumBatchingWindowInSeconds; 0: at once). Messages a batch does not report as failed are deleted; failed
+    ones (or the whole batch when the handler raises) stay on the queue, come back after the visibility timeout,
+    and move to the dead-letter queue once SQS has delivered them maxReceiveCount times (moto's SQS does the
+    redrive).
     """
 
     def __init__(
@@ -213,6 +216,7 @@ class QueuePoller:
         queue_arn: str,
         batch_size: int,
         report_batch_item_failures: bool,
+        batching_window: float = 0.0,
         wait_seconds: int = 1,
     ) -> None:
         self._sqs = sqs
@@ -221,6 +225,7 @@ class QueuePoller:
         self._queue_arn = queue_arn
         self._batch_size = max(1, min(batch_size, 10))  # one ReceiveMessage returns at most 10
         self._partial = report_batch_item_failures
+        self._batching_window = batching_window
         self._wait_seconds = wait_seconds
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sqs-{function.logical_id}", daemon=True)
@@ -243,15 +248,16 @@ class QueuePoller:
 
     def poll_once(self) -> int:
         """Receive one batch, invoke the function, delete what succeeded; returns the batch size."""
-        received = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=self._wait_seconds,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        received = self._receive(self._batch_size, self._wait_seconds)
         if not received:
             return 0
+        window_ends = time.monotonic() + self._batching_window
+        while len(received) < self._batch_size and time.monotonic() < window_ends and not self._stopped.is_set():
+            more = self._receive(self._batch_size - len(received), 0)
+            if more:
+                received += more
+            else:
+                self._stopped.wait(min(0.05, max(window_ends - time.monotonic(), 0)))
         event = {"Records": [self._record(m) for m in received]}
         try:
             result = self._function.invoke(event)
@@ -269,6 +275,16 @@ class QueuePoller:
                 ],
             )
         return len(received)
+
+    def _receive(self, count: int, wait_seconds: int) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return messages
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
