@@ -97,11 +97,11 @@ def _table(client: Any) -> None:
     )
 
 
-def test_every_item_operation_says_the_same_as_motos_serializer() -> None:
-    """In a process of its own: mock_aws resets every moto backend of its process, and this worker's may hold the
-    session's local cloud."""
+def in_a_process_of_its_own(comparison: str) -> str:
+    """Runs one of this module's comparisons and returns what it printed. In a process of its own: mock_aws resets
+    every moto backend of its process, and this worker's may hold the session's local cloud."""
     run = subprocess.run(
-        [sys.executable, "-c", "from tests.unit.test_moto_fixes import compare_every_item_operation as c; c()"],
+        [sys.executable, "-c", f"from tests.unit.test_moto_fixes import {comparison}; {comparison}()"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "storefront"), str(ROOT)])},
         capture_output=True,
@@ -109,7 +109,12 @@ def test_every_item_operation_says_the_same_as_motos_serializer() -> None:
         timeout=120,
     )
     assert run.returncode == 0, run.stderr[-4000:]
-    assert run.stdout.strip() == "compared: " + ", ".join(sorted(DYNAMODB_ITEM_OPERATIONS))
+    return run.stdout.strip()
+
+
+def test_every_item_operation_says_the_same_as_motos_serializer() -> None:
+    compared = in_a_process_of_its_own("compare_every_item_operation")
+    assert compared == "compared: " + ", ".join(sorted(DYNAMODB_ITEM_OPERATIONS))
 
 
 def compare_every_item_operation() -> None:
@@ -246,17 +251,8 @@ def _exercise() -> None:
 
 
 def test_queries_of_one_partition_answer_every_page_as_moto_does() -> None:
-    """In a process of its own, for the reason above."""
-    run = subprocess.run(
-        [sys.executable, "-c", "from tests.unit.test_moto_fixes import compare_queries as c; c()"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "storefront"), str(ROOT)])},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    assert run.stdout.strip() == "the same pages for 16 queries; moto's whole-table listing used 0 times"
+    compared = in_a_process_of_its_own("compare_queries")
+    assert compared == "the same pages for 16 queries; moto's whole-table listing used 0 times"
 
 
 def compare_queries() -> None:
