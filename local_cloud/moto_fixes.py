@@ -38,8 +38,8 @@ fix for each. `apply()` installs them all; LocalCloud.start() calls it.
    written (`stream_writes`, per table), and an idle poller sleeps until its table's stream is written (at most
    a second): records reach their function sooner, and an idle local cloud costs next to nothing.
 11. The functions run in the process that runs moto, yet every SDK call they make went out as an HTTP request to
-   moto's server on loopback and back: a socket, a thread and two HTTP parsers per call, a third of the suite's
-   CPU. A call from this process to one of its own moto servers is now answered in process (`serve_in_process`):
+   moto's server on loopback and back: a socket, a thread and two HTTP parsers per call, about a fifth of the
+   suite's CPU. A call from this process to one of its own moto servers is now answered in process (`serve_in_process`):
    botocore builds, signs and sends the request as always, and at the moment of sending, moto's own hook for that
    (the one `mock_aws` uses) hands it to the server's routing (the service from the signature, the route from
    the path) and its response back to botocore to parse. Browsers, the AWS CLI and other processes still use the
@@ -476,6 +476,7 @@ class _InProcessServer:
         return AWSResponse(request.url, status, headers, MockRawResponse(body))
 
     def _respond(self, request: Any) -> tuple[int, dict[str, Any], Any]:
+        from botocore.exceptions import ClientError
         from moto.core.exceptions import HTTPException
         from moto.core.request import normalize_request
         from werkzeug.exceptions import HTTPException as RoutingException
@@ -493,6 +494,8 @@ class _InProcessServer:
             return handler(normalized, normalized.raw_url, normalized.headers)  # type: ignore[no-any-return]
         except HTTPException as error:  # moto's errors: what its server writes for them
             return error.code, error.get_headers(), error.get_body()
+        except ClientError as error:  # a call moto makes to another of its services failed: its server says 400
+            return 400, {}, error.response["Error"]["Message"]
         except Exception:  # a moto bug: the server answers 500 and logs it, and so does this
             logging.getLogger("local_cloud").exception("moto failed on %s %s", request.method, request.url)
             return 500, {}, "Internal Server Error"
