@@ -467,6 +467,8 @@ class _InProcessServer:
         self._dispatcher = DomainDispatcherApplication(create_app=None)  # type: ignore[arg-type]
         self._routes: dict[str, Any] = {}  # service -> (werkzeug Map of its paths, handlers by endpoint)
         self._routes_lock = threading.Lock()
+        # host -> service: moto's lookup tries its URL patterns one by one (0.3-0.7 ms a request); few hosts recur
+        self._services: dict[str, str | None] = {}
 
     def answer(self, request: Any) -> Any:
         from botocore.awsrequest import AWSResponse
@@ -516,7 +518,9 @@ class _InProcessServer:
             if header in headers:
                 environ[key] = _text(headers[header])
         host = self._dispatcher.infer_service_region_host(environ, path) or "s3.us-east-1.amazonaws.com"
-        service = self._dispatcher.get_backend_for_host(host)
+        if host not in self._services:
+            self._services[host] = self._dispatcher.get_backend_for_host(host)
+        service = self._services[host]
         if service is None:
             raise LookupError(f"no moto service for {host}")
         return str(service)
