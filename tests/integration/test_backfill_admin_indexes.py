@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,14 +20,16 @@ from local_cloud.cloud import LocalCloud
 from local_cloud.demo_data import DEMO_ORDER_ID
 from ops.backfill_admin_indexes import main
 from tests.admin_api import bearer
+from tests.tool_output import tool_stdout
 
 SOLD_AT = datetime(2025, 6, 1, 8, 30, tzinfo=UTC)
 RETURNED_AT = "2025-06-03T10:00:00+00:00"
 
 
 @pytest.fixture
-def legacy(cloud: LocalCloud) -> dict[str, str]:
-    """Items in the shape a stack deployed before the admin API wrote them."""
+def legacy(cloud: LocalCloud) -> Iterator[dict[str, str]]:
+    """Items in the shape a stack deployed before the admin API wrote them; the SKU's are removed afterwards, so
+    that a failure here (before the backfill mends them) does not fail every later test's inventory check."""
     dynamodb = cloud.client("dynamodb")
     orders, inventory = cloud.physical_id("OrdersTable"), cloud.physical_id("InventoryTable")
     template = from_item(
@@ -92,7 +95,15 @@ def legacy(cloud: LocalCloud) -> dict[str, str]:
         },
     ):
         dynamodb.put_item(TableName=inventory, Item=to_item(item))
-    return {"order": order_id, "email": email, "sku": sku, "sale": sale}
+    yield {"order": order_id, "email": email, "sku": sku, "sale": sale}
+    written = dynamodb.query(
+        TableName=inventory,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues=to_item({":pk": f"SKU#{sku}"}),
+        ProjectionExpression="pk, sk",
+    )["Items"]
+    for item_key in written:
+        dynamodb.delete_item(TableName=inventory, Key=item_key)
 
 
 def test_old_items_join_the_admins_lists_and_a_second_run_changes_nothing(
@@ -107,7 +118,7 @@ def test_old_items_join_the_admins_lists_and_a_second_run_changes_nothing(
 
     arguments = ["--stack", cloud.template.stack_name, "--endpoint-url", cloud.endpoint_url]
     assert main([*arguments, "--dry-run"]) == 0
-    assert capsys.readouterr().out.startswith("would add index keys to: ")
+    assert tool_stdout(capsys).startswith("would add index keys to: ")
     assert api.get("/admin/orders", params={"email": legacy["email"]}, headers=admin).json()["items"] == []
     assert main(arguments) == 0
 

@@ -25,6 +25,7 @@ from storefront.privacy.repository import ErasureRepository
 
 from local_cloud.cloud import LocalCloud
 from ops.erase_customer import main
+from tests.tool_output import tool_stdout
 from tests.waiting import wait_until
 
 ADDRESS = {
@@ -102,7 +103,7 @@ def _run(cloud: LocalCloud, capsys: pytest.CaptureFixture[str], *args: str) -> t
             cloud.region,
         ]
     )
-    return code, capsys.readouterr().out
+    return code, tool_stdout(capsys)
 
 
 @pytest.mark.slow("waits")

@@ -19,6 +19,7 @@ from ops import export_catalog, import_catalog
 from ops.catalog_file import CSV_COLUMNS
 from ops.catalog_file import write_csv as write_csv_export
 from tests.admin_api import bearer
+from tests.tool_output import tool_stdout
 
 PRODUCTS = 200  # with 1-4 variants each: 500 rows
 DEMO = {product_id for product_id, *_ in DEMO_PRODUCTS}
@@ -91,7 +92,7 @@ def run_import(
     gateway: Any, file: Path, api_token: str, capsys: pytest.CaptureFixture[str], *extra: str
 ) -> tuple[int, str]:
     code = import_catalog.main([str(file), "--api", gateway.url, "--token", api_token, *extra])
-    return code, capsys.readouterr().out
+    return code, tool_stdout(capsys)
 
 
 def last_audit_entry(api: httpx.Client, admin: dict[str, str]) -> str:
@@ -153,7 +154,7 @@ def test_export_and_import_round_trip(
     assert code == 0, report
 
     assert export_catalog.main(["--api", gateway.url, "--token", api_token]) == 0
-    exported = json.loads(capsys.readouterr().out)
+    exported = json.loads(tool_stdout(capsys))
     mine = [p for p in exported["products"] if p["id"].startswith(prefix)]
     assert sorted(mine, key=lambda p: p["id"]) == source["products"]
     assert source["categories"][0] in exported["categories"]
@@ -175,7 +176,7 @@ def test_export_and_import_round_trip(
         report
     )
     assert export_catalog.main(["--api", gateway.url, "--token", api_token, "--format", "csv"]) == 0
-    assert sum(r["product_id"].startswith(prefix) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))) == 3
+    assert sum(r["product_id"].startswith(prefix) for r in csv.DictReader(io.StringIO(tool_stdout(capsys)))) == 3
 
 
 @pytest.mark.slow("bulk")
@@ -259,7 +260,7 @@ def test_an_operator_signs_in_with_a_password_through_the_local_pool(
     file = Path(__file__).resolve().parents[2] / "docs/examples/catalog.csv"
     before = last_audit_entry(api, bearer(api, "admin"))
     code = import_catalog.main([str(file), "--api", gateway.url, "--user", email, "--password", password, "--dry-run"])
-    report = capsys.readouterr().out
+    report = tool_stdout(capsys)
     assert code == 0, report
     assert report.startswith(f"Checked {file} against {gateway.url}: 5 rows (dry run: nothing was written)"), report
     assert last_audit_entry(api, bearer(api, "admin")) == before
@@ -267,7 +268,7 @@ def test_an_operator_signs_in_with_a_password_through_the_local_pool(
     staff_email = f"staff-{uuid.uuid4().hex[:8]}@example.com"
     gateway.user_pool.create_user(staff_email, password, ["staff"])
     code = import_catalog.main([str(file), "--api", gateway.url, "--user", staff_email, "--password", password])
-    report = capsys.readouterr().out
+    report = tool_stdout(capsys)
     assert code == 1 and "403 forbidden" in report, report  # staff may not change the catalog
 
     code = import_catalog.main([str(file), "--api", gateway.url, "--user", email, "--password", "Wrong-passw0rd!"])

@@ -23,6 +23,7 @@ from local_cloud.cloud import LAMBDA_ROLE, LocalCloud
 from local_cloud.demo_data import DEMO_PAID_ORDER_ID
 from local_cloud.functions import StreamPoller
 from ops.replay_integration_events import main, replay
+from tests.tool_output import tool_stdout
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow("waits")
@@ -221,7 +222,7 @@ def test_replay_publishes_the_missing_events_once_and_empties_the_queue(
 
     outage.fix()
     assert main(outage.args()) == 0
-    output = capsys.readouterr().out
+    output = tool_stdout(capsys)
     assert statuses(output) == ["replayed", "replayed"], output
     assert output.rstrip().endswith("2 messages: 2 replayed"), output
     assert outage.events(order_id) == [f"order.placed:{order_id}"]
@@ -230,7 +231,7 @@ def test_replay_publishes_the_missing_events_once_and_empties_the_queue(
 
     # Again: nothing left to do, nothing published twice.
     assert main(outage.args()) == 0
-    output = capsys.readouterr().out
+    output = tool_stdout(capsys)
     assert statuses(output) == [] and output.rstrip().endswith("0 messages: nothing to replay"), output
     time.sleep(0.5)
     assert outage.events(order_id) == [f"order.placed:{order_id}"] and outage.events(sku) == [stock_low]
@@ -261,7 +262,7 @@ def test_a_batch_of_several_records_is_read_to_its_end_sequence_number(
 
     outage.fix()
     assert main(outage.args()) == 0
-    assert f"{batch_size} records republished" in capsys.readouterr().out
+    assert f"{batch_size} records republished" in tool_stdout(capsys)
     assert outage.events(first) == [f"order.placed:{first}"] and outage.events(second) == [f"order.placed:{second}"]
     assert outage.queued() == 0
 
@@ -272,7 +273,7 @@ def test_dry_run_lists_the_batches_and_changes_nothing(outage: Outage, capsys: p
     outage.fix()
 
     assert main(outage.args("--dry-run")) == 0
-    output = capsys.readouterr().out
+    output = tool_stdout(capsys)
     assert statuses(output) == ["would replay", "would replay"], output
     assert "2 messages: 2 would replay (dry run" in output
     time.sleep(0.5)
@@ -280,7 +281,7 @@ def test_dry_run_lists_the_batches_and_changes_nothing(outage: Outage, capsys: p
     assert outage.visible() == 2  # kept, and visible again for the real run
 
     assert main(outage.args("--max-messages", "1")) == 0  # one at a time, if the operator wants
-    assert capsys.readouterr().out.rstrip().endswith("1 message: 1 replayed")
+    assert tool_stdout(capsys).rstrip().endswith("1 message: 1 replayed")
     assert outage.visible() == 1
 
 
@@ -289,7 +290,7 @@ def test_a_function_that_still_fails_keeps_the_message(outage: Outage, capsys: p
     outage.wait_for_dead_letters(1)
 
     assert main(outage.args()) == 1  # the cause is not fixed yet
-    output = capsys.readouterr().out
+    output = tool_stdout(capsys)
     assert statuses(output) == ["failed"] and "could not publish record" in output, output
     assert output.rstrip().endswith("1 message: 1 failed")
     assert outage.events(order_id) == []
@@ -340,7 +341,7 @@ def test_records_gone_from_the_stream_keep_the_message_and_say_so(
         outage.dlq_url,
         outage.function_name,
     )
-    output = capsys.readouterr().out
+    output = tool_stdout(capsys)
     assert code == 1
     assert statuses(output) == ["expired"], output
     assert "24 hours" in output and "rebuild these events from the table" in output
@@ -363,7 +364,7 @@ def test_an_expired_iterator_is_not_expired_records(outage: Outage, capsys: pyte
         outage.dlq_url,
         outage.function_name,
     )
-    output = capsys.readouterr().out
+    output = tool_stdout(capsys)
     assert code == 1
     assert statuses(output) == ["failed"] and "ExpiredIteratorException" in output and "run again" in output, output
     assert outage.visible() == 1
@@ -398,7 +399,7 @@ def test_the_stack_names_the_queue_and_the_function(cloud: LocalCloud, capsys: p
             for r in cloudformation.list_stack_resources(StackName=stack)["StackResourceSummaries"]
         }
         assert main(["--stack", stack, "--endpoint-url", cloud.endpoint_url, "--region", cloud.region]) == 0
-        output = capsys.readouterr().out
+        output = tool_stdout(capsys)
         assert f"queue {resources['IntegrationEventsDeadLetterQueue']}\n" in output
         assert f"function {resources[FUNCTION]}\n" in output
         assert output.rstrip().endswith("0 messages: nothing to replay")

@@ -30,6 +30,7 @@ from storefront.orders.reservations_check import check_orders_against_reservatio
 from local_cloud.cloud import LocalCloud
 from local_cloud.gateway import Gateway
 from ops.restore import RESTORE_POINT_TAG, RESTORED_FROM_TAG, STACK_TAG, main
+from tests.tool_output import tool_stdout
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow("waits")
@@ -243,7 +244,7 @@ def test_copy_back_restores_what_was_deleted_and_with_overwrite_what_was_overwri
 ) -> None:
     before, arns = backed_up
     assert drill.restore("--backup-arn", ",".join(arns), "--suffix", "drill", "--copy-back") == 1  # still broken
-    output = capsys.readouterr().out
+    output = tool_stdout(capsys)
     after_missing_only = drill.snapshot()
     assert after_missing_only["CatalogTable"] == before["CatalogTable"]  # the deleted products are back
     assert after_missing_only["OrdersTable"] != before["OrdersTable"]  # the overwritten order is kept as it is
@@ -262,8 +263,8 @@ def test_copy_back_restores_what_was_deleted_and_with_overwrite_what_was_overwri
 def test_point_in_time_restores_every_table_of_the_stack_and_reapplies_its_settings(
     drill: Drill, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert drill.restore("--to", "latest", "--suffix", "pitr") == 0, capsys.readouterr().out
-    output = capsys.readouterr().out
+    assert drill.restore("--to", "latest", "--suffix", "pitr") == 0, tool_stdout(capsys)
+    output = tool_stdout(capsys)
     for logical_id in TABLES:
         table = f"{drill.table(logical_id)}-pitr"
         description = drill.dynamodb.describe_table(TableName=table)["Table"]
@@ -296,7 +297,7 @@ def test_one_table_to_a_point_in_time_then_back_into_itself(drill: Drill, capsys
         )
         == 0
     )
-    output = capsys.readouterr().out
+    output = tool_stdout(capsys)
     assert output.startswith("Restoring 1 table(s):")
     assert f"{catalog}: 0 items copied back, 0 replaced, 0 differing kept, {items} unchanged" in output
 
@@ -338,8 +339,7 @@ def test_dry_run_explains_the_restore_and_changes_nothing(
     arguments = ["--to", "latest"] if source == "point in time" else ["--backup-arn", ",".join(backed_up[1])]
     state = _account_state(drill)
     assert drill.restore(*arguments, "--suffix", "dry", "--copy-back", "--dry-run") == 0
-    # The local cloud's functions run in this process and print their JSON logs and metrics to the same stdout.
-    output = "".join(line for line in capsys.readouterr().out.splitlines(keepends=True) if not line.startswith("{"))
+    output = tool_stdout(capsys)
     assert _account_state(drill) == state
     # Point in time: every table of the stack; from backups: the tables backed up.
     restored = drill.cloud.template.of_type("AWS::DynamoDB::Table") if source == "point in time" else TABLES
