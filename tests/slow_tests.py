@@ -30,6 +30,12 @@ ENFORCED = os.environ.get("STOREFRONT_TEST_BUDGET_ENFORCED") == "1"
 _over_budget: list[tuple[str, float]] = []
 
 
+# Modules with tests of these kinds, the ones that take tens of seconds each, start first (in this order): the
+# workers take whole modules from a queue (`--dist loadscope`, pyproject.toml), so a long module collected last would
+# be one worker's tail while the others sit idle. Whole modules, so that a module's fixtures start once.
+STARTED_FIRST = ("browser", "fuzz", "bulk", "race", "template")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for mark in item.iter_markers("slow"):
@@ -38,6 +44,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                     f'{item.nodeid}: mark it slow with one of {sorted(KINDS)}, e.g. @pytest.mark.slow("race"); '
                     f"got slow{mark.args or ''}{mark.kwargs or ''}"
                 )
+    module_rank: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        module_rank[module] = min(module_rank.get(module, len(STARTED_FIRST)), _start_rank(item))
+    items.sort(key=lambda item: module_rank[item.nodeid.split("::")[0]])  # stable: otherwise as collected
+
+
+def _start_rank(item: pytest.Item) -> int:
+    kinds = {mark.args[0] for mark in item.iter_markers("slow")}
+    return min((STARTED_FIRST.index(kind) for kind in kinds & set(STARTED_FIRST)), default=len(STARTED_FIRST))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
