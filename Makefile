@@ -103,9 +103,10 @@ test-fast: setup
 	@started=$$(date +%s); STOREFRONT_TEST_BUDGET_ENFORCED=1 $(PY) -m pytest -n $(TEST_WORKERS) -m "not slow" --durations=5; status=$$?; \
 	echo "make test-fast took $$(( $$(date +%s) - started )) s; make test runs the slow tests too"; exit $$status
 
-# The OpenAPI fuzz at random, for longer than `make test` runs it (which uses fixed examples).
+# The OpenAPI fuzz at random, for longer than `make test` runs it (30 fixed examples per route and mode); its tests
+# spread over the workers one by one (`make test` hands out whole modules).
 fuzz: setup
-	STOREFRONT_FUZZ_RANDOM=1 STOREFRONT_FUZZ_EXAMPLES=$${STOREFRONT_FUZZ_EXAMPLES:-500} $(PY) -m pytest -n $(TEST_WORKERS) tests/e2e/test_fuzz_openapi.py
+	STOREFRONT_FUZZ_RANDOM=1 STOREFRONT_FUZZ_EXAMPLES=$${STOREFRONT_FUZZ_EXAMPLES:-500} $(PY) -m pytest -n $(TEST_WORKERS) --dist load tests/e2e/test_fuzz_openapi.py
 
 # Only the function's result reaches stdout (pipe it to jq); logs, the REPORT line and any setup go to stderr.
 invoke:

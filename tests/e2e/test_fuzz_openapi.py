@@ -45,7 +45,7 @@ from local_cloud.template import Route, Template
 
 pytestmark = pytest.mark.slow("fuzz")
 
-MAX_EXAMPLES = int(os.environ.get("STOREFRONT_FUZZ_EXAMPLES", "50"))  # per route and mode; raise it to hunt
+MAX_EXAMPLES = int(os.environ.get("STOREFRONT_FUZZ_EXAMPLES", "30"))  # per route and mode; raise it to hunt
 # `make test` fuzzes the same examples every run, so no landing is blocked by a random find; `make fuzz` explores at
 # random (STOREFRONT_FUZZ_RANDOM=1) with many more examples, and what it finds becomes a test of its own.
 DERANDOMIZE = os.environ.get("STOREFRONT_FUZZ_RANDOM") != "1"
