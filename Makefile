@@ -38,6 +38,8 @@ $(CHECKOV_VENV)/.installed: pyproject.toml
 	$(call install_into,$(CHECKOV_VENV),"$$($(PYTHON_FOR_VENV) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["iac-scan"])')")
 	@touch $@
 
+ENVIRONMENTS := $(VENV)/.installed $(CHECKOV_VENV)/.installed
+
 # The browser tests drive Debian's chromium: scripts/install-chromium installs it where it is missing (with apt-get
 # on a fresh machine, side by side with the environments; elsewhere Playwright's, which needs .venv first).
 CHROMIUM := /usr/bin/chromium
@@ -68,17 +70,16 @@ help:
 
 # The two environments are independent: made side by side, a fresh machine's setup takes the longer one's time.
 setup:
-	@$(MAKE) --no-print-directory --silent -j2 $(VENV)/.installed $(CHECKOV_VENV)/.installed
+	@$(MAKE) --no-print-directory --silent -j2 $(ENVIRONMENTS)
 
 dev: setup
 	exec $(PY) -m local_cloud serve
 
-# The Python checks, in seconds (ruff and mypy keep caches in .ruff_cache and .mypy_cache): make lint runs them
-# before the template checks; make test runs the same three (below).
-define python_checks
+# The Python checks, in seconds (ruff and mypy keep caches in .ruff_cache and .mypy_cache): make lint runs all
+# three before the template checks; make test runs ruff first and mypy beside the tests (below).
+define ruff_checks
 $(VENV)/bin/ruff check .
 $(VENV)/bin/ruff format --check .
-$(VENV)/bin/mypy
 endef
 
 # Tests run in parallel, one local cloud per worker (pytest-xdist); the ten slowest are listed at the end. Four
@@ -89,9 +90,8 @@ TEST_WORKERS ?= 4
 # ruff first (a second); mypy (12 s on a clean clone) beside the tests, its findings printed when they end: either
 # failing fails make test.
 test:
-	@$(MAKE) --no-print-directory --silent -j3 $(VENV)/.installed $(CHECKOV_VENV)/.installed $(CHROMIUM)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	@$(MAKE) --no-print-directory --silent -j3 $(ENVIRONMENTS) $(CHROMIUM)
+	$(ruff_checks)
 	@typed=$$(mktemp); $(VENV)/bin/mypy > "$$typed" 2>&1 & mypy=$$!; \
 	echo "$(PY) -m pytest -n $(TEST_WORKERS) --durations=10   (mypy beside it)"; \
 	$(PY) -m pytest -n $(TEST_WORKERS) --durations=10; tests=$$?; \
@@ -120,7 +120,8 @@ openapi: setup
 
 # The Python checks first (the same as make test's), then the templates.
 lint: setup
-	$(python_checks)
+	$(ruff_checks)
+	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml edge/web-acl.yaml
 	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml edge/web-acl.yaml
 	$(VENV)/bin/sam validate --lint
